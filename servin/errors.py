@@ -1,0 +1,57 @@
+"""Error categories every layer raises, with Docker's own wording.
+
+The API layer maps each category to an HTTP status in one table (api/errors.py);
+nothing below the API knows about HTTP.
+"""
+
+
+class ServinError(Exception):
+    """Base of every error that carries a user-facing message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServinError):
+    pass
+
+
+class InvalidArgument(ServinError):
+    pass
+
+
+class Conflict(ServinError):
+    pass
+
+
+class NotModified(ServinError):
+    pass
+
+
+class Forbidden(ServinError):
+    pass
+
+
+class Unauthorized(ServinError):
+    pass
+
+
+class Unavailable(ServinError):
+    pass
+
+
+class NotImplementedYet(ServinError):
+    pass
+
+
+class SystemError_(ServinError):
+    """An internal failure (500)."""
+
+
+class ExecFailed(InvalidArgument):
+    """The container's command could not be executed (docker exits 126/127)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
