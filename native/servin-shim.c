@@ -1,0 +1,1685 @@
+/*
+ * servin-shim: the per-container supervisor (one small C process per container, like conmon).
+ *
+ * Usage:  servin-shim <runtime-state-dir> [ready-fd]
+ *   ready-fd defaults to 3: the write end of a pipe on which the shim writes "ready\n" once its
+ *   socket listens (or "error <message>\n" if it cannot start).
+ *
+ * The process the daemon spawns forks once and exits at once; the child becomes the shim:
+ * setsid, SIGHUP/SIGPIPE/SIGINT/SIGTERM ignored, cwd /, stdio on /dev/null, pid in <state>/shim.pid.
+ * It listens on <state>/shim.sock (0600). Each connection first sends one text line:
+ *
+ *   control\n      commands, one per line, each answered with one line:
+ *       start          -> "started <pid>" | "failed <exit_code> <message>"
+ *       kill <signum>  -> "ok" | "error <message>"
+ *       closestdin     -> "ok"
+ *       state          -> "state created|running|exited <pid> <exit_code>"
+ *       shutdown       -> "ok"; before start the shim exits; when running the container is
+ *                         SIGKILLed and the shim exits after the normal exit handling.
+ *     and, unsolicited, "exited <status>" once the container exited and the exit file is written.
+ *   attach <stdin 0|1> <stdout 0|1> <stderr 0|1>\n
+ *       a stream connection: the container's output as Docker stdcopy frames (stream byte 1|2,
+ *       3 zero bytes, uint32 BE length, payload); bytes from the client go to the container's
+ *       stdin. Half-close by the client closes the container's stdin when the plan says stdin_once.
+ *
+ * THE PLAN (<state>/plan, written by servin/runtime/plan.py): a flat sequence of NUL-terminated
+ * strings:  <tag> <count> <value_1> ... <value_count>, repeated until the end of the file.
+ * Unknown tags are skipped (their count tells how far). Values are any bytes except NUL.
+ *   version 1 "1"                     format version
+ *   args N argv...                    env N "K=V"...           cwd 1 path
+ *   uid 1 n   gid 1 n   groups N n... hostname 1 name          root 1 path (absolute)
+ *   readonly_root 1 "0|1"             overlay 1 "lowerdir=..,upperdir=..,workdir=.." (may be absent:
+ *                                     then root is bind-mounted onto itself)
+ *   mount 5 source target fstype flags data     (repeatable, in order; flags = decimal MS_* mask,
+ *        propagation bits MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE (+MS_REC) are applied by a
+ *        second mount call; MS_BIND -> bind then MS_REMOUNT|MS_BIND with the other flags;
+ *        MS_REMOUNT without MS_BIND -> a plain remount of an earlier mount)
+ *   masked N path...  readonly_path N path...  namespaces 1 CLONE_* mask (decimal)
+ *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
+ *   rlimit 3 resource soft hard (repeatable, decimal, 18446744073709551615 = unlimited)
+ *   no_new_privs 1 "0|1"  open_stdin 1 "0|1"  stdin_once 1 "0|1"  log 1 path  exit_file 1 path
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#define READ_CHUNK (64 * 1024)
+#define PARTIAL_MAX (16 * 1024)
+#define BACKPRESSURE (1024 * 1024)
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define PROPAGATION (MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE)
+
+/* ------------------------------------------------------------------ small utilities */
+
+static char state_dir[PATH_MAX];
+
+static void diag(const char *fmt, ...)
+{
+    /* Diagnostics of the shim itself go to <state>/shim.log (stderr is /dev/null). */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/shim.log", state_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if (n > (int)sizeof buf - 2)
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(fd, buf, n);
+    (void)w;
+    close(fd);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                struct pollfd pf = {.fd = fd, .events = POLLOUT};
+                poll(&pf, 1, 1000);
+                continue;
+            }
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        diag("out of memory (%zu bytes)", n);
+        _exit(1);
+    }
+    return q;
+}
+
+/* growable byte buffer with a consumed head */
+struct buf {
+    char *data;
+    size_t head, len, cap; /* valid bytes are data[head .. len) */
+};
+
+static size_t buf_pending(const struct buf *b) { return b->len - b->head; }
+
+static void buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->head > 0 && (b->head >= b->len || b->head > b->cap / 2)) {
+        memmove(b->data, b->data + b->head, b->len - b->head);
+        b->len -= b->head;
+        b->head = 0;
+    }
+    if (b->len + extra > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + extra)
+            nc *= 2;
+        b->data = xrealloc(b->data, nc);
+        b->cap = nc;
+    }
+}
+
+static void buf_add(struct buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* shrink an idle buffer so a burst does not pin memory forever */
+static void buf_trim(struct buf *b)
+{
+    if (buf_pending(b) == 0) {
+        b->head = b->len = 0;
+        if (b->cap > 64 * 1024) {
+            free(b->data);
+            b->data = NULL;
+            b->cap = 0;
+        }
+    }
+}
+
+/* write what can be written without blocking; -1 on a fatal error */
+static int buf_flush(struct buf *b, int fd)
+{
+    while (buf_pending(b) > 0) {
+        ssize_t w = send(fd, b->data + b->head, buf_pending(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        b->head += (size_t)w;
+    }
+    buf_trim(b);
+    return 0;
+}
+
+static void rfc3339nano(const struct timespec *ts, char *out, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    char frac[16] = "";
+    if (ts->tv_nsec) {
+        snprintf(frac, sizeof frac, ".%09ld", ts->tv_nsec);
+        size_t l = strlen(frac);
+        while (l > 1 && frac[l - 1] == '0')
+            frac[--l] = 0;
+    }
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static int write_file_atomic(const char *path, const char *data, size_t n)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, data, n) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the plan */
+
+struct mountent {
+    char *source, *target, *fstype, *data;
+    unsigned long flags;
+};
+
+struct rlim {
+    int resource;
+    unsigned long long soft, hard;
+};
+
+struct plan {
+    char **args;
+    size_t nargs;
+    char **env;
+    size_t nenv;
+    char *cwd, *hostname, *root, *overlay, *log, *exit_file;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t ngroups;
+    int readonly_root, no_new_privs, open_stdin, stdin_once;
+    struct mountent *mounts;
+    size_t nmounts;
+    char **masked;
+    size_t nmasked;
+    char **ro_paths;
+    size_t nro_paths;
+    unsigned long namespaces;
+    char **cgroup_procs;
+    size_t ncgroup_procs;
+    uint64_t caps;
+    struct rlim *rlimits;
+    size_t nrlimits;
+};
+
+static struct plan P;
+
+static char *plan_data; /* the file, kept: every string points into it */
+
+static int parse_plan(const char *path, char *err, size_t errn)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errn, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errn, "stat plan: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    plan_data = malloc(size + 1);
+    if (!plan_data) {
+        close(fd);
+        snprintf(err, errn, "plan too large");
+        return -1;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, plan_data + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != size) {
+        snprintf(err, errn, "short read of plan");
+        return -1;
+    }
+    plan_data[size] = 0;
+    if (size > 0 && plan_data[size - 1] != 0) {
+        snprintf(err, errn, "plan does not end with NUL");
+        return -1;
+    }
+    /* split */
+    size_t nstr = 0;
+    for (size_t i = 0; i < size; i++)
+        if (plan_data[i] == 0)
+            nstr++;
+    char **s = calloc(nstr + 1, sizeof *s);
+    if (!s) {
+        snprintf(err, errn, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < size; i += strlen(plan_data + i) + 1)
+        s[k++] = plan_data + i;
+
+    memset(&P, 0, sizeof P);
+    P.uid = 0;
+    P.gid = 0;
+    size_t i = 0;
+    while (i < nstr) {
+        if (i + 1 >= nstr) {
+            snprintf(err, errn, "truncated plan at tag %s", s[i]);
+            goto fail;
+        }
+        const char *tag = s[i];
+        char *end;
+        errno = 0;
+        unsigned long cnt = strtoul(s[i + 1], &end, 10);
+        if (*end || errno || cnt > nstr - i - 2) {
+            snprintf(err, errn, "bad count for tag %s", tag);
+            goto fail;
+        }
+        char **v = s + i + 2;
+        i += 2 + cnt;
+#define NEED(n)                                                                 \
+    if (cnt != (n)) {                                                           \
+        snprintf(err, errn, "tag %s wants %d values, has %lu", tag, (n), cnt); \
+        goto fail;                                                              \
+    }
+        if (!strcmp(tag, "args")) {
+            P.args = v;
+            P.nargs = cnt;
+        } else if (!strcmp(tag, "env")) {
+            P.env = v;
+            P.nenv = cnt;
+        } else if (!strcmp(tag, "cwd")) {
+            NEED(1);
+            P.cwd = v[0];
+        } else if (!strcmp(tag, "uid")) {
+            NEED(1);
+            P.uid = (uid_t)strtoul(v[0], NULL, 10);
+        } else if (!strcmp(tag, "gid")) {
+            NEED(1);
+            P.gid = (gid_t)strtoul(v[0], NULL, 10);
+        } else if (!strcmp(tag, "groups")) {
+            P.groups = calloc(cnt + 1, sizeof(gid_t));
+            for (size_t j = 0; j < cnt; j++)
+                P.groups[j] = (gid_t)strtoul(v[j], NULL, 10);
+            P.ngroups = cnt;
+        } else if (!strcmp(tag, "hostname")) {
+            NEED(1);
+            P.hostname = v[0];
+        } else if (!strcmp(tag, "root")) {
+            NEED(1);
+            P.root = v[0];
+        } else if (!strcmp(tag, "readonly_root")) {
+            NEED(1);
+            P.readonly_root = atoi(v[0]);
+        } else if (!strcmp(tag, "overlay")) {
+            NEED(1);
+            P.overlay = v[0];
+        } else if (!strcmp(tag, "mount")) {
+            NEED(5);
+            P.mounts = xrealloc(P.mounts, (P.nmounts + 1) * sizeof *P.mounts);
+            struct mountent *m = &P.mounts[P.nmounts++];
+            m->source = v[0];
+            m->target = v[1];
+            m->fstype = v[2];
+            m->flags = strtoul(v[3], NULL, 10);
+            m->data = v[4];
+        } else if (!strcmp(tag, "masked")) {
+            P.masked = v;
+            P.nmasked = cnt;
+        } else if (!strcmp(tag, "readonly_path")) {
+            P.ro_paths = v;
+            P.nro_paths = cnt;
+        } else if (!strcmp(tag, "namespaces")) {
+            NEED(1);
+            P.namespaces = strtoul(v[0], NULL, 10);
+        } else if (!strcmp(tag, "cgroup_procs")) {
+            P.cgroup_procs = xrealloc(P.cgroup_procs, (P.ncgroup_procs + cnt) * sizeof(char *));
+            for (size_t j = 0; j < cnt; j++)
+                P.cgroup_procs[P.ncgroup_procs++] = v[j];
+        } else if (!strcmp(tag, "caps")) {
+            NEED(1);
+            P.caps = strtoull(v[0], NULL, 10);
+        } else if (!strcmp(tag, "rlimit")) {
+            NEED(3);
+            P.rlimits = xrealloc(P.rlimits, (P.nrlimits + 1) * sizeof *P.rlimits);
+            struct rlim *r = &P.rlimits[P.nrlimits++];
+            r->resource = atoi(v[0]);
+            r->soft = strtoull(v[1], NULL, 10);
+            r->hard = strtoull(v[2], NULL, 10);
+        } else if (!strcmp(tag, "no_new_privs")) {
+            NEED(1);
+            P.no_new_privs = atoi(v[0]);
+        } else if (!strcmp(tag, "open_stdin")) {
+            NEED(1);
+            P.open_stdin = atoi(v[0]);
+        } else if (!strcmp(tag, "stdin_once")) {
+            NEED(1);
+            P.stdin_once = atoi(v[0]);
+        } else if (!strcmp(tag, "log")) {
+            NEED(1);
+            P.log = v[0];
+        } else if (!strcmp(tag, "exit_file")) {
+            NEED(1);
+            P.exit_file = v[0];
+        }
+        /* version and unknown tags: skipped */
+#undef NEED
+    }
+    if (P.nargs == 0 || !P.root || P.root[0] != '/') {
+        snprintf(err, errn, "plan needs args and an absolute root");
+        goto fail;
+    }
+    /* keep `s` alive: P.args/env/... point into it */
+    return 0;
+fail:
+    return -1;
+}
+
+/* ------------------------------------------------------------------ the container child */
+
+static int errpipe_w = -1;
+
+__attribute__((noreturn, format(printf, 2, 3))) static void child_fail(int code, const char *fmt, ...)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "%d ", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    ssize_t w = write(errpipe_w, buf, strlen(buf));
+    (void)w;
+    _exit(code ? code : 1);
+}
+
+static void mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    size_t len = strlen(tmp);
+    for (size_t i = 1; i <= len; i++) {
+        if (tmp[i] == '/' || tmp[i] == 0) {
+            char c = tmp[i];
+            tmp[i] = 0;
+            if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+                child_fail(1, "mkdir %s: %s", tmp, strerror(errno));
+            tmp[i] = c;
+        }
+    }
+}
+
+static unsigned long statfs_locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID)
+        f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    if (sv.f_flag & ST_RDONLY)
+        f |= MS_RDONLY;
+    return f;
+}
+
+static void bind_remount(const char *target, unsigned long flags)
+{
+    unsigned long fl = MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC | PROPAGATION | MS_REMOUNT));
+    if (mount(NULL, target, NULL, fl, NULL) < 0) {
+        if (errno != EPERM)
+            child_fail(1, "remount %s: %s", target, strerror(errno));
+        /* locked flags of the source mount must be kept */
+        unsigned long keep = statfs_locked_flags(target) & ~MS_RDONLY;
+        if (mount(NULL, target, NULL, fl | keep, NULL) < 0)
+            child_fail(1, "remount %s: %s", target, strerror(errno));
+    }
+}
+
+static void make_devices(const char *dev)
+{
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } devs[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    static const struct {
+        const char *target, *name;
+    } links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                 {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},      {"/proc/kcore", "core"}};
+    char p[PATH_MAX];
+    mode_t old = umask(0);
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dev, devs[i].name);
+        if (mknod(p, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 && errno != EEXIST)
+            child_fail(1, "mknod %s: %s", p, strerror(errno));
+    }
+    umask(old);
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dev, links[i].name);
+        if (symlink(links[i].target, p) < 0 && errno != EEXIST)
+            child_fail(1, "symlink %s: %s", p, strerror(errno));
+    }
+}
+
+static void do_mount(const struct mountent *m)
+{
+    char target[PATH_MAX];
+    if (snprintf(target, sizeof target, "%s%s", P.root, m->target) >= (int)sizeof target)
+        child_fail(1, "mount target too long: %s", m->target);
+    unsigned long flags = m->flags;
+    if ((flags & MS_REMOUNT) && !(flags & MS_BIND)) {
+        if (mount(m->source, target, m->fstype, flags, m->data[0] ? m->data : NULL) < 0)
+            child_fail(1, "remount %s: %s", m->target, strerror(errno));
+        return;
+    }
+    if (flags & MS_BIND) {
+        struct stat st;
+        if (stat(m->source, &st) < 0)
+            child_fail(1, "bind mount source %s: %s", m->source, strerror(errno));
+        if (S_ISDIR(st.st_mode)) {
+            mkdir_p(target, 0755);
+        } else {
+            char parent[PATH_MAX];
+            snprintf(parent, sizeof parent, "%s", target);
+            char *slash = strrchr(parent, '/');
+            if (slash && slash != parent) {
+                *slash = 0;
+                mkdir_p(parent, 0755);
+            }
+            int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0 && errno != EISDIR)
+                child_fail(1, "create mount point %s: %s", m->target, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+        }
+        if (mount(m->source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+            child_fail(1, "bind mount %s on %s: %s", m->source, m->target, strerror(errno));
+        if (flags & ~(MS_BIND | MS_REC | PROPAGATION))
+            bind_remount(target, flags);
+    } else {
+        mkdir_p(target, 0755);
+        if (mount(m->source, target, m->fstype, flags & ~(PROPAGATION | MS_REC), m->data[0] ? m->data : NULL) < 0)
+            child_fail(1, "mount %s (%s) on %s: %s", m->source, m->fstype, m->target, strerror(errno));
+    }
+    if (flags & PROPAGATION) {
+        if (mount(NULL, target, NULL, flags & (PROPAGATION | MS_REC), NULL) < 0)
+            child_fail(1, "set propagation of %s: %s", m->target, strerror(errno));
+    }
+    if (!strcmp(m->target, "/dev") && !strcmp(m->fstype, "tmpfs"))
+        make_devices(target);
+}
+
+static const char *env_get(const char *name)
+{
+    size_t l = strlen(name);
+    for (size_t i = 0; i < P.nenv; i++)
+        if (!strncmp(P.env[i], name, l) && P.env[i][l] == '=')
+            return P.env[i] + l + 1;
+    return NULL;
+}
+
+/* resolve argv[0] like Go's exec.LookPath does for runc (Docker's messages) */
+static void resolve_exec(const char *arg0, char *out, size_t n)
+{
+    struct stat st;
+    if (strchr(arg0, '/')) {
+        if (stat(arg0, &st) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                child_fail(127, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
+            child_fail(126, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
+        }
+        if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
+            child_fail(126, "exec: \"%s\": permission denied", arg0);
+        snprintf(out, n, "%s", arg0);
+        return;
+    }
+    if (!arg0[0])
+        child_fail(127, "exec: \"\": executable file not found in $PATH");
+    const char *path = env_get("PATH");
+    if (!path)
+        path = DEFAULT_PATH;
+    const char *p = path;
+    int denied = 0;
+    for (;;) {
+        const char *colon = strchr(p, ':');
+        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+        char cand[PATH_MAX];
+        if (dl == 0)
+            snprintf(cand, sizeof cand, "./%s", arg0);
+        else
+            snprintf(cand, sizeof cand, "%.*s/%s", (int)dl, p, arg0);
+        if (stat(cand, &st) == 0) {
+            if (!S_ISDIR(st.st_mode) && (st.st_mode & 0111)) {
+                snprintf(out, n, "%s", cand);
+                return;
+            }
+            denied = 1;
+        }
+        if (!colon)
+            break;
+        p = colon + 1;
+    }
+    if (denied)
+        child_fail(126, "exec: \"%s\": permission denied", arg0);
+    child_fail(127, "exec: \"%s\": executable file not found in $PATH", arg0);
+}
+
+static void set_rlimits(void)
+{
+    for (size_t i = 0; i < P.nrlimits; i++) {
+        struct rlimit rl = {.rlim_cur = P.rlimits[i].soft, .rlim_max = P.rlimits[i].hard};
+        if (setrlimit(P.rlimits[i].resource, &rl) == 0)
+            continue;
+        if (errno != EPERM)
+            child_fail(1, "setrlimit %d: %s", P.rlimits[i].resource, strerror(errno));
+        /* no CAP_SYS_RESOURCE: clamp to what the current hard limit allows */
+        struct rlimit cur;
+        if (getrlimit(P.rlimits[i].resource, &cur) < 0)
+            continue;
+        if (rl.rlim_max > cur.rlim_max)
+            rl.rlim_max = cur.rlim_max;
+        if (rl.rlim_cur > rl.rlim_max)
+            rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(P.rlimits[i].resource, &rl) < 0)
+            diag("setrlimit %d: %s (ignored)", P.rlimits[i].resource, strerror(errno));
+    }
+}
+
+static void set_user_and_caps(void)
+{
+    int last = 40;
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char b[16] = {0};
+        if (read(fd, b, sizeof b - 1) > 0)
+            last = atoi(b);
+        close(fd);
+    } else {
+        while (last < 63 && prctl(PR_CAPBSET_READ, last + 1, 0, 0, 0) >= 0)
+            last++;
+    }
+    for (int c = 0; c <= last; c++) {
+        if (c < 64 && (P.caps >> c) & 1)
+            continue;
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+            child_fail(1, "drop capability %d from the bounding set: %s", c, strerror(errno));
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_KEEPCAPS: %s", strerror(errno));
+    if (setgroups(P.ngroups, P.groups) < 0)
+        child_fail(1, "setgroups: %s", strerror(errno));
+    if (setresgid(P.gid, P.gid, P.gid) < 0)
+        child_fail(1, "setresgid %u: %s", (unsigned)P.gid, strerror(errno));
+    if (setresuid(P.uid, P.uid, P.uid) < 0)
+        child_fail(1, "setresuid %u: %s", (unsigned)P.uid, strerror(errno));
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_KEEPCAPS: %s", strerror(errno));
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    uint64_t mask = P.caps;
+    if (last < 63)
+        mask &= (1ULL << (last + 1)) - 1;
+    data[0].effective = data[0].permitted = (uint32_t)mask;
+    data[1].effective = data[1].permitted = (uint32_t)(mask >> 32);
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        child_fail(1, "capset: %s", strerror(errno));
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        child_fail(1, "clear ambient capabilities: %s", strerror(errno));
+}
+
+static void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        child_fail(1, "socket: %s", strerror(errno));
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        child_fail(1, "get flags of lo: %s", strerror(errno));
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        child_fail(1, "bring lo up: %s", strerror(errno));
+    close(s);
+}
+
+__attribute__((noreturn)) static void child_main(int syncfd, int in, int out, int err)
+{
+    /* undo the shim's signal state */
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+
+    char c;
+    ssize_t r;
+    do
+        r = read(syncfd, &c, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1)
+        _exit(1); /* the shim gave up on us */
+    close(syncfd);
+
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+        child_fail(1, "dup2 stdio: %s", strerror(errno));
+    if (setsid() < 0)
+        child_fail(1, "setsid: %s", strerror(errno));
+
+    if ((P.namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        child_fail(1, "unshare cgroup namespace: %s", strerror(errno));
+
+    if (P.namespaces & CLONE_NEWNS) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+            child_fail(1, "make / rslave: %s", strerror(errno));
+        if (P.overlay && P.overlay[0]) {
+            if (mount("overlay", P.root, "overlay", 0, P.overlay) < 0)
+                child_fail(1, "mount overlay rootfs on %s: %s", P.root, strerror(errno));
+        } else if (mount(P.root, P.root, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            child_fail(1, "bind rootfs %s: %s", P.root, strerror(errno));
+        }
+        for (size_t i = 0; i < P.nmounts; i++)
+            do_mount(&P.mounts[i]);
+    }
+    if (P.namespaces & CLONE_NEWNET)
+        loopback_up();
+    if (P.hostname && (P.namespaces & CLONE_NEWUTS) && sethostname(P.hostname, strlen(P.hostname)) < 0)
+        child_fail(1, "sethostname: %s", strerror(errno));
+
+    if (chdir(P.root) < 0)
+        child_fail(1, "chdir %s: %s", P.root, strerror(errno));
+    if (P.namespaces & CLONE_NEWNS) {
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+            child_fail(1, "pivot_root %s: %s", P.root, strerror(errno));
+        if (umount2(".", MNT_DETACH) < 0)
+            child_fail(1, "detach old root: %s", strerror(errno));
+    } else if (chroot(".") < 0) {
+        child_fail(1, "chroot %s: %s", P.root, strerror(errno));
+    }
+    if (chdir("/") < 0)
+        child_fail(1, "chdir /: %s", strerror(errno));
+
+    if (P.namespaces & CLONE_NEWNS) {
+        for (size_t i = 0; i < P.nmasked; i++) {
+            struct stat st;
+            if (stat(P.masked[i], &st) < 0)
+                continue;
+            if (S_ISDIR(st.st_mode)) {
+                if (mount("tmpfs", P.masked[i], "tmpfs", MS_RDONLY, NULL) < 0)
+                    child_fail(1, "mask %s: %s", P.masked[i], strerror(errno));
+            } else if (mount("/dev/null", P.masked[i], NULL, MS_BIND, NULL) < 0) {
+                child_fail(1, "mask %s: %s", P.masked[i], strerror(errno));
+            }
+        }
+        for (size_t i = 0; i < P.nro_paths; i++) {
+            struct stat st;
+            if (stat(P.ro_paths[i], &st) < 0)
+                continue;
+            if (mount(P.ro_paths[i], P.ro_paths[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+                child_fail(1, "bind readonly path %s: %s", P.ro_paths[i], strerror(errno));
+            bind_remount(P.ro_paths[i], MS_RDONLY | statfs_locked_flags(P.ro_paths[i]));
+        }
+        if (P.readonly_root)
+            bind_remount("/", MS_RDONLY | statfs_locked_flags("/"));
+    }
+
+    set_rlimits();
+    if (P.cwd && P.cwd[0]) {
+        if (chdir(P.cwd) < 0) {
+            if (errno == ENOENT) {
+                mkdir_p(P.cwd, 0755);
+                if (chdir(P.cwd) == 0)
+                    goto cwd_ok;
+            }
+            child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
+        }
+    }
+cwd_ok:
+    set_user_and_caps();
+    if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+
+    char exe[PATH_MAX];
+    resolve_exec(P.args[0], exe, sizeof exe);
+
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != errpipe_w)
+                close(fd);
+    }
+    char **argv = calloc(P.nargs + 1, sizeof(char *));
+    char **envp = calloc(P.nenv + 1, sizeof(char *));
+    if (!argv || !envp)
+        child_fail(1, "out of memory");
+    memcpy(argv, P.args, P.nargs * sizeof(char *));
+    if (P.nenv)
+        memcpy(envp, P.env, P.nenv * sizeof(char *));
+    execve(exe, argv, envp);
+    int e = errno;
+    if (e == EACCES || e == EISDIR)
+        child_fail(126, "exec: \"%s\": permission denied", P.args[0]);
+    if (e == ENOENT)
+        child_fail(127, "exec: \"%s\": no such file or directory", P.args[0]);
+    child_fail(126, "exec %s: %s", P.args[0], strerror(e));
+}
+
+/* ------------------------------------------------------------------ the supervisor */
+
+enum ctype { C_NEW, C_CONTROL, C_ATTACH };
+
+struct client {
+    int fd;
+    enum ctype type;
+    int want_in, want_out, want_err;
+    int read_eof;   /* no more input from this client */
+    int closing;    /* close once out is flushed */
+    struct buf in;  /* partial line (new/control) */
+    struct buf out; /* pending output */
+    struct client *next;
+};
+
+static struct client *clients;
+static int listen_fd = -1, sig_fd = -1;
+static pid_t child_pid = -1;
+static int started, exited, exit_status, exit_done;
+static int out_fd = -1, err_fd = -1; /* container stdout/stderr read ends */
+static int in_fd = -1;               /* container stdin write end */
+static int stdin_closed_req;         /* close stdin once stdin_buf is flushed */
+static struct buf stdin_buf;
+static int shutdown_req;
+static struct timespec started_ts;
+static int log_fd = -1;
+static struct buf logbuf;
+static struct buf partial[3]; /* per stream (1 stdout, 2 stderr) */
+static char *rbuf;
+static char sock_path[PATH_MAX + 16];
+
+static void client_send(struct client *c, const char *s)
+{
+    buf_add(&c->out, s, strlen(s));
+    if (buf_flush(&c->out, c->fd) < 0)
+        c->closing = 2; /* dead */
+}
+
+static void control_broadcast(const char *line)
+{
+    for (struct client *c = clients; c; c = c->next)
+        if (c->type == C_CONTROL && c->closing != 2)
+            client_send(c, line);
+}
+
+/* JSON string escaping the way Docker's json-file logger (Go) does it */
+static void json_escape(struct buf *b, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, n * 6 + 16);
+    char *o = b->data + b->len;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = s[i];
+        if (ch < 0x80) {
+            if (ch >= 0x20 && ch != '"' && ch != '\\' && ch != '<' && ch != '>' && ch != '&') {
+                *o++ = (char)ch;
+            } else if (ch == '"' || ch == '\\') {
+                *o++ = '\\';
+                *o++ = (char)ch;
+            } else if (ch == '\n') {
+                *o++ = '\\';
+                *o++ = 'n';
+            } else if (ch == '\r') {
+                *o++ = '\\';
+                *o++ = 'r';
+            } else if (ch == '\t') {
+                *o++ = '\\';
+                *o++ = 't';
+            } else {
+                memcpy(o, "\\u00", 4);
+                o[4] = hex[ch >> 4];
+                o[5] = hex[ch & 15];
+                o += 6;
+            }
+            i++;
+            continue;
+        }
+        /* UTF-8 validation (Go's rules: no overlongs, no surrogates, <= U+10FFFF) */
+        size_t len = 0;
+        uint32_t cp = 0;
+        if (ch >= 0xC2 && ch <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+            len = 2;
+        } else if (ch >= 0xE0 && ch <= 0xEF && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(ch & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+            if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF))
+                len = 3;
+        } else if (ch >= 0xF0 && ch <= 0xF4 && i + 3 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 &&
+                   (s[i + 3] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(ch & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3F) << 12) |
+                 ((uint32_t)(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+            if (cp >= 0x10000 && cp <= 0x10FFFF)
+                len = 4;
+        }
+        if (len == 0) {
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
+            i++;
+        } else if (len == 3 && (cp == 0x2028 || cp == 0x2029)) {
+            memcpy(o, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+            o += 6;
+            i += 3;
+        } else {
+            memcpy(o, s + i, len);
+            o += len;
+            i += len;
+        }
+    }
+    b->len = (size_t)(o - b->data);
+}
+
+static void log_entry(int stream, const char *a, size_t an, const char *b2, size_t bn, const char *ts)
+{
+    static const char *names[] = {"", "stdout", "stderr"};
+    buf_add(&logbuf, "{\"log\":\"", 8);
+    if (an)
+        json_escape(&logbuf, (const unsigned char *)a, an);
+    if (bn)
+        json_escape(&logbuf, (const unsigned char *)b2, bn);
+    char tail[96];
+    int n = snprintf(tail, sizeof tail, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", names[stream], ts);
+    buf_add(&logbuf, tail, (size_t)n);
+}
+
+static void log_flush(void)
+{
+    if (log_fd >= 0 && buf_pending(&logbuf)) {
+        if (write_all(log_fd, logbuf.data + logbuf.head, buf_pending(&logbuf)) < 0)
+            diag("write log: %s", strerror(errno));
+    }
+    logbuf.head = logbuf.len = 0;
+    buf_trim(&logbuf);
+}
+
+static void log_data(int stream, const char *d, size_t n, const char *ts)
+{
+    if (log_fd < 0)
+        return;
+    struct buf *pb = &partial[stream];
+    while (n > 0) {
+        const char *nl = memchr(d, '\n', n);
+        if (nl) {
+            size_t l = (size_t)(nl - d) + 1;
+            if (buf_pending(pb) + l > PARTIAL_MAX && buf_pending(pb)) {
+                log_entry(stream, pb->data + pb->head, buf_pending(pb), NULL, 0, ts);
+                pb->head = pb->len = 0;
+            }
+            log_entry(stream, pb->data ? pb->data + pb->head : NULL, buf_pending(pb), d, l, ts);
+            pb->head = pb->len = 0;
+            d += l;
+            n -= l;
+        } else {
+            size_t room = PARTIAL_MAX - buf_pending(pb);
+            size_t take = n < room ? n : room;
+            buf_add(pb, d, take);
+            d += take;
+            n -= take;
+            if (buf_pending(pb) >= PARTIAL_MAX) {
+                log_entry(stream, pb->data + pb->head, buf_pending(pb), NULL, 0, ts);
+                pb->head = pb->len = 0;
+            }
+        }
+    }
+    buf_trim(pb);
+}
+
+static void log_final(void)
+{
+    char ts[64];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rfc3339nano(&now, ts, sizeof ts);
+    for (int s = 1; s <= 2; s++) {
+        if (buf_pending(&partial[s])) {
+            log_entry(s, partial[s].data + partial[s].head, buf_pending(&partial[s]), NULL, 0, ts);
+            buf_free(&partial[s]);
+        }
+    }
+    log_flush();
+}
+
+/* read once from a container pipe; returns 0 on EOF (fd closed), -1 if nothing to read, 1 otherwise */
+static int pump(int *fdp, int stream)
+{
+    ssize_t r = read(*fdp, rbuf, READ_CHUNK);
+    if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return -1;
+        diag("read container stream %d: %s", stream, strerror(errno));
+        r = 0;
+    }
+    if (r == 0) {
+        close(*fdp);
+        *fdp = -1;
+        return 0;
+    }
+    char ts[64];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rfc3339nano(&now, ts, sizeof ts);
+    log_data(stream, rbuf, (size_t)r, ts);
+    log_flush();
+    unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(r >> 24), (unsigned char)(r >> 16),
+                            (unsigned char)(r >> 8), (unsigned char)r};
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->type != C_ATTACH || c->closing == 2)
+            continue;
+        if ((stream == 1 && !c->want_out) || (stream == 2 && !c->want_err))
+            continue;
+        buf_add(&c->out, hdr, 8);
+        buf_add(&c->out, rbuf, (size_t)r);
+        if (buf_flush(&c->out, c->fd) < 0)
+            c->closing = 2;
+    }
+    return 1;
+}
+
+static void close_stdin_now(void)
+{
+    if (in_fd >= 0) {
+        close(in_fd);
+        in_fd = -1;
+    }
+    buf_free(&stdin_buf);
+}
+
+static void flush_stdin(void)
+{
+    if (in_fd < 0)
+        return;
+    while (buf_pending(&stdin_buf)) {
+        ssize_t w = write(in_fd, stdin_buf.data + stdin_buf.head, buf_pending(&stdin_buf));
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            /* EPIPE: the container closed its stdin */
+            close_stdin_now();
+            return;
+        }
+        stdin_buf.head += (size_t)w;
+    }
+    buf_trim(&stdin_buf);
+    if (stdin_closed_req)
+        close_stdin_now();
+}
+
+static void request_close_stdin(void)
+{
+    stdin_closed_req = 1;
+    if (started)
+        flush_stdin();
+}
+
+static int do_start(char *reply, size_t rn)
+{
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, syncp[2] = {-1, -1}, ep[2] = {-1, -1};
+    int devnull = -1;
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0 ||
+        pipe2(ep, O_CLOEXEC) < 0) {
+        snprintf(reply, rn, "failed 1 create pipes: %s\n", strerror(errno));
+        goto fail;
+    }
+    if (P.open_stdin) {
+        if (pipe2(inp, O_CLOEXEC) < 0) {
+            snprintf(reply, rn, "failed 1 create stdin pipe: %s\n", strerror(errno));
+            goto fail;
+        }
+    } else {
+        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull < 0) {
+            snprintf(reply, rn, "failed 1 open /dev/null: %s\n", strerror(errno));
+            goto fail;
+        }
+    }
+    fcntl(outp[1], F_SETPIPE_SZ, 1 << 20);
+    fcntl(errp[1], F_SETPIPE_SZ, 1 << 20);
+    unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
+    pid_t pid = (pid_t)syscall(SYS_clone, cflags | SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) {
+        snprintf(reply, rn, "failed 1 clone: %s\n", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        errpipe_w = ep[1];
+        close(ep[0]);
+        close(syncp[1]);
+        child_main(syncp[0], P.open_stdin ? inp[0] : devnull, outp[1], errp[1]);
+    }
+    close(ep[1]);
+    ep[1] = -1;
+    close(syncp[0]);
+    syncp[0] = -1;
+    for (size_t i = 0; i < P.ncgroup_procs; i++) {
+        int fd = open(P.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        char pb[32];
+        int n = snprintf(pb, sizeof pb, "%d\n", (int)pid);
+        if (fd < 0 || write(fd, pb, (size_t)n) != n) {
+            snprintf(reply, rn, "failed 1 join cgroup %s: %s\n", P.cgroup_procs[i], strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            goto fail;
+        }
+        close(fd);
+    }
+    clock_gettime(CLOCK_REALTIME, &started_ts);
+    if (write(syncp[1], "g", 1) != 1) {
+        snprintf(reply, rn, "failed 1 sync with the container: %s\n", strerror(errno));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        goto fail;
+    }
+    close(syncp[1]);
+    syncp[1] = -1;
+    char msg[2048];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(ep[0], msg + got, sizeof msg - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got >= sizeof msg - 1)
+            break;
+    }
+    msg[got] = 0;
+    close(ep[0]);
+    ep[0] = -1;
+    if (got > 0) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        char *sp = strchr(msg, ' ');
+        snprintf(reply, rn, "failed %d %s\n", atoi(msg), sp ? sp + 1 : msg);
+        goto fail;
+    }
+    /* exec succeeded */
+    child_pid = pid;
+    started = 1;
+    close(outp[1]);
+    close(errp[1]);
+    out_fd = outp[0];
+    err_fd = errp[0];
+    set_nonblock(out_fd);
+    set_nonblock(err_fd);
+    if (P.open_stdin) {
+        close(inp[0]);
+        in_fd = inp[1];
+        set_nonblock(in_fd);
+        flush_stdin();
+    }
+    if (devnull >= 0)
+        close(devnull);
+    snprintf(reply, rn, "started %d\n", (int)pid);
+    return 0;
+fail:
+    for (int *p = outp; p < outp + 2; p++)
+        if (*p >= 0)
+            close(*p);
+    for (int *p = errp; p < errp + 2; p++)
+        if (*p >= 0)
+            close(*p);
+    for (int *p = inp; p < inp + 2; p++)
+        if (*p >= 0)
+            close(*p);
+    for (int *p = syncp; p < syncp + 2; p++)
+        if (*p >= 0)
+            close(*p);
+    for (int *p = ep; p < ep + 2; p++)
+        if (*p >= 0)
+            close(*p);
+    if (devnull >= 0)
+        close(devnull);
+    return -1;
+}
+
+static void handle_control_line(struct client *c, char *line)
+{
+    char reply[2200];
+    if (!strcmp(line, "start")) {
+        if (started || exited)
+            snprintf(reply, sizeof reply, "failed 1 container already started\n");
+        else
+            do_start(reply, sizeof reply);
+    } else if (!strncmp(line, "kill ", 5)) {
+        int sig = atoi(line + 5);
+        if (!started || exited)
+            snprintf(reply, sizeof reply, "error container is not running\n");
+        else if (kill(child_pid, sig) < 0)
+            snprintf(reply, sizeof reply, "error kill: %s\n", strerror(errno));
+        else
+            snprintf(reply, sizeof reply, "ok\n");
+    } else if (!strcmp(line, "closestdin")) {
+        request_close_stdin();
+        snprintf(reply, sizeof reply, "ok\n");
+    } else if (!strcmp(line, "state")) {
+        snprintf(reply, sizeof reply, "state %s %d %d\n", exited ? "exited" : started ? "running" : "created",
+                 started ? (int)child_pid : 0, exited ? exit_status : 0);
+    } else if (!strcmp(line, "shutdown")) {
+        shutdown_req = 1;
+        if (started && !exited)
+            kill(child_pid, SIGKILL);
+        snprintf(reply, sizeof reply, "ok\n");
+    } else {
+        snprintf(reply, sizeof reply, "error unknown command\n");
+    }
+    client_send(c, reply);
+}
+
+static void handle_first_line(struct client *c, char *line)
+{
+    if (!strcmp(line, "control")) {
+        c->type = C_CONTROL;
+        if (exit_done) {
+            char l[64];
+            snprintf(l, sizeof l, "exited %d\n", exit_status);
+            client_send(c, l);
+        }
+    } else if (!strncmp(line, "attach ", 7)) {
+        c->type = C_ATTACH;
+        if (sscanf(line + 7, "%d %d %d", &c->want_in, &c->want_out, &c->want_err) != 3) {
+            client_send(c, "error bad attach line\n");
+            c->closing = 1;
+            return;
+        }
+        if (c->want_in && (!P.open_stdin || (started && in_fd < 0 && !buf_pending(&stdin_buf))))
+            c->want_in = 0;
+        if (exit_done)
+            c->closing = 1;
+    } else {
+        client_send(c, "error unknown connection type\n");
+        c->closing = 1;
+    }
+}
+
+static void client_readable(struct client *c)
+{
+    if (c->type == C_ATTACH) {
+        ssize_t r = recv(c->fd, rbuf, READ_CHUNK, MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                return;
+            c->closing = 2;
+            return;
+        }
+        if (r == 0) {
+            c->read_eof = 1;
+            if (c->want_in && P.stdin_once)
+                request_close_stdin();
+            return;
+        }
+        if (c->want_in && !stdin_closed_req && (in_fd >= 0 || !started)) {
+            buf_add(&stdin_buf, rbuf, (size_t)r);
+            if (started)
+                flush_stdin();
+        }
+        return;
+    }
+    char tmp[1024];
+    ssize_t r = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return;
+        c->closing = 2;
+        return;
+    }
+    if (r == 0) {
+        c->read_eof = 1;
+        c->closing = 1;
+        return;
+    }
+    buf_add(&c->in, tmp, (size_t)r);
+    for (;;) {
+        char *start = c->in.data + c->in.head;
+        char *nl = memchr(start, '\n', buf_pending(&c->in));
+        if (!nl) {
+            if (buf_pending(&c->in) > 4096)
+                c->closing = 2;
+            break;
+        }
+        *nl = 0;
+        c->in.head += (size_t)(nl - start) + 1;
+        if (c->type == C_NEW) {
+            handle_first_line(c, start);
+            if (c->type == C_ATTACH && buf_pending(&c->in)) {
+                /* stdin bytes that came with the attach line */
+                if (c->want_in && !stdin_closed_req)
+                    buf_add(&stdin_buf, c->in.data + c->in.head, buf_pending(&c->in));
+                c->in.head = c->in.len;
+                if (started)
+                    flush_stdin();
+                break;
+            }
+        } else {
+            handle_control_line(c, start);
+        }
+        if (c->type == C_ATTACH || c->closing)
+            break;
+    }
+    buf_trim(&c->in);
+}
+
+static void accept_clients(void)
+{
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        struct client *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        c->next = clients;
+        clients = c;
+    }
+}
+
+static void reap_clients(void)
+{
+    struct client **pp = &clients;
+    while (*pp) {
+        struct client *c = *pp;
+        int dead = c->closing == 2 || (c->closing == 1 && buf_pending(&c->out) == 0);
+        if (dead) {
+            if (c->want_in && !c->read_eof && P.stdin_once && c->type == C_ATTACH)
+                request_close_stdin();
+            close(c->fd);
+            buf_free(&c->in);
+            buf_free(&c->out);
+            *pp = c->next;
+            free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
+static void finish_exit(void)
+{
+    /* all output drained (or given up on): record the exit, then tell the clients */
+    log_final();
+    if (log_fd >= 0) {
+        close(log_fd);
+        log_fd = -1;
+    }
+    close_stdin_now();
+    char fin[64], sta[64], line[256];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rfc3339nano(&now, fin, sizeof fin);
+    rfc3339nano(&started_ts, sta, sizeof sta);
+    int n = snprintf(line, sizeof line, "{\"exit_code\":%d,\"finished_at\":\"%s\",\"started_at\":\"%s\",\"pid\":%d}\n",
+                     exit_status, fin, sta, (int)child_pid);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/exit", state_dir);
+    if (write_file_atomic(path, line, (size_t)n) < 0)
+        diag("write %s: %s", path, strerror(errno));
+    if (P.exit_file && P.exit_file[0] && write_file_atomic(P.exit_file, line, (size_t)n) < 0)
+        diag("write %s: %s", P.exit_file, strerror(errno));
+    exit_done = 1;
+    snprintf(line, sizeof line, "exited %d\n", exit_status);
+    control_broadcast(line);
+    for (struct client *c = clients; c; c = c->next)
+        if (!c->closing)
+            c->closing = 1;
+}
+
+static void handle_sigchld(void)
+{
+    struct signalfd_siginfo si;
+    while (read(sig_fd, &si, sizeof si) > 0)
+        ;
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0)
+            break;
+        if (p == child_pid && started && !exited) {
+            exited = 1;
+            if (WIFEXITED(st))
+                exit_status = WEXITSTATUS(st);
+            else if (WIFSIGNALED(st))
+                exit_status = 128 + WTERMSIG(st);
+            else
+                exit_status = 255;
+        }
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int serve(void)
+{
+    struct pollfd *pfds = NULL;
+    struct client **pclients = NULL;
+    size_t pcap = 0;
+    int64_t exit_seen_ms = 0, flush_deadline_ms = 0;
+    for (;;) {
+        if (exited && !exit_seen_ms)
+            exit_seen_ms = now_ms();
+        /* output is drained when both pipes hit EOF; give up 5 s after exit if something else holds them */
+        if (exited && !exit_done &&
+            ((out_fd < 0 && err_fd < 0) || now_ms() - exit_seen_ms > 5000)) {
+            while (out_fd >= 0 && pump(&out_fd, 1) > 0)
+                ;
+            while (err_fd >= 0 && pump(&err_fd, 2) > 0)
+                ;
+            if (out_fd >= 0) {
+                close(out_fd);
+                out_fd = -1;
+            }
+            if (err_fd >= 0) {
+                close(err_fd);
+                err_fd = -1;
+            }
+            finish_exit();
+            flush_deadline_ms = now_ms() + 60000;
+        }
+        reap_clients();
+        if (exit_done && (!clients || now_ms() > flush_deadline_ms))
+            return 0;
+        if (shutdown_req && !started)
+            return 0;
+
+        size_t nc = 0;
+        for (struct client *c = clients; c; c = c->next)
+            nc++;
+        size_t need = nc + 6;
+        if (need > pcap) {
+            pcap = need * 2;
+            pfds = xrealloc(pfds, pcap * sizeof *pfds);
+            pclients = xrealloc(pclients, pcap * sizeof *pclients);
+        }
+        int backpressure = 0, stdin_full = buf_pending(&stdin_buf) > BACKPRESSURE;
+        for (struct client *c = clients; c; c = c->next)
+            if (c->type == C_ATTACH && buf_pending(&c->out) > BACKPRESSURE)
+                backpressure = 1;
+        size_t n = 0;
+        pfds[n++] = (struct pollfd){.fd = listen_fd, .events = exit_done ? 0 : POLLIN};
+        pfds[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+        size_t i_out = n;
+        pfds[n++] = (struct pollfd){.fd = backpressure ? -1 : out_fd, .events = POLLIN};
+        size_t i_err = n;
+        pfds[n++] = (struct pollfd){.fd = backpressure ? -1 : err_fd, .events = POLLIN};
+        size_t i_in = n;
+        pfds[n++] = (struct pollfd){.fd = (in_fd >= 0 && buf_pending(&stdin_buf)) ? in_fd : -1, .events = POLLOUT};
+        size_t i_cl = n;
+        for (struct client *c = clients; c; c = c->next) {
+            short ev = 0;
+            if (!c->read_eof && !c->closing && !(c->type == C_ATTACH && stdin_full))
+                ev |= POLLIN;
+            if (buf_pending(&c->out))
+                ev |= POLLOUT;
+            pclients[n - i_cl] = c;
+            pfds[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        }
+        int timeout = -1;
+        if (exited && !exit_done)
+            timeout = 200;
+        else if (exit_done)
+            timeout = 1000;
+        int r = poll(pfds, n, timeout);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            diag("poll: %s", strerror(errno));
+            return 1;
+        }
+        if (pfds[1].revents)
+            handle_sigchld();
+        if (pfds[i_out].revents && out_fd >= 0)
+            pump(&out_fd, 1);
+        if (pfds[i_err].revents && err_fd >= 0)
+            pump(&err_fd, 2);
+        if (pfds[i_in].revents)
+            flush_stdin();
+        for (size_t k = i_cl; k < n; k++) {
+            struct client *c = pclients[k - i_cl];
+            short re = pfds[k].revents;
+            if (!re)
+                continue;
+            if (re & POLLOUT) {
+                if (buf_flush(&c->out, c->fd) < 0)
+                    c->closing = 2;
+            }
+            if ((re & (POLLIN | POLLHUP | POLLERR)) && !c->read_eof && c->closing != 2)
+                client_readable(c);
+            if ((re & (POLLERR | POLLNVAL)))
+                c->closing = 2;
+        }
+        if (pfds[0].revents & POLLIN)
+            accept_clients();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: servin-shim <state-dir> [ready-fd]\n");
+        return 2;
+    }
+    int ready_fd = argc > 2 ? atoi(argv[2]) : 3;
+    if (!realpath(argv[1], state_dir)) {
+        dprintf(ready_fd, "error state dir %s: %s\n", argv[1], strerror(errno));
+        return 1;
+    }
+    pid_t p = fork();
+    if (p < 0) {
+        dprintf(ready_fd, "error fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (p > 0)
+        _exit(0);
+
+    setsid();
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (devnull > 2)
+            close(devnull);
+    }
+    fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+
+    char err[512];
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/plan", state_dir);
+    if (parse_plan(path, err, sizeof err) < 0) {
+        dprintf(ready_fd, "error plan: %s\n", err);
+        return 1;
+    }
+    rbuf = malloc(READ_CHUNK);
+    if (!rbuf) {
+        dprintf(ready_fd, "error out of memory\n");
+        return 1;
+    }
+    if (P.log && P.log[0]) {
+        log_fd = open(P.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (log_fd < 0) {
+            dprintf(ready_fd, "error open log %s: %s\n", P.log, strerror(errno));
+            return 1;
+        }
+    }
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0) {
+        dprintf(ready_fd, "error signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+
+    /* bind with a relative name: state paths may exceed sun_path */
+    if (chdir(state_dir) < 0) {
+        dprintf(ready_fd, "error chdir %s: %s\n", state_dir, strerror(errno));
+        return 1;
+    }
+    snprintf(sock_path, sizeof sock_path, "%s/shim.sock", state_dir);
+    unlink("shim.sock");
+    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "shim.sock");
+    mode_t old = umask(0177);
+    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(listen_fd, 64) < 0) {
+        umask(old);
+        dprintf(ready_fd, "error listen on %s: %s\n", sock_path, strerror(errno));
+        return 1;
+    }
+    umask(old);
+    char pidline[32];
+    int pn = snprintf(pidline, sizeof pidline, "%d\n", (int)getpid());
+    snprintf(path, sizeof path, "%s/shim.pid", state_dir);
+    if (write_file_atomic(path, pidline, (size_t)pn) < 0) {
+        dprintf(ready_fd, "error write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (chdir("/") < 0)
+        diag("chdir /: %s", strerror(errno));
+
+    if (write_all(ready_fd, "ready\n", 6) < 0)
+        diag("write ready: %s", strerror(errno));
+    close(ready_fd);
+
+    int rc = serve();
+    unlink(sock_path);
+    return rc;
+}
