@@ -1,0 +1,919 @@
+"""The on-disk image store: content-addressed layers, image configs, tags.
+
+Layout under ``root``::
+
+    layers/<diff_id hex>/diff         the extracted layer (overlay format), renamed into place whole
+    layers/<diff_id hex>/layer.json   {"diff_id", "size"}
+    layers/.tmp-*  layers/.del-*      in-flight extracts / deletions; removed on open
+    images/<id hex>.json              the image config, byte for byte (id = sha256 of it, verified)
+    images/<id hex>.meta.json         {"parent", "last_tag_time"}
+    repositories.json                 {"Repositories": {repo: {familiar ref: id}}} (Docker's shape)
+
+Every small file is written to a temp name, fsynced and renamed. A layer is extracted into a temp
+directory and renamed only once its digest has been verified, so a crash never leaves a half layer
+under its final name. Mutations are serialized by one lock; reads take a short state lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from servin.errors import Conflict, InvalidArgument, NotFound
+from servin.images import reference as refs
+from servin.images.changes import apply_changes, empty_container_config
+from servin.images.layers import (
+    OPAQUE_XATTR,
+    HashingReader,
+    digest_of_stream,
+    extract_layer,
+)
+from servin.images.model import DeleteItem, Image, format_rfc3339_nano, host_architecture
+from servin.images.reference import Reference, truncate_id
+
+DOCKER_VERSION = "20.10.24"
+_HEX = frozenset("0123456789abcdef")
+
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
+
+UsersFn = Callable[[str], list[tuple[str, bool]]]
+
+
+def _is_hex64(s: str) -> bool:
+    return len(s) == 64 and set(s) <= _HEX
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _now() -> str:
+    return format_rfc3339_nano(datetime.now(timezone.utc))
+
+
+def chain_ids(diff_ids: Iterable[str]) -> list[str]:
+    """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+@dataclass(slots=True)
+class _Record:
+    id: str
+    config: dict[str, Any]
+    parent: str
+    last_tag_time: str | None
+
+    @property
+    def diff_ids(self) -> list[str]:
+        rootfs = self.config.get("rootfs") or {}
+        return list(rootfs.get("diff_ids") or [])
+
+
+def _parse_config(raw: bytes) -> dict[str, Any]:
+    try:
+        cfg = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid image config: {e}") from e
+    if not isinstance(cfg, dict):
+        raise InvalidArgument("invalid image config: not a JSON object")
+    rootfs = cfg.get("rootfs")
+    if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
+        raise InvalidArgument("invalid image config: rootfs type must be \"layers\"")
+    diff_ids = rootfs.get("diff_ids") or []
+    if not isinstance(diff_ids, list) or not all(
+        isinstance(d, str) and d.startswith("sha256:") and _is_hex64(d[7:]) for d in diff_ids
+    ):
+        raise InvalidArgument("invalid image config: bad rootfs.diff_ids")
+    return cfg
+
+
+class _Archive:
+    """Random access to the members of a (possibly compressed) image archive."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._tf = tarfile.open(path, "r:*")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise InvalidArgument(f"invalid image archive: {e}") from e
+        self.members: dict[str, tarfile.TarInfo] = {}
+        for m in self._tf.getmembers():
+            name = posixpath.normpath(m.name.lstrip("/"))
+            self.members[name] = m
+
+    def close(self) -> None:
+        self._tf.close()
+
+    def has(self, name: str) -> bool:
+        return posixpath.normpath(name.lstrip("/")) in self.members
+
+    def open(self, name: str) -> IO[bytes]:
+        norm = posixpath.normpath(name.lstrip("/"))
+        if norm.startswith(".."):
+            raise InvalidArgument(f"invalid image archive: path {name!r} escapes the archive")
+        member = self.members.get(norm)
+        if member is None:
+            raise InvalidArgument(f"invalid image archive: missing {name}")
+        try:
+            f = self._tf.extractfile(member)
+        except KeyError as e:
+            raise InvalidArgument(f"invalid image archive: broken link {name}") from e
+        if f is None:
+            raise InvalidArgument(f"invalid image archive: {name} is not a file")
+        return f
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as f:
+            return f.read()
+
+    def read_blob(self, digest: str) -> bytes:
+        data = self.read(self.blob_path(digest))
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise InvalidArgument(f"invalid image archive: blob {digest} does not match its digest")
+        return data
+
+    @staticmethod
+    def blob_path(digest: str) -> str:
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256" or not _is_hex64(hexpart):
+            raise InvalidArgument(f"invalid image archive: unsupported digest {digest!r}")
+        return f"blobs/sha256/{hexpart}"
+
+
+@dataclass(slots=True)
+class _Planned:
+    config_raw: bytes
+    config: dict[str, Any]
+    layers: list[tuple[str, str | None]]  # (archive path, expected blob digest or None)
+    tags: list[Reference]
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._layers_dir = self.root / "layers"
+        self._images_dir = self.root / "images"
+        self._repos_file = self.root / "repositories.json"
+        self._write_lock = threading.RLock()
+        self._state = threading.RLock()
+        self._images: dict[str, _Record] = {}  # by full id
+        self._refs: dict[str, str] = {}  # str(Reference) (fully qualified) -> image id
+        self._layer_sizes: dict[str, int] = {}  # diff_id -> size
+        self._open()
+
+    # ------------------------------------------------------------------ opening / recovery
+
+    def _open(self) -> None:
+        for d in (self.root, self._layers_dir, self._images_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for entry in self._layers_dir.iterdir():
+            if entry.name.startswith((".tmp-", ".del-")):
+                shutil.rmtree(entry, ignore_errors=True)
+        for entry in self._images_dir.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                entry.unlink(missing_ok=True)
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                entry.unlink(missing_ok=True)
+
+        for entry in self._layers_dir.iterdir():
+            if not _is_hex64(entry.name):
+                continue
+            try:
+                meta = json.loads((entry / "layer.json").read_bytes())
+                self._layer_sizes["sha256:" + entry.name] = int(meta["size"])
+            except (OSError, ValueError, KeyError, TypeError):
+                shutil.rmtree(entry, ignore_errors=True)  # not a committed layer
+
+        for entry in self._images_dir.iterdir():
+            name = entry.name
+            if not name.endswith(".json") or name.endswith(".meta.json"):
+                continue
+            hexid = name[: -len(".json")]
+            if not _is_hex64(hexid):
+                continue
+            raw = entry.read_bytes()
+            if hashlib.sha256(raw).hexdigest() != hexid:
+                continue  # corrupt: ignore it
+            try:
+                cfg = _parse_config(raw)
+            except InvalidArgument:
+                continue
+            rec = _Record(id="sha256:" + hexid, config=cfg, parent="", last_tag_time=None)
+            if not all(d in self._layer_sizes for d in rec.diff_ids):
+                continue  # incomplete
+            meta_path = self._images_dir / f"{hexid}.meta.json"
+            if meta_path.exists():
+                try:
+                    meta = json.loads(meta_path.read_bytes())
+                    rec.parent = str(meta.get("parent") or "")
+                    rec.last_tag_time = meta.get("last_tag_time")
+                except ValueError:
+                    pass
+            self._images[rec.id] = rec
+
+        if self._repos_file.exists():
+            try:
+                data = json.loads(self._repos_file.read_bytes())
+            except ValueError:
+                data = {}
+            for by_ref in (data.get("Repositories") or {}).values():
+                for ref_s, image_id in by_ref.items():
+                    if image_id not in self._images:
+                        continue
+                    try:
+                        ref = refs.parse_normalized(ref_s)
+                    except InvalidArgument:
+                        continue
+                    self._refs[str(ref)] = image_id
+
+    # ------------------------------------------------------------------ persistence helpers
+
+    def _save_refs(self) -> None:
+        repos: dict[str, dict[str, str]] = {}
+        for ref_s in sorted(self._refs):
+            ref = refs.parse_normalized(ref_s)
+            repos.setdefault(ref.familiar_name(), {})[ref.familiar()] = self._refs[ref_s]
+        _atomic_write(self._repos_file, _json_bytes({"Repositories": repos}))
+
+    def _save_meta(self, rec: _Record) -> None:
+        hexid = rec.id[7:]
+        meta = {"parent": rec.parent, "last_tag_time": rec.last_tag_time}
+        _atomic_write(self._images_dir / f"{hexid}.meta.json", _json_bytes(meta))
+
+    def _layer_path(self, diff_id: str) -> Path:
+        return self._layers_dir / diff_id.split(":", 1)[1]
+
+    # ------------------------------------------------------------------ layers
+
+    def _commit_layer(self, tmp: Path, diff_id: str, size: int) -> None:
+        """Rename an extracted temp layer into place (or drop it if the layer exists)."""
+        final = self._layer_path(diff_id)
+        with self._state:
+            if diff_id in self._layer_sizes:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
+            _atomic_write(tmp / "layer.json", _json_bytes({"diff_id": diff_id, "size": size}))
+            _fsync_dir(tmp)
+            if final.exists():  # a stale uncommitted dir: cannot happen after _open, be safe
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+            _fsync_dir(self._layers_dir)
+            self._layer_sizes[diff_id] = size
+
+    def _new_tmp_layer(self) -> Path:
+        tmp = self._layers_dir / f".tmp-{uuid.uuid4().hex}"
+        (tmp / "diff").mkdir(parents=True)
+        return tmp
+
+    def _ensure_layer(self, stream: IO[bytes], expected: str | None, index: int = 0) -> str:
+        """Extract ``stream`` as a layer unless present; verify it hashes to ``expected``."""
+        if expected is not None and expected in self._layer_sizes:
+            actual, _ = digest_of_stream(stream)
+            if actual != expected:
+                raise InvalidArgument(
+                    f'invalid diffID for layer {index}: expected "{expected}", got "{actual}"'
+                )
+            return expected
+        tmp = self._new_tmp_layer()
+        try:
+            result = extract_layer(stream, tmp / "diff")
+            if expected is not None and result.diff_id != expected:
+                raise InvalidArgument(
+                    f'invalid diffID for layer {index}: expected "{expected}", got "{result.diff_id}"'
+                )
+            self._commit_layer(tmp, result.diff_id, result.size)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return result.diff_id
+
+    def _remove_layer(self, diff_id: str) -> None:
+        final = self._layer_path(diff_id)
+        doomed = self._layers_dir / f".del-{final.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(final, doomed)
+        except FileNotFoundError:
+            return
+        _fsync_dir(self._layers_dir)
+        self._layer_sizes.pop(diff_id, None)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    # ------------------------------------------------------------------ registering images
+
+    def _register(self, raw: bytes, cfg: dict[str, Any], *, parent: str = "") -> tuple[str, bool]:
+        """Write the config (after its layers exist). Returns (id, newly created)."""
+        image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        with self._state:
+            if image_id in self._images:
+                return image_id, False
+            missing = [d for d in _Record(image_id, cfg, "", None).diff_ids if d not in self._layer_sizes]
+            if missing:
+                raise Conflict(f"layer {missing[0]} disappeared while loading {image_id}")
+            rec = _Record(id=image_id, config=cfg, parent=parent, last_tag_time=None)
+            self._save_meta(rec)
+            _atomic_write(self._images_dir / f"{image_id[7:]}.json", raw)
+            self._images[image_id] = rec
+            return image_id, True
+
+    def _set_tag(self, ref: Reference, image_id: str, *, touch: bool) -> str | None:
+        """Point ``ref`` at ``image_id``; returns the id it pointed at before (if different)."""
+        key = str(ref)
+        old = self._refs.get(key)
+        self._refs[key] = image_id
+        self._save_refs()
+        if touch:
+            rec = self._images[image_id]
+            rec.last_tag_time = _now()
+            self._save_meta(rec)
+        return old if old != image_id else None
+
+    # ------------------------------------------------------------------ load (docker load)
+
+    def load_archive(self, path: Path) -> list[str]:
+        archive = _Archive(Path(path))
+        try:
+            if archive.has("manifest.json"):
+                plans = self._plan_docker(archive)
+            elif archive.has("index.json"):
+                plans = self._plan_oci(archive)
+            else:
+                raise InvalidArgument(
+                    "invalid image archive: no manifest.json or OCI index.json found"
+                )
+            out: list[str] = []
+            with self._write_lock:
+                for plan in plans:
+                    diff_ids = plan.config["rootfs"].get("diff_ids") or []
+                    if len(plan.layers) != len(diff_ids):
+                        raise InvalidArgument(
+                            f"invalid manifest, layers length mismatch: expected {len(diff_ids)}, "
+                            f"got {len(plan.layers)}"
+                        )
+                    for i, ((member, blob_digest), diff_id) in enumerate(
+                        zip(plan.layers, diff_ids, strict=True)
+                    ):
+                        with archive.open(member) as raw:
+                            outer = HashingReader(raw)
+                            self._ensure_layer(outer, diff_id, i)  # type: ignore[arg-type]
+                            outer.drain()
+                            if blob_digest is not None and outer.digest() != blob_digest:
+                                raise InvalidArgument(
+                                    f"invalid image archive: layer blob {blob_digest} does not "
+                                    f"match its digest"
+                                )
+                    image_id, _ = self._register(plan.config_raw, plan.config)
+                    with self._state:
+                        for ref in plan.tags:
+                            old = self._set_tag(ref, image_id, touch=False)
+                            if old is not None:
+                                out.append(
+                                    f"The image {ref.familiar()} already exists, renaming the old "
+                                    f"one with ID {old} to empty string"
+                                )
+                            out.append(f"Loaded image: {ref.familiar()}")
+                    if not plan.tags:
+                        out.append(f"Loaded image ID: {image_id}")
+            return out
+        finally:
+            archive.close()
+
+    def _plan_docker(self, archive: _Archive) -> list[_Planned]:
+        try:
+            manifest = json.loads(archive.read("manifest.json"))
+        except ValueError as e:
+            raise InvalidArgument(f"invalid manifest.json: {e}") from e
+        if not isinstance(manifest, list):
+            raise InvalidArgument("invalid manifest.json: not a list")
+        plans = []
+        for entry in manifest:
+            if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+                raise InvalidArgument("invalid manifest.json: entry without Config")
+            raw = archive.read(entry["Config"])
+            cfg_path = posixpath.normpath(entry["Config"])
+            if cfg_path.startswith("blobs/sha256/"):
+                if hashlib.sha256(raw).hexdigest() != cfg_path.rsplit("/", 1)[1]:
+                    raise InvalidArgument(
+                        f"invalid image archive: config {cfg_path} does not match its digest"
+                    )
+            cfg = _parse_config(raw)
+            layers: list[tuple[str, str | None]] = []
+            for member in entry.get("Layers") or []:
+                norm = posixpath.normpath(member)
+                blob = None
+                if norm.startswith("blobs/sha256/") and _is_hex64(norm.rsplit("/", 1)[1]):
+                    blob = "sha256:" + norm.rsplit("/", 1)[1]
+                layers.append((member, blob))
+            tags = []
+            for t in entry.get("RepoTags") or []:
+                ref = refs.parse_normalized(t)
+                if ref.tag is None or ref.digest is not None:
+                    raise InvalidArgument(f"invalid tag {t!r}")
+                tags.append(ref)
+            plans.append(_Planned(config_raw=raw, config=cfg, layers=layers, tags=tags))
+        return plans
+
+    def _plan_oci(self, archive: _Archive) -> list[_Planned]:
+        try:
+            index = json.loads(archive.read("index.json"))
+        except ValueError as e:
+            raise InvalidArgument(f"invalid index.json: {e}") from e
+        plans: list[_Planned] = []
+        for desc in index.get("manifests") or []:
+            annotations = desc.get("annotations") or {}
+            tags: list[Reference] = []
+            name = annotations.get(ANNOTATION_CONTAINERD_NAME)
+            ref_name = annotations.get(ANNOTATION_REF_NAME)
+            candidate = name or (ref_name if ref_name and any(c in ref_name for c in ":/@") else None)
+            if candidate:
+                ref = refs.parse_normalized(candidate).tag_name_only()
+                if ref.digest is None:
+                    tags.append(ref)
+            manifest = self._oci_manifest(archive, desc, depth=0)
+            config_desc = manifest.get("config") or {}
+            raw = archive.read_blob(str(config_desc.get("digest", "")))
+            cfg = _parse_config(raw)
+            layers: list[tuple[str, str | None]] = []
+            for layer in manifest.get("layers") or []:
+                digest = str(layer.get("digest", ""))
+                layers.append((archive.blob_path(digest), digest))
+            existing = next((p for p in plans if p.config_raw == raw), None)
+            if existing is not None:
+                existing.tags.extend(t for t in tags if t not in existing.tags)
+            else:
+                plans.append(_Planned(config_raw=raw, config=cfg, layers=layers, tags=tags))
+        if not plans:
+            raise InvalidArgument("invalid OCI layout: index.json lists no manifests")
+        return plans
+
+    def _oci_manifest(self, archive: _Archive, desc: dict[str, Any], depth: int) -> dict[str, Any]:
+        if depth > 4:
+            raise InvalidArgument("invalid OCI layout: index nesting too deep")
+        data = json.loads(archive.read_blob(str(desc.get("digest", ""))))
+        media = desc.get("mediaType") or data.get("mediaType")
+        if media in (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST) or "manifests" in data:
+            entries = data.get("manifests") or []
+            if not entries:
+                raise InvalidArgument("invalid OCI layout: empty image index")
+            arch, os_ = host_architecture(), "linux"
+
+            def matches(e: dict[str, Any]) -> bool:
+                p = e.get("platform") or {}
+                return p.get("architecture") == arch and p.get("os") == os_
+
+            chosen = next((e for e in entries if matches(e)), None)
+            if chosen is None:
+                chosen = next(
+                    (e for e in entries if (e.get("platform") or {}).get("architecture") != "unknown"),
+                    entries[0],
+                )
+            return self._oci_manifest(archive, chosen, depth + 1)
+        return data
+
+    # ------------------------------------------------------------------ import (docker import)
+
+    def import_tarball(
+        self,
+        path: Path,
+        *,
+        repo: str | None,
+        tag: str | None,
+        changes: list[str],
+        message: str,
+    ) -> Image:
+        new_ref: Reference | None = None
+        if repo:
+            new_ref = refs.parse_normalized(repo)
+            if new_ref.digest is not None:
+                raise InvalidArgument("refusing to create a tag with a digest reference")
+            if tag:
+                new_ref = new_ref.with_tag(tag)
+            new_ref = new_ref.tag_name_only()
+        run_config = apply_changes(empty_container_config(), changes)
+        with self._write_lock:
+            with open(path, "rb") as f:
+                diff_id = self._ensure_layer(f, None)  # type: ignore[arg-type]
+            created = _now()
+            cfg: dict[str, Any] = {
+                "architecture": host_architecture(),
+                "comment": message,
+                "config": run_config,
+                "container_config": empty_container_config(),
+                "created": created,
+                "docker_version": DOCKER_VERSION,
+                "history": [{"created": created, "comment": message}],
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+            if not message:
+                cfg.pop("comment")
+                cfg["history"] = [{"created": created}]
+            raw = _json_bytes(cfg)
+            image_id, _ = self._register(raw, cfg)
+            if new_ref is not None:
+                with self._state:
+                    self._set_tag(new_ref, image_id, touch=True)
+            return self._image(image_id)
+
+    # ------------------------------------------------------------------ queries
+
+    def _image(self, image_id: str) -> Image:
+        with self._state:
+            rec = self._images[image_id]
+            tags: list[str] = []
+            digests: list[str] = []
+            for ref_s, target in self._refs.items():
+                if target != image_id:
+                    continue
+                ref = refs.parse_normalized(ref_s)
+                (digests if ref.digest is not None else tags).append(ref.familiar())
+            size = sum(self._layer_sizes.get(d, 0) for d in rec.diff_ids)
+        cfg = rec.config
+
+        def s(key: str) -> str:
+            v = cfg.get(key)
+            return v if isinstance(v, str) else ""
+
+        return Image(
+            id=image_id,
+            repo_tags=tuple(sorted(tags)),
+            repo_digests=tuple(sorted(digests)),
+            parent=rec.parent,
+            comment=s("comment"),
+            created=s("created"),
+            author=s("author"),
+            docker_version=s("docker_version"),
+            container=s("container"),
+            architecture=s("architecture"),
+            variant=s("variant"),
+            os=s("os"),
+            os_version=s("os.version"),
+            size=size,
+            diff_ids=tuple(rec.diff_ids),
+            last_tag_time=rec.last_tag_time,
+            config=cfg,
+        )
+
+    def list(self) -> list[Image]:
+        with self._state:
+            ids = list(self._images)
+        images = [self._image(i) for i in ids if i in self._images]
+        images.sort(key=lambda im: (im.created_unix, im.id), reverse=True)
+        return images
+
+    def _resolve(self, ref_or_id: str) -> str:
+        """Docker's GetImage: full id, tag/digest reference, then unambiguous id prefix."""
+        with self._state:
+            s = ref_or_id
+            if refs.is_full_id(s):
+                full = s if s.startswith("sha256:") else "sha256:" + s
+                if full in self._images:
+                    return full
+                raise NotFound(f"No such image: {full}")
+            ref = refs.parse_normalized(s)  # InvalidArgument, as Docker's ParseAnyReference
+            target = self._refs.get(str(ref.tag_name_only()))
+            if target is not None and target in self._images:
+                return target
+            prefix = s.removeprefix("sha256:")
+            if prefix and set(prefix) <= _HEX:
+                found = [i for i in self._images if i[7:].startswith(prefix)]
+                if len(found) == 1:
+                    return found[0]
+            raise NotFound(f"No such image: {ref.tag_name_only().familiar()}")
+
+    def get(self, ref_or_id: str) -> Image:
+        return self._image(self._resolve(ref_or_id))
+
+    def exists(self, ref_or_id: str) -> bool:
+        try:
+            self._resolve(ref_or_id)
+        except (NotFound, InvalidArgument):
+            return False
+        return True
+
+    # ------------------------------------------------------------------ tagging
+
+    def tag(self, ref_or_id: str, repo: str, tag: str | None = None) -> Image:
+        new_ref = refs.parse_normalized(repo)
+        if new_ref.digest is not None:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        if tag:
+            new_ref = new_ref.with_tag(tag)
+        new_ref = new_ref.tag_name_only()
+        with self._write_lock:
+            image_id = self._resolve(ref_or_id)
+            with self._state:
+                self._set_tag(new_ref, image_id, touch=True)
+            return self._image(image_id)
+
+    def references(self, image_id: str) -> list[Reference]:
+        with self._state:
+            return [refs.parse_normalized(r) for r, t in self._refs.items() if t == image_id]
+
+    # ------------------------------------------------------------------ delete (docker rmi)
+
+    def delete(self, ref_or_id: str, *, force: bool, users: UsersFn) -> list[DeleteItem]:
+        with self._write_lock:
+            image_id = self._resolve(ref_or_id)
+            records: list[DeleteItem] = []
+            repo_refs = self.references(image_id)
+
+            if not _is_id_prefix(image_id, ref_or_id):
+                if not force and _is_single_reference(repo_refs):
+                    using = users(image_id)
+                    if using:
+                        raise Conflict(
+                            f"conflict: unable to remove repository reference "
+                            f"{json.dumps(ref_or_id)} (must force) - container "
+                            f"{truncate_id(using[0][0])} is using its referenced image "
+                            f"{truncate_id(image_id)}"
+                        )
+                parsed = refs.parse_normalized(ref_or_id).tag_name_only()
+                self._remove_ref(parsed)
+                records.append(DeleteItem(untagged=parsed.familiar()))
+                repo_refs = self.references(image_id)
+                if parsed.digest is None:
+                    same_repo_tag = any(
+                        r.digest is None and r.name == parsed.name for r in repo_refs
+                    )
+                    if not same_repo_tag:
+                        remaining = []
+                        for r in repo_refs:
+                            if r.digest is not None and r.name == parsed.name:
+                                self._remove_ref(r)
+                                records.append(DeleteItem(untagged=r.familiar()))
+                            else:
+                                remaining.append(r)
+                        repo_refs = remaining
+                if repo_refs:
+                    return records
+                self._delete_helper(image_id, records, force=force, users=users, quiet=True)
+                return records
+
+            if _is_single_reference(repo_refs):
+                conflict = self._conflict(
+                    image_id, users, running=True, children=True, stopped=not force, refs_=False
+                )
+                if conflict is not None:
+                    raise conflict
+                for r in sorted(repo_refs, key=lambda r: r.familiar()):
+                    self._remove_ref(r)
+                    records.append(DeleteItem(untagged=r.familiar()))
+            self._delete_helper(image_id, records, force=force, users=users, quiet=False)
+            return records
+
+    def _remove_ref(self, ref: Reference) -> None:
+        with self._state:
+            if self._refs.pop(str(ref), None) is None:
+                raise NotFound(f"No such image: {ref.familiar()}")
+            self._save_refs()
+
+    def _conflict(
+        self,
+        image_id: str,
+        users: UsersFn,
+        *,
+        running: bool,
+        children: bool,
+        stopped: bool,
+        refs_: bool,
+    ) -> _DeleteConflict | None:
+        short = truncate_id(image_id)
+        if children and any(r.parent == image_id for r in self._images.values()):
+            return _DeleteConflict(short, True, False, "image has dependent child images")
+        using = users(image_id) if (running or stopped) else []
+        if running:
+            for cid, is_running in using:
+                if is_running:
+                    return _DeleteConflict(
+                        short, True, True, f"image is being used by running container {truncate_id(cid)}"
+                    )
+        if refs_ and self.references(image_id):
+            return _DeleteConflict(short, False, False, "image is referenced in multiple repositories")
+        if stopped:
+            for cid, is_running in using:
+                if not is_running:
+                    return _DeleteConflict(
+                        short, False, True, f"image is being used by stopped container {truncate_id(cid)}"
+                    )
+        return None
+
+    def _delete_helper(
+        self,
+        image_id: str,
+        records: list[DeleteItem],
+        *,
+        force: bool,
+        users: UsersFn,
+        quiet: bool,
+    ) -> None:
+        conflict = self._conflict(
+            image_id, users, running=True, children=True, stopped=not force, refs_=not force
+        )
+        if conflict is not None:
+            if quiet and (not self._is_dangling(image_id) or conflict.used):
+                return
+            raise conflict
+        for r in sorted(self.references(image_id), key=lambda r: r.familiar()):
+            self._remove_ref(r)
+            records.append(DeleteItem(untagged=r.familiar()))
+
+        in_use_by_containers = bool(users(image_id))
+        with self._state:
+            rec = self._images.pop(image_id)
+            (self._images_dir / f"{image_id[7:]}.json").unlink(missing_ok=True)
+            (self._images_dir / f"{image_id[7:]}.meta.json").unlink(missing_ok=True)
+            _fsync_dir(self._images_dir)
+            records.append(DeleteItem(deleted=image_id))
+            if in_use_by_containers:
+                return  # a (forced) container still has these layers mounted
+            still_used = {d for r in self._images.values() for d in r.diff_ids}
+            diff_ids = rec.diff_ids
+            chains = chain_ids(diff_ids)
+            for diff_id, chain in reversed(list(zip(diff_ids, chains, strict=True))):
+                if diff_id in still_used or diff_id not in self._layer_sizes:
+                    continue
+                self._remove_layer(diff_id)
+                still_used.add(diff_id)  # the same diff twice in one image: remove once
+                records.append(DeleteItem(deleted=chain))
+
+    def _is_dangling(self, image_id: str) -> bool:
+        return not self.references(image_id)
+
+    def prune_layers(self, keep: Iterable[str] = ()) -> list[str]:
+        """Remove layers no image uses (and not listed in ``keep``); returns their diff_ids."""
+        with self._write_lock, self._state:
+            used = {d for r in self._images.values() for d in r.diff_ids} | set(keep)
+            removed = [d for d in list(self._layer_sizes) if d not in used]
+            for d in removed:
+                self._remove_layer(d)
+            return removed
+
+    # ------------------------------------------------------------------ filesystem access
+
+    def layer_dirs(self, ref_or_id: str) -> list[Path]:
+        """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir)."""
+        image_id = self._resolve(ref_or_id)
+        with self._state:
+            return [self._layer_path(d) / "diff" for d in self._images[image_id].diff_ids]
+
+    def read_file(self, ref_or_id: str, path: str, *, limit: int = 16 << 20) -> bytes | None:
+        """Read ``path`` from the image's union view (whiteouts, opaque dirs, symlinks honoured)."""
+        layers = list(reversed(self.layer_dirs(ref_or_id)))
+        found = _union_resolve(layers, path)
+        if found is None:
+            return None
+        try:
+            st = os.lstat(found)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            with open(found, "rb") as f:
+                return f.read(limit)
+        except OSError:
+            return None
+
+
+class _DeleteConflict(Conflict):
+    def __init__(self, short_id: str, hard: bool, used: bool, message: str) -> None:
+        force_msg = "cannot be forced" if hard else "must be forced"
+        super().__init__(f"conflict: unable to delete {short_id} ({force_msg}) - {message}")
+        self.hard = hard
+        self.used = used
+
+
+def _is_id_prefix(image_id: str, candidate: str) -> bool:
+    return image_id.startswith(candidate) or image_id.split(":", 1)[-1].startswith(candidate)
+
+
+def _is_single_reference(repo_refs: list[Reference]) -> bool:
+    if len(repo_refs) <= 1:
+        return len(repo_refs) == 1
+    single: Reference | None = None
+    canonical_names: set[str] = set()
+    for r in repo_refs:
+        if r.digest is not None:
+            canonical_names.add(r.name)
+        elif single is None:
+            single = r
+        else:
+            return False
+    if single is None:
+        single = repo_refs[0]
+    return len(canonical_names) == 1 and single.name in canonical_names
+
+
+# ---------------------------------------------------------------------- union lookup
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _union_entry(layers: list[Path], parts: list[str]) -> Path | None:
+    """The top-most entry for ``parts`` in the layers (top first), or None if absent/deleted."""
+    if not parts:
+        return layers[0] if layers else None
+    for layer in layers:
+        cur = layer
+        hidden_below = False
+        blocked = False
+        for i, comp in enumerate(parts):
+            cur = cur / comp
+            try:
+                st = os.lstat(cur)
+            except FileNotFoundError:
+                break
+            except OSError:
+                return None
+            if _is_whiteout(st):
+                return None
+            if i == len(parts) - 1:
+                return cur
+            if not stat.S_ISDIR(st.st_mode):
+                blocked = True  # a non-directory shadows everything below it
+                break
+            if _is_opaque(cur):
+                hidden_below = True
+        if blocked or hidden_below:
+            return None
+    return None
+
+
+def _union_resolve(layers: list[Path], path: str, max_links: int = 40) -> Path | None:
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while todo:
+        comp = todo.pop(0)
+        if comp == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        entry = _union_entry(layers, resolved + [comp])
+        if entry is None:
+            return None
+        if entry.is_symlink():
+            links += 1
+            if links > max_links:
+                return None
+            target = os.readlink(entry)
+            if target.startswith("/"):
+                resolved = []
+            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+            continue
+        resolved.append(comp)
+    return _union_entry(layers, resolved)
