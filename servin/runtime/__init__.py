@@ -1,0 +1,6 @@
+"""OCI bundle -> running, supervised container (servin-shim). See plan.py for the plan format."""
+
+from servin.runtime.runtime import Runtime
+from servin.runtime.shim import ExitStatus, Shim, ShimError, StartFailed
+
+__all__ = ["ExitStatus", "Runtime", "Shim", "ShimError", "StartFailed"]

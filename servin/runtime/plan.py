@@ -1,0 +1,488 @@
+"""The plan: what servin-shim executes to turn an OCI bundle into a running container.
+
+Python decides, C executes. `plan_from_oci` is a pure function from an OCI runtime-spec 1.0
+config.json (as a dict) to a `Plan`; `Plan.encode()` writes the wire format that
+`native/servin-shim.c` parses:
+
+    a flat sequence of NUL-terminated strings: <tag> <count> <value_1> ... <value_count>,
+    repeated until the end of the file. Values may hold any byte except NUL. Unknown tags are
+    skipped by the shim (the count says how far).
+
+Tags:
+    version 1 "1"
+    args N argv...            env N "K=V"...            cwd 1 path
+    uid 1 n   gid 1 n         groups N n...             hostname 1 name (only with a uts ns)
+    root 1 /abs/path          readonly_root 1 0|1
+    overlay 1 "lowerdir=a:b,upperdir=u,workdir=w"   (absent: root is bind-mounted onto itself)
+    mount 5 source target fstype flags data         (repeatable, applied in order; flags is the
+              decimal MS_* mask; MS_BIND mounts are bound and then remounted with the other
+              flags; propagation bits are applied by a second call; MS_REMOUNT without
+              MS_BIND remounts an earlier mount; target "/dev" with fstype tmpfs gets the
+              standard device nodes and symlinks)
+    masked N path...          readonly_path N path...
+    namespaces 1 CLONE_* mask (decimal; cgroup ns is unshared by the child after the cgroup join)
+    cgroup_procs N file...    (repeatable) cgroup.procs files the parent writes the child pid to
+    caps 1 mask               (decimal 64-bit capability mask: bounding, effective, permitted)
+    rlimit 3 resource soft hard   (repeatable; RLIM_INFINITY = 18446744073709551615)
+    no_new_privs 1 0|1   open_stdin 1 0|1   stdin_once 1 0|1
+    log 1 path (json-file log)    exit_file 1 path
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from servin.errors import InvalidArgument, NotImplementedYet
+from servin.kernel.cgroups import Resources
+
+# --- constants (Linux uapi) -----------------------------------------------------------------
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_I_VERSION = 0x800000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+NAMESPACE_FLAGS = {
+    "pid": CLONE_NEWPID,
+    "mount": CLONE_NEWNS,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "network": CLONE_NEWNET,
+    "cgroup": CLONE_NEWCGROUP,
+}
+
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)  # fmt: skip
+CAP_BITS = {name: bit for bit, name in enumerate(CAPABILITIES)}
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}  # fmt: skip
+RLIM_INFINITY = 2**64 - 1
+
+# mount option -> (clear, flag); like runc's parseMountOptions
+_MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
+    "async": (True, MS_SYNCHRONOUS),
+    "atime": (True, MS_NOATIME),
+    "bind": (False, MS_BIND),
+    "defaults": (False, 0),
+    "dev": (True, MS_NODEV),
+    "diratime": (True, MS_NODIRATIME),
+    "dirsync": (False, MS_DIRSYNC),
+    "exec": (True, MS_NOEXEC),
+    "iversion": (False, MS_I_VERSION),
+    "noiversion": (True, MS_I_VERSION),
+    "lazytime": (False, MS_LAZYTIME),
+    "nolazytime": (True, MS_LAZYTIME),
+    "loud": (True, MS_SILENT),
+    "mand": (False, MS_MANDLOCK),
+    "nomand": (True, MS_MANDLOCK),
+    "noatime": (False, MS_NOATIME),
+    "nodev": (False, MS_NODEV),
+    "nodiratime": (False, MS_NODIRATIME),
+    "noexec": (False, MS_NOEXEC),
+    "nosuid": (False, MS_NOSUID),
+    "nosymfollow": (False, MS_NOSYMFOLLOW),
+    "norelatime": (True, MS_RELATIME),
+    "nostrictatime": (True, MS_STRICTATIME),
+    "rbind": (False, MS_BIND | MS_REC),
+    "relatime": (False, MS_RELATIME),
+    "remount": (False, MS_REMOUNT),
+    "ro": (False, MS_RDONLY),
+    "rw": (True, MS_RDONLY),
+    "silent": (False, MS_SILENT),
+    "strictatime": (False, MS_STRICTATIME),
+    "suid": (True, MS_NOSUID),
+    "sync": (False, MS_SYNCHRONOUS),
+}
+_PROPAGATION = {
+    "private": MS_PRIVATE,
+    "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED,
+    "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE,
+    "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE,
+    "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# recursive mount_setattr options (rro, rnosuid, ...) are not supported yet: ignored for binds
+_IGNORED = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "tmpcopyup"}
+
+ANNOTATION_LOWER = "io.servin.overlay.lowerdir"
+ANNOTATION_UPPER = "io.servin.overlay.upperdir"
+ANNOTATION_WORK = "io.servin.overlay.workdir"
+ANNOTATION_STDIN = "io.servin.stdin"
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mount:
+    source: str
+    target: str
+    fstype: str
+    flags: int
+    data: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rlimit:
+    resource: int
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    args: tuple[bytes, ...]
+    env: tuple[bytes, ...] = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+    hostname: str | None = None
+    root: str
+    readonly_root: bool = False
+    overlay: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    masked: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    namespaces: int = 0
+    cgroup_procs: tuple[str, ...] = ()
+    caps: int = 0
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privs: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    log: str | None = None
+    exit_file: str | None = None
+
+    def encode(self) -> bytes:
+        out: list[bytes] = []
+
+        def tag(name: str, *values: str | bytes | int) -> None:
+            out.append(name.encode())
+            out.append(str(len(values)).encode())
+            for v in values:
+                b = v if isinstance(v, bytes) else str(v).encode()
+                if b"\0" in b:
+                    raise InvalidArgument(f"plan value for {name} contains a NUL byte")
+                out.append(b)
+
+        tag("version", 1)
+        tag("args", *self.args)
+        tag("env", *self.env)
+        tag("cwd", self.cwd)
+        tag("uid", self.uid)
+        tag("gid", self.gid)
+        tag("groups", *self.groups)
+        if self.hostname is not None:
+            tag("hostname", self.hostname)
+        tag("root", self.root)
+        tag("readonly_root", int(self.readonly_root))
+        if self.overlay:
+            tag("overlay", self.overlay)
+        for m in self.mounts:
+            tag("mount", m.source, m.target, m.fstype, m.flags, m.data)
+        tag("masked", *self.masked)
+        tag("readonly_path", *self.readonly_paths)
+        tag("namespaces", self.namespaces)
+        tag("cgroup_procs", *self.cgroup_procs)
+        tag("caps", self.caps)
+        for r in self.rlimits:
+            tag("rlimit", r.resource, r.soft, r.hard)
+        tag("no_new_privs", int(self.no_new_privs))
+        tag("open_stdin", int(self.open_stdin))
+        tag("stdin_once", int(self.stdin_once))
+        if self.log:
+            tag("log", self.log)
+        if self.exit_file:
+            tag("exit_file", self.exit_file)
+        return b"".join(s + b"\0" for s in out)
+
+
+def decode(data: bytes) -> list[tuple[str, list[bytes]]]:
+    """The (tag, values) sequence of an encoded plan (for tests and debugging)."""
+    parts = data.split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    result: list[tuple[str, list[bytes]]] = []
+    i = 0
+    while i < len(parts):
+        name, count = parts[i].decode(), int(parts[i + 1])
+        result.append((name, parts[i + 2 : i + 2 + count]))
+        i += 2 + count
+    return result
+
+
+# --- OCI -> plan ----------------------------------------------------------------------------
+
+
+def parse_mount_options(options: Sequence[str]) -> tuple[int, str]:
+    """runc's rules: known options become MS_* flags (or clear them), propagation options add
+    their bits, everything else goes to the data string."""
+    flags = 0
+    data: list[str] = []
+    for opt in options:
+        if opt in _MOUNT_FLAGS:
+            clear, bit = _MOUNT_FLAGS[opt]
+            flags = flags & ~bit if clear else flags | bit
+        elif opt in _PROPAGATION:
+            flags |= _PROPAGATION[opt]
+        elif opt in _IGNORED:
+            continue
+        else:
+            data.append(opt)
+    return flags, ",".join(data)
+
+
+def capability_mask(names: Sequence[str]) -> int:
+    mask = 0
+    for name in names:
+        bit = CAP_BITS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
+        if bit is not None:  # unknown capabilities are ignored, as runc does
+            mask |= 1 << bit
+    return mask
+
+
+def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
+    res = linux.get("resources") or {}
+    mem = res.get("memory") or {}
+    cpu = res.get("cpu") or {}
+    pids = res.get("pids") or {}
+    return Resources(
+        memory=mem.get("limit"),
+        memory_swap=mem.get("swap"),
+        cpu_shares=cpu.get("shares"),
+        cpu_quota=cpu.get("quota"),
+        cpu_period=cpu.get("period"),
+        cpuset_cpus=cpu.get("cpus") or None,
+        cpuset_mems=cpu.get("mems") or None,
+        pids_limit=pids.get("limit"),
+    )
+
+
+def _cgroup_mounts(
+    target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None
+) -> list[Mount]:
+    """The container's cgroup filesystem. On a v2 host: one cgroup2 mount. On a v1/hybrid
+    host: a tmpfs at `target` with one cgroup (v1) mount per hierarchy under it, then the
+    tmpfs is remounted read-only. `v1_hierarchies` is (directory name, mount data) per
+    hierarchy, e.g. ("cpu", "cpu"), ("systemd", "none,name=systemd")."""
+    base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY | MS_RELATIME)
+    if v1_hierarchies is None:
+        return [Mount(source="cgroup", target=target, fstype="cgroup2", flags=base)]
+    tmpfs_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    mounts = [Mount(source="tmpfs", target=target, fstype="tmpfs", flags=tmpfs_flags, data="mode=755")]
+    for name, data in v1_hierarchies:
+        mounts.append(
+            Mount(source="cgroup", target=f"{target.rstrip('/')}/{name}", fstype="cgroup", flags=base, data=data)
+        )
+    if flags & MS_RDONLY:
+        mounts.append(
+            Mount(
+                source="tmpfs",
+                target=target,
+                fstype="tmpfs",
+                flags=MS_REMOUNT | MS_RDONLY | tmpfs_flags,
+                data="mode=755",
+            )
+        )
+    return mounts
+
+
+def host_cgroup_v1_hierarchies(mountinfo: str | None = None) -> list[tuple[str, str]] | None:
+    """The v1 hierarchies mounted under /sys/fs/cgroup (None when there are none: a v2 host)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    result: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line in mountinfo.splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, pfields = pre.split(), post.split()
+        if len(fields) < 5 or len(pfields) < 3 or pfields[0] != "cgroup":
+            continue
+        mountpoint = fields[4]
+        if not mountpoint.startswith("/sys/fs/cgroup/"):
+            continue
+        name = mountpoint.rsplit("/", 1)[1]
+        opts = [o for o in pfields[2].split(",") if o not in ("rw", "ro")]
+        controllers = [o for o in opts if o in _V1_CONTROLLERS or o.startswith("name=")]
+        if not controllers or name in seen:
+            continue
+        seen.add(name)
+        data = ",".join(controllers)
+        if not any(c in _V1_CONTROLLERS for c in controllers):
+            data = "none," + data
+        result.append((name, data))
+    return result or None
+
+
+_V1_CONTROLLERS = {
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
+    "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+}  # fmt: skip
+
+
+def plan_from_oci(
+    config: Mapping[str, Any],
+    *,
+    bundle: Path,
+    log_path: Path | None,
+    exit_path: Path | None,
+    cgroup_procs: Sequence[Path | str] = (),
+    cgroup_v1_hierarchies: Sequence[tuple[str, str]] | None = None,
+) -> Plan:
+    """Translate an OCI runtime-spec config into a plan. Pure: everything it needs from the
+    host (the cgroup.procs files, the v1 hierarchies) is passed in."""
+    process = config.get("process") or {}
+    args = process.get("args") or []
+    if not args:
+        raise InvalidArgument("process.args must not be empty")
+    user = process.get("user") or {}
+    linux = config.get("linux") or {}
+    annotations = config.get("annotations") or {}
+
+    root_cfg = config.get("root") or {}
+    root_path = root_cfg.get("path") or "rootfs"
+    root = os.path.normpath(root_path if os.path.isabs(root_path) else os.path.join(str(bundle), root_path))
+
+    namespaces = 0
+    for ns in linux.get("namespaces") or []:
+        kind = ns.get("type")
+        if ns.get("path"):
+            raise NotImplementedYet(f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet")
+        if kind == "user":
+            raise NotImplementedYet("user namespaces are not supported yet")
+        if kind not in NAMESPACE_FLAGS:
+            raise InvalidArgument(f"unknown namespace type {kind!r}")
+        namespaces |= NAMESPACE_FLAGS[kind]
+
+    mounts: list[Mount] = []
+    for m in config.get("mounts") or []:
+        target = m["destination"]
+        if not target.startswith("/"):
+            raise InvalidArgument(f"mount destination {target!r} is not absolute")
+        target = os.path.normpath(target)
+        fstype = m.get("type") or ""
+        flags, data = parse_mount_options(m.get("options") or [])
+        source = m.get("source") or fstype
+        if fstype == "bind":
+            flags |= MS_BIND
+        if flags & MS_BIND:
+            if not os.path.isabs(source):
+                source = os.path.normpath(os.path.join(str(bundle), source))
+            mounts.append(Mount(source=source, target=target, fstype="bind", flags=flags, data=""))
+        elif fstype in ("cgroup", "cgroup2"):
+            mounts.extend(_cgroup_mounts(target, flags, cgroup_v1_hierarchies))
+        else:
+            mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data))
+
+    caps = process.get("capabilities") or {}
+    rlimits = tuple(
+        Rlimit(resource=_rlimit_number(r["type"]), soft=_rlim(r.get("soft")), hard=_rlim(r.get("hard")))
+        for r in process.get("rlimits") or []
+    )
+
+    overlay: str | None = None
+    lower = annotations.get(ANNOTATION_LOWER)
+    if lower:
+        parts = [f"lowerdir={lower}"]
+        if annotations.get(ANNOTATION_UPPER):
+            parts.append(f"upperdir={annotations[ANNOTATION_UPPER]}")
+            parts.append(f"workdir={annotations.get(ANNOTATION_WORK, '')}")
+        overlay = ",".join(parts)
+        if len(overlay) >= 4096:
+            raise InvalidArgument("overlay mount options exceed one page; shorten the layer paths")
+
+    stdin = annotations.get(ANNOTATION_STDIN)
+    hostname = config.get("hostname")
+    if hostname and not namespaces & CLONE_NEWUTS:
+        hostname = None  # with the host's uts namespace the hostname is the host's
+
+    return Plan(
+        args=tuple(_b(a) for a in args),
+        env=tuple(_b(e) for e in process.get("env") or ()),
+        cwd=process.get("cwd") or "/",
+        uid=int(user.get("uid", 0)),
+        gid=int(user.get("gid", 0)),
+        groups=tuple(int(g) for g in user.get("additionalGids") or ()),
+        hostname=hostname or None,
+        root=root,
+        readonly_root=bool(root_cfg.get("readonly")),
+        overlay=overlay,
+        mounts=tuple(mounts),
+        masked=tuple(linux.get("maskedPaths") or ()),
+        readonly_paths=tuple(linux.get("readonlyPaths") or ()),
+        namespaces=namespaces,
+        cgroup_procs=tuple(str(p) for p in cgroup_procs),
+        caps=capability_mask(caps.get("bounding") or ()),
+        rlimits=rlimits,
+        no_new_privs=bool(process.get("noNewPrivileges")),
+        open_stdin=stdin in ("open", "once"),
+        stdin_once=stdin == "once",
+        log=str(log_path) if log_path else None,
+        exit_file=str(exit_path) if exit_path else None,
+    )
+
+
+def _b(s: str | bytes) -> bytes:
+    return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
+
+
+def _rlimit_number(name: str) -> int:
+    try:
+        return RLIMITS[name.upper()]
+    except KeyError:
+        raise InvalidArgument(f"unknown rlimit type {name!r}") from None
+
+
+def _rlim(v: int | None) -> int:
+    if v is None or v < 0 or v >= RLIM_INFINITY:
+        return RLIM_INFINITY
+    return int(v)
+

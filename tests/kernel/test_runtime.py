@@ -1,0 +1,283 @@
+"""The runtime for real: busybox containers through Runtime, servin-shim and cgroups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import struct
+import uuid
+from pathlib import Path
+
+import pytest
+
+from servin.runtime import Runtime, StartFailed
+from servin.runtime.plan import CAP_BITS
+
+from runtime_helpers import DEFAULT_CAPS, cgroup_parent, lowerdir, make_cgroups, oci_config, requires_root
+
+pytestmark = [pytest.mark.kernel, requires_root]
+__all__ = ["cgroup_parent", "lowerdir"]  # fixtures
+
+
+class Env:
+    def __init__(self, tmp: Path, lowerdir: Path, cgroup_parent: str) -> None:
+        self.tmp = tmp
+        self.lowerdir = lowerdir
+        self.parent = cgroup_parent
+        self.runtime = Runtime(exec_root=tmp / "exec", cgroups=make_cgroups())
+        self.created: list[tuple[str, str]] = []
+
+    async def create(self, args: list[str], **kw):  # noqa: ANN003, ANN201
+        cid = uuid.uuid4().hex
+        bundle = self.tmp / "bundles" / cid
+        bundle.mkdir(parents=True)
+        cgpath = f"{self.parent}/{cid[:12]}"
+        config = oci_config(args, lowerdir=self.lowerdir, work=bundle, cgroups_path=cgpath, **kw)
+        (bundle / "config.json").write_text(json.dumps(config))
+        self.created.append((cid, cgpath))
+        shim = await self.runtime.create(
+            cid, bundle=bundle, log_path=bundle / "json.log", exit_path=bundle / "exit.json"
+        )
+        return cid, bundle, shim
+
+    async def cleanup(self) -> None:
+        for cid, cgpath in self.created:
+            try:
+                await asyncio.wait_for(self.runtime.delete(cid, cgroups_path=cgpath), 20)
+            except Exception:  # noqa: BLE001 - keep cleaning
+                self.runtime._kill_shim_pid(self.runtime.state_dir(cid))
+
+
+@pytest.fixture
+async def env(tmp_path: Path, lowerdir: Path, cgroup_parent: str):  # noqa: ANN201
+    e = Env(tmp_path, lowerdir, cgroup_parent)
+    try:
+        yield e
+    finally:
+        await e.cleanup()
+
+
+async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:
+    out: dict[int, bytes] = {1: b"", 2: b""}
+    while True:
+        try:
+            hdr = await reader.readexactly(8)
+        except asyncio.IncompleteReadError as e:
+            assert e.partial == b""
+            return out
+        stream, length = hdr[0], struct.unpack(">I", hdr[4:])[0]
+        out[stream] += await reader.readexactly(length)
+
+
+async def run(env: Env, args: list[str], **kw) -> tuple[int, bytes, bytes, Path]:  # noqa: ANN003
+    cid, bundle, shim = await env.create(args, **kw)
+    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
+    await shim.start()
+    frames = await asyncio.wait_for(read_frames(r), 20)
+    status = await asyncio.wait_for(shim.wait(), 20)
+    w.close()
+    await shim.close()
+    return status.exit_code, frames[1], frames[2], bundle
+
+
+async def test_echo_hello_attach_and_log(env: Env) -> None:
+    code, out, err, bundle = await run(env, ["echo", "hello"])
+    assert (code, out, err) == (0, b"hello\n", b"")
+    lines = (bundle / "json.log").read_text().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["log"] == "hello\n" and entry["stream"] == "stdout"
+    assert entry["time"].endswith("Z") and entry["time"][:2] == "20"
+    exit_info = json.loads((bundle / "exit.json").read_text())
+    assert exit_info["exit_code"] == 0 and exit_info["pid"] > 0
+    assert exit_info["started_at"] <= exit_info["finished_at"]
+
+
+async def test_log_escaping_and_partial_lines(env: Env) -> None:
+    code, out, err, bundle = await run(env, ["sh", "-c", r"""printf 'a<b>&"\\\t\001\n'; printf 'x\377y\n' >&2; printf tail"""])
+    assert code == 0
+    raw = (bundle / "json.log").read_text().splitlines()
+    assert raw[0].startswith(r'{"log":"a\u003cb\u003e\u0026\"\\\t\u0001\n","stream":"stdout","time":"')
+    entries = [json.loads(x) for x in raw]
+    by_stream = {(e["stream"], e["log"]) for e in entries}
+    assert ("stderr", "x\ufffdy\n") in by_stream
+    assert ("stdout", "tail") in by_stream
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["true"], 0), (["sh", "-c", "exit 3"], 3), (["sh", "-c", "kill -9 $$"], 137)],
+)
+async def test_exit_codes(env: Env, args: list[str], code: int) -> None:
+    # pid 1 ignores signals it has no handler for, except from outside: run without a pid ns for 137
+    ns = ("mount", "uts", "ipc", "network") if code == 137 else ("pid", "mount", "uts", "ipc", "network")
+    assert (await run(env, args, namespaces=ns))[0] == code
+
+
+async def test_missing_command_is_127(env: Env) -> None:
+    _, _, shim = await env.create(["nosuchcommand"])
+    with pytest.raises(StartFailed) as ei:
+        await shim.start()
+    assert ei.value.exit_code == 127
+    assert ei.value.message == 'exec: "nosuchcommand": executable file not found in $PATH'
+    await shim.close()
+
+
+async def test_directory_is_126(env: Env) -> None:
+    _, _, shim = await env.create(["/etc"])
+    with pytest.raises(StartFailed) as ei:
+        await shim.start()
+    assert ei.value.exit_code == 126
+    assert ei.value.message == 'exec: "/etc": permission denied'
+    await shim.close()
+
+
+async def test_kill_9_is_137_and_trapped_term_is_143(env: Env) -> None:
+    _, _, shim = await env.create(["sleep", "100"])
+    await shim.start()
+    await shim.kill(signal.SIGKILL)
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 137
+    await shim.close()
+
+    # pid 1 with a TERM trap
+    _, _, shim = await env.create(["sh", "-c", "trap 'exit 143' TERM; echo ready; while :; do sleep 0.05; done"])
+    r, w = await shim.attach(stdin=False, stdout=True, stderr=False)
+    await shim.start()
+    hdr = await asyncio.wait_for(r.readexactly(8), 10)
+    assert await r.readexactly(struct.unpack(">I", hdr[4:])[0]) == b"ready\n"
+    await shim.kill(signal.SIGTERM)
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 143
+    w.close()
+    await shim.close()
+
+    # a plain process (no pid ns) killed by SIGTERM
+    _, _, shim = await env.create(["sleep", "100"], namespaces=("mount", "uts", "ipc", "network"))
+    await shim.start()
+    await shim.kill(signal.SIGTERM)
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 143
+    await shim.close()
+
+
+async def test_stdin_pipe_and_half_close(env: Env) -> None:
+    _, _, shim = await env.create(["cat"], stdin="once")
+    r, w = await shim.attach(stdin=True, stdout=True, stderr=True)
+    w.write(b"early bytes\n")  # before start: buffered by the shim
+    await w.drain()
+    await shim.start()
+    w.write(b"more\n")
+    await w.drain()
+    w.write_eof()
+    frames = await asyncio.wait_for(read_frames(r), 10)
+    assert frames[1] == b"early bytes\nmore\n"
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 0
+    w.close()
+    await shim.close()
+
+
+async def test_close_stdin_command(env: Env) -> None:
+    _, _, shim = await env.create(["sh", "-c", "cat; echo done"], stdin="open")
+    r, w = await shim.attach(stdin=True, stdout=True, stderr=False)
+    await shim.start()
+    w.write(b"x\n")
+    await w.drain()
+    await asyncio.sleep(0.1)
+    await shim.close_stdin()
+    frames = await asyncio.wait_for(read_frames(r), 10)
+    assert frames[1] == b"x\ndone\n"
+    w.close()
+    await shim.close()
+
+
+async def test_hostname_pid1_caps_user(env: Env) -> None:
+    script = "hostname; echo pid=$$; grep CapEff /proc/self/status; id -u; ls /dev; cat /proc/sys/kernel/ostype"
+    code, out, err, _ = await run(env, ["sh", "-c", script], hostname="boxy")
+    assert code == 0, err
+    lines = out.decode().splitlines()
+    assert lines[0] == "boxy"
+    assert lines[1] == "pid=1"
+    mask = sum(1 << CAP_BITS[c] for c in DEFAULT_CAPS)
+    assert lines[2].split()[1] == f"{mask:016x}"
+    assert lines[3] == "0"
+    for dev in ("null", "zero", "full", "random", "urandom", "tty", "fd", "stdin", "ptmx", "pts", "shm", "mqueue"):
+        assert dev in lines[4:], out
+    assert lines[-1] == "Linux"
+
+    code, out, err, _ = await run(env, ["sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"], uid=65534, gid=65534)
+    assert code == 0, err
+    assert out.decode().split() == ["65534", "65534", "CapEff:", "0000000000000000"]
+
+
+async def test_readonly_and_masked_paths(env: Env) -> None:
+    script = "echo 1 > /proc/sys/kernel/ostype 2>/dev/null && echo writable; wc -c < /proc/timer_list; ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null && echo cgwritable"
+    code, out, err, _ = await run(env, ["sh", "-c", script])
+    lines = out.decode().split()
+    assert "writable" not in lines
+    assert lines[0] == "0", err  # /dev/null over /proc/timer_list
+    assert "cgwritable" not in lines
+    if Path("/sys/fs/cgroup/memory").is_dir():  # v1/hybrid host: one mount per hierarchy
+        assert {"memory", "pids", "cpu"} <= set(lines[1:]), out
+
+
+async def test_shim_survives_and_reconnect(env: Env) -> None:
+    cid, bundle, shim = await env.create(["sh", "-c", "read line; echo got $line"], stdin="open")
+    await shim.start()
+    pid = shim.pid
+    await shim.close()  # the daemon "dies": every Python connection is dropped
+    await asyncio.sleep(0.2)
+    shim_pid = int((env.runtime.state_dir(cid) / "shim.pid").read_text())
+    os.kill(shim_pid, 0)  # still alive
+
+    again = await env.runtime.reconnect(cid)
+    assert again is not None and again.pid == pid
+    r, w = await again.attach(stdin=True, stdout=True, stderr=True)
+    w.write(b"it\n")
+    await w.drain()
+    frames = await asyncio.wait_for(read_frames(r), 10)
+    assert frames[1] == b"got it\n"
+    status = await asyncio.wait_for(again.wait(), 10)
+    assert status.exit_code == 0
+    # wait after the exit still answers, and the record stays readable once the shim is gone
+    assert (await again.wait()).exit_code == 0
+    w.close()
+    await again.close()
+    for _ in range(50):
+        if await env.runtime.reconnect(cid) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await env.runtime.reconnect(cid) is None
+    cgpath = dict(env.created)[cid]
+    st = env.runtime.read_exit(cid, exit_path=bundle / "exit.json", cgroups_path=cgpath)
+    assert st is not None and st.exit_code == 0 and not st.oom_killed
+
+
+async def test_oom_kill(env: Env) -> None:
+    code_out = await run(
+        env, ["sh", "-c", 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], memory=8 * 1024 * 1024
+    )
+    assert code_out[0] == 137
+    cid, cgpath = env.created[-1]
+    assert env.runtime.read_exit(cid, exit_path=code_out[3] / "exit.json", cgroups_path=cgpath).oom_killed
+
+
+async def test_no_mount_left_on_host(env: Env) -> None:
+    before = Path("/proc/mounts").read_text()
+    _, _, _, bundle = await run(env, ["true"])
+    after = Path("/proc/mounts").read_text()
+    assert str(bundle) not in after
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+async def test_many_attach_clients_get_everything(env: Env) -> None:
+    _, _, shim = await env.create(["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo err >&2"])
+    conns = [await shim.attach(stdin=False, stdout=True, stderr=i == 0) for i in range(3)]
+    await shim.start()
+    results = await asyncio.wait_for(asyncio.gather(*(read_frames(r) for r, _ in conns)), 30)
+    for i, frames in enumerate(results):
+        assert frames[1] == b"x" * 3000000 + b"\n"
+        assert frames[2] == (b"err\n" if i == 0 else b"")
+    assert (await shim.wait()).exit_code == 0
+    for _, w in conns:
+        w.close()
+    await shim.close()
