@@ -1,23 +1,33 @@
 """cgroups: one manager interface, a v1 and a v2 implementation, chosen at start.
 
-INTERFACE STUB written by the lead; the cgroups helper fills in the implementations.
+`detect(root)` only reads files, so both implementations run on fake trees in unit tests.
+Every write goes through `write_file` (or the `writer` a manager is built with), which turns a
+value the kernel refuses into `InvalidArgument`. A fake tree is plain directories: writes create
+the files, and reads of files the kernel would have created fall back to defaults.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from servin.errors import InvalidArgument, Unavailable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resources:
     """Limits for one container's cgroup. None means "no limit / leave as is"."""
 
-    memory: int | None = None  # bytes
-    memory_swap: int | None = None  # bytes, memory+swap (Docker's MemorySwap; -1 = unlimited)
+    memory: int | None = None  # bytes; <=0 means unlimited
+    memory_swap: int | None = None  # memory+swap (Docker's MemorySwap); -1 = unlimited, 0 = unset
     cpu_shares: int | None = None  # v1 shares (2..262144); converted to cpu.weight on v2
-    cpu_quota: int | None = None  # microseconds per period (NanoCpus are converted by the caller)
+    cpu_quota: int | None = None  # microseconds per period, <=0 = unlimited (NanoCpus: the caller)
     cpu_period: int | None = None  # microseconds
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
@@ -28,7 +38,7 @@ class Resources:
 class CgroupStats:
     cpu_usage_ns: int
     memory_usage: int
-    memory_limit: int | None
+    memory_limit: int | None  # None when unlimited
     pids_current: int
     oom_kills: int
 
@@ -55,3 +65,387 @@ class CgroupManager(Protocol):
 
     def destroy(self, path: str) -> None:
         """Kill what is left inside and remove the cgroup from every hierarchy; missing is fine."""
+
+
+Writer = Callable[[Path, str], None]
+
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "blkio", "devices")
+V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+_REFUSED = {errno.EINVAL, errno.ERANGE, errno.EBUSY, errno.EOVERFLOW}
+_UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages (~2^63)
+_TIMEOUT_S = 5.0
+
+
+def write_file(path: Path, value: str) -> None:
+    """The one cgroupfs write. A setting the kernel refuses becomes InvalidArgument; the kernel's
+    own cgroup.* interface files (subtree_control, procs, kill) keep their OSError."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if e.errno in _REFUSED and not path.name.startswith("cgroup."):
+            raise InvalidArgument(
+                f"invalid cgroup setting {path.name}={value!r}: {os.strerror(e.errno or 0)}"
+            ) from e
+        raise
+
+
+def detect(root: Path = Path("/sys/fs/cgroup"), *, writer: Writer = write_file) -> CgroupManager:
+    """v2 when `root` is a pure cgroup2 mount; v1 otherwise (a hybrid host counts as v1)."""
+    if (root / "cgroup.controllers").exists():
+        return CgroupV2(root, writer=writer)
+    return CgroupV1(root, writer=writer)
+
+
+def cpu_weight(shares: int) -> int:
+    """v1 cpu.shares [2, 262144] → v2 cpu.weight [1, 10000], runc's linear mapping."""
+    shares = min(max(shares, 2), 262144)
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+class CgroupV1:
+    version: int = 1
+    driver: str = "cgroupfs"
+
+    def __init__(self, root: Path, *, writer: Writer = write_file) -> None:
+        self.root = root
+        self._write = writer
+        # controller → its hierarchy's mount dir ("cpu,cpuacct" and its symlinks: one dir)
+        self.hierarchies: dict[str, Path] = {}
+        entries = sorted(root.iterdir()) if root.is_dir() else []
+        for entry in entries:
+            if entry.is_dir():
+                for name in entry.name.split(","):
+                    if name in V1_CONTROLLERS:
+                        self.hierarchies.setdefault(name, entry.resolve())
+
+    def _leaves(self, path: str) -> list[Path]:
+        """The container's dir in every distinct hierarchy."""
+        rel = _relative(path)
+        return [mount / rel for mount in sorted(set(self.hierarchies.values()))]
+
+    def _leaf(self, controller: str, path: str) -> Path | None:
+        mount = self.hierarchies.get(controller)
+        return mount / _relative(path) if mount else None
+
+    def create(self, path: str, resources: Resources) -> list[Path]:
+        rel = _relative(path)
+        for leaf in self._leaves(path):
+            leaf.mkdir(parents=True, exist_ok=True)
+        if cpuset := self.hierarchies.get("cpuset"):
+            # a new cpuset cgroup has empty cpus/mems and nothing can join it: copy the parent's
+            level = cpuset
+            for part in rel.parts:
+                parent, level = level, level / part
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    if not _read(level / name):
+                        self._write(level / name, _read(parent / name))
+        try:
+            self.update(path, resources)
+        except BaseException:
+            self.destroy(path)
+            raise
+        return [leaf / "cgroup.procs" for leaf in self._leaves(path)]
+
+    def update(self, path: str, r: Resources) -> None:
+        _validate(r)
+        if mem := self._leaf("memory", path):
+            limit = None if r.memory is None else str(r.memory) if r.memory > 0 else "-1"
+            swap = r.memory_swap or None
+            if r.memory is not None and r.memory <= 0 and swap is None:
+                swap = -1  # memory unlimited needs memsw unlimited too (memsw >= memory)
+            swap_value = None if swap is None else str(swap) if swap > 0 else "-1"
+            # keep memsw >= memory after each write: raise memsw first when it grows past the limit
+            current = _read_int(mem / "memory.limit_in_bytes", 0)
+            swap_first = swap is not None and (swap < 0 or current <= swap)
+            if swap_value is not None and swap_first:
+                self._write_if_supported(mem / "memory.memsw.limit_in_bytes", swap_value)
+            if limit is not None:
+                self._write(mem / "memory.limit_in_bytes", limit)
+            if swap_value is not None and not swap_first:
+                self._write_if_supported(mem / "memory.memsw.limit_in_bytes", swap_value)
+        if cpu := self._leaf("cpu", path):
+            if r.cpu_shares:
+                self._write(cpu / "cpu.shares", str(r.cpu_shares))
+            quota = None if r.cpu_quota is None else str(r.cpu_quota) if r.cpu_quota > 0 else "-1"
+            if r.cpu_period:
+                try:
+                    self._write(cpu / "cpu.cfs_period_us", str(r.cpu_period))
+                except InvalidArgument:
+                    if quota is None:
+                        raise
+                    # the old quota does not fit the new period: set the quota first
+                    self._write(cpu / "cpu.cfs_quota_us", quota)
+                    self._write(cpu / "cpu.cfs_period_us", str(r.cpu_period))
+            if quota is not None:
+                self._write(cpu / "cpu.cfs_quota_us", quota)
+        if cpuset := self._leaf("cpuset", path):
+            if r.cpuset_cpus is not None:
+                self._write(cpuset / "cpuset.cpus", r.cpuset_cpus)
+            if r.cpuset_mems is not None:
+                self._write(cpuset / "cpuset.mems", r.cpuset_mems)
+        if (pids := self._leaf("pids", path)) and r.pids_limit is not None:
+            self._write(pids / "pids.max", _or_max(r.pids_limit))
+
+    def _write_if_supported(self, file: Path, value: str) -> None:
+        """For files that exist only with a kernel feature (memsw: swap accounting)."""
+        try:
+            self._write(file, value)
+        except OSError:
+            if file.exists():
+                raise
+
+    def stats(self, path: str) -> CgroupStats:
+        acct, mem, pids = (self._leaf(c, path) for c in ("cpuacct", "memory", "pids"))
+        limit = _read_int(mem / "memory.limit_in_bytes", 0) if mem else 0
+        return CgroupStats(
+            cpu_usage_ns=_read_int(acct / "cpuacct.usage", 0) if acct else 0,
+            memory_usage=_read_int(mem / "memory.usage_in_bytes", 0) if mem else 0,
+            memory_limit=limit if 0 < limit < _UNLIMITED else None,
+            pids_current=_read_int(pids / "pids.current", 0) if pids else 0,
+            oom_kills=self._oom_kills(path),
+        )
+
+    def _oom_kills(self, path: str) -> int:
+        mem = self._leaf("memory", path)
+        return _read_keyed(mem / "memory.oom_control").get("oom_kill", 0) if mem else 0
+
+    def oom_killed(self, path: str) -> bool:
+        return self._oom_kills(path) > 0
+
+    def pids(self, path: str) -> list[int]:
+        return sorted({pid for leaf in self._leaves(path) for pid in _read_procs(leaf)})
+
+    def freeze(self, path: str) -> None:
+        self._set_freezer(path, "FROZEN")
+
+    def thaw(self, path: str) -> None:
+        self._set_freezer(path, "THAWED")
+
+    def _set_freezer(self, path: str, state: str) -> None:
+        leaf = self._leaf("freezer", path)
+        if leaf is None:
+            raise Unavailable("the freezer cgroup controller is not mounted")
+        file = leaf / "freezer.state"
+        self._write(file, state)
+        # FREEZING until every task has stopped
+        if not _wait_until(lambda: _read(file) == state):
+            if state == "FROZEN":
+                self._write(file, "THAWED")
+            raise TimeoutError(errno.ETIMEDOUT, f"cgroup {path} did not become {state}")
+
+    def destroy(self, path: str) -> None:
+        leaves = [leaf for leaf in self._leaves(path) if leaf.is_dir()]
+        if pids := self.pids(path):
+            _kill(pids)
+            # tasks of a frozen cgroup cannot act on SIGKILL until thawed
+            freezer = self._leaf("freezer", path)
+            if freezer and _read(freezer / "freezer.state") not in ("", "THAWED"):
+                self._write(freezer / "freezer.state", "THAWED")
+            _wait_until(lambda: not _kill(self.pids(path)))
+        for leaf in leaves:
+            _rmdir(leaf)
+
+
+class CgroupV2:
+    version: int = 2
+    driver: str = "cgroupfs"
+
+    def __init__(self, root: Path, *, writer: Writer = write_file) -> None:
+        self.root = root
+        self._write = writer
+
+    def create(self, path: str, resources: Resources) -> list[Path]:
+        rel = _relative(path)
+        # enable the controllers in each ancestor's subtree_control, top-down, before each mkdir
+        level, available = self.root, set(V2_CONTROLLERS)
+        for part in rel.parts:
+            if (level / "cgroup.controllers").exists():
+                available = set(_read(level / "cgroup.controllers").split())
+            enabled = set(_read(level / "cgroup.subtree_control").split())
+            wanted = [c for c in V2_CONTROLLERS if c in available and c not in enabled]
+            if wanted:
+                self._write(level / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+            available = enabled | set(wanted)  # what the child level will see
+            level = level / part
+            level.mkdir(exist_ok=True)
+        try:
+            self.update(path, resources)
+        except BaseException:
+            self.destroy(path)
+            raise
+        return [level / "cgroup.procs"]
+
+    def update(self, path: str, r: Resources) -> None:
+        _validate(r)
+        leaf = self.root / _relative(path)
+        if r.memory_swap:
+            if r.memory_swap < 0:
+                swap = "max"
+            else:  # Docker's MemorySwap is memory+swap; v2 limits the swap alone
+                swap = str(r.memory_swap - (r.memory or 0))
+            try:
+                self._write(leaf / "memory.swap.max", swap)
+            except OSError:
+                if (leaf / "memory.swap.max").exists():
+                    raise  # else: no swap accounting in this kernel
+        if r.memory is not None:
+            self._write(leaf / "memory.max", str(r.memory) if r.memory > 0 else "max")
+        if r.cpu_shares:
+            self._write(leaf / "cpu.weight", str(cpu_weight(r.cpu_shares)))
+        if r.cpu_quota is not None or r.cpu_period:
+            # cpu.max is "$QUOTA $PERIOD": keep the current half that is not being changed
+            current = (_read(leaf / "cpu.max") or "max 100000").split()
+            quota = current[0] if r.cpu_quota is None else _or_max(r.cpu_quota)
+            period = str(r.cpu_period) if r.cpu_period else current[1]
+            self._write(leaf / "cpu.max", f"{quota} {period}")
+        if r.cpuset_cpus is not None:
+            self._write(leaf / "cpuset.cpus", r.cpuset_cpus)
+        if r.cpuset_mems is not None:
+            self._write(leaf / "cpuset.mems", r.cpuset_mems)
+        if r.pids_limit is not None:
+            self._write(leaf / "pids.max", _or_max(r.pids_limit))
+
+    def stats(self, path: str) -> CgroupStats:
+        leaf = self.root / _relative(path)
+        limit = _read(leaf / "memory.max")
+        return CgroupStats(
+            cpu_usage_ns=_read_keyed(leaf / "cpu.stat").get("usage_usec", 0) * 1000,
+            memory_usage=_read_int(leaf / "memory.current", 0),
+            memory_limit=int(limit) if limit.isdigit() else None,
+            pids_current=_read_int(leaf / "pids.current", 0),
+            oom_kills=_read_keyed(leaf / "memory.events").get("oom_kill", 0),
+        )
+
+    def oom_killed(self, path: str) -> bool:
+        return self.stats(path).oom_kills > 0
+
+    def pids(self, path: str) -> list[int]:
+        return sorted(_read_procs(self.root / _relative(path)))
+
+    def freeze(self, path: str) -> None:
+        self._set_frozen(path, 1)
+
+    def thaw(self, path: str) -> None:
+        self._set_frozen(path, 0)
+
+    def _set_frozen(self, path: str, frozen: int) -> None:
+        leaf = self.root / _relative(path)
+        self._write(leaf / "cgroup.freeze", str(frozen))
+        events = leaf / "cgroup.events"
+        # a fake tree has no cgroup.events: nothing to wait for
+        if events.exists() and not _wait_until(
+            lambda: _read_keyed(events).get("frozen", frozen) == frozen
+        ):
+            if frozen:
+                self._write(leaf / "cgroup.freeze", "0")
+            raise TimeoutError(errno.ETIMEDOUT, f"cgroup {path} did not reach frozen={frozen}")
+
+    def destroy(self, path: str) -> None:
+        leaf = self.root / _relative(path)
+        if not leaf.is_dir():
+            return
+        if _read_procs(leaf):
+            if (leaf / "cgroup.kill").exists():  # kernel >= 5.14: kills the whole subtree at once
+                self._write(leaf / "cgroup.kill", "1")
+                _wait_until(lambda: not _read_procs(leaf))
+            else:
+                _wait_until(lambda: not _kill(_read_procs(leaf)))
+        _rmdir(leaf)
+
+
+# --- small file helpers -------------------------------------------------------------------------
+
+
+def _relative(path: str) -> Path:
+    """"/servin/<id>" → Path("servin/<id>"); refuses empty and ".." paths."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or any(p in ("..", ".") for p in parts):
+        raise InvalidArgument(f"invalid cgroup path {path!r}")
+    return Path(*parts)
+
+
+def _validate(r: Resources) -> None:
+    if r.memory_swap is not None and r.memory_swap > 0:
+        if not r.memory or r.memory <= 0:
+            raise InvalidArgument(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            )
+        if r.memory_swap < r.memory:
+            raise InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
+            )
+
+
+def _or_max(limit: int) -> str:
+    return str(limit) if limit > 0 else "max"
+
+
+def _read(file: Path) -> str:
+    """The file's stripped text, "" when it does not exist."""
+    try:
+        return file.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _read_int(file: Path, default: int) -> int:
+    text = _read(file)
+    return int(text) if text.lstrip("-").isdigit() else default
+
+
+def _read_keyed(file: Path) -> dict[str, int]:
+    """Flat-keyed files: "key value" per line (memory.events, cpu.stat, memory.oom_control)."""
+    out: dict[str, int] = {}
+    for line in _read(file).splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
+
+
+def _read_procs(leaf: Path) -> set[int]:
+    return {int(x) for x in _read(leaf / "cgroup.procs").split()}
+
+
+def _kill(pids: Iterable[int]) -> bool:
+    """SIGKILL each pid; True if there was any."""
+    any_pid = False
+    for pid in pids:
+        any_pid = True
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return any_pid
+
+
+def _wait_until(done: Callable[[], bool]) -> bool:
+    """Poll `done` with a growing sleep; False after _TIMEOUT_S."""
+    deadline, delay = time.monotonic() + _TIMEOUT_S, 0.001
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+def _rmdir(leaf: Path) -> None:
+    """Remove one cgroup dir (not its parents); a missing dir is fine."""
+    try:
+        leaf.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        # cgroupfs answers EBUSY, never ENOTEMPTY: this is a plain dir of a fake tree, holding the
+        # files our writes created
+        if e.errno != errno.ENOTEMPTY:
+            raise
+        for f in leaf.iterdir():
+            if f.is_file():
+                f.unlink()
+        leaf.rmdir()
