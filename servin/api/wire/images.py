@@ -1,0 +1,151 @@
+"""Docker Engine API v1.41 JSON for images: summaries, inspect, delete results.
+
+Pure functions from the image domain objects; empty lists/maps render as ``[]`` / ``{}``, never null.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from servin.images.model import DeleteItem, Image
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+# ContainerConfig / ImageConfig fields in the order dockerd emits them.
+_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", None),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", None),
+    ("Cmd", None),
+    ("Healthcheck", None),
+    ("ArgsEscaped", None),
+    ("Image", ""),
+    ("Volumes", None),
+    ("WorkingDir", ""),
+    ("Entrypoint", None),
+    ("NetworkDisabled", None),
+    ("MacAddress", None),
+    ("OnBuild", None),
+    ("Labels", None),
+    ("StopSignal", None),
+    ("StopTimeout", None),
+    ("Shell", None),
+)
+# Fields dockerd omits when empty (``omitempty`` in container.Config).
+_OMIT_EMPTY = {
+    "ExposedPorts",
+    "Healthcheck",
+    "ArgsEscaped",
+    "NetworkDisabled",
+    "MacAddress",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+}
+
+
+def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's container config in Docker's field order; unknown extra keys are kept."""
+    src = copy.deepcopy(cfg) if isinstance(cfg, dict) else {}
+    out: dict[str, Any] = {}
+    for key, default in _CONFIG_FIELDS:
+        value = src.pop(key, default)
+        if key in _OMIT_EMPTY and value in (None, "", [], {}, False, 0):
+            continue
+        out[key] = value
+    out.update(src)
+    return out
+
+
+def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:
+    """One entry of ``GET /images/json``."""
+    repo_tags = list(img.repo_tags)
+    repo_digests = list(img.repo_digests)
+    if not repo_tags and not repo_digests:
+        repo_tags = ["<none>:<none>"]
+        repo_digests = ["<none>@<none>"]
+    return {
+        "Containers": containers,
+        "Created": img.created_unix,
+        "Id": img.id,
+        "Labels": img.labels,
+        "ParentId": img.parent,
+        "RepoDigests": repo_digests,
+        "RepoTags": repo_tags,
+        "SharedSize": -1,
+        "Size": img.size,
+        "VirtualSize": img.size,
+    }
+
+
+def graph_driver(layer_dirs: Sequence[Path]) -> dict[str, Any]:
+    """overlay2 GraphDriver data for an image whose layer ``diff`` dirs are given lowest first."""
+    if not layer_dirs:
+        return {"Name": "overlay2", "Data": {}}
+    top = Path(layer_dirs[-1])
+    data: dict[str, str] = {}
+    lowers = [str(p) for p in reversed(layer_dirs[:-1])]
+    if lowers:
+        data["LowerDir"] = ":".join(lowers)
+    data["MergedDir"] = str(top.parent / "merged")
+    data["UpperDir"] = str(top)
+    data["WorkDir"] = str(top.parent / "work")
+    return {"Name": "overlay2", "Data": data}
+
+
+def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = ()) -> dict[str, Any]:
+    """``GET /images/{name}/json``."""
+    raw = img.config
+    container_config = raw.get("container_config")
+    out: dict[str, Any] = {
+        "Id": img.id,
+        "RepoTags": list(img.repo_tags),
+        "RepoDigests": list(img.repo_digests),
+        "Parent": img.parent,
+        "Comment": img.comment,
+        "Created": img.created or ZERO_TIME,
+        "Container": img.container,
+        "ContainerConfig": render_config(container_config if isinstance(container_config, dict) else None),
+        "DockerVersion": img.docker_version,
+        "Author": img.author,
+        "Config": render_config(img.run_config),
+        "Architecture": img.architecture,
+        "Os": img.os,
+        "Size": img.size,
+        "VirtualSize": img.size,
+        "GraphDriver": graph_driver(layer_dirs),
+        "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
+        "Metadata": {"LastTagTime": img.last_tag_time or ZERO_TIME},
+    }
+    if img.variant:
+        out["Variant"] = img.variant
+    if img.os_version:
+        out["OsVersion"] = img.os_version
+    return out
+
+
+def delete_items(items: Iterable[DeleteItem]) -> list[dict[str, str]]:
+    """The body of ``DELETE /images/{name}``: ``[{"Untagged": ...}, {"Deleted": ...}]``."""
+    out: list[dict[str, str]] = []
+    for item in items:
+        if item.untagged is not None:
+            out.append({"Untagged": item.untagged})
+        if item.deleted is not None:
+            out.append({"Deleted": item.deleted})
+    return out
+
+
+def load_lines(lines: Iterable[str]) -> list[dict[str, str]]:
+    """``POST /images/load`` progress messages: one ``{"stream": "...\\n"}`` per line."""
+    return [{"stream": line + "\n"} for line in lines]
