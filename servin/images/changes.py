@@ -84,8 +84,11 @@ def _key_values(instr: str, rest: str) -> list[tuple[str, str]]:
     for w in words:
         key, sep, value = w.partition("=")
         if not sep or not key:
-            raise InvalidArgument(f"{instr} names can not be blank" if not key else
-                                  f"Syntax error - can't find = in {w!r}. Must be of the form: name=value")
+            raise InvalidArgument(
+                f"{instr} names can not be blank"
+                if not key
+                else f"Syntax error - can't find = in {w!r}. Must be of the form: name=value"
+            )
         pairs.append((key, value))
     return pairs
 

@@ -88,9 +88,9 @@ def decompressed(stream: _Readable) -> _Readable:
         head += more
     raw = _Prefixed(head, stream)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[call-overload]
     if head.startswith(b"BZh"):
-        return bz2.BZ2File(raw, "rb")  # type: ignore[arg-type]
+        return bz2.BZ2File(raw, "rb")  # type: ignore[call-overload]
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(raw, "rb")  # type: ignore[arg-type]
     if head.startswith(b"\x28\xb5\x2f\xfd"):
@@ -253,9 +253,7 @@ def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
                 _check_parents(dest, target_rel)
                 target = dest / target_rel
                 if not target.exists() and not target.is_symlink():
-                    raise InvalidArgument(
-                        f"invalid layer: hardlink {rel!r} to missing {member.linkname!r}"
-                    )
+                    raise InvalidArgument(f"invalid layer: hardlink {rel!r} to missing {member.linkname!r}")
                 os.link(target, path, follow_symlinks=False)
                 continue  # shares the target's metadata and size
             elif member.ischr() or member.isblk():

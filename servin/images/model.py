@@ -29,9 +29,7 @@ def host_architecture() -> str:
     return _GOARCH.get(machine, machine)
 
 
-_RFC3339_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})?$"
-)
+_RFC3339_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})?$")
 
 
 def parse_rfc3339(value: str) -> datetime | None:

@@ -97,9 +97,7 @@ class Reference:
 def _split_docker_domain(name: str) -> tuple[str, str]:
     i = name.find("/")
     first = name[:i] if i >= 0 else ""
-    if i == -1 or (
-        not any(c in first for c in ".:") and first != "localhost" and first.lower() == first
-    ):
+    if i == -1 or (not any(c in first for c in ".:") and first != "localhost" and first.lower() == first):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
         domain, remainder = first, name[i + 1 :]
@@ -135,9 +133,7 @@ def _parse_full(s: str) -> Reference:
 def parse_normalized(s: str) -> Reference:
     """Parse a user-supplied reference like ``ParseNormalizedNamed``; no default tag is added."""
     if _IDENTIFIER_RE.match(s):
-        raise InvalidArgument(
-            f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise InvalidArgument(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_docker_domain(s)
     tag_sep = remainder.find(":")
     remote_name = remainder[:tag_sep] if tag_sep > -1 else remainder

@@ -82,9 +82,7 @@ def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
 
 
 def _applets(busybox: Path) -> list[str]:
-    out = subprocess.run(
-        [str(busybox), "--list-full"], check=True, capture_output=True, text=True
-    ).stdout
+    out = subprocess.run([str(busybox), "--list-full"], check=True, capture_output=True, text=True).stdout
     names = {line.strip().lstrip("/") for line in out.splitlines() if line.strip()}
     names.discard("bin/busybox")
     return sorted(names)
@@ -126,9 +124,7 @@ def _dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def write_busybox_archive(
-    out: Path, *, busybox: Path = Path("/bin/busybox"), tag: str = "busybox:latest"
-) -> None:
+def write_busybox_archive(out: Path, *, busybox: Path = Path("/bin/busybox"), tag: str = "busybox:latest") -> None:
     """Write a ``docker save`` tar of a minimal busybox image tagged ``tag`` to ``out``."""
     ref = refs.parse_tagged(tag)
     layer = build_rootfs_tar(busybox)

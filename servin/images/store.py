@@ -16,6 +16,7 @@ under its final name. Mutations are serialized by one lock; reads take a short s
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -127,7 +128,7 @@ def _parse_config(raw: bytes) -> dict[str, Any]:
         raise InvalidArgument("invalid image config: not a JSON object")
     rootfs = cfg.get("rootfs")
     if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
-        raise InvalidArgument("invalid image config: rootfs type must be \"layers\"")
+        raise InvalidArgument('invalid image config: rootfs type must be "layers"')
     diff_ids = rootfs.get("diff_ids") or []
     if not isinstance(diff_ids, list) or not all(
         isinstance(d, str) and d.startswith("sha256:") and _is_hex64(d[7:]) for d in diff_ids
@@ -319,9 +320,7 @@ class ImageStore:
         if expected is not None and expected in self._layer_sizes:
             actual, _ = digest_of_stream(stream)
             if actual != expected:
-                raise InvalidArgument(
-                    f'invalid diffID for layer {index}: expected "{expected}", got "{actual}"'
-                )
+                raise InvalidArgument(f'invalid diffID for layer {index}: expected "{expected}", got "{actual}"')
             return expected
         tmp = self._new_tmp_layer()
         try:
@@ -386,9 +385,7 @@ class ImageStore:
             elif archive.has("index.json"):
                 plans = self._plan_oci(archive)
             else:
-                raise InvalidArgument(
-                    "invalid image archive: no manifest.json or OCI index.json found"
-                )
+                raise InvalidArgument("invalid image archive: no manifest.json or OCI index.json found")
             out: list[str] = []
             with self._write_lock:
                 for plan in plans:
@@ -398,17 +395,14 @@ class ImageStore:
                             f"invalid manifest, layers length mismatch: expected {len(diff_ids)}, "
                             f"got {len(plan.layers)}"
                         )
-                    for i, ((member, blob_digest), diff_id) in enumerate(
-                        zip(plan.layers, diff_ids, strict=True)
-                    ):
+                    for i, ((member, blob_digest), diff_id) in enumerate(zip(plan.layers, diff_ids, strict=True)):
                         with archive.open(member) as raw:
                             outer = HashingReader(raw)
                             self._ensure_layer(outer, diff_id, i)  # type: ignore[arg-type]
                             outer.drain()
                             if blob_digest is not None and outer.digest() != blob_digest:
                                 raise InvalidArgument(
-                                    f"invalid image archive: layer blob {blob_digest} does not "
-                                    f"match its digest"
+                                    f"invalid image archive: layer blob {blob_digest} does not match its digest"
                                 )
                     image_id, _ = self._register(plan.config_raw, plan.config)
                     with self._state:
@@ -441,9 +435,7 @@ class ImageStore:
             cfg_path = posixpath.normpath(entry["Config"])
             if cfg_path.startswith("blobs/sha256/"):
                 if hashlib.sha256(raw).hexdigest() != cfg_path.rsplit("/", 1)[1]:
-                    raise InvalidArgument(
-                        f"invalid image archive: config {cfg_path} does not match its digest"
-                    )
+                    raise InvalidArgument(f"invalid image archive: config {cfg_path} does not match its digest")
             cfg = _parse_config(raw)
             layers: list[tuple[str, str | None]] = []
             for member in entry.get("Layers") or []:
@@ -654,16 +646,16 @@ class ImageStore:
                 self._set_tag(new_ref, image_id, touch=True)
             return self._image(image_id)
 
-    def references(self, image_id: str) -> list[Reference]:
+    def references(self, image_id: str) -> builtins.list[Reference]:
         with self._state:
             return [refs.parse_normalized(r) for r, t in self._refs.items() if t == image_id]
 
     # ------------------------------------------------------------------ delete (docker rmi)
 
-    def delete(self, ref_or_id: str, *, force: bool, users: UsersFn) -> list[DeleteItem]:
+    def delete(self, ref_or_id: str, *, force: bool, users: UsersFn) -> builtins.list[DeleteItem]:
         with self._write_lock:
             image_id = self._resolve(ref_or_id)
-            records: list[DeleteItem] = []
+            records: builtins.list[DeleteItem] = []
             repo_refs = self.references(image_id)
 
             if not _is_id_prefix(image_id, ref_or_id):
@@ -681,11 +673,9 @@ class ImageStore:
                 records.append(DeleteItem(untagged=parsed.familiar()))
                 repo_refs = self.references(image_id)
                 if parsed.digest is None:
-                    same_repo_tag = any(
-                        r.digest is None and r.name == parsed.name for r in repo_refs
-                    )
+                    same_repo_tag = any(r.digest is None and r.name == parsed.name for r in repo_refs)
                     if not same_repo_tag:
-                        remaining = []
+                        remaining: builtins.list[Reference] = []
                         for r in repo_refs:
                             if r.digest is not None and r.name == parsed.name:
                                 self._remove_ref(r)
@@ -749,15 +739,13 @@ class ImageStore:
     def _delete_helper(
         self,
         image_id: str,
-        records: list[DeleteItem],
+        records: builtins.list[DeleteItem],
         *,
         force: bool,
         users: UsersFn,
         quiet: bool,
     ) -> None:
-        conflict = self._conflict(
-            image_id, users, running=True, children=True, stopped=not force, refs_=not force
-        )
+        conflict = self._conflict(image_id, users, running=True, children=True, stopped=not force, refs_=not force)
         if conflict is not None:
             if quiet and (not self._is_dangling(image_id) or conflict.used):
                 return
@@ -778,7 +766,7 @@ class ImageStore:
             still_used = {d for r in self._images.values() for d in r.diff_ids}
             diff_ids = rec.diff_ids
             chains = chain_ids(diff_ids)
-            for diff_id, chain in reversed(list(zip(diff_ids, chains, strict=True))):
+            for diff_id, chain in reversed([*zip(diff_ids, chains, strict=True)]):
                 if diff_id in still_used or diff_id not in self._layer_sizes:
                     continue
                 self._remove_layer(diff_id)
@@ -788,18 +776,18 @@ class ImageStore:
     def _is_dangling(self, image_id: str) -> bool:
         return not self.references(image_id)
 
-    def prune_layers(self, keep: Iterable[str] = ()) -> list[str]:
+    def prune_layers(self, keep: Iterable[str] = ()) -> builtins.list[str]:
         """Remove layers no image uses (and not listed in ``keep``); returns their diff_ids."""
         with self._write_lock, self._state:
             used = {d for r in self._images.values() for d in r.diff_ids} | set(keep)
-            removed = [d for d in list(self._layer_sizes) if d not in used]
+            removed = [d for d in [*self._layer_sizes] if d not in used]
             for d in removed:
                 self._remove_layer(d)
             return removed
 
     # ------------------------------------------------------------------ filesystem access
 
-    def layer_dirs(self, ref_or_id: str) -> list[Path]:
+    def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
         """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir)."""
         image_id = self._resolve(ref_or_id)
         with self._state:
@@ -807,7 +795,7 @@ class ImageStore:
 
     def read_file(self, ref_or_id: str, path: str, *, limit: int = 16 << 20) -> bytes | None:
         """Read ``path`` from the image's union view (whiteouts, opaque dirs, symlinks honoured)."""
-        layers = list(reversed(self.layer_dirs(ref_or_id)))
+        layers = [*reversed(self.layer_dirs(ref_or_id))]
         found = _union_resolve(layers, path)
         if found is None:
             return None
@@ -851,6 +839,7 @@ def _is_single_reference(repo_refs: list[Reference]) -> bool:
 
 
 # ---------------------------------------------------------------------- union lookup
+
 
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0

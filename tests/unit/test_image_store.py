@@ -21,6 +21,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, cho
 
 # ---------------------------------------------------------------------- archive builders
 
+
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -97,33 +98,49 @@ def docker_archive(path: Path, layers: list[bytes], tags: list[str], *, config: 
     return "sha256:" + cid
 
 
-def oci_archive(path: Path, layers: list[bytes], annotations: dict[str, str], *, nested=False,
-                gz=True, config: bytes | None = None) -> str:
+def oci_archive(
+    path: Path,
+    layers: list[bytes],
+    annotations: dict[str, str],
+    *,
+    nested=False,
+    gz=True,
+    config: bytes | None = None,
+) -> str:
     config = config or make_config(layers)
     blobs = {_sha(config): config}
     descs = []
     for layer in layers:
         blob = gzip.compress(layer, mtime=0) if gz else layer
         blobs[_sha(blob)] = blob
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                      "digest": _sha(blob), "size": len(blob)})
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _sha(config), "size": len(config)},
-        "layers": descs,
-    }).encode()
+        descs.append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(blob), "size": len(blob)}
+        )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _sha(config),
+                "size": len(config),
+            },
+            "layers": descs,
+        }
+    ).encode()
     blobs[_sha(manifest)] = manifest
-    top = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _sha(manifest),
-           "size": len(manifest), "platform": {"architecture": "amd64", "os": "linux"}}
+    top = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": _sha(manifest),
+        "size": len(manifest),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }
     if nested:
-        inner = json.dumps({"schemaVersion": 2,
-                            "mediaType": "application/vnd.oci.image.index.v1+json",
-                            "manifests": [top]}).encode()
+        inner = json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [top]}
+        ).encode()
         blobs[_sha(inner)] = inner
-        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(inner),
-               "size": len(inner)}
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(inner), "size": len(inner)}
     top["annotations"] = annotations
     files = {f"blobs/sha256/{d[7:]}": b for d, b in blobs.items()}
     files["oci-layout"] = b'{"imageLayoutVersion":"1.0.0"}'
@@ -133,6 +150,7 @@ def oci_archive(path: Path, layers: list[bytes], annotations: dict[str, str], *,
 
 
 # ---------------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="session")
 def seed_archive(tmp_path_factory) -> Path:
@@ -161,6 +179,7 @@ LAYER_B = make_tar([("opt", "dir"), ("opt/b", "file", {"data": b"bbbb"})])
 
 
 # ---------------------------------------------------------------------- seed + docker load
+
 
 def test_seed_is_deterministic(tmp_path, seed_archive):
     again = tmp_path / "again.tar"
@@ -198,8 +217,16 @@ def test_load_seed(store, busybox, seed_archive):
 
 def test_get_forms(store, busybox):
     hexid = busybox[7:]
-    for form in (busybox, hexid, hexid[:12], hexid[:1], "sha256:" + hexid[:5], "busybox",
-                 "docker.io/library/busybox:latest", "library/busybox"):
+    for form in (
+        busybox,
+        hexid,
+        hexid[:12],
+        hexid[:1],
+        "sha256:" + hexid[:5],
+        "busybox",
+        "docker.io/library/busybox:latest",
+        "library/busybox",
+    ):
         assert store.get(form).id == busybox, form
     with pytest.raises(NotFound, match=r"^No such image: foo:latest$"):
         store.get("foo")
@@ -279,10 +306,13 @@ def test_load_not_an_archive(store, tmp_path):
 
 # ---------------------------------------------------------------------- OCI layout
 
+
 def test_load_oci_layout(store, tmp_path):
-    cid = oci_archive(tmp_path / "o.tar", [LAYER_A, LAYER_B],
-                      {"io.containerd.image.name": "docker.io/library/oci:2",
-                       "org.opencontainers.image.ref.name": "2"})
+    cid = oci_archive(
+        tmp_path / "o.tar",
+        [LAYER_A, LAYER_B],
+        {"io.containerd.image.name": "docker.io/library/oci:2", "org.opencontainers.image.ref.name": "2"},
+    )
     assert store.load_archive(tmp_path / "o.tar") == ["Loaded image: oci:2"]
     img = store.get("oci:2")
     assert img.id == cid
@@ -291,8 +321,9 @@ def test_load_oci_layout(store, tmp_path):
 
 
 def test_load_oci_nested_index_ref_name(store, tmp_path):
-    oci_archive(tmp_path / "o.tar", [LAYER_A],
-                {"org.opencontainers.image.ref.name": "localhost:5000/x/y:3"}, nested=True)
+    oci_archive(
+        tmp_path / "o.tar", [LAYER_A], {"org.opencontainers.image.ref.name": "localhost:5000/x/y:3"}, nested=True
+    )
     assert store.load_archive(tmp_path / "o.tar") == ["Loaded image: localhost:5000/x/y:3"]
 
 
@@ -324,6 +355,7 @@ def test_seed_archive_is_also_an_oci_layout(store, seed_archive, tmp_path):
 
 # ---------------------------------------------------------------------- import
 
+
 def test_import_with_changes(store, tmp_path):
     rootfs = tmp_path / "rootfs.tar.gz"
     rootfs.write_bytes(gzip.compress(LAYER_A))
@@ -334,7 +366,7 @@ def test_import_with_changes(store, tmp_path):
         changes=[
             'CMD ["echo", "hi"]',
             "ENTRYPOINT /bin/sh -c",
-            "ENV A=1 B=\"two words\"",
+            'ENV A=1 B="two words"',
             "ENV C three four",
             "WORKDIR /srv",
             "WORKDIR app",
@@ -349,8 +381,15 @@ def test_import_with_changes(store, tmp_path):
     assert img.repo_tags == ("imp:v1",)
     assert img.diff_ids == (_sha(LAYER_A),)
     assert img.comment == "hello"
-    assert img.os == "linux" and img.architecture in ("amd64", "arm64", "arm", "386", "ppc64le",
-                                                       "s390x", "riscv64")
+    assert img.os == "linux" and img.architecture in (
+        "amd64",
+        "arm64",
+        "arm",
+        "386",
+        "ppc64le",
+        "s390x",
+        "riscv64",
+    )
     assert img.last_tag_time is not None
     cfg = img.run_config
     assert cfg["Cmd"] == ["echo", "hi"]
@@ -390,6 +429,7 @@ def test_import_rejects_bad_change_and_repo(store, tmp_path):
 
 # ---------------------------------------------------------------------- tag / list
 
+
 def test_tag_and_list(store, busybox, tmp_path):
     img = store.tag("busybox", "localhost:5000/mine", "1")
     assert img.repo_tags == ("busybox:latest", "localhost:5000/mine:1")
@@ -420,6 +460,7 @@ def test_tag_and_list(store, busybox, tmp_path):
 
 
 # ---------------------------------------------------------------------- delete
+
 
 def users_of(mapping):
     return lambda image_id: mapping.get(image_id, [])
@@ -536,6 +577,7 @@ def test_delete_missing(store):
 
 # ---------------------------------------------------------------------- safety
 
+
 @pytest.mark.parametrize(
     "entries",
     [
@@ -575,9 +617,7 @@ def test_leftovers_cleaned_on_open(tmp_path, seed_archive):
 
     again = ImageStore(root)
     assert [i.id for i in again.list()] == [busybox]
-    assert sorted(p.name for p in (root / "layers").iterdir()) == [
-        again.get(busybox).diff_ids[0][7:]
-    ]
+    assert sorted(p.name for p in (root / "layers").iterdir()) == [again.get(busybox).diff_ids[0][7:]]
     assert not (root / "images" / ".foo.json.123.tmp").exists()
     assert again.read_file("busybox", "/etc/passwd").startswith(b"root:")
 
@@ -594,18 +634,29 @@ def test_digest_verified_on_reopen(tmp_path, seed_archive):
 
 # ---------------------------------------------------------------------- root-only: overlay format
 
+
 @pytest.mark.kernel
 @root_only
 def test_whiteouts_and_opaque_dirs(store, tmp_path):
-    lower = make_tar([
-        ("etc", "dir"), ("etc/passwd", "file", {"data": b"root:x:0:0::/:/bin/sh\n"}),
-        ("etc/keep", "file", {"data": b"k"}),
-        ("d", "dir"), ("d/a", "file", {"data": b"a"}), ("d/b", "file", {"data": b"b"}),
-    ])
-    upper = make_tar([
-        ("etc", "dir"), ("etc/.wh.passwd", "file"),
-        ("d", "dir"), ("d/.wh..wh..opq", "file"), ("d/c", "file", {"data": b"c"}),
-    ])
+    lower = make_tar(
+        [
+            ("etc", "dir"),
+            ("etc/passwd", "file", {"data": b"root:x:0:0::/:/bin/sh\n"}),
+            ("etc/keep", "file", {"data": b"k"}),
+            ("d", "dir"),
+            ("d/a", "file", {"data": b"a"}),
+            ("d/b", "file", {"data": b"b"}),
+        ]
+    )
+    upper = make_tar(
+        [
+            ("etc", "dir"),
+            ("etc/.wh.passwd", "file"),
+            ("d", "dir"),
+            ("d/.wh..wh..opq", "file"),
+            ("d/c", "file", {"data": b"c"}),
+        ]
+    )
     image_id = docker_archive(tmp_path / "w.tar", [lower, upper], ["wh:1"])
     store.load_archive(tmp_path / "w.tar")
     top = store.layer_dirs(image_id)[1]
@@ -623,17 +674,22 @@ def test_whiteouts_and_opaque_dirs(store, tmp_path):
 @pytest.mark.kernel
 @root_only
 def test_metadata_preserved(store, tmp_path):
-    layer = make_tar([
-        ("usr", "dir", {"mode": 0o755, "mtime": 1_500_000_000}),
-        ("usr/bin", "dir", {"mode": 0o750, "uid": 5, "gid": 6, "mtime": 1_500_000_001}),
-        ("usr/bin/suid", "file", {"data": b"#!", "mode": 0o4755, "uid": 1000, "gid": 1001,
-                                  "mtime": 1_400_000_000}),
-        ("usr/bin/again", "hardlink", {"target": "usr/bin/suid"}),
-        ("abs", "symlink", {"target": "/usr/bin/suid", "uid": 7, "gid": 8, "mtime": 1_300_000_000}),
-        ("fifo", "fifo", {"mode": 0o600}),
-        ("null", "chr", {"dev": (1, 3), "mode": 0o666}),
-        ("x", "file", {"data": b"x", "pax": {"SCHILY.xattr.user.note": "hi"}}),
-    ])
+    layer = make_tar(
+        [
+            ("usr", "dir", {"mode": 0o755, "mtime": 1_500_000_000}),
+            ("usr/bin", "dir", {"mode": 0o750, "uid": 5, "gid": 6, "mtime": 1_500_000_001}),
+            (
+                "usr/bin/suid",
+                "file",
+                {"data": b"#!", "mode": 0o4755, "uid": 1000, "gid": 1001, "mtime": 1_400_000_000},
+            ),
+            ("usr/bin/again", "hardlink", {"target": "usr/bin/suid"}),
+            ("abs", "symlink", {"target": "/usr/bin/suid", "uid": 7, "gid": 8, "mtime": 1_300_000_000}),
+            ("fifo", "fifo", {"mode": 0o600}),
+            ("null", "chr", {"dev": (1, 3), "mode": 0o666}),
+            ("x", "file", {"data": b"x", "pax": {"SCHILY.xattr.user.note": "hi"}}),
+        ]
+    )
     image_id = docker_archive(tmp_path / "m.tar", [layer], ["meta:1"])
     store.load_archive(tmp_path / "m.tar")
     d = store.layer_dirs(image_id)[0]

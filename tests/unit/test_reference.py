@@ -27,10 +27,8 @@ HEX = "a" * 64
         ("quay.io/org/img", "quay.io", "org/img", None, None, "quay.io/org/img"),
         ("[::1]:5000/x:1", "[::1]:5000", "x", "1", None, "[::1]:5000/x:1"),
         ("docker.io/library/a/b", "docker.io", "library/a/b", None, None, "library/a/b"),
-        (f"busybox@sha256:{HEX}", "docker.io", "library/busybox", None, f"sha256:{HEX}",
-         f"busybox@sha256:{HEX}"),
-        (f"x:1@sha256:{HEX}", "docker.io", "library/x", "1", f"sha256:{HEX}",
-         f"x:1@sha256:{HEX}"),
+        (f"busybox@sha256:{HEX}", "docker.io", "library/busybox", None, f"sha256:{HEX}", f"busybox@sha256:{HEX}"),
+        (f"x:1@sha256:{HEX}", "docker.io", "library/x", "1", f"sha256:{HEX}", f"x:1@sha256:{HEX}"),
         ("a__b-c.d", "docker.io", "library/a__b-c.d", None, None, "a__b-c.d"),
     ],
 )

@@ -65,9 +65,24 @@ def test_inspect():
     dirs = [Path("/var/lib/servin/images/layers/11/diff"), Path("/var/lib/servin/images/layers/22/diff")]
     out = image_inspect(img, layer_dirs=dirs)
     assert list(out) == [
-        "Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "Container",
-        "ContainerConfig", "DockerVersion", "Author", "Config", "Architecture", "Os", "Size",
-        "VirtualSize", "GraphDriver", "RootFS", "Metadata",
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Parent",
+        "Comment",
+        "Created",
+        "Container",
+        "ContainerConfig",
+        "DockerVersion",
+        "Author",
+        "Config",
+        "Architecture",
+        "Os",
+        "Size",
+        "VirtualSize",
+        "GraphDriver",
+        "RootFS",
+        "Metadata",
     ]
     assert out["Id"] == ID
     assert out["RepoTags"] == ["busybox:latest"]
@@ -116,6 +131,4 @@ def test_delete_items_and_load_lines():
         {"Deleted": ID},
     ]
     assert delete_items([]) == []
-    assert load_lines(["Loaded image: busybox:latest"]) == [
-        {"stream": "Loaded image: busybox:latest\n"}
-    ]
+    assert load_lines(["Loaded image: busybox:latest"]) == [{"stream": "Loaded image: busybox:latest\n"}]
