@@ -712,3 +712,26 @@ def test_metadata_preserved(store, tmp_path):
     except OSError:
         pytest.skip("filesystem without user xattrs")
     assert store.read_file(image_id, "/abs") == b"#!"
+
+
+def test_concurrent_loads_and_reads(store, seed_archive, tmp_path):
+    import threading
+
+    errors = []
+
+    def load():
+        try:
+            assert store.load_archive(seed_archive) == ["Loaded image: busybox:latest"]
+            store.get("busybox")
+            store.list()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.list()) == 1
+    assert len([p for p in (store.root / "layers").iterdir()]) == 1
