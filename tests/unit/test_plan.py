@@ -1,0 +1,209 @@
+"""OCI config -> servin-shim plan: golden checks of the translation and the wire format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servin.errors import InvalidArgument, NotImplementedYet
+from servin.kernel.cgroups import Resources
+from servin.runtime import plan as P
+from servin.runtime.plan import Mount, Rlimit, decode, plan_from_oci, resources_from_oci
+
+pytestmark = pytest.mark.unit
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]  # fmt: skip
+
+MOUNTINFO_HYBRID = """\
+25 1 0:23 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+27 25 0:25 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+30 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpu,cpuacct
+31 25 0:29 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory
+"""
+
+
+def docker_like_config(**over) -> dict:  # noqa: ANN003
+    cfg = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [10, 20]},
+            "args": ["sh", "-c", "echo hi"],
+            "env": ["PATH=/bin", "A=b c"],
+            "cwd": "/work",
+            "capabilities": {"bounding": DEFAULT_CAPS, "effective": DEFAULT_CAPS},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "abc123",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["ro", "nosuid", "noexec", "nodev"]},
+            {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro", "rprivate"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": "hosts", "options": ["rbind", "rprivate"]},
+        ],
+        "linux": {
+            "cgroupsPath": "/servin/abc",
+            "resources": {
+                "memory": {"limit": 8388608, "swap": 16777216},
+                "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
+                "pids": {"limit": 100},
+            },
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": ["/proc/kcore", "/sys/firmware"],
+            "readonlyPaths": ["/proc/sys"],
+        },
+        "annotations": {
+            "io.servin.overlay.lowerdir": "/l/top:/l/base",
+            "io.servin.overlay.upperdir": "/c/diff",
+            "io.servin.overlay.workdir": "/c/work",
+            "io.servin.stdin": "once",
+        },
+    }  # fmt: skip
+    cfg.update(over)
+    return cfg
+
+
+def build(cfg: dict, **kw) -> P.Plan:  # noqa: ANN003
+    kw.setdefault("cgroup_v1_hierarchies", P.host_cgroup_v1_hierarchies(MOUNTINFO_HYBRID))
+    return plan_from_oci(
+        cfg, bundle=Path("/b/x"), log_path=Path("/l/x.log"), exit_path=Path("/e/x.json"),
+        cgroup_procs=[Path("/sys/fs/cgroup/memory/servin/abc/cgroup.procs")], **kw,
+    )  # fmt: skip
+
+
+def test_process_fields() -> None:
+    p = build(docker_like_config())
+    assert p.args == (b"sh", b"-c", b"echo hi")
+    assert p.env == (b"PATH=/bin", b"A=b c")
+    assert (p.cwd, p.uid, p.gid, p.groups) == ("/work", 1000, 1000, (10, 20))
+    assert p.no_new_privs and p.open_stdin and p.stdin_once
+    assert p.rlimits == (Rlimit(resource=7, soft=1024, hard=1048576),)
+    assert p.hostname == "abc123"
+    assert p.root == "/b/x/rootfs" and p.readonly_root
+    assert p.overlay == "lowerdir=/l/top:/l/base,upperdir=/c/diff,workdir=/c/work"
+    assert p.log == "/l/x.log" and p.exit_file == "/e/x.json"
+    assert p.cgroup_procs == ("/sys/fs/cgroup/memory/servin/abc/cgroup.procs",)
+
+
+def test_capability_mask_is_dockers_default() -> None:
+    assert build(docker_like_config()).caps == 0xA80425FB  # CapBnd of a default docker container
+    assert P.capability_mask(["CAP_SYS_ADMIN", "NET_ADMIN", "CAP_NOT_A_THING"]) == (1 << 21) | (1 << 12)
+
+
+def test_namespace_flags() -> None:
+    p = build(docker_like_config())
+    assert p.namespaces == 0x6E020000  # pid|net|ipc|uts|cgroup|mount
+    cfg = docker_like_config()
+    cfg["linux"]["namespaces"] = [{"type": "network", "path": "/proc/1/ns/net"}]
+    with pytest.raises(NotImplementedYet):
+        build(cfg)
+    cfg["linux"]["namespaces"] = [{"type": "bogus"}]
+    with pytest.raises(InvalidArgument):
+        build(cfg)
+
+
+def test_hostname_needs_uts_namespace() -> None:
+    cfg = docker_like_config()
+    cfg["linux"]["namespaces"] = [{"type": "mount"}]
+    assert build(cfg).hostname is None
+
+
+def test_mount_option_parsing_like_runc() -> None:
+    assert P.parse_mount_options(["nosuid", "noexec", "nodev"]) == (0xE, "")
+    assert P.parse_mount_options(["nosuid", "strictatime", "mode=755", "size=65536k"]) == (
+        P.MS_NOSUID | P.MS_STRICTATIME, "mode=755,size=65536k")  # fmt: skip
+    assert P.parse_mount_options(["rbind", "ro", "rprivate"]) == (
+        P.MS_BIND | P.MS_REC | P.MS_RDONLY | P.MS_PRIVATE, "")  # fmt: skip
+    assert P.parse_mount_options(["ro", "rw", "rslave", "relatime"]) == (
+        P.MS_SLAVE | P.MS_REC | P.MS_RELATIME, "")  # fmt: skip
+    assert P.parse_mount_options(["defaults", "suid", "nosuid", "exec"])[0] == P.MS_NOSUID
+
+
+def test_mounts_translated() -> None:
+    mounts = build(docker_like_config()).mounts
+    assert mounts[0] == Mount(source="proc", target="/proc", fstype="proc", flags=0xE)
+    assert mounts[1] == Mount(source="tmpfs", target="/dev", fstype="tmpfs",
+                              flags=P.MS_NOSUID | P.MS_STRICTATIME, data="mode=755,size=65536k")  # fmt: skip
+    assert mounts[2].data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    # cgroup on a hybrid host: rw tmpfs, one cgroup mount per v1 hierarchy, tmpfs remounted ro
+    cg = [m for m in mounts if m.target.startswith("/sys/fs/cgroup")]
+    assert [(m.target, m.fstype, m.data) for m in cg] == [
+        ("/sys/fs/cgroup", "tmpfs", "mode=755"),
+        ("/sys/fs/cgroup/systemd", "cgroup", "none,name=systemd"),
+        ("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "cpu,cpuacct"),
+        ("/sys/fs/cgroup/memory", "cgroup", "memory"),
+        ("/sys/fs/cgroup", "tmpfs", "mode=755"),
+    ]
+    assert cg[1].flags == P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC
+    assert cg[-1].flags & P.MS_REMOUNT and cg[-1].flags & P.MS_RDONLY
+    data, hosts = mounts[-2], mounts[-1]
+    assert data == Mount(source="/srv/data", target="/data", fstype="bind",
+                         flags=P.MS_BIND | P.MS_REC | P.MS_RDONLY | P.MS_PRIVATE)  # fmt: skip
+    assert hosts.source == "/b/x/hosts"  # relative to the bundle
+
+
+def test_cgroup_mount_on_v2_host() -> None:
+    cg = [m for m in build(docker_like_config(), cgroup_v1_hierarchies=None).mounts if m.fstype.startswith("cgroup")]
+    assert cg == [Mount(source="cgroup", target="/sys/fs/cgroup", fstype="cgroup2",
+                        flags=P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC)]  # fmt: skip
+
+
+def test_resources() -> None:
+    assert resources_from_oci(docker_like_config()["linux"]) == Resources(
+        memory=8388608, memory_swap=16777216, cpu_shares=512, cpu_quota=50000, cpu_period=100000,
+        cpuset_cpus="0-1", cpuset_mems="0", pids_limit=100,
+    )  # fmt: skip
+    assert resources_from_oci({}) == Resources()
+
+
+def test_root_absolute_and_stdin_variants() -> None:
+    cfg = docker_like_config(root={"path": "/abs/root"})
+    cfg["annotations"] = {"io.servin.stdin": "open"}
+    p = build(cfg)
+    assert p.root == "/abs/root" and not p.readonly_root
+    assert p.overlay is None and p.open_stdin and not p.stdin_once
+    cfg["annotations"] = {}
+    assert not build(cfg).open_stdin
+
+
+def test_rlimit_infinity_and_unknown() -> None:
+    cfg = docker_like_config()
+    cfg["process"]["rlimits"] = [{"type": "RLIMIT_CORE", "hard": 18446744073709551615, "soft": -1}]
+    assert build(cfg).rlimits == (Rlimit(resource=4, soft=P.RLIM_INFINITY, hard=P.RLIM_INFINITY),)
+    cfg["process"]["rlimits"] = [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]
+    with pytest.raises(InvalidArgument):
+        build(cfg)
+
+
+def test_encode_wire_format() -> None:
+    p = P.Plan(args=(b"echo", b"\xff bytes"), env=(b"A=1",), root="/r", caps=5,
+               mounts=(Mount(source="proc", target="/proc", fstype="proc", flags=14),),
+               rlimits=(Rlimit(resource=7, soft=1, hard=2),))  # fmt: skip
+    raw = p.encode()
+    assert raw.startswith(b"version\x001\x001\x00args\x002\x00echo\x00\xff bytes\x00env\x001\x00A=1\x00")
+    assert raw.endswith(b"\x00")
+    tags = dict((t, v) for t, v in decode(raw) if t not in ("mount", "rlimit"))
+    assert tags["root"] == [b"/r"] and tags["caps"] == [b"5"] and tags["groups"] == []
+    assert ("mount", [b"proc", b"/proc", b"proc", b"14", b""]) in decode(raw)
+    assert ("rlimit", [b"7", b"1", b"2"]) in decode(raw)
+    with pytest.raises(InvalidArgument):
+        P.Plan(args=(b"a\0b",), root="/r").encode()
+
+
+def test_empty_args_rejected() -> None:
+    cfg = docker_like_config()
+    cfg["process"]["args"] = []
+    with pytest.raises(InvalidArgument):
+        build(cfg)
