@@ -101,7 +101,10 @@ def decompressed(stream: _Readable) -> _Readable:
 def digest_of_stream(stream: _Readable) -> tuple[str, int]:
     """sha256 digest (of the decompressed stream) and its size, without extracting."""
     reader = HashingReader(decompressed(stream))
-    reader.drain()
+    try:
+        reader.drain()
+    except (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:
+        raise InvalidArgument(f"invalid layer tar: {e}") from e
     return reader.digest(), reader.size
 
 
@@ -201,7 +204,7 @@ def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
     opaque_dirs: list[Path] = []
     try:
         tf = tarfile.open(fileobj=reader, mode="r|", errorlevel=2)  # type: ignore[call-overload]
-    except tarfile.ReadError as e:
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error, OSError) as e:
         raise InvalidArgument(f"invalid layer tar: {e}") from e
     try:
         for member in tf:

@@ -735,3 +735,11 @@ def test_concurrent_loads_and_reads(store, seed_archive, tmp_path):
     assert errors == []
     assert len(store.list()) == 1
     assert len([p for p in (store.root / "layers").iterdir()]) == 1
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage" * 100, b"\x1f\x8bxx", gzip.compress(LAYER_A)[:50]])
+def test_import_garbage_rejected(store, tmp_path, data):
+    (tmp_path / "x").write_bytes(data)
+    with pytest.raises(InvalidArgument, match="invalid layer tar"):
+        store.import_tarball(tmp_path / "x", repo=None, tag=None, changes=[], message="")
+    assert list((store.root / "layers").iterdir()) == []
