@@ -743,3 +743,11 @@ def test_import_garbage_rejected(store, tmp_path, data):
     with pytest.raises(InvalidArgument, match="invalid layer tar"):
         store.import_tarball(tmp_path / "x", repo=None, tag=None, changes=[], message="")
     assert list((store.root / "layers").iterdir()) == []
+
+
+def test_delete_one_of_several_tags_while_in_use(store, busybox):
+    store.tag("busybox", "second", "1")
+    users = users_of({busybox: [(CID, True)]})
+    assert store.delete("busybox", force=False, users=users) == [DeleteItem(untagged="busybox:latest")]
+    with pytest.raises(Conflict, match="unable to remove repository reference"):
+        store.delete("second:1", force=False, users=users)
