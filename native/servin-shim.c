@@ -87,7 +87,7 @@
 
 #define READ_CHUNK (64 * 1024)
 #define PARTIAL_MAX (16 * 1024)
-#define BACKPRESSURE (1024 * 1024)
+#define BACKPRESSURE (256 * 1024)
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define PROPAGATION (MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE)
 
@@ -921,7 +921,7 @@ static void control_broadcast(const char *line)
 }
 
 /* JSON string escaping the way Docker's json-file logger (Go) does it */
-static void json_escape(struct buf *b, const unsigned char *s, size_t n)
+static size_t json_escape_block(struct buf *b, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     buf_reserve(b, n * 6 + 16);
@@ -984,6 +984,21 @@ static void json_escape(struct buf *b, const unsigned char *s, size_t n)
         }
     }
     b->len = (size_t)(o - b->data);
+    return i;
+}
+
+/* escape in blocks so the log buffer stays small (worst case 6 bytes out per byte in) */
+static void json_escape(struct buf *b, const unsigned char *s, size_t n)
+{
+    while (n > 0) {
+        size_t take = n > 8192 ? 8192 : n;
+        /* do not split a UTF-8 sequence: extend the block to the next lead byte */
+        while (take < n && take < 8192 + 4 && (s[take] & 0xC0) == 0x80)
+            take++;
+        size_t done = json_escape_block(b, s, take);
+        s += done;
+        n -= done;
+    }
 }
 
 static void log_entry(int stream, const char *a, size_t an, const char *b2, size_t bn, const char *ts)
@@ -1014,29 +1029,29 @@ static void log_data(int stream, const char *d, size_t n, const char *ts)
     if (log_fd < 0)
         return;
     struct buf *pb = &partial[stream];
+    /* one entry per line; a line longer than 16 KiB is cut into 16 KiB entries (as Docker does) */
     while (n > 0) {
-        const char *nl = memchr(d, '\n', n);
+        size_t have = buf_pending(pb);
+        size_t room = PARTIAL_MAX - have;
+        const char *nl = memchr(d, '\n', n < room ? n : room);
+        const char *held = have ? pb->data + pb->head : NULL;
         if (nl) {
             size_t l = (size_t)(nl - d) + 1;
-            if (buf_pending(pb) + l > PARTIAL_MAX && buf_pending(pb)) {
-                log_entry(stream, pb->data + pb->head, buf_pending(pb), NULL, 0, ts);
-                pb->head = pb->len = 0;
-            }
-            log_entry(stream, pb->data ? pb->data + pb->head : NULL, buf_pending(pb), d, l, ts);
+            log_entry(stream, held, have, d, l, ts);
             pb->head = pb->len = 0;
             d += l;
             n -= l;
+        } else if (n >= room) {
+            log_entry(stream, held, have, d, room, ts);
+            pb->head = pb->len = 0;
+            d += room;
+            n -= room;
         } else {
-            size_t room = PARTIAL_MAX - buf_pending(pb);
-            size_t take = n < room ? n : room;
-            buf_add(pb, d, take);
-            d += take;
-            n -= take;
-            if (buf_pending(pb) >= PARTIAL_MAX) {
-                log_entry(stream, pb->data + pb->head, buf_pending(pb), NULL, 0, ts);
-                pb->head = pb->len = 0;
-            }
+            buf_add(pb, d, n);
+            n = 0;
         }
+        if (buf_pending(&logbuf) > 64 * 1024)
+            log_flush();
     }
     buf_trim(pb);
 }
