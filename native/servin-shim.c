@@ -1542,7 +1542,7 @@ static int serve(void)
             if (c->type == C_ATTACH && buf_pending(&c->out) > BACKPRESSURE)
                 backpressure = 1;
         size_t n = 0;
-        pfds[n++] = (struct pollfd){.fd = listen_fd, .events = exit_done ? 0 : POLLIN};
+        pfds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
         pfds[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
         size_t i_out = n;
         pfds[n++] = (struct pollfd){.fd = backpressure ? -1 : out_fd, .events = POLLIN};

@@ -40,7 +40,7 @@ class Runtime:
                 return False
             try:
                 return bool(self.cgroups.oom_killed(cgroups_path))
-            except (OSError, ValueError):
+            except Exception:  # noqa: BLE001 - a best-effort flag: the cgroup may be gone already
                 return False
 
         return check
@@ -52,8 +52,11 @@ class Runtime:
         linux = config.get("linux") or {}
         cgroups_path = linux.get("cgroupsPath") or ""
         state = self.state_dir(container_id)
-        if (state / "shim.sock").exists() and await self.reconnect(container_id) is not None:
-            raise ShimError(f"a shim for {container_id} is already running")
+        if (state / "shim.sock").exists():
+            live = await self.reconnect(container_id)
+            if live is not None:
+                await live.close()
+                raise ShimError(f"a shim for {container_id} is already running")
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         for stale in ("exit", "shim.pid", "shim.sock"):
             with contextlib.suppress(FileNotFoundError):

@@ -106,6 +106,35 @@ async def test_log_escaping_and_partial_lines(env: Env) -> None:
     assert ("stdout", "tail") in by_stream
 
 
+async def test_long_lines_are_cut_at_16k(env: Env) -> None:
+    code, out, _, bundle = await run(env, ["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; echo short"])
+    assert code == 0 and out == b"a" * 40000 + b"\nshort\n"
+    logs = [json.loads(x)["log"] for x in (bundle / "json.log").read_text().splitlines()]
+    assert logs == ["a" * 16384, "a" * 16384, "a" * 7232 + "\n", "short\n"]
+
+
+async def test_delete_removes_shim_cgroup_and_state(env: Env) -> None:
+    cid, _, shim = await env.create(["sleep", "100"])
+    await shim.start()
+    state = env.runtime.state_dir(cid)
+    shim_pid = int((state / "shim.pid").read_text())
+    cgpath = dict(env.created)[cid]
+    await shim.close()
+    await env.runtime.delete(cid, cgroups_path=cgpath)
+    assert not state.exists()
+    assert not Path("/sys/fs/cgroup/memory", cgpath.strip("/")).exists()
+    for _ in range(50):
+        if not Path(f"/proc/{shim_pid}").exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not Path(f"/proc/{shim_pid}").exists() or "Z" in Path(f"/proc/{shim_pid}/stat").read_text().split()[2]
+    # a created, never started container goes the same way
+    cid, _, shim = await env.create(["true"])
+    await shim.close()
+    await env.runtime.delete(cid, cgroups_path=dict(env.created)[cid])
+    assert not env.runtime.state_dir(cid).exists()
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [(["true"], 0), (["sh", "-c", "exit 3"], 3), (["sh", "-c", "kill -9 $$"], 137)],
