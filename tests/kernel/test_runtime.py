@@ -310,3 +310,56 @@ async def test_many_attach_clients_get_everything(env: Env) -> None:
     for _, w in conns:
         w.close()
     await shim.close()
+
+
+DAEMON_SCRIPT = r"""
+import asyncio, json, sys, time
+from pathlib import Path
+sys.path.insert(0, {helpers!r})
+from runtime_helpers import make_cgroups
+from servin.runtime import Runtime
+
+async def main():
+    rt = Runtime(exec_root=Path({exec_root!r}), cgroups=make_cgroups())
+    b = Path({bundle!r})
+    shim = await rt.create({cid!r}, bundle=b, log_path=b / "json.log", exit_path=b / "exit.json")
+    await shim.start()
+    print("started", shim.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_shim_survives_daemon_sigkill(env: Env) -> None:
+    import sys
+
+    cid = uuid.uuid4().hex
+    bundle = env.tmp / "bundles" / cid
+    bundle.mkdir(parents=True)
+    cgpath = f"{env.parent}/{cid[:12]}"
+    config = oci_config(["sh", "-c", "read x; echo bye $x"], lowerdir=env.lowerdir, work=bundle,
+                        cgroups_path=cgpath, stdin="open")  # fmt: skip
+    (bundle / "config.json").write_text(json.dumps(config))
+    env.created.append((cid, cgpath))
+    script = DAEMON_SCRIPT.format(helpers=str(Path(__file__).parent), exec_root=str(env.runtime.exec_root),
+                                  bundle=str(bundle), cid=cid)  # fmt: skip
+    daemon = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(daemon.stdout.readline(), 20)
+        assert line.startswith(b"started "), line
+        container_pid = int(line.split()[1])
+    finally:
+        daemon.kill()  # SIGKILL: the "daemon" dies without any cleanup
+        await daemon.wait()
+    await asyncio.sleep(0.2)
+    os.kill(container_pid, 0)
+    shim = await env.runtime.reconnect(cid)
+    assert shim is not None and shim.pid == container_pid
+    r, w = await shim.attach(stdin=True, stdout=True, stderr=False)
+    w.write(b"now\n")
+    await w.drain()
+    assert (await asyncio.wait_for(read_frames(r), 10))[1] == b"bye now\n"
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 0
+    w.close()
+    await shim.close()
