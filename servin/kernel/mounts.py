@@ -44,7 +44,9 @@ def _check(rc: int, *paths: StrPath | bytes | None) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def mount(source: StrPath | None, target: StrPath, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: StrPath | None, target: StrPath, fstype: str | None = None, flags: int = 0, data: str | None = None
+) -> None:
     ffi, lib = _lib()
     _check(lib.servin_mount(_c(ffi, source), _c(ffi, target), _c(ffi, fstype), flags, _c(ffi, data)), target)
 

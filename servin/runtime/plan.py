@@ -305,9 +305,7 @@ def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
     )
 
 
-def _cgroup_mounts(
-    target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None
-) -> list[Mount]:
+def _cgroup_mounts(target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None) -> list[Mount]:
     """The container's cgroup filesystem. On a v2 host: one cgroup2 mount. On a v1/hybrid
     host: a tmpfs at `target` with one cgroup (v1) mount per hierarchy under it, then the
     tmpfs is remounted read-only. `v1_hierarchies` is (directory name, mount data) per
@@ -395,7 +393,9 @@ def plan_from_oci(
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type")
         if ns.get("path"):
-            raise NotImplementedYet(f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet")
+            raise NotImplementedYet(
+                f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet"
+            )
         if kind == "user":
             raise NotImplementedYet("user namespaces are not supported yet")
         if kind not in NAMESPACE_FLAGS:
@@ -485,4 +485,3 @@ def _rlim(v: int | None) -> int:
     if v is None or v < 0 or v >= RLIM_INFINITY:
         return RLIM_INFINITY
     return int(v)
-

@@ -1,4 +1,7 @@
-"""Helpers for the runtime kernel tests (not a conftest: other kernel tests share the folder): a busybox rootfs, an OCI config like Docker's, real cgroups."""
+"""Helpers for the runtime kernel tests: a busybox rootfs, an OCI config like Docker's, real cgroups.
+
+(Not a conftest.py: other kernel tests share the folder.)
+"""
 
 from __future__ import annotations
 
@@ -171,10 +174,12 @@ def oci_config(
              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
             {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["ro", "nosuid", "noexec", "nodev"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
         ],
@@ -198,5 +203,8 @@ def cgroup_parent():  # noqa: ANN201
     for ctrl in Path("/sys/fs/cgroup").iterdir():
         d = ctrl / parent.strip("/")
         if d.is_dir():
-            subprocess.run(["find", str(d), "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"], check=False,
-                           stderr=subprocess.DEVNULL)
+            subprocess.run(
+                ["find", str(d), "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"],
+                check=False,
+                stderr=subprocess.DEVNULL,
+            )

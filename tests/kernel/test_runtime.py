@@ -96,7 +96,9 @@ async def test_echo_hello_attach_and_log(env: Env) -> None:
 
 
 async def test_log_escaping_and_partial_lines(env: Env) -> None:
-    code, out, err, bundle = await run(env, ["sh", "-c", r"""printf 'a<b>&"\\\t\001\n'; printf 'x\377y\n' >&2; printf tail"""])
+    code, out, err, bundle = await run(
+        env, ["sh", "-c", r"""printf 'a<b>&"\\\t\001\n'; printf 'x\377y\n' >&2; printf tail"""]
+    )
     assert code == 0
     raw = (bundle / "json.log").read_text().splitlines()
     assert raw[0].startswith(r'{"log":"a\u003cb\u003e\u0026\"\\\t\u0001\n","stream":"stdout","time":"')
@@ -233,13 +235,18 @@ async def test_hostname_pid1_caps_user(env: Env) -> None:
         assert dev in lines[4:], out
     assert lines[-1] == "Linux"
 
-    code, out, err, _ = await run(env, ["sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"], uid=65534, gid=65534)
+    code, out, err, _ = await run(
+        env, ["sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"], uid=65534, gid=65534
+    )
     assert code == 0, err
     assert out.decode().split() == ["65534", "65534", "CapEff:", "0000000000000000"]
 
 
 async def test_readonly_and_masked_paths(env: Env) -> None:
-    script = "echo 1 > /proc/sys/kernel/ostype 2>/dev/null && echo writable; wc -c < /proc/timer_list; ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null && echo cgwritable"
+    script = (
+        "echo 1 > /proc/sys/kernel/ostype 2>/dev/null && echo writable; wc -c < /proc/timer_list; "
+        "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null && echo cgwritable"
+    )
     code, out, err, _ = await run(env, ["sh", "-c", script])
     lines = out.decode().split()
     assert "writable" not in lines

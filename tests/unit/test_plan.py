@@ -50,7 +50,8 @@ def docker_like_config(**over) -> dict:  # noqa: ANN003
              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["ro", "nosuid", "noexec", "nodev"]},
-            {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro", "rprivate"]},
+            {"destination": "/data", "type": "bind", "source": "/srv/data",
+             "options": ["rbind", "ro", "rprivate"]},
             {"destination": "/etc/hosts", "type": "bind", "source": "hosts", "options": ["rbind", "rprivate"]},
         ],
         "linux": {
@@ -155,7 +156,9 @@ def test_mounts_translated() -> None:
 
 
 def test_cgroup_mount_on_v2_host() -> None:
-    cg = [m for m in build(docker_like_config(), cgroup_v1_hierarchies=None).mounts if m.fstype.startswith("cgroup")]
+    cg = [
+        m for m in build(docker_like_config(), cgroup_v1_hierarchies=None).mounts if m.fstype.startswith("cgroup")
+    ]
     assert cg == [Mount(source="cgroup", target="/sys/fs/cgroup", fstype="cgroup2",
                         flags=P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC)]  # fmt: skip
 
