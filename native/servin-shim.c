@@ -1270,10 +1270,19 @@ fail:
     return -1;
 }
 
+static void client_readable(struct client *c);
+static void accept_clients(void);
+
 static void handle_control_line(struct client *c, char *line)
 {
     char reply[2200];
     if (!strcmp(line, "start")) {
+        /* attach connections made before "start" must see the first byte: take in every pending
+           connection and its first line now (the daemon attached, then sent start) */
+        accept_clients();
+        for (struct client *o = clients; o; o = o->next)
+            if (o->type == C_NEW && !o->closing && !o->read_eof)
+                client_readable(o);
         if (started || exited)
             snprintf(reply, sizeof reply, "failed 1 container already started\n");
         else
@@ -1591,8 +1600,8 @@ static int serve(void)
             }
             if ((re & (POLLIN | POLLHUP | POLLERR)) && !c->read_eof && c->closing != 2)
                 client_readable(c);
-            if ((re & (POLLERR | POLLNVAL)))
-                c->closing = 2;
+            if ((re & (POLLERR | POLLNVAL)) || ((re & POLLHUP) && c->read_eof))
+                c->closing = 2; /* the peer is gone both ways */
         }
         if (pfds[0].revents & POLLIN)
             accept_clients();
