@@ -370,3 +370,17 @@ async def test_shim_survives_daemon_sigkill(env: Env) -> None:
     assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 0
     w.close()
     await shim.close()
+
+
+async def test_slow_reader_gets_everything(env: Env) -> None:
+    _, bundle, shim = await env.create(["sh", "-c", "head -c 5000000 /dev/zero | tr '\\0' y; echo"])
+    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
+    await shim.start()
+    await asyncio.sleep(1.0)  # not reading: the shim must hold the container back, not drop output
+    frames = await asyncio.wait_for(read_frames(r), 30)
+    assert frames[1] == b"y" * 5000000 + b"\n"
+    assert (await asyncio.wait_for(shim.wait(), 10)).exit_code == 0
+    logged = sum(len(json.loads(x)["log"]) for x in (bundle / "json.log").read_text().splitlines())
+    assert logged == 5000001
+    w.close()
+    await shim.close()
