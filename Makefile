@@ -1,0 +1,40 @@
+# Servin: `make run` installs everything and starts the daemon; `make test` runs the whole suite.
+PYTHON ?= python3
+APT_PACKAGES := busybox-static libcap-dev gcc iproute2 iptables
+PYTEST_ARGS ?=
+
+.PHONY: install deps run test test-unit test-kernel test-e2e bench lint clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+install: deps
+	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+
+run: install
+	servin daemon --seed-busybox
+
+test: install
+	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+test-unit:
+	$(PYTHON) -m pytest -p no:cacheprovider -m unit tests
+
+test-kernel: install
+	$(PYTHON) -m pytest -p no:cacheprovider -m kernel tests
+
+test-e2e: install
+	$(PYTHON) -m pytest -p no:cacheprovider -m e2e tests
+
+bench: install
+	$(PYTHON) bench/run.py
+
+lint:
+	ruff check servin tests bench
+
+clean:
+	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim

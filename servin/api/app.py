@@ -1,0 +1,74 @@
+"""The aiohttp application: versioned routes, Docker's headers, one error table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from servin import errors
+from servin.api.context import SERVICES, Services
+from servin.api.errors import error_response, status_of
+from servin.api.routes import containers, images, system
+from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+
+log = logging.getLogger(__name__)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+@web.middleware
+async def docker_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    version = request.match_info.get("version")
+    try:
+        if version is not None:
+            if _vtuple(version) < _vtuple(MIN_API_VERSION):
+                raise errors.InvalidArgument(
+                    f"client version {version} is too old. Minimum supported API version is "
+                    f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+            if _vtuple(version) > _vtuple(API_VERSION):
+                raise errors.InvalidArgument(
+                    f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+        resp = await handler(request)
+    except errors.ServinError as exc:
+        resp = error_response(status_of(exc), exc.message)
+    except web.HTTPNotFound:
+        resp = error_response(404, "page not found")
+    except web.HTTPMethodNotAllowed:
+        resp = error_response(405, "method not allowed")
+    except web.HTTPException as exc:
+        resp = error_response(exc.status, exc.reason or "error")
+    except (ConnectionResetError, BrokenPipeError):
+        raise
+    except Exception as exc:  # a bug: answer 500 with the reason, never a traceback to the client
+        log.exception("%s %s failed", request.method, request.path)
+        resp = error_response(500, f"{type(exc).__name__}: {exc}")
+    return resp
+
+
+async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    resp.headers["Api-Version"] = API_VERSION
+    resp.headers["Server"] = f"Docker/{ENGINE_VERSION} (linux)"
+    resp.headers["Ostype"] = "linux"
+    resp.headers["Docker-Experimental"] = "false"
+
+
+def build_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[docker_middleware], client_max_size=1 << 40)
+    app[SERVICES] = services
+    app.on_response_prepare.append(_docker_headers)
+
+    def add(method: str, path: str, handler: Handler) -> None:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, r"/v{version:[0-9]+(?:\.[0-9]+)*}" + path, handler)
+
+    system.add_routes(add)
+    containers.add_routes(add)
+    images.add_routes(add)
+    return app

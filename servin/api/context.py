@@ -1,0 +1,48 @@
+"""What handlers reach through the aiohttp app (typed AppKeys, set by daemon/wiring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from servin.core.containers import ContainerService
+from servin.core.events import EventBus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    containers: ContainerService
+    images: Any  # servin.images.store.ImageStore
+    events: EventBus
+    info: Any  # servin.daemon.facts.HostFacts
+    tmp_dir: Path
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    v = request.query.get(name)
+    if v is None:
+        return default
+    return v.strip().lower() not in ("", "0", "false", "no")
+
+
+async def json_body(request: web.Request) -> Any:
+    from servin import errors
+    import json
+
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"invalid JSON: {exc}") from None

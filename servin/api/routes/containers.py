@@ -1,0 +1,224 @@
+"""/containers/... handlers: parse, call the engine once, render."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from servin import errors
+from servin.api import streams
+from servin.api.errors import json_response
+from servin.api.context import flag, json_body, services
+from servin.api.wire import containers as wire
+from servin.api.wire.filters import parse_filters
+from servin.core import query
+from servin.core.logs import LogQuery
+
+LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
+                          "network", "volume", "health", "publish", "expose", "isolation", "is-task"})
+RAW_STREAM = "application/vnd.docker.raw-stream"
+
+
+async def create(request: web.Request) -> web.Response:
+    config, host = wire.parse_create(await json_body(request))
+    c = await services(request).containers.create(config, host, request.query.get("name"))
+    return json_response({"Id": c.id, "Warnings": []}, status=201)
+
+
+async def list_(request: web.Request) -> web.Response:
+    s = services(request)
+    filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
+    show_all = flag(request, "all")
+    limit = int(request.query.get("limit") or -1)
+    cs = s.containers.list()
+    if not show_all and limit <= 0 and not filters.get("status") and not filters.get("exited"):
+        cs = [c for c in cs if c.state.running]
+
+    def image_ids_of(ref: str) -> set[str]:
+        try:
+            return {s.images.get(ref).id}
+        except errors.NotFound:
+            return set()
+
+    cs = query.select(cs, filters, image_ids_of=image_ids_of)
+    if limit > 0:
+        cs = cs[:limit]
+    now = time.time_ns()
+    return json_response([wire.summary(c, now) for c in cs])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    engine = services(request).containers
+    c = engine.get(request.match_info["id"])
+    d = engine.store.dir(c.id)
+    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id))))
+
+
+async def start(request: web.Request) -> web.Response:
+    await services(request).containers.start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+def _timeout(request: web.Request) -> int | None:
+    t = request.query.get("t")
+    if t is None or t == "":
+        return None
+    try:
+        return int(t)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for t: {t}") from None
+
+
+async def stop(request: web.Request) -> web.Response:
+    await services(request).containers.stop(request.match_info["id"], _timeout(request))
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    engine = services(request).containers
+    with contextlib.suppress(errors.NotModified):
+        await engine.stop(request.match_info["id"], _timeout(request))
+    await engine.start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await services(request).containers.kill(request.match_info["id"], request.query.get("signal"))
+    return web.Response(status=204)
+
+
+async def remove(request: web.Request) -> web.Response:
+    await services(request).containers.remove(request.match_info["id"], force=flag(request, "force"))
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    fut = services(request).containers.wait_future(request.match_info["id"],
+                                                   request.query.get("condition", ""))
+    resp = await streams.open_stream(request, "application/json")
+    result = await fut
+    body: dict[str, Any] = {"Error": {"Message": result.error} if result.error else None,
+                            "StatusCode": result.status_code}
+    await resp.write(json.dumps(body).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def resize(request: web.Request) -> web.Response:
+    services(request).containers.get(request.match_info["id"])
+    return web.Response(status=200)
+
+
+def _since(value: str | None, name: str) -> int:
+    if not value:
+        return 0
+    try:
+        return int(float(value) * 1_000_000_000)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for {name}: {value}") from None
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
+    if not (stdout or stderr):
+        raise errors.InvalidArgument("Bad parameters: you must choose at least one stream")
+    tail_raw = request.query.get("tail", "all")
+    tail = None if tail_raw in ("", "all") else int(tail_raw) if tail_raw.lstrip("-").isdigit() else None
+    if tail is not None and tail < 0:
+        tail = None
+    q = LogQuery(stdout=stdout, stderr=stderr, follow=flag(request, "follow"), tail=tail,
+                 since_ns=_since(request.query.get("since"), "since"),
+                 until_ns=_since(request.query.get("until"), "until"))
+    timestamps = flag(request, "timestamps")
+    c, lines = services(request).containers.logs(request.match_info["id"], q)
+    resp = await streams.open_stream(request, RAW_STREAM)
+    tty = c.config.tty
+    async for line in lines:
+        payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
+        if tty:
+            await resp.write(payload)
+        else:
+            await resp.write(streams.frame(streams.STDOUT if line.stream == "stdout" else streams.STDERR, payload))
+    await resp.write_eof()
+    return resp
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    engine = services(request).containers
+    c, ticket = engine.attach_ticket(request.match_info["id"])
+    want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
+    resp, conn = await streams.hijack(request, RAW_STREAM)
+    try:
+        if flag(request, "logs"):
+            _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
+            async for line in lines:
+                kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
+                await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
+        if not flag(request, "stream"):
+            return resp
+        shim = await ticket.shim
+        if shim is None:
+            return resp
+        try:
+            reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
+        finally:
+            if not ticket.connected.done():
+                ticket.connected.set_result(None)
+        await _pump(conn, reader, writer, want_in)
+    finally:
+        if not ticket.connected.done():
+            ticket.connected.set_result(None)
+        await conn.close()
+    return resp
+
+
+async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                stdin: bool) -> None:
+    """Shim output → client until the container's streams end; client stdin → shim."""
+
+    async def to_client() -> None:
+        while chunk := await reader.read(1 << 16):
+            await conn.write(chunk)
+
+    async def from_client() -> None:
+        if stdin:
+            while chunk := await conn.reader.read(1 << 16):
+                writer.write(chunk)
+                await writer.drain()
+        with contextlib.suppress(OSError):
+            if writer.can_write_eof():
+                writer.write_eof()
+        await asyncio.Future()  # stdin done; wait for the output side
+
+    out_task = asyncio.ensure_future(to_client())
+    in_task = asyncio.ensure_future(from_client())
+    closed = asyncio.ensure_future(conn.wait_closed())
+    try:
+        await asyncio.wait({out_task, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (in_task, closed, out_task):
+            t.cancel()
+        with contextlib.suppress(Exception):
+            writer.close()
+        if out_task.done() and not out_task.cancelled():
+            out_task.exception()  # a client that went away is not an error
+
+
+def add_routes(add: Any) -> None:
+    add("POST", "/containers/create", create)
+    add("GET", "/containers/json", list_)
+    add("GET", "/containers/{id}/json", inspect)
+    add("POST", "/containers/{id}/start", start)
+    add("POST", "/containers/{id}/stop", stop)
+    add("POST", "/containers/{id}/restart", restart)
+    add("POST", "/containers/{id}/kill", kill)
+    add("POST", "/containers/{id}/wait", wait)
+    add("POST", "/containers/{id}/resize", resize)
+    add("DELETE", "/containers/{id}", remove)
+    add("GET", "/containers/{id}/logs", logs)
+    add("POST", "/containers/{id}/attach", attach)

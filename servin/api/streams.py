@@ -1,0 +1,136 @@
+"""Streaming responses: Docker's stdcopy frames, hijacked attach connections, JSON progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from typing import Any
+
+from aiohttp import web
+
+STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    """One stdcopy frame: stream byte, three zero bytes, big-endian length, payload."""
+    return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+async def open_stream(request: web.Request, content_type: str) -> web.StreamResponse:
+    """A 200 streaming response whose headers go out at once (clients wait on them)."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    await resp.prepare(request)
+    return resp
+
+
+async def write_json_line(resp: web.StreamResponse, obj: Any) -> None:
+    await resp.write(json.dumps(obj).encode() + b"\r\n")
+
+
+class _HijackProtocol(asyncio.Protocol):
+    """Takes over a connection from aiohttp after a 101 answer.
+
+    Bytes from the client go to `reader`; the client's half-close (EOF) ends `reader`
+    without closing our side, so output keeps flowing.
+    """
+
+    def __init__(self, inner: asyncio.BaseProtocol, reader: asyncio.StreamReader) -> None:
+        self._inner = inner
+        self._reader = reader
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed_data(data)
+
+    def eof_received(self) -> bool:
+        self._reader.feed_eof()
+        return True  # keep the write side open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._reader.at_eof():
+            self._reader.feed_eof()
+        self._wake()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_result(None)
+        self._drain_waiters.clear()
+
+    async def drain(self) -> None:
+        if self._paused and not self.closed.done():
+            w = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(w)
+            await w
+
+
+class Hijacked:
+    """A raw bidirectional connection to a docker client (attach, exec start).
+
+    Upgraded (101) connections carry stdin from the client; a plain 200 answer (a client
+    that did not ask to upgrade) is a one-way chunked body with an empty stdin.
+    """
+
+    def __init__(self, request: web.Request, resp: web.StreamResponse, upgraded: bool) -> None:
+        self._resp = resp
+        self.reader = asyncio.StreamReader()
+        self._transport = request.transport
+        assert self._transport is not None
+        self._protocol: _HijackProtocol | None = None
+        if not upgraded:
+            self.reader.feed_eof()
+            return
+        inner = self._transport.get_protocol()
+        tail = getattr(inner, "_message_tail", b"")
+        if tail:
+            self.reader.feed_data(tail)
+            inner._message_tail = b""  # type: ignore[attr-defined]
+        self._protocol = _HijackProtocol(inner, self.reader)
+        self._transport.set_protocol(self._protocol)
+
+    async def write(self, data: bytes) -> None:
+        if self._protocol is None:
+            await self._resp.write(data)
+            return
+        if self._transport.is_closing():
+            raise ConnectionResetError("client went away")
+        self._transport.write(data)
+        await self._protocol.drain()
+
+    async def wait_closed(self) -> None:
+        if self._protocol is not None:
+            await self._protocol.closed
+        else:
+            await asyncio.Future()  # a one-way body has no client close to wait for
+
+    async def close(self) -> None:
+        if self._protocol is None:
+            await self._resp.write_eof()
+        else:
+            self._transport.close()
+
+
+async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamResponse, Hijacked]:
+    """Answer 101 UPGRADED (or 200 when the client did not ask to upgrade) and take the socket."""
+    upgraded = request.headers.get("Upgrade", "").lower() == "tcp"
+    headers = {"Content-Type": content_type}
+    if upgraded:
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        resp = web.StreamResponse(status=101, reason="UPGRADED", headers=headers)
+    else:
+        resp = web.StreamResponse(status=200, headers=headers)
+    await resp.prepare(request)
+    return resp, Hijacked(request, resp, upgraded)

@@ -1,0 +1,310 @@
+"""Docker JSON ⇄ container domain objects (create body, inspect, list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servin import errors
+from servin.core.logs import parse_time_ns
+from servin.core.model import Container, ContainerConfig, HostConfig, RestartPolicy, Status
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _strs(value: Any, field: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.InvalidArgument(f"invalid {field}: must be a list of strings")
+    return tuple(value)
+
+
+def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
+    v = d.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise errors.InvalidArgument(f"invalid value for {key}: {v!r}")
+    return int(v)
+
+
+def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("config cannot be empty in order to create a container")
+    image = body.get("Image")
+    if not image or not isinstance(image, str):
+        raise errors.InvalidArgument("config cannot be empty in order to create a container")
+    hc = body.get("HostConfig") or {}
+    if not isinstance(hc, dict):
+        raise errors.InvalidArgument("invalid HostConfig")
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise errors.InvalidArgument("invalid Labels: must be a map")
+    stop_timeout = body.get("StopTimeout")
+    config = ContainerConfig(
+        image=image,
+        cmd=_strs(body.get("Cmd"), "Cmd") or None,
+        entrypoint=_strs(body.get("Entrypoint"), "Entrypoint"),
+        env=_strs(body.get("Env"), "Env") or (),
+        working_dir=body.get("WorkingDir") or "",
+        user=body.get("User") or "",
+        hostname=body.get("Hostname") or "",
+        domainname=body.get("Domainname") or "",
+        labels={str(k): str(v) for k, v in labels.items()},
+        tty=bool(body.get("Tty")),
+        open_stdin=bool(body.get("OpenStdin")),
+        stdin_once=bool(body.get("StdinOnce")),
+        attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")),
+        stop_signal=body.get("StopSignal") or "",
+        stop_timeout=int(stop_timeout) if isinstance(stop_timeout, int) else None,
+        exposed_ports=tuple(sorted((body.get("ExposedPorts") or {}).keys())),
+        volumes=tuple(sorted((body.get("Volumes") or {}).keys())),
+    )
+    if config.entrypoint == ("",):  # `--entrypoint ""` resets the image's entrypoint
+        config = ContainerConfig(**{**_fields(config), "entrypoint": ()})
+    rp = hc.get("RestartPolicy") or {}
+    log_config = hc.get("LogConfig") or {}
+    pids = hc.get("PidsLimit")
+    host = HostConfig(
+        auto_remove=bool(hc.get("AutoRemove")),
+        memory=_int(hc, "Memory"),
+        memory_swap=_int(hc, "MemorySwap"),
+        nano_cpus=_int(hc, "NanoCpus"),
+        cpu_shares=_int(hc, "CpuShares"),
+        cpu_quota=_int(hc, "CpuQuota"),
+        cpu_period=_int(hc, "CpuPeriod"),
+        cpuset_cpus=hc.get("CpusetCpus") or "",
+        cpuset_mems=hc.get("CpusetMems") or "",
+        pids_limit=int(pids) if isinstance(pids, int) and pids != 0 else None,
+        shm_size=_int(hc, "ShmSize") or 64 * 1024 * 1024,
+        network_mode=hc.get("NetworkMode") or "default",
+        restart_policy=RestartPolicy(name=rp.get("Name") or "no",
+                                     maximum_retry_count=int(rp.get("MaximumRetryCount") or 0)),
+        log_type=log_config.get("Type") or "json-file",
+        log_config={str(k): str(v) for k, v in (log_config.get("Config") or {}).items()},
+    )
+    if host.auto_remove and host.restart_policy.name not in ("", "no"):
+        raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    return config, host
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _config_json(c: Container) -> dict[str, Any]:
+    cfg = c.config
+    cmd = list(c.args) if cfg.entrypoint is None and cfg.cmd is None else None
+    return {
+        "Hostname": c.resolved_hostname,
+        "Domainname": cfg.domainname,
+        "User": cfg.user,
+        "AttachStdin": cfg.attach_stdin,
+        "AttachStdout": cfg.attach_stdout,
+        "AttachStderr": cfg.attach_stderr,
+        **({"ExposedPorts": {p: {} for p in cfg.exposed_ports}} if cfg.exposed_ports else {}),
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "StdinOnce": cfg.stdin_once,
+        "Env": list(c.resolved_env),
+        "Cmd": list(cfg.cmd) if cfg.cmd is not None else (cmd if cmd is not None else None),
+        "Image": cfg.image,
+        "Volumes": {v: {} for v in cfg.volumes} if cfg.volumes else None,
+        "WorkingDir": cfg.working_dir,
+        "Entrypoint": list(cfg.entrypoint) if cfg.entrypoint else None,
+        "OnBuild": None,
+        "Labels": dict(cfg.labels),
+        **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
+        **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
+    }
+
+
+def _host_config_json(c: Container) -> dict[str, Any]:
+    hc = c.host_config
+    return {
+        "Binds": None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": hc.log_type, "Config": dict(hc.log_config)},
+        "NetworkMode": hc.network_mode,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": hc.restart_policy.name,
+                          "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
+        "AutoRemove": hc.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": None,
+        "CapDrop": None,
+        "CgroupnsMode": "host",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": False,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": False,
+        "SecurityOpt": None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": hc.shm_size,
+        "Runtime": "runc",
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": hc.cpu_shares,
+        "Memory": hc.memory,
+        "NanoCpus": hc.nano_cpus,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": None,
+        "BlkioDeviceWriteBps": None,
+        "BlkioDeviceReadIOps": None,
+        "BlkioDeviceWriteIOps": None,
+        "CpuPeriod": hc.cpu_period,
+        "CpuQuota": hc.cpu_quota,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": hc.cpuset_cpus,
+        "CpusetMems": hc.cpuset_mems,
+        "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        "MemorySwap": hc.memory_swap,
+        "MemorySwappiness": None,
+        "OomKillDisable": False,
+        "PidsLimit": hc.pids_limit,
+        "Ulimits": None,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": [],
+        "ReadonlyPaths": [],
+    }
+
+
+def _state_json(c: Container) -> dict[str, Any]:
+    st = c.state
+    return {
+        "Status": st.status.value,
+        "Running": st.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING),
+        "Paused": st.status == Status.PAUSED,
+        "Restarting": st.status == Status.RESTARTING,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status == Status.DEAD,
+        "Pid": st.pid,
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": st.started_at,
+        "FinishedAt": st.finished_at,
+    }
+
+
+def _network_settings() -> dict[str, Any]:
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "MacAddress": "", "Networks": {},
+    }
+
+
+def inspect(c: Container, *, bundle: str, log_path: str) -> dict[str, Any]:
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": _state_json(c),
+        "Image": c.image_id,
+        "ResolvConfPath": f"{bundle}/resolv.conf",
+        "HostnamePath": f"{bundle}/hostname",
+        "HostsPath": f"{bundle}/hosts",
+        "LogPath": log_path,
+        "Name": "/" + c.name,
+        "RestartCount": c.state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": _host_config_json(c),
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},
+        "Mounts": [],
+        "Config": _config_json(c),
+        "NetworkSettings": _network_settings(),
+    }
+
+
+def _status_text(c: Container, now_ns: int) -> str:
+    st = c.state
+    if st.status == Status.CREATED:
+        return "Created"
+    if st.status in (Status.RUNNING, Status.PAUSED):
+        since = human_duration(now_ns - parse_time_ns(st.started_at))
+        return f"Up {since}" + (" (Paused)" if st.status == Status.PAUSED else "")
+    if st.status == Status.EXITED:
+        return f"Exited ({st.exit_code}) {human_duration(now_ns - parse_time_ns(st.finished_at))} ago"
+    return st.status.value.capitalize()
+
+
+def human_duration(ns: int) -> str:
+    """Docker's units.HumanDuration."""
+    s = max(ns, 0) / 1e9
+    if s < 1:
+        return "Less than a second"
+    if s < 2:
+        return "1 second"
+    if s < 60:
+        return f"{int(s)} seconds"
+    m = s / 60
+    if m < 2:
+        return "About a minute"
+    if m < 60:
+        return f"{int(m)} minutes"
+    h = m / 60
+    if h < 2:
+        return "About an hour"
+    if h < 48:
+        return f"{int(h)} hours"
+    if h < 24 * 7 * 2:
+        return f"{int(h / 24)} days"
+    if h < 24 * 30 * 2:
+        return f"{int(h / 24 / 7)} weeks"
+    if h < 24 * 365 * 2:
+        return f"{int(h / 24 / 30)} months"
+    return f"{int(h / 24 / 365)} years"
+
+
+def summary(c: Container, now_ns: int) -> dict[str, Any]:
+    command = " ".join([c.path, *c.args])
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.config.image,
+        "ImageID": c.image_id,
+        "Command": command,
+        "Created": parse_time_ns(c.created) // 1_000_000_000,
+        "Ports": [],
+        "Labels": dict(c.config.labels),
+        "State": c.state.status.value,
+        "Status": _status_text(c, now_ns),
+        "HostConfig": {"NetworkMode": c.host_config.network_mode},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }

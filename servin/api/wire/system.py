@@ -1,0 +1,155 @@
+"""Docker JSON for /version, /info and events."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from typing import Any
+
+from servin import __version__
+from servin.core.events import Event
+from servin.core.query import label_matches
+from servin.daemon.facts import HostFacts
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
+ENGINE_VERSION = f"20.10.24+servin.{__version__}"
+GIT_COMMIT = "servin"
+
+
+def version(f: HostFacts) -> dict[str, Any]:
+    build_time = "2026-11-22T00:00:00.000000000+00:00"
+    details = {"ApiVersion": API_VERSION, "Arch": f.go_arch, "BuildTime": build_time,
+               "Experimental": "false", "GitCommit": GIT_COMMIT,
+               "GoVersion": f"python{platform.python_version()}", "KernelVersion": f.kernel_version,
+               "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}
+    return {
+        "Platform": {"Name": f"Servin Engine {__version__}"},
+        "Components": [
+            {"Name": "Engine", "Version": ENGINE_VERSION, "Details": details},
+            {"Name": "servin-shim", "Version": __version__, "Details": {"GitCommit": GIT_COMMIT}},
+        ],
+        "Version": ENGINE_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": GIT_COMMIT,
+        "GoVersion": details["GoVersion"],
+        "Os": "linux",
+        "Arch": f.go_arch,
+        "KernelVersion": f.kernel_version,
+        "Experimental": False,
+        "BuildTime": build_time,
+    }
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def info(f: HostFacts, counts: dict[str, int], n_images: int) -> dict[str, Any]:
+    total = sum(counts.values())
+    v2 = f.cgroup_version == 2
+    return {
+        "ID": f.id,
+        "Containers": total,
+        "ContainersRunning": counts["running"],
+        "ContainersPaused": counts["paused"],
+        "ContainersStopped": counts["stopped"],
+        "Images": n_images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
+                         ["Native Overlay Diff", "true"], ["userxattr", "false"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                    "Log": ["json-file", "none"]},
+        "MemoryLimit": True,
+        "SwapLimit": f.swap_limit,
+        "KernelMemory": not v2,
+        "KernelMemoryTCP": not v2,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "BridgeNfIptables": True,
+        "BridgeNfIp6tables": True,
+        "Debug": f.debug,
+        "NFd": 0,
+        "OomKillDisable": not v2,
+        "NGoroutines": 0,
+        "SystemTime": _now_rfc3339(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": f.cgroup_driver,
+        "CgroupVersion": str(f.cgroup_version),
+        "NEventsListener": 0,
+        "KernelVersion": f.kernel_version,
+        "OperatingSystem": f.operating_system,
+        "OSVersion": f.os_version,
+        "OSType": "linux",
+        "Architecture": f.architecture,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [],
+                           "AllowNondistributableArtifactsHostnames": [],
+                           "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
+                           "Mirrors": []},
+        "NCPU": f.ncpu,
+        "MemTotal": f.mem_total,
+        "GenericResources": None,
+        "DockerRootDir": f.data_root,
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": f.hostname,
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": ENGINE_VERSION,
+        "Runtimes": {"runc": {"path": "servin-shim"}},
+        "DefaultRuntime": "runc",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=cgroupns"] if v2 else [],
+        "Warnings": [],
+    }
+
+
+def event(ev: Event) -> dict[str, Any]:
+    """Docker's events message, with the legacy fields API 1.41 still carries."""
+    out: dict[str, Any] = {
+        "Type": ev.type,
+        "Action": ev.action,
+        "Actor": {"ID": ev.actor_id, "Attributes": dict(ev.attributes)},
+        "scope": "local",
+        "time": ev.time_nano // 1_000_000_000,
+        "timeNano": ev.time_nano,
+    }
+    if ev.type == "container":
+        out["status"] = ev.action
+        out["id"] = ev.actor_id
+        out["from"] = ev.attributes.get("image", "")
+    return out
+
+
+def event_matches(ev: Event, filters: dict[str, list[str]]) -> bool:
+    if "type" in filters and ev.type not in filters["type"]:
+        return False
+    if "event" in filters and ev.action not in filters["event"]:
+        return False
+    for kind in ("container", "image", "volume", "network"):
+        if kind in filters:
+            if ev.type != kind and not (kind == "image" and ev.type == "container"):
+                return False
+            ref = ev.attributes.get("image", "") if (kind == "image" and ev.type == "container") else ev.actor_id
+            name = ev.attributes.get("name", "")
+            if not any(v in (ref, name) or ref.startswith(v) for v in filters[kind]):
+                return False
+    if "label" in filters and not label_matches(ev.attributes, filters["label"]):
+        return False
+    return True
+
+

@@ -1,0 +1,32 @@
+"""Crash-safe small files: write a temp file, fsync, rename over the target, fsync the dir."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_bytes(path, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())

@@ -1,0 +1,533 @@
+"""The container engine: lifecycle state machine, supervision, wait, attach, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import signal as signal_mod
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from servin import atomicfile, errors
+from servin.core import names
+from servin.core.events import Event, EventBus
+from servin.core.logs import LogQuery, read_log
+from servin.core.model import Container, ContainerConfig, HostConfig, LogLine, State, Status
+from servin.core.spec import ProcessUser, RootfsLayout, build_spec
+from servin.core.store import ContainerStore
+from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_user
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse_signal(sig: str | int | None, default: int = signal_mod.SIGKILL) -> int:
+    """Docker accepts "KILL", "SIGKILL" and "9"."""
+    if sig is None or sig == "":
+        return int(default)
+    s = str(sig).strip().upper()
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < 65:
+            return n
+        raise errors.InvalidArgument(f"Invalid signal: {sig}")
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(signal_mod.Signals[s])
+    except KeyError:
+        raise errors.InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+class ImageSource(Protocol):
+    def get(self, ref: str) -> Any: ...
+    def layer_dirs(self, image_id: str) -> list[Path]: ...
+    def read_file(self, image_id: str, path: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitResult:
+    status_code: int
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class AttachTicket:
+    """A client attaching: `shim` resolves with the supervisor to connect to (None: the
+    container will not run); the client sets `connected` once its stream is open."""
+
+    shim: asyncio.Future[Any]
+    connected: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Live:
+    """In-memory companions of a container: its shim handle and waiters."""
+
+    shim: Any = None
+    monitor: asyncio.Task[None] | None = None
+    exit_waiters: list[asyncio.Future[WaitResult]] | None = None
+    remove_waiters: list[asyncio.Future[WaitResult]] | None = None
+    pending_attach: list[AttachTicket] | None = None
+    lock: asyncio.Lock | None = None
+
+
+class ContainerService:
+    def __init__(
+        self,
+        *,
+        store: ContainerStore,
+        images: ImageSource,
+        runtime: Any,
+        events: EventBus,
+        cgroup_parent: str,
+        cgroup_version: int,
+        host_resolv_conf: Path = Path("/etc/resolv.conf"),
+    ) -> None:
+        self.store = store
+        self.images = images
+        self.runtime = runtime
+        self.events = events
+        self.cgroup_parent = "/" + cgroup_parent.strip("/")
+        self.cgroup_version = cgroup_version
+        self.host_resolv_conf = host_resolv_conf
+        self._live: dict[str, _Live] = {}
+        self._names: dict[str, str] = {c.name: c.id for c in store.all()}
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        c = self.store.get(ref)
+        if c is not None:
+            return c
+        cid = self._names.get(ref.lstrip("/"))
+        if cid is not None and (c := self.store.get(cid)) is not None:
+            return c
+        if ref:
+            matches = [c for c in self.store.all() if c.id.startswith(ref.lower())]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"Multiple IDs found with provided prefix: {ref}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    def list(self) -> list[Container]:
+        return sorted(self.store.all(), key=lambda c: c.created, reverse=True)
+
+    def _live_of(self, cid: str) -> _Live:
+        live = self._live.get(cid)
+        if live is None:
+            live = self._live[cid] = _Live(exit_waiters=[], remove_waiters=[], pending_attach=[],
+                                           lock=asyncio.Lock())
+        return live
+
+    def cgroups_path(self, cid: str) -> str:
+        return f"{self.cgroup_parent}/{cid}"
+
+    def log_path(self, cid: str) -> Path:
+        return self.store.dir(cid) / f"{cid}-json.log"
+
+    def _exit_path(self, cid: str) -> Path:
+        return self.store.dir(cid) / "exit.json"
+
+    def _emit(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {"image": c.config.image, "name": c.name, **c.config.labels, **extra}
+        self.events.publish(Event(type="container", action=action, actor_id=c.id, attributes=attrs))
+
+    # ---- create -------------------------------------------------------------------------
+
+    async def create(self, config: ContainerConfig, host_config: HostConfig, name: str | None) -> Container:
+        if name:
+            if not NAME_RE.match(name):
+                raise errors.InvalidArgument(
+                    f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = name.lstrip("/")
+            if name in self._names:
+                raise errors.Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{self._names[name]}". You have to remove (or rename) that container to be able '
+                    "to reuse that name.")
+        else:
+            name = names.generate(set(self._names))
+        image = await asyncio.to_thread(self.images.get, config.image)
+        icfg = (image.config or {}).get("config") or {}
+        entrypoint = config.entrypoint if config.entrypoint is not None else tuple(icfg.get("Entrypoint") or ())
+        if config.cmd is not None:
+            cmd = config.cmd
+        elif config.entrypoint is not None:
+            cmd = ()
+        else:
+            cmd = tuple(icfg.get("Cmd") or ())
+        argv = tuple(entrypoint) + tuple(cmd)
+        if not argv:
+            raise errors.InvalidArgument("No command specified")
+        _check_resources(host_config)
+        cid = secrets.token_hex(32)
+        hostname = config.hostname or cid[:12]
+        env = _merge_env(
+            icfg.get("Env") or [],
+            [f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else []) + list(config.env),
+        )
+        c = Container(
+            id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config,
+            host_config=host_config, state=State(), path=argv[0], args=argv[1:],
+            resolved_env=tuple(env), resolved_user=config.user or icfg.get("User") or "",
+            resolved_workdir=config.working_dir or icfg.get("WorkingDir") or "/",
+            resolved_hostname=hostname,
+        )
+        self._names[name] = cid
+        try:
+            await asyncio.to_thread(self._prepare_bundle, c)
+            self.store.save(c)
+        except BaseException:
+            self._names.pop(name, None)
+            await asyncio.to_thread(self.store.delete, cid)
+            raise
+        self._emit(c, "create")
+        return c
+
+    def _prepare_bundle(self, c: Container) -> None:
+        d = self.store.dir(c.id)
+        for sub in ("rootfs", "upper", "work"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        (d / "hostname").write_text(c.resolved_hostname + "\n")
+        (d / "hosts").write_text(HOSTS_TEMPLATE)
+        try:
+            host = self.host_resolv_conf.read_text()
+        except OSError:
+            host = ""
+        (d / "resolv.conf").write_text(resolv_conf(host))
+        workdir = c.resolved_workdir.strip("/")
+        if workdir:  # Docker creates a missing working directory in the container's layer
+            (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
+
+    # ---- start --------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        live = self._live_of(c.id)
+        assert live.lock is not None
+        async with live.lock:
+            c = self.get(c.id)
+            if c.state.status in (Status.RUNNING, Status.RESTARTING):
+                raise errors.NotModified("container already started")
+            if c.state.status == Status.PAUSED:
+                raise errors.Conflict("cannot start a paused container, try unpause instead")
+            if c.state.status in (Status.REMOVING, Status.DEAD):
+                raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
+            await self._start_locked(c, live)
+
+    async def _start_locked(self, c: Container, live: _Live) -> None:
+        image_id = c.image_id
+        layers = await asyncio.to_thread(self.images.layer_dirs, image_id)
+        passwd = await asyncio.to_thread(self.images.read_file, image_id, "/etc/passwd")
+        group = await asyncio.to_thread(self.images.read_file, image_id, "/etc/group")
+        user = resolve_user(c.resolved_user, passwd, group)
+        d = self.store.dir(c.id)
+        env = list(c.resolved_env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
+                              upperdir=str(d / "upper"), workdir=str(d / "work"))
+        spec = build_spec(replace(c, resolved_env=tuple(env)), layout=layout,
+                          user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
+                          cgroups_path=self.cgroups_path(c.id), cgroup_version=self.cgroup_version)
+        await asyncio.to_thread(atomicfile.write_json, d / "config.json", spec)
+        exit_path = self._exit_path(c.id)
+        exit_path.unlink(missing_ok=True)
+        shim = await self.runtime.create(c.id, bundle=d, log_path=self.log_path(c.id), exit_path=exit_path)
+        live.shim = shim
+        assert live.pending_attach is not None
+        tickets, live.pending_attach = live.pending_attach, []
+        for t in tickets:
+            if not t.shim.done():
+                t.shim.set_result(shim)
+        if tickets:  # the first byte must reach clients that attached before start
+            await asyncio.wait([t.connected for t in tickets], timeout=5)
+        try:
+            pid = await shim.start()
+        except Exception as exc:
+            code = getattr(exc, "exit_code", 128)
+            message = getattr(exc, "message", str(exc))
+            full = f"OCI runtime create failed: {message}: unknown"
+            never_ran = c.state.started_at == ZERO_TIME
+            c = c.with_state(status=Status.CREATED if never_ran else Status.EXITED,
+                             exit_code=code, error=full, pid=0)
+            self.store.save(c)
+            await shim.close()
+            await self.runtime.delete(c.id, cgroups_path=self.cgroups_path(c.id))
+            live.shim = None
+            self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
+            if c.host_config.auto_remove:
+                asyncio.get_running_loop().call_soon(
+                    lambda: asyncio.ensure_future(self._auto_remove(c.id)))
+            raise errors.ExecFailed(full, code) from None
+        c = c.with_state(status=Status.RUNNING, pid=pid, started_at=now_rfc3339(), finished_at=ZERO_TIME,
+                         exit_code=0, error="", oom_killed=False)
+        self.store.save(c)
+        self._emit(c, "start")
+        live.monitor = asyncio.create_task(self._monitor(c.id, shim))
+
+    async def _monitor(self, cid: str, shim: Any) -> None:
+        try:
+            status = await shim.wait()
+            code, oom, finished = status.exit_code, status.oom_killed, status.finished_at
+        except Exception as exc:  # the shim vanished without an exit record
+            log.error("lost the supervisor of %s: %s", cid[:12], exc)
+            code, oom, finished = 255, False, now_rfc3339()
+        await self._on_exit(cid, code, oom, finished)
+
+    async def _on_exit(self, cid: str, code: int, oom: bool, finished: str) -> None:
+        c = self.store.get(cid)
+        if c is None:
+            return
+        live = self._live_of(cid)
+        if live.shim is not None:
+            await live.shim.close()
+            live.shim = None
+        try:
+            await self.runtime.delete(cid, cgroups_path=self.cgroups_path(cid))
+        except Exception as exc:
+            log.warning("cleaning up %s: %s", cid[:12], exc)
+        c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
+        self.store.save(c)
+        if oom:
+            self._emit(c, "oom")
+        self._emit(c, "die", exitCode=str(code))
+        self._resolve_exit(cid, WaitResult(status_code=code))
+        if c.host_config.auto_remove:
+            await self._auto_remove(cid)
+
+    async def _auto_remove(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True)
+        except errors.ServinError as exc:
+            log.warning("auto-remove of %s: %s", cid[:12], exc.message)
+
+    def _resolve_exit(self, cid: str, result: WaitResult) -> None:
+        live = self._live_of(cid)
+        assert live.exit_waiters is not None
+        waiters, live.exit_waiters = live.exit_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(result)
+
+    # ---- stop / kill --------------------------------------------------------------------
+
+    async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        c = self.get(ref)
+        signum = parse_signal(sig)
+        live = self._live.get(c.id)
+        if not c.state.running or live is None or live.shim is None:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        await live.shim.kill(signum)
+        if signum != signal_mod.SIGKILL:
+            self._emit(c, "kill", signal=str(signum))
+        else:
+            self._emit(c, "kill", signal="9")
+
+    async def stop(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        live = self._live.get(c.id)
+        if not c.state.running or live is None or live.shim is None:
+            raise errors.NotModified("container already stopped")
+        if timeout is None:
+            timeout = c.config.stop_timeout if c.config.stop_timeout is not None else 10
+        signum = parse_signal(c.config.stop_signal, default=signal_mod.SIGTERM)
+        waiter = self._exit_future(c.id)
+        shim = live.shim
+        if timeout != 0:
+            await shim.kill(signum)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout if timeout > 0 else None)
+                self._emit(c, "stop")
+                return
+            except asyncio.TimeoutError:
+                pass
+        await shim.kill(signal_mod.SIGKILL)
+        await waiter
+        self._emit(c, "stop")
+
+    def _exit_future(self, cid: str) -> asyncio.Future[WaitResult]:
+        fut: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
+        live = self._live_of(cid)
+        assert live.exit_waiters is not None
+        live.exit_waiters.append(fut)
+        return fut
+
+    # ---- wait ---------------------------------------------------------------------------
+
+    def wait_future(self, ref: str, condition: str) -> asyncio.Future[WaitResult]:
+        """Registered at once (so the HTTP headers can go out), resolved on the condition."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        loop = asyncio.get_running_loop()
+        if condition == "removed":
+            fut: asyncio.Future[WaitResult] = loop.create_future()
+            live = self._live_of(c.id)
+            assert live.remove_waiters is not None
+            live.remove_waiters.append(fut)
+            return fut
+        if condition in ("", "not-running") and not c.state.running:
+            fut = loop.create_future()
+            fut.set_result(WaitResult(status_code=c.state.exit_code, error=c.state.error or None))
+            return fut
+        return self._exit_future(c.id)
+
+    # ---- remove -------------------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool = False) -> None:
+        c = self.get(ref)
+        live = self._live_of(c.id)
+        if c.state.running:
+            if not force:
+                raise errors.Conflict(
+                    f"You cannot remove a running container {c.id}. Stop the container before "
+                    "attempting removal or force remove")
+            waiter = self._exit_future(c.id)
+            if live.shim is not None:
+                await live.shim.kill(signal_mod.SIGKILL)
+                await waiter
+            c = self.get(c.id)
+        if self.store.get(c.id) is None:
+            return  # auto-removed meanwhile
+        if live.shim is not None:  # created, never started: the shim is not running
+            await live.shim.close()
+        await asyncio.to_thread(self.store.delete, c.id)
+        self._names.pop(c.name, None)
+        self._emit(c, "destroy")
+        assert live.remove_waiters is not None
+        result = WaitResult(status_code=c.state.exit_code, error=c.state.error or None)
+        for w in live.remove_waiters:
+            if not w.done():
+                w.set_result(result)
+        for w in live.exit_waiters or []:
+            if not w.done():
+                w.set_result(result)
+        for t in live.pending_attach or []:
+            if not t.shim.done():
+                t.shim.set_result(None)
+        self._live.pop(c.id, None)
+
+    # ---- attach / logs ------------------------------------------------------------------
+
+    def attach_ticket(self, ref: str) -> tuple[Container, AttachTicket]:
+        c = self.get(ref)
+        live = self._live_of(c.id)
+        loop = asyncio.get_running_loop()
+        ticket = AttachTicket(shim=loop.create_future(), connected=loop.create_future())
+        if c.state.running and live.shim is not None:
+            ticket.shim.set_result(live.shim)
+        elif c.state.status in (Status.CREATED, Status.EXITED):
+            assert live.pending_attach is not None
+            live.pending_attach.append(ticket)
+        else:
+            ticket.shim.set_result(None)
+        return c, ticket
+
+    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[LogLine]]:
+        c = self.get(ref)
+        if c.host_config.log_type == "none":
+            raise errors.InvalidArgument(
+                'configured logging driver does not support reading')
+
+        def still_running() -> bool:
+            cur = self.store.get(c.id)
+            return cur is not None and cur.state.running
+
+        return c, read_log(self.log_path(c.id), query, still_running)
+
+    # ---- daemon start -------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Re-attach to every live supervisor; settle containers that died while we were away."""
+        for c in self.store.all():
+            if not c.state.running:
+                continue
+            shim = None
+            try:
+                shim = await self.runtime.reconnect(c.id)
+            except Exception as exc:
+                log.warning("reconnecting to %s: %s", c.short_id, exc)
+            if shim is not None:
+                live = self._live_of(c.id)
+                live.shim = shim
+                live.monitor = asyncio.create_task(self._monitor(c.id, shim))
+                log.info("re-attached to running container %s", c.short_id)
+                continue
+            status = self.runtime.read_exit(c.id, exit_path=self._exit_path(c.id),
+                                            cgroups_path=self.cgroups_path(c.id))
+            if status is not None:
+                await self._on_exit(c.id, status.exit_code, status.oom_killed, status.finished_at)
+            else:
+                await self._on_exit(c.id, 255, False, now_rfc3339())
+
+    async def shutdown(self) -> None:
+        """Daemon stop: drop our connections; containers keep running."""
+        for live in self._live.values():
+            if live.monitor is not None:
+                live.monitor.cancel()
+            if live.shim is not None:
+                try:
+                    await live.shim.close()
+                except Exception:
+                    pass
+
+    def counts(self) -> dict[str, int]:
+        out = {"running": 0, "paused": 0, "stopped": 0}
+        for c in self.store.all():
+            if c.state.status == Status.PAUSED:
+                out["paused"] += 1
+            elif c.state.running:
+                out["running"] += 1
+            else:
+                out["stopped"] += 1
+        return out
+
+
+def _merge_env(base: list[str], overrides: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for item in list(base) + list(overrides):
+        key = item.split("=", 1)[0]
+        env[key] = item
+    if "PATH" not in env:
+        env = {"PATH": DEFAULT_PATH, **env}
+    return list(env.values())
+
+
+def _check_resources(hc: HostConfig) -> None:
+    if hc.memory and hc.memory < 6 * 1024 * 1024:
+        raise errors.InvalidArgument("Minimum memory limit allowed is 6MB")
+    if hc.memory_swap and hc.memory_swap > 0 and hc.memory and hc.memory_swap < hc.memory:
+        raise errors.InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage")
+    if hc.nano_cpus and (hc.cpu_quota or hc.cpu_period):
+        raise errors.InvalidArgument(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if hc.nano_cpus:
+        ncpu = os.cpu_count() or 1
+        if hc.nano_cpus < 10_000_000 or hc.nano_cpus > ncpu * 1_000_000_000:
+            raise errors.InvalidArgument(
+                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
+    if hc.cpu_period and not 1000 <= hc.cpu_period <= 1_000_000:
+        raise errors.InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if hc.cpu_quota and 0 < hc.cpu_quota < 1000:
+        raise errors.InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")

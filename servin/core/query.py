@@ -1,0 +1,59 @@
+"""Selecting containers by Docker's list filters (id, name, label, status, ancestor, exited)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from servin import errors
+from servin.core.model import Container
+
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def label_matches(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+    for w in wanted:
+        key, eq, value = w.partition("=")
+        if key not in labels or eq and labels[key] != value:
+            return False
+    return True
+
+
+def select(
+    containers: Sequence[Container],
+    filters: dict[str, list[str]],
+    *,
+    image_ids_of: Callable[[str], set[str]],
+) -> list[Container]:
+    """`image_ids_of(ref)` returns the image ids an ancestor filter value names."""
+    for s in filters.get("status", []):
+        if s not in STATUSES:
+            raise errors.InvalidArgument(
+                f"Invalid filter 'status={s}'")
+    exited: list[int] = []
+    for e in filters.get("exited", []):
+        try:
+            exited.append(int(e))
+        except ValueError:
+            raise errors.InvalidArgument(f"invalid filter 'exited={e}'") from None
+    ancestors: set[str] | None = None
+    if "ancestor" in filters:
+        ancestors = set()
+        for ref in filters["ancestor"]:
+            ancestors |= image_ids_of(ref)
+    out = []
+    for c in containers:
+        if "id" in filters and not any(c.id.startswith(v) for v in filters["id"]):
+            continue
+        if "name" in filters and not any(re.search(v, c.name) for v in filters["name"]):
+            continue
+        if "label" in filters and not label_matches(c.config.labels, filters["label"]):
+            continue
+        if "status" in filters and c.state.status.value not in filters["status"]:
+            continue
+        if exited and (c.state.running or c.state.status.value != "exited" or c.state.exit_code not in exited):
+            continue
+        if ancestors is not None and c.image_id not in ancestors:
+            continue
+        out.append(c)
+    return out

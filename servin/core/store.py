@@ -1,0 +1,88 @@
+"""ContainerStore: one atomically written record per container, loaded at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from servin import atomicfile
+from servin.core.model import Container, ContainerConfig, HostConfig, RestartPolicy, State, Status
+
+log = logging.getLogger(__name__)
+
+RECORD = "container.json"
+
+
+def _to_record(c: Container) -> dict[str, Any]:
+    return dataclasses.asdict(c)
+
+
+def _from_record(d: dict[str, Any]) -> Container:
+    cfg = dict(d["config"])
+    for key in ("cmd", "entrypoint"):
+        if cfg.get(key) is not None:
+            cfg[key] = tuple(cfg[key])
+    for key in ("env", "exposed_ports", "volumes"):
+        cfg[key] = tuple(cfg.get(key, ()))
+    hc = dict(d["host_config"])
+    hc["restart_policy"] = RestartPolicy(**hc.get("restart_policy", {}))
+    st = dict(d["state"])
+    st["status"] = Status(st["status"])
+    return Container(
+        id=d["id"], name=d["name"], created=d["created"], image_id=d["image_id"],
+        config=ContainerConfig(**cfg), host_config=HostConfig(**hc), state=State(**st),
+        path=d["path"], args=tuple(d["args"]), resolved_env=tuple(d["resolved_env"]),
+        resolved_user=d["resolved_user"], resolved_workdir=d["resolved_workdir"],
+        resolved_hostname=d["resolved_hostname"],
+    )
+
+
+class ContainerStore:
+    """Records under `<root>/<id>/container.json`; the dir also serves as the bundle."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Container] = {}
+        for d in sorted(root.iterdir()):
+            rec = d / RECORD
+            if not rec.exists():
+                # a create that crashed before its record landed: nothing refers to it
+                shutil.rmtree(d, ignore_errors=True)
+                continue
+            try:
+                c = _from_record(atomicfile.read_json(rec))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("skipping unreadable container record %s: %s", rec, exc)
+                continue
+            self._by_id[c.id] = c
+
+    def dir(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    def save(self, c: Container) -> None:
+        with self._lock:
+            d = self.dir(c.id)
+            d.mkdir(exist_ok=True)
+            atomicfile.write_json(d / RECORD, _to_record(c))
+            self._by_id[c.id] = c
+
+    def delete(self, container_id: str) -> None:
+        with self._lock:
+            d = self.dir(container_id)
+            rec = d / RECORD
+            if rec.exists():
+                rec.unlink()  # first, so a crash mid-removal leaves no half container
+            shutil.rmtree(d, ignore_errors=True)
+            self._by_id.pop(container_id, None)
+
+    def all(self) -> list[Container]:
+        return list(self._by_id.values())
+
+    def get(self, container_id: str) -> Container | None:
+        return self._by_id.get(container_id)

@@ -1,0 +1,86 @@
+"""Resolve `--user` against the image's /etc/passwd and /etc/group (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from servin.errors import InvalidArgument
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedUser:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...]
+    home: str
+
+
+def _entries(data: bytes | None) -> list[list[str]]:
+    if not data:
+        return []
+    rows = []
+    for line in data.decode(errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            rows.append(line.split(":"))
+    return rows
+
+
+def resolve_user(spec: str, passwd: bytes | None, group: bytes | None) -> ResolvedUser:
+    """`spec` is "", "name", "uid", "name:group", "uid:gid" as Docker accepts."""
+    user_part, _, group_part = (spec or "0").partition(":")
+    users = [e for e in _entries(passwd) if len(e) >= 7]
+    groups = [e for e in _entries(group) if len(e) >= 3]
+    home = "/"
+    if user_part.isdigit():
+        uid = int(user_part)
+        match = next((e for e in users if e[2] == user_part), None)
+        gid = int(match[3]) if match else 0
+        name = match[0] if match else None
+        if match:
+            home = match[5]
+    else:
+        match = next((e for e in users if e[0] == user_part), None)
+        if match is None:
+            raise InvalidArgument(f"unable to find user {user_part}: no matching entries in passwd file")
+        uid, gid, name, home = int(match[2]), int(match[3]), match[0], match[5]
+    if group_part:
+        if group_part.isdigit():
+            gid = int(group_part)
+        else:
+            g = next((e for e in groups if e[0] == group_part), None)
+            if g is None:
+                raise InvalidArgument(f"unable to find group {group_part}: no matching entries in group file")
+            gid = int(g[2])
+    extra: list[int] = [gid]  # like runc, the supplementary list starts with the primary group
+    if name is not None:
+        for g in groups:
+            members = g[3].split(",") if len(g) > 3 and g[3] else []
+            if name in members and int(g[2]) not in extra:
+                extra.append(int(g[2]))
+    return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(extra), home=home or "/")
+
+
+HOSTS_TEMPLATE = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+
+def resolv_conf(host_resolv: str) -> str:
+    """The host's resolv.conf without loopback nameservers, as Docker filters it."""
+    out, servers = [], 0
+    for line in host_resolv.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "nameserver":
+            if len(fields) > 1 and (fields[1].startswith("127.") or fields[1] == "::1"):
+                continue
+            servers += 1
+        out.append(line)
+    if servers == 0:
+        out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(out) + "\n"

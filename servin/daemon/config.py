@@ -1,0 +1,107 @@
+"""Daemon configuration: dockerd's flags and daemon.json keys for the same things."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
+DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonConfig:
+    hosts: tuple[str, ...] = (DEFAULT_SOCKET,)
+    data_root: Path = Path("/var/lib/servin")
+    exec_root: Path = Path("/run/servin")
+    pidfile: Path = Path("/run/servin/servin.pid")
+    log_level: str = "info"
+    debug: bool = False
+    cgroup_parent: str = "servin"
+    group: str = ""  # group owning the unix socket; "" = root's
+    seed_busybox: bool = False  # load busybox:latest from the host's busybox-static if missing
+
+
+# flag dest → daemon.json key (dockerd's names)
+FILE_KEYS = {
+    "hosts": "hosts", "data_root": "data-root", "exec_root": "exec-root", "pidfile": "pidfile",
+    "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
+    "seed_busybox": "seed-busybox",
+}
+
+
+def add_daemon_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-H", "--host", dest="hosts", action="append",
+                   help="daemon socket(s) to connect to (unix:///path or tcp://host:port)")
+    p.add_argument("--data-root", dest="data_root", help="root directory of persistent state")
+    p.add_argument("--exec-root", dest="exec_root", help="root directory for execution state files")
+    p.add_argument("-p", "--pidfile", dest="pidfile", help="path to use for the daemon PID file")
+    p.add_argument("--config-file", dest="config_file", default=None, help="daemon configuration file")
+    p.add_argument("-l", "--log-level", dest="log_level",
+                   choices=["debug", "info", "warn", "error", "fatal"], help="logging level")
+    p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True, help="debug mode")
+    p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
+    p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
+    p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
+                   help="create busybox:latest from the host's busybox-static when it is missing")
+
+
+def _convert(name: str, value: Any) -> Any:
+    if name == "hosts":
+        if isinstance(value, str):
+            value = [value]
+        return tuple(value)
+    if name in ("data_root", "exec_root", "pidfile"):
+        return Path(value)
+    if name in ("debug", "seed_busybox"):
+        return bool(value)
+    return str(value)
+
+
+def resolve(args: argparse.Namespace) -> DaemonConfig:
+    """Flags over daemon.json over defaults; the same setting in both is an error, as in dockerd."""
+    file_values: dict[str, Any] = {}
+    path = Path(args.config_file) if args.config_file else DEFAULT_CONFIG_FILE
+    if args.config_file or path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"unable to configure the Servin daemon with file {path}: no such file") from None
+        except ValueError as exc:
+            raise ConfigError(f"unable to configure the Servin daemon with file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"unable to configure the Servin daemon with file {path}: not a JSON object")
+        known = {v: k for k, v in FILE_KEYS.items()}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError("the following directives don't match any configuration option: "
+                              + ", ".join(unknown))
+        file_values = {known[k]: v for k, v in data.items()}
+    conflicts = []
+    values: dict[str, Any] = {}
+    for name in FILE_KEYS:
+        flag_value = getattr(args, name, None)
+        if flag_value is not None and name in file_values:
+            conflicts.append(f"{FILE_KEYS[name]}: (from flag: {flag_value}, from file: {file_values[name]})")
+        chosen = flag_value if flag_value is not None else file_values.get(name)
+        if chosen is not None:
+            values[name] = _convert(name, chosen)
+    if conflicts:
+        raise ConfigError("the following directives are specified both as a flag and in the "
+                          "configuration file: " + ", ".join(conflicts))
+    if values.get("log_level") == "debug":
+        values["debug"] = True
+    cfg = DaemonConfig(**values)
+    for h in cfg.hosts:
+        if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
+            raise ConfigError(f"invalid daemon host address: {h}")
+    return cfg
+
+

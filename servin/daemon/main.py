@@ -1,0 +1,141 @@
+"""Running the daemon: pidfile, listeners, restore, signals, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from servin.api.app import build_app
+from servin.daemon import wiring
+from servin.daemon.config import DaemonConfig
+
+log = logging.getLogger("servin")
+
+
+class StartupError(Exception):
+    pass
+
+
+def _claim_pidfile(path: Path) -> None:
+    try:
+        old = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        old = 0
+    if old and old != os.getpid():
+        try:
+            os.kill(old, 0)
+            raise StartupError(
+                f"pid file found, ensure servin is not running or delete {path}")
+        except ProcessLookupError:
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}")
+
+
+async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
+    if host.startswith("unix://"):
+        path = Path(host[len("unix://"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(str(path))
+                raise StartupError(f"another daemon is listening on {path}")
+            except (ConnectionRefusedError, FileNotFoundError):
+                path.unlink()
+            finally:
+                probe.close()
+        old_umask = os.umask(0o117)  # the socket is born 0660
+        try:
+            site: web.BaseSite = web.UnixSite(runner, str(path))
+            await site.start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o660)
+        if group:
+            try:
+                os.chown(path, 0, grp.getgrnam(group).gr_gid)
+            except KeyError:
+                log.warning("group %s not found; the socket stays root's", group)
+        return site
+    if host.startswith("tcp://"):
+        hostport = host[len("tcp://"):]
+        h, _, p = hostport.rpartition(":")
+        site = web.TCPSite(runner, h or "127.0.0.1", int(p or 2375))
+        await site.start()
+        if h not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("listening on %s without TLS: anyone who can reach it is root on this host", host)
+        return site
+    raise StartupError(f"unsupported host {host}")
+
+
+async def _seed_busybox(engine: wiring.Engine) -> None:
+    from servin import errors
+    from servin.images.seed import write_busybox_archive
+
+    try:
+        await asyncio.to_thread(engine.images.get, "busybox:latest")
+        return
+    except errors.NotFound:
+        pass
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        log.warning("cannot seed busybox:latest: %s is missing (apt-get install busybox-static)", busybox)
+        return
+    with tempfile.TemporaryDirectory(dir=engine.services.tmp_dir) as tmp:
+        archive = Path(tmp) / "busybox.tar"
+        await asyncio.to_thread(write_busybox_archive, archive, busybox=busybox)
+        for line in await asyncio.to_thread(engine.images.load_archive, archive):
+            log.info("seeded: %s", line)
+
+
+async def serve(config: DaemonConfig) -> None:
+    _claim_pidfile(config.pidfile)
+    engine = wiring.build(config)
+    await engine.containers.restore()
+    if config.seed_busybox:
+        await _seed_busybox(engine)
+    app = build_app(engine.services)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    sites = [await _listen(runner, h, config.group) for h in config.hosts]
+    log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(config.hosts))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down; containers keep running")
+    for site in sites:
+        await site.stop()
+    await engine.containers.shutdown()
+    await runner.cleanup()
+    for h in config.hosts:
+        if h.startswith("unix://"):
+            Path(h[len("unix://"):]).unlink(missing_ok=True)
+    config.pidfile.unlink(missing_ok=True)
+
+
+def run(config: DaemonConfig) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if config.debug else getattr(logging, config.log_level.upper(), logging.INFO)
+        if config.log_level != "warn" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if os.geteuid() != 0:
+        print("servin daemon needs to run as root", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(config))
+    except StartupError as exc:
+        print(f"failed to start daemon: {exc}", file=sys.stderr)
+        return 1
+    return 0

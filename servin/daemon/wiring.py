@@ -1,0 +1,58 @@
+"""The composition root: builds the object graph from a DaemonConfig."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from servin.api.context import Services
+from servin.core.containers import ContainerService
+from servin.core.events import EventBus
+from servin.core.store import ContainerStore
+from servin.daemon import facts
+from servin.daemon.config import DaemonConfig
+from servin.images.store import ImageStore
+from servin.kernel import cgroups
+from servin.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Engine:
+    services: Services
+    containers: ContainerService
+    images: ImageStore
+
+
+def _daemon_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(16)
+        from servin import atomicfile
+
+        atomicfile.write_bytes(path, value.encode())
+        return value
+
+
+def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> Engine:
+    for d in (config.data_root, config.exec_root, config.data_root / "tmp"):
+        d.mkdir(parents=True, exist_ok=True)
+    for leftover in (config.data_root / "tmp").iterdir():  # uploads a crash interrupted
+        leftover.unlink(missing_ok=True)
+    cg = cgroups.detect(cgroup_root)
+    images = ImageStore(config.data_root / "image")
+    events = EventBus()
+    runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
+    containers = ContainerService(
+        store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
+        events=events, cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
+    host = facts.gather(
+        daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
+        debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
+        or cg.version == 2, start_time_ns=time.time_ns())
+    services = Services(containers=containers, images=images, events=events, info=host,
+                        tmp_dir=config.data_root / "tmp")
+    return Engine(services=services, containers=containers, images=images)

@@ -1,0 +1,182 @@
+"""A real Servin daemon for end-to-end tests: its own roots, socket and cgroup parent,
+and a cleanup that removes every process, cgroup and directory it made, even on failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class ServinDaemon:
+    def __init__(self) -> None:
+        # short: unix socket paths are limited to 108 bytes
+        self.root = Path(tempfile.mkdtemp(prefix="svn-", dir="/tmp"))
+        self.data_root = self.root / "data"
+        self.exec_root = self.root / "run"
+        self.socket = self.root / "docker.sock"
+        self.pidfile = self.root / "servin.pid"
+        self.cgroup_parent = f"servin-test-{uuid.uuid4().hex[:8]}"
+        self.config_file = self.root / "daemon.json"
+        self.config_file.write_text("{}")
+        self.log_file = self.root / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env.pop("DOCKER_CONTEXT", None)
+        env["DOCKER_CONFIG"] = str(self.root / "docker-config")
+        return env
+
+    def start(self, timeout: float = 20.0) -> None:
+        cmd = [sys.executable, "-m", "servin.cli.main", "daemon", "-H", self.host,
+               "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+               "-p", str(self.pidfile), "--config-file", str(self.config_file),
+               "--cgroup-parent", self.cgroup_parent, "--debug"]
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"servin exited with {self.proc.returncode}:\n{self.log()}")
+            if self._ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"servin did not answer within {timeout}s:\n{self.log()}")
+
+    def _ping(self) -> bool:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(1)
+            s.connect(str(self.socket))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def log(self) -> str:
+        try:
+            return self.log_file.read_text()[-8000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        res = subprocess.run(["docker", *args], env=self.env, input=input, capture_output=True,
+                             timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(
+                f"docker {' '.join(args)} exited {res.returncode}\nstdout: {res.stdout!r}\n"
+                f"stderr: {res.stderr!r}\ndaemon log:\n{self.log()}")
+        return res
+
+    def cleanup(self) -> None:
+        """Leave the host as it was: daemon, shims, containers, cgroups, mounts, dirs."""
+        self.stop()
+        for pid in _pids_mentioning(str(self.root)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        remove_cgroup_tree(self.cgroup_parent)
+        _unmount_under(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if text.encode() in (d / "cmdline").read_bytes():
+                out.append(int(d.name))
+        except OSError:
+            pass
+    return out
+
+
+def remove_cgroup_tree(name: str) -> None:
+    """Kill everything under <hierarchy>/<name> in every hierarchy and remove the dirs."""
+    if not CGROUP_ROOT.exists():
+        return
+    tops = [CGROUP_ROOT / name] + [h / name for h in CGROUP_ROOT.iterdir() if h.is_dir()]
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for _ in range(50):
+            pids = []
+            for procs in top.rglob("cgroup.procs"):
+                try:
+                    pids += [int(p) for p in procs.read_text().split()]
+                except OSError:
+                    pass
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        try:
+            top.rmdir()
+        except OSError:
+            pass
+
+
+def _unmount_under(root: Path) -> None:
+    prefix = str(root)
+    with open("/proc/self/mounts") as f:
+        targets = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    for t in sorted(targets, key=len, reverse=True):
+        subprocess.run(["umount", "-l", t], capture_output=True)
+
+
+def load_busybox(d: ServinDaemon, tag: str = "busybox:latest") -> None:
+    from servin.images.seed import write_busybox_archive
+
+    archive = d.root / "busybox.tar"
+    if not archive.exists():
+        write_busybox_archive(archive, tag=tag)
+    out = d.docker("load", "-i", str(archive)).stdout.decode()
+    assert f"Loaded image: {tag}" in out, out
+
+
