@@ -45,7 +45,9 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         resp = error_response(exc.status, exc.reason or "error")
     except (ConnectionResetError, BrokenPipeError):
-        raise
+        # the client went away mid-stream (e.g. ^C on `docker logs -f`): nothing to answer
+        log.debug("%s %s: client disconnected", request.method, request.path)
+        return web.Response(status=204)
     except Exception as exc:  # a bug: answer 500 with the reason, never a traceback to the client
         log.exception("%s %s failed", request.method, request.path)
         resp = error_response(500, f"{type(exc).__name__}: {exc}")

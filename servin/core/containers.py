@@ -231,7 +231,13 @@ class ContainerService:
                 raise errors.Conflict("cannot start a paused container, try unpause instead")
             if c.state.status in (Status.REMOVING, Status.DEAD):
                 raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
-            await self._start_locked(c, live)
+            try:
+                await self._start_locked(c, live)
+            except errors.ServinError:
+                if c.host_config.auto_remove:  # `docker run --rm` waits for the removal
+                    asyncio.get_running_loop().call_soon(
+                        lambda: asyncio.ensure_future(self._auto_remove(c.id)))
+                raise
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
         image_id = c.image_id
@@ -274,9 +280,6 @@ class ContainerService:
             await self.runtime.delete(c.id, cgroups_path=self.cgroups_path(c.id))
             live.shim = None
             self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
-            if c.host_config.auto_remove:
-                asyncio.get_running_loop().call_soon(
-                    lambda: asyncio.ensure_future(self._auto_remove(c.id)))
             raise errors.ExecFailed(full, code) from None
         c = c.with_state(status=Status.RUNNING, pid=pid, started_at=now_rfc3339(), finished_at=ZERO_TIME,
                          exit_code=0, error="", oom_killed=False)
