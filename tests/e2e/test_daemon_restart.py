@@ -1,0 +1,85 @@
+"""Containers outlive the daemon: kill -9 it, restart it, and nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.daemon import ServinDaemon, load_busybox
+
+
+@pytest.fixture
+def daemon() -> Iterator[ServinDaemon]:
+    d = ServinDaemon()
+    try:
+        d.start()
+        load_busybox(d)
+        yield d
+    finally:
+        d.cleanup()
+
+
+def test_socket_is_0660(daemon: ServinDaemon) -> None:
+    assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o660
+
+
+def test_containers_survive_daemon_kill9(daemon: ServinDaemon) -> None:
+    d = daemon
+    d.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+             "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done")
+    d.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; echo bye; exit 7")
+    d.docker("create", "--name", "idle", "busybox", "true")
+    d.docker("run", "--name", "done", "busybox", "sh", "-c", "exit 3", check=False)
+    pid_before = json.loads(d.docker("inspect", "ticker").stdout)[0]["State"]["Pid"]
+
+    d.kill9()
+    time.sleep(2)  # the ticker keeps printing and the quitter exits while no daemon runs
+    os.kill(pid_before, 0)  # still alive
+    d.start()
+
+    state = json.loads(d.docker("inspect", "ticker").stdout)[0]["State"]
+    assert state["Running"] and state["Pid"] == pid_before
+    logs = d.docker("logs", "ticker").stdout.decode().split()
+    assert len(logs) >= 15 and logs == [f"tick{i}" for i in range(len(logs))]  # nothing lost
+    quitter = json.loads(d.docker("inspect", "quitter").stdout)[0]["State"]
+    assert quitter["Status"] == "exited" and quitter["ExitCode"] == 7
+    assert d.docker("logs", "quitter").stdout == b"bye\n"
+    assert json.loads(d.docker("inspect", "idle").stdout)[0]["State"]["Status"] == "created"
+    assert json.loads(d.docker("inspect", "done").stdout)[0]["State"]["ExitCode"] == 3
+
+    # the re-attached container obeys stop, kill and wait
+    d.docker("kill", "-s", "TERM", "ticker")  # ignored by pid 1
+    time.sleep(0.2)
+    assert json.loads(d.docker("inspect", "ticker").stdout)[0]["State"]["Running"]
+    d.docker("stop", "-t", "1", "ticker")
+    assert d.docker("wait", "ticker").stdout.strip() == b"137"
+    d.docker("start", "idle")
+    assert d.docker("wait", "idle").stdout.strip() == b"0"
+
+
+def test_rm_container_that_exited_while_daemon_was_down(daemon: ServinDaemon) -> None:
+    d = daemon
+    d.docker("run", "-d", "--rm", "--name", "ephemeral", "busybox", "sh", "-c", "sleep 0.5")
+    d.kill9()
+    time.sleep(1.5)
+    d.start()
+    res = d.docker("inspect", "ephemeral", check=False)
+    assert res.returncode != 0  # --rm is honoured at restore
+    assert d.docker("ps", "-aq").stdout == b""
+
+
+def test_graceful_stop_keeps_containers_running(daemon: ServinDaemon) -> None:
+    d = daemon
+    d.docker("run", "-d", "--name", "keeper", "busybox", "sleep", "60")
+    pid = json.loads(d.docker("inspect", "keeper").stdout)[0]["State"]["Pid"]
+    d.stop()
+    assert not d.socket.exists() and not d.pidfile.exists()
+    os.kill(pid, 0)
+    d.start()
+    assert json.loads(d.docker("inspect", "keeper").stdout)[0]["State"]["Pid"] == pid
+    d.docker("rm", "-f", "keeper")
