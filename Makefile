@@ -14,6 +14,7 @@ deps:
 
 install: deps
 	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+	@ln -sf "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/servin" /usr/local/bin/servin
 
 run: install
 	servin daemon --seed-busybox

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,17 @@ STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 def frame(stream: int, payload: bytes) -> bytes:
     """One stdcopy frame: stream byte, three zero bytes, big-endian length, payload."""
     return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+async def unframe(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The payloads of a stdcopy stream, in order."""
+    while True:
+        try:
+            header = await reader.readexactly(8)
+            _, length = struct.unpack(">BxxxI", header)
+            yield await reader.readexactly(length)
+        except asyncio.IncompleteReadError:
+            return
 
 
 async def open_stream(request: web.Request, content_type: str) -> web.StreamResponse:

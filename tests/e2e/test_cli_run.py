@@ -244,3 +244,14 @@ def test_import_a_rootfs_tarball(servin: ServinDaemon, tmp_path: Path) -> None:
     out(servin, "import", "--change", "CMD [\"/bin/busybox\", \"cat\", \"/hello.txt\"]", str(tar), "imported:1")
     assert out(servin, "run", "--rm", "imported:1") == "imported\n"
     servin.docker("rmi", "imported:1")
+
+
+def test_tty_container_output_is_a_raw_stream(servin: ServinDaemon) -> None:
+    # The CLI does not demultiplex for Tty=true: no 8-byte frame headers may reach it.
+    assert servin.docker("run", "--rm", "-t", "busybox", "echo", "tty-ok").stdout == b"tty-ok\n"
+    cid = out(servin, "run", "-d", "-t", "busybox", "echo", "logged").strip()
+    try:
+        servin.docker("wait", cid)
+        assert servin.docker("logs", cid).stdout == b"logged\n"
+    finally:
+        servin.docker("rm", "-f", cid)

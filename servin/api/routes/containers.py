@@ -169,7 +169,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
         finally:
             if not ticket.connected.done():
                 ticket.connected.set_result(None)
-        await _pump(conn, reader, writer, want_in)
+        await _pump(conn, reader, writer, want_in, raw=c.config.tty)
     finally:
         if not ticket.connected.done():
             ticket.connected.set_result(None)
@@ -178,10 +178,18 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                stdin: bool) -> None:
-    """Shim output → client until the container's streams end; client stdin → shim."""
+                stdin: bool, raw: bool) -> None:
+    """Shim output → client until the container's streams end; client stdin → shim.
+
+    The shim speaks stdcopy frames; a Tty container's client expects the raw bytes.
+    (Until the supervisor holds a real pty, a Tty container gets pipes, not a terminal.)
+    """
 
     async def to_client() -> None:
+        if raw:
+            async for payload in streams.unframe(reader):
+                await conn.write(payload)
+            return
         while chunk := await reader.read(1 << 16):
             await conn.write(chunk)
 
