@@ -69,10 +69,13 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     rp = hc.get("RestartPolicy") or {}
     log_config = hc.get("LogConfig") or {}
     pids = hc.get("PidsLimit")
+    memory, memory_swap = _int(hc, "Memory"), _int(hc, "MemorySwap")
+    if memory > 0 and memory_swap == 0:  # dockerd's adaptContainerSettings: swap defaults to 2x memory
+        memory_swap = memory * 2
     host = HostConfig(
         auto_remove=bool(hc.get("AutoRemove")),
-        memory=_int(hc, "Memory"),
-        memory_swap=_int(hc, "MemorySwap"),
+        memory=memory,
+        memory_swap=memory_swap,
         nano_cpus=_int(hc, "NanoCpus"),
         cpu_shares=_int(hc, "CpuShares"),
         cpu_quota=_int(hc, "CpuQuota"),
