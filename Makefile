@@ -2,6 +2,8 @@
 PYTHON ?= python3
 APT_PACKAGES := busybox-static libcap-dev gcc iproute2 iptables
 PYTEST_ARGS ?=
+# `make bench BENCH_ARGS='--host dockerd=unix:///tmp/d/docker.sock --network none'` adds a daemon beside Servin
+BENCH_ARGS ?=
 
 .PHONY: install deps run test test-unit test-kernel test-e2e bench lint clean
 
@@ -32,7 +34,7 @@ test-e2e: install
 	$(PYTHON) -m pytest -p no:cacheprovider -m e2e tests
 
 bench: install
-	$(PYTHON) bench/run.py
+	$(PYTHON) bench/run.py --start-servin $(BENCH_ARGS)
 
 lint:
 	ruff check servin tests bench
