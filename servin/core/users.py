@@ -71,13 +71,16 @@ HOSTS_TEMPLATE = (
 )
 
 
-def resolv_conf(host_resolv: str) -> str:
-    """The host's resolv.conf without loopback nameservers, as Docker filters it."""
+def resolv_conf(host_resolv: str, *, ipv6: bool = False) -> str:
+    """The host's resolv.conf without loopback nameservers (and without IPv6 ones when the
+    container has no IPv6), as Docker's libnetwork resolvconf.FilterResolvDNS filters it."""
     out, servers = [], 0
     for line in host_resolv.splitlines():
         fields = line.split()
         if fields and fields[0] == "nameserver":
             if len(fields) > 1 and (fields[1].startswith("127.") or fields[1] == "::1"):
+                continue
+            if len(fields) > 1 and ":" in fields[1] and not ipv6:
                 continue
             servers += 1
         out.append(line)
