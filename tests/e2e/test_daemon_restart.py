@@ -83,3 +83,34 @@ def test_graceful_stop_keeps_containers_running(daemon: ServinDaemon) -> None:
     d.start()
     assert json.loads(d.docker("inspect", "keeper").stdout)[0]["State"]["Pid"] == pid
     d.docker("rm", "-f", "keeper")
+
+
+def test_two_daemons_side_by_side(daemon: ServinDaemon) -> None:
+    other = ServinDaemon()
+    try:
+        other.start()
+        load_busybox(other)
+        daemon.docker("run", "-d", "--name", "mine", "busybox", "sleep", "30")
+        assert other.docker("ps", "-aq").stdout == b""  # separate state
+        other.docker("run", "-d", "--name", "mine", "busybox", "sleep", "30")  # no name clash
+        assert other.docker("run", "--rm", "busybox", "echo", "two").stdout == b"two\n"
+        daemon.docker("rm", "-f", "mine")
+        assert other.docker("ps", "-q").stdout.strip() != b""
+    finally:
+        other.cleanup()
+
+
+def test_daemon_json_is_read_and_conflicts_are_refused(daemon: ServinDaemon) -> None:
+    import subprocess
+    import sys
+
+    cfg = daemon.root / "conflict.json"
+    cfg.write_text(json.dumps({"data-root": str(daemon.root / "elsewhere")}))
+    res = subprocess.run([sys.executable, "-m", "servin.cli.main", "daemon", "--config-file", str(cfg),
+                          "--data-root", str(daemon.root / "x")], capture_output=True, timeout=30)
+    assert res.returncode != 0
+    assert b"specified both as a flag and in the configuration file: data-root" in res.stderr
+    cfg.write_text(json.dumps({"no-such-key": 1}))
+    res = subprocess.run([sys.executable, "-m", "servin.cli.main", "daemon", "--config-file", str(cfg)],
+                         capture_output=True, timeout=30)
+    assert res.returncode != 0 and b"no-such-key" in res.stderr
