@@ -26,6 +26,21 @@ MASKED_PATHS = (
 
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
+def _dev(allow: bool, kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+    return {"allow": allow, "type": kind, "major": major, "minor": minor, "access": access}
+
+
+# Deny everything, then Docker's allow-list (oci/defaults.go) and what runc adds for every
+# container (specconv AllowedDevices): mknod anything, the standard nodes, pts, ptmx, tun.
+DEVICE_RULES = (
+    {"allow": False, "access": "rwm"},
+    _dev(True, "c", None, None, "m"), _dev(True, "b", None, None, "m"),
+    _dev(True, "c", 1, 3), _dev(True, "c", 1, 5), _dev(True, "c", 1, 7), _dev(True, "c", 1, 8),
+    _dev(True, "c", 1, 9), _dev(True, "c", 5, 0), _dev(True, "c", 5, 1), _dev(True, "c", 5, 2),
+    _dev(True, "c", 136, None), _dev(True, "c", 10, 200),
+    _dev(False, "c", 10, 229),
+)
+
 CPU_PERIOD_FOR_NANOCPUS = 100_000  # µs, as dockerd uses for --cpus
 
 
@@ -120,7 +135,7 @@ def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> 
 
 def _resources(container: Container) -> dict[str, Any]:
     hc = container.host_config
-    res: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    res: dict[str, Any] = {"devices": list(DEVICE_RULES)}
     memory: dict[str, Any] = {}
     if hc.memory:
         memory["limit"] = hc.memory

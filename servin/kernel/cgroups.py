@@ -32,6 +32,9 @@ class Resources:
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
     pids_limit: int | None = None  # <=0 means unlimited
+    # Device access rules in order, as (allow, "c 1:3 rwm"); None leaves them alone. Enforced on
+    # v1 by the devices controller; v2 needs an eBPF program, which is not built yet.
+    device_rules: tuple[tuple[bool, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +192,9 @@ class CgroupV1:
                 self._write(cpuset / "cpuset.mems", r.cpuset_mems)
         if (pids := self._leaf("pids", path)) and r.pids_limit is not None:
             self._write(pids / "pids.max", _or_max(r.pids_limit))
+        if (devices := self._leaf("devices", path)) and r.device_rules is not None:
+            for allow, rule in r.device_rules:
+                self._write(devices / ("devices.allow" if allow else "devices.deny"), rule)
 
     def _write_if_supported(self, file: Path, value: str) -> None:
         """For files that exist only with a kernel feature (memsw: swap accounting)."""

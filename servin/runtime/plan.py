@@ -302,7 +302,21 @@ def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
         cpuset_cpus=cpu.get("cpus") or None,
         cpuset_mems=cpu.get("mems") or None,
         pids_limit=pids.get("limit"),
+        device_rules=_device_rules(res.get("devices")),
     )
+
+
+def _device_rules(devices: Any) -> tuple[tuple[bool, str], ...] | None:
+    """OCI linux.resources.devices → ordered v1 rules like (False, "a *:* rwm")."""
+    if not devices:
+        return None
+    rules = []
+    for d in devices:
+        kind = d.get("type") or "a"
+        major = "*" if d.get("major") in (None, -1) else str(d["major"])
+        minor = "*" if d.get("minor") in (None, -1) else str(d["minor"])
+        rules.append((bool(d.get("allow")), f"{kind} {major}:{minor} {d.get('access') or 'rwm'}"))
+    return tuple(rules)
 
 
 def _cgroup_mounts(target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None) -> list[Mount]:

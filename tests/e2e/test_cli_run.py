@@ -255,3 +255,15 @@ def test_tty_container_output_is_a_raw_stream(servin: ServinDaemon) -> None:
         assert servin.docker("logs", cid).stdout == b"logged\n"
     finally:
         servin.docker("rm", "-f", cid)
+
+
+def test_device_cgroup_denies_host_disks(servin: ServinDaemon) -> None:
+    if not Path("/sys/fs/cgroup/devices").is_dir():
+        import pytest
+
+        pytest.skip("device rules need the v1 devices controller (v2 needs eBPF, not built yet)")
+    res = servin.docker("run", "--rm", "busybox", "sh", "-c",
+                        "mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk; echo rc=$?; echo ok > /dev/null && echo null-ok",
+                        check=False)
+    assert b"Operation not permitted" in res.stderr
+    assert b"null-ok" in res.stdout
