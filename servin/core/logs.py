@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -81,11 +82,13 @@ async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -
                 *complete, pending = pending.split(b"\n")
                 for raw in complete:
                     line = _parse(raw)
-                    if line is not None and _wanted(line, q):
-                        if q.until_ns and parse_time_ns(line.time) > q.until_ns:
-                            return
+                    if line is None:
+                        continue
+                    if q.until_ns and parse_time_ns(line.time) > q.until_ns:
+                        return  # anything later is past `until`, whichever stream wrote it
+                    if _wanted(line, q):
                         yield line
                 continue
-            if not running:
+            if not running or q.until_ns and time.time_ns() > q.until_ns:
                 return
             await asyncio.sleep(0.05)
