@@ -65,6 +65,15 @@ def _convert(name: str, value: Any) -> Any:
     return str(value)
 
 
+def _go_format(value: Any) -> str:
+    """A value as dockerd's %v prints it in its messages (true, [a b])."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(_go_format(v) for v in value) + "]"
+    return str(value)
+
+
 def resolve(args: argparse.Namespace) -> DaemonConfig:
     """Flags over daemon.json over defaults; the same setting in both is an error, as in dockerd."""
     file_values: dict[str, Any] = {}
@@ -81,21 +90,22 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
         known = {v: k for k, v in FILE_KEYS.items()}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError("the following directives don't match any configuration option: "
-                              + ", ".join(unknown))
+            raise ConfigError(f"unable to configure the Servin daemon with file {path}: the following "
+                              "directives don't match any configuration option: " + ", ".join(unknown))
         file_values = {known[k]: v for k, v in data.items()}
     conflicts = []
     values: dict[str, Any] = {}
     for name in FILE_KEYS:
         flag_value = getattr(args, name, None)
         if flag_value is not None and name in file_values:
-            conflicts.append(f"{FILE_KEYS[name]}: (from flag: {flag_value}, from file: {file_values[name]})")
+            conflicts.append(f"{FILE_KEYS[name]}: (from flag: {_go_format(flag_value)}, "
+                             f"from file: {_go_format(file_values[name])})")
         chosen = flag_value if flag_value is not None else file_values.get(name)
         if chosen is not None:
             values[name] = _convert(name, chosen)
     if conflicts:
-        raise ConfigError("the following directives are specified both as a flag and in the "
-                          "configuration file: " + ", ".join(conflicts))
+        raise ConfigError(f"unable to configure the Servin daemon with file {path}: the following directives "
+                          "are specified both as a flag and in the configuration file: " + ", ".join(conflicts))
     if values.get("log_level") == "debug":
         values["debug"] = True
     cfg = DaemonConfig(**values)
