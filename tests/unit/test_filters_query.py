@@ -78,7 +78,10 @@ CS = [
 
 
 def ids(filters):
-    return [c.id for c in select(CS, filters, image_ids_of=lambda ref: {"sha256:bbb"} if ref == "redis" else set())]
+    def image_ids_of(ref: str) -> set[str]:
+        return {"sha256:bbb"} if ref == "redis" else set()
+
+    return [c.id for c in select(CS, filters, image_ids_of=image_ids_of)]
 
 
 def test_no_filters_selects_all():

@@ -95,7 +95,8 @@ async def test_missing_log_is_empty(tmp_path):
 
 
 async def test_non_utf8_bytes_round_trip(tmp_path):
-    path = write_log(tmp_path, [json.dumps({"log": "caf\udce9\n", "stream": "stdout", "time": T0}).encode() + b"\n"])
+    raw = json.dumps({"log": "caf\udce9\n", "stream": "stdout", "time": T0}).encode() + b"\n"
+    path = write_log(tmp_path, [raw])
     assert await collect(path, LogQuery()) == [("stdout", b"caf\xe9\n")]
 
 

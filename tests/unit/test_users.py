@@ -90,7 +90,8 @@ def test_short_and_garbage_lines_are_ignored():
 # ---- resolv.conf ------------------------------------------------------------------------
 
 def test_resolv_conf_drops_loopback_nameservers_and_keeps_the_rest():
-    host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch example.com\noptions ndots:2\n"
+    host = ("# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\n"
+            "search example.com\noptions ndots:2\n")
     assert resolv_conf(host) == "# generated\nnameserver 10.0.0.2\nsearch example.com\noptions ndots:2\n"
 
 
