@@ -1,0 +1,233 @@
+"""A recording, in-memory stand-in for servin.runtime.Runtime and Shim (no root, no processes).
+
+The fake "container" interprets its OCI args:
+  ["sh", "-c", "<script>"]  a tiny script of `;`-separated commands:
+                            `echo TEXT` (stdout), `echo TEXT >&2` (stderr), `exit N`,
+                            `sleep` (run until killed), `trap` (ignore every signal but SIGKILL)
+  ["sleep", ...], ["top"]   run until killed
+  ["cat"]                   copy attached stdin to stdout until stdin closes
+  anything else             exit 0 at once
+Output goes to the json-file log (as servin-shim writes it) and, as stdcopy frames (raw with a
+TTY), to every attached reader. `kill` ends `wait()` with 128+signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from servin.core.containers import now_rfc3339
+from servin.runtime import ExitStatus, StartFailed
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+class FakeWriter:
+    """The stdin side of an attach connection (what asyncio.StreamWriter offers)."""
+
+    def __init__(self, shim: FakeShim) -> None:
+        self._shim = shim
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self._shim.stdin_received(data)
+
+    async def drain(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self._shim.stdin_closed()
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class FakeShim:
+    def __init__(self, runtime: FakeRuntime, cid: str, spec: dict[str, Any], log_path: Path,
+                 exit_path: Path) -> None:
+        self.runtime = runtime
+        self.container_id = cid
+        self.spec = spec
+        self.log_path = Path(log_path)
+        self.exit_path = Path(exit_path)
+        self.pid: int | None = None
+        self.tty = bool(spec.get("process", {}).get("terminal"))
+        self.args: list[str] = list(spec.get("process", {}).get("args") or [])
+        self.readers: list[asyncio.StreamReader] = []
+        self.stdin = bytearray()
+        self.signals: list[int] = []
+        self.ignore_signals = False
+        self.closed = False
+        self.started_at = ""
+        self._killed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._stdin_eof: asyncio.Event = asyncio.Event()
+        self._exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- the Shim interface --------------------------------------------------------------
+
+    async def attach(self, *, stdin: bool, stdout: bool, stderr: bool
+                     ) -> tuple[asyncio.StreamReader, FakeWriter]:
+        self.runtime.record("attach", self.container_id, stdin, stdout, stderr)
+        reader = asyncio.StreamReader()
+        if self._exited.done():
+            reader.feed_eof()
+        else:
+            self.readers.append(reader)
+        return reader, FakeWriter(self)
+
+    async def start(self) -> int:
+        self.runtime.record("start", self.container_id)
+        failure = self.runtime.start_failures.pop(self.container_id, None) or self.runtime.fail_next_start
+        if failure is not None:
+            self.runtime.fail_next_start = None
+            raise StartFailed(*failure)
+        self.runtime.next_pid += 1
+        self.pid = self.runtime.next_pid
+        self.started_at = now_rfc3339()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self.pid
+
+    async def kill(self, signum: int) -> None:
+        self.runtime.record("kill", self.container_id, signum)
+        self.signals.append(signum)
+        if self.ignore_signals and signum != signal.SIGKILL:
+            return
+        if not self._killed.done():
+            self._killed.set_result(128 + signum)
+
+    async def close_stdin(self) -> None:
+        self.stdin_closed()
+
+    async def wait(self) -> ExitStatus:
+        return await asyncio.shield(self._exited)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    # ---- the container -------------------------------------------------------------------
+
+    def stdin_received(self, data: bytes) -> None:
+        self.stdin += data
+        if self.args[:1] == ["cat"]:
+            self.write("stdout", data)
+
+    def stdin_closed(self) -> None:
+        self._stdin_eof.set()
+
+    def write(self, stream: str, data: bytes) -> None:
+        entry = {"log": data.decode("utf-8", "surrogateescape"), "stream": stream, "time": now_rfc3339()}
+        with open(self.log_path, "ab") as f:
+            f.write(json.dumps(entry).encode() + b"\n")
+        chunk = data if self.tty else frame(1 if stream == "stdout" else 2, data)
+        for r in self.readers:
+            r.feed_data(chunk)
+
+    async def _until_killed(self) -> int:
+        return await asyncio.shield(self._killed)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # start() returns first, as a real process runs on its own
+        code = 0
+        args = self.args
+        try:
+            if args[:2] == ["sh", "-c"] and len(args) > 2:
+                for cmd in (c.strip() for c in args[2].split(";")):
+                    if cmd.startswith("echo "):
+                        text = cmd[5:]
+                        if text.endswith(">&2"):
+                            self.write("stderr", text[:-3].strip().encode() + b"\n")
+                        else:
+                            self.write("stdout", text.encode() + b"\n")
+                    elif cmd.startswith("exit"):
+                        code = int(cmd.split()[1]) if len(cmd.split()) > 1 else 0
+                        break
+                    elif cmd == "trap":
+                        self.ignore_signals = True
+                    elif cmd.startswith("sleep"):
+                        code = await self._until_killed()
+                        break
+            elif args[:1] in (["sleep"], ["top"]):
+                code = await self._until_killed()
+            elif args[:1] == ["cat"]:
+                eof = asyncio.ensure_future(self._stdin_eof.wait())
+                done, _ = await asyncio.wait({eof, asyncio.shield(self._killed)},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                code = self._killed.result() if self._killed.done() else 0
+                eof.cancel()
+        finally:
+            self._finish(code)
+
+    def _finish(self, code: int) -> None:
+        if self._exited.done():
+            return
+        for r in self.readers:
+            r.feed_eof()
+        status = ExitStatus(exit_code=code, started_at=self.started_at, finished_at=now_rfc3339(),
+                            oom_killed=False)
+        self.exit_path.write_text(json.dumps({"exit_code": code, "started_at": status.started_at,
+                                              "finished_at": status.finished_at}))
+        self.runtime.record("exit", self.container_id, code)
+        self._exited.set_result(status)
+
+
+@dataclass
+class FakeRuntime:
+    """Records every call in `calls`; `specs` holds each container's config.json."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shims: dict[str, FakeShim] = field(default_factory=dict)
+    fail_next_start: tuple[int, str] | None = None
+    start_failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    next_pid: int = 1000
+
+    def record(self, *call: Any) -> None:
+        self.calls.append(call)
+
+    def actions(self, cid: str) -> list[str]:
+        return [c[0] for c in self.calls if c[1] == cid]
+
+    async def create(self, container_id: str, *, bundle: Path, log_path: Path, exit_path: Path) -> FakeShim:
+        spec = json.loads((Path(bundle) / "config.json").read_text())
+        self.specs[container_id] = spec
+        self.record("create", container_id)
+        shim = FakeShim(self, container_id, spec, log_path, exit_path)
+        self.shims[container_id] = shim
+        return shim
+
+    async def reconnect(self, container_id: str) -> FakeShim | None:
+        self.record("reconnect", container_id)
+        shim = self.shims.get(container_id)
+        if shim is None or shim._exited.done():
+            return None
+        return shim
+
+    def read_exit(self, container_id: str, *, exit_path: Path, cgroups_path: str) -> ExitStatus | None:
+        self.record("read_exit", container_id)
+        try:
+            info = json.loads(Path(exit_path).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return ExitStatus(exit_code=info["exit_code"], started_at=info["started_at"],
+                          finished_at=info["finished_at"], oom_killed=False)
+
+    async def delete(self, container_id: str, *, cgroups_path: str) -> None:
+        self.record("delete", container_id, cgroups_path)
+        self.shims.pop(container_id, None)
