@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from servin import atomicfile, errors
 from servin.core import names
 from servin.core.events import Event, EventBus
-from servin.core.logs import LogQuery, read_log
+from servin.core.logs import LogQuery, parse_time_ns, read_log
 from servin.core.model import Container, ContainerConfig, HostConfig, LogLine, State, Status
-from servin.core.spec import ProcessUser, RootfsLayout, build_spec
+from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
 from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_user
 
@@ -86,6 +86,8 @@ class _Live:
     remove_waiters: list[asyncio.Future[WaitResult]] | None = None
     pending_attach: list[AttachTicket] | None = None
     lock: asyncio.Lock | None = None
+    restart_task: asyncio.Task[None] | None = None
+    restart_delay: float = 0.0  # Docker's back-off: 100 ms doubling to 1 min, reset after 10 s up
 
 
 class ContainerService:
@@ -98,11 +100,13 @@ class ContainerService:
         events: EventBus,
         cgroup_parent: str,
         cgroup_version: int,
+        cgroups: Any = None,  # kernel.cgroups.CgroupManager: pause, update, top, stats
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
     ) -> None:
         self.store = store
         self.images = images
         self.runtime = runtime
+        self.cgroups = cgroups
         self.events = events
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_version = cgroup_version
@@ -282,7 +286,7 @@ class ContainerService:
             self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
             raise errors.ExecFailed(full, code) from None
         c = c.with_state(status=Status.RUNNING, pid=pid, started_at=now_rfc3339(), finished_at=ZERO_TIME,
-                         exit_code=0, error="", oom_killed=False)
+                         exit_code=0, error="", oom_killed=False, manually_stopped=False)
         self.store.save(c)
         self._emit(c, "start")
         live.monitor = asyncio.create_task(self._monitor(c.id, shim))
@@ -316,6 +320,38 @@ class ContainerService:
         self._resolve_exit(cid, WaitResult(status_code=code))
         if c.host_config.auto_remove:
             await self._auto_remove(cid)
+        elif _should_restart(c):
+            ran = parse_time_ns(finished) - parse_time_ns(c.state.started_at)
+            live.restart_delay = 0.1 if live.restart_delay == 0 or ran >= 10e9 else min(live.restart_delay * 2, 60)
+            self.store.save(c.with_state(status=Status.RESTARTING))
+            live.restart_task = asyncio.create_task(self._restart_later(cid, live.restart_delay))
+
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        live = self._live_of(cid)
+        assert live.lock is not None
+        async with live.lock:
+            c = self.store.get(cid)
+            if c is None or c.state.status != Status.RESTARTING:
+                return
+            live.restart_task = None
+            c = c.with_state(restart_count=c.state.restart_count + 1)
+            self.store.save(c)
+            try:
+                await self._start_locked(c, live)
+            except errors.ServinError as exc:
+                log.warning("restarting %s: %s", c.short_id, exc.message)
+
+    def _cancel_restart(self, c: Container) -> Container:
+        """stop/kill/rm of a container waiting to restart: it stays down."""
+        live = self._live_of(c.id)
+        if live.restart_task is not None:
+            live.restart_task.cancel()
+            live.restart_task = None
+        if c.state.status == Status.RESTARTING:
+            c = c.with_state(status=Status.EXITED, manually_stopped=True)
+            self.store.save(c)
+        return c
 
     async def _auto_remove(self, cid: str) -> None:
         try:
@@ -337,9 +373,15 @@ class ContainerService:
         c = self.get(ref)
         signum = parse_signal(sig)
         live = self._live.get(c.id)
-        if not c.state.running or live is None or live.shim is None:
+        if c.state.status == Status.RESTARTING:
+            self._cancel_restart(c)
+            return
+        if not c.state.alive or live is None or live.shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
+        self.store.save(c.with_state(manually_stopped=True))
         await live.shim.kill(signum)
+        if c.state.status == Status.PAUSED and signum == signal_mod.SIGKILL:
+            await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
         if signum != signal_mod.SIGKILL:
             self._emit(c, "kill", signal=str(signum))
         else:
@@ -348,8 +390,14 @@ class ContainerService:
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
         live = self._live.get(c.id)
-        if not c.state.running or live is None or live.shim is None:
+        if c.state.status == Status.RESTARTING:
+            self._cancel_restart(c)
+            self._emit(c, "stop")
+            return
+        if not c.state.alive or live is None or live.shim is None:
             raise errors.NotModified("container already stopped")
+        c = c.with_state(manually_stopped=True)
+        self.store.save(c)
         if timeout is None:
             timeout = c.config.stop_timeout if c.config.stop_timeout is not None else 10
         signum = parse_signal(c.config.stop_signal, default=signal_mod.SIGTERM)
@@ -357,6 +405,8 @@ class ContainerService:
         shim = live.shim
         if timeout != 0:
             await shim.kill(signum)
+            if c.state.status == Status.PAUSED:  # a frozen process cannot act on the signal
+                await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout if timeout > 0 else None)
                 self._emit(c, "stop")
@@ -364,6 +414,8 @@ class ContainerService:
             except asyncio.TimeoutError:
                 pass
         await shim.kill(signal_mod.SIGKILL)
+        if c.state.status == Status.PAUSED:
+            await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
         await waiter
         self._emit(c, "stop")
 
@@ -399,6 +451,8 @@ class ContainerService:
     async def remove(self, ref: str, *, force: bool = False) -> None:
         c = self.get(ref)
         live = self._live_of(c.id)
+        if c.state.status == Status.RESTARTING and force:
+            c = self._cancel_restart(c)
         if c.state.running:
             if not force:
                 raise errors.Conflict(
@@ -407,6 +461,8 @@ class ContainerService:
             waiter = self._exit_future(c.id)
             if live.shim is not None:
                 await live.shim.kill(signal_mod.SIGKILL)
+                if c.state.status == Status.PAUSED:
+                    await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
                 await waiter
             c = self.get(c.id)
         if self.store.get(c.id) is None:
@@ -428,6 +484,109 @@ class ContainerService:
             if not t.shim.done():
                 t.shim.set_result(None)
         self._live.pop(c.id, None)
+
+    # ---- pause / rename / update / top / stats / prune ----------------------------------
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.state.status == Status.PAUSED:
+            raise errors.Conflict(f"Container {c.id} is already paused")
+        if c.state.status != Status.RUNNING:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        await asyncio.to_thread(self.cgroups.freeze, self.cgroups_path(c.id))
+        self.store.save(c.with_state(status=Status.PAUSED))
+        self._emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.state.status != Status.PAUSED:
+            raise errors.Conflict(f"Container {c.id} is not paused")
+        await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
+        self.store.save(c.with_state(status=Status.RUNNING))
+        self._emit(c, "unpause")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        if not NAME_RE.match(new_name):
+            raise errors.InvalidArgument(
+                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        new_name = new_name.lstrip("/")
+        if new_name == c.name:
+            raise errors.InvalidArgument("Renaming a container with the same name as its current name")
+        if new_name in self._names:
+            raise errors.Conflict(
+                f'Conflict. The container name "/{new_name}" is already in use by container '
+                f'"{self._names[new_name]}". You have to remove (or rename) that container to be able '
+                "to reuse that name.")
+        old = c.name
+        self._names.pop(old, None)
+        self._names[new_name] = c.id
+        c = replace(c, name=new_name)
+        self.store.save(c)
+        self._emit(c, "rename", oldName="/" + old)
+
+    async def update(self, ref: str, host_config: HostConfig) -> Container:
+        """Live resource and restart-policy changes (`docker update`)."""
+        c = self.get(ref)
+        _check_resources(host_config)
+        if host_config.auto_remove and host_config.restart_policy.name not in ("", "no"):
+            raise errors.InvalidArgument(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container")
+        if c.state.alive:
+            from servin.runtime.plan import resources_from_oci
+
+            resources = resources_from_oci({"resources": resources_for(host_config)})
+            await asyncio.to_thread(self.cgroups.update, self.cgroups_path(c.id),
+                                    replace(resources, device_rules=None))
+        c = replace(c, host_config=host_config)
+        self.store.save(c)
+        self._emit(c, "update")
+        return c
+
+    async def top(self, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        c = self.get(ref)
+        if not c.state.alive:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        pids = set(await asyncio.to_thread(self.cgroups.pids, self.cgroups_path(c.id)))
+        return await asyncio.to_thread(ps_table, ps_args or "-ef", pids)
+
+    def stats_sample(self, ref: str) -> tuple[Container, Any]:
+        """One reading of the container's cgroup (None when it is not running)."""
+        c = self.get(ref)
+        if not c.state.alive:
+            return c, None
+        try:
+            return c, self.cgroups.stats(self.cgroups_path(c.id))
+        except OSError:
+            return c, None
+
+    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+        from servin.core.query import label_matches
+
+        until_ns = None
+        if filters.get("until"):
+            until_ns = _parse_until(filters["until"][0])
+        removed = []
+        for c in list(self.store.all()):
+            if c.state.running:
+                continue
+            if "label" in filters and not label_matches(c.config.labels, filters["label"]):
+                continue
+            if "label!" in filters and label_matches(c.config.labels, filters["label!"]):
+                continue
+            if until_ns is not None and parse_time_ns(c.created) >= until_ns:
+                continue
+            try:
+                await self.remove(c.id)
+                removed.append(c.id)
+            except errors.ServinError as exc:
+                log.warning("prune %s: %s", c.short_id, exc.message)
+        if removed:
+            self.events.publish(Event(type="container", action="prune", actor_id="",
+                                      attributes={"reclaimed": "0"}))
+        return removed
 
     # ---- attach / logs ------------------------------------------------------------------
 
@@ -481,12 +640,25 @@ class ContainerService:
                 await self._on_exit(c.id, status.exit_code, status.oom_killed, status.finished_at)
             else:
                 await self._on_exit(c.id, 255, False, now_rfc3339())
+        for c in self.store.all():
+            policy = c.host_config.restart_policy.name
+            if c.state.status in (Status.EXITED, Status.RESTARTING) and (
+                    policy == "always" or policy == "unless-stopped" and not c.state.manually_stopped):
+                try:
+                    if c.state.status == Status.RESTARTING:
+                        self.store.save(c.with_state(status=Status.EXITED))
+                    await self.start(c.id)
+                    log.info("restarted %s (restart policy %s)", c.short_id, policy)
+                except errors.ServinError as exc:
+                    log.warning("restarting %s at daemon start: %s", c.short_id, exc.message)
 
     async def shutdown(self) -> None:
         """Daemon stop: drop our connections; containers keep running."""
         for live in self._live.values():
             if live.monitor is not None:
                 live.monitor.cancel()
+            if live.restart_task is not None:
+                live.restart_task.cancel()
             if live.shim is not None:
                 try:
                     await live.shim.close()
@@ -503,6 +675,60 @@ class ContainerService:
             else:
                 out["stopped"] += 1
         return out
+
+
+def _should_restart(c: Container) -> bool:
+    policy = c.host_config.restart_policy
+    if c.state.manually_stopped:
+        return False
+    if policy.name in ("always", "unless-stopped"):
+        return True
+    if policy.name == "on-failure":
+        retries = policy.maximum_retry_count
+        return c.state.exit_code != 0 and (retries == 0 or c.state.restart_count < retries)
+    return False
+
+
+def _parse_until(value: str) -> int:
+    """`until` as a unix timestamp, RFC 3339 time, or a Go duration like 10m / 1h30m."""
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        pass
+    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", value)
+    if m:
+        total = 0.0
+        for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", value):
+            total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return time.time_ns() - int(total * 1e9)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        raise errors.InvalidArgument(f"failed to parse value {value} as a time") from None
+
+
+def ps_table(ps_args: str, pids: set[int]) -> tuple[list[str], list[list[str]]]:
+    """Run the host's ps like dockerd does and keep the rows of the container's processes."""
+    import shlex
+    import subprocess
+
+    args = shlex.split(ps_args)
+    res = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        raise errors.SystemError_(f"Error running ps: {res.stderr.strip() or res.returncode}")
+    lines = res.stdout.splitlines()
+    if not lines:
+        return [], []
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise errors.SystemError_("Couldn't find PID field in ps output")
+    pid_index = titles.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > pid_index and fields[pid_index].isdigit() and int(fields[pid_index]) in pids:
+            rows.append(fields)
+    return titles, rows
 
 
 def _merge_env(base: list[str], overrides: list[str]) -> list[str]:

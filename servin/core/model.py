@@ -76,10 +76,16 @@ class State:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     restart_count: int = 0
+    manually_stopped: bool = False  # by stop/kill: restart policies (but `always` at daemon start) hold off
 
     @property
     def running(self) -> bool:
         return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+    @property
+    def alive(self) -> bool:
+        """A process exists (running or paused); a restarting container has none."""
+        return self.status in (Status.RUNNING, Status.PAUSED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

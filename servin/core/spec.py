@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from servin.core.model import Container
+from servin.core.model import Container, HostConfig
 
 DEFAULT_CAPS = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -134,7 +134,11 @@ def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> 
 
 
 def _resources(container: Container) -> dict[str, Any]:
-    hc = container.host_config
+    return resources_for(container.host_config)
+
+
+def resources_for(hc: HostConfig) -> dict[str, Any]:
+    """OCI linux.resources for a HostConfig (also used by `docker update`)."""
     res: dict[str, Any] = {"devices": list(DEVICE_RULES)}
     memory: dict[str, Any] = {}
     if hc.memory:

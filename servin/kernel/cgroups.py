@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -44,6 +44,16 @@ class CgroupStats:
     memory_limit: int | None  # None when unlimited
     pids_current: int
     oom_kills: int
+    cpu_user_ns: int = 0
+    cpu_system_ns: int = 0
+    percpu_ns: tuple[int, ...] = ()
+    memory_max_usage: int = 0  # v1 only
+    memory_detail: dict[str, int] = field(default_factory=dict)  # memory.stat as read
+    pids_limit: int | None = None
+    throttling: dict[str, int] = field(default_factory=dict)  # nr_periods, nr_throttled, throttled_time
+
+
+USER_HZ_NS = 1_000_000_000 // 100  # cpuacct.stat counts in USER_HZ ticks
 
 
 class CgroupManager(Protocol):
@@ -205,14 +215,23 @@ class CgroupV1:
                 raise
 
     def stats(self, path: str) -> CgroupStats:
-        acct, mem, pids = (self._leaf(c, path) for c in ("cpuacct", "memory", "pids"))
+        acct, mem, pids, cpu = (self._leaf(c, path) for c in ("cpuacct", "memory", "pids", "cpu"))
         limit = _read_int(mem / "memory.limit_in_bytes", 0) if mem else 0
+        ticks = _read_keyed(acct / "cpuacct.stat") if acct else {}
+        pids_max = _read(pids / "pids.max") if pids else ""
         return CgroupStats(
             cpu_usage_ns=_read_int(acct / "cpuacct.usage", 0) if acct else 0,
             memory_usage=_read_int(mem / "memory.usage_in_bytes", 0) if mem else 0,
             memory_limit=limit if 0 < limit < _UNLIMITED else None,
             pids_current=_read_int(pids / "pids.current", 0) if pids else 0,
             oom_kills=self._oom_kills(path),
+            cpu_user_ns=ticks.get("user", 0) * USER_HZ_NS,
+            cpu_system_ns=ticks.get("system", 0) * USER_HZ_NS,
+            percpu_ns=tuple(int(x) for x in _read(acct / "cpuacct.usage_percpu").split()) if acct else (),
+            memory_max_usage=_read_int(mem / "memory.max_usage_in_bytes", 0) if mem else 0,
+            memory_detail=_read_keyed(mem / "memory.stat") if mem else {},
+            pids_limit=int(pids_max) if pids_max.isdigit() else None,
+            throttling=_read_keyed(cpu / "cpu.stat") if cpu else {},
         )
 
     def _oom_kills(self, path: str) -> int:
@@ -318,12 +337,20 @@ class CgroupV2:
     def stats(self, path: str) -> CgroupStats:
         leaf = self.root / _relative(path)
         limit = _read(leaf / "memory.max")
+        cpu = _read_keyed(leaf / "cpu.stat")
+        pids_max = _read(leaf / "pids.max")
         return CgroupStats(
-            cpu_usage_ns=_read_keyed(leaf / "cpu.stat").get("usage_usec", 0) * 1000,
+            cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
             memory_usage=_read_int(leaf / "memory.current", 0),
             memory_limit=int(limit) if limit.isdigit() else None,
             pids_current=_read_int(leaf / "pids.current", 0),
             oom_kills=_read_keyed(leaf / "memory.events").get("oom_kill", 0),
+            cpu_user_ns=cpu.get("user_usec", 0) * 1000,
+            cpu_system_ns=cpu.get("system_usec", 0) * 1000,
+            memory_detail=_read_keyed(leaf / "memory.stat"),
+            pids_limit=int(pids_max) if pids_max.isdigit() else None,
+            throttling={"nr_periods": cpu.get("nr_periods", 0), "nr_throttled": cpu.get("nr_throttled", 0),
+                        "throttled_time": cpu.get("throttled_usec", 0) * 1000},
         )
 
     def oom_killed(self, path: str) -> bool:

@@ -114,3 +114,16 @@ def test_daemon_json_is_read_and_conflicts_are_refused(daemon: ServinDaemon) -> 
     res = subprocess.run([sys.executable, "-m", "servin.cli.main", "daemon", "--config-file", str(cfg)],
                          capture_output=True, timeout=30)
     assert res.returncode != 0 and b"no-such-key" in res.stderr
+
+
+def test_restart_policies_at_daemon_start(daemon: ServinDaemon) -> None:
+    d = daemon
+    d.docker("run", "-d", "--name", "always1", "--restart", "always", "busybox", "sleep", "60")
+    d.docker("run", "-d", "--name", "unless1", "--restart", "unless-stopped", "busybox", "sleep", "60")
+    d.docker("run", "-d", "--name", "plain1", "busybox", "sleep", "60")
+    d.docker("stop", "-t", "0", "always1", "unless1", "plain1")
+    d.stop()
+    d.start()
+    status = {n: json.loads(d.docker("inspect", n).stdout)[0]["State"]["Status"]
+              for n in ("always1", "unless1", "plain1")}
+    assert status == {"always1": "running", "unless1": "exited", "plain1": "exited"}

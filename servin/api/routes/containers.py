@@ -17,7 +17,9 @@ from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
 from servin.api.wire.filters import parse_filters
 from servin.core import query
+from servin.core.containers import now_rfc3339
 from servin.core.logs import LogQuery
+from servin.kernel.procfs import system_cpu_ns
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
                           "network", "volume", "health", "publish", "expose", "isolation", "is-task"})
@@ -217,7 +219,81 @@ async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: as
             out_task.exception()  # a client that went away is not an error
 
 
+async def pause(request: web.Request) -> web.Response:
+    await services(request).containers.pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await services(request).containers.unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    services(request).containers.rename(request.match_info["id"], request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+async def update(request: web.Request) -> web.Response:
+    engine = services(request).containers
+    c = engine.get(request.match_info["id"])
+    await engine.update(c.id, wire.parse_update(await json_body(request) or {}, c.host_config))
+    return json_response({"Warnings": []})
+
+
+async def top(request: web.Request) -> web.Response:
+    titles, rows = await services(request).containers.top(request.match_info["id"],
+                                                          request.query.get("ps_args", ""))
+    return json_response({"Titles": titles, "Processes": rows})
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    s = services(request)
+    engine = s.containers
+    ref = request.match_info["id"]
+    stream = flag(request, "stream", True)
+    one_shot = flag(request, "one-shot")
+    c, cur = engine.stats_sample(ref)
+
+    def reading() -> tuple[Any, int, str]:
+        _, sample = engine.stats_sample(c.id)
+        return sample, system_cpu_ns(), now_rfc3339()
+
+    resp = await streams.open_stream(request, "application/json")
+    pre, pre_sys, preread = None, 0, wire.ZERO_TIME
+    if not stream and not one_shot and cur is not None:  # fill precpu_stats, as dockerd does
+        pre, pre_sys, preread = reading()
+        await asyncio.sleep(1)
+    while True:
+        cur, sys_ns, read = reading()
+        body = wire.stats(c, cur, pre, read=read, preread=preread, system_ns=sys_ns, pre_system_ns=pre_sys,
+                          ncpu=s.info.ncpu, mem_total=s.info.mem_total)
+        await resp.write(json.dumps(body).encode() + b"\n")
+        if not stream or cur is None:
+            break
+        pre, pre_sys, preread = cur, sys_ns, read
+        await asyncio.sleep(1)
+    await resp.write_eof()
+    return resp
+
+
+PRUNE_FILTERS = frozenset({"until", "label", "label!"})
+
+
+async def prune(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters"), PRUNE_FILTERS)
+    removed = await services(request).containers.prune(filters)
+    return json_response({"ContainersDeleted": removed, "SpaceReclaimed": 0})
+
+
 def add_routes(add: Any) -> None:
+    add("POST", "/containers/prune", prune)
+    add("POST", "/containers/{id}/pause", pause)
+    add("POST", "/containers/{id}/unpause", unpause)
+    add("POST", "/containers/{id}/rename", rename)
+    add("POST", "/containers/{id}/update", update)
+    add("GET", "/containers/{id}/top", top)
+    add("GET", "/containers/{id}/stats", stats)
     add("POST", "/containers/create", create)
     add("GET", "/containers/json", list_)
     add("GET", "/containers/{id}/json", inspect)

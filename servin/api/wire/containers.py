@@ -311,3 +311,75 @@ def summary(c: Container, now_ns: int) -> dict[str, Any]:
         "NetworkSettings": {"Networks": {}},
         "Mounts": [],
     }
+
+
+def parse_update(body: Any, current: HostConfig) -> HostConfig:
+    """`docker update`: the resources and restart policy given, the rest kept."""
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("invalid update body")
+    changes: dict[str, Any] = {}
+    for key, attr in (("Memory", "memory"), ("MemorySwap", "memory_swap"), ("CpuShares", "cpu_shares"),
+                      ("CpuQuota", "cpu_quota"), ("CpuPeriod", "cpu_period"), ("NanoCpus", "nano_cpus")):
+        if body.get(key):
+            changes[attr] = _int(body, key)
+    for key, attr in (("CpusetCpus", "cpuset_cpus"), ("CpusetMems", "cpuset_mems")):
+        if body.get(key):
+            changes[attr] = str(body[key])
+    if body.get("PidsLimit") is not None:
+        changes["pids_limit"] = _int(body, "PidsLimit") or None
+    rp = body.get("RestartPolicy")
+    if isinstance(rp, dict) and rp.get("Name") is not None:
+        changes["restart_policy"] = RestartPolicy(name=rp.get("Name") or "no",
+                                                  maximum_retry_count=int(rp.get("MaximumRetryCount") or 0))
+    if changes.get("nano_cpus"):
+        changes.setdefault("cpu_quota", 0)
+        changes.setdefault("cpu_period", 0)
+    from dataclasses import replace
+
+    return replace(current, **changes)
+
+
+def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_ns: int,
+          pre_system_ns: int, ncpu: int, mem_total: int) -> dict[str, Any]:
+    """Docker's stats JSON from two cgroup readings (None: not running → zeros)."""
+
+    def cpu(sample: Any, system: int) -> dict[str, Any]:
+        if sample is None:
+            return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+        usage: dict[str, Any] = {"total_usage": sample.cpu_usage_ns,
+                                 "usage_in_kernelmode": sample.cpu_system_ns,
+                                 "usage_in_usermode": sample.cpu_user_ns}
+        if sample.percpu_ns:
+            usage["percpu_usage"] = list(sample.percpu_ns)
+        t = sample.throttling
+        return {"cpu_usage": usage, "system_cpu_usage": system, "online_cpus": ncpu,
+                "throttling_data": {"periods": t.get("nr_periods", 0),
+                                    "throttled_periods": t.get("nr_throttled", 0),
+                                    "throttled_time": t.get("throttled_time", 0)}}
+
+    memory: dict[str, Any] = {}
+    if cur is not None:
+        memory = {"usage": cur.memory_usage, "stats": dict(cur.memory_detail),
+                  "limit": cur.memory_limit or mem_total}
+        if cur.memory_max_usage:
+            memory["max_usage"] = cur.memory_max_usage
+        if cur.oom_kills:
+            memory["failcnt"] = cur.oom_kills
+    return {
+        "read": read,
+        "preread": preread,
+        "pids_stats": {} if cur is None else {"current": cur.pids_current,
+                                              **({"limit": cur.pids_limit} if cur.pids_limit else {})},
+        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
+                        "io_queue_recursive": None, "io_service_time_recursive": None,
+                        "io_wait_time_recursive": None, "io_merged_recursive": None,
+                        "io_time_recursive": None, "sectors_recursive": None},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu(cur, system_ns),
+        "precpu_stats": cpu(pre, pre_system_ns),
+        "memory_stats": memory,
+        "name": "/" + c.name,
+        "id": c.id,
+    }

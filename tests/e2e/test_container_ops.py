@@ -1,0 +1,142 @@
+"""pause/unpause, rename, update, top, stats, prune and restart policies through the docker CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import docker
+
+from tests.support.daemon import ServinDaemon
+
+
+def out(d: ServinDaemon, *args: str, **kw: object) -> str:
+    return d.docker(*args, **kw).stdout.decode()  # type: ignore[arg-type]
+
+
+def state(d: ServinDaemon, name: str) -> dict:
+    return json.loads(out(d, "inspect", name))[0]
+
+
+def test_pause_unpause_freezes_the_processes(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "counter", "busybox", "sh", "-c",
+             "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done")
+    try:
+        d.docker("pause", "counter")
+        assert state(d, "counter")["State"]["Status"] == "paused"
+        assert "(Paused)" in out(d, "ps", "--filter", "name=counter", "--format", "{{.Status}}")
+        res = d.docker("pause", "counter", check=False)
+        assert b"is already paused" in res.stderr
+        d.docker("unpause", "counter")
+        assert state(d, "counter")["State"]["Status"] == "running"
+        res = d.docker("unpause", "counter", check=False)
+        assert b"is not paused" in res.stderr
+        d.docker("pause", "counter")
+        started = time.monotonic()
+        d.docker("stop", "-t", "1", "counter")  # a paused container stops too
+        assert time.monotonic() - started < 5
+        assert state(d, "counter")["State"]["ExitCode"] == 137
+    finally:
+        d.docker("rm", "-f", "counter", check=False)
+
+
+def test_rename(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("create", "--name", "before", "busybox", "true")
+    try:
+        d.docker("rename", "before", "after")
+        assert state(d, "after")["Name"] == "/after"
+        assert d.docker("inspect", "before", check=False).returncode != 0
+        d.docker("create", "--name", "taken", "busybox", "true")
+        res = d.docker("rename", "after", "taken", check=False)
+        assert b'The container name "/taken" is already in use' in res.stderr
+    finally:
+        d.docker("rm", "-f", "after", "taken", check=False)
+
+
+def test_update_changes_live_limits(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "run", "-d", "--memory", "64m", "busybox", "sleep", "30").strip()
+    try:
+        d.docker("update", "--memory", "128m", "--memory-swap", "256m", "--cpus", "0.5",
+                 "--restart", "on-failure:2", cid)
+        hc = state(d, cid)["HostConfig"]
+        assert hc["Memory"] == 128 << 20 and hc["NanoCpus"] == 500_000_000
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        mem = Path("/sys/fs/cgroup/memory") / d.cgroup_parent / cid / "memory.limit_in_bytes"
+        if mem.exists():
+            assert mem.read_text().strip() == str(128 << 20)
+    finally:
+        d.docker("rm", "-f", cid)
+
+
+def test_top_lists_the_container_processes(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "topper", "busybox", "sh", "-c", "sleep 31 & sleep 32")
+    try:
+        time.sleep(0.3)
+        text = out(d, "top", "topper")
+        assert "sleep 31" in text and "sleep 32" in text and "PID" in text.splitlines()[0]
+        custom = out(d, "top", "topper", "-o", "pid,comm")
+        assert custom.splitlines()[0].split() == ["PID", "COMMAND"]
+    finally:
+        d.docker("rm", "-f", "topper")
+    res = d.docker("top", "busybox-none", check=False)
+    assert b"No such container" in res.stderr
+
+
+def test_stats_report_cpu_and_memory(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c", "while true; do :; done")
+    try:
+        time.sleep(1)
+        line = out(d, "stats", "--no-stream", "--format", "{{json .}}", "busy")
+        row = json.loads(line)
+        cpu = float(row["CPUPerc"].rstrip("%"))
+        assert 30 < cpu < 210  # one busy loop on a 2-CPU host: about 100%
+        assert row["MemUsage"].endswith("/ 64MiB")
+        assert row["PIDs"] == "1"
+        client = docker.DockerClient(base_url=d.host, version="auto")
+        raw = client.containers.get("busy").stats(stream=False)
+        assert raw["cpu_stats"]["cpu_usage"]["total_usage"] > raw["precpu_stats"]["cpu_usage"]["total_usage"]
+        assert raw["cpu_stats"]["online_cpus"] >= 1 and raw["memory_stats"]["limit"] == 64 << 20
+        client.close()
+    finally:
+        d.docker("rm", "-f", "busy")
+
+
+def test_container_prune_removes_only_stopped(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "--name", "gone1", "--label", "prune=yes", "busybox", "true")
+    d.docker("run", "--name", "kept1", "busybox", "true")
+    d.docker("run", "-d", "--name", "alive1", "--label", "prune=yes", "busybox", "sleep", "30")
+    try:
+        res = out(d, "container", "prune", "-f", "--filter", "label=prune=yes")
+        assert state(d, "kept1")  # no label: kept
+        assert d.docker("inspect", "gone1", check=False).returncode != 0
+        assert state(d, "alive1")["State"]["Running"]
+        assert "Deleted Containers" in res
+    finally:
+        d.docker("rm", "-f", "kept1", "alive1", check=False)
+
+
+def test_restart_policies(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+    d.docker("run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and state(d, "flaky")["RestartCount"] < 2:
+            time.sleep(0.2)
+        time.sleep(1)
+        flaky = state(d, "flaky")
+        assert flaky["RestartCount"] == 2 and flaky["State"]["Status"] == "exited"
+        assert out(d, "logs", "flaky") == "run\n" * 3
+        assert state(d, "forever")["RestartCount"] >= 1
+        d.docker("stop", "forever")
+        time.sleep(1)
+        assert state(d, "forever")["State"]["Status"] == "exited"  # a manual stop holds
+    finally:
+        d.docker("rm", "-f", "flaky", "forever", check=False)
