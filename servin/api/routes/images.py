@@ -117,20 +117,22 @@ async def remove(request: web.Request) -> web.Response:
     def users(image_id: str) -> list[tuple[str, bool]]:
         return [(c.id, c.state.running) for c in s.containers.list() if c.image_id == image_id]
 
-    items = await asyncio.to_thread(s.images.delete, request.match_info["name"],
-                                    force=flag(request, "force"), users=users)
+    name = request.match_info["name"]
+    image_id = (await asyncio.to_thread(s.images.get, name)).id
+    items = await asyncio.to_thread(s.images.delete, name, force=flag(request, "force"), users=users)
+    # as dockerd: the image ID is the actor of untag and delete; removed layers make no events
     for item in items:
-        if getattr(item, "deleted", None):
-            s.events.publish(_image_event("delete", item.deleted))
         if getattr(item, "untagged", None):
-            s.events.publish(_image_event("untag", item.untagged))
+            s.events.publish(_image_event("untag", image_id))
+        if getattr(item, "deleted", None) == image_id:
+            s.events.publish(_image_event("delete", image_id))
     return json_response(wire.delete_items(items))
 
 
-def _image_event(action: str, ref: str) -> Any:
+def _image_event(action: str, image_id: str) -> Any:
     from servin.core.events import Event
 
-    return Event(type="image", action=action, actor_id=ref, attributes={"name": ref})
+    return Event(type="image", action=action, actor_id=image_id, attributes={"name": image_id})
 
 
 def add_routes(add: Any) -> None:
