@@ -80,6 +80,12 @@ DOCKERD_MOUNTS = [
 DOCKERD_MEMORY = {"limit": 67108864, "swap": 134217728}  # swap: adaptContainerSettings doubles Memory
 DOCKERD_CPU = {"shares": 512, "quota": 150000, "period": 100000, "cpus": "0"}
 DOCKERD_PIDS = {"limit": 100}
+# oci/defaults.go: after deny-all, allow c 1:5 1:3 1:9 1:8 5:0 5:1, deny c 10:229 (fuse)
+DOCKERD_DEVICE_RULES = {(True, "c", 1, 5, "rwm"), (True, "c", 1, 3, "rwm"), (True, "c", 1, 9, "rwm"),
+                        (True, "c", 1, 8, "rwm"), (True, "c", 5, 0, "rwm"), (True, "c", 5, 1, "rwm"),
+                        (False, "c", 10, 229, "rwm")}
+RUNC_ADDED_DEVICE_RULES = {(True, "c", None, None, "m"), (True, "b", None, None, "m"), (True, "c", 1, 7, "rwm"),
+                           (True, "c", 5, 2, "rwm"), (True, "c", 136, None, "rwm"), (True, "c", 10, 200, "rwm")}
 
 
 # ---- Servin -----------------------------------------------------------------------------
@@ -142,9 +148,13 @@ def test_resources_match_dockerd(tmp_path):
     assert res["memory"] == DOCKERD_MEMORY
     assert res["cpu"] == DOCKERD_CPU
     assert res["pids"] == DOCKERD_PIDS
-    # dockerd lists deny-all first and then runc's default allow rules; Servin only denies all
-    # and leaves the default devices (null, zero, full, random, urandom, tty, ptmx) to the runtime.
-    assert res["devices"][0] == {"allow": False, "access": "rwm"}
+    devices = res["devices"]
+    assert devices[0] == {"allow": False, "access": "rwm"}
+    rules = {(d["allow"], d.get("type"), d.get("major"), d.get("minor"), d["access"]) for d in devices[1:]}
+    assert DOCKERD_DEVICE_RULES <= rules
+    # Intentional: Servin also writes into the spec what runc adds by itself at apply time
+    # (libcontainer/specconv AllowedDevices), since servin-shim has no such built-in list.
+    assert rules - DOCKERD_DEVICE_RULES == RUNC_ADDED_DEVICE_RULES
 
 
 def test_cgroups_path_is_parent_slash_id(tmp_path):
