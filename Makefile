@@ -40,4 +40,4 @@ lint:
 	ruff check servin tests bench
 
 clean:
-	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim
+	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim servin/libexec/servin-init

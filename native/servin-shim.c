@@ -285,7 +285,10 @@ struct plan {
     gid_t gid;
     gid_t *groups;
     size_t ngroups;
-    int readonly_root, no_new_privs, open_stdin, stdin_once;
+    int readonly_root, no_new_privs, open_stdin, stdin_once, terminal, init;
+    unsigned short rows, cols; /* consolesize; 0 = leave the kernel default */
+    long long log_max_size;    /* bytes; 0 = no rotation */
+    int log_max_files;         /* files kept in total (>= 1) */
     struct mountent *mounts;
     size_t nmounts;
     char **masked;
@@ -298,13 +301,25 @@ struct plan {
     uint64_t caps;
     struct rlim *rlimits;
     size_t nrlimits;
+    char *data;   /* the file: every string points into it */
+    char **strs;  /* the split strings */
 };
 
-static struct plan P;
+static struct plan P; /* the container's plan */
 
-static char *plan_data; /* the file, kept: every string points into it */
+static void free_plan(struct plan *pl)
+{
+    free(pl->groups);
+    free(pl->mounts);
+    free(pl->cgroup_procs);
+    free(pl->rlimits);
+    free(pl->data);
+    free(pl->strs);
+    memset(pl, 0, sizeof *pl);
+}
 
-static int parse_plan(const char *path, char *err, size_t errn)
+/* parse a plan file into *pl; with is_exec only the process part is required (no root) */
+static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err, size_t errn)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -318,15 +333,15 @@ static int parse_plan(const char *path, char *err, size_t errn)
         return -1;
     }
     size_t size = (size_t)st.st_size;
-    plan_data = malloc(size + 1);
-    if (!plan_data) {
+    pl->data = malloc(size + 1);
+    if (!pl->data) {
         close(fd);
         snprintf(err, errn, "plan too large");
         return -1;
     }
     size_t got = 0;
     while (got < size) {
-        ssize_t r = read(fd, plan_data + got, size - got);
+        ssize_t r = read(fd, pl->data + got, size - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -338,28 +353,32 @@ static int parse_plan(const char *path, char *err, size_t errn)
         snprintf(err, errn, "short read of plan");
         return -1;
     }
-    plan_data[size] = 0;
-    if (size > 0 && plan_data[size - 1] != 0) {
+    pl->data[size] = 0;
+    if (size > 0 && pl->data[size - 1] != 0) {
         snprintf(err, errn, "plan does not end with NUL");
         return -1;
     }
     /* split */
     size_t nstr = 0;
     for (size_t i = 0; i < size; i++)
-        if (plan_data[i] == 0)
+        if (pl->data[i] == 0)
             nstr++;
     char **s = calloc(nstr + 1, sizeof *s);
     if (!s) {
         snprintf(err, errn, "out of memory");
         return -1;
     }
+    char *data = pl->data;
     size_t k = 0;
-    for (size_t i = 0; i < size; i += strlen(plan_data + i) + 1)
-        s[k++] = plan_data + i;
+    for (size_t i = 0; i < size; i += strlen(data + i) + 1)
+        s[k++] = data + i;
 
-    memset(&P, 0, sizeof P);
-    P.uid = 0;
-    P.gid = 0;
+    memset(pl, 0, sizeof *pl);
+    pl->log_max_files = 1;
+    pl->data = data;
+    pl->strs = s;
+    pl->uid = 0;
+    pl->gid = 0;
     size_t i = 0;
     while (i < nstr) {
         if (i + 1 >= nstr) {
@@ -382,106 +401,128 @@ static int parse_plan(const char *path, char *err, size_t errn)
         goto fail;                                                              \
     }
         if (!strcmp(tag, "args")) {
-            P.args = v;
-            P.nargs = cnt;
+            pl->args = v;
+            pl->nargs = cnt;
         } else if (!strcmp(tag, "env")) {
-            P.env = v;
-            P.nenv = cnt;
+            pl->env = v;
+            pl->nenv = cnt;
         } else if (!strcmp(tag, "cwd")) {
             NEED(1);
-            P.cwd = v[0];
+            pl->cwd = v[0];
         } else if (!strcmp(tag, "uid")) {
             NEED(1);
-            P.uid = (uid_t)strtoul(v[0], NULL, 10);
+            pl->uid = (uid_t)strtoul(v[0], NULL, 10);
         } else if (!strcmp(tag, "gid")) {
             NEED(1);
-            P.gid = (gid_t)strtoul(v[0], NULL, 10);
+            pl->gid = (gid_t)strtoul(v[0], NULL, 10);
         } else if (!strcmp(tag, "groups")) {
-            P.groups = calloc(cnt + 1, sizeof(gid_t));
+            pl->groups = calloc(cnt + 1, sizeof(gid_t));
             for (size_t j = 0; j < cnt; j++)
-                P.groups[j] = (gid_t)strtoul(v[j], NULL, 10);
-            P.ngroups = cnt;
+                pl->groups[j] = (gid_t)strtoul(v[j], NULL, 10);
+            pl->ngroups = cnt;
         } else if (!strcmp(tag, "hostname")) {
             NEED(1);
-            P.hostname = v[0];
+            pl->hostname = v[0];
         } else if (!strcmp(tag, "root")) {
             NEED(1);
-            P.root = v[0];
+            pl->root = v[0];
         } else if (!strcmp(tag, "readonly_root")) {
             NEED(1);
-            P.readonly_root = atoi(v[0]);
+            pl->readonly_root = atoi(v[0]);
         } else if (!strcmp(tag, "overlay")) {
             NEED(1);
-            P.overlay = v[0];
+            pl->overlay = v[0];
         } else if (!strcmp(tag, "mount")) {
             NEED(5);
-            P.mounts = xrealloc(P.mounts, (P.nmounts + 1) * sizeof *P.mounts);
-            struct mountent *m = &P.mounts[P.nmounts++];
+            pl->mounts = xrealloc(pl->mounts, (pl->nmounts + 1) * sizeof *pl->mounts);
+            struct mountent *m = &pl->mounts[pl->nmounts++];
             m->source = v[0];
             m->target = v[1];
             m->fstype = v[2];
             m->flags = strtoul(v[3], NULL, 10);
             m->data = v[4];
         } else if (!strcmp(tag, "masked")) {
-            P.masked = v;
-            P.nmasked = cnt;
+            pl->masked = v;
+            pl->nmasked = cnt;
         } else if (!strcmp(tag, "readonly_path")) {
-            P.ro_paths = v;
-            P.nro_paths = cnt;
+            pl->ro_paths = v;
+            pl->nro_paths = cnt;
         } else if (!strcmp(tag, "namespaces")) {
             NEED(1);
-            P.namespaces = strtoul(v[0], NULL, 10);
+            pl->namespaces = strtoul(v[0], NULL, 10);
         } else if (!strcmp(tag, "cgroup_procs")) {
-            P.cgroup_procs = xrealloc(P.cgroup_procs, (P.ncgroup_procs + cnt) * sizeof(char *));
+            pl->cgroup_procs = xrealloc(pl->cgroup_procs, (pl->ncgroup_procs + cnt) * sizeof(char *));
             for (size_t j = 0; j < cnt; j++)
-                P.cgroup_procs[P.ncgroup_procs++] = v[j];
+                pl->cgroup_procs[pl->ncgroup_procs++] = v[j];
         } else if (!strcmp(tag, "caps")) {
             NEED(1);
-            P.caps = strtoull(v[0], NULL, 10);
+            pl->caps = strtoull(v[0], NULL, 10);
         } else if (!strcmp(tag, "rlimit")) {
             NEED(3);
-            P.rlimits = xrealloc(P.rlimits, (P.nrlimits + 1) * sizeof *P.rlimits);
-            struct rlim *r = &P.rlimits[P.nrlimits++];
+            pl->rlimits = xrealloc(pl->rlimits, (pl->nrlimits + 1) * sizeof *pl->rlimits);
+            struct rlim *r = &pl->rlimits[pl->nrlimits++];
             r->resource = atoi(v[0]);
             r->soft = strtoull(v[1], NULL, 10);
             r->hard = strtoull(v[2], NULL, 10);
         } else if (!strcmp(tag, "no_new_privs")) {
             NEED(1);
-            P.no_new_privs = atoi(v[0]);
+            pl->no_new_privs = atoi(v[0]);
         } else if (!strcmp(tag, "open_stdin")) {
             NEED(1);
-            P.open_stdin = atoi(v[0]);
+            pl->open_stdin = atoi(v[0]);
         } else if (!strcmp(tag, "stdin_once")) {
             NEED(1);
-            P.stdin_once = atoi(v[0]);
+            pl->stdin_once = atoi(v[0]);
         } else if (!strcmp(tag, "log")) {
             NEED(1);
-            P.log = v[0];
+            pl->log = v[0];
         } else if (!strcmp(tag, "exit_file")) {
             NEED(1);
-            P.exit_file = v[0];
+            pl->exit_file = v[0];
+        } else if (!strcmp(tag, "terminal")) {
+            NEED(1);
+            pl->terminal = atoi(v[0]);
+        } else if (!strcmp(tag, "consolesize")) {
+            NEED(2);
+            pl->rows = (unsigned short)strtoul(v[0], NULL, 10);
+            pl->cols = (unsigned short)strtoul(v[1], NULL, 10);
+        } else if (!strcmp(tag, "init")) {
+            NEED(1);
+            pl->init = atoi(v[0]);
+        } else if (!strcmp(tag, "log_max_size")) {
+            NEED(1);
+            pl->log_max_size = strtoll(v[0], NULL, 10);
+        } else if (!strcmp(tag, "log_max_files")) {
+            NEED(1);
+            pl->log_max_files = atoi(v[0]);
+            if (pl->log_max_files < 1)
+                pl->log_max_files = 1;
         }
         /* version and unknown tags: skipped */
 #undef NEED
     }
-    if (P.nargs == 0 || !P.root || P.root[0] != '/') {
-        snprintf(err, errn, "plan needs args and an absolute root");
+    if (pl->nargs == 0 || (!is_exec && (!pl->root || pl->root[0] != '/'))) {
+        snprintf(err, errn, is_exec ? "exec plan needs args" : "plan needs args and an absolute root");
         goto fail;
     }
-    /* keep `s` alive: P.args/env/... point into it */
+    /* keep `s` alive: pl->args/env/... point into it */
     return 0;
 fail:
+    free_plan(pl);
     return -1;
 }
 
 /* ------------------------------------------------------------------ the container child */
 
-static int errpipe_w = -1;
+/* The child reports to the shim over a SOCK_SEQPACKET socketpair (close-on-exec, so EOF means the
+   exec succeeded). Messages: "E<code> <message>" (failed), "P<pid>" (the exec's pid, from the
+   intermediate process of an exec), "T" carrying the pty master as SCM_RIGHTS. */
+static int chan_w = -1;
 
 __attribute__((noreturn, format(printf, 2, 3))) static void child_fail(int code, const char *fmt, ...)
 {
     char buf[2048];
-    int n = snprintf(buf, sizeof buf, "%d ", code);
+    int n = snprintf(buf, sizeof buf, "E%d ", code);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
@@ -489,9 +530,28 @@ __attribute__((noreturn, format(printf, 2, 3))) static void child_fail(int code,
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    ssize_t w = write(errpipe_w, buf, strlen(buf));
+    ssize_t w = send(chan_w, buf, strlen(buf), MSG_NOSIGNAL);
     (void)w;
     _exit(code ? code : 1);
+}
+
+static void chan_send_fd(int fd)
+{
+    char tag = 'T';
+    struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    if (sendmsg(chan_w, &mh, MSG_NOSIGNAL) < 0)
+        child_fail(1, "send the pty master to the shim: %s", strerror(errno));
 }
 
 static void mkdir_p(const char *path, mode_t mode)
@@ -619,17 +679,17 @@ static void do_mount(const struct mountent *m)
         make_devices(target);
 }
 
-static const char *env_get(const char *name)
+static const char *env_get(const struct plan *pl, const char *name)
 {
     size_t l = strlen(name);
-    for (size_t i = 0; i < P.nenv; i++)
-        if (!strncmp(P.env[i], name, l) && P.env[i][l] == '=')
-            return P.env[i] + l + 1;
+    for (size_t i = 0; i < pl->nenv; i++)
+        if (!strncmp(pl->env[i], name, l) && pl->env[i][l] == '=')
+            return pl->env[i] + l + 1;
     return NULL;
 }
 
 /* resolve argv[0] like Go's exec.LookPath does for runc (Docker's messages) */
-static void resolve_exec(const char *arg0, char *out, size_t n)
+static void resolve_exec(const struct plan *pl, const char *arg0, char *out, size_t n)
 {
     struct stat st;
     if (strchr(arg0, '/')) {
@@ -645,7 +705,7 @@ static void resolve_exec(const char *arg0, char *out, size_t n)
     }
     if (!arg0[0])
         child_fail(127, "exec: \"\": executable file not found in $PATH");
-    const char *path = env_get("PATH");
+    const char *path = env_get(pl, "PATH");
     if (!path)
         path = DEFAULT_PATH;
     const char *p = path;
@@ -695,7 +755,7 @@ static void set_rlimits(void)
     }
 }
 
-static void set_user_and_caps(void)
+static void set_user_and_caps(const struct plan *pl)
 {
     int last = 40;
     int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
@@ -709,25 +769,25 @@ static void set_user_and_caps(void)
             last++;
     }
     for (int c = 0; c <= last; c++) {
-        if (c < 64 && (P.caps >> c) & 1)
+        if (c < 64 && (pl->caps >> c) & 1)
             continue;
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             child_fail(1, "drop capability %d from the bounding set: %s", c, strerror(errno));
     }
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_KEEPCAPS: %s", strerror(errno));
-    if (setgroups(P.ngroups, P.groups) < 0)
+    if (setgroups(pl->ngroups, pl->groups) < 0)
         child_fail(1, "setgroups: %s", strerror(errno));
-    if (setresgid(P.gid, P.gid, P.gid) < 0)
-        child_fail(1, "setresgid %u: %s", (unsigned)P.gid, strerror(errno));
-    if (setresuid(P.uid, P.uid, P.uid) < 0)
-        child_fail(1, "setresuid %u: %s", (unsigned)P.uid, strerror(errno));
+    if (setresgid(pl->gid, pl->gid, pl->gid) < 0)
+        child_fail(1, "setresgid %u: %s", (unsigned)pl->gid, strerror(errno));
+    if (setresuid(pl->uid, pl->uid, pl->uid) < 0)
+        child_fail(1, "setresuid %u: %s", (unsigned)pl->uid, strerror(errno));
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_KEEPCAPS: %s", strerror(errno));
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
-    uint64_t mask = P.caps;
+    uint64_t mask = pl->caps;
     if (last < 63)
         mask &= (1ULL << (last + 1)) - 1;
     data[0].effective = data[0].permitted = (uint32_t)mask;
@@ -736,6 +796,82 @@ static void set_user_and_caps(void)
         child_fail(1, "capset: %s", strerror(errno));
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         child_fail(1, "clear ambient capabilities: %s", strerror(errno));
+}
+
+/* Allocate the pty in the container's devpts (so `tty` says /dev/pts/N inside), hand the master
+   to the shim, make the slave the controlling terminal on fds 0-2; for the init also bind the
+   slave onto /dev/console (as runc does). Runs after pivot_root, before the user switch. */
+static void setup_tty(const struct plan *pl, int bind_console)
+{
+    int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0)
+        child_fail(1, "open /dev/ptmx: %s", strerror(errno));
+    if (grantpt(m) < 0 || unlockpt(m) < 0)
+        child_fail(1, "unlockpt: %s", strerror(errno));
+    char name[64];
+    if (ptsname_r(m, name, sizeof name) != 0)
+        child_fail(1, "ptsname: %s", strerror(errno));
+    if (pl->rows && pl->cols) {
+        struct winsize ws = {.ws_row = pl->rows, .ws_col = pl->cols};
+        ioctl(m, TIOCSWINSZ, &ws);
+    }
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (sl < 0)
+        child_fail(1, "open %s: %s", name, strerror(errno));
+    if (fchown(sl, pl->uid, (gid_t)-1) < 0 && errno != EPERM)
+        child_fail(1, "chown %s: %s", name, strerror(errno));
+    if (bind_console) {
+        int fd = open("/dev/console", O_RDONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+                child_fail(1, "bind %s on /dev/console: %s", name, strerror(errno));
+        } /* no writable /dev (no /dev mount and a read-only root): no console, as with runc */
+    }
+    chan_send_fd(m);
+    close(m);
+    if (ioctl(sl, TIOCSCTTY, 0) < 0)
+        child_fail(1, "TIOCSCTTY: %s", strerror(errno));
+    if (dup2(sl, 0) < 0 || dup2(sl, 1) < 0 || dup2(sl, 2) < 0)
+        child_fail(1, "dup2 tty: %s", strerror(errno));
+    if (sl > 2)
+        close(sl);
+}
+
+__attribute__((noreturn)) static void exec_process(const struct plan *pl)
+{
+    char exe[PATH_MAX];
+    resolve_exec(pl, pl->args[0], exe, sizeof exe);
+
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != chan_w)
+                close(fd);
+    }
+    char **argv = calloc(pl->nargs + 1, sizeof(char *));
+    char **envp = calloc(pl->nenv + 1, sizeof(char *));
+    if (!argv || !envp)
+        child_fail(1, "out of memory");
+    memcpy(argv, pl->args, pl->nargs * sizeof(char *));
+    if (pl->nenv)
+        memcpy(envp, pl->env, pl->nenv * sizeof(char *));
+    execve(exe, argv, envp);
+    int e = errno;
+    if (e == EACCES || e == EISDIR)
+        child_fail(126, "exec: \"%s\": permission denied", pl->args[0]);
+    if (e == ENOENT)
+        child_fail(127, "exec: \"%s\": no such file or directory", pl->args[0]);
+    child_fail(126, "exec %s: %s", pl->args[0], strerror(e));
+}
+
+static void reset_signals(void)
+{
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
 }
 
 static void loopback_up(void)
@@ -757,12 +893,7 @@ static void loopback_up(void)
 __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, int err)
 {
     /* undo the shim's signal state */
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
+    reset_signals();
 
     char c;
     ssize_t r;
@@ -834,6 +965,8 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         if (P.readonly_root)
             bind_remount("/", MS_RDONLY | statfs_locked_flags("/"));
     }
+    if (P.terminal)
+        setup_tty(&P, P.namespaces & CLONE_NEWNS);
 
     set_rlimits();
     if (P.cwd && P.cwd[0]) {
@@ -847,60 +980,75 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         }
     }
 cwd_ok:
-    set_user_and_caps();
+    set_user_and_caps(&P);
     if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    exec_process(&P);
+}
 
-    char exe[PATH_MAX];
-    resolve_exec(P.args[0], exe, sizeof exe);
-
-    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        for (int fd = 3; fd < 1024; fd++)
-            if (fd != errpipe_w)
-                close(fd);
-    }
-    char **argv = calloc(P.nargs + 1, sizeof(char *));
-    char **envp = calloc(P.nenv + 1, sizeof(char *));
-    if (!argv || !envp)
-        child_fail(1, "out of memory");
-    memcpy(argv, P.args, P.nargs * sizeof(char *));
-    if (P.nenv)
-        memcpy(envp, P.env, P.nenv * sizeof(char *));
-    execve(exe, argv, envp);
-    int e = errno;
-    if (e == EACCES || e == EISDIR)
-        child_fail(126, "exec: \"%s\": permission denied", P.args[0]);
-    if (e == ENOENT)
-        child_fail(127, "exec: \"%s\": no such file or directory", P.args[0]);
-    child_fail(126, "exec %s: %s", P.args[0], strerror(e));
+/* The exec'd process (the grandchild: already in the container's namespaces and cgroup). */
+__attribute__((noreturn)) static void exec_child_main(const struct plan *X, int in, int out, int err)
+{
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+        child_fail(1, "dup2 stdio: %s", strerror(errno));
+    if (setsid() < 0)
+        child_fail(1, "setsid: %s", strerror(errno));
+    if (X->terminal)
+        setup_tty(X, 0);
+    set_rlimits();
+    const char *cwd = X->cwd && X->cwd[0] ? X->cwd : "/";
+    if (chdir(cwd) < 0)
+        child_fail(126, "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(errno));
+    set_user_and_caps(X);
+    if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    exec_process(X);
 }
 
 /* ------------------------------------------------------------------ the supervisor */
 
-enum ctype { C_NEW, C_CONTROL, C_ATTACH };
+enum ctype { C_NEW, C_CONTROL, C_ATTACH, C_EXEC };
+
+struct proc;
 
 struct client {
     int fd;
     enum ctype type;
     int want_in, want_out, want_err;
-    int read_eof;   /* no more input from this client */
-    int closing;    /* close once out is flushed */
-    struct buf in;  /* partial line (new/control) */
-    struct buf out; /* pending output */
+    int read_eof;      /* no more input from this client */
+    int closing;       /* 1: close once out is flushed, 2: dead */
+    struct buf in;     /* partial line (new/control) */
+    struct buf out;    /* pending output */
+    struct proc *proc; /* C_EXEC: the exec's process (NULL once it is finished) */
     struct client *next;
 };
 
+/* A process whose stdio the shim holds: the container's init or an exec. */
+struct proc {
+    pid_t pid;
+    int is_init;
+    int terminal;
+    int fd[3];         /* [1] stdout (pipe or a dup of the pty master), [2] stderr pipe; -1 = closed */
+    int in_fd;         /* stdin pipe write end, or a dup of the pty master; -1 = closed */
+    int master;        /* the pty master (kept for resize), -1 without a tty */
+    int stdin_closed_req; /* close stdin once stdin_buf is flushed */
+    struct buf stdin_buf;
+    int exited, status; /* status: Docker's exit code (code or 128+signal) */
+    int64_t exit_ms;
+    struct client *client; /* exec: its connection (NULL once gone) */
+    struct proc *next;
+};
+
 static struct client *clients;
+static struct proc init_p = {.pid = -1, .is_init = 1, .fd = {-1, -1, -1}, .in_fd = -1, .master = -1};
+static struct proc *execs;
 static int listen_fd = -1, sig_fd = -1;
 static pid_t child_pid = -1;
 static int started, exited, exit_status, exit_done;
-static int out_fd = -1, err_fd = -1; /* container stdout/stderr read ends */
-static int in_fd = -1;               /* container stdin write end */
-static int stdin_closed_req;         /* close stdin once stdin_buf is flushed */
-static struct buf stdin_buf;
 static int shutdown_req;
 static struct timespec started_ts;
 static int log_fd = -1;
+static long long log_size; /* bytes in the current log file, including what logbuf holds */
 static struct buf logbuf;
 static struct buf partial[3]; /* per stream (1 stdout, 2 stderr) */
 static char *rbuf;
@@ -1001,19 +1149,6 @@ static void json_escape(struct buf *b, const unsigned char *s, size_t n)
     }
 }
 
-static void log_entry(int stream, const char *a, size_t an, const char *b2, size_t bn, const char *ts)
-{
-    static const char *names[] = {"", "stdout", "stderr"};
-    buf_add(&logbuf, "{\"log\":\"", 8);
-    if (an)
-        json_escape(&logbuf, (const unsigned char *)a, an);
-    if (bn)
-        json_escape(&logbuf, (const unsigned char *)b2, bn);
-    char tail[96];
-    int n = snprintf(tail, sizeof tail, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", names[stream], ts);
-    buf_add(&logbuf, tail, (size_t)n);
-}
-
 static void log_flush(void)
 {
     if (log_fd >= 0 && buf_pending(&logbuf)) {
@@ -1022,6 +1157,57 @@ static void log_flush(void)
     }
     logbuf.head = logbuf.len = 0;
     buf_trim(&logbuf);
+}
+
+/* Docker's json-file rotation (moby loggerutils): before an entry is written, if the file holds
+   max-size bytes or more, shift x.log.(n-1) -> x.log.n ... x.log -> x.log.1 (dropping the
+   oldest, keeping max-file files in total) and start an empty x.log; max-file 1 truncates. */
+static void log_rotate(void)
+{
+    log_flush();
+    if (P.log_max_files >= 2) {
+        char from[PATH_MAX + 16], to[PATH_MAX + 16];
+        snprintf(to, sizeof to, "%s.%d", P.log, P.log_max_files - 1);
+        if (unlink(to) < 0 && errno != ENOENT)
+            diag("remove %s: %s", to, strerror(errno));
+        for (int i = P.log_max_files - 1; i > 1; i--) {
+            snprintf(to, sizeof to, "%s.%d", P.log, i);
+            snprintf(from, sizeof from, "%s.%d", P.log, i - 1);
+            if (rename(from, to) < 0 && errno != ENOENT)
+                diag("rename %s: %s", from, strerror(errno));
+        }
+        snprintf(to, sizeof to, "%s.1", P.log);
+        if (rename(P.log, to) < 0 && errno != ENOENT)
+            diag("rename %s: %s", P.log, strerror(errno));
+        int fd = open(P.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            diag("open %s: %s", P.log, strerror(errno));
+            /* keep writing to the renamed file rather than losing output */
+        } else {
+            close(log_fd);
+            log_fd = fd;
+        }
+    } else if (ftruncate(log_fd, 0) < 0) {
+        diag("truncate %s: %s", P.log, strerror(errno));
+    }
+    log_size = 0;
+}
+
+static void log_entry(int stream, const char *a, size_t an, const char *b2, size_t bn, const char *ts)
+{
+    static const char *names[] = {"", "stdout", "stderr"};
+    if (P.log_max_size > 0 && log_size >= P.log_max_size)
+        log_rotate();
+    size_t before = buf_pending(&logbuf);
+    buf_add(&logbuf, "{\"log\":\"", 8);
+    if (an)
+        json_escape(&logbuf, (const unsigned char *)a, an);
+    if (bn)
+        json_escape(&logbuf, (const unsigned char *)b2, bn);
+    char tail[96];
+    int n = snprintf(tail, sizeof tail, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", names[stream], ts);
+    buf_add(&logbuf, tail, (size_t)n);
+    log_size += (long long)(buf_pending(&logbuf) - before);
 }
 
 static void log_data(int stream, const char *d, size_t n, const char *ts)
@@ -1071,103 +1257,234 @@ static void log_final(void)
     log_flush();
 }
 
-/* read once from a container pipe; returns 0 on EOF (fd closed), -1 if nothing to read, 1 otherwise */
-static int pump(int *fdp, int stream)
+static void frame(struct client *c, int stream, const char *d, size_t n)
 {
-    ssize_t r = read(*fdp, rbuf, READ_CHUNK);
+    unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
+    buf_add(&c->out, hdr, 8);
+    buf_add(&c->out, d, n);
+    if (buf_flush(&c->out, c->fd) < 0)
+        c->closing = 2;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void close_fd(int *fdp)
+{
+    if (*fdp >= 0) {
+        close(*fdp);
+        *fdp = -1;
+    }
+}
+
+/* read once from a process's output; returns 0 on EOF (fd closed), -1 if nothing to read, 1 otherwise.
+   The init's output goes to the log and the attach clients; an exec's to its connection only. */
+static int pump(struct proc *p, int stream)
+{
+    ssize_t r = read(p->fd[stream], rbuf, READ_CHUNK);
     if (r < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return -1;
-        diag("read container stream %d: %s", stream, strerror(errno));
+        if (errno != EIO) /* EIO: the pty's last slave fd is closed */
+            diag("read stream %d of %d: %s", stream, (int)p->pid, strerror(errno));
         r = 0;
     }
     if (r == 0) {
-        close(*fdp);
-        *fdp = -1;
+        close_fd(&p->fd[stream]);
         return 0;
     }
-    char ts[64];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    rfc3339nano(&now, ts, sizeof ts);
-    log_data(stream, rbuf, (size_t)r, ts);
-    log_flush();
-    unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(r >> 24), (unsigned char)(r >> 16),
-                            (unsigned char)(r >> 8), (unsigned char)r};
+    if (!p->is_init) {
+        if (p->client && p->client->closing != 2)
+            frame(p->client, stream, rbuf, (size_t)r);
+        return 1;
+    }
+    if (log_fd >= 0) {
+        char ts[64];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        rfc3339nano(&now, ts, sizeof ts);
+        log_data(stream, rbuf, (size_t)r, ts);
+        log_flush();
+    }
     for (struct client *c = clients; c; c = c->next) {
         if (c->type != C_ATTACH || c->closing == 2)
             continue;
         if ((stream == 1 && !c->want_out) || (stream == 2 && !c->want_err))
             continue;
-        buf_add(&c->out, hdr, 8);
-        buf_add(&c->out, rbuf, (size_t)r);
-        if (buf_flush(&c->out, c->fd) < 0)
-            c->closing = 2;
+        frame(c, stream, rbuf, (size_t)r);
     }
     return 1;
 }
 
-static void close_stdin_now(void)
+static void close_stdin_now(struct proc *p)
 {
-    if (in_fd >= 0) {
-        close(in_fd);
-        in_fd = -1;
-    }
-    buf_free(&stdin_buf);
+    close_fd(&p->in_fd);
+    buf_free(&p->stdin_buf);
 }
 
-static void flush_stdin(void)
+static void flush_stdin(struct proc *p)
 {
-    if (in_fd < 0)
+    if (p->in_fd < 0)
         return;
-    while (buf_pending(&stdin_buf)) {
-        ssize_t w = write(in_fd, stdin_buf.data + stdin_buf.head, buf_pending(&stdin_buf));
+    while (buf_pending(&p->stdin_buf)) {
+        ssize_t w = write(p->in_fd, p->stdin_buf.data + p->stdin_buf.head, buf_pending(&p->stdin_buf));
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN)
                 return;
-            /* EPIPE: the container closed its stdin */
-            close_stdin_now();
+            /* EPIPE/EIO: the process closed its stdin */
+            close_stdin_now(p);
             return;
         }
-        stdin_buf.head += (size_t)w;
+        p->stdin_buf.head += (size_t)w;
     }
-    buf_trim(&stdin_buf);
-    if (stdin_closed_req)
-        close_stdin_now();
+    buf_trim(&p->stdin_buf);
+    if (p->stdin_closed_req)
+        close_stdin_now(p); /* with a tty this closes the shim's dup only: the tty stays */
 }
 
-static void request_close_stdin(void)
+static void request_close_stdin(struct proc *p)
 {
-    stdin_closed_req = 1;
-    if (started)
-        flush_stdin();
+    p->stdin_closed_req = 1;
+    if (p->pid > 0)
+        flush_stdin(p);
 }
 
-static int do_start(char *reply, size_t rn)
+static int status_code(int st)
 {
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, syncp[2] = {-1, -1}, ep[2] = {-1, -1};
-    int devnull = -1;
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0 ||
-        pipe2(ep, O_CLOEXEC) < 0) {
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return 255;
+}
+
+/* Read the child's reports until EOF (= exec done, the channel is close-on-exec).
+   Returns 0 on success; on failure fills reply with "failed <code> <message>\n". */
+static int read_channel(int chan, pid_t *pidp, int *masterp, char *reply, size_t rn)
+{
+    int failed = 0;
+    for (;;) {
+        char msg[2048];
+        union {
+            char b[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg - 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+        ssize_t r = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        msg[r] = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+                if (msg[0] == 'T' && *masterp < 0)
+                    *masterp = fd;
+                else
+                    close(fd);
+            }
+        }
+        if (msg[0] == 'P' && pidp) {
+            *pidp = (pid_t)atoi(msg + 1);
+        } else if (msg[0] == 'E' && !failed) {
+            failed = 1;
+            char *sp = strchr(msg + 1, ' ');
+            snprintf(reply, rn, "failed %d %s\n", atoi(msg + 1), sp ? sp + 1 : msg + 1);
+        }
+    }
+    if (failed)
+        close_fd(masterp);
+    return failed ? -1 : 0;
+}
+
+/* stdio for a new process: pipes, or (with a terminal) /dev/null placeholders the child replaces
+   with the pty slave. child[] are the ends the child gets; the shim keeps p->fd/in_fd. */
+static int make_stdio(struct proc *p, int terminal, int open_stdin, int child[3], char *reply, size_t rn)
+{
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1};
+    child[0] = child[1] = child[2] = -1;
+    if (!terminal && (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)) {
         snprintf(reply, rn, "failed 1 create pipes: %s\n", strerror(errno));
         goto fail;
     }
-    if (P.open_stdin) {
-        if (pipe2(inp, O_CLOEXEC) < 0) {
-            snprintf(reply, rn, "failed 1 create stdin pipe: %s\n", strerror(errno));
-            goto fail;
-        }
-    } else {
-        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (devnull < 0) {
+    if (!terminal && open_stdin && pipe2(inp, O_CLOEXEC) < 0) {
+        snprintf(reply, rn, "failed 1 create stdin pipe: %s\n", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 3; i++) {
+        int have = i == 0 ? inp[0] : i == 1 ? outp[1] : errp[1];
+        child[i] = have >= 0 ? have : open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        if (child[i] < 0) {
             snprintf(reply, rn, "failed 1 open /dev/null: %s\n", strerror(errno));
             goto fail;
         }
     }
-    fcntl(outp[1], F_SETPIPE_SZ, 1 << 20);
-    fcntl(errp[1], F_SETPIPE_SZ, 1 << 20);
+    if (!terminal) {
+        fcntl(outp[1], F_SETPIPE_SZ, 1 << 20);
+        fcntl(errp[1], F_SETPIPE_SZ, 1 << 20);
+    }
+    p->fd[1] = outp[0];
+    p->fd[2] = errp[0];
+    p->in_fd = inp[1];
+    return 0;
+fail:
+    for (int i = 0; i < 3; i++)
+        close_fd(&child[i]);
+    close_fd(&outp[0]);
+    close_fd(&outp[1]);
+    close_fd(&errp[0]);
+    close_fd(&errp[1]);
+    close_fd(&inp[0]);
+    close_fd(&inp[1]);
+    return -1;
+}
+
+static void proc_close_fds(struct proc *p)
+{
+    close_fd(&p->fd[1]);
+    close_fd(&p->fd[2]);
+    close_fd(&p->in_fd);
+    close_fd(&p->master);
+}
+
+/* after a successful exec: the shim's ends become non-blocking; a tty's master is dup'ed for reading
+   and writing so that closing stdin or hitting EOF never invalidates the fd resize uses */
+static void proc_running(struct proc *p, pid_t pid, int master, int open_stdin)
+{
+    p->pid = pid;
+    if (master >= 0) {
+        p->master = master;
+        p->fd[1] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        p->in_fd = open_stdin ? fcntl(master, F_DUPFD_CLOEXEC, 3) : -1;
+    }
+    for (int i = 1; i < 3; i++)
+        if (p->fd[i] >= 0)
+            set_nonblock(p->fd[i]);
+    if (p->in_fd >= 0) {
+        set_nonblock(p->in_fd);
+        flush_stdin(p);
+    }
+}
+
+static int do_start(char *reply, size_t rn)
+{
+    int child[3] = {-1, -1, -1}, syncp[2] = {-1, -1}, chan[2] = {-1, -1}, master = -1;
+    if (make_stdio(&init_p, P.terminal, P.open_stdin, child, reply, rn) < 0)
+        return -1;
+    if (pipe2(syncp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+        snprintf(reply, rn, "failed 1 create pipes: %s\n", strerror(errno));
+        goto fail;
+    }
     unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
     pid_t pid = (pid_t)syscall(SYS_clone, cflags | SIGCHLD, 0, 0, 0, 0);
     if (pid < 0) {
@@ -1175,15 +1492,15 @@ static int do_start(char *reply, size_t rn)
         goto fail;
     }
     if (pid == 0) {
-        errpipe_w = ep[1];
-        close(ep[0]);
+        chan_w = chan[1];
+        close(chan[0]);
         close(syncp[1]);
-        child_main(syncp[0], P.open_stdin ? inp[0] : devnull, outp[1], errp[1]);
+        child_main(syncp[0], child[0], child[1], child[2]);
     }
-    close(ep[1]);
-    ep[1] = -1;
-    close(syncp[0]);
-    syncp[0] = -1;
+    close_fd(&chan[1]);
+    close_fd(&syncp[0]);
+    for (int i = 0; i < 3; i++)
+        close_fd(&child[i]);
     for (size_t i = 0; i < P.ncgroup_procs; i++) {
         int fd = open(P.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
         char pb[32];
@@ -1205,69 +1522,165 @@ static int do_start(char *reply, size_t rn)
         waitpid(pid, NULL, 0);
         goto fail;
     }
-    close(syncp[1]);
-    syncp[1] = -1;
-    char msg[2048];
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(ep[0], msg + got, sizeof msg - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (got >= sizeof msg - 1)
-            break;
-    }
-    msg[got] = 0;
-    close(ep[0]);
-    ep[0] = -1;
-    if (got > 0) {
+    close_fd(&syncp[1]);
+    if (read_channel(chan[0], NULL, &master, reply, rn) < 0) {
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
-        char *sp = strchr(msg, ' ');
-        snprintf(reply, rn, "failed %d %s\n", atoi(msg), sp ? sp + 1 : msg);
+        goto fail;
+    }
+    close_fd(&chan[0]);
+    if (P.terminal && master < 0) {
+        snprintf(reply, rn, "failed 1 no pty master from the container\n");
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
         goto fail;
     }
     /* exec succeeded */
     child_pid = pid;
     started = 1;
-    close(outp[1]);
-    close(errp[1]);
-    out_fd = outp[0];
-    err_fd = errp[0];
-    set_nonblock(out_fd);
-    set_nonblock(err_fd);
-    if (P.open_stdin) {
-        close(inp[0]);
-        in_fd = inp[1];
-        set_nonblock(in_fd);
-        flush_stdin();
-    }
-    if (devnull >= 0)
-        close(devnull);
+    proc_running(&init_p, pid, master, P.open_stdin);
     snprintf(reply, rn, "started %d\n", (int)pid);
     return 0;
 fail:
-    for (int *p = outp; p < outp + 2; p++)
-        if (*p >= 0)
-            close(*p);
-    for (int *p = errp; p < errp + 2; p++)
-        if (*p >= 0)
-            close(*p);
-    for (int *p = inp; p < inp + 2; p++)
-        if (*p >= 0)
-            close(*p);
-    for (int *p = syncp; p < syncp + 2; p++)
-        if (*p >= 0)
-            close(*p);
-    for (int *p = ep; p < ep + 2; p++)
-        if (*p >= 0)
-            close(*p);
-    if (devnull >= 0)
-        close(devnull);
+    for (int i = 0; i < 3; i++)
+        close_fd(&child[i]);
+    close_fd(&syncp[0]);
+    close_fd(&syncp[1]);
+    close_fd(&chan[0]);
+    close_fd(&chan[1]);
+    proc_close_fds(&init_p);
+    buf_free(&init_p.stdin_buf);
     return -1;
+}
+
+static const char *const NS_NAMES[] = {"ipc", "uts", "net", "pid", "mnt", "cgroup"};
+#define NNS (sizeof NS_NAMES / sizeof NS_NAMES[0])
+
+/* Start an exec in the running container: an intermediate child joins the cgroup and the init's
+   namespaces, forks the process (so it is inside the pid namespace) and reports its pid. */
+static struct proc *do_exec(const char *plan_path, char *reply, size_t rn)
+{
+    struct plan X;
+    char err[512];
+    int nsfd[NNS], child[3] = {-1, -1, -1}, chan[2] = {-1, -1}, master = -1;
+    for (size_t i = 0; i < NNS; i++)
+        nsfd[i] = -1;
+    memset(&X, 0, sizeof X);
+    struct proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(reply, rn, "failed 1 out of memory\n");
+        return NULL;
+    }
+    p->pid = -1;
+    p->fd[0] = p->fd[1] = p->fd[2] = p->in_fd = p->master = -1;
+    if (parse_plan(plan_path, &X, 1, err, sizeof err) < 0) {
+        snprintf(reply, rn, "failed 1 exec plan: %s\n", err);
+        goto fail;
+    }
+    if (!started || exited) {
+        snprintf(reply, rn, "failed 1 container not running\n");
+        goto fail;
+    }
+    for (size_t i = 0; i < NNS; i++) {
+        char path[64];
+        struct stat mine, theirs;
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)child_pid, NS_NAMES[i]);
+        nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd[i] < 0) {
+            if (errno == ENOENT && i == NNS - 1 && access("/proc/self/ns/cgroup", F_OK) < 0)
+                continue; /* no cgroup namespaces on this kernel */
+            snprintf(reply, rn, "failed 1 container not running\n");
+            goto fail;
+        }
+        snprintf(path, sizeof path, "/proc/self/ns/%s", NS_NAMES[i]);
+        if (fstat(nsfd[i], &theirs) == 0 && stat(path, &mine) == 0 && mine.st_ino == theirs.st_ino &&
+            mine.st_dev == theirs.st_dev)
+            close_fd(&nsfd[i]); /* the container shares ours */
+    }
+    p->terminal = X.terminal;
+    if (make_stdio(p, X.terminal, X.open_stdin, child, reply, rn) < 0)
+        goto fail;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+        snprintf(reply, rn, "failed 1 socketpair: %s\n", strerror(errno));
+        goto fail;
+    }
+    pid_t mid = fork();
+    if (mid < 0) {
+        snprintf(reply, rn, "failed 1 fork: %s\n", strerror(errno));
+        goto fail;
+    }
+    if (mid == 0) {
+        chan_w = chan[1];
+        close(chan[0]);
+        reset_signals();
+        char pb[32];
+        int n = snprintf(pb, sizeof pb, "%d\n", (int)getpid());
+        for (size_t i = 0; i < P.ncgroup_procs; i++) {
+            int fd = open(P.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, pb, (size_t)n) != n)
+                child_fail(1, "join cgroup %s: %s", P.cgroup_procs[i], strerror(errno));
+            close(fd);
+        }
+        for (size_t i = 0; i < NNS; i++)
+            if (nsfd[i] >= 0 && setns(nsfd[i], 0) < 0)
+                child_fail(1, "join the %s namespace: %s", NS_NAMES[i], strerror(errno));
+        pid_t g = fork();
+        if (g < 0)
+            child_fail(1, "fork: %s", strerror(errno));
+        if (g == 0)
+            exec_child_main(&X, child[0], child[1], child[2]);
+        n = snprintf(pb, sizeof pb, "P%d", (int)g);
+        if (send(chan_w, pb, (size_t)n, MSG_NOSIGNAL) < 0)
+            kill(g, SIGKILL);
+        _exit(0);
+    }
+    close_fd(&chan[1]);
+    for (int i = 0; i < 3; i++)
+        close_fd(&child[i]);
+    for (size_t i = 0; i < NNS; i++)
+        close_fd(&nsfd[i]);
+    pid_t gpid = -1;
+    int rc = read_channel(chan[0], &gpid, &master, reply, rn);
+    close_fd(&chan[0]);
+    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (rc < 0)
+        goto fail; /* the failed process is reaped by handle_sigchld (the shim is its subreaper) */
+    if (gpid <= 0 || (X.terminal && master < 0)) {
+        snprintf(reply, rn, "failed 1 the exec did not start\n");
+        if (gpid > 0)
+            kill(gpid, SIGKILL);
+        close_fd(&master);
+        goto fail;
+    }
+    proc_running(p, gpid, master, X.open_stdin);
+    free_plan(&X);
+    p->next = execs;
+    execs = p;
+    snprintf(reply, rn, "started %d\n", (int)gpid);
+    return p;
+fail:
+    for (size_t i = 0; i < NNS; i++)
+        close_fd(&nsfd[i]);
+    for (int i = 0; i < 3; i++)
+        close_fd(&child[i]);
+    close_fd(&chan[0]);
+    close_fd(&chan[1]);
+    proc_close_fds(p);
+    free(p);
+    free_plan(&X);
+    return NULL;
+}
+
+static struct proc *find_proc(pid_t pid)
+{
+    if (pid == 0 || (started && pid == child_pid))
+        return started && !exit_done ? &init_p : NULL;
+    for (struct proc *p = execs; p; p = p->next)
+        if (p->pid == pid)
+            return p;
+    return NULL;
 }
 
 static void client_readable(struct client *c);
@@ -1296,11 +1709,28 @@ static void handle_control_line(struct client *c, char *line)
         else
             snprintf(reply, sizeof reply, "ok\n");
     } else if (!strcmp(line, "closestdin")) {
-        request_close_stdin();
+        request_close_stdin(&init_p);
         snprintf(reply, sizeof reply, "ok\n");
     } else if (!strcmp(line, "state")) {
         snprintf(reply, sizeof reply, "state %s %d %d\n", exited ? "exited" : started ? "running" : "created",
                  started ? (int)child_pid : 0, exited ? exit_status : 0);
+    } else if (!strncmp(line, "resize ", 7)) {
+        int pid, rows, cols;
+        struct proc *p;
+        if (sscanf(line + 7, "%d %d %d", &pid, &rows, &cols) != 3 || rows < 0 || cols < 0 || rows > 65535 ||
+            cols > 65535) {
+            snprintf(reply, sizeof reply, "error bad resize line\n");
+        } else if (!(p = find_proc((pid_t)pid)) || p->exited) {
+            snprintf(reply, sizeof reply, "error no such process\n");
+        } else if (p->master < 0) {
+            snprintf(reply, sizeof reply, "error the process has no terminal\n");
+        } else {
+            struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+            if (ioctl(p->master, TIOCSWINSZ, &ws) < 0)
+                snprintf(reply, sizeof reply, "error resize: %s\n", strerror(errno));
+            else
+                snprintf(reply, sizeof reply, "ok\n");
+        }
     } else if (!strcmp(line, "shutdown")) {
         shutdown_req = 1;
         if (started && !exited)
@@ -1328,19 +1758,46 @@ static void handle_first_line(struct client *c, char *line)
             c->closing = 1;
             return;
         }
-        if (c->want_in && (!P.open_stdin || (started && in_fd < 0 && !buf_pending(&stdin_buf))))
+        if (c->want_in &&
+            (!P.open_stdin || (started && init_p.in_fd < 0 && !buf_pending(&init_p.stdin_buf))))
             c->want_in = 0;
         if (exit_done)
             c->closing = 1;
+    } else if (!strncmp(line, "exec ", 5)) {
+        char reply[2200];
+        c->type = C_EXEC;
+        struct proc *p = exit_done ? NULL : do_exec(line + 5, reply, sizeof reply);
+        if (exit_done)
+            snprintf(reply, sizeof reply, "failed 1 container not running\n");
+        client_send(c, reply);
+        if (!p) {
+            c->closing = 1;
+            return;
+        }
+        p->client = c;
+        c->proc = p;
     } else {
         client_send(c, "error unknown connection type\n");
         c->closing = 1;
     }
 }
 
+/* raw bytes from an attach or exec client: stdin of the init or of the exec */
+static void client_stdin(struct client *c, const char *d, size_t n)
+{
+    struct proc *p = c->type == C_EXEC ? c->proc : &init_p;
+    if (!p || (c->type == C_ATTACH && !c->want_in) || p->stdin_closed_req)
+        return;
+    if (p->pid > 0 && p->in_fd < 0)
+        return;
+    buf_add(&p->stdin_buf, d, n);
+    if (p->pid > 0)
+        flush_stdin(p);
+}
+
 static void client_readable(struct client *c)
 {
-    if (c->type == C_ATTACH) {
+    if (c->type == C_ATTACH || c->type == C_EXEC) {
         ssize_t r = recv(c->fd, rbuf, READ_CHUNK, MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
@@ -1350,15 +1807,13 @@ static void client_readable(struct client *c)
         }
         if (r == 0) {
             c->read_eof = 1;
-            if (c->want_in && P.stdin_once)
-                request_close_stdin();
+            if (c->type == C_EXEC && c->proc)
+                request_close_stdin(c->proc);
+            else if (c->type == C_ATTACH && c->want_in && P.stdin_once)
+                request_close_stdin(&init_p);
             return;
         }
-        if (c->want_in && !stdin_closed_req && (in_fd >= 0 || !started)) {
-            buf_add(&stdin_buf, rbuf, (size_t)r);
-            if (started)
-                flush_stdin();
-        }
+        client_stdin(c, rbuf, (size_t)r);
         return;
     }
     char tmp[1024];
@@ -1387,19 +1842,17 @@ static void client_readable(struct client *c)
         c->in.head += (size_t)(nl - start) + 1;
         if (c->type == C_NEW) {
             handle_first_line(c, start);
-            if (c->type == C_ATTACH && buf_pending(&c->in)) {
-                /* stdin bytes that came with the attach line */
-                if (c->want_in && !stdin_closed_req)
-                    buf_add(&stdin_buf, c->in.data + c->in.head, buf_pending(&c->in));
+            if ((c->type == C_ATTACH || c->type == C_EXEC) && buf_pending(&c->in)) {
+                /* stdin bytes that came with the first line */
+                if (!c->closing)
+                    client_stdin(c, c->in.data + c->in.head, buf_pending(&c->in));
                 c->in.head = c->in.len;
-                if (started)
-                    flush_stdin();
                 break;
             }
         } else {
             handle_control_line(c, start);
         }
-        if (c->type == C_ATTACH || c->closing)
+        if (c->type == C_ATTACH || c->type == C_EXEC || c->closing)
             break;
     }
     buf_trim(&c->in);
@@ -1433,7 +1886,12 @@ static void reap_clients(void)
         int dead = c->closing == 2 || (c->closing == 1 && buf_pending(&c->out) == 0);
         if (dead) {
             if (c->want_in && !c->read_eof && P.stdin_once && c->type == C_ATTACH)
-                request_close_stdin();
+                request_close_stdin(&init_p);
+            if (c->proc) {
+                /* the exec's client is gone: the exec runs on, its output is dropped */
+                c->proc->client = NULL;
+                request_close_stdin(c->proc);
+            }
             close(c->fd);
             buf_free(&c->in);
             buf_free(&c->out);
@@ -1453,7 +1911,8 @@ static void finish_exit(void)
         close(log_fd);
         log_fd = -1;
     }
-    close_stdin_now();
+    close_stdin_now(&init_p);
+    close_fd(&init_p.master);
     char fin[64], sta[64], line[256];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -1471,8 +1930,38 @@ static void finish_exit(void)
     snprintf(line, sizeof line, "exited %d\n", exit_status);
     control_broadcast(line);
     for (struct client *c = clients; c; c = c->next)
-        if (!c->closing)
+        if (!c->closing && !(c->type == C_EXEC && c->proc))
             c->closing = 1;
+}
+
+/* an exec that exited and whose output is drained: send the exit trailer, close, forget it */
+static void finish_exec(struct proc *p)
+{
+    while (p->fd[1] >= 0 && pump(p, 1) > 0)
+        ;
+    while (p->fd[2] >= 0 && pump(p, 2) > 0)
+        ;
+    if (p->client && p->client->closing != 2) {
+        unsigned char t[12] = {0xFE, 0, 0, 0, 0, 0, 0, 4, (unsigned char)(p->status >> 24),
+                               (unsigned char)(p->status >> 16), (unsigned char)(p->status >> 8),
+                               (unsigned char)p->status};
+        buf_add(&p->client->out, t, sizeof t);
+        if (buf_flush(&p->client->out, p->client->fd) < 0)
+            p->client->closing = 2;
+        else
+            p->client->closing = 1;
+    }
+    if (p->client)
+        p->client->proc = NULL;
+    proc_close_fds(p);
+    buf_free(&p->stdin_buf);
+    for (struct proc **pp = &execs; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    free(p);
 }
 
 static void handle_sigchld(void)
@@ -1482,95 +1971,117 @@ static void handle_sigchld(void)
         ;
     for (;;) {
         int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p <= 0)
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
             break;
-        if (p == child_pid && started && !exited) {
+        if (pid == child_pid && started && !exited) {
             exited = 1;
-            if (WIFEXITED(st))
-                exit_status = WEXITSTATUS(st);
-            else if (WIFSIGNALED(st))
-                exit_status = 128 + WTERMSIG(st);
-            else
-                exit_status = 255;
+            exit_status = status_code(st);
+            init_p.exited = 1;
+            init_p.status = exit_status;
+            continue;
+        }
+        for (struct proc *p = execs; p; p = p->next) {
+            if (p->pid == pid && !p->exited) {
+                p->exited = 1;
+                p->status = status_code(st);
+                p->exit_ms = now_ms();
+                break;
+            }
         }
     }
 }
 
-static int64_t now_ms(void)
+static int proc_blocked(const struct proc *p)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    if (!p->is_init)
+        return p->client && buf_pending(&p->client->out) > BACKPRESSURE;
+    for (struct client *c = clients; c; c = c->next)
+        if (c->type == C_ATTACH && buf_pending(&c->out) > BACKPRESSURE)
+            return 1;
+    return 0;
 }
 
 static int serve(void)
 {
     struct pollfd *pfds = NULL;
-    struct client **pclients = NULL;
+    void **owners = NULL; /* per pollfd: the client, or the proc for its output/stdin fds */
+    char *kinds = NULL;   /* 'L' listen, 'S' signal, '1'/'2' output of a proc, 'I' stdin, 'C' client */
     size_t pcap = 0;
     int64_t exit_seen_ms = 0, flush_deadline_ms = 0;
     for (;;) {
         if (exited && !exit_seen_ms)
             exit_seen_ms = now_ms();
-        /* output is drained when both pipes hit EOF; give up 5 s after exit if something else holds them */
+        /* output is drained when the pipes hit EOF; give up 5 s after exit if something else holds them */
         if (exited && !exit_done &&
-            ((out_fd < 0 && err_fd < 0) || now_ms() - exit_seen_ms > 5000)) {
-            while (out_fd >= 0 && pump(&out_fd, 1) > 0)
+            ((init_p.fd[1] < 0 && init_p.fd[2] < 0) || now_ms() - exit_seen_ms > 5000)) {
+            while (init_p.fd[1] >= 0 && pump(&init_p, 1) > 0)
                 ;
-            while (err_fd >= 0 && pump(&err_fd, 2) > 0)
+            while (init_p.fd[2] >= 0 && pump(&init_p, 2) > 0)
                 ;
-            if (out_fd >= 0) {
-                close(out_fd);
-                out_fd = -1;
-            }
-            if (err_fd >= 0) {
-                close(err_fd);
-                err_fd = -1;
-            }
+            close_fd(&init_p.fd[1]);
+            close_fd(&init_p.fd[2]);
             finish_exit();
             flush_deadline_ms = now_ms() + 60000;
         }
+        for (struct proc *p = execs, *nx; p; p = nx) {
+            nx = p->next;
+            if (p->exited && ((p->fd[1] < 0 && p->fd[2] < 0) || now_ms() - p->exit_ms > 5000))
+                finish_exec(p);
+        }
         reap_clients();
-        if (exit_done && (!clients || now_ms() > flush_deadline_ms))
+        if (exit_done && ((!clients && !execs) || now_ms() > flush_deadline_ms))
             return 0;
         if (shutdown_req && !started)
             return 0;
 
-        size_t nc = 0;
+        size_t nc = 0, np = 1;
         for (struct client *c = clients; c; c = c->next)
             nc++;
-        size_t need = nc + 6;
+        for (struct proc *p = execs; p; p = p->next)
+            np++;
+        size_t need = nc + 3 * np + 2;
         if (need > pcap) {
             pcap = need * 2;
             pfds = xrealloc(pfds, pcap * sizeof *pfds);
-            pclients = xrealloc(pclients, pcap * sizeof *pclients);
+            owners = xrealloc(owners, pcap * sizeof *owners);
+            kinds = xrealloc(kinds, pcap);
         }
-        int backpressure = 0, stdin_full = buf_pending(&stdin_buf) > BACKPRESSURE;
-        for (struct client *c = clients; c; c = c->next)
-            if (c->type == C_ATTACH && buf_pending(&c->out) > BACKPRESSURE)
-                backpressure = 1;
         size_t n = 0;
-        pfds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-        pfds[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
-        size_t i_out = n;
-        pfds[n++] = (struct pollfd){.fd = backpressure ? -1 : out_fd, .events = POLLIN};
-        size_t i_err = n;
-        pfds[n++] = (struct pollfd){.fd = backpressure ? -1 : err_fd, .events = POLLIN};
-        size_t i_in = n;
-        pfds[n++] = (struct pollfd){.fd = (in_fd >= 0 && buf_pending(&stdin_buf)) ? in_fd : -1, .events = POLLOUT};
-        size_t i_cl = n;
+#define ADD(f, ev, k, o)                                        \
+    do {                                                        \
+        pfds[n] = (struct pollfd){.fd = (f), .events = (ev)};   \
+        kinds[n] = (k);                                         \
+        owners[n] = (o);                                        \
+        n++;                                                    \
+    } while (0)
+        ADD(listen_fd, POLLIN, 'L', NULL);
+        ADD(sig_fd, POLLIN, 'S', NULL);
+        for (struct proc *p = &init_p; p; p = p == &init_p ? execs : p->next) {
+            int blocked = proc_blocked(p);
+            if (p->fd[1] >= 0 && !blocked)
+                ADD(p->fd[1], POLLIN, '1', p);
+            if (p->fd[2] >= 0 && !blocked)
+                ADD(p->fd[2], POLLIN, '2', p);
+            if (p->in_fd >= 0 && buf_pending(&p->stdin_buf))
+                ADD(p->in_fd, POLLOUT, 'I', p);
+        }
         for (struct client *c = clients; c; c = c->next) {
             short ev = 0;
-            if (!c->read_eof && !c->closing && !(c->type == C_ATTACH && stdin_full))
+            int stdin_full = 0;
+            if (c->type == C_ATTACH)
+                stdin_full = buf_pending(&init_p.stdin_buf) > BACKPRESSURE;
+            else if (c->type == C_EXEC && c->proc)
+                stdin_full = buf_pending(&c->proc->stdin_buf) > BACKPRESSURE;
+            if (!c->read_eof && !c->closing && !stdin_full)
                 ev |= POLLIN;
             if (buf_pending(&c->out))
                 ev |= POLLOUT;
-            pclients[n - i_cl] = c;
-            pfds[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+            ADD(c->fd, ev, 'C', c);
         }
+#undef ADD
         int timeout = -1;
-        if (exited && !exit_done)
+        if ((exited && !exit_done) || execs)
             timeout = 200;
         else if (exit_done)
             timeout = 1000;
@@ -1583,25 +2094,28 @@ static int serve(void)
         }
         if (pfds[1].revents)
             handle_sigchld();
-        if (pfds[i_out].revents && out_fd >= 0)
-            pump(&out_fd, 1);
-        if (pfds[i_err].revents && err_fd >= 0)
-            pump(&err_fd, 2);
-        if (pfds[i_in].revents)
-            flush_stdin();
-        for (size_t k = i_cl; k < n; k++) {
-            struct client *c = pclients[k - i_cl];
+        for (size_t k = 2; k < n; k++) {
             short re = pfds[k].revents;
             if (!re)
                 continue;
-            if (re & POLLOUT) {
-                if (buf_flush(&c->out, c->fd) < 0)
-                    c->closing = 2;
+            if (kinds[k] == '1' || kinds[k] == '2') {
+                struct proc *p = owners[k];
+                int s = kinds[k] - '0';
+                if (p->fd[s] == pfds[k].fd)
+                    pump(p, s);
+            } else if (kinds[k] == 'I') {
+                flush_stdin(owners[k]);
+            } else if (kinds[k] == 'C') {
+                struct client *c = owners[k];
+                if (re & POLLOUT) {
+                    if (buf_flush(&c->out, c->fd) < 0)
+                        c->closing = 2;
+                }
+                if ((re & (POLLIN | POLLHUP | POLLERR)) && !c->read_eof && c->closing != 2)
+                    client_readable(c);
+                if ((re & (POLLERR | POLLNVAL)) || ((re & POLLHUP) && c->read_eof))
+                    c->closing = 2; /* the peer is gone both ways */
             }
-            if ((re & (POLLIN | POLLHUP | POLLERR)) && !c->read_eof && c->closing != 2)
-                client_readable(c);
-            if ((re & (POLLERR | POLLNVAL)) || ((re & POLLHUP) && c->read_eof))
-                c->closing = 2; /* the peer is gone both ways */
         }
         if (pfds[0].revents & POLLIN)
             accept_clients();
@@ -1645,7 +2159,7 @@ int main(int argc, char **argv)
     char err[512];
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/plan", state_dir);
-    if (parse_plan(path, err, sizeof err) < 0) {
+    if (parse_plan(path, &P, 0, err, sizeof err) < 0) {
         dprintf(ready_fd, "error plan: %s\n", err);
         return 1;
     }
@@ -1660,7 +2174,13 @@ int main(int argc, char **argv)
             dprintf(ready_fd, "error open log %s: %s\n", P.log, strerror(errno));
             return 1;
         }
+        struct stat lst;
+        if (fstat(log_fd, &lst) == 0)
+            log_size = (long long)lst.st_size;
     }
+    /* exec'd processes are grandchildren (forked inside the pid namespace): we reap them */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 
     sigset_t mask;
     sigemptyset(&mask);
