@@ -10,7 +10,7 @@ from aiohttp import web
 from servin import errors
 from servin.api.context import SERVICES, Services
 from servin.api.errors import error_response, status_of
-from servin.api.routes import containers, images, system
+from servin.api.routes import containers, images, system, volumes
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
@@ -73,4 +73,5 @@ def build_app(services: Services) -> web.Application:
     system.add_routes(add)
     containers.add_routes(add)
     images.add_routes(add)
+    volumes.add_routes(add)
     return app

@@ -19,10 +19,20 @@ from servin import atomicfile, errors
 from servin.core import names
 from servin.core.events import Event, EventBus
 from servin.core.logs import LogQuery, parse_time_ns, read_log
-from servin.core.model import Container, ContainerConfig, HostConfig, LogLine, State, Status
+from servin.core.model import (
+    Container,
+    ContainerConfig,
+    HostConfig,
+    LogLine,
+    MountPoint,
+    MountRequest,
+    State,
+    Status,
+)
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
-from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_user
+from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_group, resolve_user
+from servin.core.volumes import VolumeStore, copy_image_content
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +111,14 @@ class ContainerService:
         cgroup_parent: str,
         cgroup_version: int,
         cgroups: Any = None,  # kernel.cgroups.CgroupManager: pause, update, top, stats
+        volumes: VolumeStore | None = None,
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
     ) -> None:
         self.store = store
         self.images = images
         self.runtime = runtime
         self.cgroups = cgroups
+        self.volumes = volumes
         self.events = events
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_version = cgroup_version
@@ -188,8 +200,10 @@ class ContainerService:
             icfg.get("Env") or [],
             [f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else []) + list(config.env),
         )
+        mount_points = self._resolve_mounts(config, host_config, icfg)
         c = Container(
-            id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config,
+            id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, mount_points=mount_points,
+            resolved_entrypoint=tuple(entrypoint), resolved_cmd=tuple(cmd),
             host_config=host_config, state=State(), path=argv[0], args=argv[1:],
             resolved_env=tuple(env), resolved_user=config.user or icfg.get("User") or "",
             resolved_workdir=config.working_dir or icfg.get("WorkingDir") or "/",
@@ -205,6 +219,65 @@ class ContainerService:
             raise
         self._emit(c, "create")
         return c
+
+    def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, icfg: dict[str, Any]) -> tuple[MountPoint, ...]:
+        """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left."""
+        points: dict[str, MountPoint] = {}
+        for ref in hc.volumes_from:
+            name, _, mode = ref.partition(":")
+            source = self.get(name)
+            for mp in source.mount_points:
+                rw = mp.rw if mode not in ("ro", "rw") else mode == "rw"
+                points[mp.destination] = replace(mp, rw=rw, copy_content=False, anonymous=False)
+        for req in hc.mounts:
+            points[req.target] = self._mount_point(req)
+        image_volumes = list((icfg.get("Volumes") or {}).keys()) + list(config.volumes)
+        for dest in image_volumes:
+            dest = dest.rstrip("/") or "/"
+            if dest not in points:
+                points[dest] = self._mount_point(MountRequest(type="volume", target=dest))
+        return tuple(sorted(points.values(), key=lambda m: m.destination.count("/")))
+
+    def _mount_point(self, req: MountRequest) -> MountPoint:
+        if req.type == "bind":
+            src = Path(req.source)
+            if not src.exists():
+                if not req.create_source:
+                    raise errors.InvalidArgument(
+                        f'invalid mount config for type "bind": bind source path does not exist: {req.source}')
+                src.mkdir(parents=True, exist_ok=True)
+            return MountPoint(type="bind", source=req.source, destination=req.target, rw=not req.read_only,
+                              mode=req.mode, propagation=req.propagation or "rprivate")
+        if req.type == "tmpfs":
+            return MountPoint(type="tmpfs", destination=req.target, rw=not req.read_only,
+                              options=req.tmpfs_options)
+        if self.volumes is None:
+            raise errors.NotImplementedYet("volumes are not available")
+        vol, created = self.volumes.create(req.source or None, labels=req.volume_labels,
+                                           options=req.volume_options, created=now_rfc3339())
+        if created:
+            self.events.publish(Event(type="volume", action="create", actor_id=vol.name,
+                                      attributes={"driver": vol.driver}))
+        mp = MountPoint(type="volume", name=vol.name, source=vol.mountpoint, destination=req.target,
+                        driver=vol.driver, rw=not req.read_only, mode=req.mode or "z",
+                        copy_content=not req.nocopy, anonymous=vol.anonymous)
+        if vol.is_mount:
+            o = vol.options.get("o", "")
+            mp = replace(mp, fstype=vol.options.get("type", "none"), device=vol.options.get("device", ""),
+                         options=tuple(x for x in o.split(",") if x), copy_content=False)
+        return mp
+
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.store.all() if any(m.name == name for m in c.mount_points)]
+
+    def _populate_volumes(self, c: Container, layers: list[Path]) -> None:
+        """Copy the image's files into each new, still empty volume (Docker does it at first start)."""
+        for mp in c.mount_points:
+            if mp.type != "volume" or not mp.copy_content or mp.fstype:
+                continue
+            data = Path(mp.source)
+            if data.is_dir() and not any(data.iterdir()):
+                copy_image_content(layers, mp.destination, data)
 
     def _prepare_bundle(self, c: Container) -> None:
         d = self.store.dir(c.id)
@@ -249,6 +322,9 @@ class ContainerService:
         passwd = await asyncio.to_thread(self.images.read_file, image_id, "/etc/passwd")
         group = await asyncio.to_thread(self.images.read_file, image_id, "/etc/group")
         user = resolve_user(c.resolved_user, passwd, group)
+        extra_gids = tuple(resolve_group(g, group) for g in c.host_config.group_add)
+        user = replace(user, additional_gids=tuple(dict.fromkeys(user.additional_gids + extra_gids)))
+        await asyncio.to_thread(self._populate_volumes, c, layers)
         d = self.store.dir(c.id)
         env = list(c.resolved_env)
         if not any(e.startswith("HOME=") for e in env):
@@ -355,7 +431,7 @@ class ContainerService:
 
     async def _auto_remove(self, cid: str) -> None:
         try:
-            await self.remove(cid, force=True)
+            await self.remove(cid, force=True, volumes=True)
         except errors.ServinError as exc:
             log.warning("auto-remove of %s: %s", cid[:12], exc.message)
 
@@ -448,7 +524,7 @@ class ContainerService:
 
     # ---- remove -------------------------------------------------------------------------
 
-    async def remove(self, ref: str, *, force: bool = False) -> None:
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         live = self._live_of(c.id)
         if c.state.status == Status.RESTARTING and force:
@@ -472,6 +548,12 @@ class ContainerService:
         await asyncio.to_thread(self.store.delete, c.id)
         self._names.pop(c.name, None)
         self._emit(c, "destroy")
+        if volumes and self.volumes is not None:
+            for mp in c.mount_points:
+                if mp.anonymous and mp.name and not self.volume_users(mp.name):
+                    await asyncio.to_thread(self.volumes.remove, mp.name, users=[], force=True)
+                    self.events.publish(Event(type="volume", action="destroy", actor_id=mp.name,
+                                              attributes={"driver": mp.driver}))
         assert live.remove_waiters is not None
         result = WaitResult(status_code=c.state.exit_code, error=c.state.error or None)
         for w in live.remove_waiters:

@@ -48,6 +48,49 @@ class RestartPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MountRequest:
+    """One of -v / --mount / --tmpfs as the user wrote it, before volumes are resolved."""
+
+    type: str  # bind | volume | tmpfs
+    target: str
+    source: str = ""  # host path (bind), volume name ("" = anonymous)
+    read_only: bool = False
+    propagation: str = ""
+    nocopy: bool = False
+    create_source: bool = False  # -v creates a missing host directory; --mount refuses it
+    tmpfs_options: tuple[str, ...] = ()
+    volume_labels: dict[str, str] = field(default_factory=dict)
+    volume_options: dict[str, str] = field(default_factory=dict)
+    mode: str = ""  # the -v option string, shown as Mounts[].Mode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountPoint:
+    """A resolved mount of a container, as `docker inspect` shows under Mounts."""
+
+    type: str  # bind | volume | tmpfs
+    destination: str
+    source: str = ""
+    name: str = ""
+    driver: str = ""
+    rw: bool = True
+    mode: str = ""
+    propagation: str = ""
+    copy_content: bool = False  # copy the image's files into the volume while it is empty
+    options: tuple[str, ...] = ()  # tmpfs options, or the mount options of a type/device volume
+    fstype: str = ""  # for a volume that is a mount (type=...)
+    device: str = ""  # its device=...
+    anonymous: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HostConfig:
     auto_remove: bool = False
     memory: int = 0
@@ -64,6 +107,15 @@ class HostConfig:
     restart_policy: RestartPolicy = RestartPolicy()
     log_type: str = "json-file"
     log_config: dict[str, str] = field(default_factory=dict)
+    binds: tuple[str, ...] = ()
+    mounts: tuple[MountRequest, ...] = ()  # from Binds, Mounts and Tmpfs, in that order
+    volumes_from: tuple[str, ...] = ()
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    readonly_rootfs: bool = False
+    ulimits: tuple[Ulimit, ...] = ()
+    group_add: tuple[str, ...] = ()
+    oom_kill_disable: bool = False
+    init: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +155,9 @@ class Container:
     resolved_user: str
     resolved_workdir: str
     resolved_hostname: str
+    mount_points: tuple[MountPoint, ...] = ()
+    resolved_entrypoint: tuple[str, ...] = ()  # after merging with the image: inspect's Config shows these
+    resolved_cmd: tuple[str, ...] = ()
 
     def with_state(self, **changes: object) -> Container:
         return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

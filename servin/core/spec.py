@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from servin.core.model import Container, HostConfig
+from servin.core.model import Container, HostConfig, MountPoint
 
 DEFAULT_CAPS = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -91,11 +91,14 @@ def build_spec(
             "args": [container.path, *container.args],
             "env": list(container.resolved_env),
             "cwd": container.resolved_workdir or "/",
+            **({"rlimits": [{"type": f"RLIMIT_{u.name.upper()}", "soft": u.soft, "hard": u.hard}
+                            for u in container.host_config.ulimits]} if container.host_config.ulimits else {}),
             "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
             "apparmorProfile": "",
             "oomScoreAdj": 0,
         },
-        "root": {"path": f"{layout.bundle}/rootfs"},
+        "root": {"path": f"{layout.bundle}/rootfs",
+                 **({"readonly": True} if container.host_config.readonly_rootfs else {})},
         "hostname": container.resolved_hostname,
         "mounts": _mounts(container, layout, cgroup_version),
         "annotations": annotations,
@@ -127,10 +130,30 @@ def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> 
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]},
     ]
-    for name in ("resolv.conf", "hostname", "hosts"):
-        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{layout.bundle}/{name}",
-                       "options": ["rbind", "rprivate"]})
-    return mounts
+    # As dockerd: the base mounts keep their order; the container's own (its /etc files, then
+    # volumes, binds, tmpfs) follow, sorted parents first so a volume on /etc cannot hide /etc/hosts.
+    own = [{"destination": f"/etc/{name}", "type": "bind", "source": f"{layout.bundle}/{name}",
+            "options": ["rbind", "rprivate"]} for name in ("resolv.conf", "hostname", "hosts")]
+    user = [_user_mount(mp) for mp in container.mount_points]
+    taken = {m["destination"] for m in user}
+    own = [m for m in own if m["destination"] not in taken] + user
+    own.sort(key=lambda m: m["destination"].rstrip("/").count("/"))
+    return [m for m in mounts if m["destination"] not in taken] + own
+
+
+def _user_mount(mp: MountPoint) -> dict[str, Any]:
+    """-v, --mount, --tmpfs and volumes, after Docker's defaults (which they may replace)."""
+    if mp.type == "tmpfs":
+        opts = [o for o in ("noexec", "nosuid", "nodev") if o[2:] not in mp.options]
+        return {"destination": mp.destination, "type": "tmpfs", "source": "tmpfs", "options": opts + list(mp.options)}
+    if mp.fstype:  # a local volume with type/device/o: mounted inside the container
+        if "bind" in mp.options:
+            return {"destination": mp.destination, "type": "bind", "source": mp.device,
+                    "options": ["rbind", "rprivate"] + ([] if mp.rw else ["ro"])}
+        return {"destination": mp.destination, "type": mp.fstype, "source": mp.device,
+                "options": list(mp.options) + ([] if mp.rw else ["ro"])}
+    opts = ["rbind", mp.propagation or "rprivate"] + ([] if mp.rw else ["ro"])
+    return {"destination": mp.destination, "type": "bind", "source": mp.source, "options": opts}
 
 
 def _resources(container: Container) -> dict[str, Any]:

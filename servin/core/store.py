@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from servin import atomicfile
-from servin.core.model import Container, ContainerConfig, HostConfig, RestartPolicy, State, Status
+from servin.core.model import (
+    Container,
+    ContainerConfig,
+    HostConfig,
+    MountPoint,
+    MountRequest,
+    RestartPolicy,
+    State,
+    Status,
+    Ulimit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +40,11 @@ def _from_record(d: dict[str, Any]) -> Container:
         cfg[key] = tuple(cfg.get(key, ()))
     hc = dict(d["host_config"])
     hc["restart_policy"] = RestartPolicy(**hc.get("restart_policy", {}))
+    hc["mounts"] = tuple(MountRequest(**{**m, "tmpfs_options": tuple(m.get("tmpfs_options", ()))})
+                         for m in hc.get("mounts", ()))
+    hc["ulimits"] = tuple(Ulimit(**u) for u in hc.get("ulimits", ()))
+    for key in ("binds", "volumes_from", "group_add"):
+        hc[key] = tuple(hc.get(key, ()))
     st = dict(d["state"])
     st["status"] = Status(st["status"])
     return Container(
@@ -38,6 +53,10 @@ def _from_record(d: dict[str, Any]) -> Container:
         path=d["path"], args=tuple(d["args"]), resolved_env=tuple(d["resolved_env"]),
         resolved_user=d["resolved_user"], resolved_workdir=d["resolved_workdir"],
         resolved_hostname=d["resolved_hostname"],
+        resolved_entrypoint=tuple(d.get("resolved_entrypoint", ())),
+        resolved_cmd=tuple(d.get("resolved_cmd", ())),
+        mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ()))})
+                           for m in d.get("mount_points", ())),
     )
 
 

@@ -61,6 +61,16 @@ def resolve_user(spec: str, passwd: bytes | None, group: bytes | None) -> Resolv
     return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(extra), home=home or "/")
 
 
+def resolve_group(spec: str, group: bytes | None) -> int:
+    """--group-add: a gid or a group name from the image's /etc/group."""
+    if spec.isdigit():
+        return int(spec)
+    for e in _entries(group):
+        if len(e) >= 3 and e[0] == spec:
+            return int(e[2])
+    raise InvalidArgument(f"Unable to find group {spec}: no matching entries in group file")
+
+
 HOSTS_TEMPLATE = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"

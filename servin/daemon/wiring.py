@@ -11,6 +11,7 @@ from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
+from servin.core.volumes import VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DaemonConfig
 from servin.images.store import ImageStore
@@ -48,7 +49,8 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
-        cgroups=cg, events=events, cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
+        cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
+        cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()

@@ -25,7 +25,13 @@ Tags:
     caps 1 mask               (decimal 64-bit capability mask: bounding, effective, permitted)
     rlimit 3 resource soft hard   (repeatable; RLIM_INFINITY = 18446744073709551615)
     no_new_privs 1 0|1   open_stdin 1 0|1   stdin_once 1 0|1
-    log 1 path (json-file log)    exit_file 1 path
+    terminal 1 0|1            consolesize 2 rows cols   (the pty's initial size)
+    init 1 1                  (--init: args start with /sbin/docker-init, bound read-only)
+    log 1 path (json-file log; absent: driver none, nothing is written)    exit_file 1 path
+    log_max_size 1 bytes      log_max_files 1 n          (json-file rotation, Docker's semantics)
+
+An exec plan (`ExecPlan`, for `exec <path>` connections) uses the same format with the process
+tags only: args env cwd uid gid groups caps no_new_privs terminal open_stdin consolesize.
 """
 
 from __future__ import annotations
@@ -154,6 +160,21 @@ ANNOTATION_LOWER = "io.servin.overlay.lowerdir"
 ANNOTATION_UPPER = "io.servin.overlay.upperdir"
 ANNOTATION_WORK = "io.servin.overlay.workdir"
 ANNOTATION_STDIN = "io.servin.stdin"
+ANNOTATION_INIT = "io.servin.init"
+ANNOTATION_LOG_DRIVER = "io.servin.log.driver"
+ANNOTATION_LOG_MAX_SIZE = "io.servin.log.max-size"
+ANNOTATION_LOG_MAX_FILE = "io.servin.log.max-file"
+
+INIT_PATH = "/sbin/docker-init"  # where Docker mounts its init in the container
+ALL_CAPS = 2**64 - 1  # privileged exec: every capability the kernel has
+
+
+def default_init_binary() -> Path:
+    """$SERVIN_INIT, else servin/libexec/servin-init next to this package."""
+    env = os.environ.get("SERVIN_INIT")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "libexec" / "servin-init"
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -199,18 +220,15 @@ class Plan:
     stdin_once: bool = False
     log: str | None = None
     exit_file: str | None = None
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, cols)
+    init: bool = False
+    log_max_size: int | None = None  # bytes
+    log_max_files: int | None = None
 
     def encode(self) -> bytes:
         out: list[bytes] = []
-
-        def tag(name: str, *values: str | bytes | int) -> None:
-            out.append(name.encode())
-            out.append(str(len(values)).encode())
-            for v in values:
-                b = v if isinstance(v, bytes) else str(v).encode()
-                if b"\0" in b:
-                    raise InvalidArgument(f"plan value for {name} contains a NUL byte")
-                out.append(b)
+        tag = _tagger(out)
 
         tag("version", 1)
         tag("args", *self.args)
@@ -237,11 +255,71 @@ class Plan:
         tag("no_new_privs", int(self.no_new_privs))
         tag("open_stdin", int(self.open_stdin))
         tag("stdin_once", int(self.stdin_once))
+        if self.terminal:
+            tag("terminal", 1)
+        if self.console_size:
+            tag("consolesize", *self.console_size)
+        if self.init:
+            tag("init", 1)
         if self.log:
             tag("log", self.log)
+            if self.log_max_size:
+                tag("log_max_size", self.log_max_size)
+            if self.log_max_files:
+                tag("log_max_files", self.log_max_files)
         if self.exit_file:
             tag("exit_file", self.exit_file)
         return b"".join(s + b"\0" for s in out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecPlan:
+    """One `docker exec` process, run by the shim inside the container's namespaces and cgroup."""
+
+    args: tuple[bytes, ...]
+    env: tuple[bytes, ...] = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+    caps: int = 0
+    no_new_privs: bool = False
+    terminal: bool = False
+    open_stdin: bool = False
+    console_size: tuple[int, int] | None = None
+
+    def encode(self) -> bytes:
+        if not self.args:
+            raise InvalidArgument("exec needs a command")
+        out: list[bytes] = []
+        tag = _tagger(out)
+        tag("version", 1)
+        tag("args", *self.args)
+        tag("env", *self.env)
+        tag("cwd", self.cwd or "/")
+        tag("uid", self.uid)
+        tag("gid", self.gid)
+        tag("groups", *self.groups)
+        tag("caps", self.caps)
+        tag("no_new_privs", int(self.no_new_privs))
+        tag("terminal", int(self.terminal))
+        tag("open_stdin", int(self.open_stdin))
+        if self.console_size:
+            tag("consolesize", *self.console_size)
+        return b"".join(s + b"\0" for s in out)
+
+
+def _tagger(out: list[bytes]):  # noqa: ANN202
+    def tag(name: str, *values: str | bytes | int) -> None:
+        out.append(name.encode())
+        out.append(str(len(values)).encode())
+        for v in values:
+            b = v if isinstance(v, bytes) else str(v).encode()
+            if b"\0" in b:
+                raise InvalidArgument(f"plan value for {name} contains a NUL byte")
+            out.append(b)
+
+    return tag
 
 
 def decode(data: bytes) -> list[tuple[str, list[bytes]]]:
@@ -388,9 +466,10 @@ def plan_from_oci(
     exit_path: Path | None,
     cgroup_procs: Sequence[Path | str] = (),
     cgroup_v1_hierarchies: Sequence[tuple[str, str]] | None = None,
+    init_binary: Path | str | None = None,
 ) -> Plan:
     """Translate an OCI runtime-spec config into a plan. Pure: everything it needs from the
-    host (the cgroup.procs files, the v1 hierarchies) is passed in."""
+    host (the cgroup.procs files, the v1 hierarchies, the init binary) is passed in."""
     process = config.get("process") or {}
     args = process.get("args") or []
     if not args:
@@ -453,6 +532,26 @@ def plan_from_oci(
         if len(overlay) >= 4096:
             raise InvalidArgument("overlay mount options exceed one page; shorten the layer paths")
 
+    init = _flag(annotations.get(ANNOTATION_INIT))
+    if init:
+        binary = str(init_binary if init_binary is not None else default_init_binary())
+        mounts.append(
+            Mount(source=binary, target=INIT_PATH, fstype="bind", flags=MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        )
+        args = [INIT_PATH, "--", *args]
+
+    driver = annotations.get(ANNOTATION_LOG_DRIVER) or "json-file"
+    if driver not in ("json-file", "none"):
+        raise InvalidArgument(f"log driver {driver!r} is not supported (json-file, none)")
+    log = str(log_path) if log_path and driver == "json-file" else None
+    max_size = parse_size(annotations.get(ANNOTATION_LOG_MAX_SIZE))
+    max_files = _positive_int(annotations.get(ANNOTATION_LOG_MAX_FILE), "max-file")
+
+    console = process.get("consoleSize") or {}
+    console_size = None
+    if console.get("height") and console.get("width"):
+        console_size = (int(console["height"]), int(console["width"]))
+
     stdin = annotations.get(ANNOTATION_STDIN)
     hostname = config.get("hostname")
     if hostname and not namespaces & CLONE_NEWUTS:
@@ -479,9 +578,53 @@ def plan_from_oci(
         no_new_privs=bool(process.get("noNewPrivileges")),
         open_stdin=stdin in ("open", "once"),
         stdin_once=stdin == "once",
-        log=str(log_path) if log_path else None,
+        log=log,
         exit_file=str(exit_path) if exit_path else None,
+        terminal=bool(process.get("terminal")),
+        console_size=console_size,
+        init=init,
+        log_max_size=max_size if log else None,
+        log_max_files=max_files if log and max_size else None,
     )
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(value: str | int | None) -> int | None:
+    """A log max-size: plain bytes, or Docker's units.RAMInBytes forms ("10m", "1.5k", "2gb";
+    binary multiples). None, "", "-1" or "0" mean no limit."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    text = value.strip().lower()
+    number = text.rstrip("bkmgtpi")
+    unit = text[len(number) :].removesuffix("ib").removesuffix("b") or ("b" if text.endswith("b") else "")
+    try:
+        n = float(number)
+    except ValueError:
+        raise InvalidArgument(f"invalid size: {value!r}") from None
+    if unit not in _UNITS:
+        raise InvalidArgument(f"invalid size: {value!r}")
+    size = int(n * _UNITS[unit])
+    return size if size > 0 else None
+
+
+def _positive_int(value: str | int | None, what: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {what}: {value!r}") from None
+    if n < 1:
+        raise InvalidArgument(f"{what} cannot be less than 1")
+    return n
+
+
+def _flag(value: object) -> bool:
+    return str(value).lower() in ("1", "true", "yes") if value is not None else False
 
 
 def _b(s: str | bytes) -> bytes:

@@ -26,10 +26,18 @@ META = "meta.json"
 
 
 class Runtime:
-    def __init__(self, *, exec_root: Path, cgroups: CgroupManager, shim_binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        exec_root: Path,
+        cgroups: CgroupManager,
+        shim_binary: Path | None = None,
+        init_binary: Path | None = None,
+    ) -> None:
         self.exec_root = Path(exec_root)
         self.cgroups = cgroups
         self._binary = shim_binary
+        self._init_binary = init_binary
 
     def state_dir(self, container_id: str) -> Path:
         return self.exec_root / container_id
@@ -45,8 +53,9 @@ class Runtime:
 
         return check
 
-    async def create(self, container_id: str, *, bundle: Path, log_path: Path, exit_path: Path) -> Shim:
-        """Build the plan, create the cgroup, spawn the shim. The container is not started."""
+    async def create(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> Shim:
+        """Build the plan, create the cgroup, spawn the shim. The container is not started.
+        log_path None (or the annotation io.servin.log.driver=none): no log is written."""
         bundle = Path(bundle)
         config = json.loads((bundle / "config.json").read_text())
         linux = config.get("linux") or {}
@@ -75,6 +84,7 @@ class Runtime:
                 exit_path=exit_path,
                 cgroup_procs=procs,
                 cgroup_v1_hierarchies=v1,
+                init_binary=self._init_binary,
             )
             tmp = state / "plan.tmp"
             tmp.write_bytes(plan.encode())
@@ -82,7 +92,8 @@ class Runtime:
             (state / META).write_text(
                 json.dumps({"cgroups_path": cgroups_path, "exit_path": str(exit_path), "bundle": str(bundle)})
             )
-            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+            if plan.log:
+                Path(plan.log).parent.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(spawn_shim, shim_binary(self._binary), state)
             reader, writer = await open_shim_socket(state / "shim.sock")
         except BaseException:

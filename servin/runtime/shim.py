@@ -1,7 +1,7 @@
 """Talking to servin-shim (native/servin-shim.c): spawn it, connect to its socket, send commands.
 
 One control connection per `Shim` object carries the commands (answered in order) and the
-unsolicited `exited <status>` line; attach connections are opened on demand.
+unsolicited `exited <status>` line; attach and exec connections are opened on demand.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ import contextlib
 import json
 import os
 import select
+import struct
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from servin.errors import ExecFailed, SystemError_
+from servin.errors import Conflict, ExecFailed, SystemError_
+from servin.runtime.plan import ALL_CAPS, ExecPlan, decode
 
 SHIM_NAME = "servin-shim"
 _SUN_PATH_MAX = 100
@@ -41,6 +44,97 @@ class StartFailed(ExecFailed):
 
 class ShimError(SystemError_):
     pass
+
+
+class ContainerNotRunning(Conflict):
+    """An exec was asked of a container whose init is not running (the shim's
+    `failed 1 container not running`)."""
+
+
+EXIT_FRAME = 0xFE  # stream type of the exec's last frame: 4-byte big-endian exit code
+
+
+class _Gate:
+    """Stands in for a transport on the StreamReader handed to the caller: the reader's own flow
+    control pauses us once it buffers 2 x limit bytes and resumes us when it is read down."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def pause_reading(self) -> None:
+        self.open.clear()
+
+    def resume_reading(self) -> None:
+        self.open.set()
+
+
+class ExecSession:
+    """A running exec. `reader` yields the exec's output as stdcopy frames (stream 1 and 2; with a
+    terminal everything is stream 1) and reaches EOF after the last one; the shim's exit trailer
+    is taken off. `writer` is the exec's stdin (raw bytes; write_eof() closes it)."""
+
+    def __init__(
+        self,
+        *,
+        pid: int,
+        raw: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        stdout: bool = True,
+        stderr: bool = True,
+        limit: int = 1 << 20,
+    ) -> None:
+        self.pid = pid
+        self.writer = writer
+        self.reader = asyncio.StreamReader(limit=limit)
+        self._gate = _Gate()
+        self.reader.set_transport(self._gate)  # type: ignore[arg-type]
+        self._raw = raw
+        self._want = {1: stdout, 2: stderr}
+        self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._pump(), name=f"exec-{pid}")
+
+    async def _pump(self) -> None:
+        code: int | None = None
+        try:
+            while True:
+                try:
+                    hdr = await self._raw.readexactly(8)
+                except asyncio.IncompleteReadError:
+                    break
+                length = struct.unpack(">I", hdr[4:])[0]
+                payload = await self._raw.readexactly(length)
+                if hdr[0] == EXIT_FRAME:
+                    code = struct.unpack(">i", payload[:4])[0] if length >= 4 else 255
+                    break
+                if self._want.get(hdr[0], True):
+                    await self._gate.open.wait()
+                    self.reader.feed_data(hdr + payload)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.reader.feed_eof()
+            if not self._exit.done():
+                if code is None:
+                    self._exit.set_exception(ShimError(f"the shim closed exec {self.pid} without an exit status"))
+                else:
+                    self._exit.set_result(code)
+
+    async def wait(self) -> int:
+        """Docker's exit code of the exec (code, or 128 + signal), once its output is drained."""
+        return await asyncio.shield(self._exit)
+
+    async def close(self) -> None:
+        """Drop the connection (the exec runs on; its output is discarded by the shim)."""
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+        if not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if not self._exit.done():
+            self._exit.cancel()
 
 
 def shim_binary(explicit: Path | None = None) -> Path:
@@ -138,6 +232,7 @@ class Shim:
         self._replies: asyncio.Queue[str | None] = asyncio.Queue()
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._status: ExitStatus | None = None
+        self._process_settings: tuple[int, bool] | None = None
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"shim-control-{container_id[:12]}")
 
     @property
@@ -182,6 +277,87 @@ class Shim:
         writer.write(f"attach {int(stdin)} {int(stdout)} {int(stderr)}\n".encode())
         await writer.drain()
         return reader, writer
+
+    async def exec(
+        self,
+        *,
+        args: Sequence[str | bytes],
+        env: Sequence[str | bytes] = (),
+        cwd: str = "/",
+        uid: int = 0,
+        gid: int = 0,
+        groups: Sequence[int] = (),
+        caps_privileged: bool = False,
+        terminal: bool = False,
+        open_stdin: bool = False,
+        console_size: tuple[int, int] | None = None,
+        stdout: bool = True,
+        stderr: bool = True,
+        no_new_privs: bool | None = None,
+    ) -> ExecSession:
+        """Run a process in the running container (its namespaces, cgroup, rlimits). Capabilities
+        and no_new_privs are the container's unless caps_privileged (every capability) or
+        no_new_privs is given. Raises StartFailed (126/127/1 with Docker's wording) when it cannot
+        start, ContainerNotRunning when the container's init is not running."""
+        caps, nnp = self._container_process_settings()
+        plan = ExecPlan(
+            args=tuple(_b(a) for a in args),
+            env=tuple(_b(e) for e in env),
+            cwd=cwd or "/",
+            uid=uid,
+            gid=gid,
+            groups=tuple(groups),
+            caps=ALL_CAPS if caps_privileged else caps,
+            no_new_privs=nnp if no_new_privs is None else no_new_privs,
+            terminal=terminal,
+            open_stdin=open_stdin,
+            console_size=console_size,
+        )
+        path = self.state_dir / f"exec-{uuid.uuid4().hex}.plan"
+        path.write_bytes(plan.encode())
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await open_shim_socket(self.socket_path)
+            writer.write(b"exec " + str(path).encode() + b"\n")
+            await writer.drain()
+            raw = await reader.readline()
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        reply = raw.decode(errors="replace").rstrip("\n")
+        if reply.startswith("started "):
+            return ExecSession(pid=int(reply.split()[1]), raw=reader, writer=writer, stdout=stdout, stderr=stderr)
+        writer.close()
+        if reply.startswith("failed "):
+            _, code, *msg = reply.split(" ", 2)
+            message = msg[0] if msg else "exec failed"
+            if message == "container not running":
+                raise ContainerNotRunning(f"container {self.container_id} is not running")
+            raise StartFailed(int(code), message)
+        raise ShimError(f"unexpected reply from the shim: {reply or 'connection closed'!r}")
+
+    def _container_process_settings(self) -> tuple[int, bool]:
+        """The container's capability mask and no_new_privs, from its plan."""
+        if self._process_settings is None:
+            caps, nnp = 0, False
+            with contextlib.suppress(FileNotFoundError):
+                for tag, values in decode((self.state_dir / "plan").read_bytes()):
+                    if tag == "caps":
+                        caps = int(values[0])
+                    elif tag == "no_new_privs":
+                        nnp = values[0] == b"1"
+            self._process_settings = (caps, nnp)
+        return self._process_settings
+
+    async def resize(self, pid: int, rows: int, cols: int) -> None:
+        """Set the terminal size of the container's init (pid 0 or its pid) or of an exec."""
+        reply = await self._command(f"resize {int(pid)} {int(rows)} {int(cols)}")
+        if reply != "ok":
+            raise ShimError(reply.removeprefix("error ").strip() or reply)
 
     async def start(self) -> int:
         reply = await self._command("start")
@@ -235,3 +411,7 @@ class Shim:
         self._reader_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader_task
+
+
+def _b(s: str | bytes) -> bytes:
+    return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")

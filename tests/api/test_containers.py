@@ -347,9 +347,6 @@ async def test_inspect_fields(env):
     assert info["LogPath"].endswith(f"{cid}-json.log")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/containers.py keeps only path/args, not the image's Entrypoint/Cmd split, so inspect shows "
-    "Config.Cmd [] instead of the image's [\"sh\"] (dockerd merges the image's Cmd/Entrypoint into Config)"))
 async def test_inspect_config_cmd_is_the_images(env):
     cid = await env.create()
     cfg = (await env.inspect(cid))["Config"]

@@ -95,7 +95,8 @@ async def kill(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
-    await services(request).containers.remove(request.match_info["id"], force=flag(request, "force"))
+    await services(request).containers.remove(request.match_info["id"], force=flag(request, "force"),
+                                              volumes=flag(request, "v"))
     return web.Response(status=204)
 
 

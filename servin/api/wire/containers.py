@@ -6,7 +6,8 @@ from typing import Any
 
 from servin import errors
 from servin.core.logs import parse_time_ns
-from servin.core.model import Container, ContainerConfig, HostConfig, RestartPolicy, Status
+from servin.api.wire import mounts as wire_mounts
+from servin.core.model import Container, ContainerConfig, HostConfig, MountPoint, RestartPolicy, Status, Ulimit
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -89,10 +90,42 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
                                      maximum_retry_count=int(rp.get("MaximumRetryCount") or 0)),
         log_type=log_config.get("Type") or "json-file",
         log_config={str(k): str(v) for k, v in (log_config.get("Config") or {}).items()},
+        binds=tuple(hc.get("Binds") or ()),
+        mounts=wire_mounts.parse_all(hc),
+        volumes_from=tuple(hc.get("VolumesFrom") or ()),
+        tmpfs={str(k): str(v) for k, v in (hc.get("Tmpfs") or {}).items()},
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        ulimits=_ulimits(hc.get("Ulimits")),
+        group_add=tuple(str(g) for g in hc.get("GroupAdd") or ()),
+        oom_kill_disable=bool(hc.get("OomKillDisable")),
+        init=hc.get("Init") if isinstance(hc.get("Init"), bool) else None,
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
     return config, host
+
+
+def _ulimits(raw: Any) -> tuple[Ulimit, ...]:
+    out = []
+    for u in raw or []:
+        if not isinstance(u, dict) or not u.get("Name"):
+            raise errors.InvalidArgument(f"invalid ulimit: {u!r}")
+        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
+        if soft > hard:
+            raise errors.InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+        out.append(Ulimit(name=str(u["Name"]), soft=soft, hard=hard))
+    return tuple(out)
+
+
+def _mount_json(m: MountPoint) -> dict[str, Any]:
+    out: dict[str, Any] = {"Type": m.type}
+    if m.name:
+        out["Name"] = m.name
+    out.update({"Source": m.source, "Destination": m.destination})
+    if m.driver:
+        out["Driver"] = m.driver
+    out.update({"Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+    return out
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -101,7 +134,6 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 def _config_json(c: Container) -> dict[str, Any]:
     cfg = c.config
-    cmd = list(c.args) if cfg.entrypoint is None and cfg.cmd is None else None
     return {
         "Hostname": c.resolved_hostname,
         "Domainname": cfg.domainname,
@@ -114,11 +146,11 @@ def _config_json(c: Container) -> dict[str, Any]:
         "OpenStdin": cfg.open_stdin,
         "StdinOnce": cfg.stdin_once,
         "Env": list(c.resolved_env),
-        "Cmd": list(cfg.cmd) if cfg.cmd is not None else (cmd if cmd is not None else None),
+        "Cmd": list(c.resolved_cmd) or None,
         "Image": cfg.image,
         "Volumes": {v: {} for v in cfg.volumes} if cfg.volumes else None,
         "WorkingDir": cfg.working_dir,
-        "Entrypoint": list(cfg.entrypoint) if cfg.entrypoint else None,
+        "Entrypoint": list(c.resolved_entrypoint) or None,
         "OnBuild": None,
         "Labels": dict(cfg.labels),
         **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
@@ -129,7 +161,7 @@ def _config_json(c: Container) -> dict[str, Any]:
 def _host_config_json(c: Container) -> dict[str, Any]:
     hc = c.host_config
     return {
-        "Binds": None,
+        "Binds": list(hc.binds) if hc.binds else None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": hc.log_type, "Config": dict(hc.log_config)},
         "NetworkMode": hc.network_mode,
@@ -138,7 +170,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
                           "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
         "AutoRemove": hc.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumesFrom": list(hc.volumes_from) if hc.volumes_from else None,
         "CapAdd": None,
         "CapDrop": None,
         "CgroupnsMode": "host",
@@ -146,7 +178,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "DnsOptions": [],
         "DnsSearch": [],
         "ExtraHosts": None,
-        "GroupAdd": None,
+        "GroupAdd": list(hc.group_add) if hc.group_add else None,
         "IpcMode": "private",
         "Cgroup": "",
         "Links": None,
@@ -154,7 +186,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "PidMode": "",
         "Privileged": False,
         "PublishAllPorts": False,
-        "ReadonlyRootfs": False,
+        "ReadonlyRootfs": hc.readonly_rootfs,
         "SecurityOpt": None,
         "UTSMode": "",
         "UsernsMode": "",
@@ -186,9 +218,11 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "MemoryReservation": 0,
         "MemorySwap": hc.memory_swap,
         "MemorySwappiness": None,
-        "OomKillDisable": False,
+        "OomKillDisable": hc.oom_kill_disable,
         "PidsLimit": hc.pids_limit,
-        "Ulimits": None,
+        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in hc.ulimits] or None,
+        **({"Tmpfs": dict(hc.tmpfs)} if hc.tmpfs else {}),
+        **({"Init": hc.init} if hc.init is not None else {}),
         "CpuCount": 0,
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
@@ -248,7 +282,7 @@ def inspect(c: Container, *, bundle: str, log_path: str) -> dict[str, Any]:
         "HostConfig": _host_config_json(c),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},
-        "Mounts": [],
+        "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
         "NetworkSettings": _network_settings(),
     }
@@ -309,7 +343,7 @@ def summary(c: Container, now_ns: int) -> dict[str, Any]:
         "Status": _status_text(c, now_ns),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": [_mount_json(m) for m in c.mount_points],
     }
 
 
