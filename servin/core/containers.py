@@ -495,6 +495,14 @@ class ContainerService:
         await waiter
         self._emit(c, "stop")
 
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        try:
+            await self.stop(ref, timeout)
+        except errors.NotModified:
+            pass
+        await self.start(ref)
+        self._emit(self.get(ref), "restart")
+
     def _exit_future(self, cid: str) -> asyncio.Future[WaitResult]:
         fut: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
         live = self._live_of(cid)
@@ -677,6 +685,7 @@ class ContainerService:
         live = self._live_of(c.id)
         loop = asyncio.get_running_loop()
         ticket = AttachTicket(shim=loop.create_future(), connected=loop.create_future())
+        self._emit(c, "attach")
         if c.state.running and live.shim is not None:
             ticket.shim.set_result(live.shim)
         elif c.state.status in (Status.CREATED, Status.EXITED):

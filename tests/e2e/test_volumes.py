@@ -127,3 +127,23 @@ def test_volume_api_with_docker_py(servin: ServinDaemon) -> None:
             except docker.errors.NotFound:
                 pass
         client.close()
+
+
+def test_system_df_reports_real_sizes(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "--name", "dfwriter", "-v", "dfvol:/d", "busybox", "sh", "-c",
+             "head -c 300000 /dev/zero > /big; head -c 200000 /dev/zero > /d/x")
+    try:
+        client = docker.DockerClient(base_url=d.host, version="auto")
+        df = client.df()
+        client.close()
+        row = next(c for c in df["Containers"] if c["Names"] == ["/dfwriter"])
+        assert 300_000 <= row["SizeRw"] < 400_000
+        vol = next(v for v in df["Volumes"] if v["Name"] == "dfvol")
+        assert vol["UsageData"] == {"Size": 200_000, "RefCount": 1}
+        img = next(i for i in df["Images"] if "busybox:latest" in i["RepoTags"])
+        assert img["Containers"] >= 1 and img["Size"] > 1_000_000
+        assert df["LayersSize"] >= img["Size"] and df["BuildCache"] == []
+    finally:
+        d.docker("rm", "-f", "dfwriter")
+        d.docker("volume", "rm", "dfvol")

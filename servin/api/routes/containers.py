@@ -82,10 +82,7 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def restart(request: web.Request) -> web.Response:
-    engine = services(request).containers
-    with contextlib.suppress(errors.NotModified):
-        await engine.stop(request.match_info["id"], _timeout(request))
-    await engine.start(request.match_info["id"])
+    await services(request).containers.restart(request.match_info["id"], _timeout(request))
     return web.Response(status=204)
 
 

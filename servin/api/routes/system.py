@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +15,10 @@ from servin import errors
 from servin.api import streams
 from servin.api.errors import json_response
 from servin.api.context import services
+from servin.api.wire import containers as wire_containers
+from servin.api.wire import images as wire_images
 from servin.api.wire import system as wire
+from servin.api.wire import volumes as wire_volumes
 from servin.api.wire.filters import parse_filters
 
 EVENT_FILTERS = frozenset({"container", "daemon", "event", "image", "label", "network", "node",
@@ -78,6 +83,53 @@ async def events(request: web.Request) -> web.StreamResponse:
         bus.unsubscribe(queue)
 
 
+def _dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    """`docker system df`: images, containers (their writable layer), volumes."""
+    s = services(request)
+    engine = s.containers
+    containers = engine.list()
+    images = await asyncio.to_thread(s.images.list)
+    users: dict[str, int] = {}
+    for c in containers:
+        users[c.image_id] = users.get(c.image_id, 0) + 1
+    image_size = {i.id: i.size for i in images}
+    layer_sizes: dict[str, int] = {}
+    for img in images:
+        per_layer = img.size // max(len(img.diff_ids), 1)
+        for diff_id in img.diff_ids:
+            layer_sizes.setdefault(diff_id, per_layer)
+    now = time.time_ns()
+    c_rows = []
+    for c in containers:
+        size_rw = await asyncio.to_thread(_dir_size, engine.store.dir(c.id) / "upper")
+        row = wire_containers.summary(c, now)
+        row.update({"SizeRw": size_rw, "SizeRootFs": size_rw + image_size.get(c.image_id, 0)})
+        c_rows.append(row)
+    vols = []
+    for v in engine.volumes.list() if engine.volumes is not None else []:
+        size = await asyncio.to_thread(engine.volumes.size, v.name)
+        vols.append(wire_volumes.volume(v, size=size, ref_count=len(engine.volume_users(v.name))))
+    return json_response({
+        "LayersSize": sum(layer_sizes.values()),
+        "Images": [{**wire_images.image_summary(i, containers=users.get(i.id, 0)), "SharedSize": 0}
+                   for i in images],
+        "Containers": c_rows,
+        "Volumes": vols,
+        "BuildCache": [],
+    })
+
+
 async def not_swarm(request: web.Request) -> web.Response:
     raise errors.Unavailable(
         "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "
@@ -91,3 +143,4 @@ def add_routes(add: Any) -> None:
     add("GET", "/info", info)
     add("GET", "/events", events)
     add("GET", "/swarm", not_swarm)
+    add("GET", "/system/df", disk_usage)
