@@ -788,6 +788,10 @@ static void set_user_and_caps(const struct plan *pl)
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     uint64_t mask = pl->caps;
+    /* never more than we have (a privileged exec asks for all: the shim's own set is "all") */
+    if (syscall(SYS_capget, &hdr, data) == 0)
+        mask &= ((uint64_t)data[1].permitted << 32) | data[0].permitted;
+    memset(data, 0, sizeof data);
     if (last < 63)
         mask &= (1ULL << (last + 1)) - 1;
     data[0].effective = data[0].permitted = (uint32_t)mask;

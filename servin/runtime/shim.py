@@ -317,7 +317,10 @@ class Shim:
         path.write_bytes(plan.encode())
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await open_shim_socket(self.socket_path)
+            try:
+                reader, writer = await open_shim_socket(self.socket_path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                raise ContainerNotRunning(f"container {self.container_id} is not running") from None
             writer.write(b"exec " + str(path).encode() + b"\n")
             await writer.drain()
             raw = await reader.readline()

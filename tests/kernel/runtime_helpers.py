@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import time
 import uuid
@@ -18,7 +21,8 @@ import pytest
 from servin.kernel.cgroups import CgroupStats, Resources
 
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "echo", "cat", "sleep", "true", "id", "hostname", "ls", "head", "tr", "grep", "kill", "wc", "yes")
+APPLETS = ("sh", "echo", "cat", "sleep", "true", "id", "hostname", "ls", "head", "tr", "grep", "kill", "wc", "yes",
+           "tty", "stty", "env", "pwd", "test", "seq", "dd")  # fmt: skip
 
 DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -141,25 +145,34 @@ def oci_config(
     memory: int | None = None,
     uid: int = 0,
     gid: int = 0,
+    terminal: bool = False,
+    console_size: tuple[int, int] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict:
     upper, wdir = work / "upper", work / "work"
     upper.mkdir(exist_ok=True)
     wdir.mkdir(exist_ok=True)
     (work / "rootfs").mkdir(exist_ok=True)
+    extra = dict(annotations or {})
     annotations = {
         "io.servin.overlay.lowerdir": str(lowerdir),
         "io.servin.overlay.upperdir": str(upper),
         "io.servin.overlay.workdir": str(wdir),
     }
     if stdin:
-        annotations["io.servin.stdin"] = stdin
+        extra["io.servin.stdin"] = stdin
     resources: dict = {}
     if memory:
         resources["memory"] = {"limit": memory, "swap": memory}
+    annotations.update(extra)
+    process_extra: dict = {}
+    if console_size:
+        process_extra["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     return {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            **process_extra,
+            "terminal": terminal,
             "user": {"uid": uid, "gid": gid},
             "args": args,
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + hostname],
@@ -210,3 +223,69 @@ def cgroup_parent():  # noqa: ANN201
                 check=False,
                 stderr=subprocess.DEVNULL,
             )
+
+
+class Env:
+    """Containers of one test through a real Runtime, each with its own cgroup under a unique
+    parent; cleanup() deletes them all (shim, cgroup, state) even when the test failed."""
+
+    def __init__(self, tmp: Path, lowerdir: Path, cgroup_parent: str) -> None:
+        from servin.runtime import Runtime
+
+        self.tmp = tmp
+        self.lowerdir = lowerdir
+        self.parent = cgroup_parent
+        self.runtime = Runtime(exec_root=tmp / "exec", cgroups=make_cgroups())
+        self.created: list[tuple[str, str]] = []
+
+    async def create(self, args: list[str], *, log: bool = True, **kw):  # noqa: ANN003, ANN201
+        cid = uuid.uuid4().hex
+        bundle = self.tmp / "bundles" / cid
+        bundle.mkdir(parents=True)
+        cgpath = f"{self.parent}/{cid[:12]}"
+        config = oci_config(args, lowerdir=self.lowerdir, work=bundle, cgroups_path=cgpath, **kw)
+        (bundle / "config.json").write_text(json.dumps(config))
+        self.created.append((cid, cgpath))
+        shim = await self.runtime.create(
+            cid, bundle=bundle, log_path=bundle / "json.log" if log else None, exit_path=bundle / "exit.json"
+        )
+        return cid, bundle, shim
+
+    async def cleanup(self) -> None:
+        for cid, cgpath in self.created:
+            try:
+                await asyncio.wait_for(self.runtime.delete(cid, cgroups_path=cgpath), 20)
+            except Exception:  # noqa: BLE001 - keep cleaning
+                self.runtime._kill_shim_pid(self.runtime.state_dir(cid))
+
+
+@pytest.fixture
+async def env(tmp_path: Path, lowerdir: Path, cgroup_parent: str):  # noqa: ANN201
+    e = Env(tmp_path, lowerdir, cgroup_parent)
+    try:
+        yield e
+    finally:
+        await e.cleanup()
+
+
+async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:
+    out: dict[int, bytes] = {1: b"", 2: b""}
+    while True:
+        try:
+            hdr = await reader.readexactly(8)
+        except asyncio.IncompleteReadError as e:
+            assert e.partial == b""
+            return out
+        stream, length = hdr[0], struct.unpack(">I", hdr[4:])[0]
+        out[stream] = out.get(stream, b"") + await reader.readexactly(length)
+
+
+async def run(env: Env, args: list[str], **kw) -> tuple[int, bytes, bytes, Path]:  # noqa: ANN003
+    cid, bundle, shim = await env.create(args, **kw)
+    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
+    await shim.start()
+    frames = await asyncio.wait_for(read_frames(r), 20)
+    status = await asyncio.wait_for(shim.wait(), 20)
+    w.close()
+    await shim.close()
+    return status.exit_code, frames[1], frames[2], bundle

@@ -12,74 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from servin.runtime import Runtime, StartFailed
+from servin.runtime import StartFailed
 from servin.runtime.plan import CAP_BITS
 
-from runtime_helpers import DEFAULT_CAPS, cgroup_parent, lowerdir, make_cgroups, oci_config, requires_root
+from runtime_helpers import (
+    DEFAULT_CAPS,
+    Env,
+    cgroup_parent,
+    env,
+    lowerdir,
+    oci_config,
+    read_frames,
+    requires_root,
+    run,
+)
 
 pytestmark = [pytest.mark.kernel, requires_root]
-__all__ = ["cgroup_parent", "lowerdir"]  # fixtures
-
-
-class Env:
-    def __init__(self, tmp: Path, lowerdir: Path, cgroup_parent: str) -> None:
-        self.tmp = tmp
-        self.lowerdir = lowerdir
-        self.parent = cgroup_parent
-        self.runtime = Runtime(exec_root=tmp / "exec", cgroups=make_cgroups())
-        self.created: list[tuple[str, str]] = []
-
-    async def create(self, args: list[str], **kw):  # noqa: ANN003, ANN201
-        cid = uuid.uuid4().hex
-        bundle = self.tmp / "bundles" / cid
-        bundle.mkdir(parents=True)
-        cgpath = f"{self.parent}/{cid[:12]}"
-        config = oci_config(args, lowerdir=self.lowerdir, work=bundle, cgroups_path=cgpath, **kw)
-        (bundle / "config.json").write_text(json.dumps(config))
-        self.created.append((cid, cgpath))
-        shim = await self.runtime.create(
-            cid, bundle=bundle, log_path=bundle / "json.log", exit_path=bundle / "exit.json"
-        )
-        return cid, bundle, shim
-
-    async def cleanup(self) -> None:
-        for cid, cgpath in self.created:
-            try:
-                await asyncio.wait_for(self.runtime.delete(cid, cgroups_path=cgpath), 20)
-            except Exception:  # noqa: BLE001 - keep cleaning
-                self.runtime._kill_shim_pid(self.runtime.state_dir(cid))
-
-
-@pytest.fixture
-async def env(tmp_path: Path, lowerdir: Path, cgroup_parent: str):  # noqa: ANN201
-    e = Env(tmp_path, lowerdir, cgroup_parent)
-    try:
-        yield e
-    finally:
-        await e.cleanup()
-
-
-async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:
-    out: dict[int, bytes] = {1: b"", 2: b""}
-    while True:
-        try:
-            hdr = await reader.readexactly(8)
-        except asyncio.IncompleteReadError as e:
-            assert e.partial == b""
-            return out
-        stream, length = hdr[0], struct.unpack(">I", hdr[4:])[0]
-        out[stream] += await reader.readexactly(length)
-
-
-async def run(env: Env, args: list[str], **kw) -> tuple[int, bytes, bytes, Path]:  # noqa: ANN003
-    cid, bundle, shim = await env.create(args, **kw)
-    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-    await shim.start()
-    frames = await asyncio.wait_for(read_frames(r), 20)
-    status = await asyncio.wait_for(shim.wait(), 20)
-    w.close()
-    await shim.close()
-    return status.exit_code, frames[1], frames[2], bundle
+__all__ = ["cgroup_parent", "env", "lowerdir"]  # fixtures
 
 
 async def test_echo_hello_attach_and_log(env: Env) -> None:
