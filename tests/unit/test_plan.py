@@ -210,3 +210,94 @@ def test_empty_args_rejected() -> None:
     cfg["process"]["args"] = []
     with pytest.raises(InvalidArgument):
         build(cfg)
+
+
+def tags_of(p: P.Plan | P.ExecPlan) -> dict[str, list[bytes]]:
+    return dict(decode(p.encode()))
+
+
+def test_terminal_and_console_size() -> None:
+    assert "terminal" not in tags_of(build(docker_like_config()))
+    cfg = docker_like_config()
+    cfg["process"]["terminal"] = True
+    cfg["process"]["consoleSize"] = {"height": 40, "width": 120}
+    p = build(cfg)
+    assert p.terminal and p.console_size == (40, 120)
+    assert tags_of(p)["terminal"] == [b"1"]
+    assert tags_of(p)["consolesize"] == [b"40", b"120"]
+    cfg["process"]["consoleSize"] = {"height": 0, "width": 0}
+    assert "consolesize" not in tags_of(build(cfg))
+
+
+def test_init_annotation_mounts_docker_init_and_prepends_it() -> None:
+    cfg = docker_like_config()
+    cfg["annotations"]["io.servin.init"] = "1"
+    p = build(cfg, init_binary="/opt/servin/libexec/servin-init")
+    assert p.init and tags_of(p)["init"] == [b"1"]
+    assert p.args == (b"/sbin/docker-init", b"--", b"sh", b"-c", b"echo hi")
+    init_mount = p.mounts[-1]
+    assert init_mount == Mount(source="/opt/servin/libexec/servin-init", target="/sbin/docker-init", fstype="bind",
+                               flags=P.MS_BIND | P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV)  # fmt: skip
+    assert build(cfg).mounts[-1].source.endswith("/servin/libexec/servin-init")  # the default binary
+    cfg["annotations"]["io.servin.init"] = "0"
+    p = build(cfg)
+    assert not p.init and p.args[0] == b"sh" and "init" not in tags_of(p)
+
+
+def test_log_rotation_annotations() -> None:
+    cfg = docker_like_config()
+    cfg["annotations"].update({"io.servin.log.max-size": "10m", "io.servin.log.max-file": "3"})
+    p = build(cfg)
+    assert (p.log_max_size, p.log_max_files) == (10 * 1024 * 1024, 3)
+    tags = tags_of(p)
+    assert tags["log_max_size"] == [b"10485760"] and tags["log_max_files"] == [b"3"]
+    # max-file without max-size means nothing (Docker refuses it at create; the plan just ignores it)
+    cfg["annotations"]["io.servin.log.max-size"] = "-1"
+    p = build(cfg)
+    assert p.log_max_size is None and p.log_max_files is None
+    assert "log_max_size" not in tags_of(p) and "log_max_files" not in tags_of(p)
+    cfg["annotations"]["io.servin.log.max-file"] = "0"
+    with pytest.raises(InvalidArgument):
+        build(cfg)
+    cfg["annotations"].update({"io.servin.log.max-file": "1", "io.servin.log.max-size": "ten"})
+    with pytest.raises(InvalidArgument):
+        build(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("100", 100), ("1k", 1024), ("1kb", 1024), ("1.5m", 1572864), ("2g", 2 << 30), ("10MiB", 10 << 20),
+     ("-1", None), ("0", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_parse_size(text: str | None, size: int | None) -> None:
+    assert P.parse_size(text) == size
+
+
+def test_log_driver_none_has_no_log_tag() -> None:
+    cfg = docker_like_config()
+    cfg["annotations"]["io.servin.log.driver"] = "none"
+    cfg["annotations"]["io.servin.log.max-size"] = "1k"
+    p = build(cfg)
+    assert p.log is None and p.log_max_size is None
+    assert not {"log", "log_max_size", "log_max_files"} & set(tags_of(p))
+    p = plan_from_oci(docker_like_config(), bundle=Path("/b"), log_path=None, exit_path=None)
+    assert p.log is None and "log" not in tags_of(p)
+    cfg["annotations"]["io.servin.log.driver"] = "syslog"
+    with pytest.raises(InvalidArgument, match="syslog"):
+        build(cfg)
+
+
+def test_exec_plan_wire_format() -> None:
+    x = P.ExecPlan(
+        args=(b"sh", b"-c", b"id"), env=(b"PATH=/bin",), cwd="/tmp", uid=1, gid=2, groups=(3, 4),
+        caps=P.ALL_CAPS, no_new_privs=True, terminal=True, open_stdin=True, console_size=(24, 80),
+    )  # fmt: skip
+    assert decode(x.encode()) == [
+        ("version", [b"1"]), ("args", [b"sh", b"-c", b"id"]), ("env", [b"PATH=/bin"]), ("cwd", [b"/tmp"]),
+        ("uid", [b"1"]), ("gid", [b"2"]), ("groups", [b"3", b"4"]), ("caps", [b"18446744073709551615"]),
+        ("no_new_privs", [b"1"]), ("terminal", [b"1"]), ("open_stdin", [b"1"]), ("consolesize", [b"24", b"80"]),
+    ]  # fmt: skip
+    plain = tags_of(P.ExecPlan(args=(b"true",)))
+    assert plain["terminal"] == [b"0"] and plain["cwd"] == [b"/"] and "consolesize" not in plain
+    with pytest.raises(InvalidArgument):
+        P.ExecPlan(args=()).encode()
