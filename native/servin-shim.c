@@ -14,6 +14,10 @@
  *       kill <signum>  -> "ok" | "error <message>"
  *       closestdin     -> "ok"
  *       state          -> "state created|running|exited <pid> <exit_code>"
+ *       resize <pid> <rows> <cols>
+ *                      -> "ok" | "error <message>"; TIOCSWINSZ on the pty master of the container's
+ *                         init (pid 0 or its pid) or of a running exec (its pid); the kernel sends
+ *                         SIGWINCH to the terminal's foreground process group.
  *       shutdown       -> "ok"; before start the shim exits; when running the container is
  *                         SIGKILLed and the shim exits after the normal exit handling.
  *     and, unsolicited, "exited <status>" once the container exited and the exit file is written.
@@ -21,6 +25,32 @@
  *       a stream connection: the container's output as Docker stdcopy frames (stream byte 1|2,
  *       3 zero bytes, uint32 BE length, payload); bytes from the client go to the container's
  *       stdin. Half-close by the client closes the container's stdin when the plan says stdin_once.
+ *       With a terminal all output is stream 1 (still framed: the daemon strips the frames for
+ *       Tty clients), stdin goes to the pty master, and closing stdin closes only the shim's
+ *       writer (the terminal stays, as with conmon).
+ *   exec <path-to-exec-plan>\n
+ *       run a process in the running container. The exec plan has the plan format with the
+ *       process tags only (args env cwd uid gid groups caps no_new_privs terminal open_stdin
+ *       consolesize); the container plan's rlimits apply too. The shim answers one line:
+ *         "started <pid>\n"                  (the host pid of the exec'd process), or
+ *         "failed <code> <message>\n"        (126/127 with Docker's wording as for start; 1 for
+ *                                             setup errors and "failed 1 container not running")
+ *       and after "started": the exec's output as stdcopy frames (1 stdout, 2 stderr; with a
+ *       terminal everything is 1), raw client bytes go to its stdin, a half-close closes it. Once
+ *       the exec exited and its output is drained (or 5 s after the exit, if something else holds
+ *       the pipes) the shim sends a last frame of stream type 0xFE whose 4-byte BE payload is
+ *       Docker's exit code (code or 128+signal) and closes. Exec output is not logged. Several
+ *       execs may run at once; a client that goes away leaves its exec running (output dropped).
+ *       How: an intermediate child writes itself into cgroup_procs, setns()es into the init's
+ *       ipc/uts/net/pid/mnt/cgroup namespaces (those it does not share with the shim) and forks
+ *       the process (now inside the pid namespace), reports its pid and exits; the shim is a
+ *       child subreaper, so it reaps the exec'd process itself.
+ *
+ * TERMINALS: the pty is allocated by the child after pivot_root from the container's own devpts
+ * (/dev/ptmx -> pts/ptmx, newinstance), so `tty` says /dev/pts/N inside; the master is passed to
+ * the shim over a SOCK_SEQPACKET socketpair (SCM_RIGHTS), the slave becomes the controlling
+ * terminal (setsid + TIOCSCTTY) on fds 0-2, and for the init it is bind-mounted on /dev/console.
+ * The same channel carries "E<code> <message>" on failure and is close-on-exec: EOF = exec'd.
  *
  * THE PLAN (<state>/plan, written by servin/runtime/plan.py): a flat sequence of NUL-terminated
  * strings:  <tag> <count> <value_1> ... <value_count>, repeated until the end of the file.
@@ -37,7 +67,13 @@
  *   masked N path...  readonly_path N path...  namespaces 1 CLONE_* mask (decimal)
  *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
  *   rlimit 3 resource soft hard (repeatable, decimal, 18446744073709551615 = unlimited)
- *   no_new_privs 1 "0|1"  open_stdin 1 "0|1"  stdin_once 1 "0|1"  log 1 path  exit_file 1 path
+ *   no_new_privs 1 "0|1"  open_stdin 1 "0|1"  stdin_once 1 "0|1"  exit_file 1 path
+ *   terminal 1 "0|1"  consolesize 2 rows cols (initial pty size)   init 1 "1" (informational: the
+ *        runtime already put /sbin/docker-init first in args and bound it into the container)
+ *   log 1 path        json-file log; absent: log driver none, nothing is written
+ *   log_max_size 1 bytes  log_max_files 1 n   Docker's json-file rotation: before an entry is
+ *        written, when the file holds >= max-size bytes, x.log.(n-1) is dropped, x.log.i ->
+ *        x.log.(i+1), x.log -> x.log.1 and a new x.log is started; max-file 1 truncates x.log.
  */
 #define _GNU_SOURCE
 #include <errno.h>

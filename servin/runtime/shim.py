@@ -322,8 +322,13 @@ class Shim:
             except (FileNotFoundError, ConnectionRefusedError):
                 raise ContainerNotRunning(f"container {self.container_id} is not running") from None
             writer.write(b"exec " + str(path).encode() + b"\n")
-            await writer.drain()
-            raw = await reader.readline()
+            try:
+                await writer.drain()
+                raw = await reader.readline()
+            except ConnectionError:
+                raw = b""
+            if not raw:  # the shim closes without a word only when it is exiting
+                raise ContainerNotRunning(f"container {self.container_id} is not running")
         except BaseException:
             if writer is not None:
                 writer.close()

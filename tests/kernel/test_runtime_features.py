@@ -301,3 +301,32 @@ async def test_log_throughput(env: Env) -> None:
     print(f"log throughput: {rate:.0f} MB/s of output ({elapsed:.2f} s for {size >> 20} MiB)")
     assert rate > 100
     await shim.close()
+
+
+async def test_exec_client_gone_exec_runs_on_and_shim_serves(env: Env) -> None:
+    bundle, shim = await running(env)
+    ex = await shim.exec(args=["sh", "-c", "echo started; sleep 0.5; echo after > /tmp/mark"], env=[PATH])
+    await read_until(ex.reader, b"started\n")
+    await ex.close()  # the client goes away: the exec runs on
+    await asyncio.sleep(1)
+    ex = await shim.exec(args=["cat", "/tmp/mark"], env=[PATH])
+    assert (await asyncio.wait_for(read_frames(ex.reader), 10))[1] == b"after\n"
+    assert await ex.wait() == 0
+    # detached: nobody reads, the output is dropped and the exec is not held back
+    ex = await shim.exec(args=["sh", "-c", "head -c 5000000 /dev/zero"], env=[PATH], stdout=False, stderr=False)
+    assert await asyncio.wait_for(ex.wait(), 10) == 0
+    assert await ex.reader.read() == b""
+    await shim.close()
+
+
+async def test_exec_after_reconnect_and_without_pid_namespace(env: Env) -> None:
+    cid, _, shim = await env.create(["sleep", "100"], namespaces=("mount", "uts", "ipc", "network"))
+    await shim.start()
+    await shim.close()  # the daemon restarts
+    again = await env.runtime.reconnect(cid)
+    assert again is not None
+    ex = await again.exec(args=["sh", "-c", "hostname; grep CapEff /proc/self/status"], env=[PATH])
+    out = (await asyncio.wait_for(read_frames(ex.reader), 10))[1].split()
+    assert out[0] == b"servintest" and out[2].decode() == f"{CAP_MASK:016x}"  # the container's caps
+    assert await ex.wait() == 0
+    await again.close()
