@@ -19,6 +19,7 @@ class Services:
     events: EventBus
     info: Any  # servin.daemon.facts.HostFacts
     tmp_dir: Path
+    execs: Any = None  # servin.core.execs.ExecService
 
 
 SERVICES = web.AppKey("services", Services)

@@ -10,12 +10,60 @@ from typing import Any
 
 from aiohttp import web
 
+from servin import errors
+
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 
 
 def frame(stream: int, payload: bytes) -> bytes:
     """One stdcopy frame: stream byte, three zero bytes, big-endian length, payload."""
     return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+CTRL_PUNCT = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's detach-keys syntax: "ctrl-p,ctrl-q" (the default), letters, "ctrl-@" ... "ctrl-_"."""
+    if not spec:
+        return b"\x10\x11"
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip().lower()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5]
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in CTRL_PUNCT:
+                out.append(CTRL_PUNCT[ch])
+            else:
+                raise errors.InvalidArgument(f"Invalid detach keys ({spec}) provided")
+        else:
+            raise errors.InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+class DetachScanner:
+    """Finds the detach sequence in a client's stdin, holding back a partial match."""
+
+    def __init__(self, spec: str) -> None:
+        self.keys = parse_detach_keys(spec)
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> tuple[bytes, bool]:
+        data = self._held + chunk
+        at = data.find(self.keys)
+        if at >= 0:
+            self._held = b""
+            return data[:at], True
+        for n in range(min(len(self.keys) - 1, len(data)), 0, -1):
+            if self.keys.startswith(data[-n:]):
+                self._held = data[-n:]
+                return data[:-n], False
+        self._held = b""
+        return data, False
 
 
 async def unframe(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:

@@ -153,6 +153,10 @@ class ContainerService:
                                            lock=asyncio.Lock())
         return live
 
+    def live_shim(self, cid: str) -> Any:
+        live = self._live.get(cid)
+        return live.shim if live is not None else None
+
     def cgroups_path(self, cid: str) -> str:
         return f"{self.cgroup_parent}/{cid}"
 
@@ -494,6 +498,14 @@ class ContainerService:
             await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
         await waiter
         self._emit(c, "stop")
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        shim = self.live_shim(c.id)
+        if not c.state.alive or shim is None:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        if c.config.tty:
+            await shim.resize(0, height, width)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         try:

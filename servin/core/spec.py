@@ -71,7 +71,8 @@ def build_spec(
 ) -> dict[str, Any]:
     stdin_mode = ""
     if container.config.open_stdin:
-        stdin_mode = "once" if container.config.stdin_once else "open"
+        # dockerd closes a Tty container's stdin on no client's EOF: a detached terminal stays usable
+        stdin_mode = "once" if container.config.stdin_once and not container.config.tty else "open"
     annotations = {
         "io.servin.overlay.lowerdir": ":".join(layout.lowerdirs),
         "io.servin.overlay.upperdir": layout.upperdir,

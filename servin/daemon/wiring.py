@@ -10,6 +10,7 @@ from pathlib import Path
 from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
+from servin.core.execs import ExecService
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon import facts
@@ -56,5 +57,5 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
         or cg.version == 2, start_time_ns=time.time_ns())
     services = Services(containers=containers, images=images, events=events, info=host,
-                        tmp_dir=config.data_root / "tmp")
+                        tmp_dir=config.data_root / "tmp", execs=ExecService(containers))
     return Engine(services=services, containers=containers, images=images)

@@ -58,7 +58,8 @@ async def inspect(request: web.Request) -> web.Response:
     engine = services(request).containers
     c = engine.get(request.match_info["id"])
     d = engine.store.dir(c.id)
-    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id))))
+    exec_ids = services(request).execs.ids_of(c.id) if services(request).execs else []
+    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids))
 
 
 async def start(request: web.Request) -> web.Response:
@@ -110,7 +111,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 
 async def resize(request: web.Request) -> web.Response:
-    services(request).containers.get(request.match_info["id"])
+    try:
+        h, w = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
+    except ValueError:
+        raise errors.InvalidArgument("invalid resize parameters") from None
+    await services(request).containers.resize(request.match_info["id"], h, w)
     return web.Response(status=200)
 
 
@@ -169,7 +174,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
         finally:
             if not ticket.connected.done():
                 ticket.connected.set_result(None)
-        await _pump(conn, reader, writer, want_in, raw=c.config.tty)
+        await _pump(conn, reader, writer, want_in, raw=c.config.tty,
+                    detach_keys=request.query.get("detachKeys", ""))
     finally:
         if not ticket.connected.done():
             ticket.connected.set_result(None)
@@ -178,7 +184,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                stdin: bool, raw: bool) -> None:
+                stdin: bool, raw: bool, detach_keys: str = "") -> None:
     """Shim output → client until the container's streams end; client stdin → shim.
 
     The shim speaks stdcopy frames; a Tty container's client expects the raw bytes.
@@ -194,10 +200,19 @@ async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: as
             await conn.write(chunk)
 
     async def from_client() -> None:
+        """Until EOF or the detach keys. EOF closes a StdinOnce container's stdin (the shim does
+        that on our half-close); on a Tty container it only ends this attach, as in dockerd."""
         if stdin:
+            scanner = streams.DetachScanner(detach_keys)
             while chunk := await conn.reader.read(1 << 16):
-                writer.write(chunk)
-                await writer.drain()
+                data, detached = scanner.feed(chunk)
+                if data:
+                    writer.write(data)
+                    await writer.drain()
+                if detached:
+                    return
+            if raw:
+                return
         with contextlib.suppress(OSError):
             if writer.can_write_eof():
                 writer.write_eof()
@@ -207,7 +222,7 @@ async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: as
     in_task = asyncio.ensure_future(from_client())
     closed = asyncio.ensure_future(conn.wait_closed())
     try:
-        await asyncio.wait({out_task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({out_task, closed, in_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in (in_task, closed, out_task):
             t.cancel()

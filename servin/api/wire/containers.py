@@ -259,7 +259,7 @@ def _network_settings() -> dict[str, Any]:
     }
 
 
-def inspect(c: Container, *, bundle: str, log_path: str) -> dict[str, Any]:
+def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Created": c.created,
@@ -278,7 +278,7 @@ def inspect(c: Container, *, bundle: str, log_path: str) -> dict[str, Any]:
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": list(exec_ids) if exec_ids else None,
         "HostConfig": _host_config_json(c),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},

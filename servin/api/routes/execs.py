@@ -1,0 +1,116 @@
+"""/containers/{id}/exec and /exec/{id}/... handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from servin import errors
+from servin.api import streams
+from servin.api.context import json_body, services
+from servin.api.errors import json_response
+from servin.api.wire.execs import exec_inspect, parse_exec_create
+from servin.core.execs import ExecService
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+EXECS = web.AppKey("execs", ExecService)
+
+
+def _execs(request: web.Request) -> ExecService:
+    return request.app[EXECS]
+
+
+async def create(request: web.Request) -> web.Response:
+    config = parse_exec_create(await json_body(request))
+    rec = _execs(request).create(request.match_info["id"], config)
+    return json_response({"Id": rec.id}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request) or {}
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("invalid exec start body")
+    execs = _execs(request)
+    rec = execs.get(request.match_info["id"])
+    tty = body.get("Tty") if isinstance(body.get("Tty"), bool) else None
+    if body.get("Detach"):
+        rec = await execs.start(rec.id, tty=tty)
+        asyncio.ensure_future(_drain(rec.session.reader))  # nobody reads: discard its output
+        return web.Response(status=200)
+    if rec.started:
+        raise errors.Conflict(f"Error: Exec command {rec.id} has already run")
+    resp, conn = await streams.hijack(request, RAW_STREAM)
+    raw = rec.config.tty if tty is None else tty
+    try:
+        rec = await execs.start(rec.id, tty=tty)
+    except errors.ServinError as exc:
+        # as dockerd: once hijacked, a failed start is text on the stream; inspect has the exit code
+        message = (f"OCI runtime exec failed: {exc.message}: unknown" if isinstance(exc, errors.ExecFailed)
+                   else exc.message).encode() + b"\r\n"
+        with contextlib.suppress(ConnectionError):
+            await conn.write(message if raw else streams.frame(streams.STDOUT, message))
+        await conn.close()
+        return resp
+    session = rec.session
+
+    async def to_client() -> None:
+        if raw:
+            async for payload in streams.unframe(session.reader):
+                await conn.write(payload)
+        else:
+            while chunk := await session.reader.read(1 << 16):
+                await conn.write(chunk)
+
+    async def from_client() -> None:
+        if rec.config.attach_stdin:
+            while chunk := await conn.reader.read(1 << 16):
+                session.writer.write(chunk)
+                await session.writer.drain()
+        with contextlib.suppress(OSError):
+            session.writer.write_eof()
+        await asyncio.Future()
+
+    out_task = asyncio.ensure_future(to_client())
+    in_task = asyncio.ensure_future(from_client())
+    closed = asyncio.ensure_future(conn.wait_closed())
+    try:
+        await asyncio.wait({out_task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if out_task.done():
+            await rec.done.wait()  # inspect shows the exit code once the client sees EOF
+    finally:
+        for t in (in_task, closed, out_task):
+            t.cancel()
+        if out_task.done() and not out_task.cancelled():
+            out_task.exception()
+        await conn.close()
+    return resp
+
+
+async def _drain(reader: asyncio.StreamReader) -> None:
+    while await reader.read(1 << 16):
+        pass
+
+
+async def inspect(request: web.Request) -> web.Response:
+    rec = _execs(request).get(request.match_info["id"])
+    c = services(request).containers.get(rec.container_id)
+    return json_response(exec_inspect(rec, c))
+
+
+async def resize(request: web.Request) -> web.Response:
+    try:
+        h, w = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
+    except ValueError:
+        raise errors.InvalidArgument("invalid resize parameters") from None
+    await _execs(request).resize(request.match_info["id"], h, w)
+    return web.Response(status=201)
+
+
+def add_routes(add: Any) -> None:
+    add("POST", "/containers/{id}/exec", create)
+    add("POST", "/exec/{id}/start", start)
+    add("POST", "/exec/{id}/resize", resize)
+    add("GET", "/exec/{id}/json", inspect)
