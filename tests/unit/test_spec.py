@@ -217,5 +217,10 @@ def test_shm_size_and_stdin_annotation(tmp_path):
     shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")
     assert shm["options"][-1] == "size=1048576"
     assert spec["process"]["terminal"] is True
-    assert spec["annotations"]["io.servin.stdin"] == "once"
+    # a Tty container's stdin is never closed by a client's EOF (dockerd), so not "once"
+    assert spec["annotations"]["io.servin.stdin"] == "open"
     assert spec["annotations"]["io.servin.overlay.lowerdir"] == "/a:/b"
+    config, host = parse_create({"Image": "busybox", "OpenStdin": True, "StdinOnce": True})
+    c = replace(_container(tmp_path), config=config, host_config=host)
+    spec = build_spec(c, layout=layout, user=ProcessUser(uid=0, gid=0), cgroups_path="/x", cgroup_version=1)
+    assert spec["annotations"]["io.servin.stdin"] == "once"
