@@ -1037,8 +1037,9 @@ __attribute__((noreturn)) static void exec_child_main(const struct plan *X, int 
         setup_tty(X, 0);
     set_rlimits();
     const char *cwd = X->cwd && X->cwd[0] ? X->cwd : "/";
-    if (chdir(cwd) < 0)
-        child_fail(126, "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(errno));
+    if (chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
+        child_fail(errno == ENOENT || errno == ENOTDIR ? 127 : 126,
+                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(errno));
     set_user_and_caps(X);
     if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));

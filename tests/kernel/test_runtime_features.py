@@ -137,12 +137,14 @@ async def test_exec_output_is_not_logged_and_large_output_arrives_whole(env: Env
         (["nosuchcommand"], 127, 'exec: "nosuchcommand": executable file not found in $PATH'),
         (["/no/such"], 127, 'exec: "/no/such": stat /no/such: No such file or directory'),
         (["/etc"], 126, 'exec: "/etc": permission denied'),
+        (["cwd:/nope", "true"], 127, 'chdir to cwd ("/nope") set in config.json failed: No such file or directory'),
     ],
 )
 async def test_exec_that_cannot_start(env: Env, args: list[str], code: int, message: str) -> None:
     _, shim = await running(env)
+    cwd = args.pop(0).removeprefix("cwd:") if args[0].startswith("cwd:") else "/"
     with pytest.raises(StartFailed) as ei:
-        await shim.exec(args=args, env=[PATH])
+        await shim.exec(args=args, env=[PATH], cwd=cwd)
     assert (ei.value.exit_code, ei.value.message) == (code, message)
     # the shim is fine afterwards
     ex = await shim.exec(args=["true"], env=[PATH])
