@@ -198,6 +198,7 @@ class ContainerService:
         if not argv:
             raise errors.InvalidArgument("No command specified")
         _check_resources(host_config)
+        _check_host_config(host_config)
         cid = secrets.token_hex(32)
         hostname = config.hostname or cid[:12]
         env = _merge_env(
@@ -381,17 +382,18 @@ class ContainerService:
         await self._on_exit(cid, code, oom, finished)
 
     async def _on_exit(self, cid: str, code: int, oom: bool, finished: str) -> None:
-        c = self.store.get(cid)
-        if c is None:
-            return
         live = self._live_of(cid)
         if live.shim is not None:
-            await live.shim.close()
-            live.shim = None
+            shim, live.shim = live.shim, None
+            await shim.close()
         try:
             await self.runtime.delete(cid, cgroups_path=self.cgroups_path(cid))
         except Exception as exc:
             log.warning("cleaning up %s: %s", cid[:12], exc)
+        c = self.store.get(cid)  # read after the awaits: a rename or rm may have happened meanwhile
+        if c is None:
+            self._resolve_exit(cid, WaitResult(status_code=code))
+            return
         c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
         self.store.save(c)
         if oom:
@@ -459,13 +461,29 @@ class ContainerService:
         if not c.state.alive or live is None or live.shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
         self.store.save(c.with_state(manually_stopped=True))
-        await live.shim.kill(signum)
+        exited = self._exit_future(c.id) if signum == signal_mod.SIGKILL else None
+        await self._signal(live.shim, signum)
         if c.state.status == Status.PAUSED and signum == signal_mod.SIGKILL:
             await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
+        if exited is not None:  # as dockerd: a SIGKILL returns once the container is down
+            await self._await_exit(c.id, exited)
         if signum != signal_mod.SIGKILL:
             self._emit(c, "kill", signal=str(signum))
         else:
             self._emit(c, "kill", signal="9")
+
+    @staticmethod
+    async def _signal(shim: Any, signum: int) -> None:
+        try:
+            await shim.kill(signum)
+        except errors.SystemError_ as exc:  # the supervisor is exiting with its container
+            log.debug("signal %d: %s", signum, exc.message)
+
+    async def _await_exit(self, cid: str, exited: asyncio.Future[WaitResult], timeout: float = 15) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), timeout)
+        except asyncio.TimeoutError:
+            raise errors.SystemError_(f"container {cid} did not exit within {timeout:.0f}s of SIGKILL") from None
 
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
@@ -484,7 +502,7 @@ class ContainerService:
         waiter = self._exit_future(c.id)
         shim = live.shim
         if timeout != 0:
-            await shim.kill(signum)
+            await self._signal(shim, signum)
             if c.state.status == Status.PAUSED:  # a frozen process cannot act on the signal
                 await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
             try:
@@ -493,10 +511,10 @@ class ContainerService:
                 return
             except asyncio.TimeoutError:
                 pass
-        await shim.kill(signal_mod.SIGKILL)
+        await self._signal(shim, signal_mod.SIGKILL)
         if c.state.status == Status.PAUSED:
             await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
-        await waiter
+        await self._await_exit(c.id, waiter)
         self._emit(c, "stop")
 
     async def resize(self, ref: str, height: int, width: int) -> None:
@@ -556,10 +574,13 @@ class ContainerService:
                     "attempting removal or force remove")
             waiter = self._exit_future(c.id)
             if live.shim is not None:
-                await live.shim.kill(signal_mod.SIGKILL)
+                await self._signal(live.shim, signal_mod.SIGKILL)
                 if c.state.status == Status.PAUSED:
                     await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
-                await waiter
+            # with no shim the exit is already being recorded: wait for it either way
+            await self._await_exit(c.id, waiter)
+            if self.store.get(c.id) is None:
+                return  # auto-removed meanwhile
             c = self.get(c.id)
         if self.store.get(c.id) is None:
             return  # auto-removed meanwhile
@@ -842,6 +863,43 @@ def _merge_env(base: list[str], overrides: list[str]) -> list[str]:
     if "PATH" not in env:
         env = {"PATH": DEFAULT_PATH, **env}
     return list(env.values())
+
+
+LOG_OPTS = {"json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
+            "none": set()}
+DEVICE_RULE_RE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def _check_host_config(hc: HostConfig) -> None:
+    """What dockerd refuses at create: unknown log drivers and options, bad modes and rules."""
+    driver = hc.log_type or "json-file"
+    if driver not in LOG_OPTS:
+        raise errors.InvalidArgument(f"logger: no log driver named '{driver}' is registered")
+    for key, value in hc.log_config.items():
+        if key not in LOG_OPTS[driver]:
+            raise errors.InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
+        if key == "max-size":
+            from servin.runtime.plan import parse_size
+
+            try:
+                parse_size(value)
+            except errors.ServinError:
+                raise errors.InvalidArgument(f"invalid size: '{value}'") from None
+        if key == "max-file" and (not value.isdigit() or int(value) < 1):
+            raise errors.InvalidArgument("max-file cannot be less than 1")
+    for name, value in (("PidMode", hc.pid_mode), ("UTSMode", hc.uts_mode)):
+        if value not in ("", "host"):
+            raise errors.InvalidArgument(f"invalid {name}: {value}")
+    if hc.ipc_mode not in ("", "private", "shareable", "host", "none"):
+        raise errors.InvalidArgument(f"invalid IPC mode: {hc.ipc_mode}")
+    if hc.cgroupns_mode not in ("", "private", "host"):
+        raise errors.InvalidArgument(f"invalid cgroup namespace mode: {hc.cgroupns_mode}")
+    if hc.network_mode not in ("default", "bridge", "none", "host", ""):
+        raise errors.NotImplementedYet(
+            f"network mode {hc.network_mode!r} is not implemented in Servin yet (default, none and host work)")
+    for rule in hc.device_cgroup_rules:
+        if not DEVICE_RULE_RE.match(rule):
+            raise errors.InvalidArgument(f"invalid device cgroup format '{rule}'")
 
 
 def _check_resources(hc: HostConfig) -> None:

@@ -116,6 +116,12 @@ class HostConfig:
     group_add: tuple[str, ...] = ()
     oom_kill_disable: bool = False
     init: bool | None = None
+    pid_mode: str = ""  # "" (private) | host
+    uts_mode: str = ""
+    ipc_mode: str = ""  # "" / private / shareable | host
+    cgroupns_mode: str = ""  # "" (the daemon's default) | private | host
+    isolation: str = ""
+    device_cgroup_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

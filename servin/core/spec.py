@@ -26,6 +26,22 @@ MASKED_PATHS = (
 
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
+def _device_rule(rule: str) -> dict[str, Any]:
+    """--device-cgroup-rule "c 7:128 rwm" (already validated by the API layer)."""
+    kind, numbers, access = rule.split()
+    major, _, minor = numbers.partition(":")
+    return _dev(True, kind, None if major == "*" else int(major), None if minor == "*" else int(minor), access)
+
+
+def _log_annotations(hc: HostConfig) -> dict[str, str]:
+    out = {"io.servin.log.driver": hc.log_type or "json-file"}
+    if hc.log_config.get("max-size"):
+        out["io.servin.log.max-size"] = hc.log_config["max-size"]
+    if hc.log_config.get("max-file"):
+        out["io.servin.log.max-file"] = hc.log_config["max-file"]
+    return out
+
+
 def _dev(allow: bool, kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
     return {"allow": allow, "type": kind, "major": major, "minor": minor, "access": access}
 
@@ -80,9 +96,15 @@ def build_spec(
     }
     if stdin_mode:
         annotations["io.servin.stdin"] = stdin_mode
-    namespaces = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc")]
-    if cgroup_version == 2:
+    hc = container.host_config
+    shared = {"network": hc.network_mode == "host", "uts": hc.uts_mode == "host",
+              "pid": hc.pid_mode == "host", "ipc": hc.ipc_mode == "host"}
+    namespaces = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc") if not shared.get(t)]
+    if hc.cgroupns_mode == "private" or (hc.cgroupns_mode == "" and cgroup_version == 2):
         namespaces.append({"type": "cgroup"})
+    if hc.init:
+        annotations["io.servin.init"] = "1"
+    annotations.update(_log_annotations(hc))
     return {
         "ociVersion": "1.0.2-dev",
         "process": {
@@ -100,7 +122,7 @@ def build_spec(
         },
         "root": {"path": f"{layout.bundle}/rootfs",
                  **({"readonly": True} if container.host_config.readonly_rootfs else {})},
-        "hostname": container.resolved_hostname,
+        **({} if hc.uts_mode == "host" else {"hostname": container.resolved_hostname}),
         "mounts": _mounts(container, layout, cgroup_version),
         "annotations": annotations,
         "linux": {
@@ -163,7 +185,7 @@ def _resources(container: Container) -> dict[str, Any]:
 
 def resources_for(hc: HostConfig) -> dict[str, Any]:
     """OCI linux.resources for a HostConfig (also used by `docker update`)."""
-    res: dict[str, Any] = {"devices": list(DEVICE_RULES)}
+    res: dict[str, Any] = {"devices": list(DEVICE_RULES) + [_device_rule(r) for r in hc.device_cgroup_rules]}
     memory: dict[str, Any] = {}
     if hc.memory:
         memory["limit"] = hc.memory

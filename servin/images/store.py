@@ -555,6 +555,74 @@ class ImageStore:
                     self._set_tag(new_ref, image_id, touch=True)
             return self._image(image_id)
 
+    # ------------------------------------------------------------------ commit (docker commit)
+
+    def commit_layer(
+        self,
+        parent_id: str,
+        layer_tar: Path | None,
+        *,
+        config: dict[str, Any],
+        container_config: dict[str, Any],
+        container_id: str,
+        comment: str = "",
+        author: str = "",
+        repo: str | None = None,
+        tag: str | None = None,
+    ) -> Image:
+        """A child of ``parent_id`` whose new layer is ``layer_tar`` (None: no changes, an empty
+        layer as dockerd records it), built as dockerd's NewChildImage; tagged ``repo:tag``."""
+        new_ref: Reference | None = None
+        if repo:
+            new_ref = refs.parse_normalized(repo)
+            if new_ref.digest is not None:
+                raise InvalidArgument("refusing to create a tag with a digest reference")
+            if tag:
+                new_ref = new_ref.with_tag(tag)
+            new_ref = new_ref.tag_name_only()
+        with self._write_lock:
+            parent_full = self._resolve(parent_id) if parent_id else ""
+            pcfg: dict[str, Any] = self._images[parent_full].config if parent_full else {}
+            diff_ids = list((pcfg.get("rootfs") or {}).get("diff_ids") or [])
+            if layer_tar is not None:
+                with open(layer_tar, "rb") as f:
+                    diff_ids.append(self._ensure_layer(f, None))  # type: ignore[arg-type]
+            created = _now()
+            entry: dict[str, Any] = {"created": created}
+            if author:
+                entry["author"] = author
+            created_by = " ".join(container_config.get("Cmd") or [])
+            if created_by:
+                entry["created_by"] = created_by
+            if comment:
+                entry["comment"] = comment
+            if layer_tar is None:
+                entry["empty_layer"] = True
+            cfg: dict[str, Any] = {
+                "created": created,
+                "container": container_id,
+                "container_config": container_config,
+                "docker_version": DOCKER_VERSION,
+            }
+            if author:
+                cfg["author"] = author
+            cfg["config"] = config
+            cfg["architecture"] = pcfg.get("architecture") or host_architecture()
+            if pcfg.get("variant"):
+                cfg["variant"] = pcfg["variant"]
+            cfg["os"] = pcfg.get("os") or "linux"
+            cfg["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+            cfg["history"] = [*(pcfg.get("history") or []), entry]
+            for key in ("os.version", "os.features"):
+                if pcfg.get(key):
+                    cfg[key] = pcfg[key]
+            raw = _json_bytes(cfg)
+            image_id, _ = self._register(raw, cfg, parent=parent_full)
+            if new_ref is not None:
+                with self._state:
+                    self._set_tag(new_ref, image_id, touch=True)
+            return self._image(image_id)
+
     # ------------------------------------------------------------------ queries
 
     def _image(self, image_id: str) -> Image:

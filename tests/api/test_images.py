@@ -129,9 +129,12 @@ async def test_load(env, busybox_archive):
     assert (await env.client.get("/images/busybox/json")).status == 200
 
 
-async def test_load_garbage_is_400(env):
+async def test_load_garbage_reports_the_error_in_the_stream(env):
+    # as dockerd: 200, then an errorDetail message (docker-py raises ImageLoadError on it)
     r = await env.client.post("/images/load", data=b"this is not a tar archive" * 100)
-    await error(r, 400)
+    assert r.status == 200
+    [line] = json_lines(await r.read())
+    assert "invalid image archive" in line["error"] and line["errorDetail"]["message"] == line["error"]
 
 
 async def test_import_from_stdin(env):

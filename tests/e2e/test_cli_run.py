@@ -247,12 +247,13 @@ def test_import_a_rootfs_tarball(servin: ServinDaemon, tmp_path: Path) -> None:
 
 
 def test_tty_container_output_is_a_raw_stream(servin: ServinDaemon) -> None:
-    # The CLI does not demultiplex for Tty=true: no 8-byte frame headers may reach it.
-    assert servin.docker("run", "--rm", "-t", "busybox", "echo", "tty-ok").stdout == b"tty-ok\n"
+    # The CLI does not demultiplex for Tty=true: no 8-byte frame headers may reach it; the
+    # terminal's line discipline turns \n into \r\n, as with Docker.
+    assert servin.docker("run", "--rm", "-t", "busybox", "echo", "tty-ok").stdout == b"tty-ok\r\n"
     cid = out(servin, "run", "-d", "-t", "busybox", "echo", "logged").strip()
     try:
         servin.docker("wait", cid)
-        assert servin.docker("logs", cid).stdout == b"logged\n"
+        assert servin.docker("logs", cid).stdout == b"logged\r\n"
     finally:
         servin.docker("rm", "-f", cid)
 

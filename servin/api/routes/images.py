@@ -39,11 +39,16 @@ async def load(request: web.Request) -> web.StreamResponse:
     path = await _spool(request)
     try:
         lines = await asyncio.to_thread(services(request).images.load_archive, path)
+        error = None
+    except errors.ServinError as exc:  # dockerd reports a bad archive inside the 200 stream
+        lines, error = [], exc.message
     finally:
         path.unlink(missing_ok=True)
     resp = await streams.open_stream(request, "application/json")
     for line in lines:
         await streams.write_json_line(resp, {"stream": line + "\n"})
+    if error is not None:
+        await streams.write_json_line(resp, {"errorDetail": {"message": error}, "error": error})
     await resp.write_eof()
     return resp
 
