@@ -84,6 +84,12 @@ class TreeWriter:
     def __init__(self, out: BinaryIO) -> None:
         self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self._inodes: dict[tuple[int, int], str] = {}
+        self.count = 0  # entries written
+
+    def add_info(self, ti: tarfile.TarInfo) -> None:
+        """Append a header without data (links, whiteouts, directories)."""
+        self.tar.addfile(ti)
+        self.count += 1
 
     def add(self, arcname: str, name: str, st: os.stat_result, *, dir_fd: int | None = None) -> None:
         """Append ``name`` (relative to ``dir_fd`` if given) under ``arcname``; ``st`` is its lstat."""
@@ -96,11 +102,11 @@ class TreeWriter:
             first = self._inodes.get(key)
             if first is not None:
                 ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, first, 0
-                self.tar.addfile(ti)
+                self.add_info(ti)
                 return
             self._inodes[key] = ti.name
         if ti.type != tarfile.REGTYPE:
-            self.tar.addfile(ti)
+            self.add_info(ti)
             return
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -113,6 +119,7 @@ class TreeWriter:
             if cap is not None:
                 ti.pax_headers = {"SCHILY.xattr." + CAPABILITY_XATTR: cap.decode("utf-8", "surrogateescape")}
             self.tar.addfile(ti, _Padded(fd, ti.size))  # type: ignore[arg-type]
+            self.count += 1
         finally:
             os.close(fd)
 

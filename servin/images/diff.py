@@ -235,8 +235,9 @@ def _changes_in(fd: int, parts: list[str], lower: Lower, old_names: set[str], ou
 # ---------------------------------------------------------------------------- the layer tar
 
 
-def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> None:
-    """The upper dir as a layer tar (AUFS whiteouts), runtime mount points left out."""
+def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> int:
+    """The upper dir as a layer tar (AUFS whiteouts), runtime mount points left out; returns
+    the number of entries (0: the container changed nothing, dockerd's empty layer)."""
     lower = Lower(lowers)
     writer = archive.TreeWriter(out)
     fd = archive.open_dir(str(upper))
@@ -245,6 +246,7 @@ def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> None:
     finally:
         os.close(fd)
     writer.close()
+    return writer.count
 
 
 def _layer_in(writer: archive.TreeWriter, fd: int, parts: list[str], lower: Lower) -> None:
@@ -258,7 +260,7 @@ def _layer_in(writer: archive.TreeWriter, fd: int, parts: list[str], lower: Lowe
             ti = tarfile.TarInfo(("/".join(parts) + "/" if parts else "") + WHITEOUT_PREFIX + name)
             ti.type, ti.mode, ti.size = tarfile.REGTYPE, 0o600, 0
             ti.uid, ti.gid, ti.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
-            writer.tar.addfile(ti)
+            writer.add_info(ti)
             continue
         writer.add(arcname, name, st, dir_fd=fd)
         if not stat.S_ISDIR(st.st_mode):
@@ -269,7 +271,7 @@ def _layer_in(writer: archive.TreeWriter, fd: int, parts: list[str], lower: Lowe
                 ti = tarfile.TarInfo(arcname + "/" + WHITEOUT_OPAQUE)
                 ti.type, ti.mode, ti.size = tarfile.REGTYPE, stat.S_IMODE(st.st_mode) & 0o777, 0
                 ti.uid, ti.gid, ti.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
-                writer.tar.addfile(ti)
+                writer.add_info(ti)
             _layer_in(writer, sub, cparts, lower)
         finally:
             os.close(sub)

@@ -36,7 +36,7 @@ class RootfsTarget:
 
     def request(self) -> dict[str, Any]:
         if self.pid:
-            return {"pid": self.pid}
+            return {"pid": self.pid, "upperdir": self.upperdir}
         return {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir, "workdir": self.workdir,
                 "mountpoint": self.mountpoint}
 
@@ -51,7 +51,8 @@ class PathStat:
 
 
 class RootfsError(Exception):
-    """The helper refused: ``kind`` is notfound, invalid or system."""
+    """The helper refused: ``kind`` is notfound, invalid, system, or gone (the running container
+    it was sent to has exited)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

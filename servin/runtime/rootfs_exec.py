@@ -300,6 +300,32 @@ def _detach_all_but_root(mount_points: list[str]) -> None:
             pass  # already gone with a parent
 
 
+def _container_mnt_ns(pid: int, upperdir: str) -> int:
+    """An fd of the mount namespace of ``pid``, checked to be the container's: its root must be
+    the overlay with our upper dir (a pid reused by a host process must never be entered)."""
+    try:
+        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        raise Failure("gone", f"process {pid} has exited") from None
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as f:
+            roots = [line for line in f if line.split()[4] == b"/"]
+        root = roots[-1] if roots else b""  # the last mount on "/" is the one seen
+        fields = root.split(b" - ", 1)[-1].split()
+        options = fields[-1].decode(errors="replace").split(",") if len(fields) >= 3 else []
+        if upperdir and f"upperdir={upperdir}" not in options:
+            raise Failure("gone", f"process {pid} is not the container's")
+        if os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.fstat(fd).st_ino:
+            raise Failure("gone", f"process {pid} has exited")
+    except OSError:
+        os.close(fd)
+        raise Failure("gone", f"process {pid} has exited") from None
+    except Failure:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _mount_points(pid: int) -> list[str]:
     with open(f"/proc/{pid}/mountinfo", "rb") as f:
         return [line.split()[4].decode("unicode_escape") for line in f]
@@ -308,8 +334,8 @@ def _mount_points(pid: int) -> list[str]:
 def enter(req: dict[str, Any]) -> None:
     pid = int(req.get("pid") or 0)
     if pid:
+        fd = _container_mnt_ns(pid, req.get("upperdir") or "")
         points = _mount_points(pid) if req.get("bare") else []
-        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         try:
             mounts.setns(fd, CLONE_NEWNS)
         finally:
@@ -351,6 +377,9 @@ def run(req: dict[str, Any], stdin: BinaryIO, out: BinaryIO) -> int:
     op = req["op"]
     try:
         enter(req)
+    except Failure as exc:
+        _say(out, {"error": exc.kind, "message": exc.message})
+        return 1
     except OSError as exc:
         _say(out, {"error": "system", "message": f"cannot enter the container's filesystem: {exc}"})
         return 1
