@@ -728,7 +728,7 @@ class ContainerService:
             ticket.shim.set_result(None)
         return c, ticket
 
-    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[LogLine]]:
+    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[list[LogLine]]]:
         c = self.get(ref)
         if c.host_config.log_type == "none":
             raise errors.InvalidArgument(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,46 +51,109 @@ def _wanted(line: LogLine, q: LogQuery) -> bool:
     return True
 
 
-async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -> AsyncIterator[LogLine]:
-    """Yield the lines of the log that match; with `follow`, keep yielding until the
-    container has stopped and everything it wrote was read."""
+def log_files(path: Path) -> list[Path]:
+    """The rotated files (x.log.N … x.log.1) oldest first, then the live one."""
+    rotated = []
+    for p in path.parent.glob(path.name + ".*"):
+        suffix = p.name[len(path.name) + 1:]
+        if suffix.isdigit():
+            rotated.append((int(suffix), p))
+    return [p for _, p in sorted(rotated, reverse=True)] + [path]
+
+
+async def _complete_lines(f: BinaryIO) -> AsyncIterator[list[bytes]]:
+    """The file's complete lines from its position, a batch per read; a partial last line is
+    left unread."""
+    pending = b""
+    while chunk := await asyncio.to_thread(f.read, 1 << 20):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        if complete:
+            yield complete
+    if pending:
+        f.seek(-len(pending), 1)
+
+
+async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -> AsyncIterator[list[LogLine]]:
+    """Batches of the lines of the log (and its rotated files) that match; with `follow`, keep
+    going, across rotations, until the container has stopped and everything was read."""
+
+    def wanted(raws: list[bytes]) -> list[LogLine]:
+        out = []
+        for raw in raws:
+            line = _parse(raw)
+            if line is not None and _wanted(line, q):
+                out.append(line)
+        return out
+
+    files = log_files(path)
+    tail: deque[LogLine] | None = deque(maxlen=q.tail) if q.tail is not None else None
+    for older in files[:-1]:
+        if q.tail == 0:
+            break
+        try:
+            with open(older, "rb") as g:
+                async for raws in _complete_lines(g):
+                    batch = wanted(raws)
+                    if tail is not None:
+                        tail.extend(batch)
+                    elif batch:
+                        yield batch
+        except FileNotFoundError:
+            continue  # rotated away while we read
     try:
         f = open(path, "rb")  # noqa: SIM115 - held across awaits
     except FileNotFoundError:
+        if tail:
+            yield list(tail)
         return
-    with f:
-        lines: list[LogLine] | deque[LogLine]
-        lines = deque(maxlen=q.tail) if q.tail is not None else []
-        if q.tail != 0:
-            for raw in await asyncio.to_thread(f.readlines):
-                if not raw.endswith(b"\n"):
-                    f.seek(-len(raw), 1)
-                    break
-                line = _parse(raw)
-                if line is not None and _wanted(line, q):
-                    lines.append(line)
-        else:
+    try:
+        if q.tail == 0:
             f.seek(0, 2)
-        for line in lines:
-            yield line
+        else:
+            async for raws in _complete_lines(f):
+                batch = wanted(raws)
+                if tail is not None:
+                    tail.extend(batch)
+                elif batch:
+                    yield batch
+        if tail:
+            yield list(tail)
         if not q.follow:
             return
-        pending = b""
         while True:
             running = still_running()
-            chunk = f.read(1 << 16)
-            if chunk:
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for raw in complete:
+            got = False
+            async for raws in _complete_lines(f):
+                got = True
+                batch = []
+                for raw in raws:
                     line = _parse(raw)
                     if line is None:
                         continue
                     if q.until_ns and parse_time_ns(line.time) > q.until_ns:
+                        if batch:
+                            yield batch
                         return  # anything later is past `until`, whichever stream wrote it
                     if _wanted(line, q):
-                        yield line
+                        batch.append(line)
+                if batch:
+                    yield batch
+            if got:
+                continue
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and st.st_ino != os.fstat(f.fileno()).st_ino:  # rotated: the new file
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                continue
+            if st is not None and st.st_size < f.tell():  # truncated in place (max-file 1)
+                f.seek(0)
                 continue
             if not running or q.until_ns and time.time_ns() > q.until_ns:
                 return
             await asyncio.sleep(0.05)
+    finally:
+        f.close()

@@ -268,3 +268,51 @@ def test_device_cgroup_denies_host_disks(servin: ServinDaemon) -> None:
                         check=False)
     assert b"Operation not permitted" in res.stderr
     assert b"null-ok" in res.stdout
+
+
+def test_log_rotation_and_driver_none(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "run", "-d", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+              "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done").strip()
+    try:
+        d.docker("wait", cid)
+        log_path = Path(json.loads(out(d, "inspect", cid))[0]["LogPath"])
+        files = sorted(p.name for p in log_path.parent.glob(log_path.name + "*"))
+        assert len(files) == 3 and all(p.stat().st_size <= 11_000 for p in log_path.parent.glob(log_path.name + "*"))
+        lines = out(d, "logs", cid).split()
+        assert lines[-1] == "line-1999" and len(lines) < 2000  # the oldest were rotated away
+        assert [int(x.split("-")[1]) for x in lines] == list(range(2000 - len(lines), 2000))
+    finally:
+        d.docker("rm", "-f", cid)
+    res = d.docker("run", "--log-driver", "syslogish", "busybox", "true", check=False)
+    assert b"logger: no log driver named 'syslogish' is registered" in res.stderr
+    cid = out(d, "run", "-d", "--log-driver", "none", "busybox", "echo", "unlogged").strip()
+    try:
+        d.docker("wait", cid)
+        res = d.docker("logs", cid, check=False)
+        assert res.returncode != 0 and b"configured logging driver does not support reading" in res.stderr
+    finally:
+        d.docker("rm", "-f", cid)
+
+
+def test_init_reaps_and_forwards_signals(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "run", "-d", "--init", "busybox", "sleep", "100").strip()
+    try:
+        assert out(d, "exec", cid, "cat", "/proc/1/cmdline").startswith("/sbin/docker-init")
+        started = time.monotonic()
+        d.docker("stop", "-t", "10", cid)  # SIGTERM reaches sleep through the init
+        assert time.monotonic() - started < 5
+        assert json.loads(out(d, "inspect", cid))[0]["State"]["ExitCode"] == 143
+    finally:
+        d.docker("rm", "-f", cid)
+
+
+def test_host_namespaces(servin: ServinDaemon) -> None:
+    import socket
+
+    assert out(servin, "run", "--rm", "--uts", "host", "busybox", "hostname").strip() == socket.gethostname()
+    pids = out(servin, "run", "--rm", "--pid", "host", "busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'")
+    assert int(pids) > 10
+    links = out(servin, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net").split()
+    assert links == ["lo"]

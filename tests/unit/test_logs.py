@@ -33,7 +33,7 @@ def write_log(tmp_path: Path, lines=SAMPLE, tail: bytes = b"") -> Path:
 
 
 async def collect(path: Path, q: LogQuery, running=lambda: False) -> list[tuple[str, bytes]]:
-    return [(line.stream, line.data) async for line in read_log(path, q, running)]
+    return [(line.stream, line.data) async for batch in read_log(path, q, running) for line in batch]
 
 
 def test_parse_time_ns():
@@ -106,8 +106,8 @@ async def test_follow_reads_new_lines_and_ends_when_the_container_stops(tmp_path
     got: list[bytes] = []
 
     async def reader() -> None:
-        async for line in read_log(path, LogQuery(follow=True), lambda: running):
-            got.append(line.data)
+        async for batch in read_log(path, LogQuery(follow=True), lambda: running):
+            got.extend(line.data for line in batch)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0.02)
@@ -134,8 +134,8 @@ async def test_follow_with_tail_zero_only_shows_new_lines(tmp_path):
     got: list[bytes] = []
 
     async def reader() -> None:
-        async for line in read_log(path, LogQuery(follow=True, tail=0), lambda: state["running"]):
-            got.append(line.data)
+        async for batch in read_log(path, LogQuery(follow=True, tail=0), lambda: state["running"]):
+            got.extend(line.data for line in batch)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0.02)
@@ -153,8 +153,8 @@ async def test_follow_stops_at_the_first_line_after_until(tmp_path):
 
     async def reader() -> None:
         q = LogQuery(follow=True, stderr=False, until_ns=parse_time_ns(future))
-        async for line in read_log(path, q, lambda: True):
-            got.append(line.data)
+        async for batch in read_log(path, q, lambda: True):
+            got.extend(line.data for line in batch)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0.02)
@@ -169,3 +169,35 @@ async def test_follow_ends_once_until_has_passed(tmp_path):
     q = LogQuery(follow=True, until_ns=parse_time_ns(T2))
     out = await asyncio.wait_for(collect(path, q, running=lambda: True), 2)
     assert out == [("stdout", b"one\n")]
+
+
+async def test_rotated_files_are_read_oldest_first(tmp_path):
+    path = write_log(tmp_path, SAMPLE[:1])
+    (tmp_path / (path.name + ".2")).write_bytes(entry("stdout", T1, "oldest\n"))
+    (tmp_path / (path.name + ".1")).write_bytes(entry("stdout", T2, "older\n"))
+    got = await collect(path, LogQuery())
+    assert [d for _, d in got] == [b"oldest\n", b"older\n", b"one\n"]
+    tail = await collect(path, LogQuery(tail=2))
+    assert [d for _, d in tail] == [b"older\n", b"one\n"]
+
+
+async def test_follow_goes_on_after_a_rotation(tmp_path):
+    path = write_log(tmp_path, SAMPLE[:1])
+    state = {"running": True}
+    got: list[bytes] = []
+
+    async def reader() -> None:
+        async for batch in read_log(path, LogQuery(follow=True), lambda: state["running"]):
+            got.extend(line.data for line in batch)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0.05)
+    path.rename(tmp_path / (path.name + ".1"))  # what the shim does at max-size
+    path.write_bytes(entry("stdout", T3, "after rotation\n"))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if len(got) == 2:
+            break
+    state["running"] = False
+    await asyncio.wait_for(task, 2)
+    assert got == [b"one\n", b"after rotation\n"]

@@ -143,12 +143,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
     c, lines = services(request).containers.logs(request.match_info["id"], q)
     resp = await streams.open_stream(request, RAW_STREAM)
     tty = c.config.tty
-    async for line in lines:
-        payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
-        if tty:
-            await resp.write(payload)
-        else:
-            await resp.write(streams.frame(streams.STDOUT if line.stream == "stdout" else streams.STDERR, payload))
+    async for batch in lines:
+        out = bytearray()
+        for line in batch:
+            payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
+            if tty:
+                out += payload
+            else:
+                out += streams.frame(streams.STDOUT if line.stream == "stdout" else streams.STDERR, payload)
+        await resp.write(bytes(out))
     await resp.write_eof()
     return resp
 
@@ -161,9 +164,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         if flag(request, "logs"):
             _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
-            async for line in lines:
-                kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
-                await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
+            async for batch in lines:
+                for line in batch:
+                    kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
+                    await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
         if not flag(request, "stream"):
             return resp
         shim = await ticket.shim
