@@ -9,7 +9,7 @@ import re
 import secrets
 import signal as signal_mod
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from servin.core.logs import LogQuery, parse_time_ns, read_log
 from servin.core.model import (
     Container,
     ContainerConfig,
+    HealthConfig,
     HostConfig,
     LogLine,
     MountPoint,
@@ -124,6 +125,9 @@ class ContainerService:
         self.cgroup_version = cgroup_version
         self.host_resolv_conf = host_resolv_conf
         self._live: dict[str, _Live] = {}
+        # called with the container once it runs (also when re-attached) and once it exited
+        self.on_running: list[Callable[[Container, bool], None]] = []  # (container, re-attached)
+        self.on_exited: list[Callable[[str], None]] = []
         self._names: dict[str, str] = {c.name: c.id for c in store.all()}
 
     # ---- lookup -------------------------------------------------------------------------
@@ -209,6 +213,7 @@ class ContainerService:
         c = Container(
             id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, mount_points=mount_points,
             resolved_entrypoint=tuple(entrypoint), resolved_cmd=tuple(cmd),
+            healthcheck=config.healthcheck or _image_healthcheck(icfg.get("Healthcheck")),
             host_config=host_config, state=State(), path=argv[0], args=argv[1:],
             resolved_env=tuple(env), resolved_user=config.user or icfg.get("User") or "",
             resolved_workdir=config.working_dir or icfg.get("WorkingDir") or "/",
@@ -371,6 +376,8 @@ class ContainerService:
         self.store.save(c)
         self._emit(c, "start")
         live.monitor = asyncio.create_task(self._monitor(c.id, shim))
+        for hook in self.on_running:
+            hook(c, False)
 
     async def _monitor(self, cid: str, shim: Any) -> None:
         try:
@@ -382,6 +389,8 @@ class ContainerService:
         await self._on_exit(cid, code, oom, finished)
 
     async def _on_exit(self, cid: str, code: int, oom: bool, finished: str) -> None:
+        for hook in self.on_exited:
+            hook(cid)
         live = self._live_of(cid)
         if live.shim is not None:
             shim, live.shim = live.shim, None
@@ -756,6 +765,8 @@ class ContainerService:
                 live = self._live_of(c.id)
                 live.shim = shim
                 live.monitor = asyncio.create_task(self._monitor(c.id, shim))
+                for hook in self.on_running:
+                    hook(c, True)
                 log.info("re-attached to running container %s", c.short_id)
                 continue
             status = self.runtime.read_exit(c.id, exit_path=self._exit_path(c.id),
@@ -799,6 +810,14 @@ class ContainerService:
             else:
                 out["stopped"] += 1
         return out
+
+
+def _image_healthcheck(raw: Any) -> HealthConfig | None:
+    if not isinstance(raw, dict) or not raw.get("Test"):
+        return None
+    return HealthConfig(test=tuple(raw["Test"]), interval_ns=int(raw.get("Interval") or 0),
+                        timeout_ns=int(raw.get("Timeout") or 0), start_period_ns=int(raw.get("StartPeriod") or 0),
+                        retries=int(raw.get("Retries") or 0))
 
 
 def _should_restart(c: Container) -> bool:

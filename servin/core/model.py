@@ -37,6 +37,7 @@ class ContainerConfig:
     attach_stderr: bool = False
     stop_signal: str = ""
     stop_timeout: int | None = None
+    healthcheck: HealthConfig | None = None
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
 
@@ -125,6 +126,32 @@ class HostConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HealthConfig:
+    """HEALTHCHECK / --health-*: durations in ns, 0 = Docker's default."""
+
+    test: tuple[str, ...]  # ("CMD", ...), ("CMD-SHELL", "..."), ("NONE",)
+    interval_ns: int = 0
+    timeout_ns: int = 0
+    start_period_ns: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthResult:
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    status: str  # starting | healthy | unhealthy
+    failing_streak: int = 0
+    log: tuple[HealthResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class State:
     status: Status = Status.CREATED
     pid: int = 0
@@ -134,6 +161,7 @@ class State:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     restart_count: int = 0
+    health: Health | None = None
     manually_stopped: bool = False  # by stop/kill: restart policies (but `always` at daemon start) hold off
 
     @property
@@ -164,6 +192,7 @@ class Container:
     mount_points: tuple[MountPoint, ...] = ()
     resolved_entrypoint: tuple[str, ...] = ()  # after merging with the image: inspect's Config shows these
     resolved_cmd: tuple[str, ...] = ()
+    healthcheck: HealthConfig | None = None  # the user's, else the image's; None or NONE: no checks
 
     def with_state(self, **changes: object) -> Container:
         return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

@@ -55,5 +55,9 @@ def select(
             continue
         if ancestors is not None and c.image_id not in ancestors:
             continue
+        if "health" in filters:
+            status = c.state.health.status if c.state.health is not None else "none"
+            if status not in filters["health"]:
+                continue
         out.append(c)
     return out

@@ -13,6 +13,9 @@ from servin import atomicfile
 from servin.core.model import (
     Container,
     ContainerConfig,
+    Health,
+    HealthConfig,
+    HealthResult,
     HostConfig,
     MountPoint,
     MountRequest,
@@ -47,6 +50,12 @@ def _from_record(d: dict[str, Any]) -> Container:
         hc[key] = tuple(hc.get(key, ()))
     st = dict(d["state"])
     st["status"] = Status(st["status"])
+    if st.get("health"):
+        h = st["health"]
+        st["health"] = Health(status=h["status"], failing_streak=h.get("failing_streak", 0),
+                              log=tuple(HealthResult(**r) for r in h.get("log", ())))
+    if cfg.get("healthcheck"):
+        cfg["healthcheck"] = _health_config(cfg["healthcheck"])
     return Container(
         id=d["id"], name=d["name"], created=d["created"], image_id=d["image_id"],
         config=ContainerConfig(**cfg), host_config=HostConfig(**hc), state=State(**st),
@@ -54,10 +63,15 @@ def _from_record(d: dict[str, Any]) -> Container:
         resolved_user=d["resolved_user"], resolved_workdir=d["resolved_workdir"],
         resolved_hostname=d["resolved_hostname"],
         resolved_entrypoint=tuple(d.get("resolved_entrypoint", ())),
+        healthcheck=_health_config(d["healthcheck"]) if d.get("healthcheck") else None,
         resolved_cmd=tuple(d.get("resolved_cmd", ())),
         mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ()))})
                            for m in d.get("mount_points", ())),
     )
+
+
+def _health_config(h: dict[str, Any]) -> HealthConfig:
+    return HealthConfig(**{**h, "test": tuple(h["test"])})
 
 
 class ContainerStore:

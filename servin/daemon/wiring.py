@@ -11,6 +11,7 @@ from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
+from servin.core.health import HealthService
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon import facts
@@ -56,6 +57,8 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
         or cg.version == 2, start_time_ns=time.time_ns())
+    execs = ExecService(containers)
+    HealthService(containers, execs)  # hooks itself into the containers' start and exit
     services = Services(containers=containers, images=images, events=events, info=host,
-                        tmp_dir=config.data_root / "tmp", execs=ExecService(containers))
+                        tmp_dir=config.data_root / "tmp", execs=execs)
     return Engine(services=services, containers=containers, images=images)

@@ -7,7 +7,16 @@ from typing import Any
 from servin import errors
 from servin.core.logs import parse_time_ns
 from servin.api.wire import mounts as wire_mounts
-from servin.core.model import Container, ContainerConfig, HostConfig, MountPoint, RestartPolicy, Status, Ulimit
+from servin.core.model import (
+    Container,
+    ContainerConfig,
+    HealthConfig,
+    HostConfig,
+    MountPoint,
+    RestartPolicy,
+    Status,
+    Ulimit,
+)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -62,6 +71,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         attach_stderr=bool(body.get("AttachStderr")),
         stop_signal=body.get("StopSignal") or "",
         stop_timeout=int(stop_timeout) if isinstance(stop_timeout, int) else None,
+        healthcheck=parse_healthcheck(body.get("Healthcheck")),
         exposed_ports=tuple(sorted((body.get("ExposedPorts") or {}).keys())),
         volumes=tuple(sorted((body.get("Volumes") or {}).keys())),
     )
@@ -111,6 +121,35 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     return config, host
 
 
+def parse_healthcheck(raw: Any) -> HealthConfig | None:
+    """Docker's HealthConfig (also the image config's): durations in ns."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise errors.InvalidArgument("invalid Healthcheck")
+    test = raw.get("Test") or []
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise errors.InvalidArgument("invalid Healthcheck.Test: must be a list of strings")
+    for key in ("Interval", "Timeout", "StartPeriod"):
+        v = raw.get(key) or 0
+        if v and v < 1_000_000:
+            raise errors.InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    if (raw.get("Retries") or 0) < 0:
+        raise errors.InvalidArgument("Retries in Healthcheck cannot be negative")
+    return HealthConfig(test=tuple(test), interval_ns=int(raw.get("Interval") or 0),
+                        timeout_ns=int(raw.get("Timeout") or 0), start_period_ns=int(raw.get("StartPeriod") or 0),
+                        retries=int(raw.get("Retries") or 0))
+
+
+def _health_config_json(h: HealthConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"Test": list(h.test)}
+    for key, v in (("Interval", h.interval_ns), ("Timeout", h.timeout_ns), ("StartPeriod", h.start_period_ns),
+                   ("Retries", h.retries)):
+        if v:
+            out[key] = v
+    return out
+
+
 def _ulimits(raw: Any) -> tuple[Ulimit, ...]:
     out = []
     for u in raw or []:
@@ -158,6 +197,7 @@ def _config_json(c: Container) -> dict[str, Any]:
         "WorkingDir": cfg.working_dir,
         "Entrypoint": list(c.resolved_entrypoint) or None,
         "OnBuild": None,
+        **({"Healthcheck": _health_config_json(c.healthcheck)} if c.healthcheck else {}),
         "Labels": dict(cfg.labels),
         **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
         **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
@@ -252,6 +292,9 @@ def _state_json(c: Container) -> dict[str, Any]:
         "Error": st.error,
         "StartedAt": st.started_at,
         "FinishedAt": st.finished_at,
+        **({"Health": {"Status": st.health.status, "FailingStreak": st.health.failing_streak,
+                       "Log": [{"Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output}
+                               for r in st.health.log]}} if st.health else {}),
     }
 
 
@@ -300,7 +343,11 @@ def _status_text(c: Container, now_ns: int) -> str:
         return "Created"
     if st.status in (Status.RUNNING, Status.PAUSED):
         since = human_duration(now_ns - parse_time_ns(st.started_at))
-        return f"Up {since}" + (" (Paused)" if st.status == Status.PAUSED else "")
+        if st.status == Status.PAUSED:
+            return f"Up {since} (Paused)"
+        if st.health is not None:
+            return f"Up {since} ({'health: starting' if st.health.status == 'starting' else st.health.status})"
+        return f"Up {since}"
     if st.status == Status.EXITED:
         return f"Exited ({st.exit_code}) {human_duration(now_ns - parse_time_ns(st.finished_at))} ago"
     return st.status.value.capitalize()
