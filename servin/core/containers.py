@@ -113,6 +113,7 @@ class ContainerService:
         cgroup_version: int,
         cgroups: Any = None,  # kernel.cgroups.CgroupManager: pause, update, top, stats
         volumes: VolumeStore | None = None,
+        default_log: tuple[str, dict[str, str]] = ("json-file", {}),  # daemon.json log-driver, log-opts
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
     ) -> None:
         self.store = store
@@ -120,6 +121,7 @@ class ContainerService:
         self.runtime = runtime
         self.cgroups = cgroups
         self.volumes = volumes
+        self.default_log = default_log
         self.events = events
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_version = cgroup_version
@@ -201,6 +203,9 @@ class ContainerService:
         argv = tuple(entrypoint) + tuple(cmd)
         if not argv:
             raise errors.InvalidArgument("No command specified")
+        if not host_config.log_type:
+            host_config = replace(host_config, log_type=self.default_log[0],
+                                  log_config={**self.default_log[1], **host_config.log_config})
         _check_resources(host_config)
         _check_host_config(host_config)
         cid = secrets.token_hex(32)

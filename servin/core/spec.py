@@ -191,6 +191,8 @@ def resources_for(hc: HostConfig) -> dict[str, Any]:
         memory["limit"] = hc.memory
         if hc.memory_swap:
             memory["swap"] = hc.memory_swap
+    if hc.oom_kill_disable:
+        memory["disableOOMKiller"] = True
     if memory:
         res["memory"] = memory
     cpu: dict[str, Any] = {}

@@ -27,13 +27,15 @@ class DaemonConfig:
     cgroup_parent: str = "servin"
     group: str = ""  # group owning the unix socket; "" = root's
     seed_busybox: bool = False  # load busybox:latest from the host's busybox-static if missing
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] | None = None
 
 
 # flag dest → daemon.json key (dockerd's names)
 FILE_KEYS = {
     "hosts": "hosts", "data_root": "data-root", "exec_root": "exec-root", "pidfile": "pidfile",
     "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
-    "seed_busybox": "seed-busybox",
+    "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
 }
 
 
@@ -49,6 +51,8 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True, help="debug mode")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
+    p.add_argument("--log-driver", dest="log_driver", help="default driver for container logs")
+    p.add_argument("--log-opt", dest="log_opts", action="append", help="default log driver options (k=v)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -62,6 +66,12 @@ def _convert(name: str, value: Any) -> Any:
         return Path(value)
     if name in ("debug", "seed_busybox"):
         return bool(value)
+    if name == "log_opts":
+        if isinstance(value, list):  # --log-opt k=v, repeated
+            value = dict(item.split("=", 1) for item in value if "=" in item)
+        if not isinstance(value, dict):
+            raise ConfigError("log-opts must be a map of strings")
+        return {str(k): str(v) for k, v in value.items()}
     return str(value)
 
 

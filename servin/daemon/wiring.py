@@ -52,7 +52,8 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
         cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
-        cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
+        cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
+        default_log=(config.log_driver, dict(config.log_opts or {})))
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()

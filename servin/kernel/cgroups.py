@@ -35,6 +35,7 @@ class Resources:
     # Device access rules in order, as (allow, "c 1:3 rwm"); None leaves them alone. Enforced on
     # v1 by the devices controller; v2 needs an eBPF program, which is not built yet.
     device_rules: tuple[tuple[bool, str], ...] | None = None
+    oom_kill_disable: bool = False  # v1 only (memory.oom_control); v2 has no such switch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +181,8 @@ class CgroupV1:
                 self._write(mem / "memory.limit_in_bytes", limit)
             if swap_value is not None and not swap_first:
                 self._write_if_supported(mem / "memory.memsw.limit_in_bytes", swap_value)
+            if r.oom_kill_disable:
+                self._write(mem / "memory.oom_control", "1")
         if cpu := self._leaf("cpu", path):
             if r.cpu_shares:
                 self._write(cpu / "cpu.shares", str(r.cpu_shares))

@@ -381,6 +381,7 @@ def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
         cpuset_mems=cpu.get("mems") or None,
         pids_limit=pids.get("limit"),
         device_rules=_device_rules(res.get("devices")),
+        oom_kill_disable=bool(mem.get("disableOOMKiller")),
     )
 
 

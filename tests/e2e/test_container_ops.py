@@ -140,3 +140,18 @@ def test_restart_policies(servin: ServinDaemon) -> None:
         assert state(d, "forever")["State"]["Status"] == "exited"  # a manual stop holds
     finally:
         d.docker("rm", "-f", "flaky", "forever", check=False)
+
+
+def test_oom_kill_disable(servin: ServinDaemon) -> None:
+    d = servin
+    res = d.docker("run", "-d", "--oom-kill-disable", "--memory", "32m", "busybox", "sleep", "30")
+    cid = res.stdout.decode().strip()
+    try:
+        assert state(d, cid)["HostConfig"]["OomKillDisable"] is True
+        oom = Path("/sys/fs/cgroup/memory") / d.cgroup_parent / cid / "memory.oom_control"
+        if oom.exists():
+            assert "oom_kill_disable 1" in oom.read_text()
+    finally:
+        d.docker("rm", "-f", cid)
+    res = d.docker("run", "--rm", "--oom-kill-disable", "busybox", "true")
+    assert b"OOM killer is disabled for the container, but no memory limit is set" in res.stderr

@@ -127,3 +127,16 @@ def test_restart_policies_at_daemon_start(daemon: ServinDaemon) -> None:
     status = {n: json.loads(d.docker("inspect", n).stdout)[0]["State"]["Status"]
               for n in ("always1", "unless1", "plain1")}
     assert status == {"always1": "running", "unless1": "exited", "plain1": "exited"}
+
+
+def test_daemon_default_log_options(daemon: ServinDaemon) -> None:
+    d = daemon
+    d.stop()
+    d.config_file.write_text(json.dumps({"log-opts": {"max-size": "10k", "max-file": "2"}}))
+    d.start()
+    cid = d.docker("run", "-d", "busybox", "sh", "-c", "seq 3000").stdout.decode().strip()
+    d.docker("wait", cid)
+    hc = json.loads(d.docker("inspect", cid).stdout)[0]["HostConfig"]
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10k", "max-file": "2"}}
+    lines = d.docker("logs", cid).stdout.split()
+    assert lines[-1] == b"3000" and len(lines) < 3000

@@ -21,7 +21,7 @@ def test_minimal_body():
     assert config.cmd is None and config.entrypoint is None  # inherit from the image
     assert config.env == () and config.labels == {}
     assert host.memory == 0 and host.pids_limit is None and host.shm_size == 64 << 20
-    assert host.restart_policy.name == "no" and host.log_type == "json-file"
+    assert host.restart_policy.name == "no" and host.log_type == ""  # the daemon fills in its default driver
     assert host.network_mode == "default"
 
 

@@ -28,8 +28,15 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 
 async def create(request: web.Request) -> web.Response:
     config, host = wire.parse_create(await json_body(request))
-    c = await services(request).containers.create(config, host, request.query.get("name"))
-    return json_response({"Id": c.id, "Warnings": []}, status=201)
+    engine = services(request).containers
+    c = await engine.create(config, host, request.query.get("name"))
+    warnings = []
+    if host.oom_kill_disable and engine.cgroup_version == 2:
+        warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+    elif host.oom_kill_disable and not host.memory:
+        warnings.append("OOM killer is disabled for the container, but no memory limit is set, "
+                        "this can result in the system running out of resources.")
+    return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
 async def list_(request: web.Request) -> web.Response:

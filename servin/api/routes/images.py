@@ -47,6 +47,9 @@ async def load(request: web.Request) -> web.StreamResponse:
     resp = await streams.open_stream(request, "application/json")
     for line in lines:
         await streams.write_json_line(resp, {"stream": line + "\n"})
+        loaded = line.rpartition(": ")[2]
+        if line.startswith("Loaded image"):
+            services(request).events.publish(_image_event("load", loaded, name=loaded))
     if error is not None:
         await streams.write_json_line(resp, {"errorDetail": {"message": error}, "error": error})
     await resp.write_eof()
@@ -65,6 +68,7 @@ async def create(request: web.Request) -> web.StreamResponse:
                 changes=list(q.getall("changes", [])), message=q.get("message", ""))
         finally:
             path.unlink(missing_ok=True)
+        services(request).events.publish(_image_event("import", img.id))
         resp = await streams.open_stream(request, "application/json")
         await streams.write_json_line(resp, {"status": img.id})
         await resp.write_eof()
@@ -111,8 +115,9 @@ async def tag(request: web.Request) -> web.Response:
     repo = request.query.get("repo")
     if not repo:
         raise errors.InvalidArgument("repository name is required")
-    await asyncio.to_thread(services(request).images.tag, request.match_info["name"], repo,
-                            request.query.get("tag") or "latest")
+    tag_name = request.query.get("tag") or "latest"
+    img = await asyncio.to_thread(services(request).images.tag, request.match_info["name"], repo, tag_name)
+    services(request).events.publish(_image_event("tag", img.id, name=f"{repo}:{tag_name}"))
     return web.Response(status=201)
 
 
@@ -134,10 +139,10 @@ async def remove(request: web.Request) -> web.Response:
     return json_response(wire.delete_items(items))
 
 
-def _image_event(action: str, image_id: str) -> Any:
+def _image_event(action: str, image_id: str, name: str = "") -> Any:
     from servin.core.events import Event
 
-    return Event(type="image", action=action, actor_id=image_id, attributes={"name": image_id})
+    return Event(type="image", action=action, actor_id=image_id, attributes={"name": name or image_id})
 
 
 def add_routes(add: Any) -> None:

@@ -98,7 +98,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         network_mode=hc.get("NetworkMode") or "default",
         restart_policy=RestartPolicy(name=rp.get("Name") or "no",
                                      maximum_retry_count=int(rp.get("MaximumRetryCount") or 0)),
-        log_type=log_config.get("Type") or "json-file",
+        log_type=log_config.get("Type") or "",  # "" = the daemon's default
         log_config={str(k): str(v) for k, v in (log_config.get("Config") or {}).items()},
         binds=tuple(hc.get("Binds") or ()),
         mounts=wire_mounts.parse_all(hc),
