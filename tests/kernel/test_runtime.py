@@ -15,7 +15,7 @@ import pytest
 from servin.runtime import StartFailed
 from servin.runtime.plan import CAP_BITS
 
-from runtime_helpers import (
+from tests.kernel.runtime_helpers import (
     DEFAULT_CAPS,
     Env,
     cgroup_parent,
@@ -272,7 +272,7 @@ DAEMON_SCRIPT = r"""
 import asyncio, json, sys, time
 from pathlib import Path
 sys.path.insert(0, {helpers!r})
-from runtime_helpers import make_cgroups
+from tests.kernel.runtime_helpers import make_cgroups
 from servin.runtime import Runtime
 
 async def main():
