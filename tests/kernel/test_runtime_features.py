@@ -14,7 +14,16 @@ import pytest
 from servin.runtime import ContainerNotRunning, StartFailed
 from servin.runtime.plan import CAP_BITS
 
-from tests.kernel.runtime_helpers import DEFAULT_CAPS, Env, cgroup_parent, env, lowerdir, read_frames, requires_root, run
+from tests.kernel.runtime_helpers import (
+    DEFAULT_CAPS,
+    Env,
+    cgroup_parent,
+    env,
+    lowerdir,
+    read_frames,
+    requires_root,
+    run,
+)
 
 pytestmark = [pytest.mark.kernel, requires_root]
 __all__ = ["cgroup_parent", "env", "lowerdir"]  # fixtures
