@@ -86,19 +86,24 @@ async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -
                 out.append(line)
         return out
 
-    files = log_files(path)
     tail: deque[LogLine] | None = deque(maxlen=q.tail) if q.tail is not None else None
-    for older in files[:-1]:
+
+    async def catch_up(g: BinaryIO) -> AsyncIterator[list[LogLine]]:
+        """What is already written: straight out, or into the tail window."""
+        async for raws in _complete_lines(g):
+            batch = wanted(raws)
+            if tail is not None:
+                tail.extend(batch)
+            elif batch:
+                yield batch
+
+    for older in log_files(path)[:-1]:
         if q.tail == 0:
             break
         try:
             with open(older, "rb") as g:
-                async for raws in _complete_lines(g):
-                    batch = wanted(raws)
-                    if tail is not None:
-                        tail.extend(batch)
-                    elif batch:
-                        yield batch
+                async for batch in catch_up(g):
+                    yield batch
         except FileNotFoundError:
             continue  # rotated away while we read
     try:
@@ -111,12 +116,8 @@ async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -
         if q.tail == 0:
             f.seek(0, 2)
         else:
-            async for raws in _complete_lines(f):
-                batch = wanted(raws)
-                if tail is not None:
-                    tail.extend(batch)
-                elif batch:
-                    yield batch
+            async for batch in catch_up(f):
+                yield batch
         if tail:
             yield list(tail)
         if not q.follow:

@@ -105,14 +105,19 @@ class VolumeStore:
             self._vols.pop(name, None)
 
     def size(self, name: str) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self.data_dir(name)):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-                except OSError:
-                    pass
-        return total
+        return tree_size(self.data_dir(name))
+
+
+def tree_size(root: Path) -> int:
+    """Bytes of the files below `root` (not following links), as `docker system df` counts."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:

@@ -4,15 +4,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.daemon import ServinDaemon, load_busybox
+from tests.support.daemon import ServinDaemon, running_daemon
 
 
 @pytest.fixture(scope="module")
 def servin() -> Iterator[ServinDaemon]:
-    d = ServinDaemon()
-    try:
-        d.start()
-        load_busybox(d)
+    with running_daemon() as d:
         yield d
-    finally:
-        d.cleanup()
+
+
+@pytest.fixture
+def daemon() -> Iterator[ServinDaemon]:
+    """A daemon of the test's own, for tests that stop, kill or reconfigure it."""
+    with running_daemon() as d:
+        yield d

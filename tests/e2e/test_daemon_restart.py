@@ -6,22 +6,9 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 
-import pytest
 
 from tests.support.daemon import ServinDaemon, load_busybox
-
-
-@pytest.fixture
-def daemon() -> Iterator[ServinDaemon]:
-    d = ServinDaemon()
-    try:
-        d.start()
-        load_busybox(d)
-        yield d
-    finally:
-        d.cleanup()
 
 
 def test_socket_is_0660(daemon: ServinDaemon) -> None:

@@ -3,6 +3,9 @@ and a cleanup that removes every process, cgroup and directory it made, even on 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import os
 import shutil
 import signal
@@ -168,6 +171,18 @@ def _unmount_under(root: Path) -> None:
         targets = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
     for t in sorted(targets, key=len, reverse=True):
         subprocess.run(["umount", "-l", t], capture_output=True)
+
+
+@contextlib.contextmanager
+def running_daemon() -> Iterator[ServinDaemon]:
+    """A started daemon with busybox:latest loaded; everything removed afterwards."""
+    d = ServinDaemon()
+    try:
+        d.start()
+        load_busybox(d)
+        yield d
+    finally:
+        d.cleanup()
 
 
 def load_busybox(d: ServinDaemon, tag: str = "busybox:latest") -> None:

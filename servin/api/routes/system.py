@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +18,7 @@ from servin.api.wire import images as wire_images
 from servin.api.wire import system as wire
 from servin.api.wire import volumes as wire_volumes
 from servin.api.wire.filters import parse_filters
+from servin.core.volumes import tree_size
 
 EVENT_FILTERS = frozenset({"container", "daemon", "event", "image", "label", "network", "node",
                            "plugin", "scope", "secret", "service", "type", "volume", "config"})
@@ -83,17 +82,6 @@ async def events(request: web.Request) -> web.StreamResponse:
         bus.unsubscribe(queue)
 
 
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
 async def disk_usage(request: web.Request) -> web.Response:
     """`docker system df`: images, containers (their writable layer), volumes."""
     s = services(request)
@@ -112,7 +100,7 @@ async def disk_usage(request: web.Request) -> web.Response:
     now = time.time_ns()
     c_rows = []
     for c in containers:
-        size_rw = await asyncio.to_thread(_dir_size, engine.store.dir(c.id) / "upper")
+        size_rw = await asyncio.to_thread(tree_size, engine.store.dir(c.id) / "upper")
         row = wire_containers.summary(c, now)
         row.update({"SizeRw": size_rw, "SizeRootFs": size_rw + image_size.get(c.image_id, 0)})
         c_rows.append(row)
