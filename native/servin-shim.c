@@ -65,6 +65,9 @@
  *        second mount call; MS_BIND -> bind then MS_REMOUNT|MS_BIND with the other flags;
  *        MS_REMOUNT without MS_BIND -> a plain remount of an earlier mount)
  *   masked N path...  readonly_path N path...  namespaces 1 CLONE_* mask (decimal)
+ *   netns_path 1 path  join this network namespace (an nsfs file, e.g. <exec-root>/netns/<id>): the
+ *        shim opens it before the clone (so a bad path fails `start`), the child setns()es into it
+ *        first thing, before the mounts; CLONE_NEWNET is ignored in the mask then.
  *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
  *   rlimit 3 resource soft hard (repeatable, decimal, 18446744073709551615 = unlimited)
  *   no_new_privs 1 "0|1"  open_stdin 1 "0|1"  stdin_once 1 "0|1"  exit_file 1 path
@@ -316,7 +319,7 @@ struct plan {
     size_t nargs;
     char **env;
     size_t nenv;
-    char *cwd, *hostname, *root, *overlay, *log, *exit_file;
+    char *cwd, *hostname, *root, *overlay, *log, *exit_file, *netns_path;
     uid_t uid;
     gid_t gid;
     gid_t *groups;
@@ -486,6 +489,9 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
         } else if (!strcmp(tag, "namespaces")) {
             NEED(1);
             pl->namespaces = strtoul(v[0], NULL, 10);
+        } else if (!strcmp(tag, "netns_path")) {
+            NEED(1);
+            pl->netns_path = v[0];
         } else if (!strcmp(tag, "cgroup_procs")) {
             pl->cgroup_procs = xrealloc(pl->cgroup_procs, (pl->ncgroup_procs + cnt) * sizeof(char *));
             for (size_t j = 0; j < cnt; j++)
@@ -914,6 +920,8 @@ static void reset_signals(void)
             signal(s, SIG_DFL);
 }
 
+static int netns_fd = -1; /* the plan's netns_path, opened by do_start, used by the child */
+
 static void loopback_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -951,6 +959,12 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 
     if ((P.namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         child_fail(1, "unshare cgroup namespace: %s", strerror(errno));
+    if (netns_fd >= 0) {
+        if (setns(netns_fd, CLONE_NEWNET) < 0)
+            child_fail(1, "join network namespace %s: %s", P.netns_path, strerror(errno));
+        close(netns_fd);
+        netns_fd = -1;
+    }
 
     if (P.namespaces & CLONE_NEWNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -964,7 +978,7 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         for (size_t i = 0; i < P.nmounts; i++)
             do_mount(&P.mounts[i]);
     }
-    if (P.namespaces & CLONE_NEWNET)
+    if ((P.namespaces & CLONE_NEWNET) || P.netns_path)
         loopback_up();
     if (P.hostname && (P.namespaces & CLONE_NEWUTS) && sethostname(P.hostname, strlen(P.hostname)) < 0)
         child_fail(1, "sethostname: %s", strerror(errno));
@@ -1527,6 +1541,14 @@ static int do_start(char *reply, size_t rn)
         goto fail;
     }
     unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
+    if (P.netns_path) {
+        cflags &= ~(unsigned long)CLONE_NEWNET;
+        netns_fd = open(P.netns_path, O_RDONLY | O_CLOEXEC);
+        if (netns_fd < 0) {
+            snprintf(reply, rn, "failed 1 open network namespace %s: %s\n", P.netns_path, strerror(errno));
+            goto fail;
+        }
+    }
     pid_t pid = (pid_t)syscall(SYS_clone, cflags | SIGCHLD, 0, 0, 0, 0);
     if (pid < 0) {
         snprintf(reply, rn, "failed 1 clone: %s\n", strerror(errno));
@@ -1540,6 +1562,7 @@ static int do_start(char *reply, size_t rn)
     }
     close_fd(&chan[1]);
     close_fd(&syncp[0]);
+    close_fd(&netns_fd);
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     for (size_t i = 0; i < P.ncgroup_procs; i++) {
@@ -1584,6 +1607,7 @@ static int do_start(char *reply, size_t rn)
     snprintf(reply, rn, "started %d\n", (int)pid);
     return 0;
 fail:
+    close_fd(&netns_fd);
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     close_fd(&syncp[0]);

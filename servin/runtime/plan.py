@@ -21,6 +21,8 @@ Tags:
               standard device nodes and symlinks)
     masked N path...          readonly_path N path...
     namespaces 1 CLONE_* mask (decimal; cgroup ns is unshared by the child after the cgroup join)
+    netns_path 1 path         join this network namespace (an nsfs file) with setns before the
+              mounts instead of a new one (CLONE_NEWNET is then absent from the mask)
     cgroup_procs N file...    (repeatable) cgroup.procs files the parent writes the child pid to
     caps 1 mask               (decimal 64-bit capability mask: bounding, effective, permitted)
     rlimit 3 resource soft hard   (repeatable; RLIM_INFINITY = 18446744073709551615)
@@ -212,6 +214,7 @@ class Plan:
     masked: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     namespaces: int = 0
+    netns_path: str | None = None
     cgroup_procs: tuple[str, ...] = ()
     caps: int = 0
     rlimits: tuple[Rlimit, ...] = ()
@@ -248,6 +251,8 @@ class Plan:
         tag("masked", *self.masked)
         tag("readonly_path", *self.readonly_paths)
         tag("namespaces", self.namespaces)
+        if self.netns_path:
+            tag("netns_path", self.netns_path)
         tag("cgroup_procs", *self.cgroup_procs)
         tag("caps", self.caps)
         for r in self.rlimits:
@@ -484,12 +489,18 @@ def plan_from_oci(
     root = os.path.normpath(root_path if os.path.isabs(root_path) else os.path.join(str(bundle), root_path))
 
     namespaces = 0
+    netns_path: str | None = None
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type")
         if ns.get("path"):
-            raise NotImplementedYet(
-                f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet"
-            )
+            if kind != "network":
+                raise NotImplementedYet(
+                    f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet"
+                )
+            if not os.path.isabs(ns["path"]):
+                raise InvalidArgument(f"network namespace path {ns['path']!r} is not absolute")
+            netns_path = os.path.normpath(ns["path"])
+            continue
         if kind == "user":
             raise NotImplementedYet("user namespaces are not supported yet")
         if kind not in NAMESPACE_FLAGS:
@@ -573,6 +584,7 @@ def plan_from_oci(
         masked=tuple(linux.get("maskedPaths") or ()),
         readonly_paths=tuple(linux.get("readonlyPaths") or ()),
         namespaces=namespaces,
+        netns_path=netns_path,
         cgroup_procs=tuple(str(p) for p in cgroup_procs),
         caps=capability_mask(caps.get("bounding") or ()),
         rlimits=rlimits,

@@ -107,8 +107,11 @@ def test_namespace_flags() -> None:
     p = build(docker_like_config())
     assert p.namespaces == 0x6E020000  # pid|net|ipc|uts|cgroup|mount
     cfg = docker_like_config()
-    cfg["linux"]["namespaces"] = [{"type": "network", "path": "/proc/1/ns/net"}]
+    cfg["linux"]["namespaces"] = [{"type": "ipc", "path": "/proc/1/ns/ipc"}]
     with pytest.raises(NotImplementedYet):
+        build(cfg)
+    cfg["linux"]["namespaces"] = [{"type": "network", "path": "relative/net"}]
+    with pytest.raises(InvalidArgument):
         build(cfg)
     cfg["linux"]["namespaces"] = [{"type": "bogus"}]
     with pytest.raises(InvalidArgument):
@@ -301,3 +304,15 @@ def test_exec_plan_wire_format() -> None:
     assert plain["terminal"] == [b"0"] and plain["cwd"] == [b"/"] and "consolesize" not in plain
     with pytest.raises(InvalidArgument):
         P.ExecPlan(args=()).encode()
+
+
+def test_network_namespace_path_is_joined_not_created() -> None:
+    cfg = docker_like_config()
+    cfg["linux"]["namespaces"] = [
+        {"type": t} for t in ("pid", "ipc", "uts", "mount")
+    ] + [{"type": "network", "path": "/run/servin/netns/abc"}]
+    p = build(cfg)
+    assert not p.namespaces & P.CLONE_NEWNET
+    assert p.netns_path == "/run/servin/netns/abc"
+    assert ("netns_path", [b"/run/servin/netns/abc"]) in P.decode(p.encode())
+    assert "netns_path" not in [t for t, _ in P.decode(build(docker_like_config()).encode())]
