@@ -1,0 +1,167 @@
+"""Published ports: `-p` specs and Docker's PortBindings, and the host-port allocator. Pure.
+
+The allocator's state is derived from the persisted endpoints (`EndpointRecord.ports`), so after
+a crash it is rebuilt and no host port is handed out twice. A binding on 0.0.0.0 (all addresses)
+conflicts with every address for the same port and protocol.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from servin.errors import Conflict, InvalidArgument, Unavailable
+
+EPHEMERAL = (49153, 60999)  # Docker's default when /proc's ip_local_port_range is not read
+PROTOS = ("tcp", "udp", "sctp")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortRequest:
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""  # "" = all addresses
+    host_port: int = 0  # 0 = any from `host_range` (or the ephemeral range)
+    host_range: tuple[int, int] | None = None  # "8000-8010:80": one free port of the range
+
+
+def _port(s: str, what: str) -> int:
+    try:
+        n = int(s)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} port: {s!r}") from None
+    if not 0 < n < 65536:
+        raise InvalidArgument(f"invalid {what} port: {s}")
+    return n
+
+
+def _range(s: str, what: str) -> tuple[int, int]:
+    lo, sep, hi = s.partition("-")
+    a = _port(lo, what)
+    b = _port(hi, what) if sep else a
+    if b < a:
+        raise InvalidArgument(f"invalid {what} port range: {s}")
+    return a, b
+
+
+def parse_publish(spec: str) -> list[PortRequest]:
+    """`-p [ip:][host[-host]:]container[-container][/proto]`, as the docker CLI reads it."""
+    rest, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in PROTOS:
+        raise InvalidArgument(f"invalid proto: {proto}")
+    host_ip = ""
+    if rest.startswith("["):  # [::1]:80:80 — IPv6 is not supported, but parse the shape
+        raise InvalidArgument(f"IPv6 host addresses are not supported: {spec}")
+    parts = rest.split(":")
+    if len(parts) == 1:
+        host, cont = "", parts[0]
+    elif len(parts) == 2:
+        host, cont = parts
+    elif len(parts) == 3:
+        host_ip, host, cont = parts
+    else:
+        raise InvalidArgument(f"invalid port format: {spec}")
+    if host_ip:
+        try:
+            ipaddress.IPv4Address(host_ip)
+        except ValueError:
+            raise InvalidArgument(f"invalid IP address: {host_ip}") from None
+    c_lo, c_hi = _range(cont, "container")
+    if not host:
+        return [PortRequest(container_port=p, proto=proto, host_ip=host_ip) for p in range(c_lo, c_hi + 1)]
+    h_lo, h_hi = _range(host, "host")
+    if c_hi - c_lo == h_hi - h_lo:
+        return [PortRequest(container_port=c_lo + i, proto=proto, host_ip=host_ip, host_port=h_lo + i)
+                for i in range(c_hi - c_lo + 1)]
+    if c_lo == c_hi:
+        return [PortRequest(container_port=c_lo, proto=proto, host_ip=host_ip, host_range=(h_lo, h_hi))]
+    raise InvalidArgument(f"invalid ranges specified for container and host ports: {spec}")
+
+
+def from_port_bindings(bindings: Mapping[str, Sequence[Mapping[str, str]] | None]) -> list[PortRequest]:
+    """Docker's HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    (HostPort may be "", a port, or a range "8000-8010")."""
+    out: list[PortRequest] = []
+    for key, entries in sorted(bindings.items()):
+        port_s, _, proto = key.partition("/")
+        proto = proto or "tcp"
+        cport = _port(port_s, "container")
+        for e in entries or [{}]:
+            hp = (e.get("HostPort") or "").strip()
+            hip = (e.get("HostIp") or "").strip()
+            if hip in ("0.0.0.0",):
+                hip = ""
+            if not hp:
+                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip))
+                continue
+            lo, hi = _range(hp, "host")
+            if lo == hi:
+                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip, host_port=lo))
+            else:
+                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip, host_range=(lo, hi)))
+    return out
+
+
+def publish_all(exposed: Iterable[str]) -> list[PortRequest]:
+    """`-P`: every exposed port ("80/tcp") on a random host port."""
+    out = []
+    for key in sorted(exposed):
+        port_s, _, proto = key.partition("/")
+        out.append(PortRequest(container_port=_port(port_s, "container"), proto=proto or "tcp"))
+    return out
+
+
+class PortAllocator:
+    """Host ports in use, per protocol and address. `is_free` (optional) may veto a port that
+    something else on the host already uses (e.g. by trying to bind it)."""
+
+    def __init__(self, ephemeral: tuple[int, int] = EPHEMERAL,
+                 is_free: Callable[[str, str, int], bool] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.ephemeral = ephemeral
+        self.is_free = is_free
+        self.rng = rng or random.Random()
+        self.used: dict[tuple[str, int], set[str]] = {}  # (proto, port) -> host ips ("" = all)
+
+    def _conflicts(self, proto: str, ip: str, port: int) -> bool:
+        ips = self.used.get((proto, port))
+        if not ips:
+            return False
+        return ip == "" or "" in ips or ip in ips
+
+    def claim(self, proto: str, ip: str, port: int) -> None:
+        """Mark a port used (a binding loaded from the store, or a fixed -p host port)."""
+        if self._conflicts(proto, ip, port):
+            raise Conflict(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is already allocated")
+        self.used.setdefault((proto, port), set()).add(ip)
+
+    def _usable(self, proto: str, ip: str, port: int) -> bool:
+        return not self._conflicts(proto, ip, port) and (self.is_free is None or self.is_free(proto, ip, port))
+
+    def allocate(self, req: PortRequest) -> int:
+        if req.host_port:
+            if self.is_free is not None and not self._conflicts(req.proto, req.host_ip, req.host_port) \
+                    and not self.is_free(req.proto, req.host_ip, req.host_port):
+                raise Conflict(f"Bind for {req.host_ip or '0.0.0.0'}:{req.host_port} failed: "
+                               "port is already in use on the host")
+            self.claim(req.proto, req.host_ip, req.host_port)
+            return req.host_port
+        lo, hi = req.host_range or self.ephemeral
+        span = hi - lo + 1
+        start = self.rng.randrange(span) if req.host_range is None else 0
+        for i in range(span):
+            port = lo + (start + i) % span
+            if self._usable(req.proto, req.host_ip, port):
+                self.claim(req.proto, req.host_ip, port)
+                return port
+        raise Unavailable(f"all ports are allocated in {lo}-{hi}/{req.proto}")
+
+    def release(self, proto: str, ip: str, port: int) -> None:
+        ips = self.used.get((proto, port))
+        if ips is not None:
+            ips.discard(ip)
+            if not ips:
+                del self.used[(proto, port)]

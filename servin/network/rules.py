@@ -1,0 +1,80 @@
+"""The iptables rules of Servin's networks, as text. Pure: golden-tested, applied by
+`servin.kernel.netfilter` with iptables-restore.
+
+Chains (all Servin's own; the built-in chains only get one jump each):
+    nat    SERVIN              <- PREROUTING and OUTPUT, for destinations of type LOCAL: DNAT of
+                                  published ports (OUTPUT covers 127.0.0.1, see below)
+    nat    SERVIN-POSTROUTING  <- POSTROUTING: MASQUERADE of each bridge subnet going elsewhere,
+                                  and of locally sourced traffic into a bridge
+    filter SERVIN-FORWARD      <- FORWARD (inserted first): isolation, then per-bridge accepts
+    filter SERVIN-ISOLATION, SERVIN-ISOLATION-2: no traffic between different bridges; internal
+                                  networks reach nothing but themselves
+
+Published ports from the host's loopback (127.0.0.1:8080) work without a userland proxy: the
+OUTPUT jump DNATs them, `route_localnet=1` on the bridge lets a 127.0.0.0/8 source leave through
+it, and `-o <bridge> -m addrtype --src-type LOCAL -j MASQUERADE` rewrites that source to the
+gateway so the container can answer. No process per port, no copy through userspace.
+"""
+
+from __future__ import annotations
+
+from servin.kernel.netfilter import Rule
+
+NAT_CHAIN = "SERVIN"
+POST_CHAIN = "SERVIN-POSTROUTING"
+FORWARD_CHAIN = "SERVIN-FORWARD"
+ISOLATION_CHAIN = "SERVIN-ISOLATION"
+ISOLATION2_CHAIN = "SERVIN-ISOLATION-2"
+
+CHAINS: dict[str, tuple[str, ...]] = {
+    "nat": (NAT_CHAIN, POST_CHAIN),
+    "filter": (FORWARD_CHAIN, ISOLATION_CHAIN, ISOLATION2_CHAIN),
+}
+
+
+# jumps from the built-in chains: (table, chain, spec); inserted at the top, one each
+JUMPS: tuple[Rule, ...] = (
+    Rule("nat", "PREROUTING", f"-m addrtype --dst-type LOCAL -j {NAT_CHAIN}"),
+    Rule("nat", "OUTPUT", f"-m addrtype --dst-type LOCAL -j {NAT_CHAIN}"),
+    Rule("nat", "POSTROUTING", f"-j {POST_CHAIN}"),
+    Rule("filter", "FORWARD", f"-j {FORWARD_CHAIN}"),
+)
+
+# the first rule of SERVIN-FORWARD, before any network's
+BASE: tuple[Rule, ...] = (Rule("filter", FORWARD_CHAIN, f"-j {ISOLATION_CHAIN}"),)
+
+
+def network_rules(*, bridge: str, subnet: str, internal: bool = False, icc: bool = True) -> list[Rule]:
+    """The rules of one bridge network."""
+    rules: list[Rule] = []
+    if internal:
+        rules += [
+            Rule("filter", ISOLATION_CHAIN, f"-i {bridge} ! -o {bridge} -j DROP"),
+            Rule("filter", ISOLATION_CHAIN, f"! -i {bridge} -o {bridge} -j DROP"),
+        ]
+    else:
+        rules += [
+            Rule("filter", ISOLATION_CHAIN, f"-i {bridge} ! -o {bridge} -j {ISOLATION2_CHAIN}"),
+            Rule("filter", ISOLATION2_CHAIN, f"-o {bridge} -j DROP"),
+            Rule("nat", POST_CHAIN, f"-s {subnet} ! -o {bridge} -j MASQUERADE"),
+            Rule("nat", POST_CHAIN, f"-o {bridge} -m addrtype --src-type LOCAL -j MASQUERADE"),
+            Rule("filter", FORWARD_CHAIN,
+                 f"-o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+            Rule("filter", FORWARD_CHAIN, f"-i {bridge} ! -o {bridge} -j ACCEPT"),
+        ]
+    rules.append(Rule("filter", FORWARD_CHAIN, f"-i {bridge} -o {bridge} -j {'ACCEPT' if icc else 'DROP'}"))
+    return rules
+
+
+def port_rules(*, bridge: str, container_ip: str, proto: str, container_port: int, host_ip: str,
+               host_port: int) -> list[Rule]:
+    """DNAT of one published port and the forward accept for it."""
+    dst = f"-d {host_ip}/32 " if host_ip and host_ip != "0.0.0.0" else ""
+    return [
+        Rule("nat", NAT_CHAIN,
+             f"{dst}! -i {bridge} -p {proto} -m {proto} --dport {host_port} "
+             f"-j DNAT --to-destination {container_ip}:{container_port}"),
+        Rule("filter", FORWARD_CHAIN,
+             f"-d {container_ip}/32 ! -i {bridge} -o {bridge} -p {proto} -m {proto} "
+             f"--dport {container_port} -j ACCEPT"),
+    ]

@@ -1,0 +1,281 @@
+"""NetworkService: networks, endpoints and published ports, from records to kernel state.
+
+The engine calls (all blocking: through asyncio.to_thread):
+    restore(running)                at daemon start (also after kill -9): rebuild IPAM and ports from
+                                    the endpoint records, drop endpoints and netns files of
+                                    containers no longer running, re-create bridges and the whole
+                                    iptables ruleset
+    create_network(...) / remove_network(id) / networks()
+    connect(cid, nid, ...)          before start (or live): the netns file exists afterwards;
+                                    returns an Attachment (netns path, address, gateway, MAC, ports)
+    disconnect(cid, nid) / release(cid)   release: all endpoints and the netns file (stop, remove)
+    shutdown()                      remove every device, rule and netns file (tests, uninstall)
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from servin.errors import Conflict, InvalidArgument, NotFound
+from servin.kernel import netns
+from servin.kernel.netfilter import Netfilter, Rule
+from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
+from servin.network import rules as R
+from servin.network.ipam import DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, Ipam, Pool, default_gateway
+from servin.network.portmap import PortAllocator, PortRequest
+from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore, PortBinding
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    network: NetworkRecord
+    endpoint: EndpointRecord
+    netns_path: Path | None  # None: the host's namespace (driver host)
+    prefixlen: int | None = None
+    gateway: str | None = None
+
+
+class NetworkService:
+    def __init__(self, *, root: Path, exec_root: Path, netlink: Netlink | None = None,
+                 netfilter: Netfilter | None = None, pools: Sequence[Pool] = DEFAULT_POOLS,
+                 bridge_name: str = "servin0", bridge_subnet: ipaddress.IPv4Interface | None = None,
+                 icc: bool = True, ports: PortAllocator | None = None) -> None:
+        self.store = NetworkStore(root)
+        self.netns_dir = exec_root / "netns"
+        self.netlink = netlink or Netlink()
+        self.netfilter = netfilter or Netfilter()
+        self.ipam = Ipam(pools)
+        self.ports = ports or PortAllocator()
+        self.bridge_name = bridge_name
+        self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
+        self.icc = icc
+
+    # -- paths and names ---------------------------------------------------------------------
+
+    def netns_path(self, container_id: str) -> Path:
+        return self.netns_dir / container_id
+
+    # -- start / restore ---------------------------------------------------------------------
+
+    def restore(self, running: Iterable[str]) -> None:
+        alive = set(running)
+        nets = {n.id: n for n in self.store.networks()}
+        for n in nets.values():
+            if n.subnet:
+                self.ipam.add_network(n.id, n.subnet_net, n.gateway_ip,  # type: ignore[arg-type]
+                                      ipaddress.IPv4Network(n.ip_range) if n.ip_range else None)
+        for ep in self.store.endpoints():
+            if ep.container_id not in alive or ep.network_id not in nets:
+                self.netlink.delete_link(ep.host_ifname)
+                self.store.delete_endpoint(ep.container_id, ep.network_id)
+                continue
+            if ep.ip:
+                self.ipam.claim(ep.network_id, ipaddress.IPv4Address(ep.ip))
+            for p in ep.ports:
+                self.ports.claim(p.proto, p.host_ip, p.host_port)
+        netns.cleanup(self.netns_dir, alive)
+        for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
+            if not any(n.name == name for n in nets.values()):
+                is_bridge = driver == "bridge"
+                self._create(name=name, driver=driver, subnet=self.bridge_subnet.network if is_bridge else None,
+                             gateway=self.bridge_subnet.ip if is_bridge else None,
+                             bridge=self.bridge_name if is_bridge else None, options={})
+        self.netlink.sysctl("net.ipv4.ip_forward", "1")
+        all_rules: list[Rule] = []
+        for n in self.store.networks():
+            if n.driver == "bridge":
+                self._ensure_bridge(n)
+                all_rules += self._network_rules(n)
+        for ep in self.store.endpoints():
+            all_rules += self._endpoint_rules(self.store.get_network(ep.network_id), ep)
+        self.netfilter.setup(R.CHAINS, R.JUMPS, [*R.BASE, *all_rules])
+
+    def shutdown(self) -> None:
+        """Remove everything this service made in the kernel (records of networks stay)."""
+        for ep in self.store.endpoints():
+            self.netlink.delete_link(ep.host_ifname)
+            self._release_endpoint(ep)
+        for n in self.store.networks():
+            if n.bridge:
+                self.netlink.delete_link(n.bridge)
+        netns.cleanup(self.netns_dir, ())
+        self.netfilter.teardown(R.CHAINS, R.JUMPS)
+
+    # -- networks ------------------------------------------------------------------------------
+
+    def networks(self) -> list[NetworkRecord]:
+        return self.store.networks()
+
+    def find(self, name_or_id: str) -> NetworkRecord:
+        nets = self.store.networks()
+        for n in nets:
+            if name_or_id in (n.id, n.name):
+                return n
+        matches = [n for n in nets if n.id.startswith(name_or_id)]
+        if len(matches) == 1:
+            return matches[0]
+        raise NotFound(f"network {name_or_id} not found")
+
+    def create_network(self, name: str, *, driver: str = "bridge", subnet: str | None = None,
+                       gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
+                       labels: Mapping[str, str] | None = None,
+                       options: Mapping[str, str] | None = None) -> NetworkRecord:
+        if any(n.name == name for n in self.store.networks()):
+            raise Conflict(f"network with name {name} already exists")
+        if driver != "bridge":
+            raise InvalidArgument(f"only one instance of \"{driver}\" network is allowed")
+        net = ipaddress.IPv4Network(subnet, strict=False) if subnet else None
+        if net is not None:
+            self.ipam.check_free(net)
+        else:
+            net = self.ipam.next_subnet()
+        gw = ipaddress.IPv4Address(gateway) if gateway else default_gateway(net)
+        nid = secrets.token_hex(32)
+        bridge = (options or {}).get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
+        rec = self._create(name=name, driver="bridge", subnet=net, gateway=gw, ip_range=ip_range,
+                           internal=internal, labels=labels, options=options, bridge=bridge, nid=nid)
+        self._ensure_bridge(rec)
+        self.netfilter.add(self._network_rules(rec))
+        return rec
+
+    def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | None,
+                gateway: ipaddress.IPv4Address | None, bridge: str | None, options: Mapping[str, str] | None,
+                ip_range: str | None = None, internal: bool = False, labels: Mapping[str, str] | None = None,
+                nid: str | None = None) -> NetworkRecord:
+        rec = NetworkRecord(
+            id=nid or secrets.token_hex(32), name=name, driver=driver,
+            subnet=str(subnet) if subnet else None, gateway=str(gateway) if gateway else None,
+            ip_range=ip_range, internal=internal, labels=dict(labels or {}), options=dict(options or {}),
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(), bridge=bridge)
+        if subnet is not None:
+            self.ipam.add_network(rec.id, subnet, gateway, ipaddress.IPv4Network(ip_range) if ip_range else None)
+        self.store.put_network(rec)
+        return rec
+
+    def remove_network(self, name_or_id: str) -> None:
+        rec = self.find(name_or_id)
+        if rec.name in ("bridge", "host", "none"):
+            raise InvalidArgument(f"{rec.name} is a pre-defined network and cannot be removed")
+        if self.store.endpoints(network_id=rec.id):
+            raise Conflict(f"error while removing network: network {rec.name} id {rec.id} has active endpoints")
+        self.netfilter.delete(self._network_rules(rec))
+        if rec.bridge:
+            self.netlink.delete_link(rec.bridge)
+        self.ipam.remove_network(rec.id)
+        self.store.delete_network(rec.id)
+
+    def _ensure_bridge(self, n: NetworkRecord) -> None:
+        assert n.bridge and n.subnet and n.gateway
+        prefix = ipaddress.IPv4Network(n.subnet).prefixlen
+        self.netlink.ensure_bridge(n.bridge, ipaddress.IPv4Interface(f"{n.gateway}/{prefix}"),
+                                   mac=mac_from_ip(ipaddress.IPv4Address(n.gateway)))
+        self.netlink.sysctl(f"net.ipv4.conf.{n.bridge}.route_localnet", "1")
+
+    def _network_rules(self, n: NetworkRecord) -> list[Rule]:
+        if n.driver != "bridge" or not n.bridge or not n.subnet:
+            return []
+        icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (
+            self.icc or n.name != "bridge")
+        return R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc)
+
+    def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> list[Rule]:
+        if not n.bridge or not ep.ip:
+            return []
+        out: list[Rule] = []
+        for p in ep.ports:
+            out += R.port_rules(bridge=n.bridge, container_ip=ep.ip, proto=p.proto, container_port=p.container_port,
+                                host_ip=p.host_ip, host_port=p.host_port)
+        return out
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def connect(self, container_id: str, name_or_id: str, *, aliases: Sequence[str] = (),
+                ip: str | None = None, ports: Sequence[PortRequest] = ()) -> Attachment:
+        n = self.find(name_or_id)
+        if n.driver == "host":
+            return Attachment(network=n, netns_path=None, endpoint=EndpointRecord(
+                id="", container_id=container_id, network_id=n.id, ifname="", host_ifname=""))
+        try:
+            self.store.get_endpoint(container_id, n.id)
+            raise Conflict(f"endpoint with name {container_id} already exists in network {n.name}")
+        except NotFound:
+            pass
+        path = self.netns_path(container_id)
+        sock = None if path.exists() else netns.create(path)
+        if n.driver == "null":
+            if sock is not None:
+                sock.close()
+            return Attachment(network=n, netns_path=path, endpoint=EndpointRecord(
+                id="", container_id=container_id, network_id=n.id, ifname="", host_ifname=""))
+        if sock is None:
+            sock = netns.open_netlink(path)
+        addr = self.ipam.allocate(n.id, ipaddress.IPv4Address(ip) if ip else None)
+        bindings: list[PortBinding] = []
+        ep: EndpointRecord | None = None
+        try:
+            for req in ports:
+                hp = self.ports.allocate(req)
+                bindings.append(PortBinding(container_port=req.container_port, proto=req.proto,
+                                            host_ip=req.host_ip, host_port=hp))
+            ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
+            ep = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
+                                ifname=ifname, host_ifname="veth" + secrets.token_hex(4), ip=str(addr),
+                                mac=mac_from_ip(addr), aliases=tuple(aliases), ports=tuple(bindings))
+            self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
+            net = ipaddress.IPv4Network(n.subnet)  # type: ignore[arg-type]
+            side = ContainerSide(ifname=ifname, address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
+                                 mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self.netlink.create_veth(host_ifname=ep.host_ifname, bridge=n.bridge or "", netns_fd=fd,
+                                         netns_socket=sock, side=side)
+            finally:
+                os.close(fd)
+            self.netfilter.add(self._endpoint_rules(n, ep))
+        except BaseException:
+            if ep is not None:
+                self.netlink.delete_link(ep.host_ifname)
+                self._release_endpoint(ep)
+            else:
+                self.ipam.release(n.id, addr)
+                for b in bindings:
+                    self.ports.release(b.proto, b.host_ip, b.host_port)
+            raise
+        finally:
+            sock.close()
+        return Attachment(network=n, endpoint=ep, netns_path=path, prefixlen=net.prefixlen,
+                          gateway=None if n.internal else n.gateway)
+
+    def _release_endpoint(self, ep: EndpointRecord) -> None:
+        try:
+            n = self.store.get_network(ep.network_id)
+            self.netfilter.delete(self._endpoint_rules(n, ep))
+        except NotFound:
+            pass
+        if ep.ip:
+            self.ipam.release(ep.network_id, ipaddress.IPv4Address(ep.ip))
+        for p in ep.ports:
+            self.ports.release(p.proto, p.host_ip, p.host_port)
+        self.store.delete_endpoint(ep.container_id, ep.network_id)
+
+    def disconnect(self, container_id: str, name_or_id: str) -> None:
+        n = self.find(name_or_id)
+        ep = self.store.get_endpoint(container_id, n.id)
+        self.netlink.delete_link(ep.host_ifname)  # the peer inside goes with it
+        self._release_endpoint(ep)
+
+    def release(self, container_id: str) -> None:
+        """Every endpoint of the container and its netns file (container stopped or removed)."""
+        for ep in self.store.endpoints(container_id=container_id):
+            self.netlink.delete_link(ep.host_ifname)
+            self._release_endpoint(ep)
+        netns.delete(self.netns_path(container_id))
+
+    def endpoints(self, container_id: str) -> list[EndpointRecord]:
+        return self.store.endpoints(container_id=container_id)

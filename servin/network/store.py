@@ -1,0 +1,155 @@
+"""Network and endpoint records, one atomic JSON file each (see servin/atomicfile.py).
+
+    <root>/networks/<network-id>.json
+    <root>/endpoints/<container-id>.<network-id>.json
+
+Endpoints are the source of truth for address and host-port allocation: after a crash the IPAM
+and the port allocator are rebuilt from them (see `NetworkService.restore`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from servin import atomicfile
+from servin.errors import NotFound
+
+DRIVERS = ("bridge", "host", "null")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkRecord:
+    id: str
+    name: str
+    driver: str = "bridge"
+    subnet: str | None = None  # "172.18.0.0/16"; None for host/null
+    gateway: str | None = None
+    ip_range: str | None = None
+    internal: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""  # RFC 3339
+    bridge: str | None = None  # the Linux bridge's name
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"], d["options"] = dict(self.labels), dict(self.options)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> NetworkRecord:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+    @property
+    def subnet_net(self) -> ipaddress.IPv4Network | None:
+        return ipaddress.IPv4Network(self.subnet) if self.subnet else None
+
+    @property
+    def gateway_ip(self) -> ipaddress.IPv4Address | None:
+        return ipaddress.IPv4Address(self.gateway) if self.gateway else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortBinding:
+    """One published port: container port/proto on host_ip:host_port."""
+
+    container_port: int
+    proto: str  # tcp | udp
+    host_ip: str  # "" = all addresses (0.0.0.0)
+    host_port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointRecord:
+    id: str
+    container_id: str
+    network_id: str
+    ifname: str  # inside the container: eth0, eth1, …
+    host_ifname: str  # veth<8 hex>
+    ip: str | None = None
+    mac: str | None = None
+    aliases: tuple[str, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["aliases"] = list(self.aliases)
+        d["ports"] = [asdict(p) for p in self.ports]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> EndpointRecord:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["aliases"] = tuple(known.get("aliases") or ())
+        known["ports"] = tuple(PortBinding(**p) for p in known.get("ports") or ())
+        return cls(**known)
+
+
+class NetworkStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.networks_dir = root / "networks"
+        self.endpoints_dir = root / "endpoints"
+        for d in (self.networks_dir, self.endpoints_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # networks
+    def put_network(self, rec: NetworkRecord) -> None:
+        atomicfile.write_json(self.networks_dir / f"{rec.id}.json", rec.to_json())
+
+    def get_network(self, network_id: str) -> NetworkRecord:
+        try:
+            return NetworkRecord.from_json(atomicfile.read_json(self.networks_dir / f"{network_id}.json"))
+        except FileNotFoundError:
+            raise NotFound(f"network {network_id} not found") from None
+
+    def delete_network(self, network_id: str) -> None:
+        _unlink(self.networks_dir / f"{network_id}.json")
+
+    def networks(self) -> list[NetworkRecord]:
+        return [NetworkRecord.from_json(d) for d in _load_all(self.networks_dir)]
+
+    # endpoints
+    def _ep_path(self, container_id: str, network_id: str) -> Path:
+        return self.endpoints_dir / f"{container_id}.{network_id}.json"
+
+    def put_endpoint(self, rec: EndpointRecord) -> None:
+        atomicfile.write_json(self._ep_path(rec.container_id, rec.network_id), rec.to_json())
+
+    def get_endpoint(self, container_id: str, network_id: str) -> EndpointRecord:
+        try:
+            return EndpointRecord.from_json(atomicfile.read_json(self._ep_path(container_id, network_id)))
+        except FileNotFoundError:
+            raise NotFound(f"container {container_id} is not connected to network {network_id}") from None
+
+    def delete_endpoint(self, container_id: str, network_id: str) -> None:
+        _unlink(self._ep_path(container_id, network_id))
+
+    def endpoints(self, *, container_id: str | None = None, network_id: str | None = None) -> list[EndpointRecord]:
+        eps = [EndpointRecord.from_json(d) for d in _load_all(self.endpoints_dir)]
+        return [e for e in eps if (container_id is None or e.container_id == container_id)
+                and (network_id is None or e.network_id == network_id)]
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _load_all(directory: Path) -> list[Any]:
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json") and not name.startswith("."):
+            try:
+                out.append(atomicfile.read_json(directory / name))
+            except (FileNotFoundError, ValueError):
+                continue  # a torn temp file cannot be here (rename is atomic); skip anything unreadable
+    return out

@@ -1,0 +1,37 @@
+"""The network layer for real, each scenario in a network namespace of its own (see
+network_scenario.py): nothing touches the machine's namespace; afterwards no netns file is left."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.kernel, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(name: str, tmp: Path) -> None:
+    try:
+        r = subprocess.run(["unshare", "--net", sys.executable, "-m", "tests.kernel.network_scenario", name, str(tmp)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        # whatever happened, no namespace file stays mounted
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            mp = line.split()[4]
+            if mp.startswith(str(tmp)):
+                subprocess.run(["umount", "-l", mp], check=False)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    assert not any(str(tmp) in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def test_bridge_ports_masquerade_restore_cleanup(tmp_path: Path) -> None:
+    _run("bridge", tmp_path)
+
+
+def test_icc_off(tmp_path: Path) -> None:
+    _run("icc_off", tmp_path)
