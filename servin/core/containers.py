@@ -33,7 +33,7 @@ from servin.core.model import (
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
 from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_group, resolve_user
-from servin.core.volumes import VolumeStore, copy_image_content
+from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 
 log = logging.getLogger(__name__)
 
@@ -400,16 +400,17 @@ class ContainerService:
         if live.shim is not None:
             shim, live.shim = live.shim, None
             await shim.close()
+        c = self.store.get(cid)  # read after the await: a rename or rm may have happened meanwhile
+        if c is not None:  # exited first, then the cgroup goes: nobody may pause a vanishing cgroup
+            c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
+            self.store.save(c)
         try:
             await self.runtime.delete(cid, cgroups_path=self.cgroups_path(cid))
         except Exception as exc:
             log.warning("cleaning up %s: %s", cid[:12], exc)
-        c = self.store.get(cid)  # read after the awaits: a rename or rm may have happened meanwhile
-        if c is None:
+        if c is None or (c := self.store.get(cid)) is None:
             self._resolve_exit(cid, WaitResult(status_code=code))
             return
-        c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
-        self.store.save(c)
         if oom:
             self._emit(c, "oom")
         self._emit(c, "die", exitCode=str(code))
@@ -630,7 +631,10 @@ class ContainerService:
             raise errors.Conflict(f"Container {c.id} is already paused")
         if c.state.status != Status.RUNNING:
             raise errors.Conflict(f"Container {c.id} is not running")
-        await asyncio.to_thread(self.cgroups.freeze, self.cgroups_path(c.id))
+        try:
+            await asyncio.to_thread(self.cgroups.freeze, self.cgroups_path(c.id))
+        except OSError:  # it exited meanwhile and its cgroup is gone
+            raise errors.Conflict(f"Container {c.id} is not running") from None
         self.store.save(c.with_state(status=Status.PAUSED))
         self._emit(c, "pause")
 
@@ -638,8 +642,13 @@ class ContainerService:
         c = self.get(ref)
         if c.state.status != Status.PAUSED:
             raise errors.Conflict(f"Container {c.id} is not paused")
-        await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
-        self.store.save(c.with_state(status=Status.RUNNING))
+        try:
+            await asyncio.to_thread(self.cgroups.thaw, self.cgroups_path(c.id))
+        except OSError:
+            raise errors.Conflict(f"Container {c.id} is not running") from None
+        c = self.store.get(c.id) or c
+        if c.state.status == Status.PAUSED:
+            self.store.save(c.with_state(status=Status.RUNNING))
         self._emit(c, "unpause")
 
     def rename(self, ref: str, new_name: str) -> None:
@@ -699,13 +708,14 @@ class ContainerService:
         except OSError:
             return c, None
 
-    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+        """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
         from servin.core.query import label_matches
 
         until_ns = None
         if filters.get("until"):
             until_ns = _parse_until(filters["until"][0])
-        removed = []
+        removed, reclaimed = [], 0
         for c in list(self.store.all()):
             if c.state.running:
                 continue
@@ -716,14 +726,16 @@ class ContainerService:
             if until_ns is not None and parse_time_ns(c.created) >= until_ns:
                 continue
             try:
+                size = await asyncio.to_thread(tree_size, self.store.dir(c.id) / "upper")
                 await self.remove(c.id)
                 removed.append(c.id)
+                reclaimed += size
             except errors.ServinError as exc:
                 log.warning("prune %s: %s", c.short_id, exc.message)
         if removed:
             self.events.publish(Event(type="container", action="prune", actor_id="",
-                                      attributes={"reclaimed": "0"}))
-        return removed
+                                      attributes={"reclaimed": str(reclaimed)}))
+        return removed, reclaimed
 
     # ---- attach / logs ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from servin import errors
@@ -91,7 +91,7 @@ class ExecService:
         for e in finished[: max(0, len(self._execs) - self.MAX_KEPT)]:
             self._execs.pop(e.id, None)
 
-    async def start(self, exec_id: str, *, tty: bool | None = None) -> ExecRecord:
+    async def start(self, exec_id: str) -> ExecRecord:
         """Start the process; the caller reads rec.session (frames) and awaits finish()."""
         rec = self.get(exec_id)
         if rec.started:
@@ -100,9 +100,7 @@ class ExecService:
         shim = self.containers.live_shim(c.id)
         if shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
-        cfg = rec.config
-        if tty is not None and tty != cfg.tty:
-            cfg = replace(cfg, tty=tty)
+        cfg = rec.config  # the pty comes from create; start's Tty only picks the framing (API layer)
         passwd = await asyncio.to_thread(self.containers.images.read_file, c.image_id, "/etc/passwd")
         group = await asyncio.to_thread(self.containers.images.read_file, c.image_id, "/etc/group")
         user = resolve_user(cfg.user or c.resolved_user, passwd, group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 
 class Status(enum.StrEnum):
@@ -123,6 +124,7 @@ class HostConfig:
     cgroupns_mode: str = ""  # "" (the daemon's default) | private | host
     isolation: str = ""
     device_cgroup_rules: tuple[str, ...] = ()
+    volume_driver: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,8 +204,9 @@ class Container:
         return self.id[:12]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogLine:
+class LogLine(NamedTuple):
+    """One json-file entry (a NamedTuple: millions are made when a big log is read)."""
+
     stream: str  # "stdout" | "stderr"
     time: str  # RFC3339Nano as written
     data: bytes

@@ -149,3 +149,38 @@ def test_detach_keys_leave_the_container_running(servin: ServinDaemon) -> None:
     finally:
         d.docker("rm", "-f", "detachme")
         subprocess.run(["true"])
+
+
+def test_exec_pty_comes_from_create_and_detach_keys_leave_it_running(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "execpty", "busybox", "sleep", "600")
+    client = docker.DockerClient(base_url=d.host, version="auto")
+    try:
+        api = client.api
+        exec_id = api.exec_create("execpty", ["sh", "-c", "echo out; echo err >&2"], tty=True)["Id"]
+        # start's Tty=false only asks for multiplexed framing: the pty is still there
+        output = api.exec_start(exec_id, tty=False, demux=True)
+        assert output == (b"out\r\nerr\r\n", None)
+        exec_id = api.exec_create("execpty", "cat", stdin=True, tty=True)["Id"]
+        sock = api.exec_start(exec_id, socket=True, tty=True)
+        raw = sock._sock
+        raw.sendall(b"\x10\x11")  # ctrl-p ctrl-q
+        raw.settimeout(10)
+        while raw.recv(4096):
+            pass  # the server ends the stream on the detach keys
+        sock.close()
+        assert api.exec_inspect(exec_id)["Running"] is True  # cat runs on
+    finally:
+        client.close()
+        d.docker("rm", "-f", "execpty")
+
+
+def test_container_prune_reports_reclaimed_space(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "--name", "writer", "--label", "reclaim=1", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /f")
+    client = docker.DockerClient(base_url=d.host, version="auto")
+    try:
+        result = client.containers.prune(filters={"label": "reclaim=1"})
+        assert len(result["ContainersDeleted"]) == 1 and result["SpaceReclaimed"] >= 100000
+    finally:
+        client.close()

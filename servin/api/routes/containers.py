@@ -306,8 +306,8 @@ PRUNE_FILTERS = frozenset({"until", "label", "label!"})
 
 async def prune(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), PRUNE_FILTERS)
-    removed = await services(request).containers.prune(filters)
-    return json_response({"ContainersDeleted": removed, "SpaceReclaimed": 0})
+    removed, reclaimed = await services(request).containers.prune(filters)
+    return json_response({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed})
 
 
 def add_routes(add: Any) -> None:

@@ -37,7 +37,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     rec = execs.get(request.match_info["id"])
     tty = body.get("Tty") if isinstance(body.get("Tty"), bool) else None
     if body.get("Detach"):
-        rec = await execs.start(rec.id, tty=tty)
+        rec = await execs.start(rec.id)
         asyncio.ensure_future(_drain(rec.session.reader))  # nobody reads: discard its output
         return web.Response(status=200)
     if rec.started:
@@ -45,7 +45,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     resp, conn = await streams.hijack(request, RAW_STREAM)
     raw = rec.config.tty if tty is None else tty
     try:
-        rec = await execs.start(rec.id, tty=tty)
+        rec = await execs.start(rec.id)
     except errors.ServinError as exc:
         # as dockerd: once hijacked, a failed start is text on the stream; inspect has the exit code
         message = (f"OCI runtime exec failed: {exc.message}: unknown" if isinstance(exc, errors.ExecFailed)
@@ -66,9 +66,14 @@ async def start(request: web.Request) -> web.StreamResponse:
 
     async def from_client() -> None:
         if rec.config.attach_stdin:
+            scanner = streams.DetachScanner(rec.config.detach_keys)
             while chunk := await conn.reader.read(1 << 16):
-                session.writer.write(chunk)
-                await session.writer.drain()
+                data, detached = scanner.feed(chunk)
+                if data:
+                    session.writer.write(data)
+                    await session.writer.drain()
+                if detached:
+                    return  # the exec goes on; this client leaves
         with contextlib.suppress(OSError):
             session.writer.write_eof()
         await asyncio.Future()
@@ -77,9 +82,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     in_task = asyncio.ensure_future(from_client())
     closed = asyncio.ensure_future(conn.wait_closed())
     try:
-        await asyncio.wait({out_task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({out_task, closed, in_task}, return_when=asyncio.FIRST_COMPLETED)
         if out_task.done():
             await rec.done.wait()  # inspect shows the exit code once the client sees EOF
+        elif in_task.done():  # detached: the exec runs on, its output is discarded
+            out_task.cancel()
+            asyncio.ensure_future(_drain(session.reader))
     finally:
         for t in (in_task, closed, out_task):
             t.cancel()

@@ -115,6 +115,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         cgroupns_mode=hc.get("CgroupnsMode") or "",
         isolation=hc.get("Isolation") or "",
         device_cgroup_rules=tuple(str(r) for r in hc.get("DeviceCgroupRules") or ()),
+        volume_driver=hc.get("VolumeDriver") or "",
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
@@ -215,7 +216,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "RestartPolicy": {"Name": hc.restart_policy.name,
                           "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
         "AutoRemove": hc.auto_remove,
-        "VolumeDriver": "",
+        "VolumeDriver": hc.volume_driver,
         "VolumesFrom": list(hc.volumes_from) if hc.volumes_from else None,
         "CapAdd": None,
         "CapDrop": None,
