@@ -23,7 +23,7 @@ async def test_container_joins_netns_file(env: Env, tmp_path: Path) -> None:
     try:
         def add_probe() -> None:  # sync pyroute2 cannot run on a thread with a running event loop
             with IPRoute(fileno=sock.detach()) as ipr:
-                ipr.link("add", ifname="probe0", kind="dummy")
+                ipr.link("add", ifname="probe0", kind="veth", peer={"ifname": "probe1"})
 
         await asyncio.to_thread(add_probe)
         cid = uuid.uuid4().hex
