@@ -49,8 +49,10 @@ class ContainerFilesystem:
         if c.state.alive and c.state.pid > 0:
             return RootfsTarget(pid=c.state.pid, upperdir=str(self._bundle(c) / "upper"))
         d = self._bundle(c)
+        binds = tuple((m.source, m.destination, not m.rw) for m in c.mount_points
+                      if m.type in ("bind", "volume") and not m.fstype and m.source)
         return RootfsTarget(lowerdirs=tuple(str(p) for p in self._lowers(c)), upperdir=str(d / "upper"),
-                            workdir=str(d / "work"), mountpoint=str(d / "rootfs"))
+                            workdir=str(d / "work"), mountpoint=str(d / "rootfs"), binds=binds)
 
     async def _with_target(self, ref: str, path: str, op: Any) -> tuple[Container, Any]:
         """Run ``op(target)``; a container that stopped meanwhile is retried through its overlay."""

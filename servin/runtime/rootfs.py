@@ -33,12 +33,14 @@ class RootfsTarget:
     upperdir: str = ""
     workdir: str = ""
     mountpoint: str = ""
+    # a stopped container's volumes and binds, (host source, container path, read-only), parents first
+    binds: tuple[tuple[str, str, bool], ...] = ()
 
     def request(self) -> dict[str, Any]:
         if self.pid:
             return {"pid": self.pid, "upperdir": self.upperdir}
         return {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir, "workdir": self.workdir,
-                "mountpoint": self.mountpoint}
+                "mountpoint": self.mountpoint, "binds": [list(b) for b in self.binds]}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

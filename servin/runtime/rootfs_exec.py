@@ -359,6 +359,16 @@ def enter(req: dict[str, Any]) -> None:
             data = (f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},"
                     f"workdir={os.path.relpath(work, base)}")
         mounts.mount("overlay", target, "overlay", 0, data)
+        for source, dest, read_only in req.get("binds", ()):  # as the container would see them
+            where = os.path.join(target, dest.lstrip("/"))
+            if os.path.isdir(source):
+                os.makedirs(where, exist_ok=True)
+            elif not os.path.exists(where):
+                os.makedirs(os.path.dirname(where), exist_ok=True)
+                open(where, "a").close()
+            mounts.mount(source, where, None, mounts.MS_BIND | mounts.MS_REC)
+            if read_only:
+                mounts.mount(None, where, None, mounts.MS_REMOUNT | mounts.MS_BIND | mounts.MS_RDONLY)
         os.chdir(target)
         os.chroot(".")
         os.chdir("/")

@@ -295,3 +295,20 @@ def test_commit_with_change_then_run(servin: ServinDaemon) -> None:
         servin.docker("rm", "-f", name, check=False)
         servin.docker("rmi", "-f", tag, check=False)
     no_helpers_or_mounts(servin)
+
+
+def test_cp_reaches_the_volumes_of_a_stopped_container(servin: ServinDaemon, tmp_path: Path) -> None:
+    d = servin
+    cid = d.docker("create", "-v", "/vol1", "busybox", "true").stdout.decode().strip()
+    try:
+        src = tmp_path / "data.txt"
+        src.write_text("into the volume\n")
+        d.docker("cp", str(src), f"{cid}:/vol1/")
+        d.docker("start", "-a", cid)
+        back = tmp_path / "back.txt"
+        d.docker("cp", f"{cid}:/vol1/data.txt", str(back))
+        assert back.read_text() == "into the volume\n"
+        vol = json.loads(d.docker("inspect", cid).stdout)[0]["Mounts"][0]["Source"]
+        assert Path(vol, "data.txt").read_text() == "into the volume\n"  # in the volume, not the layer
+    finally:
+        d.docker("rm", "-f", "-v", cid)
