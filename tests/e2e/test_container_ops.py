@@ -155,3 +155,27 @@ def test_oom_kill_disable(servin: ServinDaemon) -> None:
         d.docker("rm", "-f", cid)
     res = d.docker("run", "--rm", "--oom-kill-disable", "busybox", "true")
     assert b"OOM killer is disabled for the container, but no memory limit is set" in res.stderr
+
+
+def test_stop_signal_stop_timeout_shm_size_group_add(servin: ServinDaemon) -> None:
+    d = servin
+    cid = d.docker("run", "-d", "--stop-signal", "USR1", "--stop-timeout", "2", "busybox", "sh", "-c",
+                   "trap 'exit 10' USR1; while true; do sleep 0.1; done").stdout.decode().strip()
+    try:
+        time.sleep(0.3)
+        d.docker("stop", cid)  # USR1 from --stop-signal, answered by the trap
+        assert state(d, cid)["State"]["ExitCode"] == 10
+    finally:
+        d.docker("rm", "-f", cid)
+    cid = d.docker("run", "-d", "--stop-timeout", "1", "busybox", "sleep", "60").stdout.decode().strip()
+    try:
+        started = time.monotonic()
+        d.docker("stop", cid)  # pid 1 ignores SIGTERM: SIGKILL after the container's own timeout
+        assert 0.8 < time.monotonic() - started < 5
+    finally:
+        d.docker("rm", "-f", cid)
+    text = out(d, "run", "--rm", "--shm-size", "8m", "--group-add", "users", "--group-add", "4242",
+               "busybox", "sh", "-c", "df -k /dev/shm | tail -1; id -G")
+    shm_line, groups = text.splitlines()
+    assert shm_line.split()[1] == "8192"
+    assert {"100", "4242"} <= set(groups.split())
