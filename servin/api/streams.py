@@ -15,9 +15,12 @@ from servin import errors
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 
 
+FRAME_HEADER = struct.Struct(">BxxxI")  # stream byte, three zero bytes, big-endian length
+
+
 def frame(stream: int, payload: bytes) -> bytes:
-    """One stdcopy frame: stream byte, three zero bytes, big-endian length, payload."""
-    return struct.pack(">BxxxI", stream, len(payload)) + payload
+    """One stdcopy frame: its header, then the payload."""
+    return FRAME_HEADER.pack(stream, len(payload)) + payload
 
 
 CTRL_PUNCT = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}

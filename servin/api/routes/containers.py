@@ -150,15 +150,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
     c, lines = services(request).containers.logs(request.match_info["id"], q)
     resp = await streams.open_stream(request, RAW_STREAM)
     tty = c.config.tty
+    header = streams.FRAME_HEADER.pack
     async for batch in lines:
-        out = bytearray()
+        parts: list[bytes] = []
         for line in batch:
             payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
-            if tty:
-                out += payload
-            else:
-                out += streams.frame(streams.STDOUT if line.stream == "stdout" else streams.STDERR, payload)
-        await resp.write(bytes(out))
+            if not tty:
+                parts.append(header(1 if line.stream == "stdout" else 2, len(payload)))
+            parts.append(payload)
+        await resp.write(b"".join(parts))
     await resp.write_eof()
     return resp
 
