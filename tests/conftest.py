@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,3 +18,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, group))
         if group in ("kernel", "e2e") and os.geteuid() != 0:
             item.add_marker(pytest.mark.skip(reason="needs root"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_test_network_left() -> Iterator[None]:
+    """After the run: no device, veth or iptables rule of a test daemon's bridge (svt*) may remain."""
+    yield
+    if os.geteuid() != 0:
+        return
+    from tests.support.daemon import BRIDGES_MADE, leftover_test_network
+
+    left = leftover_test_network(BRIDGES_MADE)
+    assert not left, f"test network left behind: {left}"

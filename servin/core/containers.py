@@ -115,7 +115,9 @@ class ContainerService:
         volumes: VolumeStore | None = None,
         default_log: tuple[str, dict[str, str]] = ("json-file", {}),  # daemon.json log-driver, log-opts
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
+        network: Any = None,  # servin.network.service.NetworkService; None: no bridge (default mode = none)
     ) -> None:
+        self.network = network
         self.store = store
         self.images = images
         self.runtime = runtime
@@ -309,6 +311,54 @@ class ContainerService:
         if workdir:  # Docker creates a missing working directory in the container's layer
             (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
 
+    # ---- network ------------------------------------------------------------------------
+
+    def _uses_bridge(self, c: Container) -> bool:
+        return self.network is not None and c.host_config.network_mode in ("default", "bridge", "")
+
+    async def _connect(self, c: Container) -> str | None:
+        """Default/bridge mode: an endpoint on the default bridge with the published ports; the
+        container joins its namespace. Writes the container's own line into its /etc/hosts."""
+        if not self._uses_bridge(c):
+            return None
+        from servin.network import portmap
+
+        hc = c.host_config
+        ports = portmap.from_port_bindings(hc.port_bindings)
+        if hc.publish_all_ports:
+            bound = {f"{p.container_port}/{p.proto}" for p in ports}
+            exposed = {k if "/" in k else f"{k}/tcp" for k in (*c.config.exposed_ports, *hc.port_bindings)}
+            ports += portmap.publish_all(sorted(exposed - bound))
+        await self._release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
+        att = await asyncio.to_thread(self.network.connect, c.id, "bridge", ports=ports)
+        try:
+            hosts = HOSTS_TEMPLATE + (f"{att.endpoint.ip}\t{c.resolved_hostname}\n" if att.endpoint.ip else "")
+            await asyncio.to_thread(atomicfile.write_bytes, self.store.dir(c.id) / "hosts", hosts.encode())
+        except BaseException:
+            await self._release(c.id)
+            raise
+        return str(att.netns_path)
+
+    async def _release(self, cid: str) -> None:
+        if self.network is None:
+            return
+        try:
+            await asyncio.to_thread(self.network.release, cid)
+        except Exception as exc:
+            log.warning("releasing the network of %s: %s", cid[:12], exc)
+
+    def network_info(self, cid: str) -> list[tuple[Any, Any]]:
+        """(NetworkRecord, EndpointRecord) of the container's endpoints, for inspect and list."""
+        if self.network is None:
+            return []
+        out = []
+        for ep in self.network.endpoints(cid):
+            try:
+                out.append((self.network.store.get_network(ep.network_id), ep))
+            except errors.NotFound:
+                pass
+        return out
+
     # ---- start --------------------------------------------------------------------------
 
     async def start(self, ref: str) -> None:
@@ -346,13 +396,19 @@ class ContainerService:
             env.append(f"HOME={user.home}")
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
-        spec = build_spec(replace(c, resolved_env=tuple(env)), layout=layout,
-                          user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
-                          cgroups_path=self.cgroups_path(c.id), cgroup_version=self.cgroup_version)
-        await asyncio.to_thread(atomicfile.write_json, d / "config.json", spec)
-        exit_path = self._exit_path(c.id)
-        exit_path.unlink(missing_ok=True)
-        shim = await self.runtime.create(c.id, bundle=d, log_path=self.log_path(c.id), exit_path=exit_path)
+        netns_path = await self._connect(c)
+        try:
+            spec = build_spec(replace(c, resolved_env=tuple(env)), layout=layout,
+                              user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
+                              cgroups_path=self.cgroups_path(c.id), cgroup_version=self.cgroup_version,
+                              netns_path=netns_path)
+            await asyncio.to_thread(atomicfile.write_json, d / "config.json", spec)
+            exit_path = self._exit_path(c.id)
+            exit_path.unlink(missing_ok=True)
+            shim = await self.runtime.create(c.id, bundle=d, log_path=self.log_path(c.id), exit_path=exit_path)
+        except BaseException:
+            await self._release(c.id)
+            raise
         live.shim = shim
         assert live.pending_attach is not None
         tickets, live.pending_attach = live.pending_attach, []
@@ -373,6 +429,7 @@ class ContainerService:
             self.store.save(c)
             await shim.close()
             await self.runtime.delete(c.id, cgroups_path=self.cgroups_path(c.id))
+            await self._release(c.id)
             live.shim = None
             self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
             raise errors.ExecFailed(full, code) from None
@@ -400,6 +457,7 @@ class ContainerService:
         if live.shim is not None:
             shim, live.shim = live.shim, None
             await shim.close()
+        await self._release(cid)  # as dockerd: the network goes before the container reads as exited
         c = self.store.get(cid)  # read after the await: a rename or rm may have happened meanwhile
         if c is not None:  # exited first, then the cgroup goes: nobody may pause a vanishing cgroup
             c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
@@ -601,6 +659,7 @@ class ContainerService:
             return  # auto-removed meanwhile
         if live.shim is not None:  # created, never started: the shim is not running
             await live.shim.close()
+        await self._release(c.id)
         await asyncio.to_thread(self.store.delete, c.id)
         self._names.pop(c.name, None)
         self._emit(c, "destroy")

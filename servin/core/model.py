@@ -106,6 +106,8 @@ class HostConfig:
     pids_limit: int | None = None
     shm_size: int = 64 * 1024 * 1024
     network_mode: str = "default"
+    port_bindings: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # {"80/tcp": [{"HostIp", "HostPort"}]}
+    publish_all_ports: bool = False
     restart_policy: RestartPolicy = RestartPolicy()
     log_type: str = "json-file"
     log_config: dict[str, str] = field(default_factory=dict)

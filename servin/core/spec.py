@@ -84,6 +84,7 @@ def build_spec(
     user: ProcessUser,
     cgroups_path: str,
     cgroup_version: int,
+    netns_path: str | None = None,  # join this network namespace (the bridge's endpoint) instead of a new one
 ) -> dict[str, Any]:
     stdin_mode = ""
     if container.config.open_stdin:
@@ -99,7 +100,10 @@ def build_spec(
     hc = container.host_config
     shared = {"network": hc.network_mode == "host", "uts": hc.uts_mode == "host",
               "pid": hc.pid_mode == "host", "ipc": hc.ipc_mode == "host"}
-    namespaces = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc") if not shared.get(t)]
+    namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc")
+                                        if not shared.get(t)]
+    if netns_path and not shared["network"]:
+        namespaces = [{"type": "network", "path": netns_path} if n["type"] == "network" else n for n in namespaces]
     if hc.cgroupns_mode == "private" or (hc.cgroupns_mode == "" and cgroup_version == 2):
         namespaces.append({"type": "cgroup"})
     if hc.init:

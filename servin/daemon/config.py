@@ -29,6 +29,10 @@ class DaemonConfig:
     seed_busybox: bool = False  # load busybox:latest from the host's busybox-static if missing
     log_driver: str = "json-file"
     log_opts: dict[str, str] | None = None
+    bridge: str = "servin0"  # the default bridge network's device ("none": containers get no bridge)
+    bip: str = ""  # its address and prefix, e.g. 172.17.0.1/16 ("" = Docker's default)
+    default_address_pools: tuple[dict[str, Any], ...] | None = None  # [{"base": "...", "size": 24}]
+    icc: bool = True
 
 
 # flag dest → daemon.json key (dockerd's names)
@@ -36,6 +40,7 @@ FILE_KEYS = {
     "hosts": "hosts", "data_root": "data-root", "exec_root": "exec-root", "pidfile": "pidfile",
     "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
+    "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc",
 }
 
 
@@ -53,6 +58,12 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
     p.add_argument("--log-driver", dest="log_driver", help="default driver for container logs")
     p.add_argument("--log-opt", dest="log_opts", action="append", help="default log driver options (k=v)")
+    p.add_argument("-b", "--bridge", dest="bridge", help="device of the default bridge network (none: no bridge)")
+    p.add_argument("--bip", dest="bip", help="address and prefix of the default bridge, e.g. 172.17.0.1/16")
+    p.add_argument("--default-address-pool", dest="default_address_pools", action="append",
+                   help="subnet pool for networks: base=10.10.0.0/16,size=24")
+    p.add_argument("--icc", dest="icc", type=lambda v: v.lower() in ("1", "true", "yes"), nargs="?", const=True,
+                   help="inter-container traffic on the default bridge (--icc=false to cut it)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -64,8 +75,17 @@ def _convert(name: str, value: Any) -> Any:
         return tuple(value)
     if name in ("data_root", "exec_root", "pidfile"):
         return Path(value)
-    if name in ("debug", "seed_busybox"):
+    if name in ("debug", "seed_busybox", "icc"):
         return bool(value)
+    if name == "default_address_pools":
+        pools = []
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):  # --default-address-pool base=...,size=24
+                item = dict(kv.split("=", 1) for kv in item.split(",") if "=" in kv)
+            if not isinstance(item, dict) or "base" not in item or "size" not in item:
+                raise ConfigError(f"invalid default-address-pools entry: {item}")
+            pools.append({"base": str(item["base"]), "size": int(item["size"])})
+        return tuple(pools)
     if name == "log_opts":
         if isinstance(value, list):  # --log-opt k=v, repeated
             value = dict(item.split("=", 1) for item in value if "=" in item)

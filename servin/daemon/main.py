@@ -100,7 +100,15 @@ async def _seed_busybox(engine: wiring.Engine) -> None:
 
 async def serve(config: DaemonConfig) -> None:
     _claim_pidfile(config.pidfile)
-    engine = wiring.build(config)
+    from servin import errors
+
+    try:
+        engine = wiring.build(config)
+    except errors.ServinError as exc:
+        raise StartupError(exc.message) from None
+    if engine.network is not None:  # before the containers: restarts at restore connect to the bridge
+        running = [c.id for c in engine.containers.store.all() if c.state.running]
+        await asyncio.to_thread(engine.network.restore, running)
     await engine.containers.restore()
     if config.seed_busybox:
         await _seed_busybox(engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from servin.api.context import Services
@@ -26,6 +27,7 @@ class Engine:
     services: Services
     containers: ContainerService
     images: ImageStore
+    network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -49,11 +51,12 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     images = ImageStore(config.data_root / "image")
     events = EventBus()
     runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
+    network = build_network(config)
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
         cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
         cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
-        default_log=(config.log_driver, dict(config.log_opts or {})))
+        default_log=(config.log_driver, dict(config.log_opts or {})), network=network)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
@@ -62,4 +65,26 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     services = Services(containers=containers, images=images, events=events, info=host,
                         tmp_dir=config.data_root / "tmp", execs=execs)
-    return Engine(services=services, containers=containers, images=images)
+    return Engine(services=services, containers=containers, images=images, network=network)
+
+
+def build_network(config: DaemonConfig) -> Any:
+    """The NetworkService of the default bridge; nothing in the kernel changes until restore()."""
+    if config.bridge == "none":
+        return None
+    import ipaddress
+
+    from servin.errors import InvalidArgument
+    from servin.network.ipam import DEFAULT_POOLS, Pool
+    from servin.network.service import NetworkService
+
+    try:
+        bip = ipaddress.IPv4Interface(config.bip) if config.bip else None
+        pools = tuple(Pool(ipaddress.IPv4Network(p["base"]), int(p["size"]))
+                      for p in config.default_address_pools) if config.default_address_pools else DEFAULT_POOLS
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid network configuration: {exc}") from None
+    if len(config.bridge) > 15:
+        raise InvalidArgument(f"bridge name {config.bridge!r} is longer than 15 characters")
+    return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
+                          bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc)

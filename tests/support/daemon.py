@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,6 +34,10 @@ class ServinDaemon:
         self.config_file.write_text("{}")
         self.log_file = self.root / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # a bridge and subnet of its own (test-only range), so concurrent daemons never collide
+        self.bridge = f"{TEST_BRIDGE_PREFIX}{uuid.uuid4().hex[:8]}"
+        BRIDGES_MADE.add(self.bridge)
+        self.bip = f"10.213.{random.randrange(1, 255)}.1/24"
 
     @property
     def host(self) -> str:
@@ -50,7 +55,7 @@ class ServinDaemon:
         cmd = [sys.executable, "-m", "servin.cli.main", "daemon", "-H", self.host,
                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                "-p", str(self.pidfile), "--config-file", str(self.config_file),
-               "--cgroup-parent", self.cgroup_parent, "--debug"]
+               "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
@@ -114,8 +119,66 @@ class ServinDaemon:
             except ProcessLookupError:
                 pass
         remove_cgroup_tree(self.cgroup_parent)
-        _unmount_under(self.root)
+        _unmount_under(self.root)  # the netns files: the containers' namespaces and veths go with them
+        remove_bridge(self.bridge)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+TEST_BRIDGE_PREFIX = "svt"
+BRIDGES_MADE: set[str] = set()  # by this process's daemons: the suite checks none is left
+
+
+def remove_bridge(bridge: str) -> None:
+    """The bridge, the veths on it and every iptables rule naming it (also after kill -9)."""
+    res = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
+    subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+    for table, spec in iptables_rules_mentioning(bridge):
+        subprocess.run(["iptables", "-w", "-t", table, "-D", *spec], capture_output=True)
+    _drop_empty_servin_chains()
+
+
+def iptables_rules_mentioning(word: str) -> list[tuple[str, list[str]]]:
+    """(table, ["CHAIN", args...]) of every rule in iptables-save that mentions `word`."""
+    res = subprocess.run(["iptables-save"], capture_output=True, text=True)
+    out, table = [], ""
+    for line in res.stdout.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A ") and word in line:
+            out.append((table, line.split()[1:]))
+    return out
+
+
+def _drop_empty_servin_chains() -> None:
+    """When no daemon's network rules are left, Servin's chains and jumps go too (as shutdown does)."""
+    rules = [spec for _t, spec in iptables_rules_mentioning("SERVIN") if spec[0].startswith("SERVIN")]
+    if any(spec != ["SERVIN-FORWARD", "-j", "SERVIN-ISOLATION"] for spec in rules):
+        return  # another daemon (or the host's own Servin) still has rules
+    from servin.kernel.netfilter import Netfilter
+    from servin.network import rules as R
+
+    Netfilter().teardown(R.CHAINS, R.JUMPS)
+
+
+def leftover_test_network(bridges: set[str] | None = None) -> list[str]:
+    """Test bridges (svt*; only `bridges` when given: a concurrent run's are not ours), their
+    veths and the iptables rules naming them, still present."""
+    def ours(name: str) -> bool:
+        return name in bridges if bridges is not None else name.startswith(TEST_BRIDGE_PREFIX)
+
+    res = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True)
+    left = []
+    for line in res.stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        master = line.split(" master ")[1].split()[0] if " master " in line else ""
+        if ours(name) or ours(master):
+            left.append(name)
+    left += [f"{t}: {' '.join(s)}" for t, s in iptables_rules_mentioning(f" {TEST_BRIDGE_PREFIX}")
+             if any(ours(w) for w in s)]
+    return left
 
 
 def _pids_mentioning(text: str) -> list[int]:

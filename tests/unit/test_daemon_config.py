@@ -102,3 +102,16 @@ def test_bad_host(tmp_path):
 
 def test_hosts_as_a_string_in_the_file(tmp_path):
     assert resolve(parse([], daemon_json(tmp_path, {"hosts": "unix:///c"}))).hosts == ("unix:///c",)
+
+
+def test_network_flags_and_file_keys(tmp_path):
+    cfg = resolve(parse(["--bridge", "br9", "--bip", "10.9.0.1/24", "--icc=false",
+                         "--default-address-pool", "base=10.10.0.0/16,size=24"], daemon_json(tmp_path, {})))
+    assert (cfg.bridge, cfg.bip, cfg.icc) == ("br9", "10.9.0.1/24", False)
+    assert cfg.default_address_pools == ({"base": "10.10.0.0/16", "size": 24},)
+    cfg = resolve(parse([], daemon_json(tmp_path, {
+        "bridge": "br8", "bip": "10.8.0.1/16", "icc": False,
+        "default-address-pools": [{"base": "10.20.0.0/16", "size": 24}]})))
+    assert (cfg.bridge, cfg.bip, cfg.icc) == ("br8", "10.8.0.1/16", False)
+    assert cfg.default_address_pools == ({"base": "10.20.0.0/16", "size": 24},)
+    assert DaemonConfig().bridge == "servin0" and DaemonConfig().icc is True

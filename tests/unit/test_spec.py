@@ -224,3 +224,12 @@ def test_shm_size_and_stdin_annotation(tmp_path):
     c = replace(_container(tmp_path), config=config, host_config=host)
     spec = build_spec(c, layout=layout, user=ProcessUser(uid=0, gid=0), cgroups_path="/x", cgroup_version=1)
     assert spec["annotations"]["io.servin.stdin"] == "once"
+
+
+def test_bridge_mode_joins_the_endpoints_namespace(tmp_path):
+    c = _container(tmp_path)
+    layout = RootfsLayout(bundle=BUNDLE, lowerdirs=("/l/1",), upperdir=f"{BUNDLE}/upper", workdir=f"{BUNDLE}/work")
+    spec = build_spec(c, layout=layout, user=ProcessUser(uid=0, gid=0, additional_gids=()), cgroups_path="/x",
+                      cgroup_version=1, netns_path="/run/servin/netns/" + CID)
+    assert {"type": "network", "path": "/run/servin/netns/" + CID} in spec["linux"]["namespaces"]
+    assert [n["type"] for n in spec["linux"]["namespaces"]] == ["mount", "network", "uts", "pid", "ipc"]

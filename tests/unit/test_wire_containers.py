@@ -144,3 +144,12 @@ def test_parse_signal_invalid(value):
     with pytest.raises(InvalidArgument) as e:
         parse_signal(value)
     assert e.value.message == f"Invalid signal: {value}"
+
+
+def test_port_bindings_and_publish_all_are_kept():
+    _config, host = parse_create({"Image": "busybox", "HostConfig": {
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "53/udp": None},
+        "PublishAllPorts": True}})
+    assert host.port_bindings == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                  "53/udp": [{"HostIp": "", "HostPort": ""}]}
+    assert host.publish_all_ports is True

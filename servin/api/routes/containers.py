@@ -58,7 +58,7 @@ async def list_(request: web.Request) -> web.Response:
     if limit > 0:
         cs = cs[:limit]
     now = time.time_ns()
-    return json_response([wire.summary(c, now) for c in cs])
+    return json_response([wire.summary(c, now, s.containers.network_info(c.id)) for c in cs])
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -66,7 +66,8 @@ async def inspect(request: web.Request) -> web.Response:
     c = engine.get(request.match_info["id"])
     d = engine.store.dir(c.id)
     exec_ids = services(request).execs.ids_of(c.id) if services(request).execs else []
-    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids))
+    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids,
+                                      networks=engine.network_info(c.id)))
 
 
 async def start(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
@@ -96,6 +97,10 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         pids_limit=int(pids) if isinstance(pids, int) and pids != 0 else None,
         shm_size=_int(hc, "ShmSize") or 64 * 1024 * 1024,
         network_mode=hc.get("NetworkMode") or "default",
+        port_bindings={str(k): [{"HostIp": str((e or {}).get("HostIp") or ""),
+                                 "HostPort": str((e or {}).get("HostPort") or "")} for e in (v or [{}])]
+                       for k, v in (hc.get("PortBindings") or {}).items()},
+        publish_all_ports=bool(hc.get("PublishAllPorts")),
         restart_policy=RestartPolicy(name=rp.get("Name") or "no",
                                      maximum_retry_count=int(rp.get("MaximumRetryCount") or 0)),
         log_type=log_config.get("Type") or "",  # "" = the daemon's default
@@ -212,7 +217,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "ContainerIDFile": "",
         "LogConfig": {"Type": hc.log_type, "Config": dict(hc.log_config)},
         "NetworkMode": hc.network_mode,
-        "PortBindings": {},
+        "PortBindings": {k: [dict(e) for e in v] for k, v in hc.port_bindings.items()},
         "RestartPolicy": {"Name": hc.restart_policy.name,
                           "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
         "AutoRemove": hc.auto_remove,
@@ -232,7 +237,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "OomScoreAdj": 0,
         "PidMode": hc.pid_mode,
         "Privileged": False,
-        "PublishAllPorts": False,
+        "PublishAllPorts": hc.publish_all_ports,
         "ReadonlyRootfs": hc.readonly_rootfs,
         "SecurityOpt": None,
         "UTSMode": hc.uts_mode,
@@ -299,17 +304,50 @@ def _state_json(c: Container) -> dict[str, Any]:
     }
 
 
-def _network_settings() -> dict[str, Any]:
-    return {
+def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
+    """NetworkSettings.Ports: every exposed port (None when not published) and the bindings."""
+    ports: dict[str, Any] = {}
+    if not networks:
+        return ports
+    for key in c.config.exposed_ports:
+        ports[key if "/" in key else f"{key}/tcp"] = None
+    for key in c.host_config.port_bindings:
+        ports.setdefault(key if "/" in key else f"{key}/tcp", None)
+    for _net, ep in networks:
+        for p in ep.ports:
+            key = f"{p.container_port}/{p.proto}"
+            if ports.get(key) is None:
+                ports[key] = []
+            ports[key].append({"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
+    return ports
+
+
+def _network_settings(c: Container, networks: Sequence[Any] = ()) -> dict[str, Any]:
+    """`networks`: (NetworkRecord, EndpointRecord) of the container's live endpoints."""
+    out: dict[str, Any] = {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-        "MacAddress": "", "Networks": {},
+        "LinkLocalIPv6PrefixLen": 0, "Ports": _ports_map(c, networks), "SandboxKey": "",
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "MacAddress": "", "Networks": {},
     }
+    for net, ep in networks:
+        prefix = int(net.subnet.split("/")[1]) if net.subnet and ep.ip else 0
+        entry = {
+            "IPAMConfig": None, "Links": None, "Aliases": list(ep.aliases) or None,
+            "NetworkID": net.id, "EndpointID": ep.id, "Gateway": (net.gateway or "") if ep.ip else "",
+            "IPAddress": ep.ip or "", "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": ep.mac or "", "DriverOpts": None,
+        }
+        out["Networks"][net.name] = entry
+        if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker
+            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")})
+            out["Bridge"] = net.bridge or ""
+    return out
 
 
-def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None) -> dict[str, Any]:
+def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None,
+            networks: Sequence[Any] = ()) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Created": c.created,
@@ -334,7 +372,7 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
             "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
-        "NetworkSettings": _network_settings(),
+        "NetworkSettings": _network_settings(c, networks),
     }
 
 
@@ -382,7 +420,7 @@ def human_duration(ns: int) -> str:
     return f"{int(h / 24 / 365)} years"
 
 
-def summary(c: Container, now_ns: int) -> dict[str, Any]:
+def summary(c: Container, now_ns: int, networks: Sequence[Any] = ()) -> dict[str, Any]:
     command = " ".join([c.path, *c.args])
     return {
         "Id": c.id,
@@ -391,12 +429,13 @@ def summary(c: Container, now_ns: int) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command,
         "Created": parse_time_ns(c.created) // 1_000_000_000,
-        "Ports": [],
+        "Ports": [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port,
+                   "Type": p.proto} for _n, ep in networks for p in ep.ports],
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
         "Status": _status_text(c, now_ns),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": _network_settings(c, networks)["Networks"]},
         "Mounts": [_mount_json(m) for m in c.mount_points],
     }
 

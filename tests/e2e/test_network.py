@@ -1,0 +1,128 @@
+"""The default bridge network and published ports, through the docker CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+from tests.support.daemon import ServinDaemon
+
+WWW = "mkdir -p /www && echo hello-from-{tag} > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def out(d: ServinDaemon, *args: str) -> str:
+    return d.docker(*args).stdout.decode()
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(port: int, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def veths_on(bridge: str) -> list[str]:
+    res = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True)
+    return [line.split(":")[1].strip() for line in res.stdout.splitlines()]
+
+
+def test_published_port_answers_on_loopback(servin: ServinDaemon) -> None:
+    port = free_port()
+    cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="p")).strip()
+    try:
+        assert http_get(port) == "hello-from-p\n"
+        assert out(servin, "port", cid).strip() == f"80/tcp -> 0.0.0.0:{port}"
+        assert out(servin, "port", cid, "80").strip() == f"0.0.0.0:{port}"
+        assert f"0.0.0.0:{port}->80/tcp" in out(servin, "ps", "--format", "{{.Ports}}", "--filter", f"id={cid}")
+    finally:
+        servin.docker("rm", "-f", cid)
+    assert veths_on(servin.bridge) == []
+
+
+def test_publish_all_uses_exposed_ports(servin: ServinDaemon) -> None:
+    cid = out(servin, "run", "-d", "-P", "--expose", "80", "busybox", "sh", "-c", WWW.format(tag="P")).strip()
+    try:
+        ports = json.loads(out(servin, "inspect", "-f", "{{json .NetworkSettings.Ports}}", cid))
+        assert list(ports) == ["80/tcp"]
+        (binding,) = ports["80/tcp"]
+        assert binding["HostIp"] == "0.0.0.0" and 49153 <= int(binding["HostPort"]) <= 60999
+        assert http_get(int(binding["HostPort"])) == "hello-from-P\n"
+        assert out(servin, "port", cid, "80/tcp").strip() == f"0.0.0.0:{binding['HostPort']}"
+    finally:
+        servin.docker("rm", "-f", cid)
+
+
+def test_inspect_network_settings(servin: ServinDaemon) -> None:
+    cid = out(servin, "run", "-d", "-p", f"{free_port()}:80", "busybox", "sleep", "60").strip()
+    try:
+        ns = json.loads(out(servin, "inspect", "-f", "{{json .NetworkSettings}}", cid))
+        gw = servin.bip.split("/")[0]
+        subnet = gw.rsplit(".", 1)[0]
+        assert ns["Gateway"] == gw and ns["IPPrefixLen"] == 24
+        assert ns["IPAddress"].startswith(subnet + ".") and ns["IPAddress"] != gw
+        assert ns["MacAddress"].startswith("02:42:")
+        br = ns["Networks"]["bridge"]
+        assert {br[k] for k in ("IPAddress", "Gateway", "MacAddress")} == {ns["IPAddress"], gw, ns["MacAddress"]}
+        assert len(br["NetworkID"]) == 64 and br["EndpointID"] == ns["EndpointID"] and br["IPPrefixLen"] == 24
+        assert list(ns["Ports"]) == ["80/tcp"]
+        # the container sees the same address, and its /etc/hosts names it
+        addr = out(servin, "exec", cid, "ip", "-4", "-o", "addr", "show", "eth0")
+        assert f"{ns['IPAddress']}/24" in addr
+        hosts = out(servin, "exec", cid, "cat", "/etc/hosts")
+        assert f"{ns['IPAddress']}\t{cid[:12]}" in hosts
+    finally:
+        servin.docker("rm", "-f", cid)
+    # a stopped container has no address; an empty map stays {}
+    cid = out(servin, "create", "busybox", "true").strip()
+    try:
+        ns = json.loads(out(servin, "inspect", "-f", "{{json .NetworkSettings}}", cid))
+        assert ns["IPAddress"] == "" and ns["Ports"] == {} and ns["Networks"] == {}
+    finally:
+        servin.docker("rm", "-f", cid)
+
+
+def test_two_containers_ping_each_other(servin: ServinDaemon) -> None:
+    a = out(servin, "run", "-d", "busybox", "sleep", "60").strip()
+    b = out(servin, "run", "-d", "busybox", "sleep", "60").strip()
+    try:
+        ip_a = out(servin, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", a).strip()
+        ip_b = out(servin, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", b).strip()
+        assert ip_a and ip_b and ip_a != ip_b
+        assert "1 packets received" in out(servin, "exec", a, "ping", "-c", "1", "-W", "5", ip_b)
+        assert "1 packets received" in out(servin, "exec", b, "ping", "-c", "1", "-W", "5", ip_a)
+        assert len(veths_on(servin.bridge)) == 2
+    finally:
+        servin.docker("rm", "-f", a, b)
+    assert veths_on(servin.bridge) == []
+
+
+def test_exited_container_releases_its_address(servin: ServinDaemon) -> None:
+    port = free_port()
+    assert out(servin, "run", "--rm", "-p", f"{port}:80", "busybox", "true") == ""
+    # the port is free again at once: a second container can take it
+    cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sleep", "60").strip()
+    servin.docker("rm", "-f", cid)
+    assert veths_on(servin.bridge) == []
+
+
+def test_network_none_and_host_are_unchanged(servin: ServinDaemon) -> None:
+    links = out(servin, "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+    host = out(servin, "run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
+    assert servin.bridge in host
