@@ -126,3 +126,41 @@ def test_network_none_and_host_are_unchanged(servin: ServinDaemon) -> None:
     assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
     host = out(servin, "run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
     assert servin.bridge in host
+
+
+def test_address_and_port_survive_daemon_kill9(daemon: ServinDaemon) -> None:
+    d = daemon
+    port = free_port()
+    keep = out(d, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="k")).strip()
+    gone = out(d, "run", "-d", "busybox", "sleep", "1").strip()
+    ip_keep = out(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", keep).strip()
+    ip_gone = out(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", gone).strip()
+    assert ip_gone and ip_gone != ip_keep
+    assert http_get(port) == "hello-from-k\n"
+    d.kill9()
+    time.sleep(1.5)  # `gone` exits while no daemon runs
+    assert http_get(port) == "hello-from-k\n"  # the container keeps its network meanwhile
+    d.start()
+    assert out(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", keep).strip() == ip_keep
+    assert out(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", gone).strip() == ""
+    assert http_get(port) == "hello-from-k\n"
+    assert len(veths_on(d.bridge)) == 1  # the exited one's endpoint went at restore
+    # nothing handed out twice: the port is taken, the address of the exited one is free again
+    res = d.docker("run", "-d", "-p", f"{port}:80", "busybox", "sleep", "60", check=False)
+    assert res.returncode != 0 and b"port is already allocated" in res.stderr
+    d.docker("rm", "-f", res.stdout.decode().strip() or "x", check=False)
+    ips = set()
+    for _ in range(2):
+        cid = out(d, "run", "-d", "busybox", "sleep", "60").strip()
+        ips.add(out(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).strip())
+    assert ip_keep not in ips and len(ips) == 2
+    d.docker("rm", "-f", keep)
+    assert http_get_fails(port)
+
+
+def http_get_fails(port: int) -> bool:
+    try:
+        http_get(port, timeout=0)
+    except OSError:
+        return True
+    return False
