@@ -498,15 +498,29 @@ class ContainerService:
                 log.warning("restarting %s: %s", c.short_id, exc.message)
 
     def _cancel_restart(self, c: Container) -> Container:
-        """stop/kill/rm of a container waiting to restart: it stays down."""
-        live = self._live_of(c.id)
-        if live.restart_task is not None:
-            live.restart_task.cancel()
-            live.restart_task = None
+        """stop/kill/rm of a container waiting to restart: it stays down. The pending restart is
+        not cancelled (it may be half way through a start); it wakes, sees EXITED and gives up."""
+        cur = self.store.get(c.id) or c
+        if cur.state.status == Status.RESTARTING:
+            cur = cur.with_state(status=Status.EXITED, manually_stopped=True)
+            self.store.save(cur)
+        return cur
+
+    async def _settle_restart(self, c: Container) -> Container:
+        """A restart policy's start under way finishes before a stop or kill looks at the state."""
         if c.state.status == Status.RESTARTING:
-            c = c.with_state(status=Status.EXITED, manually_stopped=True)
-            self.store.save(c)
+            lock = self._live_of(c.id).lock
+            assert lock is not None
+            async with lock:
+                pass
+            c = self.get(c.id)
         return c
+
+    def _mark_stopped_by_user(self, cid: str) -> None:
+        """Read-modify-write with no await in between: a concurrent exit is never undone."""
+        cur = self.store.get(cid)
+        if cur is not None:
+            self.store.save(cur.with_state(manually_stopped=True))
 
     async def _auto_remove(self, cid: str) -> None:
         try:
@@ -528,12 +542,14 @@ class ContainerService:
         c = self.get(ref)
         signum = parse_signal(sig)
         live = self._live.get(c.id)
+        c = await self._settle_restart(c)
         if c.state.status == Status.RESTARTING:
             self._cancel_restart(c)
             return
+        live = self._live.get(c.id)
         if not c.state.alive or live is None or live.shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
-        self.store.save(c.with_state(manually_stopped=True))
+        self._mark_stopped_by_user(c.id)
         exited = self._exit_future(c.id) if signum == signal_mod.SIGKILL else None
         await self._signal(live.shim, signum)
         if c.state.status == Status.PAUSED and signum == signal_mod.SIGKILL:
@@ -561,14 +577,15 @@ class ContainerService:
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
         live = self._live.get(c.id)
+        c = await self._settle_restart(c)
         if c.state.status == Status.RESTARTING:
             self._cancel_restart(c)
             self._emit(c, "stop")
             return
+        live = self._live.get(c.id)
         if not c.state.alive or live is None or live.shim is None:
             raise errors.NotModified("container already stopped")
-        c = c.with_state(manually_stopped=True)
-        self.store.save(c)
+        self._mark_stopped_by_user(c.id)
         if timeout is None:
             timeout = c.config.stop_timeout if c.config.stop_timeout is not None else 10
         signum = parse_signal(c.config.stop_signal, default=signal_mod.SIGTERM)
@@ -639,7 +656,7 @@ class ContainerService:
         c = self.get(ref)
         live = self._live_of(c.id)
         if c.state.status == Status.RESTARTING and force:
-            c = self._cancel_restart(c)
+            c = self._cancel_restart(await self._settle_restart(c))
         if c.state.running:
             if not force:
                 raise errors.Conflict(
@@ -694,7 +711,10 @@ class ContainerService:
             await asyncio.to_thread(self.cgroups.freeze, self.cgroups_path(c.id))
         except OSError:  # it exited meanwhile and its cgroup is gone
             raise errors.Conflict(f"Container {c.id} is not running") from None
-        self.store.save(c.with_state(status=Status.PAUSED))
+        cur = self.store.get(c.id)
+        if cur is None or cur.state.status != Status.RUNNING:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        self.store.save(cur.with_state(status=Status.PAUSED))
         self._emit(c, "pause")
 
     async def unpause(self, ref: str) -> None:
@@ -745,7 +765,7 @@ class ContainerService:
             resources = resources_from_oci({"resources": resources_for(host_config)})
             await asyncio.to_thread(self.cgroups.update, self.cgroups_path(c.id),
                                     replace(resources, device_rules=None))
-        c = replace(c, host_config=host_config)
+        c = replace(self.store.get(c.id) or c, host_config=host_config)  # fresh: the state may have moved
         self.store.save(c)
         self._emit(c, "update")
         return c

@@ -273,7 +273,8 @@ class NetworkService:
     def release(self, container_id: str) -> None:
         """Every endpoint of the container and its netns file (container stopped or removed)."""
         for ep in self.store.endpoints(container_id=container_id):
-            self.netlink.delete_link(ep.host_ifname)
+            # no link deletion: once the file is unmounted the dead container's namespace goes,
+            # and the kernel removes the veth pair with it (a synchronous delete cost ~20 ms)
             self._release_endpoint(ep)
         netns.delete(self.netns_path(container_id))
 

@@ -42,6 +42,16 @@ def veths_on(bridge: str) -> list[str]:
     return [line.split(":")[1].strip() for line in res.stdout.splitlines()]
 
 
+def veths_gone(bridge: str, timeout: float = 5) -> list[str]:
+    """The kernel removes a dead container's veth pair with its namespace, asynchronously."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (left := veths_on(bridge)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def test_published_port_answers_on_loopback(servin: ServinDaemon) -> None:
     port = free_port()
     cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="p")).strip()
@@ -52,7 +62,7 @@ def test_published_port_answers_on_loopback(servin: ServinDaemon) -> None:
         assert f"0.0.0.0:{port}->80/tcp" in out(servin, "ps", "--format", "{{.Ports}}", "--filter", f"id={cid}")
     finally:
         servin.docker("rm", "-f", cid)
-    assert veths_on(servin.bridge) == []
+    assert veths_gone(servin.bridge) == []
 
 
 def test_publish_all_uses_exposed_ports(servin: ServinDaemon) -> None:
@@ -109,7 +119,7 @@ def test_two_containers_ping_each_other(servin: ServinDaemon) -> None:
         assert len(veths_on(servin.bridge)) == 2
     finally:
         servin.docker("rm", "-f", a, b)
-    assert veths_on(servin.bridge) == []
+    assert veths_gone(servin.bridge) == []
 
 
 def test_exited_container_releases_its_address(servin: ServinDaemon) -> None:
@@ -118,7 +128,7 @@ def test_exited_container_releases_its_address(servin: ServinDaemon) -> None:
     # the port is free again at once: a second container can take it
     cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sleep", "60").strip()
     servin.docker("rm", "-f", cid)
-    assert veths_on(servin.bridge) == []
+    assert veths_gone(servin.bridge) == []
 
 
 def test_network_none_and_host_are_unchanged(servin: ServinDaemon) -> None:
