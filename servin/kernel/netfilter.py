@@ -38,6 +38,20 @@ def restore_text(rules: Iterable[Rule], op: str = "-A", *, declare: Mapping[str,
     return "\n".join(out) + "\n"
 
 
+def parse_rules(saved: str, chains: Mapping[str, Sequence[str]]) -> list[Rule]:
+    """The rules of `chains` in iptables-save output."""
+    out: list[Rule] = []
+    table = ""
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A "):
+            _, chain, *spec = line.split()
+            if chain in chains.get(table, ()):
+                out.append(Rule(table, chain, " ".join(spec)))
+    return out
+
+
 class NetfilterError(RuntimeError):
     pass
 
@@ -58,11 +72,28 @@ class Netfilter:
     def _exists(self, r: Rule) -> bool:
         return self._run([*self.iptables, "-t", r.table, "-C", r.chain, *r.spec.split()], check=False).returncode == 0
 
-    def setup(self, chains: Mapping[str, Sequence[str]], jumps: Sequence[Rule], rules: Iterable[Rule] = ()) -> None:
-        """(Re)build a ruleset: declare (create or flush) `chains`, fill them with `rules` (all
-        derived from the records, one transaction per table), and make sure `jumps` from the
-        built-in chains exist, at their top. Used at daemon start, so also after a crash."""
-        self._run(self.restore, restore_text(rules, declare=chains))
+    def setup(self, chains: Mapping[str, Sequence[str]], jumps: Sequence[Rule], rules: Iterable[Rule] = (),
+              *, own: Iterable[str] = ()) -> None:
+        """(Re)build this daemon's part of the shared ruleset, at daemon start (so also after a
+        crash): create the `chains` that are missing (never flush them: other daemons on the host
+        keep their rules there), delete the rules that mention one of the `own` words (this
+        daemon's bridges), add `rules` (those already there are kept once), and make sure `jumps`
+        from the built-in chains exist, at their top."""
+        saved = self._run(self.save).stdout
+        existing: dict[str, set[str]] = {}
+        table = ""
+        for line in saved.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":"):
+                existing.setdefault(table, set()).add(line[1:].split()[0])
+        missing = {t: [c for c in names if c not in existing.get(t, set())] for t, names in chains.items()}
+        present = parse_rules(saved, chains)
+        stale = [r for r in present if any(w in r.spec.split() for w in own)]
+        kept = set(present) - set(stale)
+        wanted = [r for r in dict.fromkeys(rules) if r not in kept]
+        self._run(self.restore, restore_text(stale, "-D", declare={t: c for t, c in missing.items() if c}))
+        self._run(self.restore, restore_text(wanted))
         for j in reversed(jumps):
             if not self._exists(j):
                 self._run([*self.iptables, "-t", j.table, "-I", j.chain, "1", *j.spec.split()])

@@ -94,7 +94,8 @@ class NetworkService:
                 all_rules += self._network_rules(n)
         for ep in self.store.endpoints():
             all_rules += self._endpoint_rules(self.store.get_network(ep.network_id), ep)
-        self.netfilter.setup(R.CHAINS, R.JUMPS, [*R.BASE, *all_rules])
+        own = {n.bridge for n in self.store.networks() if n.bridge}
+        self.netfilter.setup(R.CHAINS, R.JUMPS, [*R.BASE, *all_rules], own=own)
 
     def shutdown(self) -> None:
         """Remove everything this service made in the kernel (records of networks stay)."""

@@ -174,3 +174,20 @@ def http_get_fails(port: int) -> bool:
     except OSError:
         return True
     return False
+
+
+def test_a_second_daemon_keeps_the_first_ones_ports(servin: ServinDaemon) -> None:
+    from tests.support.daemon import running_daemon
+
+    port = free_port()
+    cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="first")).strip()
+    try:
+        assert http_get(port) == "hello-from-first\n"
+        with running_daemon() as other:  # its start rebuilds only its own rules in the shared chains
+            other_port = free_port()
+            other.docker("run", "-d", "-p", f"{other_port}:80", "busybox", "sh", "-c", WWW.format(tag="second"))
+            assert http_get(other_port) == "hello-from-second\n"
+            assert http_get(port, timeout=3) == "hello-from-first\n"
+        assert http_get(port, timeout=3) == "hello-from-first\n"  # and its cleanup left ours alone
+    finally:
+        servin.docker("rm", "-f", cid)
