@@ -10,7 +10,7 @@ from aiohttp import web
 from servin import errors
 from servin.api.context import SERVICES, Services
 from servin.api.errors import error_response, status_of
-from servin.api.routes import archive, containers, execs, images, system, volumes
+from servin.api.routes import archive, containers, execs, images, networks, system, volumes
 from servin.core.execs import ExecService
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
@@ -77,5 +77,6 @@ def build_app(services: Services) -> web.Application:
     images.add_routes(add)
     volumes.add_routes(add)
     execs.add_routes(add)
+    networks.add_routes(add)
     archive.add_routes(add)
     return app

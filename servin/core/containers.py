@@ -210,6 +210,11 @@ class ContainerService:
                                   log_config={**self.default_log[1], **host_config.log_config})
         _check_resources(host_config)
         _check_host_config(host_config)
+        mode = host_config.network_mode
+        if mode.startswith("container:") or (mode not in ("default", "bridge", "none", "host", "")
+                                             and self.network is None):
+            raise errors.NotImplementedYet(f"network mode {mode!r} is not implemented in Servin yet")
+        # an unknown network is the start's 404, as in dockerd (a 404 on create makes the CLI pull)
         cid = secrets.token_hex(32)
         hostname = config.hostname or cid[:12]
         env = _merge_env(
@@ -313,13 +318,19 @@ class ContainerService:
 
     # ---- network ------------------------------------------------------------------------
 
-    def _uses_bridge(self, c: Container) -> bool:
-        return self.network is not None and c.host_config.network_mode in ("default", "bridge", "")
+    def _network_name(self, c: Container) -> str | None:
+        """The network a container's namespace is made for: the default bridge or a user-defined
+        one; None for none/host (and when the daemon runs without a bridge)."""
+        mode = c.host_config.network_mode
+        if self.network is None or mode in ("none", "host"):
+            return None
+        return "bridge" if mode in ("default", "bridge", "") else mode
 
     async def _connect(self, c: Container) -> str | None:
         """Default/bridge mode: an endpoint on the default bridge with the published ports; the
         container joins its namespace. Writes the container's own line into its /etc/hosts."""
-        if not self._uses_bridge(c):
+        network = self._network_name(c)
+        if network is None:
             return None
         from servin.network import portmap
 
@@ -330,7 +341,7 @@ class ContainerService:
             exposed = {k if "/" in k else f"{k}/tcp" for k in (*c.config.exposed_ports, *hc.port_bindings)}
             ports += portmap.publish_all(sorted(exposed - bound))
         await self._release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
-        att = await asyncio.to_thread(self.network.connect, c.id, "bridge", ports=ports)
+        att = await asyncio.to_thread(self.network.connect, c.id, network, ports=ports)
         try:
             hosts = HOSTS_TEMPLATE + (f"{att.endpoint.ip}\t{c.resolved_hostname}\n" if att.endpoint.ip else "")
             await asyncio.to_thread(atomicfile.write_bytes, self.store.dir(c.id) / "hosts", hosts.encode())
@@ -338,6 +349,27 @@ class ContainerService:
             await self._release(c.id)
             raise
         return str(att.netns_path)
+
+    async def connect_network(self, ref: str, network: str, *, aliases: tuple[str, ...] = (),
+                              ip: str | None = None) -> None:
+        """`docker network connect`: live for a running container (its namespace gets one more
+        interface); a stopped container is attached at its next start through its network mode."""
+        c = self.get(ref)
+        if self.network is None:
+            raise errors.NotImplementedYet("networking is off in this daemon (bridge none)")
+        if not c.state.alive:
+            raise errors.NotImplementedYet("connecting a stopped container to a network is not implemented yet")
+        await asyncio.to_thread(self.network.connect, c.id, network, aliases=aliases, ip=ip)
+        self.events.publish(Event(type="network", action="connect", actor_id=self.network.find(network).id,
+                                  attributes={"container": c.id, "name": network, "type": "bridge"}))
+
+    async def disconnect_network(self, ref: str, network: str) -> None:
+        c = self.get(ref)
+        if self.network is None:
+            raise errors.NotFound(f"network {network} not found")
+        await asyncio.to_thread(self.network.disconnect, c.id, network)
+        self.events.publish(Event(type="network", action="disconnect", actor_id=self.network.find(network).id,
+                                  attributes={"container": c.id, "name": network, "type": "bridge"}))
 
     async def _release(self, cid: str) -> None:
         if self.network is None:
@@ -1009,9 +1041,6 @@ def _check_host_config(hc: HostConfig) -> None:
         raise errors.InvalidArgument(f"invalid IPC mode: {hc.ipc_mode}")
     if hc.cgroupns_mode not in ("", "private", "host"):
         raise errors.InvalidArgument(f"invalid cgroup namespace mode: {hc.cgroupns_mode}")
-    if hc.network_mode not in ("default", "bridge", "none", "host", ""):
-        raise errors.NotImplementedYet(
-            f"network mode {hc.network_mode!r} is not implemented in Servin yet (default, none and host work)")
     for rule in hc.device_cgroup_rules:
         if not DEVICE_RULE_RE.match(rule):
             raise errors.InvalidArgument(f"invalid device cgroup format '{rule}'")

@@ -112,7 +112,7 @@ class Netlink:
                 ns.link("set", index=idx, ifname=side.ifname)
             ns.addr("add", index=idx, address=str(side.address.ip), prefixlen=side.address.network.prefixlen)
             ns.link("set", index=idx, state="up")
-            if side.gateway is not None:
+            if side.gateway is not None and side.ifname == "eth0":  # the first network is the default route
                 ns.route("add", dst="0.0.0.0/0", gateway=str(side.gateway), oif=idx)
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import subprocess
 import time
@@ -191,3 +192,50 @@ def test_a_second_daemon_keeps_the_first_ones_ports(servin: ServinDaemon) -> Non
         assert http_get(port, timeout=3) == "hello-from-first\n"  # and its cleanup left ours alone
     finally:
         servin.docker("rm", "-f", cid)
+
+
+def test_user_defined_network(servin: ServinDaemon) -> None:
+    d = servin
+    subnet = f"10.214.{random.randint(1, 250)}.0/24"
+    d.docker("network", "create", "--subnet", subnet, "--label", "team=x", "appnet")
+    try:
+        net = json.loads(out(d, "network", "inspect", "appnet"))[0]
+        assert net["Driver"] == "bridge" and net["IPAM"]["Config"][0]["Subnet"] == subnet
+        assert net["Labels"] == {"team": "x"}
+        assert "appnet" in out(d, "network", "ls", "--filter", "label=team=x", "--format", "{{.Name}}").split()
+        a = out(d, "run", "-d", "--network", "appnet", "--name", "app-a", "busybox", "sleep", "60").strip()
+        b = out(d, "run", "-d", "--network", "appnet", "--name", "app-b", "busybox", "sleep", "60").strip()
+        ip_b = json.loads(out(d, "inspect", b))[0]["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
+        assert ip_b.startswith(subnet.rsplit(".", 1)[0] + ".")
+        assert "1 packets received" in out(d, "exec", a, "ping", "-c", "1", "-W", "5", ip_b)
+        members = json.loads(out(d, "network", "inspect", "appnet"))[0]["Containers"]
+        assert {m["Name"] for m in members.values()} == {"app-a", "app-b"}
+        res = d.docker("network", "rm", "appnet", check=False)
+        assert res.returncode != 0 and b"has active endpoints" in res.stderr
+        d.docker("rm", "-f", a, b)
+        res = d.docker("run", "--rm", "--network", "nosuchnet", "busybox", "true", check=False)
+        assert b"network nosuchnet not found" in res.stderr
+        res = d.docker("network", "rm", "bridge", check=False)
+        assert b"pre-defined network and cannot be removed" in res.stderr
+    finally:
+        d.docker("rm", "-f", "app-a", "app-b", check=False)
+        d.docker("network", "rm", "appnet", check=False)
+    assert "appnet" not in out(d, "network", "ls", "--format", "{{.Name}}").split()
+
+
+def test_network_connect_and_prune(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("network", "create", "--subnet", f"10.215.{random.randint(1, 250)}.0/24", "sidenet")
+    d.docker("network", "create", "--subnet", f"10.216.{random.randint(1, 250)}.0/24", "unused-net")
+    cid = out(d, "run", "-d", "busybox", "sleep", "60").strip()
+    try:
+        d.docker("network", "connect", "sidenet", cid)
+        links = out(d, "exec", cid, "ls", "/sys/class/net").split()
+        assert sorted(links) == ["eth0", "eth1", "lo"]
+        d.docker("network", "disconnect", "sidenet", cid)
+        assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "lo"]
+        pruned = out(d, "network", "prune", "-f")
+        assert "unused-net" in pruned and "sidenet" in pruned
+    finally:
+        d.docker("rm", "-f", cid)
+        d.docker("network", "rm", "sidenet", "unused-net", check=False)

@@ -1,0 +1,140 @@
+"""/networks handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from servin import errors
+from servin.api.context import json_body, services
+from servin.api.errors import json_response
+from servin.api.wire import networks as wire
+from servin.api.wire.filters import parse_filters
+from servin.core.events import Event
+from servin.core.query import label_matches
+
+LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dangling"})
+PREDEFINED = ("bridge", "host", "none")
+
+
+def _service(request: web.Request) -> Any:
+    net = services(request).containers.network
+    if net is None:
+        raise errors.NotImplementedYet("networking is off in this daemon (--bridge none)")
+    return net
+
+
+def _endpoints(request: web.Request, n: Any) -> list[tuple[Any, str]]:
+    engine = services(request).containers
+    out = []
+    for ep in _service(request).store.endpoints(network_id=n.id):
+        c = engine.store.get(ep.container_id)
+        out.append((ep, c.name if c else ""))
+    return out
+
+
+async def list_(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
+    nets = await asyncio.to_thread(_service(request).networks)
+    if "name" in filters:
+        nets = [n for n in nets if any(v in n.name for v in filters["name"])]
+    if "id" in filters:
+        nets = [n for n in nets if any(n.id.startswith(v) for v in filters["id"])]
+    if "driver" in filters:
+        nets = [n for n in nets if n.driver in filters["driver"]]
+    if "label" in filters:
+        nets = [n for n in nets if label_matches(dict(n.labels), filters["label"])]
+    if "type" in filters:
+        want = set(filters["type"])
+        nets = [n for n in nets if ("builtin" if n.name in PREDEFINED else "custom") in want]
+    if "dangling" in filters:
+        dangling = filters["dangling"][0].lower() in ("1", "true")
+        nets = [n for n in nets if n.name not in PREDEFINED
+                and (not _service(request).store.endpoints(network_id=n.id)) == dangling]
+    return json_response([wire.network(n) for n in nets])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
+    return json_response(wire.network(n, _endpoints(request, n)))
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body, dict) or not body.get("Name"):
+        raise errors.InvalidArgument("network name is required")
+    driver = body.get("Driver") or "bridge"
+    if driver != "bridge":
+        raise errors.NotFound(f'plugin "{driver}" not found')
+    ipam = (body.get("IPAM") or {}).get("Config") or [{}]
+    first = ipam[0] if ipam else {}
+    n = await asyncio.to_thread(
+        _service(request).create_network, body["Name"], subnet=first.get("Subnet") or None,
+        gateway=first.get("Gateway") or None, ip_range=first.get("IPRange") or None,
+        internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
+    services(request).events.publish(Event(type="network", action="create", actor_id=n.id,
+                                           attributes={"name": n.name, "type": n.driver}))
+    return json_response({"Id": n.id, "Warning": ""}, status=201)
+
+
+async def remove(request: web.Request) -> web.Response:
+    svc = _service(request)
+    n = await asyncio.to_thread(svc.find, request.match_info["id"])
+    try:
+        await asyncio.to_thread(svc.remove_network, n.id)
+    except errors.InvalidArgument as exc:  # pre-defined networks: dockerd answers 403
+        raise errors.Forbidden(exc.message) from None
+    except errors.Conflict as exc:
+        raise errors.Forbidden(exc.message) from None
+    services(request).events.publish(Event(type="network", action="destroy", actor_id=n.id,
+                                           attributes={"name": n.name, "type": n.driver}))
+    return web.Response(status=204)
+
+
+async def connect(request: web.Request) -> web.Response:
+    body = await json_body(request) or {}
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise errors.InvalidArgument("container is required")
+    n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
+    cfg = body.get("EndpointConfig") or {}
+    ip = ((cfg.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    await services(request).containers.connect_network(body["Container"], n.name,
+                                                       aliases=tuple(cfg.get("Aliases") or ()), ip=ip)
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    body = await json_body(request) or {}
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise errors.InvalidArgument("container is required")
+    n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
+    await services(request).containers.disconnect_network(body["Container"], n.name)
+    return web.Response(status=200)
+
+
+async def prune(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters"), frozenset({"label", "label!", "until"}))
+    svc = _service(request)
+    deleted = []
+    for n in await asyncio.to_thread(svc.networks):
+        if n.name in PREDEFINED or svc.store.endpoints(network_id=n.id):
+            continue
+        if "label" in filters and not label_matches(dict(n.labels), filters["label"]):
+            continue
+        await asyncio.to_thread(svc.remove_network, n.id)
+        services(request).events.publish(Event(type="network", action="destroy", actor_id=n.id,
+                                               attributes={"name": n.name, "type": n.driver}))
+        deleted.append(n.name)
+    return json_response({"NetworksDeleted": deleted})
+
+
+def add_routes(add: Any) -> None:
+    add("GET", "/networks", list_)
+    add("POST", "/networks/create", create)
+    add("POST", "/networks/prune", prune)
+    add("GET", "/networks/{id}", inspect)
+    add("DELETE", "/networks/{id}", remove)
+    add("POST", "/networks/{id}/connect", connect)
+    add("POST", "/networks/{id}/disconnect", disconnect)
