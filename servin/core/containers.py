@@ -32,7 +32,7 @@ from servin.core.model import (
 )
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
-from servin.core.users import HOSTS_TEMPLATE, resolv_conf, resolve_group, resolve_user
+from servin.core.users import hosts_file, resolv_conf_with, resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 
 log = logging.getLogger(__name__)
@@ -301,17 +301,37 @@ class ContainerService:
             if data.is_dir() and not any(data.iterdir()):
                 copy_image_content(layers, mp.destination, data)
 
+    def _extra_hosts(self, c: Container) -> list[tuple[str, str]]:
+        """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
+        out = []
+        for entry in c.host_config.extra_hosts:
+            name, _, ip = entry.partition(":")
+            if ip == "host-gateway":
+                gateway = None
+                if self.network is not None:
+                    try:
+                        gateway = self.network.find("bridge").gateway
+                    except errors.NotFound:
+                        pass
+                if gateway is None:
+                    raise errors.InvalidArgument("unable to derive the IP value for host-gateway")
+                ip = gateway
+            out.append((name, ip))
+        return out
+
     def _prepare_bundle(self, c: Container) -> None:
         d = self.store.dir(c.id)
         for sub in ("rootfs", "upper", "work"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "hostname").write_text(c.resolved_hostname + "\n")
-        (d / "hosts").write_text(HOSTS_TEMPLATE)
+        (d / "hosts").write_text(hosts_file(own=None, extra=self._extra_hosts(c)))
         try:
             host = self.host_resolv_conf.read_text()
         except OSError:
             host = ""
-        (d / "resolv.conf").write_text(resolv_conf(host))
+        hc = c.host_config
+        (d / "resolv.conf").write_text(resolv_conf_with(host, dns=hc.dns, search=hc.dns_search,
+                                                        options=hc.dns_options))
         workdir = c.resolved_workdir.strip("/")
         if workdir:  # Docker creates a missing working directory in the container's layer
             (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
@@ -343,7 +363,8 @@ class ContainerService:
         await self._release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
         att = await asyncio.to_thread(self.network.connect, c.id, network, ports=ports)
         try:
-            hosts = HOSTS_TEMPLATE + (f"{att.endpoint.ip}\t{c.resolved_hostname}\n" if att.endpoint.ip else "")
+            own = (att.endpoint.ip, c.resolved_hostname) if att.endpoint.ip else None
+            hosts = hosts_file(own=own, extra=self._extra_hosts(c))
             await asyncio.to_thread(atomicfile.write_bytes, self.store.dir(c.id) / "hosts", hosts.encode())
         except BaseException:
             await self._release(c.id)

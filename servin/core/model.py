@@ -127,6 +127,10 @@ class HostConfig:
     isolation: str = ""
     device_cgroup_rules: tuple[str, ...] = ()
     volume_driver: str = ""
+    extra_hosts: tuple[str, ...] = ()  # "name:ip", ip may be "host-gateway"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -97,3 +97,25 @@ def resolv_conf(host_resolv: str, *, ipv6: bool = False) -> str:
     if servers == 0:
         out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
     return "\n".join(out) + "\n"
+
+
+def hosts_file(*, own: tuple[str, str] | None, extra: list[tuple[str, str]]) -> str:
+    """/etc/hosts: the standard entries, --add-host lines, then the container's own (ip, name)."""
+    lines = HOSTS_TEMPLATE + "".join(f"{ip}\t{name}\n" for name, ip in extra)
+    if own is not None:
+        lines += f"{own[0]}\t{own[1]}\n"
+    return lines
+
+
+def resolv_conf_with(host_resolv: str, *, dns: tuple[str, ...], search: tuple[str, ...],
+                     options: tuple[str, ...]) -> str:
+    """--dns/--dns-search/--dns-option replace the host's corresponding lines, as dockerd does."""
+    base = resolv_conf(host_resolv) if not dns else ""
+    kept = [line for line in base.splitlines()
+            if not (search and line.startswith("search") or options and line.startswith("options"))]
+    out = [f"nameserver {ns}" for ns in dns] + kept
+    if search:
+        out.append("search " + " ".join(search))
+    if options:
+        out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"

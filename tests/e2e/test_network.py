@@ -239,3 +239,16 @@ def test_network_connect_and_prune(servin: ServinDaemon) -> None:
     finally:
         d.docker("rm", "-f", cid)
         d.docker("network", "rm", "sidenet", "unused-net", check=False)
+
+
+def test_add_host_and_dns_options(servin: ServinDaemon) -> None:
+    text = out(servin, "run", "--rm", "--add-host", "db.local:10.1.2.3", "--add-host", "gw:host-gateway",
+               "--dns", "10.9.9.9", "--dns-search", "corp.example", "--dns-option", "ndots:2",
+               "--hostname", "box7", "busybox", "sh", "-c", "cat /etc/hosts; echo ---; cat /etc/resolv.conf")
+    hosts, resolv = text.split("---\n")
+    gateway = json.loads(out(servin, "network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]["Gateway"]
+    assert "10.1.2.3\tdb.local" in hosts and f"{gateway}\tgw" in hosts
+    assert hosts.strip().splitlines()[-1].endswith("\tbox7")  # its own address last
+    assert resolv.splitlines() == ["nameserver 10.9.9.9", "search corp.example", "options ndots:2"]
+    res = servin.docker("run", "--rm", "--add-host", "bad:notanip", "busybox", "true", check=False)
+    assert b"invalid IP address in add-host" in res.stderr

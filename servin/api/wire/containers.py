@@ -121,6 +121,10 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         isolation=hc.get("Isolation") or "",
         device_cgroup_rules=tuple(str(r) for r in hc.get("DeviceCgroupRules") or ()),
         volume_driver=hc.get("VolumeDriver") or "",
+        extra_hosts=_extra_hosts(hc.get("ExtraHosts")),
+        dns=tuple(str(x) for x in hc.get("Dns") or ()),
+        dns_search=tuple(str(x) for x in hc.get("DnsSearch") or ()),
+        dns_options=tuple(str(x) for x in hc.get("DnsOptions") or ()),
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
@@ -154,6 +158,23 @@ def _health_config_json(h: HealthConfig) -> dict[str, Any]:
         if v:
             out[key] = v
     return out
+
+
+def _extra_hosts(raw: Any) -> tuple[str, ...]:
+    out = []
+    for entry in raw or ():
+        name, sep, ip = str(entry).partition(":")
+        if not sep or not name or not ip:
+            raise errors.InvalidArgument(f"invalid IP address in add-host: {ip!r}")
+        if ip != "host-gateway":
+            import ipaddress
+
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise errors.InvalidArgument(f"invalid IP address in add-host: \"{ip}\"") from None
+        out.append(f"{name}:{ip}")
+    return tuple(out)
 
 
 def _ulimits(raw: Any) -> tuple[Ulimit, ...]:
@@ -226,10 +247,10 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "CapAdd": None,
         "CapDrop": None,
         "CgroupnsMode": hc.cgroupns_mode or "host",
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": None,
+        "Dns": list(hc.dns),
+        "DnsOptions": list(hc.dns_options),
+        "DnsSearch": list(hc.dns_search),
+        "ExtraHosts": list(hc.extra_hosts) or None,
         "GroupAdd": list(hc.group_add) if hc.group_add else None,
         "IpcMode": hc.ipc_mode or "private",
         "Cgroup": "",
