@@ -521,14 +521,7 @@ class ImageStore:
         changes: list[str],
         message: str,
     ) -> Image:
-        new_ref: Reference | None = None
-        if repo:
-            new_ref = refs.parse_normalized(repo)
-            if new_ref.digest is not None:
-                raise InvalidArgument("refusing to create a tag with a digest reference")
-            if tag:
-                new_ref = new_ref.with_tag(tag)
-            new_ref = new_ref.tag_name_only()
+        new_ref = _new_tag(repo, tag)
         run_config = apply_changes(empty_container_config(), changes)
         with self._write_lock:
             with open(path, "rb") as f:
@@ -572,14 +565,7 @@ class ImageStore:
     ) -> Image:
         """A child of ``parent_id`` whose new layer is ``layer_tar`` (None: no changes, an empty
         layer as dockerd records it), built as dockerd's NewChildImage; tagged ``repo:tag``."""
-        new_ref: Reference | None = None
-        if repo:
-            new_ref = refs.parse_normalized(repo)
-            if new_ref.digest is not None:
-                raise InvalidArgument("refusing to create a tag with a digest reference")
-            if tag:
-                new_ref = new_ref.with_tag(tag)
-            new_ref = new_ref.tag_name_only()
+        new_ref = _new_tag(repo, tag)
         with self._write_lock:
             parent_full = self._resolve(parent_id) if parent_id else ""
             pcfg: dict[str, Any] = self._images[parent_full].config if parent_full else {}
@@ -875,6 +861,18 @@ class ImageStore:
                 return f.read(limit)
         except OSError:
             return None
+
+
+def _new_tag(repo: str | None, tag: str | None) -> Reference | None:
+    """The reference an import or commit is tagged with (`repo[:tag]`), if any."""
+    if not repo:
+        return None
+    ref = refs.parse_normalized(repo)
+    if ref.digest is not None:
+        raise InvalidArgument("refusing to create a tag with a digest reference")
+    if tag:
+        ref = ref.with_tag(tag)
+    return ref.tag_name_only()
 
 
 class _DeleteConflict(Conflict):
