@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 from collections.abc import AsyncIterator
@@ -197,3 +198,50 @@ async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamRes
         resp = web.StreamResponse(status=200, headers=headers)
     await resp.prepare(request)
     return resp, Hijacked(request, resp, upgraded)
+
+
+async def pump(conn: Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, stdin: bool,
+               raw: bool, detach_keys: str = "", eof_ends_session: bool = False) -> str:
+    """Supervisor output (stdcopy frames; unframed for a Tty client when `raw`) → client, client
+    stdin → supervisor, until one side ends. Returns "output" (the process's streams ended),
+    "stdin" (the client detached, or its EOF ends the session) or "client" (it went away).
+
+    The client's EOF is passed on as our half-close, which closes a StdinOnce process's stdin;
+    with `eof_ends_session` (a Tty container, as in dockerd) it only ends this session."""
+
+    async def to_client() -> None:
+        if raw:
+            async for payload in unframe(reader):
+                await conn.write(payload)
+            return
+        while chunk := await reader.read(1 << 16):
+            await conn.write(chunk)
+
+    async def from_client() -> None:
+        if stdin:
+            scanner = DetachScanner(detach_keys)
+            while chunk := await conn.reader.read(1 << 16):
+                data, detached = scanner.feed(chunk)
+                if data:
+                    writer.write(data)
+                    await writer.drain()
+                if detached:
+                    return
+            if eof_ends_session:
+                return
+        with contextlib.suppress(OSError):
+            if writer.can_write_eof():
+                writer.write_eof()
+        await asyncio.Future()  # stdin done; the output side decides the end
+
+    out_task = asyncio.ensure_future(to_client())
+    in_task = asyncio.ensure_future(from_client())
+    closed = asyncio.ensure_future(conn.wait_closed())
+    try:
+        await asyncio.wait({out_task, closed, in_task}, return_when=asyncio.FIRST_COMPLETED)
+        return "output" if out_task.done() else "stdin" if in_task.done() else "client"
+    finally:
+        for t in (in_task, closed, out_task):
+            t.cancel()
+        if out_task.done() and not out_task.cancelled():
+            out_task.exception()  # a client that went away is not an error

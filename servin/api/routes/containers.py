@@ -186,62 +186,17 @@ async def attach(request: web.Request) -> web.StreamResponse:
         finally:
             if not ticket.connected.done():
                 ticket.connected.set_result(None)
-        await _pump(conn, reader, writer, want_in, raw=c.config.tty,
-                    detach_keys=request.query.get("detachKeys", ""))
+        try:
+            await streams.pump(conn, reader, writer, stdin=want_in, raw=c.config.tty,
+                               detach_keys=request.query.get("detachKeys", ""), eof_ends_session=c.config.tty)
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
     finally:
         if not ticket.connected.done():
             ticket.connected.set_result(None)
         await conn.close()
     return resp
-
-
-async def _pump(conn: streams.Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                stdin: bool, raw: bool, detach_keys: str = "") -> None:
-    """Shim output → client until the container's streams end; client stdin → shim.
-
-    The shim speaks stdcopy frames; a Tty container's client expects the raw bytes.
-    (Until the supervisor holds a real pty, a Tty container gets pipes, not a terminal.)
-    """
-
-    async def to_client() -> None:
-        if raw:
-            async for payload in streams.unframe(reader):
-                await conn.write(payload)
-            return
-        while chunk := await reader.read(1 << 16):
-            await conn.write(chunk)
-
-    async def from_client() -> None:
-        """Until EOF or the detach keys. EOF closes a StdinOnce container's stdin (the shim does
-        that on our half-close); on a Tty container it only ends this attach, as in dockerd."""
-        if stdin:
-            scanner = streams.DetachScanner(detach_keys)
-            while chunk := await conn.reader.read(1 << 16):
-                data, detached = scanner.feed(chunk)
-                if data:
-                    writer.write(data)
-                    await writer.drain()
-                if detached:
-                    return
-            if raw:
-                return
-        with contextlib.suppress(OSError):
-            if writer.can_write_eof():
-                writer.write_eof()
-        await asyncio.Future()  # stdin done; wait for the output side
-
-    out_task = asyncio.ensure_future(to_client())
-    in_task = asyncio.ensure_future(from_client())
-    closed = asyncio.ensure_future(conn.wait_closed())
-    try:
-        await asyncio.wait({out_task, closed, in_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in (in_task, closed, out_task):
-            t.cancel()
-        with contextlib.suppress(Exception):
-            writer.close()
-        if out_task.done() and not out_task.cancelled():
-            out_task.exception()  # a client that went away is not an error
 
 
 async def pause(request: web.Request) -> web.Response:

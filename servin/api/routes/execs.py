@@ -55,44 +55,14 @@ async def start(request: web.Request) -> web.StreamResponse:
         await conn.close()
         return resp
     session = rec.session
-
-    async def to_client() -> None:
-        if raw:
-            async for payload in streams.unframe(session.reader):
-                await conn.write(payload)
-        else:
-            while chunk := await session.reader.read(1 << 16):
-                await conn.write(chunk)
-
-    async def from_client() -> None:
-        if rec.config.attach_stdin:
-            scanner = streams.DetachScanner(rec.config.detach_keys)
-            while chunk := await conn.reader.read(1 << 16):
-                data, detached = scanner.feed(chunk)
-                if data:
-                    session.writer.write(data)
-                    await session.writer.drain()
-                if detached:
-                    return  # the exec goes on; this client leaves
-        with contextlib.suppress(OSError):
-            session.writer.write_eof()
-        await asyncio.Future()
-
-    out_task = asyncio.ensure_future(to_client())
-    in_task = asyncio.ensure_future(from_client())
-    closed = asyncio.ensure_future(conn.wait_closed())
     try:
-        await asyncio.wait({out_task, closed, in_task}, return_when=asyncio.FIRST_COMPLETED)
-        if out_task.done():
+        ended = await streams.pump(conn, session.reader, session.writer, stdin=rec.config.attach_stdin, raw=raw,
+                                   detach_keys=rec.config.detach_keys)
+        if ended == "output":
             await rec.done.wait()  # inspect shows the exit code once the client sees EOF
-        elif in_task.done():  # detached: the exec runs on, its output is discarded
-            out_task.cancel()
+        elif ended == "stdin":  # detached: the exec runs on, its output is discarded
             asyncio.ensure_future(_drain(session.reader))
     finally:
-        for t in (in_task, closed, out_task):
-            t.cancel()
-        if out_task.done() and not out_task.cancelled():
-            out_task.exception()
         await conn.close()
     return resp
 
