@@ -84,7 +84,7 @@ async def resize(request: web.Request) -> web.Response:
     except ValueError:
         raise errors.InvalidArgument("invalid resize parameters") from None
     await _execs(request).resize(request.match_info["id"], h, w)
-    return web.Response(status=201)
+    return web.Response(status=200)
 
 
 def add_routes(add: Any) -> None:
