@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from servin.errors import InvalidArgument, SystemError_
+from servin.images.tarsplit import SplitRecorder
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -196,19 +197,41 @@ def _mknod_whiteout(path: Path) -> None:
     _lchown(path, 0, 0)
 
 
-def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
-    """Extract a (possibly compressed) layer tar into the existing empty directory ``dest``."""
+def _is_plain_file(member: tarfile.TarInfo) -> bool:
+    """A regular file whose archive data is exactly its content (not sparse)."""
+    return member.isreg() and member.type != tarfile.GNUTYPE_SPARSE and member.sparse is None
+
+
+def extract_layer(stream: _Readable, dest: Path, *, split_path: Path | None = None) -> ExtractResult:
+    """Extract a (possibly compressed) layer tar into the existing empty directory ``dest``.
+
+    With ``split_path``, the tar-split needed to rebuild the original tar is written there
+    (see tarsplit.py); it lives next to ``dest``."""
     reader = HashingReader(decompressed(stream))
+    split = SplitRecorder(reader, split_path) if split_path is not None else None
+    source: _Readable = split if split is not None else reader
     size = 0
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
     opaque_dirs: list[Path] = []
+
+    def remove_existing(path: Path, keep_dir: bool) -> None:
+        if split is not None and not (keep_dir and path.is_dir() and not path.is_symlink()):
+            split.replacing(path.relative_to(dest).as_posix(), dest)
+        _remove_existing(path, keep_dir)
+
     try:
-        tf = tarfile.open(fileobj=reader, mode="r|", errorlevel=2)  # type: ignore[call-overload]
+        tf = tarfile.open(fileobj=source, mode="r|", errorlevel=2)  # type: ignore[call-overload]
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error, OSError) as e:
+        if split is not None:
+            split.abort()
         raise InvalidArgument(f"invalid layer tar: {e}") from e
     try:
         for member in tf:
             rel = _clean_name(member.name)
+            if split is not None:
+                extracted = rel != "" and not posixpath.basename(rel).startswith(WHITEOUT_PREFIX)
+                payload = extracted and _is_plain_file(member) and member.size > 0
+                split.member(tf.offset, (member.offset_data, member.size, rel) if payload else None)
             if rel == "":
                 if member.isdir():
                     dirs.append((dest, member))
@@ -225,12 +248,12 @@ def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
                     pass  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): dropped
                 else:
                     target = parent / base[len(WHITEOUT_PREFIX) :]
-                    _remove_existing(target, keep_dir=False)
+                    remove_existing(target, keep_dir=False)
                     _mknod_whiteout(target)
                 continue
 
             if member.isdir():
-                _remove_existing(path, keep_dir=True)
+                remove_existing(path, keep_dir=True)
                 if not path.is_dir():
                     os.mkdir(path, 0o700)
                 dirs.append((path, member))
@@ -238,7 +261,7 @@ def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
                 _set_xattrs(path, _xattrs(member))
                 continue
 
-            _remove_existing(path, keep_dir=False)
+            remove_existing(path, keep_dir=False)
             if member.isreg():
                 src = tf.extractfile(member)
                 assert src is not None
@@ -277,12 +300,20 @@ def extract_layer(stream: _Readable, dest: Path) -> ExtractResult:
                 os.chmod(path, member.mode & 0o7777)
             _set_xattrs(path, _xattrs(member))
             os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
-        reader.drain()
+        if split is not None:
+            split.end_of_members()
+            split.drain()
+            split.finish()
+            split = None
+        else:
+            reader.drain()
     except tarfile.TarError as e:
         raise InvalidArgument(f"invalid layer tar: {e}") from e
     except (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:
         raise InvalidArgument(f"invalid layer tar: {e}") from e
     finally:
+        if split is not None:
+            split.abort()
         tf.close()
 
     for d in opaque_dirs:

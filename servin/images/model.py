@@ -157,3 +157,13 @@ class DeleteItem:
 
     untagged: str | None = None
     deleted: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobRef:
+    """Distribution metadata: a compressed blob in a registry repository that holds a layer."""
+
+    repository: str  # fully qualified, e.g. "docker.io/library/busybox"
+    digest: str  # of the compressed blob
+    media_type: str
+    size: int

@@ -4,6 +4,8 @@ Layout under ``root``::
 
     layers/<diff_id hex>/diff         the extracted layer (overlay format), renamed into place whole
     layers/<diff_id hex>/layer.json   {"diff_id", "size"}
+    layers/<diff_id hex>/tar-split.bin  what rebuilds the original tar from diff/ (tarsplit.py)
+    distribution/<diff_id hex>.json   [{repository, digest, media_type, size}]: registry blobs of a layer
     layers/.tmp-*  layers/.del-*      in-flight extracts / deletions; removed on open
     images/<id hex>.json              the image config, byte for byte (id = sha256 of it, verified)
     images/<id hex>.meta.json         {"parent", "last_tag_time"}
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import tempfile
 import json
 import os
 import posixpath
@@ -32,8 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from servin.errors import Conflict, InvalidArgument, NotFound
+from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
 from servin.images import reference as refs
+from servin.images import tarsplit
 from servin.images.changes import apply_changes, empty_container_config
 from servin.images.layers import (
     OPAQUE_XATTR,
@@ -41,7 +45,7 @@ from servin.images.layers import (
     digest_of_stream,
     extract_layer,
 )
-from servin.images.model import DeleteItem, Image, format_rfc3339_nano, host_architecture
+from servin.images.model import BlobRef, DeleteItem, Image, format_rfc3339_nano, host_architecture
 from servin.images.reference import Reference, truncate_id
 
 DOCKER_VERSION = "20.10.24"
@@ -203,17 +207,20 @@ class ImageStore:
         self._layers_dir = self.root / "layers"
         self._images_dir = self.root / "images"
         self._repos_file = self.root / "repositories.json"
+        self._dist_dir = self.root / "distribution"
         self._write_lock = threading.RLock()
         self._state = threading.RLock()
+        self._blob_lock = threading.Lock()
         self._images: dict[str, _Record] = {}  # by full id
         self._refs: dict[str, str] = {}  # str(Reference) (fully qualified) -> image id
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size
+        self._blobs: dict[str, list[BlobRef]] = {}  # diff_id -> registry blobs holding it
         self._open()
 
     # ------------------------------------------------------------------ opening / recovery
 
     def _open(self) -> None:
-        for d in (self.root, self._layers_dir, self._images_dir):
+        for d in (self.root, self._layers_dir, self._images_dir, self._dist_dir):
             d.mkdir(parents=True, exist_ok=True)
         for entry in self._layers_dir.iterdir():
             if entry.name.startswith((".tmp-", ".del-")):
@@ -221,9 +228,10 @@ class ImageStore:
         for entry in self._images_dir.iterdir():
             if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                 entry.unlink(missing_ok=True)
-        for entry in self.root.iterdir():
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                entry.unlink(missing_ok=True)
+        for d in (self.root, self._dist_dir):
+            for entry in d.iterdir():
+                if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                    entry.unlink(missing_ok=True)
 
         for entry in self._layers_dir.iterdir():
             if not _is_hex64(entry.name):
@@ -260,6 +268,18 @@ class ImageStore:
                 except ValueError:
                     pass
             self._images[rec.id] = rec
+
+        for entry in self._dist_dir.iterdir():
+            hexid = entry.name.removesuffix(".json")
+            if not entry.name.endswith(".json") or not _is_hex64(hexid):
+                continue
+            if "sha256:" + hexid not in self._layer_sizes:
+                entry.unlink(missing_ok=True)  # its layer went (a crash between the two removals)
+                continue
+            try:
+                self._blobs["sha256:" + hexid] = [BlobRef(**b) for b in json.loads(entry.read_bytes())]
+            except (ValueError, TypeError):
+                entry.unlink(missing_ok=True)
 
         if self._repos_file.exists():
             try:
@@ -315,20 +335,19 @@ class ImageStore:
         (tmp / "diff").mkdir(parents=True)
         return tmp
 
-    def _ensure_layer(self, stream: IO[bytes], expected: str | None, index: int = 0) -> str:
+    def _ensure_layer(self, stream: IO[bytes], expected: str | None, index: int = 0, *, label: str = "") -> str:
         """Extract ``stream`` as a layer unless present; verify it hashes to ``expected``."""
+        what = label or f"invalid diffID for layer {index}"
         if expected is not None and expected in self._layer_sizes:
             actual, _ = digest_of_stream(stream)
             if actual != expected:
-                raise InvalidArgument(f'invalid diffID for layer {index}: expected "{expected}", got "{actual}"')
+                raise InvalidArgument(f'{what}: expected "{expected}", got "{actual}"')
             return expected
         tmp = self._new_tmp_layer()
         try:
-            result = extract_layer(stream, tmp / "diff")
+            result = extract_layer(stream, tmp / "diff", split_path=tmp / tarsplit.SPLIT_FILE)
             if expected is not None and result.diff_id != expected:
-                raise InvalidArgument(
-                    f'invalid diffID for layer {index}: expected "{expected}", got "{result.diff_id}"'
-                )
+                raise InvalidArgument(f'{what}: expected "{expected}", got "{result.diff_id}"')
             self._commit_layer(tmp, result.diff_id, result.size)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -344,7 +363,108 @@ class ImageStore:
             return
         _fsync_dir(self._layers_dir)
         self._layer_sizes.pop(diff_id, None)
+        self._drop_blobs(diff_id)
         shutil.rmtree(doomed, ignore_errors=True)
+
+    # ------------------------------------------------------------------ the registry side (pull, push)
+
+    def has_layer(self, diff_id: str) -> bool:
+        return diff_id in self._layer_sizes
+
+    def ingest_layer(self, stream: IO[bytes], expected_diff_id: str | None) -> str:
+        """Store a layer blob (gzip/bzip2/xz detected, or plain tar) unless present; its diff_id.
+
+        Thread-safe without the store lock: concurrent calls extract into their own temp dirs and
+        the first to finish is kept. A digest other than ``expected_diff_id`` is InvalidArgument
+        and leaves nothing behind."""
+        if expected_diff_id is not None and not (
+            expected_diff_id.startswith("sha256:") and _is_hex64(expected_diff_id[7:])
+        ):
+            raise InvalidArgument(f"invalid diffID {expected_diff_id!r}")
+        return self._ensure_layer(stream, expected_diff_id, label="layer does not match its diffID")
+
+    def add_image(
+        self, config_raw: bytes, ref: Reference | None, repo_digest: str | None = None
+    ) -> tuple[Image, str | None]:
+        """Register an image whose layers are stored (Conflict if one is missing), point the tag
+        ``ref`` at it and record ``repo_digest`` (``domain/path@sha256:...``). Returns the image
+        and the id ``ref`` pointed to before when that was another image."""
+        cfg = _parse_config(config_raw)
+        if ref is not None:
+            if ref.digest is not None:
+                raise InvalidArgument("refusing to create a tag with a digest reference")
+            ref = ref.tag_name_only()
+        digest_ref = None
+        if repo_digest is not None:
+            digest_ref = refs.parse_normalized(repo_digest)
+            if digest_ref.digest is None or digest_ref.tag is not None:
+                raise InvalidArgument(f"invalid repository digest {repo_digest!r}")
+        with self._write_lock:
+            image_id, _ = self._register(config_raw, cfg)
+            old = None
+            with self._state:
+                if digest_ref is not None:
+                    self._set_tag(digest_ref, image_id, touch=False)
+                if ref is not None:
+                    old = self._set_tag(ref, image_id, touch=False)
+            return self._image(image_id), old
+
+    def config_raw(self, ref_or_id: str) -> bytes:
+        """The image config exactly as stored (its sha256 is the image id)."""
+        image_id = self._resolve(ref_or_id)
+        raw = (self._images_dir / f"{image_id[7:]}.json").read_bytes()
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != image_id:
+            raise SystemError_(f"image config {image_id} is corrupt on disk")
+        return raw
+
+    def record_blob(self, diff_id: str, repository: str, digest: str, media_type: str, size: int) -> None:
+        """Remember that ``repository`` (any spelling; stored fully qualified) holds the layer as the
+        blob ``digest``. Newest last; at most 50 per layer."""
+        repo = refs.parse_normalized(repository).name
+        entry = BlobRef(repository=repo, digest=digest, media_type=media_type, size=int(size))
+        with self._blob_lock:
+            current = [b for b in self._blobs.get(diff_id, []) if (b.repository, b.digest) != (repo, digest)]
+            current = [*current, entry][-50:]
+            data = _json_bytes(
+                [{"repository": b.repository, "digest": b.digest, "media_type": b.media_type, "size": b.size}
+                 for b in current]
+            )
+            _atomic_write(self._dist_dir / f"{diff_id.split(':', 1)[1]}.json", data)
+            self._blobs[diff_id] = current
+
+    def blobs_for(self, diff_id: str) -> builtins.list[BlobRef]:
+        with self._blob_lock:
+            return list(self._blobs.get(diff_id, []))
+
+    def _drop_blobs(self, diff_id: str) -> None:
+        with self._blob_lock:
+            self._blobs.pop(diff_id, None)
+            (self._dist_dir / f"{diff_id.split(':', 1)[1]}.json").unlink(missing_ok=True)
+
+    def layer_tar(self, diff_id: str) -> IO[bytes]:
+        """The layer's original uncompressed tar, streamed (its sha256 is ``diff_id``; a mismatch
+        found at the end raises SystemError_)."""
+        if diff_id not in self._layer_sizes:
+            raise NotFound(f"layer {diff_id} does not exist")
+        layer = self._layer_path(diff_id)
+        if (layer / tarsplit.SPLIT_FILE).exists():
+            return tarsplit.open_stream(tarsplit.replay(layer, diff_id))
+        # Stored by an older Servin without a tar-split: a deterministic tar may still match.
+        tmp = tempfile.TemporaryFile(dir=self.root)
+        try:
+            tarsplit.regenerate(layer / "diff", tmp)  # type: ignore[arg-type]
+            tmp.seek(0)
+            actual, _ = digest_of_stream(tmp)
+            if actual != diff_id:
+                raise SystemError_(
+                    f"layer {diff_id} was stored without its original tar (by an older Servin) and cannot "
+                    f"be reproduced (rebuilt tar is {actual}); remove the image and load or pull it again"
+                )
+            tmp.seek(0)
+        except BaseException:
+            tmp.close()
+            raise
+        return tmp  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ registering images
 
