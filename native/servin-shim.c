@@ -58,6 +58,7 @@
  *   version 1 "1"                     format version
  *   args N argv...                    env N "K=V"...           cwd 1 path
  *   uid 1 n   gid 1 n   groups N n... hostname 1 name          root 1 path (absolute)
+ *   domainname 1 name
  *   readonly_root 1 "0|1"             overlay 1 "lowerdir=..,upperdir=..,workdir=.." (may be absent:
  *                                     then root is bind-mounted onto itself)
  *   mount 5 source target fstype flags data     (repeatable, in order; flags = decimal MS_* mask,
@@ -319,7 +320,7 @@ struct plan {
     size_t nargs;
     char **env;
     size_t nenv;
-    char *cwd, *hostname, *root, *overlay, *log, *exit_file, *netns_path;
+    char *cwd, *hostname, *domainname, *root, *overlay, *log, *exit_file, *netns_path;
     uid_t uid;
     gid_t gid;
     gid_t *groups;
@@ -462,6 +463,9 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
         } else if (!strcmp(tag, "hostname")) {
             NEED(1);
             pl->hostname = v[0];
+        } else if (!strcmp(tag, "domainname")) {
+            NEED(1);
+            pl->domainname = v[0];
         } else if (!strcmp(tag, "root")) {
             NEED(1);
             pl->root = v[0];
@@ -982,6 +986,8 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         loopback_up();
     if (P.hostname && (P.namespaces & CLONE_NEWUTS) && sethostname(P.hostname, strlen(P.hostname)) < 0)
         child_fail(1, "sethostname: %s", strerror(errno));
+    if (P.domainname && (P.namespaces & CLONE_NEWUTS) && setdomainname(P.domainname, strlen(P.domainname)) < 0)
+        child_fail(1, "setdomainname: %s", strerror(errno));
 
     if (chdir(P.root) < 0)
         child_fail(1, "chdir %s: %s", P.root, strerror(errno));

@@ -9,19 +9,21 @@ import re
 import secrets
 import signal as signal_mod
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from servin import atomicfile, errors
+from servin.core import endpoints as endpoints_mod
 from servin.core import names
 from servin.core.events import Event, EventBus
 from servin.core.logs import LogQuery, parse_time_ns, read_log
 from servin.core.model import (
     Container,
     ContainerConfig,
+    EndpointConfig,
     HealthConfig,
     HostConfig,
     LogLine,
@@ -32,7 +34,7 @@ from servin.core.model import (
 )
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
-from servin.core.users import hosts_file, resolv_conf_with, resolve_group, resolve_user
+from servin.core.users import hosts_file, resolv_conf_embedded, resolv_conf_with, resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 
 log = logging.getLogger(__name__)
@@ -180,7 +182,8 @@ class ContainerService:
 
     # ---- create -------------------------------------------------------------------------
 
-    async def create(self, config: ContainerConfig, host_config: HostConfig, name: str | None) -> Container:
+    async def create(self, config: ContainerConfig, host_config: HostConfig, name: str | None,
+                     endpoints: Mapping[str, EndpointConfig] | None = None) -> Container:
         if name:
             if not NAME_RE.match(name):
                 raise errors.InvalidArgument(
@@ -211,10 +214,11 @@ class ContainerService:
         _check_resources(host_config)
         _check_host_config(host_config)
         mode = host_config.network_mode
-        if mode.startswith("container:") or (mode not in ("default", "bridge", "none", "host", "")
-                                             and self.network is None):
-            raise errors.NotImplementedYet(f"network mode {mode!r} is not implemented in Servin yet")
-        # an unknown network is the start's 404, as in dockerd (a 404 on create makes the CLI pull)
+        if mode not in ("default", "bridge", "none", "host", "") and not mode.startswith("container:") \
+                and self.network is None:
+            raise errors.NotImplementedYet("user-defined networks need the bridge driver (the daemon runs with "
+                                           "--bridge none)")
+        networks = endpoints_mod.initial_networks(config, host_config, endpoints or {}, self._network_name_of)
         cid = secrets.token_hex(32)
         hostname = config.hostname or cid[:12]
         env = _merge_env(
@@ -229,7 +233,7 @@ class ContainerService:
             host_config=host_config, state=State(), path=argv[0], args=argv[1:],
             resolved_env=tuple(env), resolved_user=config.user or icfg.get("User") or "",
             resolved_workdir=config.working_dir or icfg.get("WorkingDir") or "/",
-            resolved_hostname=hostname,
+            resolved_hostname=hostname, networks=networks,
         )
         self._names[name] = cid
         try:
@@ -319,38 +323,67 @@ class ContainerService:
             out.append((name, ip))
         return out
 
+    def _write_resolv_conf(self, c: Container, embedded_dns: str | None) -> None:
+        """The host's resolvers (with --dns*), or the embedded DNS server at `embedded_dns`."""
+        try:
+            host = self.host_resolv_conf.read_text()
+        except OSError:
+            host = ""
+        hc = c.host_config
+        if embedded_dns:
+            text = resolv_conf_embedded(host, nameserver=embedded_dns, search=hc.dns_search, options=hc.dns_options)
+        else:
+            text = resolv_conf_with(host, dns=hc.dns, search=hc.dns_search, options=hc.dns_options)
+        atomicfile.write_bytes(self.store.dir(c.id) / "resolv.conf", text.encode())
+
     def _prepare_bundle(self, c: Container) -> None:
         d = self.store.dir(c.id)
         for sub in ("rootfs", "upper", "work"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "hostname").write_text(c.resolved_hostname + "\n")
         (d / "hosts").write_text(hosts_file(own=None, extra=self._extra_hosts(c)))
-        try:
-            host = self.host_resolv_conf.read_text()
-        except OSError:
-            host = ""
-        hc = c.host_config
-        (d / "resolv.conf").write_text(resolv_conf_with(host, dns=hc.dns, search=hc.dns_search,
-                                                        options=hc.dns_options))
+        self._write_resolv_conf(c, None)
         workdir = c.resolved_workdir.strip("/")
         if workdir:  # Docker creates a missing working directory in the container's layer
             (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
 
     # ---- network ------------------------------------------------------------------------
 
-    def _network_name(self, c: Container) -> str | None:
-        """The network a container's namespace is made for: the default bridge or a user-defined
-        one; None for none/host (and when the daemon runs without a bridge)."""
-        mode = c.host_config.network_mode
-        if self.network is None or mode in ("none", "host"):
+    def _network_name_of(self, name_or_id: str) -> str:
+        """A network's name from its name or ID (unchanged when there is no such network)."""
+        if self.network is None:
+            return name_or_id
+        try:
+            return self.network.find(name_or_id).name
+        except errors.NotFound:
+            return name_or_id
+
+    def _joined_container(self, c: Container) -> Container | None:
+        """The running container whose namespace a `container:<ref>` mode joins (409 if not running)."""
+        ref = endpoints_mod.joined_container(c.host_config.network_mode)
+        if ref is None:
             return None
-        return "bridge" if mode in ("default", "bridge", "") else mode
+        other = self.get(ref)
+        if other.id == c.id:
+            raise errors.InvalidArgument("cannot join own network")
+        if not other.state.alive:
+            raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
+        return other
 
     async def _connect(self, c: Container) -> str | None:
-        """Default/bridge mode: an endpoint on the default bridge with the published ports; the
-        container joins its namespace. Writes the container's own line into its /etc/hosts."""
-        network = self._network_name(c)
-        if network is None:
+        """The namespace the container joins: its endpoints on each of its networks (the first gets
+        eth0 and the published ports), or another container's (`container:<id>`); None for a new
+        empty one (none, or no bridge) or the host's. Writes the container's /etc/hosts."""
+        other = self._joined_container(c)
+        if other is not None:
+            d, od = self.store.dir(c.id), self.store.dir(other.id)
+            for name in ("hosts", "resolv.conf", "hostname"):  # as dockerd: the joined container's files
+                data = await asyncio.to_thread((od / name).read_bytes)
+                await asyncio.to_thread(atomicfile.write_bytes, d / name, data)
+            path = self.network.netns_path(other.id) if self.network is not None else None
+            return str(path) if path is not None and path.exists() else f"/proc/{other.state.pid}/ns/net"
+        wanted = [e for e in c.networks if e.network not in ("none", "host")]
+        if self.network is None or not wanted:
             return None
         from servin.network import portmap
 
@@ -361,36 +394,76 @@ class ContainerService:
             exposed = {k if "/" in k else f"{k}/tcp" for k in (*c.config.exposed_ports, *hc.port_bindings)}
             ports += portmap.publish_all(sorted(exposed - bound))
         await self._release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
-        att = await asyncio.to_thread(self.network.connect, c.id, network, ports=ports)
         try:
-            own = (att.endpoint.ip, c.resolved_hostname) if att.endpoint.ip else None
+            first = None
+            for i, ep in enumerate(wanted):
+                att = await asyncio.to_thread(
+                    self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
+                    ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else ())
+                first = first or att
+            assert first is not None
+            names = c.resolved_hostname
+            if c.config.domainname:  # as dockerd: "ip  host.domain host"
+                names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
+            own = (first.endpoint.ip, names) if first.endpoint.ip else None
             hosts = hosts_file(own=own, extra=self._extra_hosts(c))
             await asyncio.to_thread(atomicfile.write_bytes, self.store.dir(c.id) / "hosts", hosts.encode())
+            dns = next((e for e in wanted if e.network != "bridge"), None)  # the embedded DNS, if any
+            gateway = self.network.find(dns.network).gateway if dns is not None else None
+            await asyncio.to_thread(self._write_resolv_conf, c, gateway)
         except BaseException:
             await self._release(c.id)
             raise
-        return str(att.netns_path)
+        return str(first.netns_path)
 
     async def connect_network(self, ref: str, network: str, *, aliases: tuple[str, ...] = (),
-                              ip: str | None = None) -> None:
+                              ip: str | None = None, mac: str | None = None) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
-        interface); a stopped container is attached at its next start through its network mode."""
+        interface); a stopped one is attached at its next start. Either way it is remembered."""
         c = self.get(ref)
         if self.network is None:
             raise errors.NotImplementedYet("networking is off in this daemon (bridge none)")
-        if not c.state.alive:
-            raise errors.NotImplementedYet("connecting a stopped container to a network is not implemented yet")
-        await asyncio.to_thread(self.network.connect, c.id, network, aliases=aliases, ip=ip)
-        self.events.publish(Event(type="network", action="connect", actor_id=self.network.find(network).id,
-                                  attributes={"container": c.id, "name": network, "type": "bridge"}))
+        net = await asyncio.to_thread(self.network.find, network)
+        endpoints_mod.check_connect(c.host_config, net.name)
+        if any(e.network == net.name for e in c.networks):
+            raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
+        ep = EndpointConfig(network=net.name, aliases=aliases, ipv4_address=ip or "", mac_address=mac or "")
+        endpoints_mod.check_endpoint(ep)
+        live = self._live_of(c.id)
+        assert live.lock is not None
+        async with live.lock:
+            c = self.get(c.id)
+            if c.state.alive:
+                await asyncio.to_thread(self.network.connect, c.id, net.name,
+                                        aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
+            c = replace(c, networks=(*c.networks, ep))
+            self.store.save(c)
+        self.events.publish(Event(type="network", action="connect", actor_id=net.id,
+                                  attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
-    async def disconnect_network(self, ref: str, network: str) -> None:
+    async def disconnect_network(self, ref: str, network: str, *, force: bool = False) -> None:
         c = self.get(ref)
         if self.network is None:
             raise errors.NotFound(f"network {network} not found")
-        await asyncio.to_thread(self.network.disconnect, c.id, network)
-        self.events.publish(Event(type="network", action="disconnect", actor_id=self.network.find(network).id,
-                                  attributes={"container": c.id, "name": network, "type": "bridge"}))
+        net = await asyncio.to_thread(self.network.find, network)
+        if net.name == "host" or c.host_config.network_mode == "host":
+            raise errors.InvalidArgument("container cannot be disconnected from host network or connected to host "
+                                         "network")
+        live = self._live_of(c.id)
+        assert live.lock is not None
+        async with live.lock:
+            c = self.get(c.id)
+            if not any(e.network == net.name for e in c.networks) and not force:
+                raise errors.Forbidden(f"container {c.id} is not connected to network {net.name}")
+            if c.state.alive:
+                try:
+                    await asyncio.to_thread(self.network.disconnect, c.id, net.id)
+                except errors.NotFound:
+                    pass
+            c = replace(c, networks=tuple(e for e in c.networks if e.network != net.name))
+            self.store.save(c)
+        self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
+                                  attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
     async def _release(self, cid: str) -> None:
         if self.network is None:
@@ -401,16 +474,66 @@ class ContainerService:
             log.warning("releasing the network of %s: %s", cid[:12], exc)
 
     def network_info(self, cid: str) -> list[tuple[Any, Any]]:
-        """(NetworkRecord, EndpointRecord) of the container's endpoints, for inspect and list."""
+        """(NetworkRecord, EndpointRecord or None) for each network the container is attached to
+        (None: not connected now, the container is not running), for inspect and list."""
         if self.network is None:
             return []
+        c = self.get(cid)
+        live = {ep.network_id: ep for ep in self.network.endpoints(cid)}
         out = []
-        for ep in self.network.endpoints(cid):
+        for want in c.networks:
             try:
-                out.append((self.network.store.get_network(ep.network_id), ep))
+                net = self.network.find(want.network)
             except errors.NotFound:
-                pass
+                continue
+            out.append((net, live.get(net.id)))
         return out
+
+    def dns_view(self, client_ip: str) -> Any:
+        """What the embedded DNS server tells the container at `client_ip`: the names (container
+        names and endpoint aliases) on the user-defined networks it is on; None for a stranger."""
+        from servin.core.users import host_nameservers
+        from servin.network.dns import View
+
+        if self.network is None:
+            return None
+        eps = self.network.endpoints_all()
+        me = next((e for e in eps if e.ip == client_ip), None)
+        if me is None:
+            return None
+        nets = {n.id: n for n in self.network.networks()}
+        shared = {e.network_id for e in eps if e.container_id == me.container_id
+                  and e.network_id in nets and nets[e.network_id].name != "bridge"}
+        names: dict[str, list[str]] = {}
+        reverse: dict[str, str] = {}
+        for e in eps:
+            if e.network_id not in shared or not e.ip:
+                continue
+            other = self.store.get(e.container_id)
+            if other is None:
+                continue
+            for name in dict.fromkeys((other.name, *e.aliases)):
+                names.setdefault(name.lower(), []).append(e.ip)
+            reverse[e.ip] = f"{other.name}.{nets[e.network_id].name}"
+        upstreams: tuple[str, ...] = ()
+        if any(not nets[n].internal for n in shared):
+            c = self.store.get(me.container_id)
+            upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()
+            if not upstreams:
+                try:
+                    upstreams = host_nameservers(self.host_resolv_conf.read_text())
+                except OSError:
+                    upstreams = ()
+            gateways = {nets[n].gateway for n in shared}
+            upstreams = tuple(u for u in upstreams if u not in gateways)
+        return View(names={k: tuple(v) for k, v in names.items()}, reverse=reverse, upstreams=upstreams)
+
+    def sandbox_key(self, cid: str) -> str:
+        """The container's network namespace file while it has one (NetworkSettings.SandboxKey)."""
+        if self.network is None:
+            return ""
+        path = self.network.netns_path(cid)
+        return str(path) if path.exists() else ""
 
     # ---- start --------------------------------------------------------------------------
 
@@ -450,8 +573,11 @@ class ContainerService:
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
         netns_path = await self._connect(c)
+        hostname = c.resolved_hostname
+        if endpoints_mod.joined_container(c.host_config.network_mode) is not None:  # the joined one's
+            hostname = (await asyncio.to_thread((d / "hostname").read_text)).strip() or hostname
         try:
-            spec = build_spec(replace(c, resolved_env=tuple(env)), layout=layout,
+            spec = build_spec(replace(c, resolved_env=tuple(env), resolved_hostname=hostname), layout=layout,
                               user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
                               cgroups_path=self.cgroups_path(c.id), cgroup_version=self.cgroup_version,
                               netns_path=netns_path)

@@ -41,6 +41,17 @@ class ContainerConfig:
     healthcheck: HealthConfig | None = None
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+    mac_address: str = ""  # Config.MacAddress: the primary network's interface
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointConfig:
+    """A network the container is attached to while it runs (connect, run --network), as asked."""
+
+    network: str  # the network's name
+    aliases: tuple[str, ...] = ()  # as the user gave them (inspect adds the short ID on user networks)
+    ipv4_address: str = ""  # --ip
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,6 +212,7 @@ class Container:
     resolved_entrypoint: tuple[str, ...] = ()  # after merging with the image: inspect's Config shows these
     resolved_cmd: tuple[str, ...] = ()
     healthcheck: HealthConfig | None = None  # the user's, else the image's; None or NONE: no checks
+    networks: tuple[EndpointConfig, ...] = ()  # in connection order: the first is eth0 (with the ports)
 
     def with_state(self, **changes: object) -> Container:
         return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

@@ -127,6 +127,8 @@ def build_spec(
         "root": {"path": f"{layout.bundle}/rootfs",
                  **({"readonly": True} if container.host_config.readonly_rootfs else {})},
         **({} if hc.uts_mode == "host" else {"hostname": container.resolved_hostname}),
+        **({"domainname": container.config.domainname}
+           if container.config.domainname and hc.uts_mode != "host" else {}),
         "mounts": _mounts(container, layout, cgroup_version),
         "annotations": annotations,
         "linux": {

@@ -13,6 +13,7 @@ from servin import atomicfile
 from servin.core.model import (
     Container,
     ContainerConfig,
+    EndpointConfig,
     Health,
     HealthConfig,
     HealthResult,
@@ -68,7 +69,16 @@ def _from_record(d: dict[str, Any]) -> Container:
         resolved_cmd=tuple(d.get("resolved_cmd", ())),
         mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ()))})
                            for m in d.get("mount_points", ())),
+        networks=tuple(EndpointConfig(**{**e, "aliases": tuple(e.get("aliases", ()))})
+                       for e in d["networks"]) if "networks" in d else _legacy_networks(hc["network_mode"]),
     )
+
+
+def _legacy_networks(mode: str) -> tuple[EndpointConfig, ...]:
+    """Records from before networks were kept: the network mode's network."""
+    if mode.startswith("container:"):
+        return ()
+    return (EndpointConfig(network="bridge" if mode in ("", "default") else mode),)
 
 
 def _health_config(h: dict[str, Any]) -> HealthConfig:

@@ -119,3 +119,37 @@ def resolv_conf_with(host_resolv: str, *, dns: tuple[str, ...], search: tuple[st
     if options:
         out.append("options " + " ".join(options))
     return "\n".join(out) + "\n"
+
+
+def resolv_conf_embedded(host_resolv: str, *, nameserver: str, search: tuple[str, ...],
+                         options: tuple[str, ...]) -> str:
+    """resolv.conf for a container on a user-defined network: the embedded DNS server (at the
+    network's gateway) as the only nameserver, the host's search and options unless --dns-search
+    or --dns-option replace them, and `ndots:0` as dockerd writes it."""
+    host_search: list[str] = []
+    host_options: list[str] = []
+    other: list[str] = []
+    for line in host_resolv.splitlines():
+        f = line.split()
+        if not f or f[0] == "nameserver":
+            continue
+        if f[0] == "search":
+            host_search = f[1:]
+        elif f[0] == "options":
+            host_options += f[1:]
+        else:
+            other.append(line)
+    opts = list(options) or host_options
+    if not any(o.startswith("ndots:") for o in options):
+        opts = ["ndots:0"] + [o for o in opts if not o.startswith("ndots:")]
+    out = [f"nameserver {nameserver}", *other]
+    if search or host_search:
+        out.append("search " + " ".join(search or host_search))
+    out.append("options " + " ".join(opts))
+    return "\n".join(out) + "\n"
+
+
+def host_nameservers(host_resolv: str) -> tuple[str, ...]:
+    """The nameservers of the host's resolv.conf (loopback ones included: the daemon is on the host)."""
+    return tuple(f[1] for f in (line.split() for line in host_resolv.splitlines())
+                 if len(f) > 1 and f[0] == "nameserver")

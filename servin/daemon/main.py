@@ -107,6 +107,7 @@ async def serve(config: DaemonConfig) -> None:
     except errors.ServinError as exc:
         raise StartupError(exc.message) from None
     if engine.network is not None:  # before the containers: restarts at restore connect to the bridge
+        engine.network.dns_ports = await engine.dns.start()
         running = [c.id for c in engine.containers.store.all() if c.state.running]
         await asyncio.to_thread(engine.network.restore, running)
     await engine.containers.restore()
@@ -126,6 +127,8 @@ async def serve(config: DaemonConfig) -> None:
     for site in sites:
         await site.stop()
     await engine.containers.shutdown()
+    if engine.dns is not None:
+        await engine.dns.close()
     await runner.cleanup()
     for h in config.hosts:
         if h.startswith("unix://"):
@@ -138,6 +141,7 @@ def run(config: DaemonConfig) -> int:
         level=logging.DEBUG if config.debug else getattr(logging, config.log_level.upper(), logging.INFO)
         if config.log_level != "warn" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is every netlink message
     if os.geteuid() != 0:
         print("servin daemon needs to run as root", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ class Engine:
     containers: ContainerService
     images: ImageStore
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
+    dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -65,7 +66,12 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     services = Services(containers=containers, images=images, events=events, info=host,
                         tmp_dir=config.data_root / "tmp", execs=execs)
-    return Engine(services=services, containers=containers, images=images, network=network)
+    dns = None
+    if network is not None:
+        from servin.network.dns import DnsServer
+
+        dns = DnsServer(containers.dns_view)
+    return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
 
 
 def build_network(config: DaemonConfig) -> Any:

@@ -78,3 +78,13 @@ def port_rules(*, bridge: str, container_ip: str, proto: str, container_port: in
              f"-d {container_ip}/32 ! -i {bridge} -o {bridge} -p {proto} -m {proto} "
              f"--dport {container_port} -j ACCEPT"),
     ]
+
+
+def dns_rules(*, bridge: str, gateway: str, udp_port: int, tcp_port: int) -> list[Rule]:
+    """What containers ask the gateway on port 53 goes to the daemon's DNS server on 127.0.0.1
+    (`route_localnet` on the bridge lets it; conntrack rewrites the answers back)."""
+    return [
+        Rule("nat", NAT_CHAIN, f"-d {gateway}/32 -i {bridge} -p {proto} -m {proto} --dport 53 "
+                               f"-j DNAT --to-destination 127.0.0.1:{port}")
+        for proto, port in (("udp", udp_port), ("tcp", tcp_port))
+    ]

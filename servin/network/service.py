@@ -55,6 +55,7 @@ class NetworkService:
         self.bridge_name = bridge_name
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
+        self.dns_ports: tuple[int, int] | None = None  # (udp, tcp) of the embedded DNS server, set before restore
 
     # -- paths and names ---------------------------------------------------------------------
 
@@ -183,7 +184,11 @@ class NetworkService:
             return []
         icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (
             self.icc or n.name != "bridge")
-        return R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc)
+        rules = R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc)
+        if n.name != "bridge" and self.dns_ports is not None and n.gateway:  # no embedded DNS on the default
+            rules += R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
+                                 tcp_port=self.dns_ports[1])
+        return rules
 
     def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> list[Rule]:
         if not n.bridge or not ep.ip:
@@ -197,7 +202,7 @@ class NetworkService:
     # -- endpoints -----------------------------------------------------------------------------
 
     def connect(self, container_id: str, name_or_id: str, *, aliases: Sequence[str] = (),
-                ip: str | None = None, ports: Sequence[PortRequest] = ()) -> Attachment:
+                ip: str | None = None, mac: str | None = None, ports: Sequence[PortRequest] = ()) -> Attachment:
         n = self.find(name_or_id)
         if n.driver == "host":
             return Attachment(network=n, netns_path=None, endpoint=EndpointRecord(
@@ -227,7 +232,7 @@ class NetworkService:
             ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
             ep = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
                                 ifname=ifname, host_ifname="veth" + secrets.token_hex(4), ip=str(addr),
-                                mac=mac_from_ip(addr), aliases=tuple(aliases), ports=tuple(bindings))
+                                mac=mac or mac_from_ip(addr), aliases=tuple(aliases), ports=tuple(bindings))
             self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
             net = ipaddress.IPv4Network(n.subnet)  # type: ignore[arg-type]
             side = ContainerSide(ifname=ifname, address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
@@ -281,3 +286,6 @@ class NetworkService:
 
     def endpoints(self, container_id: str) -> list[EndpointRecord]:
         return self.store.endpoints(container_id=container_id)
+
+    def endpoints_all(self) -> list[EndpointRecord]:
+        return self.store.endpoints()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,6 +99,9 @@ class NetworkStore:
         self.endpoints_dir = root / "endpoints"
         for d in (self.networks_dir, self.endpoints_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._endpoints_gen = 0
+        self._gen_lock = threading.Lock()
+        self._endpoints_cache: tuple[int, list[EndpointRecord]] | None = None
 
     # networks
     def put_network(self, rec: NetworkRecord) -> None:
@@ -121,6 +125,7 @@ class NetworkStore:
 
     def put_endpoint(self, rec: EndpointRecord) -> None:
         atomicfile.write_json(self._ep_path(rec.container_id, rec.network_id), rec.to_json())
+        self._bump()
 
     def get_endpoint(self, container_id: str, network_id: str) -> EndpointRecord:
         try:
@@ -130,9 +135,20 @@ class NetworkStore:
 
     def delete_endpoint(self, container_id: str, network_id: str) -> None:
         _unlink(self._ep_path(container_id, network_id))
+        self._bump()
+
+    def _bump(self) -> None:
+        with self._gen_lock:
+            self._endpoints_gen += 1
 
     def endpoints(self, *, container_id: str | None = None, network_id: str | None = None) -> list[EndpointRecord]:
-        eps = [EndpointRecord.from_json(d) for d in _load_all(self.endpoints_dir)]
+        # only this process writes the records: a cached listing is good while no write came after it
+        gen, cached = self._endpoints_gen, self._endpoints_cache
+        if cached is not None and cached[0] == gen:
+            eps = cached[1]
+        else:
+            eps = [EndpointRecord.from_json(d) for d in _load_all(self.endpoints_dir)]
+            self._endpoints_cache = (gen, eps)
         return [e for e in eps if (container_id is None or e.container_id == container_id)
                 and (network_id is None or e.network_id == network_id)]
 

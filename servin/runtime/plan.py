@@ -207,6 +207,7 @@ class Plan:
     gid: int = 0
     groups: tuple[int, ...] = ()
     hostname: str | None = None
+    domainname: str | None = None
     root: str
     readonly_root: bool = False
     overlay: str | None = None
@@ -242,6 +243,8 @@ class Plan:
         tag("groups", *self.groups)
         if self.hostname is not None:
             tag("hostname", self.hostname)
+        if self.domainname is not None:
+            tag("domainname", self.domainname)
         tag("root", self.root)
         tag("readonly_root", int(self.readonly_root))
         if self.overlay:
@@ -568,6 +571,7 @@ def plan_from_oci(
     hostname = config.get("hostname")
     if hostname and not namespaces & CLONE_NEWUTS:
         hostname = None  # with the host's uts namespace the hostname is the host's
+    domainname = config.get("domainname") if namespaces & CLONE_NEWUTS else None
 
     return Plan(
         args=tuple(_b(a) for a in args),
@@ -577,6 +581,7 @@ def plan_from_oci(
         gid=int(user.get("gid", 0)),
         groups=tuple(int(g) for g in user.get("additionalGids") or ()),
         hostname=hostname or None,
+        domainname=domainname or None,
         root=root,
         readonly_root=bool(root_cfg.get("readonly")),
         overlay=overlay,

@@ -27,9 +27,10 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
 async def create(request: web.Request) -> web.Response:
-    config, host = wire.parse_create(await json_body(request))
+    body = await json_body(request)
+    config, host = wire.parse_create(body)
     engine = services(request).containers
-    c = await engine.create(config, host, request.query.get("name"))
+    c = await engine.create(config, host, request.query.get("name"), endpoints=wire.parse_networking(body))
     warnings = []
     if host.oom_kill_disable and engine.cgroup_version == 2:
         warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
@@ -67,7 +68,7 @@ async def inspect(request: web.Request) -> web.Response:
     d = engine.store.dir(c.id)
     exec_ids = services(request).execs.ids_of(c.id) if services(request).execs else []
     return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids,
-                                      networks=engine.network_info(c.id)))
+                                      networks=engine.network_info(c.id), sandbox_key=engine.sandbox_key(c.id)))
 
 
 async def start(request: web.Request) -> web.Response:

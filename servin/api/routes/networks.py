@@ -10,6 +10,7 @@ from aiohttp import web
 from servin import errors
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
+from servin.api.wire import containers as wire_containers
 from servin.api.wire import networks as wire
 from servin.api.wire.filters import parse_filters
 from servin.core.events import Event
@@ -98,10 +99,9 @@ async def connect(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Container"):
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    cfg = body.get("EndpointConfig") or {}
-    ip = ((cfg.get("IPAMConfig") or {}).get("IPv4Address")) or None
-    await services(request).containers.connect_network(body["Container"], n.name,
-                                                       aliases=tuple(cfg.get("Aliases") or ()), ip=ip)
+    ep = wire_containers.parse_endpoint_config(n.name, body.get("EndpointConfig"))
+    await services(request).containers.connect_network(body["Container"], n.name, aliases=ep.aliases,
+                                                       ip=ep.ipv4_address or None, mac=ep.mac_address or None)
     return web.Response(status=200)
 
 
@@ -110,7 +110,7 @@ async def disconnect(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Container"):
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    await services(request).containers.disconnect_network(body["Container"], n.name)
+    await services(request).containers.disconnect_network(body["Container"], n.name, force=bool(body.get("Force")))
     return web.Response(status=200)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from servin.api.wire import mounts as wire_mounts
 from servin.core.model import (
     Container,
     ContainerConfig,
+    EndpointConfig,
     HealthConfig,
     HostConfig,
     MountPoint,
@@ -75,6 +77,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         healthcheck=parse_healthcheck(body.get("Healthcheck")),
         exposed_ports=tuple(sorted((body.get("ExposedPorts") or {}).keys())),
         volumes=tuple(sorted((body.get("Volumes") or {}).keys())),
+        mac_address=str(body.get("MacAddress") or ""),
     )
     if config.entrypoint == ("",):  # `--entrypoint ""` resets the image's entrypoint
         config = ContainerConfig(**{**_fields(config), "entrypoint": ()})
@@ -200,6 +203,32 @@ def _mount_json(m: MountPoint) -> dict[str, Any]:
     return out
 
 
+def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
+    """One EndpointSettings (NetworkingConfig.EndpointsConfig[...] or a connect body's EndpointConfig)."""
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        raise errors.InvalidArgument("invalid EndpointConfig: must be an object")
+    ipam = cfg.get("IPAMConfig") or {}
+    aliases = cfg.get("Aliases") or ()
+    if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple):
+        raise errors.InvalidArgument("invalid EndpointConfig")
+    return EndpointConfig(network=network, aliases=tuple(str(a) for a in aliases if a),
+                          ipv4_address=str(ipam.get("IPv4Address") or ""),
+                          mac_address=str(cfg.get("MacAddress") or ""))
+
+
+def parse_networking(body: Any) -> dict[str, EndpointConfig]:
+    """NetworkingConfig.EndpointsConfig of a create body, by network name."""
+    nc = (body or {}).get("NetworkingConfig") or {}
+    eps = nc.get("EndpointsConfig") if isinstance(nc, dict) else None
+    if not eps:
+        return {}
+    if not isinstance(eps, dict):
+        raise errors.InvalidArgument("invalid NetworkingConfig.EndpointsConfig: must be a map")
+    return {str(name): parse_endpoint_config(str(name), cfg) for name, cfg in eps.items()}
+
+
 def _fields(obj: Any) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
 
@@ -228,6 +257,7 @@ def _config_json(c: Container) -> dict[str, Any]:
         "Labels": dict(cfg.labels),
         **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
         **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
+        **({"MacAddress": cfg.mac_address} if cfg.mac_address else {}),
     }
 
 
@@ -328,14 +358,14 @@ def _state_json(c: Container) -> dict[str, Any]:
 def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
     """NetworkSettings.Ports: every exposed port (None when not published) and the bindings."""
     ports: dict[str, Any] = {}
-    if not networks:
+    if not any(ep is not None and ep.ip for _net, ep in networks):
         return ports
     for key in c.config.exposed_ports:
         ports[key if "/" in key else f"{key}/tcp"] = None
     for key in c.host_config.port_bindings:
         ports.setdefault(key if "/" in key else f"{key}/tcp", None)
     for _net, ep in networks:
-        for p in ep.ports:
+        for p in ep.ports if ep is not None else ():
             key = f"{p.container_port}/{p.proto}"
             if ports.get(key) is None:
                 ports[key] = []
@@ -343,32 +373,42 @@ def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
     return ports
 
 
-def _network_settings(c: Container, networks: Sequence[Any] = ()) -> dict[str, Any]:
-    """`networks`: (NetworkRecord, EndpointRecord) of the container's live endpoints."""
+def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: str = "") -> dict[str, Any]:
+    """`networks`: (NetworkRecord, EndpointRecord or None) for each network the container is attached
+    to; None while it is not running (Docker keeps the entry with its operational data cleared)."""
     out: dict[str, Any] = {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": _ports_map(c, networks), "SandboxKey": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": _ports_map(c, networks), "SandboxKey": sandbox_key,
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
         "IPv6Gateway": "", "MacAddress": "", "Networks": {},
     }
+    if sandbox_key:
+        out["SandboxID"] = hashlib.sha256(sandbox_key.encode()).hexdigest()
+    asked = {e.network: e for e in c.networks}
     for net, ep in networks:
-        prefix = int(net.subnet.split("/")[1]) if net.subnet and ep.ip else 0
+        cfg = asked.get(net.name)
+        live = ep is not None and bool(ep.ip)
+        aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
         entry = {
-            "IPAMConfig": None, "Links": None, "Aliases": list(ep.aliases) or None,
-            "NetworkID": net.id, "EndpointID": ep.id, "Gateway": (net.gateway or "") if ep.ip else "",
-            "IPAddress": ep.ip or "", "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": ep.mac or "", "DriverOpts": None,
+            "IPAMConfig": {"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None,
+            "Links": None, "Aliases": aliases or None,
+            "NetworkID": net.id, "EndpointID": ep.id if ep is not None else "",
+            "Gateway": (net.gateway or "") if live else "",
+            "IPAddress": ep.ip if live else "",
+            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet else 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": (ep.mac or "") if live else "", "DriverOpts": None,
         }
         out["Networks"][net.name] = entry
         if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker
             out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")})
-            out["Bridge"] = net.bridge or ""
+            out["Bridge"] = (net.bridge or "") if live else ""
     return out
 
 
 def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None,
-            networks: Sequence[Any] = ()) -> dict[str, Any]:
+            networks: Sequence[Any] = (), sandbox_key: str = "") -> dict[str, Any]:
     return {
         "Id": c.id,
         "Created": c.created,
@@ -393,7 +433,7 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
             "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
-        "NetworkSettings": _network_settings(c, networks),
+        "NetworkSettings": _network_settings(c, networks, sandbox_key),
     }
 
 
@@ -451,7 +491,7 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = ()) -> dict[str
         "Command": command,
         "Created": parse_time_ns(c.created) // 1_000_000_000,
         "Ports": [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port,
-                   "Type": p.proto} for _n, ep in networks for p in ep.ports],
+                   "Type": p.proto} for _n, ep in networks if ep is not None for p in ep.ports],
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
         "Status": _status_text(c, now_ns),

@@ -1,0 +1,105 @@
+"""Which networks a container asks for, checked the way dockerd checks them (pure).
+
+A container's network mode names its first network (`default`/`bridge`, a user-defined network,
+`none`, `host`) or another container's namespace (`container:<name|id>`); `docker network connect`
+adds more. What was asked is kept in `Container.networks` (so a stopped container keeps its
+networks, and connects at its next start); the live endpoints are the network service's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+
+from servin import errors
+from servin.core.model import ContainerConfig, EndpointConfig, HostConfig
+
+PREDEFINED = ("bridge", "host", "none")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+def primary_network(mode: str) -> str | None:
+    """The network a network mode names; None for `container:<id>`."""
+    if mode in ("", "default", "bridge"):
+        return "bridge"
+    if mode.startswith("container:"):
+        return None
+    return mode
+
+
+def joined_container(mode: str) -> str | None:
+    """`container:<ref>` → ref."""
+    return mode.split(":", 1)[1] if mode.startswith("container:") else None
+
+
+def initial_networks(config: ContainerConfig, hc: HostConfig, endpoints: Mapping[str, EndpointConfig],
+                     network_name: Callable[[str], str]) -> tuple[EndpointConfig, ...]:
+    """The container's networks at create; raises InvalidArgument with dockerd's messages.
+
+    `network_name` turns a name or ID into the network's name (and returns it unchanged when no
+    such network exists: an unknown network is the start's 404, as in dockerd).
+    """
+    mode = hc.network_mode
+    if joined_container(mode) is not None:
+        if hc.port_bindings or hc.publish_all_ports:
+            raise errors.InvalidArgument("conflicting options: port publishing and the container type network mode")
+        if config.hostname:
+            raise errors.InvalidArgument("conflicting options: hostname and the network mode")
+        if config.mac_address:
+            raise errors.InvalidArgument("conflicting options: mac-address and the network mode")
+        if hc.dns or hc.dns_search or hc.dns_options:
+            raise errors.InvalidArgument("conflicting options: dns and the network mode")
+        if hc.extra_hosts:
+            raise errors.InvalidArgument("conflicting options: custom host-to-IP mapping and the network mode")
+        return ()
+    if len(endpoints) > 1:
+        names = ", ".join(sorted(endpoints))
+        raise errors.InvalidArgument(f"Container cannot be connected to network endpoints: {names}")
+    primary = network_name(primary_network(mode) or "bridge")
+    asked = endpoints.get(mode) or endpoints.get(primary) or next(iter(endpoints.values()), None)
+    ep = EndpointConfig(network=primary, aliases=asked.aliases if asked else (),
+                        ipv4_address=asked.ipv4_address if asked else "",
+                        mac_address=config.mac_address or (asked.mac_address if asked else ""))
+    check_endpoint(ep)
+    return (ep,)
+
+
+def check_endpoint(ep: EndpointConfig) -> None:
+    """dockerd refuses fixed addresses and aliases on the pre-defined networks."""
+    if ep.mac_address and not _MAC_RE.match(ep.mac_address):
+        raise errors.InvalidArgument(f"invalid MAC address: {ep.mac_address}")
+    if ep.ipv4_address:
+        try:
+            ipaddress.IPv4Address(ep.ipv4_address)
+        except ValueError:
+            raise errors.InvalidArgument(f"invalid IPv4 address: {ep.ipv4_address}") from None
+    if ep.network in PREDEFINED:
+        if ep.ipv4_address:
+            raise errors.InvalidArgument("user specified IP address is supported on user defined networks only")
+        if ep.aliases:
+            raise errors.InvalidArgument("network-scoped alias is supported only for containers in user defined "
+                                         "networks")
+    if ep.network in ("host", "none") and ep.mac_address:
+        raise errors.InvalidArgument("conflicting options: mac-address and the network mode")
+
+
+def dns_aliases(ep: EndpointConfig, short_id: str) -> tuple[str, ...]:
+    """The endpoint's aliases as dockerd records them: on user-defined networks the short ID is one."""
+    if ep.network in PREDEFINED or short_id in ep.aliases:
+        return ep.aliases
+    return (*ep.aliases, short_id)
+
+
+def check_connect(hc: HostConfig, network: str) -> None:
+    """`docker network connect` rules for the container's mode."""
+    mode = hc.network_mode
+    if joined_container(mode) is not None:
+        raise errors.InvalidArgument("container sharing network namespace with another container or host cannot "
+                                     "be connected to any other network")
+    if mode == "host" or network == "host":
+        raise errors.InvalidArgument("container cannot be disconnected from host network or connected to host "
+                                     "network")
+    if mode == "none" or network == "none":
+        raise errors.InvalidArgument("container cannot be connected to multiple networks with one of the networks "
+                                     "in private (none) mode")

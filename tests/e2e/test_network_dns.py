@@ -1,0 +1,189 @@
+"""User-defined networks: the embedded DNS, aliases, --ip/--mac-address, stopped containers'
+networks and `container:<id>` mode, through the docker CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+from collections.abc import Iterator
+
+import docker
+import pytest
+from dnslib import QTYPE, RR, A
+from dnslib.server import BaseResolver, DNSServer
+
+from tests.support.daemon import ServinDaemon
+
+pytestmark = pytest.mark.e2e
+
+
+def out(d: ServinDaemon, *args: str) -> str:
+    return d.docker(*args).stdout.decode()
+
+
+@contextlib.contextmanager
+def network(d: ServinDaemon, name: str, *extra: str) -> Iterator[str]:
+    """A user-defined network on a test subnet; removed (with its containers) afterwards."""
+    third = random.randint(1, 250)
+    subnet = f"10.217.{third}.0/24"
+    d.docker("network", "create", "--subnet", subnet, *extra, name)
+    try:
+        yield subnet.rsplit(".", 1)[0]
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", f"network={name}").split()
+        if ids:
+            d.docker("rm", "-f", *ids, check=False)
+        d.docker("network", "rm", name, check=False)
+
+
+def lookup(d: ServinDaemon, cid: str, name: str) -> list[str]:
+    """The addresses `nslookup` inside the container finds for `name` (empty: not found)."""
+    res = d.docker("exec", cid, "nslookup", "-type=a", name, check=False)
+    text = res.stdout.decode()
+    answers = text.split("Name:", 1)[1] if "Name:" in text else ""
+    return [line.split()[-1] for line in answers.splitlines() if line.startswith("Address")]
+
+
+def test_names_and_aliases_resolve_on_the_same_network_only(servin: ServinDaemon) -> None:
+    d = servin
+    with network(d, "dnsnet") as prefix, network(d, "othernet"):
+        web = out(d, "run", "-d", "--network", "dnsnet", "--name", "web", "--network-alias", "www",
+                  "busybox", "sleep", "120").strip()
+        client = out(d, "run", "-d", "--network", "dnsnet", "--name", "client", "busybox", "sleep", "120").strip()
+        outsider = out(d, "run", "-d", "--network", "othernet", "--name", "outsider", "busybox",
+                       "sleep", "120").strip()
+        web_ip = json.loads(out(d, "inspect", web))[0]["NetworkSettings"]["Networks"]["dnsnet"]["IPAddress"]
+        assert web_ip.startswith(prefix + ".")
+        resolv = out(d, "exec", client, "cat", "/etc/resolv.conf").splitlines()
+        assert resolv[0] == f"nameserver {prefix}.1" and "options ndots:0" in resolv[-1]
+        assert lookup(d, client, "web") == [web_ip]
+        assert lookup(d, client, "WWW") == [web_ip]  # names are case-insensitive
+        assert lookup(d, client, web[:12]) == [web_ip]  # the short ID is an alias on user networks
+        aliases = json.loads(out(d, "inspect", web))[0]["NetworkSettings"]["Networks"]["dnsnet"]["Aliases"]
+        assert aliases == ["www", web[:12]]
+        assert "1 packets received" in out(d, "exec", client, "ping", "-c", "1", "-W", "5", "web")
+        assert lookup(d, outsider, "web") == []  # another network does not see it
+        # the default bridge has no embedded DNS: its containers keep the host's resolvers
+        plain = out(d, "run", "--rm", "busybox", "cat", "/etc/resolv.conf")
+        assert f"nameserver {prefix}.1" not in plain
+
+
+def test_connect_adds_names_live_and_disconnect_removes_them(servin: ServinDaemon) -> None:
+    d = servin
+    with network(d, "livenet") as prefix:
+        client = out(d, "run", "-d", "--network", "livenet", "busybox", "sleep", "120").strip()
+        late = out(d, "run", "-d", "--name", "late", "busybox", "sleep", "120").strip()  # default bridge
+        assert lookup(d, client, "late") == []
+        d.docker("network", "connect", "--alias", "latecomer", "--ip", f"{prefix}.77", "livenet", late)
+        assert lookup(d, client, "late") == [f"{prefix}.77"]
+        assert lookup(d, client, "latecomer") == [f"{prefix}.77"]
+        d.docker("network", "disconnect", "livenet", late)
+        assert lookup(d, client, "late") == []
+        d.docker("rm", "-f", late)
+
+
+class _Upstream(BaseResolver):
+    def resolve(self, request, handler):  # type: ignore[no-untyped-def]
+        reply = request.reply()
+        if str(request.q.qname) == "outside.example.":
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A("192.0.2.55"), ttl=60))
+        return reply
+
+
+@pytest.fixture
+def upstream_dns() -> Iterator[str]:
+    """A DNS server of the test's own on a loopback address (the daemon forwards from the host)."""
+    addr = f"127.0.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    server = DNSServer(_Upstream(), address=addr, port=53)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield addr
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+def test_other_names_are_forwarded_except_on_internal_networks(servin: ServinDaemon, upstream_dns: str) -> None:
+    d = servin
+    with network(d, "fwdnet"), network(d, "sealed", "--internal"):
+        cid = out(d, "run", "-d", "--network", "fwdnet", "--dns", upstream_dns, "busybox", "sleep", "120").strip()
+        assert lookup(d, cid, "outside.example") == ["192.0.2.55"]
+        assert lookup(d, cid, "nothing.example") == []
+        sealed = out(d, "run", "-d", "--network", "sealed", "--name", "sealed-a", "--dns", upstream_dns,
+                     "busybox", "sleep", "120").strip()
+        assert lookup(d, sealed, "outside.example") == []
+        assert lookup(d, sealed, "sealed-a") != []  # names still resolve inside an internal network
+
+
+def test_stopped_container_keeps_networks_and_connects_at_start(servin: ServinDaemon) -> None:
+    d = servin
+    with network(d, "laternet") as prefix:
+        cid = out(d, "create", "--name", "sleeper", "busybox", "sleep", "120").strip()
+        d.docker("network", "connect", "--ip", f"{prefix}.9", "laternet", cid)
+        nets = json.loads(out(d, "inspect", cid))[0]["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["bridge", "laternet"]
+        assert nets["laternet"]["IPAMConfig"] == {"IPv4Address": f"{prefix}.9"} and nets["laternet"]["IPAddress"] == ""
+        d.docker("start", cid)
+        assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "eth1", "lo"]
+        assert f"inet {prefix}.9/24" in out(d, "exec", cid, "ip", "-4", "addr", "show", "eth1")
+        d.docker("stop", "-t", "0", cid)
+        nets = json.loads(out(d, "inspect", cid))[0]["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["bridge", "laternet"] and nets["bridge"]["IPAddress"] == ""
+        d.docker("network", "disconnect", "laternet", cid)
+        d.docker("start", cid)
+        assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "lo"]
+        res = d.docker("network", "connect", "bridge", cid, check=False)
+        assert b"already exists in network bridge" in res.stderr
+        d.docker("rm", "-f", cid)
+
+
+def test_fixed_ip_and_mac_address(servin: ServinDaemon) -> None:
+    d = servin
+    with network(d, "fixednet") as prefix:
+        text = out(d, "run", "--rm", "--network", "fixednet", "--ip", f"{prefix}.200",
+                   "busybox", "ip", "addr", "show", "eth0")
+        assert f"inet {prefix}.200/24" in text
+        # docker CLI 28 sends --mac-address only to API >= 1.44; docker-py sends Config.MacAddress
+        client = docker.DockerClient(base_url=d.host, version="1.41")
+        text = client.containers.run("busybox", ["ip", "addr", "show", "eth0"], mac_address="02:42:ac:11:00:99",
+                                     network="fixednet", remove=True).decode()
+        client.close()
+        assert "link/ether 02:42:ac:11:00:99" in text
+        res = d.docker("run", "--rm", "--ip", "172.17.0.99", "busybox", "true", check=False)
+        assert b"user specified IP address is supported on user defined networks only" in res.stderr
+        res = d.docker("run", "--rm", "--network", "fixednet", "--ip", "10.1.1.1", "busybox", "true", check=False)
+        assert res.returncode != 0 and b"10.1.1.1" in res.stderr
+
+
+def test_container_network_mode_shares_the_namespace(servin: ServinDaemon) -> None:
+    d = servin
+    owner = out(d, "run", "-d", "--hostname", "owner-host", "busybox", "sleep", "120").strip()
+    try:
+        ip = json.loads(out(d, "inspect", owner))[0]["NetworkSettings"]["IPAddress"]
+        text = out(d, "run", "--rm", "--network", f"container:{owner}", "busybox", "sh", "-c",
+                   "ip -4 addr show eth0; hostname")
+        assert f"inet {ip}/" in text and text.strip().splitlines()[-1] == "owner-host"
+        res = d.docker("run", "--rm", "--network", f"container:{owner}", "-p", "80", "busybox", "true", check=False)
+        assert b"conflicting options: port publishing and the container type network mode" in res.stderr
+        stopped = out(d, "create", "busybox", "true").strip()
+        res = d.docker("run", "--rm", "--network", f"container:{stopped}", "busybox", "true", check=False)
+        assert b"cannot join network of a non running container" in res.stderr
+        d.docker("rm", stopped)
+    finally:
+        d.docker("rm", "-f", owner)
+
+
+def test_domainname_and_sandbox_key(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "run", "-d", "--hostname", "box", "--domainname", "example.org", "busybox", "sleep", "60").strip()
+    try:
+        assert out(d, "exec", cid, "cat", "/proc/sys/kernel/domainname").strip() == "example.org"
+        hosts = out(d, "exec", cid, "cat", "/etc/hosts").strip().splitlines()
+        assert hosts[-1].split("\t")[1:] == ["box.example.org", "box"]
+        settings = json.loads(out(d, "inspect", cid))[0]["NetworkSettings"]
+        assert settings["SandboxKey"] and settings["SandboxKey"].endswith(cid)
+    finally:
+        d.docker("rm", "-f", cid)
