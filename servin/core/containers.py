@@ -966,6 +966,18 @@ class ContainerService:
         except OSError:
             return c, None
 
+    def network_stats(self, ref: str) -> dict[str, dict[str, int]] | None:
+        """Interface counters of a running container with its own network (None: no endpoints)."""
+        c = self.get(ref)
+        if not c.state.alive or not c.state.pid or self.network is None or not self.network.endpoints(c.id):
+            return None
+        from servin.kernel.procfs import net_dev
+
+        try:
+            return net_dev(c.state.pid)
+        except OSError:
+            return None
+
     async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
         from servin.core.query import label_matches

@@ -13,3 +13,21 @@ def system_cpu_ns(proc: Path = Path("/proc")) -> int:
         if line.startswith("cpu "):
             return sum(int(v) for v in line.split()[1:8]) * USER_HZ_NS
     return 0
+
+
+NET_DEV_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors",
+                  "tx_dropped")
+
+
+def net_dev(pid: int, proc: Path = Path("/proc")) -> dict[str, dict[str, int]]:
+    """Interface counters in the network namespace of `pid` (loopback left out), Docker's names."""
+    out: dict[str, dict[str, int]] = {}
+    for line in (proc / str(pid) / "net" / "dev").read_text().splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        if name == "lo" or not rest:
+            continue
+        v = [int(x) for x in rest.split()]
+        # receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+        out[name] = dict(zip(NET_DEV_FIELDS, (v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11]), strict=True))
+    return out

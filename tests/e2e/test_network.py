@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
 
 from tests.support.daemon import ServinDaemon
 
@@ -253,3 +257,46 @@ def test_add_host_and_dns_options(servin: ServinDaemon) -> None:
     assert resolv.splitlines() == ["nameserver 10.9.9.9", "search corp.example", "options ndots:2"]
     res = servin.docker("run", "--rm", "--add-host", "bad:notanip", "busybox", "true", check=False)
     assert b"invalid IP address in add-host" in res.stderr
+
+
+@contextlib.contextmanager
+def another_host() -> Iterator[tuple[str, str]]:
+    """A network namespace routed to this machine through a veth pair, as a second host on the
+    LAN would be: yields (its name, this machine's address as it sees it)."""
+    tag = uuid.uuid4().hex[:6]
+    ns, host_if, peer_if = f"svh{tag}", f"svh{tag}a", f"svh{tag}b"
+    third = random.randint(1, 250)
+    host_ip, peer_ip = f"10.218.{third}.1", f"10.218.{third}.2"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if, "netns", ns],
+                    ["ip", "addr", "add", f"{host_ip}/30", "dev", host_if],
+                    ["ip", "link", "set", host_if, "up"],
+                    ["ip", "-n", ns, "addr", "add", f"{peer_ip}/30", "dev", peer_if],
+                    ["ip", "-n", ns, "link", "set", peer_if, "up"],
+                    ["ip", "-n", ns, "link", "set", "lo", "up"],
+                    ["ip", "-n", ns, "route", "add", "default", "via", host_ip]):
+            subprocess.run(cmd, check=True)
+        yield ns, host_ip
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_published_port_answers_another_host(servin: ServinDaemon) -> None:
+    port = free_port()
+    cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="lan")).strip()
+    fetch = ("import sys, urllib.request; "
+             "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())")
+    try:
+        http_get(port)  # up
+        with another_host() as (ns, host_ip):
+            res = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", fetch,
+                                  f"http://{host_ip}:{port}/index.html"], capture_output=True, timeout=30)
+            assert res.stdout == b"hello-from-lan\n", res.stderr
+            # a port nobody published is not forwarded
+            res = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", fetch,
+                                  f"http://{host_ip}:{free_port()}/index.html"], capture_output=True, timeout=30)
+            assert res.returncode != 0 and b"Connection refused" in res.stderr
+    finally:
+        servin.docker("rm", "-f", cid)

@@ -187,3 +187,32 @@ def test_domainname_and_sandbox_key(servin: ServinDaemon) -> None:
         assert settings["SandboxKey"] and settings["SandboxKey"].endswith(cid)
     finally:
         d.docker("rm", "-f", cid)
+
+
+def test_stats_report_interface_counters(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "run", "-d", "busybox", "sleep", "60").strip()
+    none = out(d, "run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
+    client = docker.DockerClient(base_url=d.host, version="1.41")
+    try:
+        gateway = d.bip.split("/")[0]
+        d.docker("exec", cid, "ping", "-c", "2", "-W", "5", gateway)
+        nets = client.api.stats(cid, stream=False, one_shot=True)["networks"]
+        assert list(nets) == ["eth0"]
+        assert nets["eth0"]["tx_packets"] >= 2 and nets["eth0"]["rx_bytes"] > 0
+        assert "networks" not in client.api.stats(none, stream=False, one_shot=True)
+    finally:
+        client.close()
+        d.docker("rm", "-f", cid, none)
+
+
+def test_names_resolve_again_after_daemon_kill9(daemon: ServinDaemon) -> None:
+    d = daemon
+    with network(d, "crashnet") as prefix:
+        out(d, "run", "-d", "--network", "crashnet", "--name", "db", "busybox", "sleep", "120")
+        client = out(d, "run", "-d", "--network", "crashnet", "busybox", "sleep", "120").strip()
+        db_ip = lookup(d, client, "db")
+        assert db_ip and db_ip[0].startswith(prefix + ".")
+        d.kill9()
+        d.start()  # a new DNS port: the rules are rebuilt for it
+        assert lookup(d, client, "db") == db_ip

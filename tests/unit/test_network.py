@@ -185,3 +185,19 @@ COMMIT
 
 def test_mac_from_ip() -> None:
     assert mac_from_ip(A("172.17.0.2")) == "02:42:ac:11:00:02"
+
+
+def test_net_dev_reads_counters_without_loopback(tmp_path: Path) -> None:
+    from servin.kernel.procfs import net_dev
+
+    (tmp_path / "42" / "net").mkdir(parents=True)
+    (tmp_path / "42" / "net" / "dev").write_text(
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls "
+        "carrier compressed\n"
+        "    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0 "
+        "      0          0\n"
+        "  eth0:    2048      20    1    2    0     0          0         0     1024      10    3    4    0     0 "
+        "      0          0\n")
+    assert net_dev(42, tmp_path) == {"eth0": {"rx_bytes": 2048, "rx_packets": 20, "rx_errors": 1, "rx_dropped": 2,
+                                              "tx_bytes": 1024, "tx_packets": 10, "tx_errors": 3, "tx_dropped": 4}}

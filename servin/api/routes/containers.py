@@ -240,6 +240,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
         _, sample = engine.stats_sample(c.id)
         return sample, system_cpu_ns(), now_rfc3339()
 
+    def networks() -> dict[str, dict[str, int]] | None:
+        return engine.network_stats(c.id) if cur is not None else None
+
     resp = await streams.open_stream(request, "application/json")
     pre, pre_sys, preread = None, 0, wire.ZERO_TIME
     if not stream and not one_shot and cur is not None:  # fill precpu_stats, as dockerd does
@@ -248,7 +251,8 @@ async def stats(request: web.Request) -> web.StreamResponse:
     while True:
         cur, sys_ns, read = reading()
         body = wire.stats(c, cur, pre, read=read, preread=preread, system_ns=sys_ns, pre_system_ns=pre_sys,
-                          ncpu=s.info.ncpu, mem_total=s.info.mem_total)
+                          ncpu=s.info.ncpu, mem_total=s.info.mem_total,
+                          networks=await asyncio.to_thread(networks))
         await resp.write(json.dumps(body).encode() + b"\n")
         if not stream or cur is None:
             break

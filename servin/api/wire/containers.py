@@ -528,8 +528,10 @@ def parse_update(body: Any, current: HostConfig) -> HostConfig:
 
 
 def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_ns: int,
-          pre_system_ns: int, ncpu: int, mem_total: int) -> dict[str, Any]:
-    """Docker's stats JSON from two cgroup readings (None: not running → zeros)."""
+          pre_system_ns: int, ncpu: int, mem_total: int,
+          networks: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+    """Docker's stats JSON from two cgroup readings (None: not running → zeros); `networks` are
+    the interface counters of a container with endpoints (the key is absent otherwise, as Docker)."""
 
     def cpu(sample: Any, system: int) -> dict[str, Any]:
         if sample is None:
@@ -570,4 +572,5 @@ def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_n
         "memory_stats": memory,
         "name": "/" + c.name,
         "id": c.id,
+        **({"networks": networks} if networks is not None else {}),
     }
