@@ -113,6 +113,7 @@ def digest_of_stream(stream: _Readable) -> tuple[str, int]:
 class ExtractResult:
     diff_id: str
     size: int  # bytes of content: regular files (hardlinks once) and symlink targets
+    tar_size: int = 0  # bytes of the uncompressed tar stream
 
 
 def _clean_name(name: str) -> str:
@@ -325,4 +326,4 @@ def extract_layer(stream: _Readable, dest: Path, *, split_path: Path | None = No
     for path, member in sorted(dirs, key=lambda item: len(item[0].parts), reverse=True):
         os.chmod(path, member.mode & 0o7777)
         os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
-    return ExtractResult(diff_id=reader.digest(), size=size)
+    return ExtractResult(diff_id=reader.digest(), size=size, tar_size=reader.size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import platform
 import re
 from dataclasses import dataclass, field
@@ -167,3 +168,72 @@ class BlobRef:
     digest: str  # of the compressed blob
     media_type: str
     size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryItem:
+    """One step of ``docker history``, newest first; ``id`` is "<missing>" past the local parents."""
+
+    id: str
+    created: int  # unix seconds
+    created_by: str
+    tags: tuple[str, ...] | None
+    size: int
+    comment: str
+
+
+GO_ZERO_TIME_UNIX = -62135596800  # time.Time{}.Unix()
+
+
+# ContainerConfig / ImageConfig fields in the order dockerd emits them.
+_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", None),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", None),
+    ("Cmd", None),
+    ("Healthcheck", None),
+    ("ArgsEscaped", None),
+    ("Image", ""),
+    ("Volumes", None),
+    ("WorkingDir", ""),
+    ("Entrypoint", None),
+    ("NetworkDisabled", None),
+    ("MacAddress", None),
+    ("OnBuild", None),
+    ("Labels", None),
+    ("StopSignal", None),
+    ("StopTimeout", None),
+    ("Shell", None),
+)
+# Fields dockerd omits when empty (``omitempty`` in container.Config).
+_OMIT_EMPTY = {
+    "ExposedPorts",
+    "Healthcheck",
+    "ArgsEscaped",
+    "NetworkDisabled",
+    "MacAddress",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+}
+
+
+def go_container_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's container config in Docker's field order; unknown extra keys are kept."""
+    src = copy.deepcopy(cfg) if isinstance(cfg, dict) else {}
+    out: dict[str, Any] = {}
+    for key, default in _CONFIG_FIELDS:
+        value = src.pop(key, default)
+        if key in _OMIT_EMPTY and value in (None, "", [], {}, False, 0):
+            continue
+        out[key] = value
+    out.update(src)
+    return out

@@ -45,7 +45,16 @@ from servin.images.layers import (
     digest_of_stream,
     extract_layer,
 )
-from servin.images.model import BlobRef, DeleteItem, Image, format_rfc3339_nano, host_architecture
+from servin.images.model import (
+    GO_ZERO_TIME_UNIX,
+    BlobRef,
+    DeleteItem,
+    HistoryItem,
+    Image,
+    format_rfc3339_nano,
+    host_architecture,
+    parse_rfc3339,
+)
 from servin.images.reference import Reference, truncate_id
 
 DOCKER_VERSION = "20.10.24"
@@ -59,6 +68,22 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 
 UsersFn = Callable[[str], list[tuple[str, bool]]]
+ProgressFn = Callable[[str, int, int], None]
+_PROGRESS_EVERY = 512 * 1024  # as dockerd's progress reader
+
+
+class _ProgressReader:
+    def __init__(self, inner: IO[bytes], short_id: str, total: int, report: ProgressFn) -> None:
+        self._inner, self._id, self._total, self._report = inner, short_id, total, report
+        self._current = self._last = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._inner.read(n)
+        self._current += len(data)
+        if (not data and self._current != self._last) or self._current - self._last > _PROGRESS_EVERY:
+            self._last = self._current
+            self._report(self._id, self._current, self._total)
+        return data
 
 
 def _is_hex64(s: str) -> bool:
@@ -175,6 +200,10 @@ class _Archive:
             raise InvalidArgument(f"invalid image archive: {name} is not a file")
         return f
 
+    def size(self, name: str) -> int:
+        member = self.members.get(posixpath.normpath(name.lstrip("/")))
+        return member.size if member is not None else 0
+
     def read(self, name: str) -> bytes:
         with self.open(name) as f:
             return f.read()
@@ -214,6 +243,7 @@ class ImageStore:
         self._images: dict[str, _Record] = {}  # by full id
         self._refs: dict[str, str] = {}  # str(Reference) (fully qualified) -> image id
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size
+        self._tar_sizes: dict[str, int] = {}  # diff_id -> bytes of its tar (when known)
         self._blobs: dict[str, list[BlobRef]] = {}  # diff_id -> registry blobs holding it
         self._open()
 
@@ -239,6 +269,8 @@ class ImageStore:
             try:
                 meta = json.loads((entry / "layer.json").read_bytes())
                 self._layer_sizes["sha256:" + entry.name] = int(meta["size"])
+                if "tar_size" in meta:
+                    self._tar_sizes["sha256:" + entry.name] = int(meta["tar_size"])
             except (OSError, ValueError, KeyError, TypeError):
                 shutil.rmtree(entry, ignore_errors=True)  # not a committed layer
 
@@ -315,20 +347,22 @@ class ImageStore:
 
     # ------------------------------------------------------------------ layers
 
-    def _commit_layer(self, tmp: Path, diff_id: str, size: int) -> None:
+    def _commit_layer(self, tmp: Path, diff_id: str, size: int, tar_size: int) -> None:
         """Rename an extracted temp layer into place (or drop it if the layer exists)."""
         final = self._layer_path(diff_id)
         with self._state:
             if diff_id in self._layer_sizes:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return
-            _atomic_write(tmp / "layer.json", _json_bytes({"diff_id": diff_id, "size": size}))
+            meta = {"diff_id": diff_id, "size": size, "tar_size": tar_size}
+            _atomic_write(tmp / "layer.json", _json_bytes(meta))
             _fsync_dir(tmp)
             if final.exists():  # a stale uncommitted dir: cannot happen after _open, be safe
                 shutil.rmtree(final)
             os.rename(tmp, final)
             _fsync_dir(self._layers_dir)
             self._layer_sizes[diff_id] = size
+            self._tar_sizes[diff_id] = tar_size
 
     def _new_tmp_layer(self) -> Path:
         tmp = self._layers_dir / f".tmp-{uuid.uuid4().hex}"
@@ -348,7 +382,7 @@ class ImageStore:
             result = extract_layer(stream, tmp / "diff", split_path=tmp / tarsplit.SPLIT_FILE)
             if expected is not None and result.diff_id != expected:
                 raise InvalidArgument(f'{what}: expected "{expected}", got "{result.diff_id}"')
-            self._commit_layer(tmp, result.diff_id, result.size)
+            self._commit_layer(tmp, result.diff_id, result.size, result.tar_size)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -363,6 +397,7 @@ class ImageStore:
             return
         _fsync_dir(self._layers_dir)
         self._layer_sizes.pop(diff_id, None)
+        self._tar_sizes.pop(diff_id, None)
         self._drop_blobs(diff_id)
         shutil.rmtree(doomed, ignore_errors=True)
 
@@ -466,6 +501,17 @@ class ImageStore:
             raise
         return tmp  # type: ignore[return-value]
 
+    def layer_tar_size(self, diff_id: str) -> int:
+        """Bytes of ``layer_tar(diff_id)`` (counted once for layers stored before it was recorded)."""
+        size = self._tar_sizes.get(diff_id)
+        if size is None:
+            n = 0
+            with self.layer_tar(diff_id) as f:
+                while chunk := f.read(1 << 20):
+                    n += len(chunk)
+            size = self._tar_sizes[diff_id] = n
+        return size
+
     # ------------------------------------------------------------------ registering images
 
     def _register(self, raw: bytes, cfg: dict[str, Any], *, parent: str = "") -> tuple[str, bool]:
@@ -497,7 +543,8 @@ class ImageStore:
 
     # ------------------------------------------------------------------ load (docker load)
 
-    def load_archive(self, path: Path) -> list[str]:
+    def load_archive(self, path: Path, progress: ProgressFn | None = None) -> list[str]:
+        """``docker load``; ``progress(short diff_id, bytes read, total)`` follows each new layer."""
         archive = _Archive(Path(path))
         try:
             if archive.has("manifest.json"):
@@ -517,7 +564,10 @@ class ImageStore:
                         )
                     for i, ((member, blob_digest), diff_id) in enumerate(zip(plan.layers, diff_ids, strict=True)):
                         with archive.open(member) as raw:
-                            outer = HashingReader(raw)
+                            src: Any = raw
+                            if progress is not None and diff_id not in self._layer_sizes:
+                                src = _ProgressReader(raw, truncate_id(diff_id), archive.size(member), progress)
+                            outer = HashingReader(src)
                             self._ensure_layer(outer, diff_id, i)  # type: ignore[arg-type]
                             outer.drain()
                             if blob_digest is not None and outer.digest() != blob_digest:
@@ -826,7 +876,10 @@ class ImageStore:
 
     # ------------------------------------------------------------------ delete (docker rmi)
 
-    def delete(self, ref_or_id: str, *, force: bool, users: UsersFn) -> builtins.list[DeleteItem]:
+    def delete(
+        self, ref_or_id: str, *, force: bool, users: UsersFn, prune: bool = True
+    ) -> builtins.list[DeleteItem]:
+        """``docker rmi``; ``prune=False`` (noprune) keeps untagged parents."""
         with self._write_lock:
             image_id = self._resolve(ref_or_id)
             records: builtins.list[DeleteItem] = []
@@ -859,7 +912,7 @@ class ImageStore:
                         repo_refs = remaining
                 if repo_refs:
                     return records
-                self._delete_helper(image_id, records, force=force, users=users, quiet=True)
+                self._delete_helper(image_id, records, force=force, users=users, quiet=True, prune=prune)
                 return records
 
             if _is_single_reference(repo_refs):
@@ -871,7 +924,7 @@ class ImageStore:
                 for r in sorted(repo_refs, key=lambda r: r.familiar()):
                     self._remove_ref(r)
                     records.append(DeleteItem(untagged=r.familiar()))
-            self._delete_helper(image_id, records, force=force, users=users, quiet=False)
+            self._delete_helper(image_id, records, force=force, users=users, quiet=False, prune=prune)
             return records
 
     def _remove_ref(self, ref: Reference) -> None:
@@ -918,6 +971,7 @@ class ImageStore:
         force: bool,
         users: UsersFn,
         quiet: bool,
+        prune: bool = False,
     ) -> None:
         conflict = self._conflict(image_id, users, running=True, children=True, stopped=not force, refs_=not force)
         if conflict is not None:
@@ -935,20 +989,27 @@ class ImageStore:
             (self._images_dir / f"{image_id[7:]}.meta.json").unlink(missing_ok=True)
             _fsync_dir(self._images_dir)
             records.append(DeleteItem(deleted=image_id))
-            if in_use_by_containers:
-                return  # a (forced) container still has these layers mounted
-            still_used = {d for r in self._images.values() for d in r.diff_ids}
-            diff_ids = rec.diff_ids
-            chains = chain_ids(diff_ids)
-            for diff_id, chain in reversed([*zip(diff_ids, chains, strict=True)]):
-                if diff_id in still_used or diff_id not in self._layer_sizes:
-                    continue
-                self._remove_layer(diff_id)
-                still_used.add(diff_id)  # the same diff twice in one image: remove once
-                records.append(DeleteItem(deleted=chain))
+            if not in_use_by_containers:  # else a (forced) container still has these layers mounted
+                still_used = {d for r in self._images.values() for d in r.diff_ids}
+                diff_ids = rec.diff_ids
+                chains = chain_ids(diff_ids)
+                for diff_id, chain in reversed([*zip(diff_ids, chains, strict=True)]):
+                    if diff_id in still_used or diff_id not in self._layer_sizes:
+                        continue
+                    self._remove_layer(diff_id)
+                    still_used.add(diff_id)  # the same diff twice in one image: remove once
+                    records.append(DeleteItem(deleted=chain))
+        # as dockerd: an untagged parent goes too, quietly, unless something still needs it
+        if prune and rec.parent and rec.parent in self._images:
+            self._delete_helper(rec.parent, records, force=False, users=users, quiet=True, prune=True)
 
     def _is_dangling(self, image_id: str) -> bool:
-        return not self.references(image_id)
+        """No reference and no child (dockerd's imageIsDangling)."""
+        return not self.references(image_id) and not self._has_children(image_id)
+
+    def _has_children(self, image_id: str) -> bool:
+        with self._state:
+            return any(r.parent == image_id for r in self._images.values())
 
     def prune_layers(self, keep: Iterable[str] = ()) -> builtins.list[str]:
         """Remove layers no image uses (and not listed in ``keep``); returns their diff_ids."""
@@ -958,6 +1019,130 @@ class ImageStore:
             for d in removed:
                 self._remove_layer(d)
             return removed
+
+    def prune(
+        self, *, dangling_only: bool, select: Callable[[Image], bool], users: UsersFn
+    ) -> tuple[builtins.list[DeleteItem], int]:
+        """``docker image prune``, as dockerd's ImagesPrune: images without children (all images
+        without ``dangling_only``) that ``select`` keeps, untagged intermediates skipped, images
+        in use skipped quietly. Returns what was deleted and the bytes of the removed layers."""
+        with self._write_lock:
+            with self._state:
+                candidates = [i for i in self._images if not (dangling_only and self._has_children(i))]
+                sizes = {
+                    chain: self._layer_sizes.get(d, 0)
+                    for r in self._images.values()
+                    for d, chain in zip(r.diff_ids, chain_ids(r.diff_ids), strict=True)
+                }
+            chosen = []
+            for image_id in candidates:
+                if not self.references(image_id) and self._has_children(image_id):
+                    continue
+                if select(self._image(image_id)):
+                    chosen.append(image_id)
+            items: builtins.list[DeleteItem] = []
+            for image_id in chosen:
+                if image_id not in self._images:
+                    continue  # went as the parent of another
+                repo_refs = self.references(image_id)
+                try:
+                    if not repo_refs:
+                        items.extend(self.delete(image_id[7:], force=False, users=users))
+                    elif not dangling_only or all(r.digest is not None for r in repo_refs):
+                        for r in repo_refs:
+                            try:
+                                items.extend(self.delete(str(r), force=False, users=users))
+                            except (Conflict, NotFound):
+                                continue
+                except (Conflict, NotFound):
+                    continue
+            reclaimed = sum(sizes.get(i.deleted, 0) for i in items if i.deleted)  # layers' chain ids
+            return items, reclaimed
+
+    # ------------------------------------------------------------------ history, save
+
+    def history(self, ref_or_id: str) -> builtins.list[HistoryItem]:
+        """``docker history``, as dockerd's ImageHistory (newest step first)."""
+        image_id = self._resolve(ref_or_id)
+        with self._state:
+            rec = self._images[image_id]
+            diff_ids = rec.diff_ids
+            steps: builtins.list[dict[str, Any]] = [h for h in rec.config.get("history") or [] if isinstance(h, dict)]
+            out: builtins.list[HistoryItem] = []
+            n = 0
+            for h in steps:
+                size = 0
+                if not h.get("empty_layer"):
+                    if n >= len(diff_ids):
+                        raise SystemError_("too many non-empty layers in History section")
+                    size = self._layer_sizes.get(diff_ids[n], 0)
+                    n += 1
+                created = parse_rfc3339(str(h.get("created") or ""))
+                out.append(HistoryItem(
+                    id="<missing>",
+                    created=int(created.timestamp()) if created else GO_ZERO_TIME_UNIX,
+                    created_by=str(h.get("created_by") or ""),
+                    tags=None,
+                    size=size,
+                    comment=str(h.get("comment") or ""),
+                ))
+            out.reverse()
+            current: str = image_id
+            for i, item in enumerate(out):
+                tags = tuple(r.familiar() for r in self.references(current) if r.digest is None) or None
+                out[i] = HistoryItem(id=current, created=item.created, created_by=item.created_by, tags=tags,
+                                     size=item.size, comment=item.comment)
+                current = self._images[current].parent if current in self._images else ""
+                if not current or current not in self._images:
+                    break
+            return out
+
+    def save_selection(self, names: Iterable[str]) -> builtins.list[tuple[str, builtins.list[Reference]]]:
+        """What ``docker save NAMES`` exports, as dockerd's parseNames: (image id, its tags to
+        record) in request order. A bare repository saves all its tags, an ID none."""
+        chosen: dict[str, builtins.list[Reference]] = {}
+
+        def add(image_id: str, ref: Reference | None) -> None:
+            tags = chosen.setdefault(image_id, [])
+            if ref is not None and ref.digest is None:
+                ref = ref.tag_name_only()
+                if ref not in tags:
+                    tags.append(ref)
+
+        with self._state:
+            for name in names:
+                if refs.is_full_id(name):
+                    add(self._resolve(name), None)
+                    continue
+                ref = refs.parse_normalized(name)
+                if ref.familiar_name() == "sha256" or (ref.tag is None and ref.digest is None):
+                    by_name = sorted(
+                        (r for r in (refs.parse_normalized(k) for k in self._refs) if r.name == ref.name),
+                        key=lambda r: r.familiar(),
+                    )
+                    if ref.familiar_name() != "sha256" and by_name:
+                        for r in by_name:
+                            add(self._refs[str(r)], r)
+                        continue
+                    add(self._search(name), None)
+                    continue
+                target = self._refs.get(str(ref))
+                if target is None or target not in self._images:
+                    raise NotFound("reference does not exist")
+                add(target, ref)
+        return [*chosen.items()]
+
+    def _search(self, term: str) -> str:
+        """An image by (short) ID, as dockerd's image store Search."""
+        prefix = term.removeprefix("sha256:")
+        found = [i for i in self._images if i[7:].startswith(prefix)] if prefix and set(prefix) <= _HEX else []
+        if len(found) == 1:
+            return found[0]
+        raise NotFound(f"No such image: {term}")
+
+    def image_created(self, image_id: str) -> str:
+        with self._state:
+            return str(self._images[image_id].config.get("created") or "")
 
     # ------------------------------------------------------------------ filesystem access
 

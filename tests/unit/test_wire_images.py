@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from servin.api.wire.images import delete_items, image_inspect, image_summary, load_lines
+from servin.api.wire.images import delete_items, human_size, image_inspect, image_summary, load_lines, progress_bar
 from servin.images.model import DeleteItem, Image
+from servin.images.query import familiar_match
 
 pytestmark = pytest.mark.unit
 
@@ -132,3 +133,35 @@ def test_delete_items_and_load_lines():
     ]
     assert delete_items([]) == []
     assert load_lines(["Loaded image: busybox:latest"]) == [{"stream": "Loaded image: busybox:latest\n"}]
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0B"), (512, "512B"), (1000, "1kB"), (1234, "1.234kB"), (1_200_000, "1.2MB"), (5 * 10**9, "5GB")],
+)
+def test_human_size_as_go_units(n, text):
+    assert human_size(n) == text
+
+
+def test_progress_bar_as_the_daemon_renders_it():
+    assert progress_bar(0, 0) == ""
+    assert progress_bar(1_200_000, 4_800_000) == "[" + "=" * 12 + ">" + " " * 38 + "]    1.2MB/4.8MB"
+    assert progress_bar(100, 100) == "[" + "=" * 50 + ">]     100B/100B"
+    assert progress_bar(700, 0) == "    700B"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ref", "hit"),
+    [
+        ("busybox", "busybox:latest", True),
+        ("busy*", "busybox:latest", True),
+        ("*/app", "example.com/team/app:v1", False),
+        ("example.com/*/app", "example.com/team/app:v1", True),
+        ("localhost:5000/x", "localhost:5000/x:1", True),
+        ("*:1", "localhost:5000/x:1", False),
+        ("b?sybox:[lz]atest", "busybox:latest", True),
+        ("busybox", "busybox@sha256:" + "a" * 64, True),
+    ],
+)
+def test_reference_filter_is_go_path_match(pattern, ref, hit):
+    assert familiar_match(pattern, ref) is hit

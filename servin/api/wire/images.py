@@ -5,67 +5,17 @@ Pure functions from the image domain objects; empty lists/maps render as ``[]`` 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from servin.images.model import DeleteItem, Image
+from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
-# ContainerConfig / ImageConfig fields in the order dockerd emits them.
-_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("Hostname", ""),
-    ("Domainname", ""),
-    ("User", ""),
-    ("AttachStdin", False),
-    ("AttachStdout", False),
-    ("AttachStderr", False),
-    ("ExposedPorts", None),
-    ("Tty", False),
-    ("OpenStdin", False),
-    ("StdinOnce", False),
-    ("Env", None),
-    ("Cmd", None),
-    ("Healthcheck", None),
-    ("ArgsEscaped", None),
-    ("Image", ""),
-    ("Volumes", None),
-    ("WorkingDir", ""),
-    ("Entrypoint", None),
-    ("NetworkDisabled", None),
-    ("MacAddress", None),
-    ("OnBuild", None),
-    ("Labels", None),
-    ("StopSignal", None),
-    ("StopTimeout", None),
-    ("Shell", None),
-)
-# Fields dockerd omits when empty (``omitempty`` in container.Config).
-_OMIT_EMPTY = {
-    "ExposedPorts",
-    "Healthcheck",
-    "ArgsEscaped",
-    "NetworkDisabled",
-    "MacAddress",
-    "StopSignal",
-    "StopTimeout",
-    "Shell",
-}
-
-
 def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
     """An image's container config in Docker's field order; unknown extra keys are kept."""
-    src = copy.deepcopy(cfg) if isinstance(cfg, dict) else {}
-    out: dict[str, Any] = {}
-    for key, default in _CONFIG_FIELDS:
-        value = src.pop(key, default)
-        if key in _OMIT_EMPTY and value in (None, "", [], {}, False, 0):
-            continue
-        out[key] = value
-    out.update(src)
-    return out
+    return go_container_config(cfg)
 
 
 def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:
@@ -149,3 +99,52 @@ def delete_items(items: Iterable[DeleteItem]) -> list[dict[str, str]]:
 def load_lines(lines: Iterable[str]) -> list[dict[str, str]]:
     """``POST /images/load`` progress messages: one ``{"stream": "...\\n"}`` per line."""
     return [{"stream": line + "\n"} for line in lines]
+
+
+def history(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
+    """``GET /images/{name}/history`` (Tags is null for a step without tags, as dockerd)."""
+    return [
+        {
+            "Comment": h.comment,
+            "Created": h.created,
+            "CreatedBy": h.created_by,
+            "Id": h.id,
+            "Size": h.size,
+            "Tags": list(h.tags) if h.tags is not None else None,
+        }
+        for h in items
+    ]
+
+
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_size(size: float) -> str:
+    """go-units HumanSize: decimal units, 4 significant digits (``1.2MB``, ``512B``)."""
+    i = 0
+    while size >= 1000 and i < len(_DECIMAL_UNITS) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{_DECIMAL_UNITS[i]}"
+
+
+def progress_bar(current: int, total: int) -> str:
+    """jsonmessage.JSONProgress.String() as the daemon renders it (width 200, no ETA)."""
+    if current <= 0 and total <= 0:
+        return ""
+    if total <= 0:
+        return f"{human_size(current):>8}"
+    percentage = min(int(current / total * 100) // 2, 50)
+    bar = "[" + "=" * percentage + ">" + " " * (50 - percentage) + "] "
+    numbers = f"{human_size(current):>8}/{human_size(total)}" if current <= total else f"{human_size(current):>8}"
+    return bar + numbers
+
+
+def load_progress(short_id: str, current: int, total: int) -> dict[str, Any]:
+    """One ``Loading layer`` progress message of ``POST /images/load``."""
+    return {
+        "status": "Loading layer",
+        "progressDetail": {"current": current, "total": total},
+        "progress": progress_bar(current, total),
+        "id": short_id,
+    }
