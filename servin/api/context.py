@@ -20,6 +20,7 @@ class Services:
     info: Any  # servin.daemon.facts.HostFacts
     tmp_dir: Path
     execs: Any = None  # servin.core.execs.ExecService
+    registry: Any = None  # servin.registry.RegistryService
 
 
 SERVICES = web.AppKey("services", Services)

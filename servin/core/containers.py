@@ -11,6 +11,7 @@ import signal as signal_mod
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -334,7 +335,13 @@ class ContainerService:
             text = resolv_conf_embedded(host, nameserver=embedded_dns, search=hc.dns_search, options=hc.dns_options)
         else:
             text = resolv_conf_with(host, dns=hc.dns, search=hc.dns_search, options=hc.dns_options)
-        atomicfile.write_bytes(self.store.dir(c.id) / "resolv.conf", text.encode())
+        path = self.store.dir(c.id) / "resolv.conf"
+        try:
+            if path.read_text() == text:
+                return
+        except OSError:
+            pass
+        atomicfile.write_bytes(path, text.encode(), durable=False)
 
     def _prepare_bundle(self, c: Container) -> None:
         d = self.store.dir(c.id)
@@ -407,7 +414,8 @@ class ContainerService:
                 names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
             own = (first.endpoint.ip, names) if first.endpoint.ip else None
             hosts = hosts_file(own=own, extra=self._extra_hosts(c))
-            await asyncio.to_thread(atomicfile.write_bytes, self.store.dir(c.id) / "hosts", hosts.encode())
+            await asyncio.to_thread(partial(atomicfile.write_bytes, durable=False), self.store.dir(c.id) / "hosts",
+                                    hosts.encode())
             dns = next((e for e in wanted if e.network != "bridge"), None)  # the embedded DNS, if any
             gateway = self.network.find(dns.network).gateway if dns is not None else None
             await asyncio.to_thread(self._write_resolv_conf, c, gateway)

@@ -33,6 +33,8 @@ class DaemonConfig:
     bip: str = ""  # its address and prefix, e.g. 172.17.0.1/16 ("" = Docker's default)
     default_address_pools: tuple[dict[str, Any], ...] | None = None  # [{"base": "...", "size": 24}]
     icc: bool = True
+    insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR; loopback is always insecure
+    registry_mirrors: tuple[str, ...] = ()  # mirrors of docker.io, tried first for pulls
 
 
 # flag dest → daemon.json key (dockerd's names)
@@ -41,6 +43,7 @@ FILE_KEYS = {
     "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
     "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc",
+    "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
 }
 
 
@@ -64,6 +67,10 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="subnet pool for networks: base=10.10.0.0/16,size=24")
     p.add_argument("--icc", dest="icc", type=lambda v: v.lower() in ("1", "true", "yes"), nargs="?", const=True,
                    help="inter-container traffic on the default bridge (--icc=false to cut it)")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append",
+                   help="registry (host:port or CIDR) reached over plain http or unverified TLS")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append",
+                   help="preferred mirror of docker.io for pulls")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -77,6 +84,12 @@ def _convert(name: str, value: Any) -> Any:
         return Path(value)
     if name in ("debug", "seed_busybox", "icc"):
         return bool(value)
+    if name in ("insecure_registries", "registry_mirrors"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{FILE_KEYS[name]} must be a list of strings")
+        return tuple(value)
     if name == "default_address_pools":
         pools = []
         for item in value if isinstance(value, list) else [value]:

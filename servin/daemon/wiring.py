@@ -64,8 +64,12 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         or cg.version == 2, start_time_ns=time.time_ns())
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
+    from servin.registry import RegistryService
+
+    registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
+                               mirrors=config.registry_mirrors)
     services = Services(containers=containers, images=images, events=events, info=host,
-                        tmp_dir=config.data_root / "tmp", execs=execs)
+                        tmp_dir=config.data_root / "tmp", execs=execs, registry=registry)
     dns = None
     if network is not None:
         from servin.network.dns import DnsServer

@@ -76,9 +76,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     if q.get("fromSrc"):
         raise errors.NotImplementedYet("importing from a URL is not implemented in Servin yet")
     if q.get("fromImage"):
-        image = q["fromImage"] + (":" + q["tag"] if q.get("tag") else "")
-        raise errors.NotImplementedYet(
-            f"pulling {image}: registry pull is not implemented in Servin yet; use docker load")
+        from servin.api.routes import distribution
+
+        return await distribution.pull(request)
     raise errors.InvalidArgument("fromImage or fromSrc is required")
 
 
@@ -146,6 +146,9 @@ def _image_event(action: str, image_id: str, name: str = "") -> Any:
 
 
 def add_routes(add: Any) -> None:
+    from servin.api.routes import distribution
+
+    distribution.add_routes(add)  # /auth, search, push, /distribution: before the catch-alls below
     add("POST", "/images/load", load)
     add("POST", "/images/create", create)
     add("GET", "/images/json", list_)

@@ -1,0 +1,198 @@
+"""Registry endpoints: pull (POST /images/create?fromImage=), push, /auth, /distribution, search."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp import web
+
+from servin import errors
+from servin.api import streams
+from servin.api.context import json_body, services
+from servin.api.errors import json_response
+from servin.api.wire.filters import parse_filters
+from servin.core.events import Event
+from servin.images import reference as refs
+from servin.registry import auth as auth_mod
+from servin.registry import manifest as mf
+from servin.registry import progress
+from servin.registry.service import RegistryService
+
+_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_FALLBACK: dict[int, RegistryService] = {}
+
+
+def registry(request: web.Request) -> RegistryService:
+    s = services(request)
+    svc = getattr(s, "registry", None)
+    if svc is None:  # an app built without one (API tests): one per Services object
+        svc = _FALLBACK.setdefault(id(s), RegistryService(s.images, s.tmp_dir))
+    return svc
+
+
+class StreamOutput(progress.Output):
+    """Progress lines into a 200 stream that opens with the first line; a client that goes away
+    cancels the transfer (its temp files go with it)."""
+
+    def __init__(self, request: web.Request) -> None:
+        super().__init__()
+        self.request = request
+        self.resp: web.StreamResponse | None = None
+        self._queue: list[bytes] = []
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Future[None] | None = None
+        self._closing = False
+        self._owner = asyncio.current_task()
+
+    def _write(self, msg: dict[str, Any]) -> None:
+        self._queue.append(progress.dumps(msg))
+        if self._pump is None:
+            self._pump = asyncio.ensure_future(self._run())
+        self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            self.resp = await streams.open_stream(self.request, "application/json")
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    batch = b"".join(self._queue)
+                    self._queue.clear()
+                    await self.resp.write(batch)
+                if self._closing:
+                    return
+        except (ConnectionResetError, BrokenPipeError, RuntimeError):
+            if self._owner is not None and not self._closing:
+                self._owner.cancel()
+
+    async def finish(self) -> web.StreamResponse:
+        if self._pump is None:
+            self._pump = asyncio.ensure_future(self._run())
+        self._closing = True
+        self._wake.set()
+        await self._pump
+        assert self.resp is not None
+        try:
+            await self.resp.write_eof()
+        except (ConnectionResetError, BrokenPipeError, RuntimeError):
+            pass
+        return self.resp
+
+
+def _creds(request: web.Request) -> auth_mod.AuthConfig:
+    return auth_mod.decode_header(request.headers.get("X-Registry-Auth"))
+
+
+def _image_event(action: str, ref: refs.Reference, labels: dict[str, str] | None = None) -> Event:
+    attrs = {**(labels or {}), "name": ref.familiar_name()}
+    return Event(type="image", action=action, actor_id=ref.familiar(), attributes=attrs)
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    """POST /images/create?fromImage=NAME&tag=TAG|DIGEST&platform=…"""
+    q = request.query
+    ref = refs.parse_normalized(q["fromImage"])
+    tag = q.get("tag", "")
+    if tag:
+        ref = ref.name_only()
+        if _DIGEST_RE.match(tag):
+            ref = refs.parse_normalized(f"{ref.name}@{tag}")
+        else:
+            ref = ref.with_tag(tag)
+    platform = mf.parse_platform(q.get("platform", ""))
+    out = StreamOutput(request)
+    svc = registry(request)
+    try:
+        await svc.pull(ref, _creds(request), platform, out)
+    except errors.ServinError as exc:
+        if not out.started:
+            raise
+        out.emit(progress.error(exc.message))
+    else:
+        ref = ref.tag_name_only()
+        try:
+            img = await asyncio.to_thread(services(request).images.get, str(ref))
+            labels = dict(((img.config.get("config") or {}).get("Labels")) or {})
+        except errors.ServinError:
+            labels = {}
+        services(request).events.publish(_image_event("pull", ref, labels))
+    return await out.finish()
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    """POST /images/{name}/push?tag=TAG (no tag: every tag of the repository)."""
+    ref = refs.parse_normalized(request.match_info["name"])
+    tag = request.query.get("tag", "")
+    if tag:
+        ref = ref.with_tag(tag)
+    out = StreamOutput(request)
+    try:
+        results = await registry(request).push(ref, _creds(request), out)
+    except errors.ServinError as exc:
+        if not out.started:
+            raise
+        out.emit(progress.error(exc.message))
+    else:
+        for r in results:
+            services(request).events.publish(_image_event("push", ref.name_only().with_tag(r.tag)))
+    return await out.finish()
+
+
+async def auth(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    creds = auth_mod.from_dict(body or {})
+    token = await registry(request).login(creds)
+    return json_response({"Status": "Login Succeeded", "IdentityToken": token})
+
+
+async def distribution_inspect(request: web.Request) -> web.Response:
+    ref = refs.parse_normalized(request.match_info["name"])
+    return json_response(await registry(request).inspect(ref, _creds(request)))
+
+
+SEARCH_FILTERS = frozenset({"is-automated", "is-official", "stars"})
+
+
+async def search(request: web.Request) -> web.Response:
+    q = request.query
+    term = q.get("term", "")
+    if not term:
+        raise errors.InvalidArgument("term is required")
+    try:
+        limit = int(q.get("limit") or 25)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid limit: {q.get('limit')}") from None
+    if not 1 <= limit <= 100:
+        raise errors.InvalidArgument("limit must be between 1 and 100")
+    filters = parse_filters(q.get("filters"), SEARCH_FILTERS)
+    results = await registry(request).search(term, limit, _creds(request))
+
+    def keep(r: dict[str, Any]) -> bool:
+        for key, field in (("is-automated", "is_automated"), ("is-official", "is_official")):
+            if key in filters and bool(r.get(field)) != (filters[key][0].lower() in ("1", "true")):
+                return False
+        if "stars" in filters:
+            try:
+                if int(r.get("star_count") or 0) < int(filters["stars"][0]):
+                    return False
+            except ValueError:
+                raise errors.InvalidArgument(f"invalid filter 'stars={filters['stars'][0]}'") from None
+        return True
+
+    out = [{"star_count": int(r.get("star_count") or 0), "is_official": bool(r.get("is_official")),
+            "name": str(r.get("name") or ""), "is_automated": bool(r.get("is_automated")),
+            "description": str(r.get("description") or "")} for r in results if isinstance(r, dict)]
+    return json_response([r for r in out if keep(r)])
+
+
+def add_routes(add: Any) -> None:
+    """Registered before /images/{name}/… catch-alls (images.add_routes calls this first)."""
+    add("POST", "/auth", auth)
+    add("GET", "/images/search", search)
+    add("GET", "/distribution/{name:.+}/json", distribution_inspect)
+    add("POST", "/images/{name:.+}/push", push)
+
+

@@ -1,0 +1,336 @@
+"""The registry service handlers call: endpoints (insecure, mirrors), pull, push, login, search."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+
+from servin import errors
+from servin.images.reference import DEFAULT_DOMAIN, Reference
+from servin.registry import manifest as mf
+from servin.registry import progress
+from servin.registry import pull as pull_mod
+from servin.registry import push as push_mod
+from servin.registry.auth import AuthConfig
+from servin.registry.client import USER_AGENT, Endpoint, Repository
+from servin.registry.errors import RegistryError, TransportError, translate_pull
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DOCKER_HUB_REGISTRY = "https://registry-1.docker.io"
+DOCKER_HUB_INDEX = "https://index.docker.io"
+DOCKER_HUB_AUTH_ADDRESS = "https://index.docker.io/v1/"
+DEFAULT_INSECURE_CIDRS = ("127.0.0.0/8", "::1/128")  # as dockerd: loopback registries speak plain http
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    image_id: str
+    digest: str
+    downloaded: bool
+
+
+def normalize_mirror(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "https://" + url
+    if not url.startswith(("http://", "https://")):
+        raise errors.InvalidArgument(f"invalid mirror: unsupported scheme in {url}")
+    return url
+
+
+def server_hostname(address: str) -> str:
+    """dockerd's ConvertToHostname: ``https://index.docker.io/v1/`` → ``index.docker.io``."""
+    s = address.strip()
+    for prefix in ("http://", "https://"):
+        if s.startswith(prefix):
+            s = s[len(prefix):]
+    return s.split("/", 1)[0]
+
+
+class RegistryService:
+    def __init__(self, store: Any, tmp_dir: Path, *, insecure_registries: tuple[str, ...] = (),
+                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0) -> None:
+        self.store, self.tmp_dir = store, Path(tmp_dir)
+        self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
+            ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
+        self.insecure_hosts: set[str] = set()
+        for item in insecure_registries:
+            item = server_hostname(item)
+            try:
+                self.insecure_nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                self.insecure_hosts.add(item)
+        self.mirrors = tuple(normalize_mirror(m) for m in mirrors)
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
+                                             sock_read=60)
+        self._scheme: dict[str, str] = {}  # host → the base url that answered last time
+
+    # ------------------------------------------------------------------ plumbing
+
+    def session(self) -> aiohttp.ClientSession:
+        """One HTTP session per operation (its connections are reused by the operation's requests)."""
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16), timeout=self.timeout,
+                                     auto_decompress=False, headers={"User-Agent": USER_AGENT})
+
+    async def close(self) -> None:
+        """Nothing is held between operations; kept for callers that close services."""
+
+    async def is_insecure(self, host: str) -> bool:
+        """localhost and loopback addresses, the insecure-registries entries (names, CIDRs)."""
+        if host in self.insecure_hosts:
+            return True
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]")
+        if name in self.insecure_hosts:
+            return True
+        try:
+            addrs = [ipaddress.ip_address(name)]
+        except ValueError:
+            if name == "localhost":
+                return True
+            if len(self.insecure_nets) == len(DEFAULT_INSECURE_CIDRS):
+                return False  # only loopback is listed: a name would need to resolve there, skip DNS
+            try:
+                infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(name, None), 5)
+            except (OSError, asyncio.TimeoutError):
+                return False
+            addrs = [ipaddress.ip_address(i[4][0]) for i in infos]
+        return any(a in net for a in addrs for net in self.insecure_nets)
+
+    async def endpoints(self, domain: str, *, push: bool = False) -> list[Endpoint]:
+        if domain == DEFAULT_DOMAIN:
+            eps = [] if push else [Endpoint(m, mirror=True) for m in self.mirrors]
+            return eps + [Endpoint(DOCKER_HUB_REGISTRY)]
+        if await self.is_insecure(domain):
+            eps = [Endpoint(f"https://{domain}", verify_tls=False), Endpoint(f"http://{domain}")]
+            if self._scheme.get(domain, "").startswith("http://"):
+                eps.reverse()
+            return eps
+        return [Endpoint(f"https://{domain}")]
+
+    async def _on_endpoints(self, http: aiohttp.ClientSession, domain: str, push: bool,
+                            fn: Callable[[Endpoint], Awaitable[T]]) -> T:
+        """Run ``fn`` on each endpoint until one can be reached (a mirror's failure of any kind falls
+        through to the next, as dockerd does)."""
+        last: BaseException | None = None
+        eps = await self.endpoints(domain, push=push)
+        for n, ep in enumerate(eps):
+            if n + 1 < len(eps) and not ep.mirror and domain not in self._scheme and not await self._answers(http, ep):
+                last = TransportError(f'Get "{ep.url}/v2/": the endpoint does not answer')
+                continue  # probe first, so a fallback never repeats progress lines
+            try:
+                result = await fn(ep)
+            except TransportError as exc:
+                last = exc
+                continue
+            except (RegistryError, errors.ServinError) as exc:
+                if ep.mirror:
+                    last = exc
+                    continue
+                raise
+            self._scheme[domain] = ep.url
+            return result
+        assert last is not None
+        if isinstance(last, TransportError):
+            raise errors.SystemError_(str(last))
+        raise last
+
+    async def _answers(self, http: aiohttp.ClientSession, ep: Endpoint) -> bool:
+        try:
+            async with http.get(f"{ep.url}/v2/", ssl=ep.ssl, timeout=aiohttp.ClientTimeout(total=10)) as r:
+                await r.read()
+            return True
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    @staticmethod
+    def repository(http: aiohttp.ClientSession, ep: Endpoint, ref: Reference, creds: AuthConfig,
+                   actions: tuple[str, ...] = ("pull",), extra_scopes: tuple[str, ...] = ()) -> Repository:
+        return Repository(http, ep, ref.path, creds, actions, extra_scopes)
+
+    # ------------------------------------------------------------------ pull
+
+    async def pull(self, ref: Reference, creds: AuthConfig, platform: mf.Platform | None,
+                   out: progress.Output) -> PullResult:
+        ref = ref.tag_name_only()
+
+        async def attempt(ep: Endpoint) -> PullResult:
+            repo = self.repository(http, ep, ref, creds)
+            try:
+                resolved = await pull_mod.resolve(repo, ref, platform)
+            except RegistryError as exc:
+                raise translate_pull(exc, ref.familiar(), ref.familiar_name()) from None
+            try:
+                image_id, new = await pull_mod.pull_image(self.store, repo, ref, resolved, out, self.tmp_dir,
+                                                          platform)
+            except RegistryError as exc:
+                raise translate_pull(exc, ref.familiar(), ref.familiar_name()) from None
+            return PullResult(image_id, resolved.digest, new)
+
+        async with self.session() as http:
+            result = await self._on_endpoints(http, ref.domain, False, attempt)
+        out.message("Digest: " + result.digest)
+        what = "Downloaded newer image for " if result.downloaded else "Image is up to date for "
+        out.message("Status: " + what + ref.familiar())
+        return result
+
+    # ------------------------------------------------------------------ push
+
+    async def push(self, ref: Reference, creds: AuthConfig, out: progress.Output) -> list[push_mod.PushResult]:
+        out.message(f"The push refers to repository [{ref.name}]")
+        pairs = await asyncio.to_thread(push_mod.images_to_push, self.store, ref)
+        if not pairs:
+            if ref.tag is not None and await asyncio.to_thread(_any_tag, self.store, ref):
+                raise errors.NotFound(f"tag does not exist: {ref.familiar()}")
+            raise errors.NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}")
+        # mounts need pull access to the source repositories, asked for in the same token
+        sources = set()
+        for _, img in pairs:
+            for d in img.diff_ids:
+                for b in await asyncio.to_thread(self.store.blobs_for, d):
+                    domain, _, path = b.repository.partition("/")
+                    if domain == ref.domain and b.repository != ref.name:
+                        sources.add(f"repository:{path}:pull")
+        results = []
+        for target, img in pairs:
+            async def attempt(ep: Endpoint, target: Reference = target, img: Any = img) -> push_mod.PushResult:
+                repo = self.repository(http, ep, target, creds, ("pull", "push"), tuple(sorted(sources)))
+                try:
+                    return await push_mod.push_tag(self.store, repo, target, img, out)
+                except RegistryError as exc:
+                    raise _push_error(exc) from None
+
+            async with self.session() as http:
+                results.append(await self._on_endpoints(http, ref.domain, True, attempt))
+        return results
+
+    # ------------------------------------------------------------------ login
+
+    async def login(self, creds: AuthConfig) -> str:
+        """Check credentials against the registry; returns an identity token ("" when none)."""
+        host = server_hostname(creds.server_address) if creds.server_address else ""
+        if host in ("", "index.docker.io", "docker.io", "registry-1.docker.io"):
+            host = DEFAULT_DOMAIN
+
+        async def attempt(ep: Endpoint) -> str:
+            repo = Repository(http, ep, "", creds)
+            repo.scopes = ()
+            await repo.ping(offline=True)
+            return repo.state.refresh_token
+
+        try:
+            async with self.session() as http:
+                return await self._on_endpoints(http, host, True, attempt)
+        except RegistryError as exc:
+            raise errors.Unauthorized(str(exc)) from None
+
+    # ------------------------------------------------------------------ distribution inspect, search
+
+    async def inspect(self, ref: Reference, creds: AuthConfig) -> dict[str, Any]:
+        ref = ref.tag_name_only()
+
+        async def attempt(ep: Endpoint) -> dict[str, Any]:
+            repo = self.repository(http, ep, ref, creds)
+            try:
+                reference = ref.digest or ref.tag or "latest"
+                raw, ctype, _ = await repo.get_manifest(reference, mf.ACCEPT)
+                if ref.digest and not pull_mod.verify_digest(raw, ref.digest):
+                    raise errors.SystemError_(f"manifest verification failed for digest {ref.digest}")
+                import hashlib
+
+                top = mf.loads(raw)
+                mt = mf.media_type_of(top, ctype)
+                desc = {"mediaType": mt, "digest": ref.digest or "sha256:" + hashlib.sha256(raw).hexdigest(),
+                        "size": len(raw)}
+                platforms: list[dict[str, Any]] = []
+                if mt in (mf.DOCKER_LIST, mf.OCI_INDEX):
+                    for e in mf.index_entries(top):
+                        if e.platform and e.platform.get("os") != "unknown":
+                            platforms.append({k: v for k, v in e.platform.items() if v})
+                elif mt in (mf.DOCKER_MANIFEST, mf.OCI_MANIFEST):
+                    config_desc, _ = mf.image_parts(top)
+                    import json
+
+                    cfg = json.loads(await repo.get_blob(config_desc.digest))
+                    p = {"architecture": cfg.get("architecture", ""), "os": cfg.get("os", "")}
+                    for k in ("os.version", "os.features", "variant"):
+                        if cfg.get(k):
+                            p[k] = cfg[k]
+                    platforms.append(p)
+                return {"Descriptor": desc, "Platforms": platforms}
+            except RegistryError as exc:
+                raise translate_pull(exc, ref.familiar(), ref.familiar_name()) from None
+
+        async with self.session() as http:
+            return await self._on_endpoints(http, ref.domain, False, attempt)
+
+    async def search(self, term: str, limit: int, creds: AuthConfig) -> list[dict[str, Any]]:
+        """The registry's v1 search API (Docker Hub's index, or the registry named in the term)."""
+        domain, _, rest = term.partition("/")
+        if rest and ("." in domain or ":" in domain or domain == "localhost"):
+            remote = rest
+        else:
+            domain, remote = DEFAULT_DOMAIN, term
+        if domain == DEFAULT_DOMAIN:
+            bases = [DOCKER_HUB_INDEX]
+        elif await self.is_insecure(domain):
+            bases = [f"https://{domain}", f"http://{domain}"]
+        else:
+            bases = [f"https://{domain}"]
+        query = urlencode({"q": remote, "n": str(limit)})
+        async with self.session() as http:
+            return await self._search(http, domain, bases, query)
+
+    async def _search(self, http: aiohttp.ClientSession, domain: str, bases: list[str],
+                      query: str) -> list[dict[str, Any]]:
+        last = ""
+        for base in bases:
+            url = f"{base}/v1/search?{query}"
+            try:
+                async with http.get(url, ssl=False if base.startswith("https://") and domain != DEFAULT_DOMAIN
+                                           else None, timeout=aiohttp.ClientTimeout(total=15)) as resp:
+                    body = await resp.read()
+                    if resp.status != 200:
+                        raise errors.SystemError_(f'Unexpected status code {resp.status} from "{url}": '
+                                                  f"the registry {domain} offers no search API")
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                last = f'Get "{url}": {_short(exc)}'
+                continue
+            import json
+
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise errors.SystemError_(f'invalid search answer from "{url}"') from None
+            return list(data.get("results") or []) if isinstance(data, dict) else []
+        raise errors.SystemError_(last or f"cannot search {domain}")
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror):
+        return f"dial tcp: lookup {exc.host}: no such host"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "context deadline exceeded"
+    return str(exc) or type(exc).__name__
+
+
+def _any_tag(store: Any, ref: Reference) -> bool:
+    return bool(push_mod.images_to_push(store, ref.name_only()))
+
+
+def _push_error(exc: RegistryError) -> errors.ServinError:
+    if exc.code in ("DENIED", "UNAUTHORIZED"):
+        return errors.SystemError_(str(exc) if exc.code == "UNAUTHORIZED"
+                                   else "denied: requested access to the resource is denied")
+    return errors.SystemError_(str(exc))

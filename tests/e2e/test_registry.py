@@ -1,0 +1,171 @@
+"""docker push / pull / login and docker-py against Debian's docker-registry on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.registry.fakestore import image_config, layer_tar, sha
+from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
+from tests.support.daemon import ServinDaemon
+
+pytestmark = pytest.mark.skipif(not os.path.exists(REGISTRY_BIN), reason="docker-registry is not installed")
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    with running_registry() as reg:
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def private() -> Iterator[Registry]:
+    with running_registry("htpasswd") as reg:
+        yield reg
+
+
+def local(reg: Registry) -> str:
+    """The registry as users name it: localhost is insecure (plain http) by default, as in Docker."""
+    return f"localhost:{reg.port}"
+
+
+def test_push_pull_run_round_trip_with_the_cli(servin: ServinDaemon, registry: Registry) -> None:
+    name = f"{local(registry)}/e2e/layered"
+    servin.docker("run", "--name", "layered-src", "busybox", "sh", "-c", "echo from-layer > /marker")
+    try:
+        servin.docker("commit", "layered-src", f"{name}:v1")
+    finally:
+        servin.docker("rm", "-f", "layered-src")
+    out = servin.docker("push", f"{name}:v1").stdout.decode()
+    assert f"The push refers to repository [{name}]" in out
+    assert out.count("Pushed") == 2, out
+    digest_line = [line for line in out.splitlines() if line.startswith("v1: digest: sha256:")]
+    assert digest_line, out
+    digest = digest_line[0].split()[2]
+    image_id = servin.docker("image", "inspect", "-f", "{{.Id}}", f"{name}:v1").stdout.decode().strip()
+    servin.docker("rmi", f"{name}:v1")
+
+    out = servin.docker("pull", f"{name}:v1").stdout.decode()
+    assert "v1: Pulling from e2e/layered" in out
+    assert out.count("Already exists") == 1, out  # busybox's layer is still there from the load
+    assert "Pull complete" in out
+    assert f"Digest: {digest}" in out
+    assert f"Status: Downloaded newer image for {name}:v1" in out
+    info = json.loads(servin.docker("image", "inspect", f"{name}:v1").stdout)[0]
+    assert info["Id"] == image_id
+    assert f"{name}@{digest}" in info["RepoDigests"]
+    assert servin.docker("run", "--rm", f"{name}:v1", "cat", "/marker").stdout == b"from-layer\n"
+
+    out = servin.docker("pull", f"{name}:v1").stdout.decode()
+    assert f"Status: Image is up to date for {name}:v1" in out
+
+    again = servin.docker("push", f"{name}:v1").stdout.decode()
+    assert again.count("Layer already exists") == 2, again
+
+
+def test_pull_by_digest_and_missing_image_errors(servin: ServinDaemon, registry: Registry) -> None:
+    name = f"{local(registry)}/e2e/digest"
+    servin.docker("tag", "busybox", f"{name}:latest")
+    out = servin.docker("push", f"{name}:latest").stdout.decode()
+    digest = [line for line in out.splitlines() if "digest:" in line][0].split()[2]
+    out = servin.docker("pull", f"{name}@{digest}").stdout.decode()
+    assert f"Digest: {digest}" in out
+    assert servin.docker("image", "inspect", f"{name}@{digest}").returncode == 0
+
+    res = servin.docker("pull", f"{local(registry)}/e2e/none", check=False)
+    assert res.returncode == 1
+    assert (f"Error response from daemon: manifest for {local(registry)}/e2e/none:latest not found: "
+            "manifest unknown: manifest unknown") in res.stderr.decode()
+
+    res = servin.docker("push", f"{local(registry)}/e2e/never-tagged", check=False)
+    assert res.returncode == 1
+    assert f"An image does not exist locally with the tag: {local(registry)}/e2e/never-tagged" in res.stderr.decode()
+
+
+def test_pull_platform_from_a_hand_made_index(servin: ServinDaemon, registry: Registry) -> None:
+    repo = "e2e/multi"
+    entries = []
+    for arch in ("amd64", "arm64"):
+        tar = layer_tar({f"{arch}.txt": arch.encode()})
+        blob = gzip.compress(tar, mtime=0)
+        cfg = image_config([sha(tar)], arch=arch)
+        doc = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+               "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                          "digest": registry.put_blob(repo, cfg), "size": len(cfg)},
+               "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                           "digest": registry.put_blob(repo, blob), "size": len(blob)}]}
+        raw = json.dumps(doc).encode()
+        registry.put_manifest(repo, sha(raw), doc, doc["mediaType"])
+        entries.append({"mediaType": doc["mediaType"], "digest": sha(raw), "size": len(raw),
+                        "platform": {"architecture": arch, "os": "linux"}})
+    registry.put_manifest(repo, "latest", {"schemaVersion": 2, "manifests": entries,
+                                           "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json"},
+                          "application/vnd.docker.distribution.manifest.list.v2+json")
+    name = f"{local(registry)}/{repo}"
+    servin.docker("pull", "--platform", "linux/arm64", name)
+    arch = servin.docker("image", "inspect", "-f", "{{.Architecture}}", name).stdout.decode().strip()
+    assert arch == "arm64"
+    res = servin.docker("pull", "--platform", "linux/ppc64le", name, check=False)
+    assert "no matching manifest for linux/ppc64le in the manifest list entries" in res.stderr.decode()
+
+    import docker
+
+    client = docker.DockerClient(base_url=servin.host, version="1.41")
+    try:
+        data = client.api.inspect_distribution(name)
+    finally:
+        client.close()
+    assert data["Descriptor"]["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert sorted(p["architecture"] for p in data["Platforms"]) == ["amd64", "arm64"]
+
+
+def test_login_then_push_and_pull_with_credentials(servin: ServinDaemon, private: Registry) -> None:
+    host = local(private)
+    res = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", host], input=b"wrong\n",
+                         env=servin.env, capture_output=True, timeout=60)
+    assert res.returncode == 1
+    assert (f"Error response from daemon: login attempt to http://{host}/v2/ failed with status: "
+            "401 Unauthorized") in res.stderr.decode()
+    name = f"{host}/e2e/private:latest"
+    servin.docker("tag", "busybox", name)
+    res = servin.docker("push", name, check=False)
+    assert res.returncode == 1 and "no basic auth credentials" in res.stderr.decode()
+
+    res = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", host],
+                         input=USERS["alice"].encode() + b"\n", env=servin.env, capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert b"Login Succeeded" in res.stdout
+    servin.docker("push", name)
+    servin.docker("rmi", name)
+    servin.docker("pull", name)
+    servin.docker("logout", host)
+
+
+def test_dockerpy_pull_push_and_events(servin: ServinDaemon, private: Registry, registry: Registry) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=servin.host, version="1.41")
+    try:
+        creds = {"username": "alice", "password": USERS["alice"]}
+        repo = f"{local(private)}/e2e/dockerpy"
+        client.images.get("busybox").tag(repo, "v2")
+        lines = list(client.images.push(repo, "v2", auth_config=creds, stream=True, decode=True))
+        assert lines[-1]["aux"]["Tag"] == "v2", lines
+        client.images.remove(f"{repo}:v2")
+        since = servin.docker("version", "-f", "{{.Server.Version}}")  # a round trip before the pull
+        assert since.returncode == 0
+        img = client.images.pull(repo, tag="v2", auth_config=creds)
+        assert f"{repo}:v2" in img.tags
+        with pytest.raises(docker.errors.NotFound):
+            client.images.pull(f"{local(registry)}/e2e/absent", tag="latest")
+        events = client.api.events(decode=True, since=0, until=int(__import__("time").time()) + 1,
+                                   filters={"type": "image", "event": ["pull", "push"]})
+        seen = [(e["Action"], e["Actor"]["ID"]) for e in events]
+        assert ("push", f"{repo}:v2") in seen and ("pull", f"{repo}:v2") in seen
+    finally:
+        client.close()

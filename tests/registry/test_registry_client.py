@@ -1,0 +1,253 @@
+"""Pull and push against a real docker-registry on 127.0.0.1 (no Servin daemon): anonymous,
+htpasswd and token auth, indexes and platforms, digests, corruption, mounts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servin import errors
+from servin.images.reference import parse_normalized
+from servin.registry import manifest as mf
+from servin.registry.auth import AuthConfig
+from servin.registry.progress import Recorder
+from servin.registry.service import RegistryService
+from tests.registry.fakestore import FakeStore, image_config, layer_tar, sha
+from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
+
+pytestmark = [pytest.mark.unit,
+              pytest.mark.skipif(not os.path.exists(REGISTRY_BIN), reason="docker-registry is not installed")]
+
+ANONYMOUS = AuthConfig()
+ALICE = AuthConfig(username="alice", password=USERS["alice"])
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    with running_registry() as reg:
+        yield reg
+
+
+def make_service(store: FakeStore, tmp_path: Path) -> RegistryService:
+    return RegistryService(store, tmp_path)
+
+
+def statuses(rec: Recorder) -> list[str]:
+    return [m.get("status", "") for m in rec.lines]
+
+
+def by_id(rec: Recorder, id_: str) -> list[str]:
+    out = []
+    for m in rec.lines:
+        if m.get("id") == id_ and (not out or out[-1] != m["status"]):
+            out.append(m["status"])
+    return out
+
+
+async def push(svc: RegistryService, name: str, creds: AuthConfig = ANONYMOUS) -> Recorder:
+    rec = Recorder()
+    try:
+        await svc.push(parse_normalized(name), creds, rec)
+    finally:
+        await svc.close()
+    return rec
+
+
+async def pull(svc: RegistryService, name: str, platform: str = "", creds: AuthConfig = ANONYMOUS) -> Recorder:
+    rec = Recorder()
+    try:
+        await svc.pull(parse_normalized(name), creds, mf.parse_platform(platform), rec)
+    finally:
+        await svc.close()
+    return rec
+
+
+def three_layers(store: FakeStore, name: str, label: str = "") -> str:
+    return store.make_image(name, [{"a": os.urandom(300_000)}, {"b": b"bee" * 1000}, {"c": os.urandom(2_000_000)}],
+                            label=label)
+
+
+async def test_push_then_pull_round_trip_with_dockerd_progress(registry: Registry, tmp_path: Path) -> None:
+    src = FakeStore()
+    name = f"{registry.host}/round/trip:v1"
+    image_id = three_layers(src, name)
+    rec = await push(make_service(src, tmp_path), name)
+    lines = rec.lines
+    assert lines[0] == {"status": f"The push refers to repository [{registry.host}/round/trip]"}
+    diff_ids = list(src.get(image_id).diff_ids)
+    top = diff_ids[-1][7:19]
+    assert by_id(rec, top)[0] == "Preparing" and by_id(rec, top)[-1] == "Pushed"
+    assert any(m.get("status") == "Pushing" and m["progressDetail"].get("current") for m in lines)
+    final = lines[-2]["status"]
+    assert final.startswith("v1: digest: sha256:") and " size: " in final
+    aux = lines[-1]
+    assert aux["progressDetail"] == {} and aux["aux"]["Tag"] == "v1"
+    digest = aux["aux"]["Digest"]
+    assert f"{registry.host}/round/trip@{digest}" in src.get(image_id).repo_digests
+
+    dst = FakeStore()
+    rec = await pull(make_service(dst, tmp_path), name)
+    assert rec.lines[0] == {"status": "Pulling from round/trip", "id": "v1"}
+    assert rec.lines[-2] == {"status": f"Digest: {digest}"}
+    assert rec.lines[-1] == {"status": f"Status: Downloaded newer image for {name}"}
+    layer_ids = {m["id"] for m in rec.lines if m.get("status") == "Pulling fs layer"}
+    assert len(layer_ids) == 3
+    for id_ in layer_ids:
+        seq = by_id(rec, id_)
+        assert seq[0] == "Pulling fs layer" and seq[-1] == "Pull complete"
+        assert {"Downloading", "Verifying Checksum", "Download complete", "Extracting"} <= set(seq)
+    assert dst.get(name).id == image_id
+    assert dst.layers == src.layers
+    assert list(tmp_path.iterdir()) == []  # no temp file left
+
+    again = await pull(make_service(dst, tmp_path), name)
+    assert {m["status"] for m in again.lines if "id" in m and m["id"] != "v1"} == {"Already exists"}
+    assert again.lines[-1] == {"status": f"Status: Image is up to date for {name}"}
+
+
+async def test_pull_by_digest_and_unknown_manifest(registry: Registry, tmp_path: Path) -> None:
+    src = FakeStore()
+    name = f"{registry.host}/bydigest/img:latest"
+    three_layers(src, name)
+    digest = (await push(make_service(src, tmp_path), name)).lines[-1]["aux"]["Digest"]
+    dst = FakeStore()
+    ref = f"{registry.host}/bydigest/img@{digest}"
+    rec = await pull(make_service(dst, tmp_path), ref)
+    assert rec.lines[0] == {"status": "Pulling from bydigest/img", "id": digest}
+    assert rec.lines[-1] == {"status": f"Status: Downloaded newer image for {ref}"}
+    assert dst.get(ref).id == src.get(name).id
+
+    with pytest.raises(errors.NotFound) as exc:
+        await pull(make_service(FakeStore(), tmp_path), f"{registry.host}/bydigest/img:nope")
+    assert exc.value.message == (f"manifest for {registry.host}/bydigest/img:nope not found: "
+                                 "manifest unknown: manifest unknown")
+
+
+async def test_multi_platform_index_pushed_by_hand(registry: Registry, tmp_path: Path) -> None:
+    repo = "multi/arch"
+    entries = []
+    configs = {}
+    for arch, variant in (("amd64", ""), ("arm64", "v8"), ("arm", "v7")):
+        tar = layer_tar({"arch": arch.encode()})
+        blob = gzip.compress(tar, mtime=0)
+        layer_digest = registry.put_blob(repo, blob)
+        cfg = image_config([sha(tar)], arch=arch, variant=variant)
+        configs[arch] = sha(cfg)
+        cfg_digest = registry.put_blob(repo, cfg)
+        doc = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+               "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
+               "layers": [{"mediaType": mf.OCI_LAYER_GZIP, "digest": layer_digest, "size": len(blob)}]}
+        m_digest = registry.put_manifest(repo, sha(json.dumps(doc).encode()), doc, mf.OCI_MANIFEST)
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        entries.append({"mediaType": mf.OCI_MANIFEST, "digest": m_digest,
+                        "size": len(json.dumps(doc).encode()), "platform": platform})
+    index_digest = registry.put_manifest(repo, "latest", {"schemaVersion": 2, "mediaType": mf.OCI_INDEX,
+                                                          "manifests": entries}, mf.OCI_INDEX)
+    name = f"{registry.host}/{repo}:latest"
+    for platform, arch in (("linux/arm64", "arm64"), ("linux/arm/v7", "arm"), ("linux/amd64", "amd64")):
+        dst = FakeStore()
+        rec = await pull(make_service(dst, tmp_path), name, platform)
+        assert dst.get(name).id == configs[arch]
+        assert {"status": f"Digest: {index_digest}"} in rec.lines
+    with pytest.raises(errors.NotFound) as exc:
+        await pull(make_service(FakeStore(), tmp_path), name, "linux/s390x")
+    assert exc.value.message == "no matching manifest for linux/s390x in the manifest list entries"
+
+    svc = make_service(FakeStore(), tmp_path)
+    try:
+        info = await svc.inspect(parse_normalized(name), AuthConfig())
+    finally:
+        await svc.close()
+    assert info["Descriptor"]["digest"] == index_digest and info["Descriptor"]["mediaType"] == mf.OCI_INDEX
+    assert {(p["architecture"], p.get("variant", "")) for p in info["Platforms"]} == {
+        ("amd64", ""), ("arm64", "v8"), ("arm", "v7")}
+
+
+async def test_corrupt_blob_is_refetched_once_then_refused(registry: Registry, tmp_path: Path) -> None:
+    src = FakeStore()
+    name = f"{registry.host}/corrupt/img:latest"
+    src.make_image(name, [{"x": os.urandom(100_000)}])
+    await push(make_service(src, tmp_path), name)
+    (blob,) = [b for bs in src.blobs.values() for b in bs]
+    path = registry.blob_file(blob.digest)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    dst = FakeStore()
+    rec = Recorder()
+    svc = make_service(dst, tmp_path)
+    try:
+        with pytest.raises(errors.ServinError) as exc:
+            await svc.pull(parse_normalized(name), AuthConfig(), None, rec)
+    finally:
+        await svc.close()
+    assert exc.value.message == f"filesystem layer verification failed for digest {blob.digest}"
+    assert statuses(rec).count("Verifying Checksum") == 2  # fetched twice
+    assert dst.layers == {} and list(tmp_path.iterdir()) == []
+
+
+async def test_second_push_skips_and_mounts(registry: Registry, tmp_path: Path) -> None:
+    src = FakeStore()
+    a = f"{registry.host}/mount/a:latest"
+    three_layers(src, a)
+    await push(make_service(src, tmp_path), a)
+    again = await push(make_service(src, tmp_path), a)
+    assert {m["status"] for m in again.lines if "id" in m} == {"Preparing", "Layer already exists"}
+    b = f"{registry.host}/mount/b:latest"
+    src.refs[str(parse_normalized(b))] = src.get(a).id
+    rec = await push(make_service(src, tmp_path), b)
+    assert {m["status"] for m in rec.lines if "id" in m} == {"Preparing", "Mounted from mount/a"}
+
+
+async def test_push_of_missing_tag_is_dockers_error(registry: Registry, tmp_path: Path) -> None:
+    rec = Recorder()
+    svc = make_service(FakeStore(), tmp_path)
+    with pytest.raises(errors.NotFound) as exc:
+        await svc.push(parse_normalized(f"{registry.host}/nothing/here"), AuthConfig(), rec)
+    assert exc.value.message == f"An image does not exist locally with the tag: {registry.host}/nothing/here"
+    assert rec.started  # dockerd reports it inside the stream, after "The push refers to repository"
+
+
+@pytest.mark.parametrize("auth", ["htpasswd", "token"])
+async def test_authenticated_registry(auth: str, tmp_path: Path) -> None:
+    with running_registry(auth) as reg:
+        src = FakeStore()
+        name = f"{reg.host}/private/img:latest"
+        image_id = three_layers(src, name)
+        rec = Recorder()
+        svc = make_service(src, tmp_path)
+        with pytest.raises(errors.ServinError):
+            await svc.push(parse_normalized(name), AuthConfig(), rec)
+        await svc.close()
+        await push(make_service(src, tmp_path), name, ALICE)
+
+        dst = FakeStore()
+        with pytest.raises(errors.ServinError) as exc:
+            await pull(make_service(dst, tmp_path), name)
+        if auth == "token":
+            assert exc.value.message.startswith("pull access denied for 127.0.0.1")
+        else:
+            assert "no basic auth credentials" in exc.value.message
+        await pull(make_service(dst, tmp_path), name, creds=ALICE)
+        assert dst.get(name).id == image_id
+
+        svc = make_service(dst, tmp_path)
+        try:
+            token = await svc.login(AuthConfig(username="alice", password=USERS["alice"], server_address=reg.host))
+            if auth == "token":
+                assert token  # the refresh token of an offline_token request: docker keeps it as IdentityToken
+                await pull(make_service(FakeStore(), tmp_path), name, creds=AuthConfig(identity_token=token))
+            with pytest.raises(errors.Unauthorized) as exc:
+                await svc.login(AuthConfig(username="alice", password="wrong", server_address=reg.host))
+        finally:
+            await svc.close()
+        if auth == "htpasswd":
+            assert exc.value.message == f"login attempt to http://{reg.host}/v2/ failed with status: 401 Unauthorized"
+        else:
+            assert "incorrect username or password" in exc.value.message
+
