@@ -9,6 +9,7 @@ Layout under ``root``::
     layers/.tmp-*  layers/.del-*      in-flight extracts / deletions; removed on open
     images/<id hex>.json              the image config, byte for byte (id = sha256 of it, verified)
     images/<id hex>.meta.json         {"parent", "last_tag_time"}
+    retained-layers.json              layers of images force-removed while containers used them
     repositories.json                 {"Repositories": {repo: {familiar ref: id}}} (Docker's shape)
 
 Every small file is written to a temp name, fsynced and renamed. A layer is extracted into a temp
@@ -237,6 +238,8 @@ class ImageStore:
         self._images_dir = self.root / "images"
         self._repos_file = self.root / "repositories.json"
         self._dist_dir = self.root / "distribution"
+        self._retained_file = self.root / "retained-layers.json"
+        self._retained: set[str] = set()
         self._write_lock = threading.RLock()
         self._state = threading.RLock()
         self._blob_lock = threading.Lock()
@@ -300,6 +303,16 @@ class ImageStore:
                 except ValueError:
                     pass
             self._images[rec.id] = rec
+
+        # Layers no image uses: left by a load or pull that died before its image was registered.
+        # Layers of images force-removed while containers used them are kept (retained-layers.json).
+        try:
+            self._retained = set(json.loads(self._retained_file.read_bytes()))
+        except (OSError, ValueError, TypeError):
+            self._retained = set()
+        used = {d for r in self._images.values() for d in r.diff_ids}
+        for diff_id in [d for d in self._layer_sizes if d not in used and d not in self._retained]:
+            self._remove_layer(diff_id)
 
         for entry in self._dist_dir.iterdir():
             hexid = entry.name.removesuffix(".json")
@@ -399,6 +412,9 @@ class ImageStore:
         self._layer_sizes.pop(diff_id, None)
         self._tar_sizes.pop(diff_id, None)
         self._drop_blobs(diff_id)
+        if diff_id in self._retained:
+            self._retained.discard(diff_id)
+            _atomic_write(self._retained_file, _json_bytes(sorted(self._retained)))
         shutil.rmtree(doomed, ignore_errors=True)
 
     # ------------------------------------------------------------------ the registry side (pull, push)
@@ -984,13 +1000,17 @@ class ImageStore:
 
         in_use_by_containers = bool(users(image_id))
         with self._state:
-            rec = self._images.pop(image_id)
+            rec = self._images[image_id]
+            still_used = {d for r in self._images.values() if r.id != image_id for d in r.diff_ids}
+            if in_use_by_containers:  # a (forced) container still has these layers mounted: keep them
+                self._retained |= {d for d in rec.diff_ids if d not in still_used}
+                _atomic_write(self._retained_file, _json_bytes(sorted(self._retained)))
+            del self._images[image_id]
             (self._images_dir / f"{image_id[7:]}.json").unlink(missing_ok=True)
             (self._images_dir / f"{image_id[7:]}.meta.json").unlink(missing_ok=True)
             _fsync_dir(self._images_dir)
             records.append(DeleteItem(deleted=image_id))
-            if not in_use_by_containers:  # else a (forced) container still has these layers mounted
-                still_used = {d for r in self._images.values() for d in r.diff_ids}
+            if not in_use_by_containers:
                 diff_ids = rec.diff_ids
                 chains = chain_ids(diff_ids)
                 for diff_id, chain in reversed([*zip(diff_ids, chains, strict=True)]):

@@ -151,6 +151,7 @@ def test_duplicate_entries_and_replaced_paths_round_trip(store):
     assert (layer / "diff" / "b").read_bytes() == b"first a"
     assert sorted(os.listdir(layer / SIDE_DIR)) == ["0", "1", "2", "3", "5"]  # all but "d" and the last "a"
     # and after a reopen (the split and the moved payloads are on disk)
+    store.add_image(config_for(tar), None)
     with ImageStore(store.root).layer_tar(diff_id) as f:
         assert _sha(f.read()) == diff_id
 
