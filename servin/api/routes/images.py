@@ -1,8 +1,11 @@
-"""/images/... handlers: load, import, list, inspect, tag, remove."""
+"""/images/... handlers: load, save, import, list, inspect, history, tag, remove, prune."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,9 +19,15 @@ from servin.api.errors import json_response
 from servin.api.context import flag, services
 from servin.api.wire import images as wire
 from servin.api.wire.filters import parse_filters
+from servin.core.containers import _parse_until as parse_until
+from servin.core.events import Event
 from servin.core.query import label_matches
+from servin.images import save as save_images
+from servin.images.query import created_at, select_images
 
 LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference"})
+PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
+log = logging.getLogger(__name__)
 
 
 async def _spool(request: web.Request) -> Path:
@@ -37,19 +46,37 @@ async def _spool(request: web.Request) -> Path:
 
 async def load(request: web.Request) -> web.StreamResponse:
     path = await _spool(request)
+    s = services(request)
+    quiet = flag(request, "quiet")
+    resp = await streams.open_stream(request, "application/json")
+    loop = asyncio.get_running_loop()
+    progress: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def report(short_id: str, current: int, total: int) -> None:
+        loop.call_soon_threadsafe(progress.put_nowait, wire.load_progress(short_id, current, total))
+
+    async def run() -> list[str]:
+        try:
+            return await asyncio.to_thread(s.images.load_archive, path, None if quiet else report)
+        finally:
+            loop.call_soon_threadsafe(progress.put_nowait, None)
+
+    task = asyncio.ensure_future(run())
     try:
-        lines = await asyncio.to_thread(services(request).images.load_archive, path)
-        error = None
+        while (msg := await progress.get()) is not None:
+            await streams.write_json_line(resp, msg)
+        lines, error = await task, None
     except errors.ServinError as exc:  # dockerd reports a bad archive inside the 200 stream
         lines, error = [], exc.message
     finally:
+        if not task.done():
+            await asyncio.wait([task])
         path.unlink(missing_ok=True)
-    resp = await streams.open_stream(request, "application/json")
     for line in lines:
         await streams.write_json_line(resp, {"stream": line + "\n"})
         loaded = line.rpartition(": ")[2]
         if line.startswith("Loaded image"):
-            services(request).events.publish(_image_event("load", loaded, name=loaded))
+            s.events.publish(_image_event("load", loaded, name=loaded))
     if error is not None:
         await streams.write_json_line(resp, {"errorDetail": {"message": error}, "error": error})
     await resp.write_eof()
@@ -85,25 +112,113 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def list_(request: web.Request) -> web.Response:
     store = services(request).images
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
-    imgs = await asyncio.to_thread(store.list)
-    if "label" in filters:
-        imgs = [i for i in imgs if label_matches(i.labels, filters["label"])]
-    if "dangling" in filters:
-        want = filters["dangling"][0].lower() in ("true", "1")
-        imgs = [i for i in imgs if (not i.repo_tags) == want]
-    if "reference" in filters:
-        import fnmatch
 
-        def matches(img: Any) -> bool:
-            for tag in img.repo_tags:
-                repo = tag.rsplit(":", 1)[0]
-                if any(fnmatch.fnmatch(tag, p) or fnmatch.fnmatch(repo, p) for p in filters["reference"]):
-                    return True
-            return False
+    def select() -> list[Any]:
+        return select_images(store.list(), filters, all_=flag(request, "all"), resolve=store.get,
+                             label_matches=label_matches)
 
-        imgs = [i for i in imgs if matches(i)]
-    imgs.sort(key=lambda i: i.created, reverse=True)
+    imgs = await asyncio.to_thread(select)
     return json_response([wire.image_summary(i) for i in imgs])
+
+
+async def history(request: web.Request) -> web.Response:
+    items = await asyncio.to_thread(services(request).images.history, request.match_info["name"])
+    return json_response(wire.history(items))
+
+
+async def save(request: web.Request) -> web.StreamResponse:
+    """GET /images/get?names=... and /images/{name}/get: a docker-archive, streamed."""
+    s = services(request)
+    names = [request.match_info["name"]] if "name" in request.match_info else list(request.query.getall("names", []))
+    if not names:
+        raise errors.InvalidArgument("no images to save: names is required")
+    selection = await asyncio.to_thread(save_images.selection_names, s.images, names)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+    class _Out(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            asyncio.run_coroutine_threadsafe(chunks.put(bytes(data)), loop).result()
+            return len(data)
+
+    def produce() -> None:
+        try:
+            with io.BufferedWriter(_Out(), 1 << 20) as out:
+                save_images.write_archive(s.images, selection, out)
+        finally:
+            asyncio.run_coroutine_threadsafe(chunks.put(None), loop).result()
+
+    task = asyncio.ensure_future(asyncio.to_thread(produce))
+    try:
+        while (chunk := await chunks.get()) is not None:
+            await resp.write(chunk)
+        await task
+    except (ConnectionResetError, BrokenPipeError):
+        raise
+    except Exception as exc:  # headers are out: an error can only cut the archive short, as dockerd
+        log.error("save %s: %s", names, exc)
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    finally:
+        if not task.done():  # the client went away: let the writer finish into the void
+            while not task.done():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    chunks.get_nowait()
+                await asyncio.sleep(0.01)
+    for image_id, _ in selection:
+        s.events.publish(_image_event("save", image_id))
+    await resp.write_eof()
+    return resp
+
+
+async def prune(request: web.Request) -> web.Response:
+    s = services(request)
+    filters = parse_filters(request.query.get("filters"), PRUNE_FILTERS)
+    dangling_only = True
+    if "dangling" in filters:
+        values = set(filters["dangling"])
+        if values & {"false", "0"}:
+            dangling_only = False
+        elif not values & {"true", "1"}:
+            raise errors.InvalidArgument(f"Invalid filter 'dangling=[{' '.join(filters['dangling'])}]'")
+    until = None
+    if filters.get("until"):
+        until = parse_until(filters["until"][0]) / 1e9
+
+    def select(img: Any) -> bool:
+        if until is not None and created_at(img).timestamp() > until:
+            return False
+        if "label" in filters and not label_matches(img.labels, filters["label"]):
+            return False
+        return not ("label!" in filters and label_matches(img.labels, filters["label!"]))
+
+    def run() -> tuple[list[Any], int, dict[str, str], set[str]]:
+        refs_before = {r: i.id for i in s.images.list() for r in (*i.repo_tags, *i.repo_digests)}
+        ids_before = {i.id for i in s.images.list()}
+        items, reclaimed = s.images.prune(dangling_only=dangling_only, select=select, users=_users(s))
+        return items, reclaimed, refs_before, ids_before
+
+    items, reclaimed, refs_before, ids_before = await asyncio.to_thread(run)
+    for item in items:
+        if item.untagged and item.untagged in refs_before:
+            s.events.publish(_image_event("untag", refs_before[item.untagged]))
+        if item.deleted in ids_before:
+            s.events.publish(_image_event("delete", item.deleted))
+    s.events.publish(Event(type="image", action="prune", actor_id="", attributes={"reclaimed": str(reclaimed)}))
+    return json_response({"ImagesDeleted": wire.delete_items(items) or None, "SpaceReclaimed": reclaimed})
+
+
+def _users(s: Any) -> Any:
+    def users(image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.running) for c in s.containers.list() if c.image_id == image_id]
+
+    return users
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -123,25 +238,21 @@ async def tag(request: web.Request) -> web.Response:
 
 async def remove(request: web.Request) -> web.Response:
     s = services(request)
-
-    def users(image_id: str) -> list[tuple[str, bool]]:
-        return [(c.id, c.state.running) for c in s.containers.list() if c.image_id == image_id]
-
     name = request.match_info["name"]
     image_id = (await asyncio.to_thread(s.images.get, name)).id
-    items = await asyncio.to_thread(s.images.delete, name, force=flag(request, "force"), users=users)
+    ids_before = {i.id for i in await asyncio.to_thread(s.images.list)}
+    items = await asyncio.to_thread(s.images.delete, name, force=flag(request, "force"), users=_users(s),
+                                    prune=not flag(request, "noprune"))
     # as dockerd: the image ID is the actor of untag and delete; removed layers make no events
     for item in items:
         if getattr(item, "untagged", None):
             s.events.publish(_image_event("untag", image_id))
-        if getattr(item, "deleted", None) == image_id:
-            s.events.publish(_image_event("delete", image_id))
+        if getattr(item, "deleted", None) in ids_before:
+            s.events.publish(_image_event("delete", item.deleted))
     return json_response(wire.delete_items(items))
 
 
 def _image_event(action: str, image_id: str, name: str = "") -> Any:
-    from servin.core.events import Event
-
     return Event(type="image", action=action, actor_id=image_id, attributes={"name": name or image_id})
 
 
@@ -150,6 +261,10 @@ def add_routes(add: Any) -> None:
 
     distribution.add_routes(add)  # /auth, search, push, /distribution: before the catch-alls below
     add("POST", "/images/load", load)
+    add("POST", "/images/prune", prune)
+    add("GET", "/images/get", save)
+    add("GET", "/images/{name:.+}/get", save)
+    add("GET", "/images/{name:.+}/history", history)
     add("POST", "/images/create", create)
     add("GET", "/images/json", list_)
     add("GET", "/images/{name:.+}/json", inspect)
