@@ -66,11 +66,10 @@ class RegistryService:
             ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
         self.insecure_hosts: set[str] = set()
         for item in insecure_registries:
-            item = server_hostname(item)
             try:
-                self.insecure_nets.append(ipaddress.ip_network(item, strict=False))
+                self.insecure_nets.append(ipaddress.ip_network(item.strip(), strict=False))
             except ValueError:
-                self.insecure_hosts.add(item)
+                self.insecure_hosts.add(server_hostname(item))
         self.mirrors = tuple(normalize_mirror(m) for m in mirrors)
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                              sock_read=60)
