@@ -213,6 +213,24 @@ class Repository:
             resp.release()
         return raw, resp.headers.get("Content-Type", ""), resp.headers.get("Docker-Content-Digest", "")
 
+    async def tags(self) -> list[str]:
+        """Every tag of the repository (following the Link pagination)."""
+        import json
+
+        url, out = self.url("tags/list?n=1000"), []
+        while url:
+            resp = await self.request("GET", url)
+            try:
+                data = json.loads(await resp.read())
+            except ValueError:
+                raise errors.SystemError_(f"invalid tag list from {url}") from None
+            finally:
+                resp.release()
+            out += [t for t in (data.get("tags") or []) if isinstance(t, str)]
+            link = resp.headers.get("Link", "")
+            url = urljoin(url, link.split(";")[0].strip().strip("<>")) if 'rel="next"' in link else ""
+        return out
+
     async def blob_stream(self, digest: str) -> AsyncIterator[tuple[int, bytes]]:
         """Yields (total size or 0, chunk) of a blob."""
         resp = await self.request("GET", self.url(f"blobs/{digest}"))

@@ -161,25 +161,37 @@ class RegistryService:
     # ------------------------------------------------------------------ pull
 
     async def pull(self, ref: Reference, creds: AuthConfig, platform: mf.Platform | None,
-                   out: progress.Output) -> PullResult:
-        ref = ref.tag_name_only()
+                   out: progress.Output, *, all_tags: bool = False) -> PullResult:
+        """Pull one reference, or with ``all_tags`` (a name alone, ``docker pull -a``) every tag."""
+        if not all_tags:
+            ref = ref.tag_name_only()
+
+        async def one(repo: Repository, r: Reference) -> PullResult:
+            try:
+                resolved = await pull_mod.resolve(repo, r, platform)
+                image_id, new = await pull_mod.pull_image(self.store, repo, r, resolved, out, self.tmp_dir,
+                                                          platform)
+            except RegistryError as exc:
+                raise translate_pull(exc, r.familiar(), r.familiar_name()) from None
+            out.message("Digest: " + resolved.digest)
+            return PullResult(image_id, resolved.digest, new)
 
         async def attempt(ep: Endpoint) -> PullResult:
             repo = self.repository(http, ep, ref, creds)
+            if ref.tag is not None or ref.digest is not None:
+                return await one(repo, ref)
             try:
-                resolved = await pull_mod.resolve(repo, ref, platform)
+                tags = await repo.tags()
             except RegistryError as exc:
                 raise translate_pull(exc, ref.familiar(), ref.familiar_name()) from None
-            try:
-                image_id, new = await pull_mod.pull_image(self.store, repo, ref, resolved, out, self.tmp_dir,
-                                                          platform)
-            except RegistryError as exc:
-                raise translate_pull(exc, ref.familiar(), ref.familiar_name()) from None
-            return PullResult(image_id, resolved.digest, new)
+            result = PullResult("", "", False)
+            for tag in tags:
+                got = await one(repo, ref.with_tag(tag))
+                result = PullResult(got.image_id, got.digest, result.downloaded or got.downloaded)
+            return result
 
         async with self.session() as http:
             result = await self._on_endpoints(http, ref.domain, False, attempt)
-        out.message("Digest: " + result.digest)
         what = "Downloaded newer image for " if result.downloaded else "Image is up to date for "
         out.message("Status: " + what + ref.familiar())
         return result

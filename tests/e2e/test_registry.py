@@ -169,3 +169,58 @@ def test_dockerpy_pull_push_and_events(servin: ServinDaemon, private: Registry, 
         assert ("push", f"{repo}:v2") in seen and ("pull", f"{repo}:v2") in seen
     finally:
         client.close()
+
+
+def test_token_registry_login_and_pull_all_tags(servin: ServinDaemon) -> None:
+    with running_registry("token") as reg:
+        host = local(reg)
+        res = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", host], input=b"nope\n",
+                             env=servin.env, capture_output=True, timeout=60)
+        assert res.returncode == 1 and "incorrect username or password" in res.stderr.decode()
+        res = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", host],
+                             input=USERS["alice"].encode() + b"\n", env=servin.env, capture_output=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        config = json.loads((servin.root / "docker-config" / "config.json").read_text())
+        assert host in config["auths"]
+        try:
+            for tag in ("a", "b"):
+                servin.docker("tag", "busybox", f"{host}/e2e/tok:{tag}")
+            out = servin.docker("push", "--all-tags", f"{host}/e2e/tok").stdout.decode()
+            assert "a: digest: sha256:" in out and "b: digest: sha256:" in out
+            servin.docker("rmi", f"{host}/e2e/tok:a", f"{host}/e2e/tok:b")
+            out = servin.docker("pull", "--all-tags", f"{host}/e2e/tok").stdout.decode()
+            assert "a: Pulling from e2e/tok" in out and "b: Pulling from e2e/tok" in out
+            assert f"Status: Downloaded newer image for {host}/e2e/tok" in out
+            tags = servin.docker("images", "--format", "{{.Tag}}", f"{host}/e2e/tok").stdout.decode().split()
+            assert sorted(tags) == ["a", "b"]
+            assert reg.token is not None and any(r.get("user") == "alice" for r in reg.token.requests)
+        finally:
+            servin.docker("logout", host)
+
+
+def test_registry_mirror_serves_docker_hub_names(servin: ServinDaemon, registry: Registry) -> None:
+    servin.docker("tag", "busybox", f"{local(registry)}/library/mirrored:latest")
+    servin.docker("push", f"{local(registry)}/library/mirrored:latest")
+    d = ServinDaemon()
+    try:
+        d.config_file.write_text(json.dumps({"registry-mirrors": [f"http://127.0.0.1:{registry.port}"]}))
+        d.start()
+        out = d.docker("pull", "mirrored").stdout.decode()
+        assert "latest: Pulling from library/mirrored" in out
+        assert "Status: Downloaded newer image for mirrored:latest" in out
+        assert d.docker("run", "--rm", "mirrored", "echo", "via-mirror").stdout == b"via-mirror\n"
+        assert not [p for p in (d.data_root / "tmp").iterdir()]  # no temp file left behind
+    finally:
+        d.cleanup()
+
+
+def test_search_errors_are_quick_and_clear(servin: ServinDaemon, registry: Registry) -> None:
+    import time
+
+    t0 = time.monotonic()
+    res = servin.docker("search", f"{local(registry)}/busybox", check=False)
+    assert res.returncode == 1
+    assert "Unexpected status code 404" in res.stderr.decode() and "no search API" in res.stderr.decode()
+    res = servin.docker("search", "127.0.0.1:1/busybox", check=False)  # nothing listens there
+    assert res.returncode == 1 and "Error response from daemon" in res.stderr.decode()
+    assert time.monotonic() - t0 < 30

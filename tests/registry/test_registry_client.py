@@ -251,3 +251,49 @@ async def test_authenticated_registry(auth: str, tmp_path: Path) -> None:
         else:
             assert "incorrect username or password" in exc.value.message
 
+
+
+async def test_pull_all_tags(registry: Registry, tmp_path: Path) -> None:
+    src = FakeStore()
+    one = three_layers(src, f"{registry.host}/alltags/img:one", label="1")
+    two = three_layers(src, f"{registry.host}/alltags/img:two", label="2")
+    await push(make_service(src, tmp_path), f"{registry.host}/alltags/img")  # every tag, as docker push -a
+    dst = FakeStore()
+    rec = Recorder()
+    svc = make_service(dst, tmp_path)
+    await svc.pull(parse_normalized(f"{registry.host}/alltags/img"), ANONYMOUS, None, rec, all_tags=True)
+    assert dst.get(f"{registry.host}/alltags/img:one").id == one
+    assert dst.get(f"{registry.host}/alltags/img:two").id == two
+    assert [m["id"] for m in rec.lines if m.get("status") == "Pulling from alltags/img"] == ["one", "two"]
+    assert sum(1 for m in rec.lines if m["status"].startswith("Digest: ")) == 2
+    assert rec.lines[-1] == {"status": f"Status: Downloaded newer image for {registry.host}/alltags/img"}
+
+
+async def test_cancelled_pull_leaves_nothing(registry: Registry, tmp_path: Path) -> None:
+    import asyncio
+
+    src = FakeStore()
+    name = f"{registry.host}/cancel/img:latest"
+    src.make_image(name, [{"big": os.urandom(8 << 20)}, {"big2": os.urandom(8 << 20)}])
+    await push(make_service(src, tmp_path), name)
+    dst = FakeStore()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+
+    class CancelOnDownload(Recorder):
+        task: asyncio.Task | None = None
+        seen_files = False
+
+        def _write(self, msg):
+            super()._write(msg)
+            if msg.get("status") == "Downloading" and self.task is not None:
+                self.seen_files = any(spool.iterdir())
+                self.task.cancel()
+
+    rec = CancelOnDownload()
+    rec.task = asyncio.ensure_future(make_service(dst, spool).pull(parse_normalized(name), ANONYMOUS, None, rec))
+    with pytest.raises(asyncio.CancelledError):
+        await rec.task
+    assert rec.seen_files  # the download was under way in a temp file ...
+    assert list(spool.iterdir()) == []  # ... which went with the cancellation
+    assert dst.configs == {} and dst.refs == {}

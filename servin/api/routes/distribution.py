@@ -94,7 +94,8 @@ def _image_event(action: str, ref: refs.Reference, labels: dict[str, str] | None
 async def pull(request: web.Request) -> web.StreamResponse:
     """POST /images/create?fromImage=NAME&tag=TAG|DIGEST&platform=…"""
     q = request.query
-    ref = refs.parse_normalized(q["fromImage"])
+    image = q["fromImage"].removesuffix(":")  # `pull -a` may send "name:", as dockerd tolerates
+    ref = refs.parse_normalized(image)
     tag = q.get("tag", "")
     if tag:
         ref = ref.name_only()
@@ -106,13 +107,12 @@ async def pull(request: web.Request) -> web.StreamResponse:
     out = StreamOutput(request)
     svc = registry(request)
     try:
-        await svc.pull(ref, _creds(request), platform, out)
+        await svc.pull(ref, _creds(request), platform, out, all_tags=ref.tag is None and ref.digest is None)
     except errors.ServinError as exc:
         if not out.started:
             raise
         out.emit(progress.error(exc.message))
     else:
-        ref = ref.tag_name_only()
         try:
             img = await asyncio.to_thread(services(request).images.get, str(ref))
             labels = dict(((img.config.get("config") or {}).get("Labels")) or {})
