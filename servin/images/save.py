@@ -31,8 +31,15 @@ from servin.images.store import ImageStore, chain_ids
 EPOCH = "1970-01-01T00:00:00Z"
 
 
-def _go_json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _go_json(obj: Any, *, sort_keys: bool = False) -> bytes:
+    """encoding/json's bytes: compact, UTF-8, HTML characters escaped."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
+    for ch, esc in _GO_ESCAPES.items():
+        text = text.replace(ch, esc)
+    return text.encode()
 
 
 def _v1_image(cfg: dict[str, Any], top: bool) -> dict[str, Any]:
@@ -50,7 +57,7 @@ def _v1_image(cfg: dict[str, Any], top: bool) -> dict[str, Any]:
             out[key] = cfg[key]
     if isinstance(cfg.get("config"), dict):
         out["config"] = go_container_config(cfg["config"])
-    for key in ("architecture", "variant"):
+    for key in ("architecture", "variant", "os"):  # the top layer's os counts in its v1 id, as dockerd
         if cfg.get(key):
             out[key] = cfg[key]
     return out
@@ -88,10 +95,11 @@ def _plan(store: ImageStore, selection: list[tuple[str, list[Reference]]]) -> tu
         v1_ids = []
         for i, (diff_id, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids), strict=True)):
             v1 = _v1_image(cfg, top=i == len(diff_ids) - 1)
+            # v1.CreateID: the v1 JSON as a map (top-level keys sorted, values as marshalled) + layer_id, parent
             keyed = {**v1, "layer_id": chain}
             if parent:
                 keyed["parent"] = "sha256:" + parent
-            v1_id = hashlib.sha256(json.dumps(keyed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+            v1_id = hashlib.sha256(_go_json(dict(sorted(keyed.items())))).hexdigest()
             head = {"id": v1_id, **({"parent": parent} if parent else {})}
             body = {**head, **v1}
             if cfg.get("os"):
@@ -134,6 +142,7 @@ def _manifest(images: list[_Saved]) -> tuple[bytes, bytes | None]:
 def _info(name: str, size: int, mtime: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.size, ti.mtime, ti.type = size, mtime, kind
+    # with the file type bits, as Go's tar.FileInfoHeader writes them
     ti.mode = 0o755 if kind == tarfile.DIRTYPE else (0o777 if kind == tarfile.SYMTYPE else 0o644)
     ti.uname = ti.gname = "root"
     return ti
