@@ -321,5 +321,13 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"dial tcp {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+        import socket
+
+        if isinstance(exc.os_error, socket.gaierror):
+            return f"dial tcp: lookup {exc.host}: no such host"
+        import os
+
+        errno = getattr(exc.os_error, "errno", None)
+        reason = os.strerror(errno) if errno else str(exc.os_error)
+        return f"dial tcp {exc.host}:{exc.port}: connect: {reason.lower()}"
     return str(exc) or type(exc).__name__

@@ -19,6 +19,7 @@ from servin.registry.client import RETRY_DELAYS, TRANSIENT, Repository
 from servin.registry.errors import RegistryError
 
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +156,6 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
     for layer in layers:
         if layer.media_type and layer.media_type not in mf.LAYER_TYPES:
             raise errors.InvalidArgument(f"unsupported media type {layer.media_type}")
-        if layer.media_type == mf.OCI_LAYER_ZSTD:
-            raise errors.InvalidArgument(f"unsupported media type {layer.media_type} (zstd layers)")
     tag_or_digest = ref.digest or ref.tag or "latest"
     out.message("Pulling from " + ref.path, tag_or_digest)  # the path, as dockerd: library/busybox
 
@@ -202,7 +201,15 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
 
             def ingest() -> str:
                 with open(path, "rb") as f:
-                    return str(store.ingest_layer(_CountingReader(f, meter), diff_id))
+                    stream: Any = _CountingReader(f, meter)
+                    if f.read(4) == ZSTD_MAGIC:  # the store knows gzip, bzip2 and xz; zstd is undone here
+                        import zstandard
+
+                        f.seek(0)
+                        stream = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+                    else:
+                        f.seek(0)
+                    return str(store.ingest_layer(stream, diff_id))
 
             got = await asyncio.to_thread(ingest)
             if got != diff_id:

@@ -297,3 +297,20 @@ async def test_cancelled_pull_leaves_nothing(registry: Registry, tmp_path: Path)
     assert rec.seen_files  # the download was under way in a temp file ...
     assert list(spool.iterdir()) == []  # ... which went with the cancellation
     assert dst.configs == {} and dst.refs == {}
+
+
+async def test_zstd_and_uncompressed_oci_layers(registry: Registry, tmp_path: Path) -> None:
+    import zstandard
+
+    repo = "oci/zstd"
+    tars = [layer_tar({"z": os.urandom(50_000)}), layer_tar({"plain": b"uncompressed"})]
+    blobs = [(zstandard.ZstdCompressor().compress(tars[0]), mf.OCI_LAYER_ZSTD), (tars[1], mf.OCI_LAYER)]
+    cfg = image_config([sha(t) for t in tars])
+    doc = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+           "config": {"mediaType": mf.OCI_CONFIG, "digest": registry.put_blob(repo, cfg), "size": len(cfg)},
+           "layers": [{"mediaType": mt, "digest": registry.put_blob(repo, b), "size": len(b)} for b, mt in blobs]}
+    registry.put_manifest(repo, "latest", doc, mf.OCI_MANIFEST)
+    dst = FakeStore()
+    await pull(make_service(dst, tmp_path), f"{registry.host}/{repo}")
+    assert dst.get(f"{registry.host}/{repo}").id == sha(cfg)
+    assert [dst.layers[sha(t)] for t in tars] == tars
