@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import tarfile
+import time
 
 JSON = "application/json"
 
@@ -376,3 +378,18 @@ async def test_delete_prunes_untagged_parents_unless_noprune(env):
     r = await env.client.delete("/images/top:2")
     assert await r.json() == [{"Untagged": "top:2"}, {"Deleted": top2.id}, {"Deleted": mid.id}]
     assert env.images.exists("busybox")  # tagged: kept
+
+
+async def test_save_load_prune_events(env, busybox_archive):
+    image_id = env.images.get("busybox").id
+    dangling = env.images.commit_layer(image_id, None, config={"Cmd": ["x"]}, container_config={}, container_id="d")
+    start = time.time()
+    await (await env.client.get("/images/busybox/get")).read()
+    await (await env.client.post("/images/load", params={"quiet": "1"}, data=busybox_archive.read_bytes())).read()
+    await (await env.client.post("/images/prune")).read()
+    r = await env.client.get("/events", params={"filters": json.dumps({"type": ["image"]}),
+                                                "since": f"{start - 1:.3f}", "until": f"{time.time() + 0.05:.3f}"})
+    evs = [json.loads(line) for line in (await asyncio.wait_for(r.read(), 2)).splitlines()]
+    assert [(e["Action"], e["Actor"]["ID"]) for e in evs] == [
+        ("save", image_id), ("load", image_id), ("delete", dangling.id), ("prune", "")]
+    assert evs[-1]["Actor"]["Attributes"] == {"reclaimed": "0"}

@@ -74,9 +74,9 @@ async def load(request: web.Request) -> web.StreamResponse:
         path.unlink(missing_ok=True)
     for line in lines:
         await streams.write_json_line(resp, {"stream": line + "\n"})
-        loaded = line.rpartition(": ")[2]
-        if line.startswith("Loaded image"):
-            s.events.publish(_image_event("load", loaded, name=loaded))
+        if line.startswith("Loaded image"):  # as dockerd: the image ID is the actor (and the name)
+            with contextlib.suppress(errors.ServinError):
+                s.events.publish(_image_event("load", s.images.get(line.rpartition(": ")[2]).id))
     if error is not None:
         await streams.write_json_line(resp, {"errorDetail": {"message": error}, "error": error})
     await resp.write_eof()
