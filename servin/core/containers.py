@@ -424,19 +424,19 @@ class ContainerService:
             raise
         return str(first.netns_path)
 
-    async def connect_network(self, ref: str, network: str, *, aliases: tuple[str, ...] = (),
-                              ip: str | None = None, mac: str | None = None) -> None:
+    async def connect_network(self, ref: str, ep: EndpointConfig) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
         interface); a stopped one is attached at its next start. Either way it is remembered."""
         c = self.get(ref)
         if self.network is None:
             raise errors.NotImplementedYet("networking is off in this daemon (bridge none)")
-        net = await asyncio.to_thread(self.network.find, network)
+        net = await asyncio.to_thread(self.network.find, ep.network)
         endpoints_mod.check_connect(c.host_config, net.name)
         if any(e.network == net.name for e in c.networks):
             raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
-        ep = EndpointConfig(network=net.name, aliases=aliases, ipv4_address=ip or "", mac_address=mac or "")
+        ep = replace(ep, network=net.name)
         endpoints_mod.check_endpoint(ep)
+        ip, mac = ep.ipv4_address or None, ep.mac_address or None
         live = self._live_of(c.id)
         assert live.lock is not None
         async with live.lock:
@@ -449,7 +449,7 @@ class ContainerService:
         self.events.publish(Event(type="network", action="connect", actor_id=net.id,
                                   attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
-    async def disconnect_network(self, ref: str, network: str, *, force: bool = False) -> None:
+    async def disconnect_network(self, ref: str, network: str) -> None:
         c = self.get(ref)
         if self.network is None:
             raise errors.NotFound(f"network {network} not found")
@@ -461,7 +461,7 @@ class ContainerService:
         assert live.lock is not None
         async with live.lock:
             c = self.get(c.id)
-            if not any(e.network == net.name for e in c.networks) and not force:
+            if not any(e.network == net.name for e in c.networks):
                 raise errors.Forbidden(f"container {c.id} is not connected to network {net.name}")
             if c.state.alive:
                 try:
@@ -523,9 +523,17 @@ class ContainerService:
             for name in dict.fromkeys((other.name, *e.aliases)):
                 names.setdefault(name.lower(), []).append(e.ip)
             reverse[e.ip] = f"{other.name}.{nets[e.network_id].name}"
+        c = self.store.get(me.container_id)
+        for want in c.networks if c is not None else ():  # legacy links: "target:alias" on that network
+            for link in want.links:
+                target, _, alias = link.partition(":")
+                for e in eps:
+                    other = self.store.get(e.container_id) if e.network_id in shared else None
+                    if other is not None and e.ip and target in (other.name, other.id, other.short_id) \
+                            and nets[e.network_id].name == want.network:
+                        names.setdefault((alias or target).lower(), []).append(e.ip)
         upstreams: tuple[str, ...] = ()
         if any(not nets[n].internal for n in shared):
-            c = self.store.get(me.container_id)
             upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()
             if not upstreams:
                 try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from servin import errors
 from servin.core.model import ContainerConfig, EndpointConfig, HostConfig
@@ -58,9 +59,8 @@ def initial_networks(config: ContainerConfig, hc: HostConfig, endpoints: Mapping
         raise errors.InvalidArgument(f"Container cannot be connected to network endpoints: {names}")
     primary = network_name(primary_network(mode) or "bridge")
     asked = endpoints.get(mode) or endpoints.get(primary) or next(iter(endpoints.values()), None)
-    ep = EndpointConfig(network=primary, aliases=asked.aliases if asked else (),
-                        ipv4_address=asked.ipv4_address if asked else "",
-                        mac_address=config.mac_address or (asked.mac_address if asked else ""))
+    ep = replace(asked or EndpointConfig(network=primary), network=primary,
+                 mac_address=config.mac_address or (asked.mac_address if asked else ""))
     check_endpoint(ep)
     return (ep,)
 

@@ -52,6 +52,9 @@ class EndpointConfig:
     aliases: tuple[str, ...] = ()  # as the user gave them (inspect adds the short ID on user networks)
     ipv4_address: str = ""  # --ip
     mac_address: str = ""
+    links: tuple[str, ...] = ()  # "container:alias" (legacy links: the alias resolves for this container)
+    link_local_ips: tuple[str, ...] = ()  # echoed
+    driver_opts: dict[str, str] = field(default_factory=dict)  # echoed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

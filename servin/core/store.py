@@ -69,7 +69,8 @@ def _from_record(d: dict[str, Any]) -> Container:
         resolved_cmd=tuple(d.get("resolved_cmd", ())),
         mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ()))})
                            for m in d.get("mount_points", ())),
-        networks=tuple(EndpointConfig(**{**e, "aliases": tuple(e.get("aliases", ()))})
+        networks=tuple(EndpointConfig(**{**e, **{k: tuple(e.get(k, ())) for k in ("aliases", "links",
+                                                                                    "link_local_ips")}})
                        for e in d["networks"]) if "networks" in d else _legacy_networks(hc["network_mode"]),
     )
 

@@ -141,6 +141,8 @@ def run(config: DaemonConfig) -> int:
         level=logging.DEBUG if config.debug else getattr(logging, config.log_level.upper(), logging.INFO)
         if config.log_level != "warn" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import pyroute2  # noqa: F401 - it resets its logger's level when imported: import it first
+
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is every netlink message
     if os.geteuid() != 0:
         print("servin daemon needs to run as root", file=sys.stderr)

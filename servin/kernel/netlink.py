@@ -56,6 +56,17 @@ class Netlink:
         with IPRoute() as ipr:
             return [str(link.get("ifname")) for link in ipr.get_links()]
 
+    def routed_networks(self) -> list[ipaddress.IPv4Network]:
+        """Destinations of the host's IPv4 routes (main table, the default route left out): a new
+        network's subnet must not overlap them (another bridge, a VPN, the LAN)."""
+        out = []
+        with IPRoute() as ipr:
+            for r in ipr.get_routes(family=socket.AF_INET, table=254):
+                dst, plen = r.get_attr("RTA_DST"), r.get("dst_len")
+                if dst and plen:
+                    out.append(ipaddress.IPv4Network(f"{dst}/{plen}", strict=False))
+        return out
+
     def link_exists(self, name: str) -> bool:
         with IPRoute() as ipr:
             return bool(ipr.link_lookup(ifname=name))

@@ -69,8 +69,7 @@ class NetworkService:
         nets = {n.id: n for n in self.store.networks()}
         for n in nets.values():
             if n.subnet:
-                self.ipam.add_network(n.id, n.subnet_net, n.gateway_ip,  # type: ignore[arg-type]
-                                      ipaddress.IPv4Network(n.ip_range) if n.ip_range else None)
+                self._add_to_ipam(n)
         for ep in self.store.endpoints():
             if ep.container_id not in alive or ep.network_id not in nets:
                 self.netlink.delete_link(ep.host_ifname)
@@ -126,22 +125,28 @@ class NetworkService:
 
     def create_network(self, name: str, *, driver: str = "bridge", subnet: str | None = None,
                        gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
-                       labels: Mapping[str, str] | None = None,
-                       options: Mapping[str, str] | None = None) -> NetworkRecord:
+                       labels: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None,
+                       aux_addresses: Mapping[str, str] | None = None, ipam_options: Mapping[str, str] | None = None,
+                       attachable: bool = False) -> NetworkRecord:
         if any(n.name == name for n in self.store.networks()):
             raise Conflict(f"network with name {name} already exists")
         if driver != "bridge":
             raise InvalidArgument(f"only one instance of \"{driver}\" network is allowed")
-        net = ipaddress.IPv4Network(subnet, strict=False) if subnet else None
+        net = _parse(ipaddress.IPv4Network, subnet, "invalid CIDR address", strict=False) if subnet else None
         if net is not None:
             self.ipam.check_free(net)
-        else:
-            net = self.ipam.next_subnet()
-        gw = ipaddress.IPv4Address(gateway) if gateway else default_gateway(net)
+        else:  # as dockerd: a default pool that no host route covers
+            net = self.ipam.next_subnet(avoid=self.netlink.routed_networks())
+        gw = _parse(ipaddress.IPv4Address, gateway, "invalid gateway address") if gateway else default_gateway(net)
+        if ip_range:
+            _parse(ipaddress.IPv4Network, ip_range, "invalid CIDR address")
+        aux = {str(k): str(_parse(ipaddress.IPv4Address, v, "invalid auxiliary address"))
+               for k, v in (aux_addresses or {}).items()}
         nid = secrets.token_hex(32)
         bridge = (options or {}).get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
         rec = self._create(name=name, driver="bridge", subnet=net, gateway=gw, ip_range=ip_range,
-                           internal=internal, labels=labels, options=options, bridge=bridge, nid=nid)
+                           internal=internal, labels=labels, options=options, bridge=bridge, nid=nid,
+                           aux_addresses=aux, ipam_options=ipam_options, attachable=attachable)
         self._ensure_bridge(rec)
         self.netfilter.add(self._network_rules(rec))
         return rec
@@ -149,16 +154,25 @@ class NetworkService:
     def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | None,
                 gateway: ipaddress.IPv4Address | None, bridge: str | None, options: Mapping[str, str] | None,
                 ip_range: str | None = None, internal: bool = False, labels: Mapping[str, str] | None = None,
-                nid: str | None = None) -> NetworkRecord:
+                nid: str | None = None, aux_addresses: Mapping[str, str] | None = None,
+                ipam_options: Mapping[str, str] | None = None, attachable: bool = False) -> NetworkRecord:
         rec = NetworkRecord(
             id=nid or secrets.token_hex(32), name=name, driver=driver,
             subnet=str(subnet) if subnet else None, gateway=str(gateway) if gateway else None,
             ip_range=ip_range, internal=internal, labels=dict(labels or {}), options=dict(options or {}),
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(), bridge=bridge)
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(), bridge=bridge,
+            aux_addresses=dict(aux_addresses or {}), attachable=attachable,
+            ipam_options=dict(ipam_options) if ipam_options is not None else None)
         if subnet is not None:
-            self.ipam.add_network(rec.id, subnet, gateway, ipaddress.IPv4Network(ip_range) if ip_range else None)
+            self._add_to_ipam(rec)
         self.store.put_network(rec)
         return rec
+
+    def _add_to_ipam(self, n: NetworkRecord) -> None:
+        self.ipam.add_network(n.id, n.subnet_net, n.gateway_ip,  # type: ignore[arg-type]
+                              ipaddress.IPv4Network(n.ip_range) if n.ip_range else None)
+        for addr in n.aux_addresses.values():  # the auxiliary addresses are never handed out
+            self.ipam.claim(n.id, ipaddress.IPv4Address(addr))
 
     def remove_network(self, name_or_id: str) -> None:
         rec = self.find(name_or_id)
@@ -289,3 +303,10 @@ class NetworkService:
 
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
+
+
+def _parse(kind: type, value: str, what: str, **kw: bool) -> object:
+    try:
+        return kind(value, **kw)
+    except ValueError:
+        raise InvalidArgument(f"{what}: {value}") from None

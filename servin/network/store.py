@@ -36,10 +36,14 @@ class NetworkRecord:
     options: Mapping[str, str] = field(default_factory=dict)
     created: str = ""  # RFC 3339
     bridge: str | None = None  # the Linux bridge's name
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)  # IPAM AuxiliaryAddresses: never handed out
+    ipam_options: Mapping[str, str] | None = None  # as given (inspect echoes null when none were)
+    attachable: bool = False  # echoed (meaningful to swarm only)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["labels"], d["options"] = dict(self.labels), dict(self.options)
+        d["labels"], d["options"], d["aux_addresses"] = dict(self.labels), dict(self.options), dict(self.aux_addresses)
+        d["ipam_options"] = dict(self.ipam_options) if self.ipam_options is not None else None
         return d
 
     @classmethod

@@ -216,3 +216,22 @@ def test_names_resolve_again_after_daemon_kill9(daemon: ServinDaemon) -> None:
         d.kill9()
         d.start()  # a new DNS port: the rules are rebuilt for it
         assert lookup(d, client, "db") == db_ip
+
+
+def test_automatic_subnet_skips_networks_the_host_routes(servin: ServinDaemon) -> None:
+    import ipaddress
+    import subprocess
+    import uuid
+
+    d = servin
+    dummy = f"svd{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", dummy + "p"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "172.17.0.1/16", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        d.docker("network", "create", "autonet")
+        subnet = json.loads(out(d, "network", "inspect", "autonet"))[0]["IPAM"]["Config"][0]["Subnet"]
+        assert not ipaddress.IPv4Network(subnet).overlaps(ipaddress.IPv4Network("172.17.0.0/16"))
+    finally:
+        d.docker("network", "rm", "autonet", check=False)
+        subprocess.run(["ip", "link", "del", dummy], capture_output=True)

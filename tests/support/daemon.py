@@ -4,6 +4,7 @@ and a cleanup that removes every process, cgroup and directory it made, even on 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 import os
@@ -121,7 +122,22 @@ class ServinDaemon:
         remove_cgroup_tree(self.cgroup_parent)
         _unmount_under(self.root)  # the netns files: the containers' namespaces and veths go with them
         remove_bridge(self.bridge)
+        for bridge in self.user_bridges():  # networks a test created and did not remove
+            BRIDGES_MADE.add(bridge)
+            remove_bridge(bridge)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def user_bridges(self) -> list[str]:
+        """The Linux bridges of the user-defined networks in this daemon's records."""
+        out = []
+        for rec in (self.data_root / "network" / "networks").glob("*.json"):
+            try:
+                bridge = json.loads(rec.read_text()).get("bridge")
+            except (OSError, ValueError):
+                continue
+            if bridge and bridge != self.bridge:
+                out.append(bridge)
+        return out
 
 
 TEST_BRIDGE_PREFIX = "svt"

@@ -67,14 +67,27 @@ async def create(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Name"):
         raise errors.InvalidArgument("network name is required")
     driver = body.get("Driver") or "bridge"
+    if driver in ("host", "null", "none"):
+        raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
     if driver != "bridge":
         raise errors.NotFound(f'plugin "{driver}" not found')
-    ipam = (body.get("IPAM") or {}).get("Config") or [{}]
-    first = ipam[0] if ipam else {}
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict):
+        raise errors.InvalidArgument("invalid IPAM: must be an object")
+    if (ipam.get("Driver") or "default") != "default":
+        raise errors.NotFound(f'plugin "{ipam["Driver"]}" not found')
+    pools = ipam.get("Config") or []
+    if body.get("EnableIPv6") or any(":" in str(p.get("Subnet") or "") for p in pools if isinstance(p, dict)):
+        raise errors.NotImplementedYet("IPv6 networks are not supported by Servin yet")
+    if len(pools) > 1:
+        raise errors.NotImplementedYet("networks with more than one IPv4 pool are not supported by Servin yet")
+    first = pools[0] if pools and isinstance(pools[0], dict) else {}
     n = await asyncio.to_thread(
         _service(request).create_network, body["Name"], subnet=first.get("Subnet") or None,
         gateway=first.get("Gateway") or None, ip_range=first.get("IPRange") or None,
-        internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
+        aux_addresses=first.get("AuxiliaryAddresses") or {}, ipam_options=ipam.get("Options"),
+        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
+        labels=body.get("Labels") or {}, options=body.get("Options") or {})
     services(request).events.publish(Event(type="network", action="create", actor_id=n.id,
                                            attributes={"name": n.name, "type": n.driver}))
     return json_response({"Id": n.id, "Warning": ""}, status=201)
@@ -100,8 +113,7 @@ async def connect(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
     ep = wire_containers.parse_endpoint_config(n.name, body.get("EndpointConfig"))
-    await services(request).containers.connect_network(body["Container"], n.name, aliases=ep.aliases,
-                                                       ip=ep.ipv4_address or None, mac=ep.mac_address or None)
+    await services(request).containers.connect_network(body["Container"], ep)
     return web.Response(status=200)
 
 
@@ -110,7 +122,7 @@ async def disconnect(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Container"):
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    await services(request).containers.disconnect_network(body["Container"], n.name, force=bool(body.get("Force")))
+    await services(request).containers.disconnect_network(body["Container"], n.name)
     return web.Response(status=200)
 
 

@@ -124,6 +124,14 @@ async def not_swarm(request: web.Request) -> web.Response:
         "connect this node to swarm and try again.")
 
 
+async def swarm_leave(request: web.Request) -> web.Response:
+    raise errors.Unavailable("This node is not part of a swarm")
+
+
+async def swarm_init(request: web.Request) -> web.Response:
+    raise errors.NotImplementedYet("swarm mode is not supported by Servin")
+
+
 def add_routes(add: Any) -> None:
     add("GET", "/_ping", ping)
     add("HEAD", "/_ping", ping)
@@ -131,4 +139,9 @@ def add_routes(add: Any) -> None:
     add("GET", "/info", info)
     add("GET", "/events", events)
     add("GET", "/swarm", not_swarm)
+    add("POST", "/swarm/leave", swarm_leave)
+    add("POST", "/swarm/init", swarm_init)
+    add("POST", "/swarm/join", swarm_init)
+    for kind in ("services", "nodes", "tasks", "secrets", "configs"):  # the swarm-only lists
+        add("GET", f"/{kind}", not_swarm)
     add("GET", "/system/df", disk_usage)

@@ -210,12 +210,18 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
     if not isinstance(cfg, dict):
         raise errors.InvalidArgument("invalid EndpointConfig: must be an object")
     ipam = cfg.get("IPAMConfig") or {}
-    aliases = cfg.get("Aliases") or ()
-    if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple):
+    aliases, links = cfg.get("Aliases") or (), cfg.get("Links") or ()
+    driver_opts = cfg.get("DriverOpts") or {}
+    if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple) or not isinstance(links, list | tuple) \
+            or not isinstance(driver_opts, dict):
         raise errors.InvalidArgument("invalid EndpointConfig")
+    if ipam.get("IPv6Address"):
+        raise errors.NotImplementedYet("IPv6 addresses are not supported by Servin yet")
     return EndpointConfig(network=network, aliases=tuple(str(a) for a in aliases if a),
                           ipv4_address=str(ipam.get("IPv4Address") or ""),
-                          mac_address=str(cfg.get("MacAddress") or ""))
+                          mac_address=str(cfg.get("MacAddress") or ""), links=tuple(str(x) for x in links),
+                          link_local_ips=tuple(str(x) for x in ipam.get("LinkLocalIPs") or ()),
+                          driver_opts={str(k): str(v) for k, v in driver_opts.items()})
 
 
 def parse_networking(body: Any) -> dict[str, EndpointConfig]:
@@ -390,15 +396,21 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
         cfg = asked.get(net.name)
         live = ep is not None and bool(ep.ip)
         aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
+        ipam_config: dict[str, Any] = {}
+        if cfg and cfg.ipv4_address:
+            ipam_config["IPv4Address"] = cfg.ipv4_address
+        if cfg and cfg.link_local_ips:
+            ipam_config["LinkLocalIPs"] = list(cfg.link_local_ips)
         entry = {
-            "IPAMConfig": {"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None,
-            "Links": None, "Aliases": aliases or None,
+            "IPAMConfig": ipam_config or None,
+            "Links": list(cfg.links) if cfg and cfg.links else None, "Aliases": aliases or None,
             "NetworkID": net.id, "EndpointID": ep.id if ep is not None else "",
             "Gateway": (net.gateway or "") if live else "",
             "IPAddress": ep.ip if live else "",
             "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet else 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": (ep.mac or "") if live else "", "DriverOpts": None,
+            "MacAddress": (ep.mac or "") if live else (cfg.mac_address if cfg else ""),
+            "DriverOpts": dict(cfg.driver_opts) if cfg and cfg.driver_opts else None,
         }
         out["Networks"][net.name] = entry
         if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker

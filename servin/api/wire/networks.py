@@ -15,6 +15,8 @@ def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str,
             entry["Gateway"] = n.gateway
         if n.ip_range:
             entry["IPRange"] = n.ip_range
+        if n.aux_addresses:
+            entry["AuxiliaryAddresses"] = dict(n.aux_addresses)
         config.append(entry)
     prefix = ipaddress.ip_network(n.subnet).prefixlen if n.subnet else 0
     containers = {}
@@ -34,9 +36,10 @@ def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str,
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if n.name == "bridge" else {}, "Config": config},
+        "IPAM": {"Driver": "default", "Options": None if n.ipam_options is None else dict(n.ipam_options),
+                 "Config": config},
         "Internal": n.internal,
-        "Attachable": False,
+        "Attachable": n.attachable,
         "Ingress": False,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
