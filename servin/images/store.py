@@ -1160,10 +1160,6 @@ class ImageStore:
             return found[0]
         raise NotFound(f"No such image: {term}")
 
-    def image_created(self, image_id: str) -> str:
-        with self._state:
-            return str(self._images[image_id].config.get("created") or "")
-
     # ------------------------------------------------------------------ filesystem access
 
     def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
