@@ -67,6 +67,11 @@ def test_push_pull_run_round_trip_with_the_cli(servin: ServinDaemon, registry: R
     again = servin.docker("push", f"{name}:v1").stdout.decode()
     assert again.count("Layer already exists") == 2, again
 
+    other = f"{local(registry)}/e2e/other:v1"
+    servin.docker("tag", f"{name}:v1", other)
+    mounted = servin.docker("push", other).stdout.decode()
+    assert mounted.count("Mounted from e2e/layered") == 2, mounted
+
 
 def test_pull_by_digest_and_missing_image_errors(servin: ServinDaemon, registry: Registry) -> None:
     name = f"{local(registry)}/e2e/digest"
