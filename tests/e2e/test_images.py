@@ -151,3 +151,16 @@ def test_dockerpy_save_load_history_prune(servin: ServinDaemon, client: docker.D
     assert "SpaceReclaimed" in result
     with pytest.raises(docker.errors.NotFound, match="reference does not exist"):
         b"".join(client.api.get_image("nope:1"))
+
+
+def test_save_cut_short_by_the_client(servin: ServinDaemon) -> None:
+    import subprocess
+
+    log_before = len(servin.log_file.read_text())
+    cut = subprocess.run("docker save busybox | head -c 1000 | wc -c", shell=True, env=servin.env,
+                         capture_output=True, timeout=60)
+    assert cut.stdout.strip() == b"1000"
+    whole = servin.docker("save", "busybox").stdout
+    with tarfile.open(fileobj=io.BytesIO(whole)) as tf:
+        assert "manifest.json" in tf.getnames()
+    assert "ERROR" not in servin.log_file.read_text()[log_before:]

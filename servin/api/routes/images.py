@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +138,15 @@ async def save(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    gone = threading.Event()  # the client went away: the writer stops at its next write
 
     class _Out(io.RawIOBase):
         def writable(self) -> bool:
             return True
 
         def write(self, data: Any) -> int:
+            if gone.is_set():
+                raise BrokenPipeError("the client went away")
             asyncio.run_coroutine_threadsafe(chunks.put(bytes(data)), loop).result()
             return len(data)
 
@@ -151,26 +155,29 @@ async def save(request: web.Request) -> web.StreamResponse:
             with io.BufferedWriter(_Out(), 1 << 20) as out:
                 save_images.write_archive(s.images, selection, out)
         finally:
-            asyncio.run_coroutine_threadsafe(chunks.put(None), loop).result()
+            if not gone.is_set():
+                asyncio.run_coroutine_threadsafe(chunks.put(None), loop).result()
 
     task = asyncio.ensure_future(asyncio.to_thread(produce))
     try:
         while (chunk := await chunks.get()) is not None:
             await resp.write(chunk)
         await task
-    except (ConnectionResetError, BrokenPipeError):
-        raise
+    except ConnectionError:  # the client went away (docker save | head)
+        return resp
     except Exception as exc:  # headers are out: an error can only cut the archive short, as dockerd
         log.error("save %s: %s", names, exc)
         if request.transport is not None:
             request.transport.close()
         return resp
     finally:
-        if not task.done():  # the client went away: let the writer finish into the void
+        if not task.done():
+            gone.set()
             while not task.done():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     chunks.get_nowait()
                 await asyncio.sleep(0.01)
+            task.exception()  # retrieved: the writer's BrokenPipeError is expected
     for image_id, _ in selection:
         s.events.publish(_image_event("save", image_id))
     await resp.write_eof()
