@@ -15,10 +15,11 @@ from servin import errors
 from servin.images.reference import Reference, truncate_id
 from servin.registry import manifest as mf
 from servin.registry import progress
-from servin.registry.client import RETRY_DELAYS, TRANSIENT, Repository
+from servin.registry.client import TRANSIENT, Repository
 from servin.registry.errors import RegistryError
 
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default
+DOWNLOAD_RETRY_SECONDS = (1, 2, 4)  # a layer download cut midway is retried after these pauses
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -127,12 +128,12 @@ async def download_blob(repo: Repository, desc: mf.Descriptor, out: progress.Out
                 await sink.close()
         except TRANSIENT:
             path.unlink(missing_ok=True)
-            if retries >= len(RETRY_DELAYS):
+            if retries >= len(DOWNLOAD_RETRY_SECONDS):
                 raise
-            delay = RETRY_DELAYS[retries]
+            for left in range(DOWNLOAD_RETRY_SECONDS[retries], 0, -1):  # dockerd's countdown
+                out.update(id_, f"Retrying in {left} second{'s' if left > 1 else ''}")
+                await asyncio.sleep(1)
             retries += 1
-            out.update(id_, f"Retrying in {max(int(delay), 1)} second{'s' if delay > 1 else ''}")
-            await asyncio.sleep(delay)
             continue
         except BaseException:
             path.unlink(missing_ok=True)

@@ -314,3 +314,56 @@ async def test_zstd_and_uncompressed_oci_layers(registry: Registry, tmp_path: Pa
     await pull(make_service(dst, tmp_path), f"{registry.host}/{repo}")
     assert dst.get(f"{registry.host}/{repo}").id == sha(cfg)
     assert [dst.layers[sha(t)] for t in tars] == tars
+
+
+async def test_transient_failures_are_retried(tmp_path: Path) -> None:
+    """A 503 on the manifest and a connection cut in the middle of a blob: both retried, with dockerd's
+    "Retrying in N second" line for the layer."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    tar = layer_tar({"f": os.urandom(3 << 20)})
+    blob = gzip.compress(tar, compresslevel=1)
+    cfg = image_config([sha(tar)])
+    doc = json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
+                      "config": {"mediaType": mf.DOCKER_CONFIG, "digest": sha(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": mf.DOCKER_LAYER_GZIP, "digest": sha(blob), "size": len(blob)}]}).encode()
+    hits = {"manifest": 0, "blob": 0}
+
+    async def manifest(request: web.Request) -> web.StreamResponse:
+        hits["manifest"] += 1
+        if hits["manifest"] == 1:
+            return web.Response(status=503)
+        return web.Response(body=doc, content_type=mf.DOCKER_MANIFEST)
+
+    async def blob_handler(request: web.Request) -> web.StreamResponse:
+        digest = request.match_info["digest"]
+        if digest == sha(cfg):
+            return web.Response(body=cfg)
+        hits["blob"] += 1
+        resp = web.StreamResponse(headers={"Content-Length": str(len(blob))})
+        await resp.prepare(request)
+        if hits["blob"] == 1:  # half the body, then the connection goes
+            await resp.write(blob[: len(blob) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write(blob)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v2/flaky/img/manifests/{ref}", manifest)
+    app.router.add_get("/v2/flaky/img/blobs/{digest}", blob_handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    name = f"127.0.0.1:{server.port}/flaky/img"
+    try:
+        dst = FakeStore()
+        rec = await pull(make_service(dst, tmp_path), name)
+    finally:
+        await server.close()
+    assert hits == {"manifest": 2, "blob": 2}
+    assert dst.get(name).id == sha(cfg)
+    layer = sha(blob)[7:19]
+    assert "Retrying in 1 second" in by_id(rec, layer)
+    assert by_id(rec, layer)[-1] == "Pull complete"
