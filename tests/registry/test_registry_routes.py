@@ -147,3 +147,31 @@ async def test_search_and_distribution(app, registry: Registry) -> None:
     assert got["Descriptor"] == {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                                  "digest": digest, "size": got["Descriptor"]["size"]}
     assert got["Platforms"] == [{"architecture": images.get("busybox").architecture, "os": "linux"}]
+
+
+async def test_client_gone_midway_cancels_the_pull(app) -> None:
+    import asyncio
+
+    from servin.registry import manifest as mf
+    from tests.registry.fakestore import image_config, layer_tar, sha
+
+    client, images, _ = app
+    with running_registry() as reg:
+        repo = "routes/big"
+        tars = [layer_tar({f"f{i}": os.urandom(24 << 20)}) for i in range(3)]
+        cfg = image_config([sha(t) for t in tars])
+        doc = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+               "config": {"mediaType": mf.OCI_CONFIG, "digest": reg.put_blob(repo, cfg), "size": len(cfg)},
+               "layers": [{"mediaType": mf.OCI_LAYER, "digest": reg.put_blob(repo, t), "size": len(t)} for t in tars]}
+        reg.put_manifest(repo, "latest", doc, mf.OCI_MANIFEST)
+        tmp = images.root.parent / "tmp"
+        r = await client.post("/v1.41/images/create", params={"fromImage": f"{reg.host}/{repo}", "tag": "latest"})
+        assert r.status == 200
+        await r.content.readline()
+        r.close()  # the client goes away after the first line
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if not any(tmp.iterdir()):
+                break
+        assert list(tmp.iterdir()) == []
+        assert not images.exists(f"{reg.host}/{repo}:latest")
