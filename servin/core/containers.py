@@ -220,6 +220,14 @@ class ContainerService:
             raise errors.NotImplementedYet("user-defined networks need the bridge driver (the daemon runs with "
                                            "--bridge none)")
         networks = endpoints_mod.initial_networks(config, host_config, endpoints or {}, self._network_name_of)
+        for link in host_config.links:
+            target = link.partition(":")[0]
+            try:
+                self.get(target)
+            except errors.NotFound:
+                raise errors.InvalidArgument(f"could not get container for {target}") from None
+        if host_config.links and networks and networks[0].network not in endpoints_mod.PREDEFINED:
+            networks = (replace(networks[0], links=networks[0].links + host_config.links), *networks[1:])
         cid = secrets.token_hex(32)
         hostname = config.hostname or cid[:12]
         env = _merge_env(
@@ -305,6 +313,50 @@ class ContainerService:
             data = Path(mp.source)
             if data.is_dir() and not any(data.iterdir()):
                 copy_image_content(layers, mp.destination, data)
+
+    def _linked(self, c: Container) -> list[tuple[str, Container, str]]:
+        """Legacy links on the default bridge: (alias, the running target, its bridge address)."""
+        if not c.host_config.links or not any(e.network == "bridge" for e in c.networks) or self.network is None:
+            return []
+        bridge = self.network.find("bridge")
+        out = []
+        for link in c.host_config.links:
+            name, _, alias = link.partition(":")
+            target = self.get(name)
+            ep = next((e for e in self.network.endpoints(target.id) if e.network_id == bridge.id), None)
+            if not target.state.alive or ep is None or not ep.ip:
+                raise errors.Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{alias}")
+            out.append((alias, target, ep.ip))
+        return out
+
+    def _link_env(self, c: Container, linked: list[tuple[str, Container, str]]) -> list[str]:
+        """dockerd's link variables: ALIAS_NAME, ALIAS_ENV_*, ALIAS_PORT[_N_PROTO][_ADDR|_PORT|_PROTO]."""
+        env: list[str] = []
+        for alias, target, ip in linked:
+            prefix = alias.upper().replace("-", "_")
+            env.append(f"{prefix}_NAME=/{c.name}/{alias}")
+            for var in target.resolved_env:
+                key, sep, value = var.partition("=")
+                if sep and key not in ("HOME", "PATH"):
+                    env.append(f"{prefix}_ENV_{key}={value}")
+            ports = sorted({p if "/" in p else f"{p}/tcp" for p in (*target.config.exposed_ports,
+                                                                     *target.host_config.port_bindings)},
+                           key=lambda p: (int(p.split("/")[0]), p))
+            for i, port in enumerate(ports):
+                num, proto = port.split("/")
+                if i == 0:
+                    env.append(f"{prefix}_PORT={proto}://{ip}:{num}")
+                key = f"{prefix}_PORT_{num}_{proto.upper()}"
+                env += [f"{key}={proto}://{ip}:{num}", f"{key}_ADDR={ip}", f"{key}_PORT={num}", f"{key}_PROTO={proto}"]
+        return env
+
+    async def remove_link(self, parent: str, alias: str) -> None:
+        """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
+        c = self.get(parent)
+        kept = tuple(x for x in c.host_config.links if x.partition(":")[2] != alias)
+        if kept == c.host_config.links:
+            raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
+        self.store.save(replace(c, host_config=replace(c.host_config, links=kept)))
 
     def _extra_hosts(self, c: Container) -> list[tuple[str, str]]:
         """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
@@ -413,7 +465,8 @@ class ContainerService:
             if c.config.domainname:  # as dockerd: "ip  host.domain host"
                 names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
             own = (first.endpoint.ip, names) if first.endpoint.ip else None
-            hosts = hosts_file(own=own, extra=self._extra_hosts(c))
+            links = [(f"{alias} {t.resolved_hostname} {t.name}", ip) for alias, t, ip in self._linked(c)]
+            hosts = hosts_file(own=own, extra=self._extra_hosts(c) + links)
             await asyncio.to_thread(partial(atomicfile.write_bytes, durable=False), self.store.dir(c.id) / "hosts",
                                     hosts.encode())
             dns = next((e for e in wanted if e.network != "bridge"), None)  # the embedded DNS, if any
@@ -589,6 +642,12 @@ class ContainerService:
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
         netns_path = await self._connect(c)
+        if c.host_config.links:
+            try:
+                env += self._link_env(c, self._linked(c))
+            except BaseException:
+                await self._release(c.id)
+                raise
         hostname = c.resolved_hostname
         if endpoints_mod.joined_container(c.host_config.network_mode) is not None:  # the joined one's
             hostname = (await asyncio.to_thread((d / "hostname").read_text)).strip() or hostname

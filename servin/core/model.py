@@ -145,6 +145,7 @@ class HostConfig:
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()  # legacy --link, "target:alias"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,7 +48,7 @@ def _from_record(d: dict[str, Any]) -> Container:
                          for m in hc.get("mounts", ()))
     hc["ulimits"] = tuple(Ulimit(**u) for u in hc.get("ulimits", ()))
     for key in ("binds", "volumes_from", "group_add", "device_cgroup_rules", "extra_hosts", "dns", "dns_search",
-                "dns_options"):
+                "dns_options", "links"):
         hc[key] = tuple(hc.get(key, ()))
     st = dict(d["state"])
     st["status"] = Status(st["status"])

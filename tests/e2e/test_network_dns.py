@@ -235,3 +235,26 @@ def test_automatic_subnet_skips_networks_the_host_routes(servin: ServinDaemon) -
     finally:
         d.docker("network", "rm", "autonet", check=False)
         subprocess.run(["ip", "link", "del", dummy], capture_output=True)
+
+
+def test_legacy_links_on_the_default_bridge(servin: ServinDaemon) -> None:
+    d = servin
+    db = out(d, "run", "-d", "--name", "legacy-db", "-e", "PASSWORD=x", "--expose", "5432", "busybox",
+             "sleep", "120").strip()
+    try:
+        db_ip = json.loads(out(d, "inspect", db))[0]["NetworkSettings"]["IPAddress"]
+        text = out(d, "run", "--rm", "--name", "legacy-app", "--link", "legacy-db:db", "busybox", "sh", "-c",
+                   "cat /etc/hosts; env")
+        assert f"{db_ip}\tdb {db[:12]} legacy-db" in text
+        for var in ("DB_NAME=/legacy-app/db", "DB_ENV_PASSWORD=x", f"DB_PORT=tcp://{db_ip}:5432",
+                    f"DB_PORT_5432_TCP_ADDR={db_ip}", "DB_PORT_5432_TCP_PORT=5432"):
+            assert var in text.splitlines()
+        app = out(d, "create", "--name", "legacy-app2", "--link", "legacy-db", "busybox", "true").strip()
+        assert json.loads(out(d, "inspect", app))[0]["HostConfig"]["Links"] == ["/legacy-db:/legacy-app2/legacy-db"]
+        d.docker("rm", "--link", "legacy-app2/legacy-db")  # removes the link, not a container
+        assert json.loads(out(d, "inspect", app))[0]["HostConfig"]["Links"] is None
+        d.docker("rm", app)
+        res = d.docker("run", "--rm", "--link", "nobody-here:x", "busybox", "true", check=False)
+        assert b"could not get container for nobody-here" in res.stderr
+    finally:
+        d.docker("rm", "-f", db)

@@ -101,6 +101,13 @@ async def kill(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def remove_link(request: web.Request) -> web.Response:
+    if not flag(request, "link"):
+        raise errors.NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
+    await services(request).containers.remove_link(request.match_info["parent"], request.match_info["alias"])
+    return web.Response(status=204)
+
+
 async def remove(request: web.Request) -> web.Response:
     await services(request).containers.remove(request.match_info["id"], force=flag(request, "force"),
                                               volumes=flag(request, "v"))
@@ -289,5 +296,6 @@ def add_routes(add: Any) -> None:
     add("POST", "/containers/{id}/wait", wait)
     add("POST", "/containers/{id}/resize", resize)
     add("DELETE", "/containers/{id}", remove)
+    add("DELETE", "/containers/{parent}/{alias}", remove_link)
     add("GET", "/containers/{id}/logs", logs)
     add("POST", "/containers/{id}/attach", attach)

@@ -125,6 +125,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         device_cgroup_rules=tuple(str(r) for r in hc.get("DeviceCgroupRules") or ()),
         volume_driver=hc.get("VolumeDriver") or "",
         extra_hosts=_extra_hosts(hc.get("ExtraHosts")),
+        links=_links(hc.get("Links")),
         dns=tuple(str(x) for x in hc.get("Dns") or ()),
         dns_search=tuple(str(x) for x in hc.get("DnsSearch") or ()),
         dns_options=tuple(str(x) for x in hc.get("DnsOptions") or ()),
@@ -161,6 +162,22 @@ def _health_config_json(h: HealthConfig) -> dict[str, Any]:
         if v:
             out[key] = v
     return out
+
+
+def _links(raw: Any) -> tuple[str, ...]:
+    """HostConfig.Links: "name:alias" (or "name", alias = name), normalized to "target:alias"."""
+    if not raw:
+        return ()
+    if not isinstance(raw, list):
+        raise errors.InvalidArgument("invalid Links: must be a list")
+    out = []
+    for link in raw:
+        target, _, alias = str(link).partition(":")
+        target, alias = target.strip("/"), alias.strip("/").rsplit("/", 1)[-1]
+        if not target:
+            raise errors.InvalidArgument(f"invalid link: {link}")
+        out.append(f"{target}:{alias or target}")
+    return tuple(out)
 
 
 def _extra_hosts(raw: Any) -> tuple[str, ...]:
@@ -290,7 +307,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "GroupAdd": list(hc.group_add) if hc.group_add else None,
         "IpcMode": hc.ipc_mode or "private",
         "Cgroup": "",
-        "Links": None,
+        "Links": [f"/{t}:/{c.name}/{a}" for t, _, a in (x.partition(":") for x in hc.links)] or None,
         "OomScoreAdj": 0,
         "PidMode": hc.pid_mode,
         "Privileged": False,
