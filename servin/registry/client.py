@@ -151,6 +151,8 @@ class Repository:
                                                allow_redirects=True)
             except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
                 raise TransportError(f'{method.title()} "{url}": {_describe(exc)}') from None
+            except asyncio.TimeoutError as exc:  # a registry that does not answer: no retry, no long hang
+                raise errors.SystemError_(f'{method.title()} "{url}": {_describe(exc)}') from None
             except TRANSIENT as exc:
                 if retry and attempt < len(RETRY_DELAYS) and _replayable(data):
                     await asyncio.sleep(RETRY_DELAYS[attempt])

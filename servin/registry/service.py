@@ -60,7 +60,7 @@ def server_hostname(address: str) -> str:
 
 class RegistryService:
     def __init__(self, store: Any, tmp_dir: Path, *, insecure_registries: tuple[str, ...] = (),
-                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0) -> None:
+                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0, read_timeout: float = 30.0) -> None:
         self.store, self.tmp_dir = store, Path(tmp_dir)
         self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
             ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
@@ -72,7 +72,7 @@ class RegistryService:
                 self.insecure_hosts.add(server_hostname(item))
         self.mirrors = tuple(normalize_mirror(m) for m in mirrors)
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
-                                             sock_read=60)
+                                             sock_read=read_timeout)
         self._scheme: dict[str, str] = {}  # host → the base url that answered last time
 
     # ------------------------------------------------------------------ plumbing
@@ -147,7 +147,8 @@ class RegistryService:
 
     async def _answers(self, http: aiohttp.ClientSession, ep: Endpoint) -> bool:
         try:
-            async with http.get(f"{ep.url}/v2/", ssl=ep.ssl, timeout=aiohttp.ClientTimeout(total=10)) as r:
+            limit = aiohttp.ClientTimeout(total=min(10.0, self.timeout.sock_read or 10.0))
+            async with http.get(f"{ep.url}/v2/", ssl=ep.ssl, timeout=limit) as r:
                 await r.read()
             return True
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):

@@ -367,3 +367,27 @@ async def test_transient_failures_are_retried(tmp_path: Path) -> None:
     layer = sha(blob)[7:19]
     assert "Retrying in 1 second" in by_id(rec, layer)
     assert by_id(rec, layer)[-1] == "Pull complete"
+
+
+async def test_a_registry_that_never_answers_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    held = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    svc = RegistryService(FakeStore(), tmp_path, read_timeout=0.5)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(errors.ServinError) as exc:
+            await svc.pull(parse_normalized(f"127.0.0.1:{port}/x"), ANONYMOUS, None, Recorder())
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+    assert time.monotonic() - t0 < 10
+    assert exc.value.message.startswith(f'Get "http://127.0.0.1:{port}/v2/x/manifests/latest"')
