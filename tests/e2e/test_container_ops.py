@@ -179,3 +179,35 @@ def test_stop_signal_stop_timeout_shm_size_group_add(servin: ServinDaemon) -> No
     shm_line, groups = text.splitlines()
     assert shm_line.split()[1] == "8192"
     assert {"100", "4242"} <= set(groups.split())
+
+
+def test_websocket_attach(servin: ServinDaemon) -> None:
+    """GET /containers/{id}/attach/ws: raw output as binary messages, messages in as stdin."""
+    import asyncio
+
+    import aiohttp
+
+    async def session(path: str, send: bytes | None, want: bytes) -> bytes:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(servin.socket))) as http:
+            async with http.ws_connect(f"http://localhost/v1.41{path}") as ws:
+                if send is not None:
+                    await ws.send_bytes(send)
+                got = b""
+                while not got.endswith(want):
+                    msg = await asyncio.wait_for(ws.receive(), 10)
+                    if msg.type != aiohttp.WSMsgType.BINARY:
+                        break
+                    got += msg.data
+                return got
+
+    cat = servin.docker("run", "-d", "-i", "busybox", "cat").stdout.decode().strip()
+    printer = servin.docker("run", "-d", "busybox", "printf", "hi there").stdout.decode().strip()
+    try:
+        got = asyncio.run(session(f"/containers/{cat}/attach/ws?stream=1&stdin=1&stdout=1", b"hello ws\n",
+                                  b"hello ws\n"))
+        assert got == b"hello ws\n"  # echoed through cat, not multiplexed
+        servin.docker("wait", printer)
+        got = asyncio.run(session(f"/containers/{printer}/attach/ws?logs=1&stdout=1", None, b"hi there"))
+        assert got == b"hi there"
+    finally:
+        servin.docker("rm", "-f", cat, printer)

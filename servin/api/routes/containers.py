@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from servin import errors
 from servin.api import streams
@@ -207,6 +207,56 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def attach_ws(request: web.Request) -> web.WebSocketResponse:
+    """The websocket attach: raw output (never multiplexed) as binary messages, messages in as stdin."""
+    engine = services(request).containers
+    c, ticket = engine.attach_ticket(request.match_info["id"])
+    want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    try:
+        if flag(request, "logs"):
+            _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
+            async for batch in lines:
+                for line in batch:
+                    await ws.send_bytes(line.data)
+        if not flag(request, "stream"):
+            return ws
+        shim = await ticket.shim
+        if shim is None:
+            return ws
+        try:
+            reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
+        finally:
+            if not ticket.connected.done():
+                ticket.connected.set_result(None)
+
+        async def to_client() -> None:
+            async for payload in streams.unframe(reader):
+                await ws.send_bytes(payload)
+
+        async def from_client() -> None:
+            async for msg in ws:
+                if want_in and msg.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+                    writer.write(msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                    await writer.drain()
+            await asyncio.Future()  # the client closed: the output side, or the close, ends it
+
+        tasks = [asyncio.ensure_future(to_client()), asyncio.ensure_future(from_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                writer.close()
+    finally:
+        if not ticket.connected.done():
+            ticket.connected.set_result(None)
+        await ws.close()
+    return ws
+
+
 async def pause(request: web.Request) -> web.Response:
     await services(request).containers.pause(request.match_info["id"])
     return web.Response(status=204)
@@ -299,3 +349,4 @@ def add_routes(add: Any) -> None:
     add("DELETE", "/containers/{parent}/{alias}", remove_link)
     add("GET", "/containers/{id}/logs", logs)
     add("POST", "/containers/{id}/attach", attach)
+    add("GET", "/containers/{id}/attach/ws", attach_ws)
