@@ -160,7 +160,8 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
     tag_or_digest = ref.digest or ref.tag or "latest"
     out.message("Pulling from " + ref.path, tag_or_digest)  # the path, as dockerd: library/busybox
 
-    config_raw = await repo.get_blob(config_desc.digest)
+    local = await asyncio.to_thread(_local_config, store, config_desc.digest)
+    config_raw = local if local is not None else await repo.get_blob(config_desc.digest)
     if not verify_digest(config_raw, config_desc.digest):
         raise errors.SystemError_(f"image config verification failed for digest {config_desc.digest}")
     try:
@@ -178,7 +179,9 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
 
     image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
     todo: dict[str, tuple[mf.Descriptor, str]] = {}  # blob digest → (descriptor, diff_id)
-    for desc, diff_id in zip(layers, diff_ids, strict=True):
+    # as dockerd: an image already stored is not looked at layer by layer (no "Already exists" lines)
+    pairs = list(zip(layers, diff_ids, strict=True)) if local is None else []
+    for desc, diff_id in pairs:
         id_ = truncate_id(desc.digest)
         if desc.digest in todo:
             continue
@@ -237,6 +240,16 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
         await asyncio.to_thread(store.record_blob, diff_id, ref.name, desc.digest,
                                 desc.media_type or mf.OCI_LAYER_GZIP, desc.size)
     return image_id, bool(todo) or before != image_id
+
+
+def _local_config(store: Any, digest: str) -> bytes | None:
+    """The config of an image already stored under that id (its layers are there: nothing to fetch)."""
+    if not digest.startswith("sha256:"):
+        return None
+    try:
+        return bytes(store.config_raw(digest))
+    except (errors.ServinError, KeyError, OSError):
+        return None
 
 
 def _target(store: Any, ref: Reference) -> str | None:
