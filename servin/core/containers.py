@@ -1055,11 +1055,11 @@ class ContainerService:
 
     async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
-        from servin.core.query import label_matches
+        from servin.core.query import label_matches, parse_until
 
         until_ns = None
         if filters.get("until"):
-            until_ns = _parse_until(filters["until"][0])
+            until_ns = parse_until(filters["until"][0])
         removed, reclaimed = [], 0
         for c in list(self.store.all()):
             if c.state.running:
@@ -1192,24 +1192,6 @@ def _should_restart(c: Container) -> bool:
         retries = policy.maximum_retry_count
         return c.state.exit_code != 0 and (retries == 0 or c.state.restart_count < retries)
     return False
-
-
-def _parse_until(value: str) -> int:
-    """`until` as a unix timestamp, RFC 3339 time, or a Go duration like 10m / 1h30m."""
-    try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        pass
-    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", value)
-    if m:
-        total = 0.0
-        for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", value):
-            total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
-        return time.time_ns() - int(total * 1e9)
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
-    except ValueError:
-        raise errors.InvalidArgument(f"failed to parse value {value} as a time") from None
 
 
 def ps_table(ps_args: str, pids: set[int]) -> tuple[list[str], list[list[str]]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime
 from collections.abc import Callable, Sequence
 
 from servin import errors
@@ -61,3 +63,21 @@ def select(
                 continue
         out.append(c)
     return out
+
+
+def parse_until(value: str) -> int:
+    """`until` as a unix timestamp, RFC 3339 time, or a Go duration like 10m / 1h30m."""
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        pass
+    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", value)
+    if m:
+        total = 0.0
+        for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", value):
+            total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return time.time_ns() - int(total * 1e9)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        raise errors.InvalidArgument(f"failed to parse value {value} as a time") from None

@@ -239,11 +239,16 @@ def test_network_connect_and_prune(servin: ServinDaemon) -> None:
         assert sorted(links) == ["eth0", "eth1", "lo"]
         d.docker("network", "disconnect", "sidenet", cid)
         assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "lo"]
-        pruned = out(d, "network", "prune", "-f")
-        assert "unused-net" in pruned and "sidenet" in pruned
+        d.docker("network", "create", "--label", "keep=1", "--subnet", f"10.216.{random.randint(1, 250)}.0/24",
+                 "kept-net")
+        # filters: until (older than an hour: none of them), label! (not kept-net)
+        assert out(d, "network", "prune", "-f", "--filter", "until=1h").strip() == ""
+        pruned = out(d, "network", "prune", "-f", "--filter", "label!=keep=1")
+        assert "unused-net" in pruned and "sidenet" in pruned and "kept-net" not in pruned
+        assert "kept-net" in out(d, "network", "ls", "--format", "{{.Name}}").split()
     finally:
         d.docker("rm", "-f", cid)
-        d.docker("network", "rm", "sidenet", "unused-net", check=False)
+        d.docker("network", "rm", "sidenet", "unused-net", "kept-net", check=False)
 
 
 def test_add_host_and_dns_options(servin: ServinDaemon) -> None:

@@ -20,7 +20,7 @@ from servin.api.errors import json_response
 from servin.api.context import flag, services
 from servin.api.wire import images as wire
 from servin.api.wire.filters import parse_filters
-from servin.core.containers import _parse_until as parse_until
+from servin.core.query import parse_until
 from servin.core.events import Event
 from servin.core.query import label_matches
 from servin.images import save as save_images

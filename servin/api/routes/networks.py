@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from servin.api.wire import containers as wire_containers
 from servin.api.wire import networks as wire
 from servin.api.wire.filters import parse_filters
 from servin.core.events import Event
-from servin.core.query import label_matches
+from servin.core.query import label_matches, parse_until
 
 LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dangling"})
 PREDEFINED = ("bridge", "host", "none")
@@ -129,11 +130,16 @@ async def disconnect(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), frozenset({"label", "label!", "until"}))
     svc = _service(request)
+    until_ns = parse_until(filters["until"][0]) if filters.get("until") else None
     deleted = []
     for n in await asyncio.to_thread(svc.networks):
         if n.name in PREDEFINED or svc.store.endpoints(network_id=n.id):
             continue
         if "label" in filters and not label_matches(dict(n.labels), filters["label"]):
+            continue
+        if "label!" in filters and label_matches(dict(n.labels), filters["label!"]):
+            continue
+        if until_ns is not None and _created_ns(n.created) >= until_ns:
             continue
         await asyncio.to_thread(svc.remove_network, n.id)
         services(request).events.publish(Event(type="network", action="destroy", actor_id=n.id,
@@ -150,3 +156,10 @@ def add_routes(add: Any) -> None:
     add("DELETE", "/networks/{id}", remove)
     add("POST", "/networks/{id}/connect", connect)
     add("POST", "/networks/{id}/disconnect", disconnect)
+
+
+def _created_ns(created: str) -> int:
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return 0
