@@ -19,7 +19,10 @@ Measures (``--only`` picks some, comma-separated; all by default):
   and containerd-shim-runc-v2 for dockerd);
 * ``logs``: a detached container writes --log-bytes to stdout (``yes <99 a's> | head -c N``,
   100-byte lines): N / (start → exit) is the write rate; then N / the wall time of
-  ``docker logs CONTAINER > /dev/null`` is the read rate.
+  ``docker logs CONTAINER > /dev/null`` is the read rate;
+* ``registry``: ``docker push`` and ``docker pull`` of a --registry-mb image of 4 random-data layers
+  through a fresh Debian docker-registry on 127.0.0.1 per run (``bench/registry.py``; medians of
+  --registry-runs).
 
 ``many``, ``ps`` and ``mem`` share one batch of containers, which is removed afterwards. The
 latency measures go round-robin over the daemons (so drift on the machine hits all of them
@@ -52,7 +55,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = ("create", "start", "wait", "remove")
-MEASURES = ("run", "api", "exec", "many", "ps", "mem", "logs")
+MEASURES = ("run", "api", "exec", "many", "ps", "mem", "logs", "registry")
 LABEL = "servin-bench"
 LOG_LINE = "a" * 99  # + "\n" = 100 bytes a line
 
@@ -75,6 +78,8 @@ class Target:
     mem: dict[str, object] = field(default_factory=dict)
     log_write_s: float = 0.0
     log_read_s: float = 0.0
+    push_s: list[float] = field(default_factory=list)
+    pull_s: list[float] = field(default_factory=list)
 
 
 def parse_host(spec: str, index: int) -> tuple[str, str]:
@@ -414,7 +419,41 @@ def render(targets: list[Target], args: argparse.Namespace) -> str:
                          [f"{mb / t.log_write_s:.0f} ({t.log_write_s:.2f} s)" for t in targets]))
         lines.append(row(f"`docker logs CONTAINER > /dev/null` of those {mb:.0f} MB: read MB/s",
                          [f"{mb / t.log_read_s:.0f} ({t.log_read_s:.2f} s)" for t in targets]))
+    if "registry" in args.only:
+        n = args.registry_runs
+        lines.append(row(f"`docker push` of {args.registry_mb} MB (4 layers) to a local registry: median s (n={n})",
+                         [f"{statistics.median(t.push_s):.2f}" for t in targets]))
+        lines.append(row(f"`docker pull` of it (layers removed before): median s (n={n})",
+                         [f"{statistics.median(t.pull_s):.2f}" for t in targets]))
     return "\n".join(lines)
+
+
+def measure_registry(targets: list[Target], args: argparse.Namespace) -> None:
+    """bench/registry.py's rounds: load (untimed), push, remove, pull, remove; a fresh registry each."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_registry", REPO / "bench" / "registry.py")
+    assert spec is not None and spec.loader is not None
+    bench_registry = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench_registry  # its dataclasses look themselves up there
+    spec.loader.exec_module(bench_registry)
+    sys.path.insert(0, str(REPO))
+    from tests.registry.server import Registry
+
+    work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    try:
+        archive = work / "big.tar"
+        bench_registry.write_archive(archive, args.registry_mb, 4)
+        for _ in range(args.registry_runs):
+            reg = Registry()
+            reg.start()
+            try:
+                for t in targets:
+                    bench_registry.one_run(t, archive, f"localhost:{reg.port}")
+            finally:
+                reg.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8, help="concurrent docker-py clients starting them")
     p.add_argument("--ps-runs", type=int, default=10, help="measured `docker ps` invocations")
     p.add_argument("--log-bytes", type=int, default=200_000_000, help="bytes the log container writes")
+    p.add_argument("--registry-mb", type=int, default=100, help="size of the image pushed and pulled")
+    p.add_argument("--registry-runs", type=int, default=3, help="push+pull rounds (a fresh registry each)")
     p.add_argument("--only", default=",".join(MEASURES),
                    help=f"comma-separated measures to run, of {','.join(MEASURES)} (default: all)")
     p.add_argument("--docker", default=shutil.which("docker") or "docker", help="docker CLI to use")
@@ -532,6 +573,10 @@ def main(argv: list[str] | None = None) -> int:
             for t in targets:
                 print(f"{t.name}: {args.log_bytes / 1e6:.0f} MB through the log ...", file=sys.stderr)
                 measure_logs(t, args)
+        if "registry" in args.only:
+            print(f"docker push/pull of {args.registry_mb} MB: {args.registry_runs} runs per daemon ...",
+                  file=sys.stderr)
+            measure_registry(targets, args)
 
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         cpu = ""
