@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -172,30 +173,44 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def attach(request: web.Request) -> web.StreamResponse:
+async def _attach_streams(request: web.Request, c: Any, ticket: Any,
+                          send_log: Callable[[Any], Awaitable[None]]) -> tuple[Any, Any] | None:
+    """The common part of both attaches: the log first (`logs`), then, with `stream`, the
+    supervisor's streams once the container runs: (reader, writer), or None when there is none."""
     engine = services(request).containers
-    c, ticket = engine.attach_ticket(request.match_info["id"])
     want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
-    resp, conn = await streams.hijack(request, RAW_STREAM)
+    if flag(request, "logs"):
+        _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
+        async for batch in lines:
+            for line in batch:
+                await send_log(line)
+    if not flag(request, "stream"):
+        return None
+    shim = await ticket.shim
+    if shim is None:
+        return None
     try:
-        if flag(request, "logs"):
-            _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
-            async for batch in lines:
-                for line in batch:
-                    kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
-                    await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
-        if not flag(request, "stream"):
+        return await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
+    finally:
+        if not ticket.connected.done():
+            ticket.connected.set_result(None)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    c, ticket = services(request).containers.attach_ticket(request.match_info["id"])
+    resp, conn = await streams.hijack(request, RAW_STREAM)
+
+    async def send_log(line: Any) -> None:
+        kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
+        await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
+
+    try:
+        pair = await _attach_streams(request, c, ticket, send_log)
+        if pair is None:
             return resp
-        shim = await ticket.shim
-        if shim is None:
-            return resp
+        reader, writer = pair
         try:
-            reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
-        finally:
-            if not ticket.connected.done():
-                ticket.connected.set_result(None)
-        try:
-            await streams.pump(conn, reader, writer, stdin=want_in, raw=c.config.tty,
+            await streams.pump(conn, reader, writer, stdin=flag(request, "stdin"), raw=c.config.tty,
                                detach_keys=request.query.get("detachKeys", ""), eof_ends_session=c.config.tty)
         finally:
             with contextlib.suppress(Exception):
@@ -209,27 +224,19 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 async def attach_ws(request: web.Request) -> web.WebSocketResponse:
     """The websocket attach: raw output (never multiplexed) as binary messages, messages in as stdin."""
-    engine = services(request).containers
-    c, ticket = engine.attach_ticket(request.match_info["id"])
-    want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
+    c, ticket = services(request).containers.attach_ticket(request.match_info["id"])
     ws = web.WebSocketResponse()
     await ws.prepare(request)
+
+    async def send_log(line: Any) -> None:
+        await ws.send_bytes(line.data)
+
     try:
-        if flag(request, "logs"):
-            _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
-            async for batch in lines:
-                for line in batch:
-                    await ws.send_bytes(line.data)
-        if not flag(request, "stream"):
+        pair = await _attach_streams(request, c, ticket, send_log)
+        if pair is None:
             return ws
-        shim = await ticket.shim
-        if shim is None:
-            return ws
-        try:
-            reader, writer = await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
-        finally:
-            if not ticket.connected.done():
-                ticket.connected.set_result(None)
+        reader, writer = pair
+        want_in = flag(request, "stdin")
 
         async def to_client() -> None:
             async for payload in streams.unframe(reader):
