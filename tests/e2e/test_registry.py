@@ -229,3 +229,39 @@ def test_search_errors_are_quick_and_clear(servin: ServinDaemon, registry: Regis
     res = servin.docker("search", "127.0.0.1:1/busybox", check=False)  # nothing listens there
     assert res.returncode == 1 and "Error response from daemon" in res.stderr.decode()
     assert time.monotonic() - t0 < 30
+
+
+def test_daemon_killed_during_a_pull_leaves_nothing_visible(daemon: ServinDaemon, registry: Registry) -> None:
+    import time
+
+    import docker
+
+    name = f"{local(registry)}/e2e/killed:latest"
+    tars = [layer_tar({f"blob{i}": os.urandom(40 << 20)}) for i in range(3)]
+    repo = "e2e/killed"
+    cfg = image_config([sha(t) for t in tars])
+    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                      "digest": registry.put_blob(repo, cfg), "size": len(cfg)},
+           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": registry.put_blob(repo, t),
+                       "size": len(t)} for t in tars]}
+    registry.put_manifest(repo, "latest", doc, doc["mediaType"])
+    tmp = daemon.data_root / "tmp"
+    client = docker.APIClient(base_url=daemon.host, version="1.41", timeout=30)
+    try:
+        stream = client.pull(name, stream=True, decode=True)
+        for line in stream:
+            if line.get("status") == "Downloading" and any(p.name.startswith("pull-") for p in tmp.iterdir()):
+                break
+        daemon.kill9()
+    finally:
+        client.close()
+    daemon.start()
+    assert [p.name for p in tmp.iterdir()] == []
+    res = daemon.docker("image", "inspect", name, check=False)
+    assert res.returncode == 1 and b"No such image" in res.stderr
+    assert name.split(":latest")[0] not in daemon.docker("images").stdout.decode()
+    t0 = time.monotonic()
+    out = daemon.docker("pull", name).stdout.decode()
+    assert f"Status: Downloaded newer image for {name}" in out
+    assert time.monotonic() - t0 < 60
