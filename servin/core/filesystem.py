@@ -139,8 +139,11 @@ class ContainerFilesystem:
         new_config = commit_config(container_config, changes, config)  # bad --change: fail first
         paused_here = False
         if pause and c.state.status == Status.RUNNING:
-            await self.containers.pause(c.id)
-            paused_here = True
+            try:
+                await self.containers.pause(c.id)
+                paused_here = True
+            except errors.Conflict:
+                pass  # it exited meanwhile: there is nothing to pause
         tmp = self.tmp_dir / f"commit-{c.id[:12]}-{uuid.uuid4().hex[:8]}.tar"
         try:
             upper, lowers = self._bundle(c) / "upper", self._lowers(c)

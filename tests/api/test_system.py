@@ -75,6 +75,19 @@ async def test_swarm_is_unavailable(env):
     assert "not a swarm manager" in (await r.json())["message"]
 
 
+async def test_swarm_leave_and_lists_answer_as_dockerd_off_swarm(env):
+    r = await env.client.post("/v1.41/swarm/leave?force=1")
+    assert r.status == 503 and (await r.json())["message"] == "This node is not part of a swarm"
+    r = await env.client.get("/v1.41/services")
+    assert r.status == 503 and "not a swarm manager" in (await r.json())["message"]
+
+
+async def test_build_is_not_implemented_yet(env):
+    r = await env.client.post("/v1.41/build?t=x", data=b"")
+    assert r.status == 501
+    assert (await r.json())["message"] == "building images is not implemented in Servin yet"
+
+
 async def test_version(env):
     r = await env.client.get("/v1.41/version")
     assert r.status == 200

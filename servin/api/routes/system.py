@@ -132,6 +132,10 @@ async def swarm_init(request: web.Request) -> web.Response:
     raise errors.NotImplementedYet("swarm mode is not supported by Servin")
 
 
+async def build_not_yet(request: web.Request) -> web.Response:
+    raise errors.NotImplementedYet("building images is not implemented in Servin yet")
+
+
 def add_routes(add: Any) -> None:
     add("GET", "/_ping", ping)
     add("HEAD", "/_ping", ping)
@@ -139,6 +143,8 @@ def add_routes(add: Any) -> None:
     add("GET", "/info", info)
     add("GET", "/events", events)
     add("GET", "/swarm", not_swarm)
+    for path in ("/build", "/build/prune", "/session"):  # the builder is a later piece of work
+        add("POST", path, build_not_yet)
     add("POST", "/swarm/leave", swarm_leave)
     add("POST", "/swarm/init", swarm_init)
     add("POST", "/swarm/join", swarm_init)
