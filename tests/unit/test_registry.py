@@ -26,6 +26,9 @@ def test_human_size_and_bar_as_dockerd_renders_them() -> None:
     assert progress.bar(1_000_000, 2_000_000) == "[" + "=" * 25 + ">" + " " * 25 + "]      1MB/2MB"
     assert progress.bar(2_000_000, 2_000_000).startswith("[" + "=" * 50 + ">] ")
     assert progress.bar(1500, 0) == "   1.5kB"
+    assert progress.bar(1_200_000, 4_800_000) == "[" + "=" * 12 + ">" + " " * 38 + "]    1.2MB/4.8MB"
+    assert progress.bar(100, 100) == "[" + "=" * 50 + ">]     100B/100B"
+    assert [progress.human_size(n) for n in (512, 1000, 1234, 5 * 10**9)] == ["512B", "1kB", "1.234kB", "5GB"]
 
 
 def test_progress_lines_in_go_field_order() -> None:

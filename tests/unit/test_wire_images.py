@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from servin.api.wire.images import delete_items, human_size, image_inspect, image_summary, load_lines, progress_bar
+from servin.api.wire.images import delete_items, image_inspect, image_summary, load_lines
 from servin.images.model import DeleteItem, Image
 from servin.images.query import familiar_match
 
@@ -133,21 +133,6 @@ def test_delete_items_and_load_lines():
     ]
     assert delete_items([]) == []
     assert load_lines(["Loaded image: busybox:latest"]) == [{"stream": "Loaded image: busybox:latest\n"}]
-
-
-@pytest.mark.parametrize(
-    ("n", "text"),
-    [(0, "0B"), (512, "512B"), (1000, "1kB"), (1234, "1.234kB"), (1_200_000, "1.2MB"), (5 * 10**9, "5GB")],
-)
-def test_human_size_as_go_units(n, text):
-    assert human_size(n) == text
-
-
-def test_progress_bar_as_the_daemon_renders_it():
-    assert progress_bar(0, 0) == ""
-    assert progress_bar(1_200_000, 4_800_000) == "[" + "=" * 12 + ">" + " " * 38 + "]    1.2MB/4.8MB"
-    assert progress_bar(100, 100) == "[" + "=" * 50 + ">]     100B/100B"
-    assert progress_bar(700, 0) == "    700B"
 
 
 @pytest.mark.parametrize(

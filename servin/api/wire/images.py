@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
+from servin.registry import progress
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -116,35 +117,6 @@ def history(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
     ]
 
 
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize: decimal units, 4 significant digits (``1.2MB``, ``512B``)."""
-    i = 0
-    while size >= 1000 and i < len(_DECIMAL_UNITS) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{_DECIMAL_UNITS[i]}"
-
-
-def progress_bar(current: int, total: int) -> str:
-    """jsonmessage.JSONProgress.String() as the daemon renders it (width 200, no ETA)."""
-    if current <= 0 and total <= 0:
-        return ""
-    if total <= 0:
-        return f"{human_size(current):>8}"
-    percentage = min(int(current / total * 100) // 2, 50)
-    bar = "[" + "=" * percentage + ">" + " " * (50 - percentage) + "] "
-    numbers = f"{human_size(current):>8}/{human_size(total)}" if current <= total else f"{human_size(current):>8}"
-    return bar + numbers
-
-
 def load_progress(short_id: str, current: int, total: int) -> dict[str, Any]:
     """One ``Loading layer`` progress message of ``POST /images/load``."""
-    return {
-        "status": "Loading layer",
-        "progressDetail": {"current": current, "total": total},
-        "progress": progress_bar(current, total),
-        "id": short_id,
-    }
+    return progress.update(short_id, "Loading layer", current, total)
