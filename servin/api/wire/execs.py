@@ -9,9 +9,20 @@ from servin.core.execs import ExecConfig, ExecRecord
 from servin.core.model import Container
 
 
+_EXEC_FIELDS = ("Cmd", "Env", "User", "WorkingDir", "Tty", "Privileged", "AttachStdin", "AttachStdout",
+                "AttachStderr", "DetachKeys", "ConsoleSize")
+
+
+def _go_keys(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Go's JSON decoding matches field names case-insensitively (docker-py sends "detachKeys")."""
+    canonical = {f.lower(): f for f in fields}
+    return {canonical.get(k.lower(), k): v for k, v in body.items()}
+
+
 def parse_exec_create(body: Any) -> ExecConfig:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("exec config cannot be empty")
+    body = _go_keys(body, _EXEC_FIELDS)
     cmd = body.get("Cmd")
     if isinstance(cmd, str):
         cmd = [cmd]
