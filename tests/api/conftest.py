@@ -16,6 +16,7 @@ from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
+from servin.core.volumes import VolumeStore
 from servin.daemon.facts import HostFacts
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
@@ -82,7 +83,7 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
     resolv.write_text("nameserver 127.0.0.53\nnameserver 10.1.2.3\n")
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=runtime,
                               events=events, cgroup_parent="servin-test", cgroup_version=2,
-                              host_resolv_conf=resolv)
+                              host_resolv_conf=resolv, volumes=VolumeStore(tmp_path / "volumes"))
     (tmp_path / "tmp").mkdir()
     services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp")
     client = TestClient(TestServer(build_app(services)))

@@ -64,31 +64,8 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    if not isinstance(body, dict) or not body.get("Name"):
-        raise errors.InvalidArgument("network name is required")
-    driver = body.get("Driver") or "bridge"
-    if driver in ("host", "null", "none"):
-        raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
-    if driver != "bridge":
-        raise errors.NotFound(f'plugin "{driver}" not found')
-    ipam = body.get("IPAM") or {}
-    if not isinstance(ipam, dict):
-        raise errors.InvalidArgument("invalid IPAM: must be an object")
-    if (ipam.get("Driver") or "default") != "default":
-        raise errors.NotFound(f'plugin "{ipam["Driver"]}" not found')
-    pools = ipam.get("Config") or []
-    if body.get("EnableIPv6") or any(":" in str(p.get("Subnet") or "") for p in pools if isinstance(p, dict)):
-        raise errors.NotImplementedYet("IPv6 networks are not supported by Servin yet")
-    if len(pools) > 1:
-        raise errors.NotImplementedYet("networks with more than one IPv4 pool are not supported by Servin yet")
-    first = pools[0] if pools and isinstance(pools[0], dict) else {}
-    n = await asyncio.to_thread(
-        _service(request).create_network, body["Name"], subnet=first.get("Subnet") or None,
-        gateway=first.get("Gateway") or None, ip_range=first.get("IPRange") or None,
-        aux_addresses=first.get("AuxiliaryAddresses") or {}, ipam_options=ipam.get("Options"),
-        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-        labels=body.get("Labels") or {}, options=body.get("Options") or {})
+    req = wire.parse_create(await json_body(request))
+    n = await asyncio.to_thread(_service(request).create_network, req.pop("name"), **req)
     services(request).events.publish(Event(type="network", action="create", actor_id=n.id,
                                            attributes={"name": n.name, "type": n.driver}))
     return json_response({"Id": n.id, "Warning": ""}, status=201)

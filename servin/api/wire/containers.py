@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
+from servin.api.wire import request_body
 from servin.core.logs import parse_time_ns
 from servin.api.wire import mounts as wire_mounts
 from servin.core.model import (
@@ -43,6 +44,7 @@ def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
     return int(v)
 
 
+@request_body("the container's config")
 def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
@@ -220,6 +222,7 @@ def _mount_json(m: MountPoint) -> dict[str, Any]:
     return out
 
 
+@request_body("EndpointSettings")
 def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
     """One EndpointSettings (NetworkingConfig.EndpointsConfig[...] or a connect body's EndpointConfig)."""
     if cfg is None:
@@ -241,6 +244,7 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
                           driver_opts={str(k): str(v) for k, v in driver_opts.items()})
 
 
+@request_body("NetworkingConfig")
 def parse_networking(body: Any) -> dict[str, EndpointConfig]:
     """NetworkingConfig.EndpointsConfig of a create body, by network name."""
     nc = (body or {}).get("NetworkingConfig") or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from servin import errors
+from servin.api.wire import request_body
 from servin.core.execs import ExecConfig, ExecRecord
 from servin.core.model import Container
 
@@ -19,6 +20,7 @@ def _go_keys(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {canonical.get(k.lower(), k): v for k, v in body.items()}
 
 
+@request_body("the exec config")
 def parse_exec_create(body: Any) -> ExecConfig:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("exec config cannot be empty")

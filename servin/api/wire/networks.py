@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from servin import errors
+from servin.api.wire import request_body
+
 
 def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str, Any]:
     """`endpoints`: (EndpointRecord, container name) pairs, for inspect's Containers."""
@@ -46,4 +49,39 @@ def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str,
         "Containers": containers,
         "Options": options,
         "Labels": dict(n.labels),
+    }
+
+
+@request_body("NetworkCreateRequest")
+def parse_create(body: Any) -> dict[str, Any]:
+    """A network create body → NetworkService.create_network's arguments (name included)."""
+    if not isinstance(body, dict) or not body.get("Name"):
+        raise errors.InvalidArgument("network name is required")
+    driver = body.get("Driver") or "bridge"
+    if driver in ("host", "null", "none"):
+        raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
+    if driver != "bridge":
+        raise errors.NotFound(f'plugin "{driver}" not found')
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict):
+        raise errors.InvalidArgument("invalid IPAM: must be an object")
+    if (ipam.get("Driver") or "default") != "default":
+        raise errors.NotFound(f'plugin "{ipam["Driver"]}" not found')
+    pools = ipam.get("Config") or []
+    if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
+        raise errors.InvalidArgument("invalid IPAM.Config: must be a list of objects")
+    if body.get("EnableIPv6") or any(":" in str(p.get("Subnet") or "") for p in pools):
+        raise errors.NotImplementedYet("IPv6 networks are not supported by Servin yet")
+    if len(pools) > 1:
+        raise errors.NotImplementedYet("networks with more than one IPv4 pool are not supported by Servin yet")
+    first = pools[0] if pools else {}
+    return {
+        "name": str(body["Name"]), "subnet": first.get("Subnet") or None, "gateway": first.get("Gateway") or None,
+        "ip_range": first.get("IPRange") or None,
+        "aux_addresses": {str(k): str(v) for k, v in (first.get("AuxiliaryAddresses") or {}).items()},
+        "ipam_options": {str(k): str(v) for k, v in ipam["Options"].items()} if ipam.get("Options") is not None
+        else None,
+        "internal": bool(body.get("Internal")), "attachable": bool(body.get("Attachable")),
+        "labels": {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
+        "options": {str(k): str(v) for k, v in (body.get("Options") or {}).items()},
     }
