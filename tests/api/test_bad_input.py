@@ -51,3 +51,28 @@ def test_network_create_body_as_create_network_takes_it():
     assert req == {"name": "app", "subnet": "10.9.0.0/24", "gateway": "10.9.0.254", "ip_range": None,
                    "aux_addresses": {}, "ipam_options": None, "internal": True, "attachable": False,
                    "labels": {"a": "b"}, "options": {}}
+
+
+BAD_QUERIES = [
+    ("POST", "/v1.41/containers/{cid}/stop?t=abc"), ("POST", "/v1.41/containers/{cid}/restart?t=1.5x"),
+    ("POST", "/v1.41/containers/{cid}/kill?signal=NOPE"), ("POST", "/v1.41/containers/{cid}/kill?signal=99999"),
+    ("GET", "/v1.41/containers/{cid}/logs?stdout=1&tail=abc"), ("GET", "/v1.41/containers/{cid}/logs?stdout=1&since=x"),
+    ("POST", "/v1.41/containers/{cid}/resize?h=x&w=y"), ("POST", "/v1.41/containers/{cid}/wait?condition=nope"),
+    ("GET", "/v1.41/containers/json?filters=notjson"), ("GET", "/v1.41/containers/json?filters=[1]"),
+    ("GET", "/v1.41/containers/json?limit=x"), ("GET", "/v1.41/images/json?filters={{\"since\":[\"nope\"]}}"),
+    ("GET", "/v1.41/events?since=x&until=1"), ("GET", "/v1.41/events?filters=notjson&until=1"),
+    ("POST", "/v1.41/containers/prune?filters={{\"until\":[\"x\"]}}"), ("POST", "/v1.41/images/prune?filters=x"),
+    ("GET", "/v1.41/volumes?filters=x"), ("GET", "/v1.41/networks?filters=x"),
+    ("GET", "/v1.41/containers/{cid}/archive?path="), ("PUT", "/v1.41/containers/{cid}/archive?path=/tmp"),
+    ("GET", "/v1.41/containers/{cid}/top?ps_args=--nope"), ("POST", "/v1.41/containers/{cid}/rename?name=!bad"),
+    ("POST", "/v1.41/images/busybox/tag?repo=UPPER&tag=x"), ("POST", "/v1.41/images/busybox/tag?repo=ok&tag=bad:tag"),
+    ("GET", "/v1.41/images/get?names="), ("POST", "/v1.41/images/create?fromImage=UPPER/Case"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), BAD_QUERIES)
+async def test_bad_query_values_are_client_errors(env, method, path):
+    cid = await env.run()
+    r = await env.client.request(method, path.format(cid=cid), data=b"")
+    text = await r.text()
+    assert r.status < 500 or "Error" not in text, (r.status, text)

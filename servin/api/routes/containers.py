@@ -45,7 +45,10 @@ async def list_(request: web.Request) -> web.Response:
     s = services(request)
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
     show_all = flag(request, "all")
-    limit = int(request.query.get("limit") or -1)
+    try:
+        limit = int(request.query.get("limit") or -1)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid limit: {request.query['limit']}") from None
     cs = s.containers.list()
     if not show_all and limit <= 0 and not filters.get("status") and not filters.get("exited"):
         cs = [c for c in cs if c.state.running]
