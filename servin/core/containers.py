@@ -11,7 +11,6 @@ import signal as signal_mod
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from servin import atomicfile, errors
 from servin.core import endpoints as endpoints_mod
 from servin.core import names
+from servin.core.networking import ContainerNetworking
 from servin.core.events import Event, EventBus
 from servin.core.logs import LogQuery, parse_time_ns, read_log
 from servin.core.model import (
@@ -35,7 +35,7 @@ from servin.core.model import (
 )
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
-from servin.core.users import hosts_file, resolv_conf_embedded, resolv_conf_with, resolve_group, resolve_user
+from servin.core.users import resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class ContainerService:
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
         network: Any = None,  # servin.network.service.NetworkService; None: no bridge (default mode = none)
     ) -> None:
-        self.network = network
+        self.networking = ContainerNetworking(network=network, store=store, lookup=self.get, lock_of=self._lock_of,
+                                              events=events, host_resolv_conf=host_resolv_conf)
         self.store = store
         self.images = images
         self.runtime = runtime
@@ -130,7 +131,6 @@ class ContainerService:
         self.events = events
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_version = cgroup_version
-        self.host_resolv_conf = host_resolv_conf
         self._live: dict[str, _Live] = {}
         # called with the container once it runs (also when re-attached) and once it exited
         self.on_running: list[Callable[[Container, bool], None]] = []  # (container, re-attached)
@@ -156,6 +156,11 @@ class ContainerService:
 
     def list(self) -> list[Container]:
         return sorted(self.store.all(), key=lambda c: c.created, reverse=True)
+
+    def _lock_of(self, cid: str) -> asyncio.Lock:
+        lock = self._live_of(cid).lock
+        assert lock is not None
+        return lock
 
     def _live_of(self, cid: str) -> _Live:
         live = self._live.get(cid)
@@ -214,20 +219,7 @@ class ContainerService:
                                   log_config={**self.default_log[1], **host_config.log_config})
         _check_resources(host_config)
         _check_host_config(host_config)
-        mode = host_config.network_mode
-        if mode not in ("default", "bridge", "none", "host", "") and not mode.startswith("container:") \
-                and self.network is None:
-            raise errors.NotImplementedYet("user-defined networks need the bridge driver (the daemon runs with "
-                                           "--bridge none)")
-        networks = endpoints_mod.initial_networks(config, host_config, endpoints or {}, self._network_name_of)
-        for link in host_config.links:
-            target = link.partition(":")[0]
-            try:
-                self.get(target)
-            except errors.NotFound:
-                raise errors.InvalidArgument(f"could not get container for {target}") from None
-        if host_config.links and networks and networks[0].network not in endpoints_mod.PREDEFINED:
-            networks = (replace(networks[0], links=networks[0].links + host_config.links), *networks[1:])
+        networks = self.networking.initial_networks(config, host_config, endpoints)
         cid = secrets.token_hex(32)
         hostname = config.hostname or cid[:12]
         env = _merge_env(
@@ -314,295 +306,17 @@ class ContainerService:
             if data.is_dir() and not any(data.iterdir()):
                 copy_image_content(layers, mp.destination, data)
 
-    def _linked(self, c: Container) -> list[tuple[str, Container, str]]:
-        """Legacy links on the default bridge: (alias, the running target, its bridge address)."""
-        if not c.host_config.links or not any(e.network == "bridge" for e in c.networks) or self.network is None:
-            return []
-        bridge = self.network.find("bridge")
-        out = []
-        for link in c.host_config.links:
-            name, _, alias = link.partition(":")
-            target = self.get(name)
-            ep = next((e for e in self.network.endpoints(target.id) if e.network_id == bridge.id), None)
-            if not target.state.alive or ep is None or not ep.ip:
-                raise errors.Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{alias}")
-            out.append((alias, target, ep.ip))
-        return out
-
-    def _link_env(self, c: Container, linked: list[tuple[str, Container, str]]) -> list[str]:
-        """dockerd's link variables: ALIAS_NAME, ALIAS_ENV_*, ALIAS_PORT[_N_PROTO][_ADDR|_PORT|_PROTO]."""
-        env: list[str] = []
-        for alias, target, ip in linked:
-            prefix = alias.upper().replace("-", "_")
-            env.append(f"{prefix}_NAME=/{c.name}/{alias}")
-            for var in target.resolved_env:
-                key, sep, value = var.partition("=")
-                if sep and key not in ("HOME", "PATH"):
-                    env.append(f"{prefix}_ENV_{key}={value}")
-            ports = sorted({p if "/" in p else f"{p}/tcp" for p in (*target.config.exposed_ports,
-                                                                     *target.host_config.port_bindings)},
-                           key=lambda p: (int(p.split("/")[0]), p))
-            for i, port in enumerate(ports):
-                num, proto = port.split("/")
-                if i == 0:
-                    env.append(f"{prefix}_PORT={proto}://{ip}:{num}")
-                key = f"{prefix}_PORT_{num}_{proto.upper()}"
-                env += [f"{key}={proto}://{ip}:{num}", f"{key}_ADDR={ip}", f"{key}_PORT={num}", f"{key}_PROTO={proto}"]
-        return env
-
-    async def remove_link(self, parent: str, alias: str) -> None:
-        """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
-        c = self.get(parent)
-        kept = tuple(x for x in c.host_config.links if x.partition(":")[2] != alias)
-        if kept == c.host_config.links:
-            raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
-        self.store.save(replace(c, host_config=replace(c.host_config, links=kept)))
-
-    def _extra_hosts(self, c: Container) -> list[tuple[str, str]]:
-        """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
-        out = []
-        for entry in c.host_config.extra_hosts:
-            name, _, ip = entry.partition(":")
-            if ip == "host-gateway":
-                gateway = None
-                if self.network is not None:
-                    try:
-                        gateway = self.network.find("bridge").gateway
-                    except errors.NotFound:
-                        pass
-                if gateway is None:
-                    raise errors.InvalidArgument("unable to derive the IP value for host-gateway")
-                ip = gateway
-            out.append((name, ip))
-        return out
-
-    def _write_resolv_conf(self, c: Container, embedded_dns: str | None) -> None:
-        """The host's resolvers (with --dns*), or the embedded DNS server at `embedded_dns`."""
-        try:
-            host = self.host_resolv_conf.read_text()
-        except OSError:
-            host = ""
-        hc = c.host_config
-        if embedded_dns:
-            text = resolv_conf_embedded(host, nameserver=embedded_dns, search=hc.dns_search, options=hc.dns_options)
-        else:
-            text = resolv_conf_with(host, dns=hc.dns, search=hc.dns_search, options=hc.dns_options)
-        path = self.store.dir(c.id) / "resolv.conf"
-        try:
-            if path.read_text() == text:
-                return
-        except OSError:
-            pass
-        atomicfile.write_bytes(path, text.encode(), durable=False)
-
     def _prepare_bundle(self, c: Container) -> None:
         d = self.store.dir(c.id)
         for sub in ("rootfs", "upper", "work"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "hostname").write_text(c.resolved_hostname + "\n")
-        (d / "hosts").write_text(hosts_file(own=None, extra=self._extra_hosts(c)))
-        self._write_resolv_conf(c, None)
+        self.networking.write_files(c)
         workdir = c.resolved_workdir.strip("/")
         if workdir:  # Docker creates a missing working directory in the container's layer
             (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
 
     # ---- network ------------------------------------------------------------------------
-
-    def _network_name_of(self, name_or_id: str) -> str:
-        """A network's name from its name or ID (unchanged when there is no such network)."""
-        if self.network is None:
-            return name_or_id
-        try:
-            return self.network.find(name_or_id).name
-        except errors.NotFound:
-            return name_or_id
-
-    def _joined_container(self, c: Container) -> Container | None:
-        """The running container whose namespace a `container:<ref>` mode joins (409 if not running)."""
-        ref = endpoints_mod.joined_container(c.host_config.network_mode)
-        if ref is None:
-            return None
-        other = self.get(ref)
-        if other.id == c.id:
-            raise errors.InvalidArgument("cannot join own network")
-        if not other.state.alive:
-            raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
-        return other
-
-    async def _connect(self, c: Container) -> str | None:
-        """The namespace the container joins: its endpoints on each of its networks (the first gets
-        eth0 and the published ports), or another container's (`container:<id>`); None for a new
-        empty one (none, or no bridge) or the host's. Writes the container's /etc/hosts."""
-        other = self._joined_container(c)
-        if other is not None:
-            d, od = self.store.dir(c.id), self.store.dir(other.id)
-            for name in ("hosts", "resolv.conf", "hostname"):  # as dockerd: the joined container's files
-                data = await asyncio.to_thread((od / name).read_bytes)
-                await asyncio.to_thread(atomicfile.write_bytes, d / name, data)
-            path = self.network.netns_path(other.id) if self.network is not None else None
-            return str(path) if path is not None and path.exists() else f"/proc/{other.state.pid}/ns/net"
-        wanted = [e for e in c.networks if e.network not in ("none", "host")]
-        if self.network is None or not wanted:
-            return None
-        from servin.network import portmap
-
-        hc = c.host_config
-        ports = portmap.from_port_bindings(hc.port_bindings)
-        if hc.publish_all_ports:
-            bound = {f"{p.container_port}/{p.proto}" for p in ports}
-            exposed = {k if "/" in k else f"{k}/tcp" for k in (*c.config.exposed_ports, *hc.port_bindings)}
-            ports += portmap.publish_all(sorted(exposed - bound))
-        await self._release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
-        try:
-            first = None
-            for i, ep in enumerate(wanted):
-                att = await asyncio.to_thread(
-                    self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
-                    ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else ())
-                first = first or att
-            assert first is not None
-            names = c.resolved_hostname
-            if c.config.domainname:  # as dockerd: "ip  host.domain host"
-                names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
-            own = (first.endpoint.ip, names) if first.endpoint.ip else None
-            links = [(f"{alias} {t.resolved_hostname} {t.name}", ip) for alias, t, ip in self._linked(c)]
-            hosts = hosts_file(own=own, extra=self._extra_hosts(c) + links)
-            await asyncio.to_thread(partial(atomicfile.write_bytes, durable=False), self.store.dir(c.id) / "hosts",
-                                    hosts.encode())
-            dns = next((e for e in wanted if e.network != "bridge"), None)  # the embedded DNS, if any
-            gateway = self.network.find(dns.network).gateway if dns is not None else None
-            await asyncio.to_thread(self._write_resolv_conf, c, gateway)
-        except BaseException:
-            await self._release(c.id)
-            raise
-        return str(first.netns_path)
-
-    async def connect_network(self, ref: str, ep: EndpointConfig) -> None:
-        """`docker network connect`: live for a running container (its namespace gets one more
-        interface); a stopped one is attached at its next start. Either way it is remembered."""
-        c = self.get(ref)
-        if self.network is None:
-            raise errors.NotImplementedYet("networking is off in this daemon (bridge none)")
-        net = await asyncio.to_thread(self.network.find, ep.network)
-        endpoints_mod.check_connect(c.host_config, net.name)
-        if any(e.network == net.name for e in c.networks):
-            raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
-        ep = replace(ep, network=net.name)
-        endpoints_mod.check_endpoint(ep)
-        ip, mac = ep.ipv4_address or None, ep.mac_address or None
-        live = self._live_of(c.id)
-        assert live.lock is not None
-        async with live.lock:
-            c = self.get(c.id)
-            if c.state.alive:
-                await asyncio.to_thread(self.network.connect, c.id, net.name,
-                                        aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
-            c = replace(c, networks=(*c.networks, ep))
-            self.store.save(c)
-        self.events.publish(Event(type="network", action="connect", actor_id=net.id,
-                                  attributes={"container": c.id, "name": net.name, "type": net.driver}))
-
-    async def disconnect_network(self, ref: str, network: str) -> None:
-        c = self.get(ref)
-        if self.network is None:
-            raise errors.NotFound(f"network {network} not found")
-        net = await asyncio.to_thread(self.network.find, network)
-        if net.name == "host" or c.host_config.network_mode == "host":
-            raise errors.InvalidArgument("container cannot be disconnected from host network or connected to host "
-                                         "network")
-        live = self._live_of(c.id)
-        assert live.lock is not None
-        async with live.lock:
-            c = self.get(c.id)
-            if not any(e.network == net.name for e in c.networks):
-                raise errors.Forbidden(f"container {c.id} is not connected to network {net.name}")
-            if c.state.alive:
-                try:
-                    await asyncio.to_thread(self.network.disconnect, c.id, net.id)
-                except errors.NotFound:
-                    pass
-            c = replace(c, networks=tuple(e for e in c.networks if e.network != net.name))
-            self.store.save(c)
-        self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
-                                  attributes={"container": c.id, "name": net.name, "type": net.driver}))
-
-    async def _release(self, cid: str) -> None:
-        if self.network is None:
-            return
-        try:
-            await asyncio.to_thread(self.network.release, cid)
-        except Exception as exc:
-            log.warning("releasing the network of %s: %s", cid[:12], exc)
-
-    def network_info(self, cid: str) -> list[tuple[Any, Any]]:
-        """(NetworkRecord, EndpointRecord or None) for each network the container is attached to
-        (None: not connected now, the container is not running), for inspect and list."""
-        if self.network is None:
-            return []
-        c = self.get(cid)
-        live = {ep.network_id: ep for ep in self.network.endpoints(cid)}
-        out = []
-        for want in c.networks:
-            try:
-                net = self.network.find(want.network)
-            except errors.NotFound:
-                continue
-            out.append((net, live.get(net.id)))
-        return out
-
-    def dns_view(self, client_ip: str) -> Any:
-        """What the embedded DNS server tells the container at `client_ip`: the names (container
-        names and endpoint aliases) on the user-defined networks it is on; None for a stranger."""
-        from servin.core.users import host_nameservers
-        from servin.network.dns import View
-
-        if self.network is None:
-            return None
-        eps = self.network.endpoints_all()
-        me = next((e for e in eps if e.ip == client_ip), None)
-        if me is None:
-            return None
-        nets = {n.id: n for n in self.network.networks()}
-        shared = {e.network_id for e in eps if e.container_id == me.container_id
-                  and e.network_id in nets and nets[e.network_id].name != "bridge"}
-        names: dict[str, list[str]] = {}
-        reverse: dict[str, str] = {}
-        for e in eps:
-            if e.network_id not in shared or not e.ip:
-                continue
-            other = self.store.get(e.container_id)
-            if other is None:
-                continue
-            for name in dict.fromkeys((other.name, *e.aliases)):
-                names.setdefault(name.lower(), []).append(e.ip)
-            reverse[e.ip] = f"{other.name}.{nets[e.network_id].name}"
-        c = self.store.get(me.container_id)
-        for want in c.networks if c is not None else ():  # legacy links: "target:alias" on that network
-            for link in want.links:
-                target, _, alias = link.partition(":")
-                for e in eps:
-                    other = self.store.get(e.container_id) if e.network_id in shared else None
-                    if other is not None and e.ip and target in (other.name, other.id, other.short_id) \
-                            and nets[e.network_id].name == want.network:
-                        names.setdefault((alias or target).lower(), []).append(e.ip)
-        upstreams: tuple[str, ...] = ()
-        if any(not nets[n].internal for n in shared):
-            upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()
-            if not upstreams:
-                try:
-                    upstreams = host_nameservers(self.host_resolv_conf.read_text())
-                except OSError:
-                    upstreams = ()
-            gateways = {nets[n].gateway for n in shared}
-            upstreams = tuple(u for u in upstreams if u not in gateways)
-        return View(names={k: tuple(v) for k, v in names.items()}, reverse=reverse, upstreams=upstreams)
-
-    def sandbox_key(self, cid: str) -> str:
-        """The container's network namespace file while it has one (NetworkSettings.SandboxKey)."""
-        if self.network is None:
-            return ""
-        path = self.network.netns_path(cid)
-        return str(path) if path.exists() else ""
 
     # ---- start --------------------------------------------------------------------------
 
@@ -641,12 +355,12 @@ class ContainerService:
             env.append(f"HOME={user.home}")
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
-        netns_path = await self._connect(c)
+        netns_path = await self.networking.attach(c)
         if c.host_config.links:
             try:
-                env += self._link_env(c, self._linked(c))
+                env += self.networking.link_env(c)
             except BaseException:
-                await self._release(c.id)
+                await self.networking.release(c.id)
                 raise
         hostname = c.resolved_hostname
         if endpoints_mod.joined_container(c.host_config.network_mode) is not None:  # the joined one's
@@ -661,7 +375,7 @@ class ContainerService:
             exit_path.unlink(missing_ok=True)
             shim = await self.runtime.create(c.id, bundle=d, log_path=self.log_path(c.id), exit_path=exit_path)
         except BaseException:
-            await self._release(c.id)
+            await self.networking.release(c.id)
             raise
         live.shim = shim
         assert live.pending_attach is not None
@@ -683,7 +397,7 @@ class ContainerService:
             self.store.save(c)
             await shim.close()
             await self.runtime.delete(c.id, cgroups_path=self.cgroups_path(c.id))
-            await self._release(c.id)
+            await self.networking.release(c.id)
             live.shim = None
             self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
             raise errors.ExecFailed(full, code) from None
@@ -711,7 +425,7 @@ class ContainerService:
         if live.shim is not None:
             shim, live.shim = live.shim, None
             await shim.close()
-        await self._release(cid)  # as dockerd: the network goes before the container reads as exited
+        await self.networking.release(cid)  # as dockerd: the network goes before the container reads as exited
         c = self.store.get(cid)  # read after the await: a rename or rm may have happened meanwhile
         if c is not None:  # exited first, then the cgroup goes: nobody may pause a vanishing cgroup
             c = c.with_state(status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=finished)
@@ -930,7 +644,7 @@ class ContainerService:
             return  # auto-removed meanwhile
         if live.shim is not None:  # created, never started: the shim is not running
             await live.shim.close()
-        await self._release(c.id)
+        await self.networking.release(c.id)
         await asyncio.to_thread(self.store.delete, c.id)
         self._names.pop(c.name, None)
         self._emit(c, "destroy")
@@ -1040,18 +754,6 @@ class ContainerService:
             return c, self.cgroups.stats(self.cgroups_path(c.id))
         except OSError:
             return c, None
-
-    def network_stats(self, ref: str) -> dict[str, dict[str, int]] | None:
-        """Interface counters of a running container with its own network (None: no endpoints)."""
-        c = self.get(ref)
-        if not c.state.alive or not c.state.pid or self.network is None or not self.network.endpoints(c.id):
-            return None
-        from servin.kernel.procfs import net_dev
-
-        try:
-            return net_dev(c.state.pid)
-        except OSError:
-            return None
 
     async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""

@@ -74,7 +74,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     if network is not None:
         from servin.network.dns import DnsServer
 
-        dns = DnsServer(containers.dns_view)
+        dns = DnsServer(containers.networking.dns_view)
     return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
 
 

@@ -63,7 +63,7 @@ async def list_(request: web.Request) -> web.Response:
     if limit > 0:
         cs = cs[:limit]
     now = time.time_ns()
-    return json_response([wire.summary(c, now, s.containers.network_info(c.id)) for c in cs])
+    return json_response([wire.summary(c, now, s.containers.networking.info(c.id)) for c in cs])
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -71,8 +71,9 @@ async def inspect(request: web.Request) -> web.Response:
     c = engine.get(request.match_info["id"])
     d = engine.store.dir(c.id)
     exec_ids = services(request).execs.ids_of(c.id) if services(request).execs else []
+    net = engine.networking
     return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids,
-                                      networks=engine.network_info(c.id), sandbox_key=engine.sandbox_key(c.id)))
+                                      networks=net.info(c.id), sandbox_key=net.sandbox_key(c.id)))
 
 
 async def start(request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ async def kill(request: web.Request) -> web.Response:
 async def remove_link(request: web.Request) -> web.Response:
     if not flag(request, "link"):
         raise errors.NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
-    await services(request).containers.remove_link(request.match_info["parent"], request.match_info["alias"])
+    await services(request).containers.networking.remove_link(request.match_info["parent"], request.match_info["alias"])
     return web.Response(status=204)
 
 
@@ -308,7 +309,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return sample, system_cpu_ns(), now_rfc3339()
 
     def networks() -> dict[str, dict[str, int]] | None:
-        return engine.network_stats(c.id) if cur is not None else None
+        return engine.networking.stats(c.id) if cur is not None else None
 
     resp = await streams.open_stream(request, "application/json")
     pre, pre_sys, preread = None, 0, wire.ZERO_TIME

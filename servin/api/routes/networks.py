@@ -22,7 +22,7 @@ PREDEFINED = ("bridge", "host", "none")
 
 
 def _service(request: web.Request) -> Any:
-    net = services(request).containers.network
+    net = services(request).containers.networking.network
     if net is None:
         raise errors.NotImplementedYet("networking is off in this daemon (--bridge none)")
     return net
@@ -91,7 +91,7 @@ async def connect(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
     ep = wire_containers.parse_endpoint_config(n.name, body.get("EndpointConfig"))
-    await services(request).containers.connect_network(body["Container"], ep)
+    await services(request).containers.networking.connect(body["Container"], ep)
     return web.Response(status=200)
 
 
@@ -100,7 +100,7 @@ async def disconnect(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Container"):
         raise errors.InvalidArgument("container is required")
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    await services(request).containers.disconnect_network(body["Container"], n.name)
+    await services(request).containers.networking.disconnect(body["Container"], n.name)
     return web.Response(status=200)
 
 
