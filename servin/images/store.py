@@ -20,6 +20,7 @@ under its final name. Mutations are serialized by one lock; reads take a short s
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import tempfile
 import json
@@ -30,7 +31,7 @@ import stat
 import tarfile
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,6 +249,7 @@ class ImageStore:
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size
         self._tar_sizes: dict[str, int] = {}  # diff_id -> bytes of its tar (when known)
         self._blobs: dict[str, list[BlobRef]] = {}  # diff_id -> registry blobs holding it
+        self._pins: dict[str, int] = {}  # diff_id -> pulls counting on it (see pinned())
         self._open()
 
     # ------------------------------------------------------------------ opening / recovery
@@ -421,6 +423,25 @@ class ImageStore:
 
     def has_layer(self, diff_id: str) -> bool:
         return diff_id in self._layer_sizes
+
+    @contextlib.contextmanager
+    def pinned(self, diff_ids: Iterable[str]) -> Iterator[None]:
+        """Layers a pull counts on (found present, or being fetched) are not removed by an rmi or
+        a prune meanwhile, until the image that uses them is registered; a pull that fails leaves
+        them unused, for the next prune (or the next open) to collect."""
+        ids = list(dict.fromkeys(diff_ids))
+        with self._state:
+            for d in ids:
+                self._pins[d] = self._pins.get(d, 0) + 1
+        try:
+            yield
+        finally:
+            with self._state:
+                for d in ids:
+                    if self._pins[d] > 1:
+                        self._pins[d] -= 1
+                    else:
+                        del self._pins[d]
 
     def ingest_layer(self, stream: IO[bytes], expected_diff_id: str | None) -> str:
         """Store a layer blob (gzip/bzip2/xz detected, or plain tar) unless present; its diff_id.
@@ -1014,7 +1035,7 @@ class ImageStore:
                 diff_ids = rec.diff_ids
                 chains = chain_ids(diff_ids)
                 for diff_id, chain in reversed([*zip(diff_ids, chains, strict=True)]):
-                    if diff_id in still_used or diff_id not in self._layer_sizes:
+                    if diff_id in still_used or diff_id not in self._layer_sizes or diff_id in self._pins:
                         continue
                     self._remove_layer(diff_id)
                     still_used.add(diff_id)  # the same diff twice in one image: remove once
@@ -1034,7 +1055,7 @@ class ImageStore:
     def prune_layers(self, keep: Iterable[str] = ()) -> builtins.list[str]:
         """Remove layers no image uses (and not listed in ``keep``); returns their diff_ids."""
         with self._write_lock, self._state:
-            used = {d for r in self._images.values() for d in r.diff_ids} | set(keep)
+            used = {d for r in self._images.values() for d in r.diff_ids} | set(keep) | set(self._pins)
             removed = [d for d in [*self._layer_sizes] if d not in used]
             for d in removed:
                 self._remove_layer(d)

@@ -178,67 +178,68 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
         raise errors.InvalidArgument("layers from manifest don't match image configuration")
 
     image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
-    todo: dict[str, tuple[mf.Descriptor, str]] = {}  # blob digest → (descriptor, diff_id)
-    # as dockerd: an image already stored is not looked at layer by layer (no "Already exists" lines)
-    pairs = list(zip(layers, diff_ids, strict=True)) if local is None else []
-    for desc, diff_id in pairs:
-        id_ = truncate_id(desc.digest)
-        if desc.digest in todo:
-            continue
-        if await asyncio.to_thread(store.has_layer, diff_id):
-            out.update(id_, "Already exists")
-            continue
-        todo[desc.digest] = (desc, diff_id)
-        out.update(id_, "Pulling fs layer")
-    for n, digest in enumerate(todo):
-        if n >= MAX_CONCURRENT_DOWNLOADS:
-            out.update(truncate_id(digest), "Waiting")
+    with store.pinned(diff_ids):  # no rmi or prune takes a layer away before add_image
+        todo: dict[str, tuple[mf.Descriptor, str]] = {}  # blob digest → (descriptor, diff_id)
+        # as dockerd: an image already stored is not looked at layer by layer (no "Already exists" lines)
+        pairs = list(zip(layers, diff_ids, strict=True)) if local is None else []
+        for desc, diff_id in pairs:
+            id_ = truncate_id(desc.digest)
+            if desc.digest in todo:
+                continue
+            if await asyncio.to_thread(store.has_layer, diff_id):
+                out.update(id_, "Already exists")
+                continue
+            todo[desc.digest] = (desc, diff_id)
+            out.update(id_, "Pulling fs layer")
+        for n, digest in enumerate(todo):
+            if n >= MAX_CONCURRENT_DOWNLOADS:
+                out.update(truncate_id(digest), "Waiting")
 
-    gate = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        gate = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
 
-    async def fetch(desc: mf.Descriptor, diff_id: str) -> None:
-        id_ = truncate_id(desc.digest)
-        async with gate:
-            path = await download_blob(repo, desc, out, tmp_dir, id_)
+        async def fetch(desc: mf.Descriptor, diff_id: str) -> None:
+            id_ = truncate_id(desc.digest)
+            async with gate:
+                path = await download_blob(repo, desc, out, tmp_dir, id_)
+            try:
+                meter = progress.Meter(out, id_, "Extracting", path.stat().st_size, threadsafe=True)
+
+                def ingest() -> str:
+                    with open(path, "rb") as f:
+                        stream: Any = _CountingReader(f, meter)
+                        if f.read(4) == ZSTD_MAGIC:  # the store knows gzip, bzip2 and xz; zstd is undone here
+                            import zstandard
+
+                            f.seek(0)
+                            stream = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+                        else:
+                            f.seek(0)
+                        return str(store.ingest_layer(stream, diff_id))
+
+                got = await asyncio.to_thread(ingest)
+                if got != diff_id:
+                    raise errors.SystemError_(f"layer {desc.digest}: diff id {got} does not match {diff_id}")
+            finally:
+                path.unlink(missing_ok=True)
+            out.update(id_, "Pull complete")
+
+        tasks = [asyncio.ensure_future(fetch(d, i)) for d, i in todo.values()]
         try:
-            meter = progress.Meter(out, id_, "Extracting", path.stat().st_size, threadsafe=True)
+            if tasks:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
-            def ingest() -> str:
-                with open(path, "rb") as f:
-                    stream: Any = _CountingReader(f, meter)
-                    if f.read(4) == ZSTD_MAGIC:  # the store knows gzip, bzip2 and xz; zstd is undone here
-                        import zstandard
-
-                        f.seek(0)
-                        stream = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-                    else:
-                        f.seek(0)
-                    return str(store.ingest_layer(stream, diff_id))
-
-            got = await asyncio.to_thread(ingest)
-            if got != diff_id:
-                raise errors.SystemError_(f"layer {desc.digest}: diff id {got} does not match {diff_id}")
-        finally:
-            path.unlink(missing_ok=True)
-        out.update(id_, "Pull complete")
-
-    tasks = [asyncio.ensure_future(fetch(d, i)) for d, i in todo.values()]
-    try:
-        if tasks:
-            await asyncio.gather(*tasks)
-    except BaseException:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-    name = ref.name_only()
-    before = await asyncio.to_thread(_target, store, ref)
-    tagged = ref if ref.digest is None else None
-    await asyncio.to_thread(store.add_image, config_raw, tagged, f"{name}@{resolved.digest}")
-    for desc, diff_id in zip(layers, diff_ids, strict=True):
-        await asyncio.to_thread(store.record_blob, diff_id, ref.name, desc.digest,
-                                desc.media_type or mf.OCI_LAYER_GZIP, desc.size)
+        name = ref.name_only()
+        before = await asyncio.to_thread(_target, store, ref)
+        tagged = ref if ref.digest is None else None
+        await asyncio.to_thread(store.add_image, config_raw, tagged, f"{name}@{resolved.digest}")
+        for desc, diff_id in zip(layers, diff_ids, strict=True):
+            await asyncio.to_thread(store.record_blob, diff_id, ref.name, desc.digest,
+                                    desc.media_type or mf.OCI_LAYER_GZIP, desc.size)
     return image_id, bool(todo) or before != image_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -9,6 +10,7 @@ import json
 import tarfile
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -81,6 +83,10 @@ class FakeStore:
     # the store API the registry code uses
     def has_layer(self, diff_id: str) -> bool:
         return diff_id in self.layers
+
+    @contextlib.contextmanager
+    def pinned(self, diff_ids: Any) -> Iterator[None]:
+        yield  # nothing removes layers from the fake store
 
     def ingest_layer(self, stream: IO[bytes], expected_diff_id: str | None) -> str:
         data = stream.read()

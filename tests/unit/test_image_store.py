@@ -491,6 +491,17 @@ def test_delete_last_tag_removes_image_and_layers(store, busybox):
     assert ImageStore(store.root).list() == []
 
 
+def test_layers_a_pull_counts_on_survive_rmi_and_prune_until_it_ends(store, busybox):
+    (diff_id,) = store.get(busybox).diff_ids
+    with store.pinned([diff_id]):
+        items = store.delete("busybox", force=False, users=no_users)
+        assert DeleteItem(deleted=busybox) in items and len(items) == 2  # the layer is not among them
+        assert store.prune_layers() == []
+        assert store.has_layer(diff_id)  # the pull can still register its image on it
+    assert store.prune_layers() == [diff_id]  # once it is over, an unused layer is collected
+    assert not store.has_layer(diff_id)
+
+
 def test_delete_keeps_shared_layers(store, tmp_path):
     a = docker_archive(tmp_path / "a.tar", [LAYER_A], ["a:1"])
     b = docker_archive(tmp_path / "b.tar", [LAYER_A, LAYER_B], ["b:1"])
