@@ -20,7 +20,7 @@ from servin.core import endpoints as endpoints_mod
 from servin.core import names
 from servin.core.networking import ContainerNetworking
 from servin.core.events import Event, EventBus
-from servin.core.logs import LogQuery, parse_time_ns, read_log
+from servin.core.logs import LogQuery, parse_time_ns, read_log, render_log
 from servin.core.model import (
     Container,
     ContainerConfig,
@@ -802,16 +802,28 @@ class ContainerService:
         return c, ticket
 
     def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[list[LogLine]]]:
+        c = self._readable_log(ref)
+        return c, read_log(self.log_path(c.id), query, self._still_running(c.id))
+
+    def rendered_logs(self, ref: str, query: LogQuery, *, timestamps: bool) -> tuple[Container, AsyncIterator[bytes]]:
+        """The body of `docker logs` for queries `renders_natively` takes (no since/until/tail)."""
+        c = self._readable_log(ref)
+        return c, render_log(self.log_path(c.id), query, self._still_running(c.id), tty=c.config.tty,
+                             timestamps=timestamps)
+
+    def _readable_log(self, ref: str) -> Container:
         c = self.get(ref)
         if c.host_config.log_type == "none":
             raise errors.InvalidArgument(
                 'configured logging driver does not support reading')
+        return c
 
+    def _still_running(self, cid: str) -> Callable[[], bool]:
         def still_running() -> bool:
-            cur = self.store.get(c.id)
+            cur = self.store.get(cid)
             return cur is not None and cur.state.running
 
-        return c, read_log(self.log_path(c.id), query, still_running)
+        return still_running
 
     # ---- daemon start -------------------------------------------------------------------
 

@@ -71,83 +71,56 @@ def log_files(path: Path) -> list[Path]:
     return [p for _, p in sorted(rotated, reverse=True)] + [path]
 
 
-async def _complete_lines(f: BinaryIO) -> AsyncIterator[list[bytes]]:
-    """The file's complete lines from its position, a batch per read; a partial last line is
-    left unread."""
+async def _complete_chunks(f: BinaryIO) -> AsyncIterator[bytes]:
+    """The file's complete lines from its position, a chunk (ending in a newline) per read; a
+    partial last line is left unread."""
     pending = b""
     while chunk := await asyncio.to_thread(f.read, 1 << 20):
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        if complete:
-            yield complete
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
     if pending:
         f.seek(-len(pending), 1)
 
 
-async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -> AsyncIterator[list[LogLine]]:
-    """Batches of the lines of the log (and its rotated files) that match; with `follow`, keep
-    going, across rotations, until the container has stopped and everything was read."""
+CAUGHT_UP = b""  # what _chunks yields once everything already written was read
 
-    everything = q.stdout and q.stderr and not q.since_ns and not q.until_ns
 
-    def wanted(raws: list[bytes]) -> list[LogLine]:
-        lines = _parse_many(raws)
-        return lines if everything else [line for line in lines if _wanted(line, q)]
-
-    tail: deque[LogLine] | None = deque(maxlen=q.tail) if q.tail is not None else None
-
-    async def catch_up(g: BinaryIO) -> AsyncIterator[list[LogLine]]:
-        """What is already written: straight out, or into the tail window."""
-        async for raws in _complete_lines(g):
-            batch = wanted(raws)
-            if tail is not None:
-                tail.extend(batch)
-            elif batch:
-                yield batch
-
-    for older in log_files(path)[:-1]:
-        if q.tail == 0:
-            break
-        try:
-            with open(older, "rb") as g:
-                async for batch in catch_up(g):
-                    yield batch
-        except FileNotFoundError:
-            continue  # rotated away while we read
+async def _chunks(path: Path, *, follow: bool, skip_written: bool,
+                  done: Callable[[], bool]) -> AsyncIterator[bytes]:
+    """The complete lines of the log, rotated files first, in chunks; then CAUGHT_UP; then, with
+    `follow`, new lines as they are written, across rotations and truncation, until `done()` (asked
+    before each read) was true and that read found nothing."""
+    if not skip_written:
+        for older in log_files(path)[:-1]:
+            try:
+                with open(older, "rb") as g:
+                    async for chunk in _complete_chunks(g):
+                        yield chunk
+            except FileNotFoundError:
+                continue  # rotated away while we read
     try:
         f = open(path, "rb")  # noqa: SIM115 - held across awaits
     except FileNotFoundError:
-        if tail:
-            yield list(tail)
+        yield CAUGHT_UP
         return
     try:
-        if q.tail == 0:
+        if skip_written:
             f.seek(0, 2)
         else:
-            async for batch in catch_up(f):
-                yield batch
-        if tail:
-            yield list(tail)
-        if not q.follow:
+            async for chunk in _complete_chunks(f):
+                yield chunk
+        yield CAUGHT_UP
+        if not follow:
             return
         while True:
-            running = still_running()
+            finished = done()
             got = False
-            async for raws in _complete_lines(f):
+            async for chunk in _complete_chunks(f):
                 got = True
-                batch = []
-                for raw in raws:
-                    line = _parse(raw)
-                    if line is None:
-                        continue
-                    if q.until_ns and parse_time_ns(line.time) > q.until_ns:
-                        if batch:
-                            yield batch
-                        return  # anything later is past `until`, whichever stream wrote it
-                    if _wanted(line, q):
-                        batch.append(line)
-                if batch:
-                    yield batch
+                yield chunk
             if got:
                 continue
             try:
@@ -161,8 +134,68 @@ async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -
             if st is not None and st.st_size < f.tell():  # truncated in place (max-file 1)
                 f.seek(0)
                 continue
-            if not running or q.until_ns and time.time_ns() > q.until_ns:
+            if finished:
                 return
             await asyncio.sleep(0.05)
     finally:
         f.close()
+
+
+async def read_log(path: Path, q: LogQuery, still_running: Callable[[], bool]) -> AsyncIterator[list[LogLine]]:
+    """Batches of the lines of the log (and its rotated files) that match; with `follow`, keep
+    going, across rotations, until the container has stopped and everything was read."""
+    everything = q.stdout and q.stderr and not q.since_ns and not q.until_ns
+    tail: deque[LogLine] | None = deque(maxlen=q.tail) if q.tail is not None else None
+    caught_up = False
+
+    def done() -> bool:
+        return not still_running() or bool(q.until_ns) and time.time_ns() > q.until_ns
+
+    async for chunk in _chunks(path, follow=q.follow, skip_written=q.tail == 0, done=done):
+        if chunk is CAUGHT_UP or not chunk:
+            caught_up = True
+            if tail:
+                yield list(tail)
+            tail = None
+            continue
+        raws = chunk.split(b"\n")[:-1]
+        if not caught_up:  # what is already written: in batches, straight out or into the tail window
+            lines = _parse_many(raws)
+            batch = lines if everything else [line for line in lines if _wanted(line, q)]
+            if tail is not None:
+                tail.extend(batch)
+            elif batch:
+                yield batch
+            continue
+        batch = []
+        for raw in raws:
+            line = _parse(raw)
+            if line is None:
+                continue
+            if q.until_ns and parse_time_ns(line.time) > q.until_ns:
+                if batch:
+                    yield batch
+                return  # anything later is past `until`, whichever stream wrote it
+            if _wanted(line, q):
+                batch.append(line)
+        if batch:
+            yield batch
+
+
+def renders_natively(q: LogQuery) -> bool:
+    """Whether `render_log` serves the query (no time window, no tail: the Python reader does those)."""
+    return not q.since_ns and not q.until_ns and q.tail is None
+
+
+async def render_log(path: Path, q: LogQuery, still_running: Callable[[], bool], *, tty: bool,
+                     timestamps: bool) -> AsyncIterator[bytes]:
+    """The response body of `docker logs` (stdcopy frames, or bare for a Tty container) rendered
+    from the json-file bytes by the C renderer: no Python object per line."""
+    from servin.core.logrender import render
+
+    async for chunk in _chunks(path, follow=q.follow, skip_written=False, done=lambda: not still_running()):
+        if chunk:
+            out = await asyncio.to_thread(render, chunk, stdout=q.stdout, stderr=q.stderr, tty=tty,
+                                          timestamps=timestamps)
+            if out:
+                yield out

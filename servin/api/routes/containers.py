@@ -19,7 +19,7 @@ from servin.api.wire import containers as wire
 from servin.api.wire.filters import parse_filters
 from servin.core import query
 from servin.core.containers import now_rfc3339
-from servin.core.logs import LogQuery
+from servin.core.logs import LogQuery, renders_natively
 from servin.kernel.procfs import system_cpu_ns
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
@@ -161,7 +161,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
                  since_ns=_since(request.query.get("since"), "since"),
                  until_ns=_since(request.query.get("until"), "until"))
     timestamps = flag(request, "timestamps")
-    c, lines = services(request).containers.logs(request.match_info["id"], q)
+    engine = services(request).containers
+    if renders_natively(q):  # the common case, rendered in C from the file's bytes
+        _, body = engine.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
+        resp = await streams.open_stream(request, RAW_STREAM)
+        async for chunk in body:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+    c, lines = engine.logs(request.match_info["id"], q)
     resp = await streams.open_stream(request, RAW_STREAM)
     tty = c.config.tty
     header = streams.FRAME_HEADER.pack
