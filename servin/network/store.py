@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,13 +103,15 @@ class NetworkStore:
         self.endpoints_dir = root / "endpoints"
         for d in (self.networks_dir, self.endpoints_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._endpoints_gen = 0
+        # only this process writes the records: a listing read after the last write is still good
+        self._gen = {"networks": 0, "endpoints": 0}
         self._gen_lock = threading.Lock()
-        self._endpoints_cache: tuple[int, list[EndpointRecord]] | None = None
+        self._cache: dict[str, tuple[int, list[Any]]] = {}
 
     # networks
     def put_network(self, rec: NetworkRecord) -> None:
         atomicfile.write_json(self.networks_dir / f"{rec.id}.json", rec.to_json())
+        self._bump("networks")
 
     def get_network(self, network_id: str) -> NetworkRecord:
         try:
@@ -119,9 +121,25 @@ class NetworkStore:
 
     def delete_network(self, network_id: str) -> None:
         _unlink(self.networks_dir / f"{network_id}.json")
+        self._bump("networks")
+
+    def _bump(self, kind: str) -> None:
+        with self._gen_lock:
+            self._gen[kind] += 1
+
+    def _listing(self, kind: str, load: Callable[[], list[Any]]) -> list[Any]:
+        """The records of `kind` (read from disk again only after a write; the list is shared: do not
+        change it)."""
+        gen, cached = self._gen[kind], self._cache.get(kind)
+        if cached is not None and cached[0] == gen:
+            return cached[1]
+        records = load()
+        self._cache[kind] = (gen, records)
+        return records
 
     def networks(self) -> list[NetworkRecord]:
-        return [NetworkRecord.from_json(d) for d in _load_all(self.networks_dir)]
+        return list(self._listing("networks", lambda: [NetworkRecord.from_json(d)
+                                                       for d in _load_all(self.networks_dir)]))
 
     # endpoints
     def _ep_path(self, container_id: str, network_id: str) -> Path:
@@ -129,7 +147,7 @@ class NetworkStore:
 
     def put_endpoint(self, rec: EndpointRecord) -> None:
         atomicfile.write_json(self._ep_path(rec.container_id, rec.network_id), rec.to_json())
-        self._bump()
+        self._bump("endpoints")
 
     def get_endpoint(self, container_id: str, network_id: str) -> EndpointRecord:
         try:
@@ -139,20 +157,10 @@ class NetworkStore:
 
     def delete_endpoint(self, container_id: str, network_id: str) -> None:
         _unlink(self._ep_path(container_id, network_id))
-        self._bump()
-
-    def _bump(self) -> None:
-        with self._gen_lock:
-            self._endpoints_gen += 1
+        self._bump("endpoints")
 
     def endpoints(self, *, container_id: str | None = None, network_id: str | None = None) -> list[EndpointRecord]:
-        # only this process writes the records: a cached listing is good while no write came after it
-        gen, cached = self._endpoints_gen, self._endpoints_cache
-        if cached is not None and cached[0] == gen:
-            eps = cached[1]
-        else:
-            eps = [EndpointRecord.from_json(d) for d in _load_all(self.endpoints_dir)]
-            self._endpoints_cache = (gen, eps)
+        eps = self._listing("endpoints", lambda: [EndpointRecord.from_json(d) for d in _load_all(self.endpoints_dir)])
         return [e for e in eps if (container_id is None or e.container_id == container_id)
                 and (network_id is None or e.network_id == network_id)]
 
