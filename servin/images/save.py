@@ -139,10 +139,27 @@ def _manifest(images: list[_Saved]) -> tuple[bytes, bytes | None]:
     return _go_json(manifest) + b"\n", repositories
 
 
+_TYPE_BITS = {tarfile.DIRTYPE: 0o040000, tarfile.SYMTYPE: 0o120000, tarfile.REGTYPE: 0o100000}
+
+
+class _GoTarInfo(tarfile.TarInfo):
+    """A header whose mode field carries the file type bits (0o40755 for a directory), as Go's
+    tar.FileInfoHeader writes them; Python's tarfile masks the field to 0o7777."""
+
+    def tobuf(self, format: int | None = tarfile.DEFAULT_FORMAT, encoding: str | None = tarfile.ENCODING,
+              errors: str = "surrogateescape") -> bytes:
+        buf = bytearray(super().tobuf(format, encoding, errors))  # type: ignore[arg-type]
+        block = len(buf) - tarfile.BLOCKSIZE  # the ustar header comes last (after any long-name blocks)
+        buf[block + 100:block + 108] = b"%07o\0" % (self.mode | _TYPE_BITS.get(self.type, 0))
+        buf[block + 148:block + 156] = b" " * 8
+        chksum = sum(buf[block:block + tarfile.BLOCKSIZE])
+        buf[block + 148:block + 155] = b"%06o\0" % chksum
+        return bytes(buf)
+
+
 def _info(name: str, size: int, mtime: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
+    ti = _GoTarInfo(name)
     ti.size, ti.mtime, ti.type = size, mtime, kind
-    # with the file type bits, as Go's tar.FileInfoHeader writes them
     ti.mode = 0o755 if kind == tarfile.DIRTYPE else (0o777 if kind == tarfile.SYMTYPE else 0o644)
     ti.uname = ti.gname = "root"
     return ti
