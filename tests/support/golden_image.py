@@ -52,7 +52,8 @@ def write_archive(path: Path) -> None:
     for i, t in enumerate(layers):
         names.append(f"layer{i}/layer.tar")
         members.append((names[-1], t))
-    members.append(("manifest.json", json.dumps([{"Config": config_name, "RepoTags": [TAG], "Layers": names}]).encode()))
+    manifest = [{"Config": config_name, "RepoTags": [TAG], "Layers": names}]
+    members.append(("manifest.json", json.dumps(manifest).encode()))
     with tarfile.open(path, "w") as out:
         for name, data in members:
             info = tarfile.TarInfo(name)
