@@ -35,6 +35,8 @@ test-e2e: install
 
 bench: install
 	$(PYTHON) bench/run.py --start-servin $(BENCH_ARGS)
+	$(PYTHON) bench/net.py --start-servin
+	$(PYTHON) bench/saveload.py --start-servin
 
 lint:
 	ruff check servin tests bench
