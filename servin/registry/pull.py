@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -148,6 +149,11 @@ async def download_blob(repo: Repository, desc: mf.Descriptor, out: progress.Out
             raise errors.SystemError_(f"filesystem layer verification failed for digest {desc.digest}")
 
 
+# layers being fetched by a pull of this daemon, by diff_id: a concurrent pull of another image with
+# the same layer waits for that transfer instead of making its own
+_IN_FLIGHT: dict[str, asyncio.Future[None]] = {}
+
+
 async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Resolved, out: progress.Output,
                      tmp_dir: Path, platform: mf.Platform | None) -> tuple[str, bool]:
     """Fetch config and layers, register the image. Returns (image id, something new was stored)."""
@@ -199,6 +205,28 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
 
         async def fetch(desc: mf.Descriptor, diff_id: str) -> None:
             id_ = truncate_id(desc.digest)
+            theirs = _IN_FLIGHT.get(diff_id)
+            if theirs is not None:  # another pull is fetching this layer: wait for it, as dockerd
+                out.update(id_, "Waiting")
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(theirs)
+                if await asyncio.to_thread(store.has_layer, diff_id):
+                    out.update(id_, "Pull complete")
+                    return
+            mine = asyncio.get_running_loop().create_future()
+            mine.add_done_callback(lambda f: f.cancelled() or f.exception())  # waiters read it, or nobody
+            _IN_FLIGHT.setdefault(diff_id, mine)
+            try:
+                await fetch_layer(desc, diff_id, id_)
+                mine.set_result(None)
+            except BaseException as exc:
+                mine.set_exception(exc if isinstance(exc, Exception) else errors.SystemError_("pull cancelled"))
+                raise
+            finally:
+                if _IN_FLIGHT.get(diff_id) is mine:
+                    del _IN_FLIGHT[diff_id]
+
+        async def fetch_layer(desc: mf.Descriptor, diff_id: str, id_: str) -> None:
             async with gate:
                 path = await download_blob(repo, desc, out, tmp_dir, id_)
             try:

@@ -391,3 +391,34 @@ async def test_a_registry_that_never_answers_is_an_error_not_a_hang(tmp_path: Pa
         server.close()
     assert time.monotonic() - t0 < 10
     assert exc.value.message.startswith(f'Get "http://127.0.0.1:{port}/v2/x/manifests/latest"')
+
+
+async def test_concurrent_pulls_share_a_layer_transfer(registry: Registry, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from servin.registry import pull as pull_mod
+
+    src = FakeStore()
+    base = {"base": os.urandom(3_000_000)}
+    src.make_image(f"{registry.host}/shared/a:v1", [base, {"a": b"only a"}], label="a")
+    src.make_image(f"{registry.host}/shared/b:v1", [base, {"b": b"only b"}], label="b")
+    for name in ("a", "b"):
+        await push(make_service(src, tmp_path), f"{registry.host}/shared/{name}:v1")
+
+    fetched: list[str] = []
+    real = pull_mod.download_blob
+
+    async def counting(repo, desc, *args, **kwargs):  # type: ignore[no-untyped-def]
+        fetched.append(desc.digest)
+        await asyncio.sleep(0.3)  # long enough for the other pull to find the transfer under way
+        return await real(repo, desc, *args, **kwargs)
+
+    monkeypatch.setattr(pull_mod, "download_blob", counting)
+    dst = FakeStore()
+    recs = await asyncio.gather(pull(make_service(dst, tmp_path), f"{registry.host}/shared/a:v1"),
+                                pull(make_service(dst, tmp_path), f"{registry.host}/shared/b:v1"))
+    assert len(fetched) == 3 == len(set(fetched))  # the shared base layer went over the wire once
+    assert dst.get(f"{registry.host}/shared/a:v1") and dst.get(f"{registry.host}/shared/b:v1")
+    assert any(m.get("status") == "Waiting" for r in recs for m in r.lines)
+    assert pull_mod._IN_FLIGHT == {}
