@@ -66,8 +66,12 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     from servin.registry import RegistryService
 
+    from servin.daemon.config import DEFAULT_CONFIG_FILE
+
+    # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
+    certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
     registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
-                               mirrors=config.registry_mirrors)
+                               mirrors=config.registry_mirrors, certs_dirs=certs)
     services = Services(containers=containers, images=images, events=events, info=host,
                         tmp_dir=config.data_root / "tmp", execs=execs, registry=registry)
     dns = None

@@ -30,12 +30,15 @@ class Endpoint:
     url: str  # scheme://host[:port], no trailing slash
     verify_tls: bool = True
     mirror: bool = False
+    tls: ssl.SSLContext | None = field(default=None, compare=False)  # the registry's certs.d CAs and client cert
 
     @property
     def ssl(self) -> Any:
         if self.url.startswith("http://"):
             return None
-        return None if self.verify_tls else False
+        if not self.verify_tls:
+            return False
+        return self.tls
 
 
 @dataclass
@@ -322,6 +325,11 @@ def _phrase(status: int) -> str:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):  # Go's x509 wording, as dockerd prints it
+        why = str(getattr(exc.certificate_error, "verify_message", "") or exc.certificate_error)
+        if "local issuer" in why or "self-signed" in why or "self signed" in why:
+            return "x509: certificate signed by unknown authority"
+        return f"x509: {why}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         import socket
 

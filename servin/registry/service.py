@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,10 @@ def server_hostname(address: str) -> str:
 
 class RegistryService:
     def __init__(self, store: Any, tmp_dir: Path, *, insecure_registries: tuple[str, ...] = (),
-                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0, read_timeout: float = 30.0) -> None:
+                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0, read_timeout: float = 30.0,
+                 certs_dirs: tuple[Path, ...] = ()) -> None:
         self.store, self.tmp_dir = store, Path(tmp_dir)
+        self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
         self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
             ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
         self.insecure_hosts: set[str] = set()
@@ -116,7 +119,27 @@ class RegistryService:
             if self._scheme.get(domain, "").startswith("http://"):
                 eps.reverse()
             return eps
-        return [Endpoint(f"https://{domain}")]
+        return [Endpoint(f"https://{domain}", tls=await asyncio.to_thread(self.tls_context, domain))]
+
+    def tls_context(self, domain: str) -> ssl.SSLContext | None:
+        """Docker's certs.d for one registry: `*.crt` CAs added to the system's, `x.cert` + `x.key`
+        client certificates; None when no directory names the host (the system's defaults)."""
+        dirs = [d / domain for d in self.certs_dirs if (d / domain).is_dir()]
+        if not dirs:
+            return None
+        ctx = ssl.create_default_context()
+        try:
+            for d in dirs:
+                for ca in sorted(d.glob("*.crt")):
+                    ctx.load_verify_locations(cafile=str(ca))
+                for cert in sorted(d.glob("*.cert")):
+                    key = cert.with_suffix(".key")
+                    if not key.exists():
+                        raise errors.InvalidArgument(f"missing key {key.name} for client certificate {cert.name}")
+                    ctx.load_cert_chain(str(cert), str(key))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise errors.InvalidArgument(f"could not load the certificates of {domain} ({dirs[0]}): {exc}") from None
+        return ctx
 
     async def _on_endpoints(self, http: aiohttp.ClientSession, domain: str, push: bool,
                             fn: Callable[[Endpoint], Awaitable[T]]) -> T:

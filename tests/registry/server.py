@@ -142,8 +142,40 @@ class TokenServer:
         self.httpd.server_close()
 
 
+def make_tls(root: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for `host` signed by it: (ca.crt, server.crt, server.key)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "servin test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = (root / "ca.crt", root / "server.crt", root / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
 class Registry:
-    def __init__(self, auth: str = "none", users: dict[str, str] | None = None) -> None:
+    def __init__(self, auth: str = "none", users: dict[str, str] | None = None, tls: bool = False) -> None:
+        self.tls = tls
+        self.ca_path: Path | None = None
         self.auth = auth
         self.users = dict(users or USERS)
         self.root = Path(tempfile.mkdtemp(prefix="svreg-"))
@@ -158,7 +190,7 @@ class Registry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def start(self) -> None:
         lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true", "storage:",
@@ -176,6 +208,9 @@ class Registry:
             self.token = TokenServer(self.root, "servin-test-registry", self.users)
             lines += ["auth:", "  token:", f"    realm: {self.token.realm}", "    service: servin-test-registry",
                       f"    issuer: {self.token.issuer}", f"    rootcertbundle: {self.token.cert_path}"]
+        if self.tls:
+            self.ca_path, cert, key = make_tls(self.root)
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         config = self.root / "config.yml"
         config.write_text("\n".join(lines) + "\n")
         log = open(self.root / "registry.log", "ab")
@@ -188,7 +223,10 @@ class Registry:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited {self.proc.returncode}: {self.log()}")
             try:
-                urllib.request.urlopen(f"{self.url}/v2/", timeout=1).close()
+                import ssl
+
+                unverified = ssl._create_unverified_context() if self.tls else None
+                urllib.request.urlopen(f"{self.url}/v2/", timeout=1, context=unverified).close()
                 return
             except urllib.error.HTTPError:
                 return  # 401: up, and asking for credentials
@@ -242,8 +280,8 @@ class Registry:
 
 
 @contextlib.contextmanager
-def running_registry(auth: str = "none") -> Iterator[Registry]:
-    reg = Registry(auth)
+def running_registry(auth: str = "none", tls: bool = False) -> Iterator[Registry]:
+    reg = Registry(auth, tls=tls)
     try:
         reg.start()
         yield reg

@@ -422,3 +422,50 @@ async def test_concurrent_pulls_share_a_layer_transfer(registry: Registry, tmp_p
     assert dst.get(f"{registry.host}/shared/a:v1") and dst.get(f"{registry.host}/shared/b:v1")
     assert any(m.get("status") == "Waiting" for r in recs for m in r.lines)
     assert pull_mod._IN_FLIGHT == {}
+
+
+async def test_tls_registry_trusted_through_certs_d(tmp_path: Path) -> None:
+    """A registry with a certificate from a private CA: refused until certs.d/<host:port>/ca.crt
+    holds that CA, as Docker's /etc/docker/certs.d."""
+    import shutil
+
+    with running_registry(tls=True) as reg:
+        assert reg.ca_path is not None
+        src, name = FakeStore(), f"{reg.host}/tls/img:v1"
+        three_layers(src, name)
+        certs = tmp_path / "certs.d"
+        strict = RegistryService(src, tmp_path / "tmp", certs_dirs=(certs,))
+        strict.insecure_nets = []  # 127.0.0.1 is insecure by default: make it a registry to verify
+        (tmp_path / "tmp").mkdir()
+        with pytest.raises(errors.ServinError, match="x509: certificate signed by unknown authority"):
+            await push(strict, name)
+        (certs / reg.host).mkdir(parents=True)
+        shutil.copy(reg.ca_path, certs / reg.host / "ca.crt")
+        rec = await push(strict, name)
+        assert rec.lines[-1]["aux"]["Tag"] == "v1"
+        dst = FakeStore()
+        puller = RegistryService(dst, tmp_path / "tmp", certs_dirs=(certs,))
+        puller.insecure_nets = []
+        await pull(puller, name)
+        assert dst.get(name).id == src.get(name).id
+
+
+def test_certs_d_client_certificates_and_bad_files(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.registry.server import make_tls
+
+    ca, cert, key = make_tls(tmp_path)
+    host_dir = tmp_path / "certs.d" / "registry.example:5000"
+    host_dir.mkdir(parents=True)
+    svc = RegistryService(FakeStore(), tmp_path, certs_dirs=(tmp_path / "certs.d",))
+    assert svc.tls_context("other.example") is None  # no directory: the system's defaults
+    shutil.copy(ca, host_dir / "ca.crt")
+    shutil.copy(cert, host_dir / "client.cert")
+    with pytest.raises(errors.InvalidArgument, match="missing key client.key"):
+        svc.tls_context("registry.example:5000")
+    shutil.copy(key, host_dir / "client.key")
+    assert svc.tls_context("registry.example:5000") is not None
+    (host_dir / "broken.crt").write_text("not a certificate")
+    with pytest.raises(errors.InvalidArgument, match="could not load the certificates of registry.example:5000"):
+        svc.tls_context("registry.example:5000")
