@@ -236,13 +236,15 @@ class Repository:
             url = urljoin(url, link.split(";")[0].strip().strip("<>")) if 'rel="next"' in link else ""
         return out
 
-    async def blob_stream(self, digest: str) -> AsyncIterator[tuple[int, bytes]]:
-        """Yields (total size or 0, chunk) of a blob."""
-        resp = await self.request("GET", self.url(f"blobs/{digest}"))
+    async def blob_stream(self, digest: str, offset: int = 0) -> AsyncIterator[tuple[bool, bytes]]:
+        """Yields (resumed, chunk) of a blob from `offset` (a Range request); `resumed` is false when
+        the registry sent the whole blob instead (the caller starts over)."""
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        resp = await self.request("GET", self.url(f"blobs/{digest}"), headers=headers, ok=(200, 206))
         try:
-            total = int(resp.headers.get("Content-Length") or 0)
+            resumed = resp.status == 206
             async for chunk in resp.content.iter_chunked(1 << 20):
-                yield total, chunk
+                yield resumed, chunk
         finally:
             resp.release()
 

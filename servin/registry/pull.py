@@ -73,10 +73,11 @@ async def resolve(repo: Repository, ref: Reference, platform: mf.Platform | None
 
 
 class _Sink:
-    """A temp file that hashes what it is given; writes and hashing happen off the event loop."""
+    """A temp file that hashes what it is given; writes and hashing happen off the event loop.
+    What was written survives a cut connection: the download resumes at `size`."""
 
     def __init__(self, f: IO[bytes], algo: str) -> None:
-        self.f, self.hash, self.buf, self.size = f, hashlib.new(algo), bytearray(), 0
+        self.f, self.algo, self.hash, self.buf, self.size = f, algo, hashlib.new(algo), bytearray(), 0
 
     def _flush(self, data: bytes) -> None:
         self.hash.update(data)
@@ -86,13 +87,21 @@ class _Sink:
         self.buf += chunk
         self.size += len(chunk)
         if len(self.buf) >= 1 << 20:
-            data, self.buf = bytes(self.buf), bytearray()
-            await asyncio.to_thread(self._flush, data)
+            await self.flush()
 
-    async def close(self) -> None:
+    async def flush(self) -> None:
         if self.buf:
             data, self.buf = bytes(self.buf), bytearray()
             await asyncio.to_thread(self._flush, data)
+
+    def restart(self) -> None:
+        """The registry sent the whole blob again: drop what was kept."""
+        self.f.seek(0)
+        self.f.truncate()
+        self.hash, self.buf, self.size = hashlib.new(self.algo), bytearray(), 0
+
+    async def close(self) -> None:
+        await self.flush()
         await asyncio.to_thread(self.f.close)
 
 
@@ -121,24 +130,31 @@ async def download_blob(repo: Repository, desc: mf.Descriptor, out: progress.Out
         sink = _Sink(os.fdopen(fd, "wb"), algo)
         meter = progress.Meter(out, id_, "Downloading", desc.size)
         try:
-            try:
-                async for _total, chunk in repo.blob_stream(desc.digest):
-                    await sink.feed(chunk)
-                    meter.add(len(chunk))
-            finally:
-                await sink.close()
-        except TRANSIENT:
-            path.unlink(missing_ok=True)
-            if retries >= len(DOWNLOAD_RETRY_SECONDS):
-                raise
-            for left in range(DOWNLOAD_RETRY_SECONDS[retries], 0, -1):  # dockerd's countdown
-                out.update(id_, f"Retrying in {left} second{'s' if left > 1 else ''}")
-                await asyncio.sleep(1)
-            retries += 1
-            continue
+            while True:  # a cut transfer resumes where it stopped (Range), as dockerd's
+                try:
+                    first = True
+                    async for resumed, chunk in repo.blob_stream(desc.digest, offset=sink.size):
+                        if first and sink.size and not resumed:
+                            await sink.flush()
+                            await asyncio.to_thread(sink.restart)
+                            meter = progress.Meter(out, id_, "Downloading", desc.size)
+                        first = False
+                        await sink.feed(chunk)
+                        meter.add(len(chunk))
+                    break
+                except TRANSIENT:
+                    if retries >= len(DOWNLOAD_RETRY_SECONDS):
+                        raise
+                    await sink.flush()
+                    for left in range(DOWNLOAD_RETRY_SECONDS[retries], 0, -1):  # dockerd's countdown
+                        out.update(id_, f"Retrying in {left} second{'s' if left > 1 else ''}")
+                        await asyncio.sleep(1)
+                    retries += 1
         except BaseException:
+            await sink.close()
             path.unlink(missing_ok=True)
             raise
+        await sink.close()
         out.update(id_, "Verifying Checksum")
         if sink.hash.hexdigest() == expected and (not desc.size or sink.size == desc.size):
             out.update(id_, "Download complete")

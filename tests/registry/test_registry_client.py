@@ -469,3 +469,52 @@ def test_certs_d_client_certificates_and_bad_files(tmp_path: Path) -> None:
     (host_dir / "broken.crt").write_text("not a certificate")
     with pytest.raises(errors.InvalidArgument, match="could not load the certificates of registry.example:5000"):
         svc.tls_context("registry.example:5000")
+
+
+async def test_cut_blob_download_resumes_with_a_range_request(tmp_path: Path) -> None:
+    """The second request asks only for what is missing (Range), and the layer still verifies."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    tar = layer_tar({"f": os.urandom(4 << 20)})
+    blob = gzip.compress(tar, compresslevel=1)
+    cfg = image_config([sha(tar)])
+    doc = json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
+                      "config": {"mediaType": mf.DOCKER_CONFIG, "digest": sha(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": mf.DOCKER_LAYER_GZIP, "digest": sha(blob), "size": len(blob)}]}).encode()
+    ranges: list[str | None] = []
+
+    async def manifest(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=doc, content_type=mf.DOCKER_MANIFEST)
+
+    async def blob_handler(request: web.Request) -> web.StreamResponse:
+        if request.match_info["digest"] == sha(cfg):
+            return web.Response(body=cfg)
+        ranges.append(request.headers.get("Range"))
+        start = int(request.headers["Range"].split("=")[1].rstrip("-")) if "Range" in request.headers else 0
+        body = blob[start:]
+        resp = web.StreamResponse(status=206 if start else 200, headers={"Content-Length": str(len(body))})
+        await resp.prepare(request)
+        if len(ranges) == 1:  # 60% of it, then the connection goes
+            await resp.write(body[: len(blob) * 6 // 10])
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write(body)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v2/resume/img/manifests/{ref}", manifest)
+    app.router.add_get("/v2/resume/img/blobs/{digest}", blob_handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    name = f"127.0.0.1:{server.port}/resume/img"
+    try:
+        dst = FakeStore()
+        await pull(make_service(dst, tmp_path), name)
+    finally:
+        await server.close()
+    assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
+    start = int(ranges[1][6:-1])
+    assert 0 < start <= len(blob) * 6 // 10  # it asked for the rest only (what it had kept is not fetched again)
+    assert dst.get(name).id == sha(cfg)
