@@ -186,6 +186,27 @@ def test_v2_oom_and_stats(v2_root: Path) -> None:
     assert mgr.stats("/c").memory_limit is None
 
 
+def test_block_io_readings_v1_and_v2(v1_root: Path, v2_root: Path) -> None:
+    v1 = CgroupV1(v1_root)
+    v1.create("/c", Resources())
+    put(v1_root / "blkio/c/blkio.throttle.io_service_bytes_recursive",
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Discard 0\n8:0 Total 12288\nTotal 12288\n")
+    put(v1_root / "blkio/c/blkio.throttle.io_serviced_recursive", "8:0 Read 1\n8:0 Write 2\nTotal 3\n")
+    st = v1.stats("/c")
+    assert st.io_service_bytes[:2] == ((8, 0, "Read", 4096), (8, 0, "Write", 8192)) and len(st.io_service_bytes) == 6
+    assert st.io_serviced == ((8, 0, "Read", 1), (8, 0, "Write", 2))
+    put(v1_root / "blkio/c/blkio.bfq.io_service_bytes_recursive", "8:16 Read 1\nTotal 1\n")  # BFQ first, as runc
+    assert v1.stats("/c").io_service_bytes == ((8, 16, "Read", 1),)
+    v2 = CgroupV2(v2_root)
+    v2.create("/c", Resources())
+    put(v2_root / "c/io.stat", "8:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n"
+                               "253:1 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n")
+    st = v2.stats("/c")
+    assert st.io_service_bytes == ((8, 0, "read", 1024), (8, 0, "write", 2048), (253, 1, "read", 5),
+                                   (253, 1, "write", 0))
+    assert st.io_serviced == ()  # dockerd reports only the bytes on v2
+
+
 def test_v2_freeze_waits_for_events(v2_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mgr = CgroupV2(v2_root)
     mgr.create("/c", Resources())

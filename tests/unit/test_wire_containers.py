@@ -153,3 +153,23 @@ def test_port_bindings_and_publish_all_are_kept():
     assert host.port_bindings == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
                                   "53/udp": [{"HostIp": "", "HostPort": ""}]}
     assert host.publish_all_ports is True
+
+
+def test_stats_json_block_io_and_networks() -> None:
+    from servin.api.wire.containers import stats
+    from servin.core.model import Container, ContainerConfig, HostConfig, State
+    from servin.kernel.cgroups import CgroupStats
+
+    c = Container(id="c" * 64, name="box", created="2026-01-01T00:00:00Z", image_id="sha256:" + "a" * 64,
+                  config=ContainerConfig(image="busybox"), host_config=HostConfig(), state=State(), path="sh",
+                  args=(), resolved_env=(), resolved_user="", resolved_workdir="/", resolved_hostname="box")
+    cur = CgroupStats(cpu_usage_ns=1, memory_usage=2, memory_limit=None, pids_current=1, oom_kills=0,
+                      io_service_bytes=((8, 0, "read", 4096), (8, 0, "write", 0)))
+    body = stats(c, cur, None, read="r", preread="p", system_ns=1, pre_system_ns=0, ncpu=2, mem_total=4,
+                 networks={"eth0": {"rx_bytes": 1}})
+    assert body["blkio_stats"]["io_service_bytes_recursive"] == [
+        {"major": 8, "minor": 0, "op": "read", "value": 4096}, {"major": 8, "minor": 0, "op": "write", "value": 0}]
+    assert body["blkio_stats"]["io_serviced_recursive"] is None  # none read: null, as dockerd on cgroup v2
+    assert body["networks"] == {"eth0": {"rx_bytes": 1}}
+    assert "networks" not in stats(c, None, None, read="r", preread="p", system_ns=1, pre_system_ns=0, ncpu=2,
+                                   mem_total=4)

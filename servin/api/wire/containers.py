@@ -560,6 +560,10 @@ def parse_update(body: Any, current: HostConfig) -> HostConfig:
     return replace(current, **changes)
 
 
+def _blkio(entries: Sequence[tuple[int, int, str, int]]) -> list[dict[str, Any]] | None:
+    return [{"major": ma, "minor": mi, "op": op, "value": v} for ma, mi, op, v in entries] or None
+
+
 def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_ns: int,
           pre_system_ns: int, ncpu: int, mem_total: int,
           networks: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
@@ -594,7 +598,8 @@ def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_n
         "preread": preread,
         "pids_stats": {} if cur is None else {"current": cur.pids_current,
                                               **({"limit": cur.pids_limit} if cur.pids_limit else {})},
-        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
+        "blkio_stats": {"io_service_bytes_recursive": _blkio(cur.io_service_bytes if cur is not None else ()),
+                        "io_serviced_recursive": _blkio(cur.io_serviced if cur is not None else ()),
                         "io_queue_recursive": None, "io_service_time_recursive": None,
                         "io_wait_time_recursive": None, "io_merged_recursive": None,
                         "io_time_recursive": None, "sectors_recursive": None},
