@@ -12,7 +12,7 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +33,7 @@ class Resources:
     cpuset_mems: str | None = None
     pids_limit: int | None = None  # <=0 means unlimited
     # Device access rules in order, as (allow, "c 1:3 rwm"); None leaves them alone. Enforced on
-    # v1 by the devices controller; v2 needs an eBPF program, which is not built yet.
+    # v1 by the devices controller, on v2 by an eBPF program attached to the cgroup (kernel/devfilter).
     device_rules: tuple[tuple[bool, str], ...] | None = None
     oom_kill_disable: bool = False  # v1 only (memory.oom_control); v2 has no such switch
 
@@ -284,12 +284,23 @@ class CgroupV1:
             _rmdir(leaf)
 
 
+DeviceFilter = Callable[[Path, Sequence[tuple[bool, str]]], None]
+
+
+def _attach_device_filter(leaf: Path, rules: Sequence[tuple[bool, str]]) -> None:
+    from servin.kernel import devfilter
+
+    devfilter.attach(leaf, rules)
+
+
 class CgroupV2:
     version: int = 2
     driver: str = "cgroupfs"
 
-    def __init__(self, root: Path, *, writer: Writer = write_file) -> None:
+    def __init__(self, root: Path, *, writer: Writer = write_file,
+                 device_filter: DeviceFilter = _attach_device_filter) -> None:
         self.root = root
+        self._device_filter = device_filter
         self._write = writer
 
     def create(self, path: str, resources: Resources) -> list[Path]:
@@ -342,6 +353,8 @@ class CgroupV2:
             self._write(leaf / "cpuset.mems", r.cpuset_mems)
         if r.pids_limit is not None:
             self._write(leaf / "pids.max", _or_max(r.pids_limit))
+        if r.device_rules is not None:  # set once, at create (update passes None)
+            self._device_filter(leaf, r.device_rules)
 
     def stats(self, path: str) -> CgroupStats:
         leaf = self.root / _relative(path)

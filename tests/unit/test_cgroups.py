@@ -426,3 +426,24 @@ def test_write_file_turns_a_refused_value_into_invalid_argument(
 def test_write_file_keeps_other_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_file(tmp_path / "missing-dir" / "pids.max", "5")
+
+
+def test_v2_device_rules_go_to_the_device_filter(v2_root: Path) -> None:
+    attached: list[tuple[Path, tuple]] = []
+    mgr = CgroupV2(v2_root, device_filter=lambda leaf, rules: attached.append((leaf, tuple(rules))))
+    rules = ((False, "a *:* rwm"), (True, "c 1:3 rwm"))
+    mgr.create("/c", Resources(device_rules=rules))
+    assert attached == [(v2_root / "c", rules)]
+    mgr.update("/c", Resources(memory=1 << 20))  # an update leaves the filter alone
+    assert len(attached) == 1
+
+
+def test_device_rules_encoding() -> None:
+    from servin.errors import InvalidArgument
+    from servin.kernel.devfilter import encode
+
+    assert encode([(False, "a *:* rwm"), (True, "c 1:3 rwm"), (True, "b 8:* r"), (True, "c 136:* m")]) == [
+        0, 0, -1, -1, 7, 1, ord("c"), 1, 3, 7, 1, ord("b"), 8, -1, 2, 1, ord("c"), 136, -1, 1]
+    for bad in ("x 1:3 rwm", "c 1:3 rwq", "c one:3 r"):
+        with pytest.raises(InvalidArgument):
+            encode([(True, bad)])
