@@ -150,8 +150,9 @@ async def download_blob(repo: Repository, desc: mf.Descriptor, out: progress.Out
                         out.update(id_, f"Retrying in {left} second{'s' if left > 1 else ''}")
                         await asyncio.sleep(1)
                     retries += 1
-        except BaseException:
-            await sink.close()
+        except BaseException:  # no await here: a second cancellation must not leave the file behind
+            with contextlib.suppress(OSError):
+                sink.f.close()
             path.unlink(missing_ok=True)
             raise
         await sink.close()
