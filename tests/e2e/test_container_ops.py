@@ -211,3 +211,15 @@ def test_websocket_attach(servin: ServinDaemon) -> None:
         assert got == b"hi there"
     finally:
         servin.docker("rm", "-f", cat, printer)
+
+
+def test_system_prune(servin: ServinDaemon) -> None:
+    """docker system prune: stopped containers, unused networks, dangling images and the (empty) build cache."""
+    dead = servin.docker("run", "-d", "busybox", "true").stdout.decode().strip()
+    servin.docker("wait", dead)
+    servin.docker("network", "create", "--subnet", "10.219.77.0/24", "prunable-net")
+    res = servin.docker("system", "prune", "-f", check=False)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.decode()
+    assert dead in text and "prunable-net" in text and "Total reclaimed space" in text
+    assert servin.docker("inspect", dead, check=False).returncode != 0

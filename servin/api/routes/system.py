@@ -136,6 +136,11 @@ async def build_not_yet(request: web.Request) -> web.Response:
     raise errors.NotImplementedYet("building images is not implemented in Servin yet")
 
 
+async def build_cache_prune(request: web.Request) -> web.Response:
+    """No builder, so no build cache: pruning it reclaims nothing (docker system prune calls it)."""
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
 def add_routes(add: Any) -> None:
     add("GET", "/_ping", ping)
     add("HEAD", "/_ping", ping)
@@ -143,8 +148,9 @@ def add_routes(add: Any) -> None:
     add("GET", "/info", info)
     add("GET", "/events", events)
     add("GET", "/swarm", not_swarm)
-    for path in ("/build", "/build/prune", "/session"):  # the builder is a later piece of work
+    for path in ("/build", "/session"):  # the builder is a later piece of work
         add("POST", path, build_not_yet)
+    add("POST", "/build/prune", build_cache_prune)
     add("POST", "/swarm/leave", swarm_leave)
     add("POST", "/swarm/init", swarm_init)
     add("POST", "/swarm/join", swarm_init)
