@@ -117,7 +117,7 @@ class Repository:
                     body = await resp.read()
                     status, hdr = resp.status, resp.headers.get("WWW-Authenticate", "")
         except TRANSIENT as exc:
-            raise errors.SystemError_(f'{method.title()} "{url}": {_describe(exc)}') from None
+            raise errors.SystemError_(f'{method.title()} "{url}": {describe_transport_error(exc)}') from None
         if status != 200:
             err = from_response(status, body, hdr)
             if isinstance(err, RegistryError) and err.code == "UNKNOWN":
@@ -153,15 +153,15 @@ class Repository:
                 resp = await self.http.request(method, url, headers=hdrs, data=data, ssl=self.endpoint.ssl,
                                                allow_redirects=True)
             except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-                raise TransportError(f'{method.title()} "{url}": {_describe(exc)}') from None
+                raise TransportError(f'{method.title()} "{url}": {describe_transport_error(exc)}') from None
             except asyncio.TimeoutError as exc:  # a registry that does not answer: no retry, no long hang
-                raise errors.SystemError_(f'{method.title()} "{url}": {_describe(exc)}') from None
+                raise errors.SystemError_(f'{method.title()} "{url}": {describe_transport_error(exc)}') from None
             except TRANSIENT as exc:
                 if retry and attempt < len(RETRY_DELAYS) and _replayable(data):
                     await asyncio.sleep(RETRY_DELAYS[attempt])
                     attempt += 1
                     continue
-                raise errors.SystemError_(f'{method.title()} "{url}": {_describe(exc)}') from None
+                raise errors.SystemError_(f'{method.title()} "{url}": {describe_transport_error(exc)}') from None
             if resp.status in ok:
                 return resp
             body = await resp.read()
@@ -187,9 +187,9 @@ class Repository:
                 await resp.read()
                 status, challenge = resp.status, resp.headers.get("WWW-Authenticate", "")
         except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise TransportError(f'Get "{url}": {_describe(exc)}') from None
+            raise TransportError(f'Get "{url}": {describe_transport_error(exc)}') from None
         except TRANSIENT as exc:
-            raise errors.SystemError_(f'Get "{url}": {_describe(exc)}') from None
+            raise errors.SystemError_(f'Get "{url}": {describe_transport_error(exc)}') from None
         if status == 200:
             return
         if status != 401:
@@ -203,7 +203,7 @@ class Repository:
                 await resp.read()
                 status = resp.status
         except TRANSIENT as exc:
-            raise errors.SystemError_(f'Get "{url}": {_describe(exc)}') from None
+            raise errors.SystemError_(f'Get "{url}": {describe_transport_error(exc)}') from None
         if status != 200:
             raise errors.Unauthorized(f"login attempt to {url} failed with status: {status} {_phrase(status)}")
 
@@ -324,7 +324,7 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _describe(exc: BaseException) -> str:
+def describe_transport_error(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):  # Go's x509 wording, as dockerd prints it

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from servin.registry import progress
 from servin.registry import pull as pull_mod
 from servin.registry import push as push_mod
 from servin.registry.auth import AuthConfig
-from servin.registry.client import USER_AGENT, Endpoint, Repository
+from servin.registry.client import USER_AGENT, Endpoint, Repository, describe_transport_error
 from servin.registry.errors import RegistryError, TransportError, translate_pull
 
 log = logging.getLogger(__name__)
@@ -353,11 +352,11 @@ class RegistryService:
 
 
 def _short(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror):
-        return f"dial tcp: lookup {exc.host}: no such host"
+    """Go's wording of a transport error (as pulls word it), "context deadline exceeded" for
+    search's own time limit."""
     if isinstance(exc, asyncio.TimeoutError):
         return "context deadline exceeded"
-    return str(exc) or type(exc).__name__
+    return describe_transport_error(exc)
 
 
 def _any_tag(store: Any, ref: Reference) -> bool:

@@ -88,6 +88,8 @@ async def test_build_is_not_implemented_yet_and_its_cache_is_empty(env):
     assert (await r.json())["message"] == "building images is not implemented in Servin yet"
     r = await env.client.post("/v1.41/build/prune")  # docker system prune asks for it
     assert r.status == 200 and await r.json() == {"CachesDeleted": None, "SpaceReclaimed": 0}
+    r = await env.client.get("/v1.41/plugins")  # no plugin system: none installed
+    assert r.status == 200 and await r.json() == []
 
 
 async def test_version(env):

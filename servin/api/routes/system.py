@@ -136,6 +136,11 @@ async def build_not_yet(request: web.Request) -> web.Response:
     raise errors.NotImplementedYet("building images is not implemented in Servin yet")
 
 
+async def plugins(request: web.Request) -> web.Response:
+    """Servin has no plugin system: no plugins are installed (docker plugin ls shows an empty list)."""
+    return json_response([])
+
+
 async def build_cache_prune(request: web.Request) -> web.Response:
     """No builder, so no build cache: pruning it reclaims nothing (docker system prune calls it)."""
     return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
@@ -151,6 +156,7 @@ def add_routes(add: Any) -> None:
     for path in ("/build", "/session"):  # the builder is a later piece of work
         add("POST", path, build_not_yet)
     add("POST", "/build/prune", build_cache_prune)
+    add("GET", "/plugins", plugins)
     add("POST", "/swarm/leave", swarm_leave)
     add("POST", "/swarm/init", swarm_init)
     add("POST", "/swarm/join", swarm_init)
