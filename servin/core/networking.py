@@ -92,7 +92,7 @@ class ContainerNetworking:
                     env.append(f"{prefix}_ENV_{key}={value}")
             ports = sorted({p if "/" in p else f"{p}/tcp" for p in (*target.config.exposed_ports,
                                                                      *target.host_config.port_bindings)},
-                           key=lambda p: (int(p.split("/")[0]), p))
+                           key=lambda p: (int(p.split("/")[0]) if p.split("/")[0].isdigit() else 0, p))
             for i, port in enumerate(ports):
                 num, proto = port.split("/")
                 if i == 0:
@@ -104,10 +104,12 @@ class ContainerNetworking:
     async def remove_link(self, parent: str, alias: str) -> None:
         """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
         c = self._get(parent)
-        kept = tuple(x for x in c.host_config.links if x.partition(":")[2] != alias)
-        if kept == c.host_config.links:
-            raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
-        self.store.save(replace(c, host_config=replace(c.host_config, links=kept)))
+        async with self._lock_of(c.id):
+            c = self._get(c.id)  # fresh under the lock: its state may have moved meanwhile
+            kept = tuple(x for x in c.host_config.links if x.partition(":")[2] != alias)
+            if kept == c.host_config.links:
+                raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
+            self.store.save(replace(c, host_config=replace(c.host_config, links=kept)))
 
     def extra_hosts(self, c: Container) -> list[tuple[str, str]]:
         """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
@@ -235,6 +237,7 @@ class ContainerNetworking:
             if c.state.alive:
                 await asyncio.to_thread(self.network.connect, c.id, net.name,
                                         aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
+            c = self._get(c.id)  # again after the await: the container may have exited meanwhile
             c = replace(c, networks=(*c.networks, ep))
             self.store.save(c)
         self.events.publish(Event(type="network", action="connect", actor_id=net.id,
@@ -257,6 +260,7 @@ class ContainerNetworking:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
+            c = self._get(c.id)  # again after the await: the container may have exited meanwhile
             c = replace(c, networks=tuple(e for e in c.networks if e.network != net.name))
             self.store.save(c)
         self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
