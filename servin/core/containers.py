@@ -392,7 +392,7 @@ class ContainerService:
             message = getattr(exc, "message", str(exc))
             full = f"OCI runtime create failed: {message}: unknown"
             never_ran = c.state.started_at == ZERO_TIME
-            c = c.with_state(status=Status.CREATED if never_ran else Status.EXITED,
+            c = (self.store.get(c.id) or c).with_state(status=Status.CREATED if never_ran else Status.EXITED,
                              exit_code=code, error=full, pid=0)
             self.store.save(c)
             await shim.close()
@@ -401,6 +401,7 @@ class ContainerService:
             live.shim = None
             self._resolve_exit(c.id, WaitResult(status_code=code, error=full))
             raise errors.ExecFailed(full, code) from None
+        c = (self.store.get(c.id) or c)  # fresh after the awaits: a rename meanwhile is kept
         c = c.with_state(status=Status.RUNNING, pid=pid, started_at=now_rfc3339(), finished_at=ZERO_TIME,
                          exit_code=0, error="", oom_killed=False, manually_stopped=False)
         self.store.save(c)
