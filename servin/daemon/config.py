@@ -33,6 +33,7 @@ class DaemonConfig:
     bip: str = ""  # its address and prefix, e.g. 172.17.0.1/16 ("" = Docker's default)
     default_address_pools: tuple[dict[str, Any], ...] | None = None  # [{"base": "...", "size": 24}]
     icc: bool = True
+    mtu: int = 0  # the default bridge's MTU (0: 1500)
     insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR; loopback is always insecure
     registry_mirrors: tuple[str, ...] = ()  # mirrors of docker.io, tried first for pulls
 
@@ -42,7 +43,7 @@ FILE_KEYS = {
     "hosts": "hosts", "data_root": "data-root", "exec_root": "exec-root", "pidfile": "pidfile",
     "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
-    "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc",
+    "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc", "mtu": "mtu",
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
 }
 
@@ -67,6 +68,7 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="subnet pool for networks: base=10.10.0.0/16,size=24")
     p.add_argument("--icc", dest="icc", type=lambda v: v.lower() in ("1", "true", "yes"), nargs="?", const=True,
                    help="inter-container traffic on the default bridge (--icc=false to cut it)")
+    p.add_argument("--mtu", dest="mtu", type=int, help="MTU of the default bridge network's interfaces")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append",
                    help="registry (host:port or CIDR) reached over plain http or unverified TLS")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append",
@@ -84,6 +86,10 @@ def _convert(name: str, value: Any) -> Any:
         return Path(value)
     if name in ("debug", "seed_busybox", "icc"):
         return bool(value)
+    if name == "mtu":
+        if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 68 <= value <= 65535):
+            raise ConfigError(f"invalid MTU: {value}")
+        return value
     if name in ("insecure_registries", "registry_mirrors"):
         if isinstance(value, str):
             value = [value]

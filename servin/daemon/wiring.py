@@ -101,4 +101,5 @@ def build_network(config: DaemonConfig) -> Any:
     if len(config.bridge) > 15:
         raise InvalidArgument(f"bridge name {config.bridge!r} is longer than 15 characters")
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
-                          bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc)
+                          bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
+                          bridge_mtu=config.mtu or None)

@@ -44,7 +44,8 @@ JUMPS: tuple[Rule, ...] = (
 BASE: tuple[Rule, ...] = (Rule("filter", FORWARD_CHAIN, f"-j {ISOLATION_CHAIN}"),)
 
 
-def network_rules(*, bridge: str, subnet: str, internal: bool = False, icc: bool = True) -> list[Rule]:
+def network_rules(*, bridge: str, subnet: str, internal: bool = False, icc: bool = True,
+                  masquerade: bool = True) -> list[Rule]:
     """The rules of one bridge network."""
     rules: list[Rule] = []
     if internal:
@@ -56,7 +57,7 @@ def network_rules(*, bridge: str, subnet: str, internal: bool = False, icc: bool
         rules += [
             Rule("filter", ISOLATION_CHAIN, f"-i {bridge} ! -o {bridge} -j {ISOLATION2_CHAIN}"),
             Rule("filter", ISOLATION2_CHAIN, f"-o {bridge} -j DROP"),
-            Rule("nat", POST_CHAIN, f"-s {subnet} ! -o {bridge} -j MASQUERADE"),
+            *([Rule("nat", POST_CHAIN, f"-s {subnet} ! -o {bridge} -j MASQUERADE")] if masquerade else []),
             Rule("nat", POST_CHAIN, f"-o {bridge} -m addrtype --src-type LOCAL -j MASQUERADE"),
             Rule("filter", FORWARD_CHAIN,
                  f"-o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),

@@ -45,7 +45,7 @@ class NetworkService:
     def __init__(self, *, root: Path, exec_root: Path, netlink: Netlink | None = None,
                  netfilter: Netfilter | None = None, pools: Sequence[Pool] = DEFAULT_POOLS,
                  bridge_name: str = "servin0", bridge_subnet: ipaddress.IPv4Interface | None = None,
-                 icc: bool = True, ports: PortAllocator | None = None) -> None:
+                 icc: bool = True, ports: PortAllocator | None = None, bridge_mtu: int | None = None) -> None:
         self.store = NetworkStore(root)
         self.netns_dir = exec_root / "netns"
         self.netlink = netlink or Netlink()
@@ -55,6 +55,7 @@ class NetworkService:
         self.bridge_name = bridge_name
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
+        self.bridge_mtu = bridge_mtu  # the default bridge's (daemon --mtu); user networks take a driver option
         self.dns_ports: tuple[int, int] | None = None  # (udp, tcp) of the embedded DNS server, set before restore
 
     # -- paths and names ---------------------------------------------------------------------
@@ -85,7 +86,8 @@ class NetworkService:
                 is_bridge = driver == "bridge"
                 self._create(name=name, driver=driver, subnet=self.bridge_subnet.network if is_bridge else None,
                              gateway=self.bridge_subnet.ip if is_bridge else None,
-                             bridge=self.bridge_name if is_bridge else None, options={})
+                             bridge=self.bridge_name if is_bridge else None,
+                             options={MTU_OPTION: str(self.bridge_mtu)} if is_bridge and self.bridge_mtu else {})
         self.netlink.sysctl("net.ipv4.ip_forward", "1")
         all_rules: list[Rule] = []
         for n in self.store.networks():
@@ -142,6 +144,9 @@ class NetworkService:
             _parse(ipaddress.IPv4Network, ip_range, "invalid CIDR address")
         aux = {str(k): str(_parse(ipaddress.IPv4Address, v, "invalid auxiliary address"))
                for k, v in (aux_addresses or {}).items()}
+        mtu = (options or {}).get(MTU_OPTION)
+        if mtu is not None and not (str(mtu).isdigit() and 68 <= int(mtu) <= 65535):
+            raise InvalidArgument(f"invalid MTU number: {mtu}")
         nid = secrets.token_hex(32)
         bridge = (options or {}).get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
         rec = self._create(name=name, driver="bridge", subnet=net, gateway=gw, ip_range=ip_range,
@@ -190,7 +195,7 @@ class NetworkService:
         assert n.bridge and n.subnet and n.gateway
         prefix = ipaddress.IPv4Network(n.subnet).prefixlen
         self.netlink.ensure_bridge(n.bridge, ipaddress.IPv4Interface(f"{n.gateway}/{prefix}"),
-                                   mac=mac_from_ip(ipaddress.IPv4Address(n.gateway)))
+                                   mac=mac_from_ip(ipaddress.IPv4Address(n.gateway)), mtu=network_mtu(n))
         self.netlink.sysctl(f"net.ipv4.conf.{n.bridge}.route_localnet", "1")
 
     def _network_rules(self, n: NetworkRecord) -> list[Rule]:
@@ -198,7 +203,8 @@ class NetworkService:
             return []
         icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (
             self.icc or n.name != "bridge")
-        rules = R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc)
+        masquerade = n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
+        rules = R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc, masquerade=masquerade)
         if n.name != "bridge" and self.dns_ports is not None and n.gateway:  # no embedded DNS on the default
             rules += R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
                                  tcp_port=self.dns_ports[1])
@@ -250,7 +256,7 @@ class NetworkService:
             self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
             net = ipaddress.IPv4Network(n.subnet)  # type: ignore[arg-type]
             side = ContainerSide(ifname=ifname, address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
-                                 mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip)
+                                 mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip, mtu=network_mtu(n))
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 self.netlink.create_veth(host_ifname=ep.host_ifname, bridge=n.bridge or "", netns_fd=fd,
@@ -310,3 +316,12 @@ def _parse(kind: type, value: str, what: str, **kw: bool) -> object:
         return kind(value, **kw)
     except ValueError:
         raise InvalidArgument(f"{what}: {value}") from None
+
+
+MTU_OPTION = "com.docker.network.driver.mtu"
+
+
+def network_mtu(n: NetworkRecord) -> int:
+    """The network's MTU (driver option com.docker.network.driver.mtu, as dockerd), 1500 by default."""
+    value = str(n.options.get(MTU_OPTION, "") or "")
+    return int(value) if value.isdigit() else 1500

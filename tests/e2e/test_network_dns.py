@@ -258,3 +258,17 @@ def test_legacy_links_on_the_default_bridge(servin: ServinDaemon) -> None:
         assert b"could not get container for nobody-here" in res.stderr
     finally:
         d.docker("rm", "-f", db)
+
+
+def test_network_driver_options_mtu_and_masquerade(servin: ServinDaemon) -> None:
+    import subprocess
+
+    d = servin
+    with network(d, "mtunet", "--opt", "com.docker.network.driver.mtu=1400",
+                 "--opt", "com.docker.network.bridge.enable_ip_masquerade=false") as prefix:
+        text = out(d, "run", "--rm", "--network", "mtunet", "busybox", "ip", "link", "show", "eth0")
+        assert "mtu 1400" in text
+        rules = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+        assert f"-s {prefix}.0/24" not in rules  # no MASQUERADE of this subnet
+    res = d.docker("network", "create", "--opt", "com.docker.network.driver.mtu=abc", "badmtu", check=False)
+    assert res.returncode != 0 and b"invalid MTU number: abc" in res.stderr

@@ -115,3 +115,10 @@ def test_network_flags_and_file_keys(tmp_path):
     assert (cfg.bridge, cfg.bip, cfg.icc) == ("br8", "10.8.0.1/16", False)
     assert cfg.default_address_pools == ({"base": "10.20.0.0/16", "size": 24},)
     assert DaemonConfig().bridge == "servin0" and DaemonConfig().icc is True
+
+
+def test_mtu_from_flag_or_file(tmp_path):
+    assert resolve(parse(["--mtu", "1400"], daemon_json(tmp_path, {}))).mtu == 1400
+    assert resolve(parse([], daemon_json(tmp_path, {"mtu": 9000}))).mtu == 9000
+    with pytest.raises(ConfigError, match="invalid MTU"):
+        resolve(parse([], daemon_json(tmp_path, {"mtu": "big"})))

@@ -201,3 +201,10 @@ def test_net_dev_reads_counters_without_loopback(tmp_path: Path) -> None:
         "      0          0\n")
     assert net_dev(42, tmp_path) == {"eth0": {"rx_bytes": 2048, "rx_packets": 20, "rx_errors": 1, "rx_dropped": 2,
                                               "tx_bytes": 1024, "tx_packets": 10, "tx_errors": 3, "tx_dropped": 4}}
+
+
+def test_masquerade_can_be_turned_off_per_network() -> None:
+    on = [r.spec for r in R.network_rules(bridge="br-x", subnet="10.9.0.0/24")]
+    off = [r.spec for r in R.network_rules(bridge="br-x", subnet="10.9.0.0/24", masquerade=False)]
+    assert "-s 10.9.0.0/24 ! -o br-x -j MASQUERADE" in on
+    assert "-s 10.9.0.0/24 ! -o br-x -j MASQUERADE" not in off and len(off) == len(on) - 1
