@@ -316,18 +316,24 @@ async def test_zstd_and_uncompressed_oci_layers(registry: Registry, tmp_path: Pa
     assert [dst.layers[sha(t)] for t in tars] == tars
 
 
+def one_layer_image(size: int) -> tuple[bytes, bytes, bytes]:
+    """(gzip layer blob, config, Docker schema2 manifest) of an image with one random file of `size`."""
+    tar = layer_tar({"f": os.urandom(size)})
+    blob = gzip.compress(tar, compresslevel=1)
+    cfg = image_config([sha(tar)])
+    doc = json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
+                      "config": {"mediaType": mf.DOCKER_CONFIG, "digest": sha(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": mf.DOCKER_LAYER_GZIP, "digest": sha(blob), "size": len(blob)}]}).encode()
+    return blob, cfg, doc
+
+
 async def test_transient_failures_are_retried(tmp_path: Path) -> None:
     """A 503 on the manifest and a connection cut in the middle of a blob: both retried, with dockerd's
     "Retrying in N second" line for the layer."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
-    tar = layer_tar({"f": os.urandom(3 << 20)})
-    blob = gzip.compress(tar, compresslevel=1)
-    cfg = image_config([sha(tar)])
-    doc = json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
-                      "config": {"mediaType": mf.DOCKER_CONFIG, "digest": sha(cfg), "size": len(cfg)},
-                      "layers": [{"mediaType": mf.DOCKER_LAYER_GZIP, "digest": sha(blob), "size": len(blob)}]}).encode()
+    blob, cfg, doc = one_layer_image(3 << 20)
     hits = {"manifest": 0, "blob": 0}
 
     async def manifest(request: web.Request) -> web.StreamResponse:
@@ -476,12 +482,7 @@ async def test_cut_blob_download_resumes_with_a_range_request(tmp_path: Path) ->
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
-    tar = layer_tar({"f": os.urandom(4 << 20)})
-    blob = gzip.compress(tar, compresslevel=1)
-    cfg = image_config([sha(tar)])
-    doc = json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
-                      "config": {"mediaType": mf.DOCKER_CONFIG, "digest": sha(cfg), "size": len(cfg)},
-                      "layers": [{"mediaType": mf.DOCKER_LAYER_GZIP, "digest": sha(blob), "size": len(blob)}]}).encode()
+    blob, cfg, doc = one_layer_image(4 << 20)
     ranges: list[str | None] = []
 
     async def manifest(request: web.Request) -> web.StreamResponse:
