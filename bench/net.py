@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import statistics
@@ -28,7 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cli_env, daemons  # noqa: E402
+
 LABEL = "servin-bench-net"
 
 
@@ -129,29 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="start,connect")
     args = p.parse_args(argv)
     args.only = set(args.only.split(","))
-    if not args.host and not args.start_servin:
-        if os.environ.get("DOCKER_HOST"):
-            args.host = [os.environ["DOCKER_HOST"]]
-        else:
-            args.start_servin = True
     config_dir = tempfile.mkdtemp(prefix="bench-cli-")
     servin = None
     targets: list[Target] = []
     try:
-        if args.start_servin:
-            sys.path.insert(0, str(REPO))
-            from tests.support.daemon import ServinDaemon, load_busybox
+        found, servin = daemons(args.host, args.start_servin)
+        if servin is not None:
+            from tests.support.daemon import load_busybox
 
-            servin = ServinDaemon()
-            servin.start()
             load_busybox(servin)
-            targets.append(Target(name="servin", url=servin.host))
-        for i, spec in enumerate(args.host):
-            name, _, url = spec.rpartition("=") if "=" in spec.split("://")[0] else (f"daemon{i + 1}", "", spec)
-            targets.append(Target(name=name, url=url))
-        for t in targets:
-            t.env = {**os.environ, "DOCKER_HOST": t.url, "DOCKER_CONFIG": config_dir}
-            t.env.pop("DOCKER_CONTEXT", None)
+        targets = [Target(name=name, url=url, env=cli_env(url, config_dir)) for name, url in found]
         if "start" in args.only:
             print(f"docker run --rm busybox true, bridge and none: 3 warm-ups + {args.runs} runs ...", file=sys.stderr)
             for i in range(3 + args.runs):

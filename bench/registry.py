@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from common import cli_env, daemons  # noqa: E402
 TAG = "servin-bench/registry-big:latest"
 
 
@@ -99,11 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mb", type=int, default=100, help="image size in MB (random data)")
     p.add_argument("--layers", type=int, default=4)
     args = p.parse_args(argv)
-    if not args.host and not args.start_servin:
-        if os.environ.get("DOCKER_HOST"):
-            args.host = [os.environ["DOCKER_HOST"]]
-        else:
-            args.start_servin = True
     sys.path.insert(0, str(REPO))
     from tests.registry.server import Registry
 
@@ -114,18 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         archive = work / "big.tar"
         print(f"writing a {args.mb} MB image of {args.layers} random layers ...", file=sys.stderr)
         write_archive(archive, args.mb, args.layers)
-        if args.start_servin:
-            from tests.support.daemon import ServinDaemon
-
-            servin = ServinDaemon()
-            servin.start()
-            targets.append(Target(name="servin", url=servin.host))
-        for i, spec in enumerate(args.host):
-            name, _, url = spec.rpartition("=") if "=" in spec.split("://")[0] else (f"daemon{i + 1}", "", spec)
-            targets.append(Target(name=name, url=url))
-        for t in targets:
-            t.env = {**os.environ, "DOCKER_HOST": t.url, "DOCKER_CONFIG": str(work / "cli")}
-            t.env.pop("DOCKER_CONTEXT", None)
+        found, servin = daemons(args.host, args.start_servin)
+        targets = [Target(name=name, url=url, env=cli_env(url, work / "cli")) for name, url in found]
         for run in range(args.runs):
             reg = Registry()
             reg.start()

@@ -13,7 +13,6 @@ medians over --runs, round-robin over the daemons.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
+from common import cli_env, daemons  # noqa: E402
 from registry import TAG, write_archive  # noqa: E402 - the same image as the registry bench
 
 
@@ -53,28 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
-    if not args.host and not args.start_servin:
-        args.host = [os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []
-        args.start_servin = not args.host
     work = Path(tempfile.mkdtemp(prefix="bench-saveload-"))
     servin = None
     targets: list[Target] = []
     try:
         archive = work / "image.tar"
         write_archive(archive, args.mb, args.layers)
-        if args.start_servin:
-            sys.path.insert(0, str(REPO))
-            from tests.support.daemon import ServinDaemon
-
-            servin = ServinDaemon()
-            servin.start()
-            targets.append(Target(name="servin", url=servin.host))
-        for i, spec in enumerate(args.host):
-            name, _, url = spec.partition("=") if "=" in spec.split("://")[0] else (f"daemon{i + 1}", "", spec)
-            targets.append(Target(name=name, url=url))
+        found, servin = daemons(args.host, args.start_servin)
+        targets = [Target(name=name, url=url, env=cli_env(url, work)) for name, url in found]
         for t in targets:
-            t.env = {**os.environ, "DOCKER_HOST": t.url, "DOCKER_CONFIG": str(work)}
-            t.env.pop("DOCKER_CONTEXT", None)
             docker(t, "rmi", "-f", TAG, check=False)
         print(f"{args.mb} MB in {args.layers} layers: {args.runs} load + save runs per daemon ...", file=sys.stderr)
         for _ in range(args.runs):
