@@ -3,10 +3,12 @@ htpasswd and token auth, indexes and platforms, digests, corruption, mounts."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -316,6 +318,23 @@ async def test_zstd_and_uncompressed_oci_layers(registry: Registry, tmp_path: Pa
     assert [dst.layers[sha(t)] for t in tars] == tars
 
 
+@contextlib.asynccontextmanager
+async def serving(repo: str, manifest: Any, blob: Any) -> AsyncIterator[str]:
+    """A hand-made registry on 127.0.0.1 answering `repo`'s manifests and blobs: yields the image name."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    app = web.Application()
+    app.router.add_get(f"/v2/{repo}/manifests/{{ref}}", manifest)
+    app.router.add_get(f"/v2/{repo}/blobs/{{digest}}", blob)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"127.0.0.1:{server.port}/{repo}"
+    finally:
+        await server.close()
+
+
 def one_layer_image(size: int) -> tuple[bytes, bytes, bytes]:
     """(gzip layer blob, config, Docker schema2 manifest) of an image with one random file of `size`."""
     tar = layer_tar({"f": os.urandom(size)})
@@ -331,7 +350,6 @@ async def test_transient_failures_are_retried(tmp_path: Path) -> None:
     """A 503 on the manifest and a connection cut in the middle of a blob: both retried, with dockerd's
     "Retrying in N second" line for the layer."""
     from aiohttp import web
-    from aiohttp.test_utils import TestServer
 
     blob, cfg, doc = one_layer_image(3 << 20)
     hits = {"manifest": 0, "blob": 0}
@@ -357,17 +375,9 @@ async def test_transient_failures_are_retried(tmp_path: Path) -> None:
         await resp.write(blob)
         return resp
 
-    app = web.Application()
-    app.router.add_get("/v2/flaky/img/manifests/{ref}", manifest)
-    app.router.add_get("/v2/flaky/img/blobs/{digest}", blob_handler)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    name = f"127.0.0.1:{server.port}/flaky/img"
-    try:
+    async with serving("flaky/img", manifest, blob_handler) as name:
         dst = FakeStore()
         rec = await pull(make_service(dst, tmp_path), name)
-    finally:
-        await server.close()
     assert hits == {"manifest": 2, "blob": 2}
     assert dst.get(name).id == sha(cfg)
     layer = sha(blob)[7:19]
@@ -480,7 +490,6 @@ def test_certs_d_client_certificates_and_bad_files(tmp_path: Path) -> None:
 async def test_cut_blob_download_resumes_with_a_range_request(tmp_path: Path) -> None:
     """The second request asks only for what is missing (Range), and the layer still verifies."""
     from aiohttp import web
-    from aiohttp.test_utils import TestServer
 
     blob, cfg, doc = one_layer_image(4 << 20)
     ranges: list[str | None] = []
@@ -504,17 +513,9 @@ async def test_cut_blob_download_resumes_with_a_range_request(tmp_path: Path) ->
         await resp.write(body)
         return resp
 
-    app = web.Application()
-    app.router.add_get("/v2/resume/img/manifests/{ref}", manifest)
-    app.router.add_get("/v2/resume/img/blobs/{digest}", blob_handler)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    name = f"127.0.0.1:{server.port}/resume/img"
-    try:
+    async with serving("resume/img", manifest, blob_handler) as name:
         dst = FakeStore()
         await pull(make_service(dst, tmp_path), name)
-    finally:
-        await server.close()
     assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
     start = int(ranges[1][6:-1])
     assert 0 < start <= len(blob) * 6 // 10  # it asked for the rest only (what it had kept is not fetched again)
