@@ -314,9 +314,12 @@ class ContainerNetworking:
             other = self.store.get(e.container_id)
             if other is None:
                 continue
+            net_name = nets[e.network_id].name
             for name in dict.fromkeys((other.name, *e.aliases)):
                 names.setdefault(name.lower(), []).append(e.ip)
-            reverse[e.ip] = f"{other.name}.{nets[e.network_id].name}"
+                # as dockerd: "name.network" resolves the name on that network only (PTR answers so too)
+                names.setdefault(f"{name}.{net_name}".lower(), []).append(e.ip)
+            reverse[e.ip] = f"{other.name}.{net_name}"
         c = self.store.get(me.container_id)
         for want in c.networks if c is not None else ():  # legacy links: "target:alias" on that network
             for link in want.links:

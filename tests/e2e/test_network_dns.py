@@ -61,6 +61,8 @@ def test_names_and_aliases_resolve_on_the_same_network_only(servin: ServinDaemon
         assert lookup(d, client, "web") == [web_ip]
         assert lookup(d, client, "WWW") == [web_ip]  # names are case-insensitive
         assert lookup(d, client, web[:12]) == [web_ip]  # the short ID is an alias on user networks
+        assert lookup(d, client, "web.dnsnet") == [web_ip] and lookup(d, client, "www.dnsnet") == [web_ip]
+        assert lookup(d, client, "web.othernet") == []  # name.network: on that network only
         aliases = json.loads(out(d, "inspect", web))[0]["NetworkSettings"]["Networks"]["dnsnet"]["Aliases"]
         assert aliases == ["www", web[:12]]
         assert "1 packets received" in out(d, "exec", client, "ping", "-c", "1", "-W", "5", "web")
