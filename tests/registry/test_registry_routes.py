@@ -175,3 +175,41 @@ async def test_client_gone_midway_cancels_the_pull(app) -> None:
                 break
         assert list(tmp.iterdir()) == []
         assert not images.exists(f"{reg.host}/{repo}:latest")
+
+
+async def test_search_answers_from_a_registry_with_a_search_api(app) -> None:
+    """A registry that has the v1 search API (as Docker Hub's index): its results, in Docker's shape,
+    limited and filtered as dockerd does (stars, is-official)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    asked: list[dict[str, str]] = []
+
+    async def search(request: web.Request) -> web.Response:
+        asked.append(dict(request.query))
+        return web.json_response({"num_results": 2, "query": request.query["q"], "results": [
+            {"name": "tools/busybox", "description": "small", "star_count": 12, "is_official": True,
+             "is_automated": False},
+            {"name": "tools/busybox-extra", "description": "", "star_count": 1, "is_official": False,
+             "is_automated": True}]})
+
+    web_app = web.Application()
+    web_app.router.add_get("/v1/search", search)
+    server = TestServer(web_app, host="127.0.0.1")
+    await server.start_server()
+    client, _, _ = app
+    try:
+        r = await client.get("/v1.41/images/search", params={"term": f"127.0.0.1:{server.port}/busybox",
+                                                             "limit": "5"})
+        assert r.status == 200
+        assert await r.json() == [
+            {"star_count": 12, "is_official": True, "name": "tools/busybox", "is_automated": False,
+             "description": "small"},
+            {"star_count": 1, "is_official": False, "name": "tools/busybox-extra", "is_automated": True,
+             "description": ""}]
+        assert asked[0] == {"q": "busybox", "n": "5"}
+        r = await client.get("/v1.41/images/search", params={"term": f"127.0.0.1:{server.port}/busybox",
+                                                             "filters": '{"stars": ["10"], "is-official": ["true"]}'})
+        assert [x["name"] for x in await r.json()] == ["tools/busybox"]
+    finally:
+        await server.close()
