@@ -839,6 +839,7 @@ class ContainerService:
             except Exception as exc:
                 log.warning("reconnecting to %s: %s", c.short_id, exc)
             if shim is not None:
+                c = self.networking.reconcile(c)  # a connect or disconnect the crash cut short
                 live = self._live_of(c.id)
                 live.shim = shim
                 live.monitor = asyncio.create_task(self._monitor(c.id, shim))

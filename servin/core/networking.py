@@ -266,6 +266,29 @@ class ContainerNetworking:
         self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
                                   attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
+    def reconcile(self, c: Container) -> Container:
+        """At daemon start, for a container still running: its networks are the ones it has
+        endpoints on. A `network connect` or `disconnect` the daemon died in the middle of is taken
+        as done or undone the way the kernel was left (the endpoint record comes first)."""
+        if self.network is None or endpoints_mod.joined_container(c.host_config.network_mode) is not None:
+            return c
+        live = {}
+        for ep in self.network.endpoints(c.id):
+            try:
+                live[self.network.store.get_network(ep.network_id).name] = ep
+            except errors.NotFound:
+                continue
+        kept = tuple(e for e in c.networks if e.network in live or e.network in ("none", "host"))
+        added = tuple(EndpointConfig(network=name, aliases=tuple(a for a in ep.aliases if a != c.short_id))
+                      for name, ep in live.items() if not any(e.network == name for e in c.networks))
+        if kept == c.networks and not added:
+            return c
+        log.warning("container %s: networks %s recorded as its endpoints are after a crash", c.short_id,
+                    sorted(live))
+        c = replace(c, networks=kept + added)
+        self.store.save(c)
+        return c
+
     async def release(self, cid: str) -> None:
         if self.network is None:
             return

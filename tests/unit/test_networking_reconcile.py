@@ -1,0 +1,51 @@
+"""After a crash, a running container's networks are the ones it has endpoints on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from servin.core.events import EventBus
+from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, State, Status
+from servin.core.networking import ContainerNetworking
+from servin.core.store import ContainerStore
+from servin.network.store import EndpointRecord, NetworkRecord
+
+pytestmark = pytest.mark.unit
+
+NETS = {"n-bridge": NetworkRecord(id="n-bridge", name="bridge"), "n-app": NetworkRecord(id="n-app", name="app"),
+        "n-side": NetworkRecord(id="n-side", name="side")}
+
+
+def service(endpoints: list[EndpointRecord]) -> SimpleNamespace:
+    store = SimpleNamespace(get_network=lambda nid: NETS[nid])
+    return SimpleNamespace(store=store, endpoints=lambda cid: [e for e in endpoints if e.container_id == cid])
+
+
+def running(cid: str, networks: tuple[EndpointConfig, ...]) -> Container:
+    return Container(id=cid, name="box", created="2026-01-01T00:00:00Z", image_id="sha256:" + "a" * 64,
+                     config=ContainerConfig(image="busybox"), host_config=HostConfig(network_mode="app"),
+                     state=State(status=Status.RUNNING, pid=1), path="sh", args=(), resolved_env=(),
+                     resolved_user="", resolved_workdir="/", resolved_hostname="box", networks=networks)
+
+
+def endpoint(cid: str, nid: str, *aliases: str) -> EndpointRecord:
+    return EndpointRecord(id="e" + nid, container_id=cid, network_id=nid, ifname="eth0", host_ifname="veth0",
+                          ip="10.0.0.2", aliases=aliases)
+
+
+def test_a_connect_cut_short_is_kept_and_a_disconnect_cut_short_is_finished(tmp_path: Path) -> None:
+    cid = "c" * 64
+    store = ContainerStore(tmp_path)
+    c = running(cid, (EndpointConfig(network="app"), EndpointConfig(network="side")))
+    store.save(c)
+    # the kernel has app and bridge: "side" was being disconnected, "bridge" being connected
+    net = service([endpoint(cid, "n-app"), endpoint(cid, "n-bridge", "db", cid[:12])])
+    nw = ContainerNetworking(network=net, store=store, lookup=lambda ref: store.get(ref),  # type: ignore[arg-type]
+                             lock_of=lambda cid: None, events=EventBus(), host_resolv_conf=tmp_path / "r")  # type: ignore[arg-type,return-value]
+    fixed = nw.reconcile(c)
+    assert fixed.networks == (EndpointConfig(network="app"), EndpointConfig(network="bridge", aliases=("db",)))
+    assert store.get(cid) == fixed  # saved
+    assert nw.reconcile(fixed) is fixed  # consistent: nothing to do
