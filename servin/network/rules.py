@@ -25,10 +25,11 @@ POST_CHAIN = "SERVIN-POSTROUTING"
 FORWARD_CHAIN = "SERVIN-FORWARD"
 ISOLATION_CHAIN = "SERVIN-ISOLATION"
 ISOLATION2_CHAIN = "SERVIN-ISOLATION-2"
+INPUT_CHAIN = "SERVIN-INPUT"
 
 CHAINS: dict[str, tuple[str, ...]] = {
     "nat": (NAT_CHAIN, POST_CHAIN),
-    "filter": (FORWARD_CHAIN, ISOLATION_CHAIN, ISOLATION2_CHAIN),
+    "filter": (FORWARD_CHAIN, ISOLATION_CHAIN, ISOLATION2_CHAIN, INPUT_CHAIN),
 }
 
 
@@ -38,6 +39,7 @@ JUMPS: tuple[Rule, ...] = (
     Rule("nat", "OUTPUT", f"-m addrtype --dst-type LOCAL -j {NAT_CHAIN}"),
     Rule("nat", "POSTROUTING", f"-j {POST_CHAIN}"),
     Rule("filter", "FORWARD", f"-j {FORWARD_CHAIN}"),
+    Rule("filter", "INPUT", f"-j {INPUT_CHAIN}"),
 )
 
 # the first rule of SERVIN-FORWARD, before any network's
@@ -84,8 +86,12 @@ def port_rules(*, bridge: str, container_ip: str, proto: str, container_port: in
 def dns_rules(*, bridge: str, gateway: str, udp_port: int, tcp_port: int) -> list[Rule]:
     """What containers ask the gateway on port 53 goes to the daemon's DNS server on 127.0.0.1
     (`route_localnet` on the bridge lets it; conntrack rewrites the answers back)."""
-    return [
-        Rule("nat", NAT_CHAIN, f"-d {gateway}/32 -i {bridge} -p {proto} -m {proto} --dport 53 "
-                               f"-j DNAT --to-destination 127.0.0.1:{port}")
-        for proto, port in (("udp", udp_port), ("tcp", tcp_port))
-    ]
+    out = []
+    for proto, port in (("udp", udp_port), ("tcp", tcp_port)):
+        out += [
+            Rule("nat", NAT_CHAIN, f"-d {gateway}/32 -i {bridge} -p {proto} -m {proto} --dport 53 "
+                                   f"-j DNAT --to-destination 127.0.0.1:{port}"),
+            # let it in even where the host's INPUT policy drops (ufw, firewalld)
+            Rule("filter", INPUT_CHAIN, f"-d 127.0.0.1/32 -i {bridge} -p {proto} -m {proto} --dport {port} -j ACCEPT"),
+        ]
+    return out

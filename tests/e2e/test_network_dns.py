@@ -274,3 +274,22 @@ def test_network_driver_options_mtu_and_masquerade(servin: ServinDaemon) -> None
         assert f"-s {prefix}.0/24" not in rules  # no MASQUERADE of this subnet
     res = d.docker("network", "create", "--opt", "com.docker.network.driver.mtu=abc", "badmtu", check=False)
     assert res.returncode != 0 and b"invalid MTU number: abc" in res.stderr
+
+
+def test_dns_works_where_the_hosts_input_policy_drops(servin: ServinDaemon) -> None:
+    """A host firewall (ufw, firewalld) that drops what it does not know on INPUT: the embedded DNS
+    still answers, as Docker's does inside the container."""
+    import subprocess
+
+    d = servin
+    with network(d, "fwnet"):
+        net_id = out(d, "network", "inspect", "-f", "{{.Id}}", "fwnet").strip()
+        bridge = f"br-{net_id[:12]}"
+        out(d, "run", "-d", "--network", "fwnet", "--name", "fw-db", "busybox", "sleep", "120")
+        client = out(d, "run", "-d", "--network", "fwnet", "busybox", "sleep", "120").strip()
+        drop = ["INPUT", "2", "-i", bridge, "-j", "DROP"]  # below Servin's jump, as a firewall's rules are
+        subprocess.run(["iptables", "-I", *drop], check=True)
+        try:
+            assert lookup(d, client, "fw-db") != []
+        finally:
+            subprocess.run(["iptables", "-D", "INPUT", "-i", bridge, "-j", "DROP"], check=True)

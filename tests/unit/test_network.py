@@ -151,6 +151,7 @@ def test_rules_golden() -> None:
 :SERVIN-FORWARD - [0:0]
 :SERVIN-ISOLATION - [0:0]
 :SERVIN-ISOLATION-2 - [0:0]
+:SERVIN-INPUT - [0:0]
 -A SERVIN-FORWARD -j SERVIN-ISOLATION
 -A SERVIN-ISOLATION -i servin0 ! -o servin0 -j SERVIN-ISOLATION-2
 -A SERVIN-ISOLATION-2 -o servin0 -j DROP
@@ -179,6 +180,13 @@ COMMIT
         "-I OUTPUT -m addrtype --dst-type LOCAL -j SERVIN",
         "-I POSTROUTING -j SERVIN-POSTROUTING",
         "-I FORWARD -j SERVIN-FORWARD",
+        "-I INPUT -j SERVIN-INPUT",
+    ]
+    assert [r.line() for r in R.dns_rules(bridge="br-x", gateway="10.0.0.1", udp_port=5000, tcp_port=5001)] == [
+        "-A SERVIN -d 10.0.0.1/32 -i br-x -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:5000",
+        "-A SERVIN-INPUT -d 127.0.0.1/32 -i br-x -p udp -m udp --dport 5000 -j ACCEPT",
+        "-A SERVIN -d 10.0.0.1/32 -i br-x -p tcp -m tcp --dport 53 -j DNAT --to-destination 127.0.0.1:5001",
+        "-A SERVIN-INPUT -d 127.0.0.1/32 -i br-x -p tcp -m tcp --dport 5001 -j ACCEPT",
     ]
     assert restore_text([Rule("nat", "SERVIN", "-j RETURN")], "-D") == "*nat\n-D SERVIN -j RETURN\nCOMMIT\n"
 
