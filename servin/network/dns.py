@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 import socket
 import struct
 from collections.abc import Callable, Mapping
@@ -110,8 +111,8 @@ class DnsServer:
         name = str(q.qname).rstrip(".").lower()
         if q.qtype in (QTYPE.A, QTYPE.AAAA, QTYPE.ANY) and name in view.names:
             reply = query.reply()
-            if q.qtype != QTYPE.AAAA:
-                for ip in view.names[name]:
+            if q.qtype != QTYPE.AAAA:  # several containers under one alias: shuffled, as dockerd spreads them
+                for ip in random.sample(view.names[name], len(view.names[name])):
                     reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
             return reply.pack()
         if q.qtype == QTYPE.PTR and name.endswith(".in-addr.arpa"):
