@@ -254,7 +254,9 @@ class ContainerNetworking:
         async with self._lock_of(c.id):
             c = self._get(c.id)
             if not any(e.network == net.name for e in c.networks):
-                raise errors.Forbidden(f"container {c.id} is not connected to network {net.name}")
+                # dockerd: an unclassified error (500), worded differently for a stopped container
+                the = "network" if c.state.alive else "the network"
+                raise errors.SystemError_(f"container {c.id} is not connected to {the} {net.name}")
             if c.state.alive:
                 try:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)

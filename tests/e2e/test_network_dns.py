@@ -135,10 +135,14 @@ def test_stopped_container_keeps_networks_and_connects_at_start(servin: ServinDa
         nets = json.loads(out(d, "inspect", cid))[0]["NetworkSettings"]["Networks"]
         assert sorted(nets) == ["bridge", "laternet"] and nets["bridge"]["IPAddress"] == ""
         d.docker("network", "disconnect", "laternet", cid)
+        res = d.docker("network", "disconnect", "laternet", cid, check=False)  # dockerd's words for a stopped one
+        assert f"container {cid} is not connected to the network laternet".encode() in res.stderr
         d.docker("start", cid)
         assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "lo"]
         res = d.docker("network", "connect", "bridge", cid, check=False)
         assert b"already exists in network bridge" in res.stderr
+        res = d.docker("network", "disconnect", "laternet", cid, check=False)
+        assert f"container {cid} is not connected to network laternet".encode() in res.stderr
         d.docker("rm", "-f", cid)
 
 
