@@ -5,8 +5,10 @@ with Python's json for the lines the C parser leaves to it (another shape, such 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from servin.core.logs import _parse
+from servin.core.model import LogLine
 
 try:
     from servin._native import ffi, lib  # type: ignore[import-not-found]
@@ -43,15 +45,17 @@ def render(chunk: bytes, *, stdout: bool, stderr: bool, tty: bool, timestamps: b
     return b"".join(parts)
 
 
-def _render_py(chunk: bytes, start: int, end: int, flags: int) -> bytes:
+def frame(lines: Iterable[LogLine], *, tty: bool, timestamps: bool) -> bytes:
+    """Parsed lines as `docker logs` sends them: stdcopy frames (bare payloads for a Tty container),
+    each payload prefixed by "<time> " with timestamps."""
     parts = []
-    for raw in chunk[start:end].split(b"\n"):
-        line = _parse(raw) if raw else None
-        if line is None:
-            continue
-        kind = 1 if line.stream == "stdout" else 2 if line.stream == "stderr" else 0
-        if not kind & flags:
-            continue
-        payload = (line.time.encode() + b" " + line.data) if flags & 8 else line.data
-        parts.append(payload if flags & 4 else _HEADER.pack(kind, len(payload)) + payload)
+    for line in lines:
+        payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
+        parts.append(payload if tty else _HEADER.pack(1 if line.stream == "stdout" else 2, len(payload)) + payload)
     return b"".join(parts)
+
+
+def _render_py(chunk: bytes, start: int, end: int, flags: int) -> bytes:
+    lines = (line for raw in chunk[start:end].split(b"\n") if raw and (line := _parse(raw)) is not None)
+    wanted = [line for line in lines if (1 if line.stream == "stdout" else 2 if line.stream == "stderr" else 0) & flags]
+    return frame(wanted, tty=bool(flags & 4), timestamps=bool(flags & 8))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -19,6 +19,7 @@ from servin.api.wire import containers as wire
 from servin.api.wire.filters import parse_filters
 from servin.core import query
 from servin.core.containers import now_rfc3339
+from servin.core.logrender import frame
 from servin.core.logs import LogQuery, renders_natively
 from servin.kernel.procfs import system_cpu_ns
 
@@ -162,25 +163,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
                  until_ns=_since(request.query.get("until"), "until"))
     timestamps = flag(request, "timestamps")
     engine = services(request).containers
+    body: AsyncIterator[bytes]
     if renders_natively(q):  # the common case, rendered in C from the file's bytes
         _, body = engine.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
-        resp = await streams.open_stream(request, RAW_STREAM)
-        async for chunk in body:
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
-    c, lines = engine.logs(request.match_info["id"], q)
+    else:  # since/until/tail: the Python reader's lines
+        c, lines = engine.logs(request.match_info["id"], q)
+        body = (frame(batch, tty=c.config.tty, timestamps=timestamps) async for batch in lines)
     resp = await streams.open_stream(request, RAW_STREAM)
-    tty = c.config.tty
-    header = streams.FRAME_HEADER.pack
-    async for batch in lines:
-        parts: list[bytes] = []
-        for line in batch:
-            payload = (line.time.encode() + b" " + line.data) if timestamps else line.data
-            if not tty:
-                parts.append(header(1 if line.stream == "stdout" else 2, len(payload)))
-            parts.append(payload)
-        await resp.write(b"".join(parts))
+    async for chunk in body:
+        await resp.write(chunk)
     await resp.write_eof()
     return resp
 
