@@ -8,15 +8,7 @@ import struct
 
 import pytest
 
-JSON = "application/json"
-
-
-async def error(r, status: int) -> str:
-    assert r.status == status, await r.text()
-    assert r.headers["Content-Type"] == JSON
-    body = await r.json()
-    assert list(body) == ["message"]
-    return body["message"]
+from tests.api.helpers import JSON, error
 
 
 def frames(raw: bytes) -> list[tuple[int, bytes]]:

@@ -9,15 +9,7 @@ import json
 import tarfile
 import time
 
-JSON = "application/json"
-
-
-async def error(r, status: int) -> str:
-    assert r.status == status, await r.text()
-    assert r.headers["Content-Type"] == JSON
-    body = await r.json()
-    assert list(body) == ["message"]
-    return body["message"]
+from tests.api.helpers import JSON, error
 
 
 def json_lines(raw: bytes) -> list[dict]:
