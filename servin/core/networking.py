@@ -36,6 +36,7 @@ class ContainerNetworking:
         self._lock_of = lock_of  # the container's lifecycle lock
         self.events = events
         self.host_resolv_conf = host_resolv_conf
+        self._resolvers: tuple[tuple[int, int, int], tuple[str, ...]] | None = None  # (file stamp, servers)
 
     # ---- create -------------------------------------------------------------------------
 
@@ -358,13 +359,24 @@ class ContainerNetworking:
         if any(not nets[n].internal for n in shared):
             upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()
             if not upstreams:
-                try:
-                    upstreams = host_nameservers(self.host_resolv_conf.read_text())
-                except OSError:
-                    upstreams = ()
+                upstreams = self._host_nameservers()
             gateways = {nets[n].gateway for n in shared}
             upstreams = tuple(u for u in upstreams if u not in gateways)
         return View(names={k: tuple(v) for k, v in names.items()}, reverse=reverse, upstreams=upstreams)
+
+    def _host_nameservers(self) -> tuple[str, ...]:
+        """The host's resolvers, read again only when its resolv.conf changes (asked on every DNS query)."""
+        try:
+            st = self.host_resolv_conf.stat()
+        except OSError:
+            return ()
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._resolvers is None or self._resolvers[0] != stamp:
+            try:
+                self._resolvers = (stamp, host_nameservers(self.host_resolv_conf.read_text()))
+            except OSError:
+                return ()
+        return self._resolvers[1]
 
     def sandbox_key(self, cid: str) -> str:
         """The container's network namespace file while it has one (NetworkSettings.SandboxKey)."""
