@@ -7,7 +7,7 @@ save -o`` of it to a file (timed), then the image is removed. Wall times of the 
 medians over --runs, round-robin over the daemons.
 
     python3 bench/saveload.py --start-servin
-    bash bench/dockerd-plain.sh bench/saveload.py          # beside a throwaway dockerd
+    bash bench/dockerd-beside.sh bench/saveload.py          # beside a throwaway dockerd
 """
 
 from __future__ import annotations

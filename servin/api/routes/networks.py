@@ -14,11 +14,11 @@ from servin.api.errors import json_response
 from servin.api.wire import containers as wire_containers
 from servin.api.wire import networks as wire
 from servin.api.wire.filters import parse_filters
+from servin.core.endpoints import PREDEFINED
 from servin.core.events import Event
 from servin.core.query import label_matches, parse_until
 
 LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dangling"})
-PREDEFINED = ("bridge", "host", "none")
 
 
 def _service(request: web.Request) -> Any:
