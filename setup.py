@@ -26,7 +26,8 @@ SHIM_CFLAGS = ["-O2", "-Wall", "-Wno-format-truncation", "-D_FORTIFY_SOURCE=2", 
 def compile_program(name: str, libexec: Path) -> None:
     source = NATIVE / f"{name}.c"
     target = libexec / name
-    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+    newest = max(p.stat().st_mtime for p in (source, *NATIVE.glob("*.h")))  # the headers it includes
+    if target.exists() and target.stat().st_mtime >= newest:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1] or ["cc"]

@@ -4,6 +4,8 @@ log renderer behind `docker logs`.
 Every syscall wrapper returns 0 or -errno; servin/kernel/mounts.py turns that into OSError.
 """
 
+from pathlib import Path
+
 from cffi import FFI
 
 ffibuilder = FFI()
@@ -267,6 +269,7 @@ ffibuilder.cdef(
     int servin_setns(int fd, int nstype);
     int servin_sethostname(const char *name, size_t len);
     int servin_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+    int servin_inroot_resolve(int rootfd, const char *path, int make);
     size_t servin_render_log(const char *in, size_t n, char *out, size_t cap, size_t *outlen, int flags,
                              int *stopped);
     int servin_device_filter(int cgroup_fd, const int *rules, size_t nrules, char *log, size_t logsz);
@@ -298,7 +301,15 @@ ffibuilder.set_source(
     static int servin_sethostname(const char *name, size_t len) { RET(sethostname(name, len)); }
     static int servin_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor)
     { RET(mknod(path, mode, makedev(major, minor))); }
+
+    #include "inroot.h"  /* the supervisor's own resolution inside a root, for the cp/export helper */
+    static int servin_inroot_resolve(int rootfd, const char *path, int make)
+    {
+        int fd = inroot_resolve(rootfd, path, (enum inroot_make)make);
+        return fd < 0 ? -errno : fd;
+    }
     """ + RENDER_LOG + DEVICE_FILTER,
+    include_dirs=[str(Path(__file__).resolve().parent)],
 )
 
 if __name__ == "__main__":

@@ -110,6 +110,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
+
+#include "inroot.h"
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
@@ -600,22 +603,6 @@ static void chan_send_fd(int fd)
         child_fail(1, "send the pty master to the shim: %s", strerror(errno));
 }
 
-static void mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    size_t len = strlen(tmp);
-    for (size_t i = 1; i <= len; i++) {
-        if (tmp[i] == '/' || tmp[i] == 0) {
-            char c = tmp[i];
-            tmp[i] = 0;
-            if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                child_fail(1, "mkdir %s: %s", tmp, strerror(errno));
-            tmp[i] = c;
-        }
-    }
-}
-
 static unsigned long statfs_locked_flags(const char *path)
 {
     struct statvfs sv;
@@ -652,7 +639,8 @@ static void bind_remount(const char *target, unsigned long flags)
     }
 }
 
-static void make_devices(const char *dev)
+/* The device nodes and links of a fresh /dev tmpfs, made in the directory `devfd` holds. */
+static void make_devices(int devfd)
 {
     static const struct {
         const char *name;
@@ -662,67 +650,71 @@ static void make_devices(const char *dev)
         const char *target, *name;
     } links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                  {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},      {"/proc/kcore", "core"}};
-    char p[PATH_MAX];
+    int dir = openat(devfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        child_fail(1, "open /dev: %s", strerror(errno));
     mode_t old = umask(0);
-    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dev, devs[i].name);
-        if (mknod(p, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 && errno != EEXIST)
-            child_fail(1, "mknod %s: %s", p, strerror(errno));
-    }
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+        if (mknodat(dir, devs[i].name, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 && errno != EEXIST)
+            child_fail(1, "mknod /dev/%s: %s", devs[i].name, strerror(errno));
     umask(old);
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dev, links[i].name);
-        if (symlink(links[i].target, p) < 0 && errno != EEXIST)
-            child_fail(1, "symlink %s: %s", p, strerror(errno));
-    }
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i].target, dir, links[i].name) < 0 && errno != EEXIST)
+            child_fail(1, "symlink /dev/%s: %s", links[i].name, strerror(errno));
+    close(dir);
 }
 
-static void do_mount(const struct mountent *m)
+/* `target` inside the container's root (made as `make` says), never outside it; fails the start. */
+static int mount_target(int rootfd, const char *target, enum inroot_make make)
 {
-    char target[PATH_MAX];
-    if (snprintf(target, sizeof target, "%s%s", P.root, m->target) >= (int)sizeof target)
-        child_fail(1, "mount target too long: %s", m->target);
+    int fd = inroot_resolve(rootfd, target, make);
+    if (fd < 0)
+        child_fail(1, "mount point %s in the container: %s", target, strerror(errno));
+    return fd;
+}
+
+/* One plan mount. Targets are resolved inside the root (inroot.h) and mounted on through their
+   fds; after the mount the target is resolved again, so the remount, the propagation change and
+   the /dev nodes reach the new mount and nothing else. */
+static void do_mount(int rootfd, const struct mountent *m)
+{
+    char at[64];
     unsigned long flags = m->flags;
+    int fd;
     if ((flags & MS_REMOUNT) && !(flags & MS_BIND)) {
-        if (mount(m->source, target, m->fstype, flags, m->data[0] ? m->data : NULL) < 0)
+        fd = mount_target(rootfd, m->target, INROOT_OPEN);
+        if (mount(m->source, inroot_fdpath(fd, at, sizeof at), m->fstype, flags, m->data[0] ? m->data : NULL) < 0)
             child_fail(1, "remount %s: %s", m->target, strerror(errno));
+        close(fd);
         return;
     }
     if (flags & MS_BIND) {
         struct stat st;
         if (stat(m->source, &st) < 0)
             child_fail(1, "bind mount source %s: %s", m->source, strerror(errno));
-        if (S_ISDIR(st.st_mode)) {
-            mkdir_p(target, 0755);
-        } else {
-            char parent[PATH_MAX];
-            snprintf(parent, sizeof parent, "%s", target);
-            char *slash = strrchr(parent, '/');
-            if (slash && slash != parent) {
-                *slash = 0;
-                mkdir_p(parent, 0755);
-            }
-            int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (fd < 0 && errno != EISDIR)
-                child_fail(1, "create mount point %s: %s", m->target, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-        }
-        if (mount(m->source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+        fd = mount_target(rootfd, m->target, S_ISDIR(st.st_mode) ? INROOT_DIR : INROOT_FILE);
+        if (mount(m->source, inroot_fdpath(fd, at, sizeof at), NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
             child_fail(1, "bind mount %s on %s: %s", m->source, m->target, strerror(errno));
-        if (flags & ~(MS_BIND | MS_REC | PROPAGATION))
-            bind_remount(target, flags);
     } else {
-        mkdir_p(target, 0755);
-        if (mount(m->source, target, m->fstype, flags & ~(PROPAGATION | MS_REC), m->data[0] ? m->data : NULL) < 0)
+        fd = mount_target(rootfd, m->target, INROOT_DIR);
+        if (mount(m->source, inroot_fdpath(fd, at, sizeof at), m->fstype, flags & ~(PROPAGATION | MS_REC),
+                  m->data[0] ? m->data : NULL) < 0)
             child_fail(1, "mount %s (%s) on %s: %s", m->source, m->fstype, m->target, strerror(errno));
     }
-    if (flags & PROPAGATION) {
-        if (mount(NULL, target, NULL, flags & (PROPAGATION | MS_REC), NULL) < 0)
-            child_fail(1, "set propagation of %s: %s", m->target, strerror(errno));
-    }
-    if (!strcmp(m->target, "/dev") && !strcmp(m->fstype, "tmpfs"))
-        make_devices(target);
+    close(fd);
+    int remount = (flags & MS_BIND) && (flags & ~(MS_BIND | MS_REC | PROPAGATION));
+    int devtmpfs = !strcmp(m->target, "/dev") && !strcmp(m->fstype, "tmpfs");
+    if (!remount && !(flags & PROPAGATION) && !devtmpfs)
+        return;
+    fd = mount_target(rootfd, m->target, INROOT_OPEN);
+    inroot_fdpath(fd, at, sizeof at);
+    if (remount)
+        bind_remount(at, flags);
+    if ((flags & PROPAGATION) && mount(NULL, at, NULL, flags & (PROPAGATION | MS_REC), NULL) < 0)
+        child_fail(1, "set propagation of %s: %s", m->target, strerror(errno));
+    if (devtmpfs)
+        make_devices(fd);
+    close(fd);
 }
 
 static const char *env_get(const struct plan *pl, const char *name)
@@ -848,6 +840,30 @@ static void set_user_and_caps(const struct plan *pl)
         child_fail(1, "clear ambient capabilities: %s", strerror(errno));
 }
 
+/* Docker makes a missing working directory (before a read-only root is remounted read-only),
+   following links inside the container only. Errors are left to the chdir that comes later. */
+static void make_workdir(const char *cwd)
+{
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return;
+    int dir = inroot_resolve(root, cwd, INROOT_DIR);
+    if (dir >= 0)
+        close(dir);
+    close(root);
+}
+
+/* A session keyring of the container's own ("_ses.<id>"), joined by its init and by every exec as
+   runc does: without it they would share the daemon's session keyring and possess its keys. */
+static void join_session_keyring(void)
+{
+    const char *slash = strrchr(state_dir, '/');
+    char name[128];
+    snprintf(name, sizeof name, "_ses.%s", slash ? slash + 1 : state_dir);
+    if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
+        child_fail(1, "join a session keyring of its own: %s", strerror(errno));
+}
+
 /* Allocate the pty in the container's devpts (so `tty` says /dev/pts/N inside), hand the master
    to the shim, make the slave the controlling terminal on fds 0-2; for the init also bind the
    slave onto /dev/console (as runc does). Runs after pivot_root, before the user switch. */
@@ -946,6 +962,8 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 {
     /* undo the shim's signal state */
     reset_signals();
+    if (getenv("SERVIN_SHIM_NO_OPENAT2"))
+        inroot_use_openat2 = 0; /* tests: resolve mount targets with the walk alone */
 
     char c;
     ssize_t r;
@@ -979,8 +997,12 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         } else if (mount(P.root, P.root, NULL, MS_BIND | MS_REC, NULL) < 0) {
             child_fail(1, "bind rootfs %s: %s", P.root, strerror(errno));
         }
+        int rootfd = open(P.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            child_fail(1, "open the container's root %s: %s", P.root, strerror(errno));
         for (size_t i = 0; i < P.nmounts; i++)
-            do_mount(&P.mounts[i]);
+            do_mount(rootfd, &P.mounts[i]);
+        close(rootfd);
     }
     if ((P.namespaces & CLONE_NEWNET) || P.netns_path)
         loopback_up();
@@ -1001,6 +1023,8 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
     }
     if (chdir("/") < 0)
         child_fail(1, "chdir /: %s", strerror(errno));
+    if (P.cwd && P.cwd[0])
+        make_workdir(P.cwd);
 
     if (P.namespaces & CLONE_NEWNS) {
         for (size_t i = 0; i < P.nmasked; i++) {
@@ -1029,17 +1053,9 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         setup_tty(&P, P.namespaces & CLONE_NEWNS);
 
     set_rlimits();
-    if (P.cwd && P.cwd[0]) {
-        if (chdir(P.cwd) < 0) {
-            if (errno == ENOENT) {
-                mkdir_p(P.cwd, 0755);
-                if (chdir(P.cwd) == 0)
-                    goto cwd_ok;
-            }
-            child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
-        }
-    }
-cwd_ok:
+    if (P.cwd && P.cwd[0] && chdir(P.cwd) < 0)
+        child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
+    join_session_keyring();
     set_user_and_caps(&P);
     if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
@@ -1060,6 +1076,7 @@ __attribute__((noreturn)) static void exec_child_main(const struct plan *X, int 
     if (chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
         child_fail(errno == ENOENT || errno == ENOTDIR ? 127 : 126,
                    "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(errno));
+    join_session_keyring();
     set_user_and_caps(X);
     if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));

@@ -82,6 +82,24 @@ def mknod(path: StrPath, mode: int, major: int, minor: int) -> None:
     _check(lib.servin_mknod(_c(ffi, path), mode, major, minor), path)
 
 
+# what open_in_root makes of a missing path (native/inroot.h, enum inroot_make)
+IN_ROOT_OPEN, IN_ROOT_DIR, IN_ROOT_FILE = 0, 1, 2
+
+
+def open_in_root(root_fd: int, path: str, make: int = IN_ROOT_OPEN) -> int:
+    """An O_PATH fd of `path` inside the directory `root_fd`, made first if missing (a directory
+    with its parents, or an empty file); symlinks are followed inside that root only, never out of
+    it (the supervisor's own resolution, native/inroot.h). Mount on it as fd_path(fd)."""
+    ffi, lib = _lib()
+    rc = lib.servin_inroot_resolve(root_fd, path.encode(), make)
+    _check(rc, path)
+    return rc
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
 def is_mountpoint(path: StrPath) -> bool:
     """Whether `path` is a mount point in this process's mount namespace (per /proc/self/mountinfo)."""
     want = os.path.realpath(path)

@@ -331,6 +331,23 @@ def _mount_points(pid: int) -> list[str]:
         return [line.split()[4].decode("unicode_escape") for line in f]
 
 
+def _bind_in_root(root_fd: int, source: str, dest: str, read_only: bool) -> None:
+    """Bind `source` on `dest` resolved inside the container's root: a link in the image or one the
+    container planted cannot send the mount point, or the mount, to the host."""
+    make = mounts.IN_ROOT_DIR if os.path.isdir(source) else mounts.IN_ROOT_FILE
+    fd = mounts.open_in_root(root_fd, dest, make)
+    try:
+        mounts.mount(source, mounts.fd_path(fd), None, mounts.MS_BIND | mounts.MS_REC)
+    finally:
+        os.close(fd)
+    if read_only:
+        fd = mounts.open_in_root(root_fd, dest)  # now the bind's own root
+        try:
+            mounts.mount(None, mounts.fd_path(fd), None, mounts.MS_REMOUNT | mounts.MS_BIND | mounts.MS_RDONLY)
+        finally:
+            os.close(fd)
+
+
 def enter(req: dict[str, Any]) -> None:
     pid = int(req.get("pid") or 0)
     if pid:
@@ -359,16 +376,10 @@ def enter(req: dict[str, Any]) -> None:
             data = (f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},"
                     f"workdir={os.path.relpath(work, base)}")
         mounts.mount("overlay", target, "overlay", 0, data)
+        root_fd = os.open(target, os.O_PATH | os.O_DIRECTORY)
         for source, dest, read_only in req.get("binds", ()):  # as the container would see them
-            where = os.path.join(target, dest.lstrip("/"))
-            if os.path.isdir(source):
-                os.makedirs(where, exist_ok=True)
-            elif not os.path.exists(where):
-                os.makedirs(os.path.dirname(where), exist_ok=True)
-                open(where, "a").close()
-            mounts.mount(source, where, None, mounts.MS_BIND | mounts.MS_REC)
-            if read_only:
-                mounts.mount(None, where, None, mounts.MS_REMOUNT | mounts.MS_BIND | mounts.MS_RDONLY)
+            _bind_in_root(root_fd, source, dest, read_only)
+        os.close(root_fd)
         os.chdir(target)
         os.chroot(".")
         os.chdir("/")
