@@ -4,7 +4,11 @@ The diff_id of a layer is the sha256 of its *uncompressed* tar stream; compresse
 xz) is detected by its magic bytes. Extraction preserves numeric ownership, modes (setuid included),
 mtimes, symlinks, hardlinks, device nodes, fifos and PAX xattrs, and turns AUFS-style whiteouts into
 what overlayfs understands: ``.wh.NAME`` → a 0:0 character device ``NAME``; ``.wh..wh..opq`` → the
-xattr ``trusted.overlay.opaque=y`` on the directory. Paths that would escape the root are refused.
+xattr ``trusted.overlay.opaque=y`` on the directory. Paths that would escape the root are refused,
+and so are whiteouts of the directory itself or its parent. Nothing is created, changed or removed
+through a symlink, whatever the members do: every operation goes through directory fds opened
+without following one (safefs.py), and directory metadata, set at the end, is set on directories
+opened again that way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from servin.errors import InvalidArgument, SystemError_
+from servin.images import safefs
 from servin.images.tarsplit import SplitRecorder
 
 WHITEOUT_PREFIX = ".wh."
@@ -32,6 +37,7 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 WHITEOUT_META_PREFIX = ".wh..wh."
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _CHUNK = 1 << 20
+_PATH_MAX = 4096
 
 
 class _Readable(Protocol):
@@ -127,43 +133,26 @@ def _clean_name(name: str) -> str:
     if ".." in parts:
         raise InvalidArgument(f"invalid layer: path {name!r} escapes the layer root")
     norm = posixpath.normpath(stripped)
-    if norm.startswith("..") or norm.startswith("/"):
+    if norm == ".." or norm.startswith(("../", "/")):
         raise InvalidArgument(f"invalid layer: path {name!r} escapes the layer root")
+    if len(os.fsencode(norm)) >= _PATH_MAX:  # what save, push and the kernel's paths could not hold
+        raise InvalidArgument(f"invalid layer: path {name[:64]!r}... is longer than {_PATH_MAX - 1} bytes")
     return "" if norm == "." else norm
 
 
-def _check_parents(root: Path, rel: str) -> None:
-    """Refuse to write through a symlink (or a non-directory) planted by an earlier member."""
-    cur = root
-    for part in rel.split("/")[:-1]:
-        cur = cur / part
-        try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            os.mkdir(cur, 0o755)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise InvalidArgument(f"invalid layer: path {rel!r} goes through a symlink")
-        if not stat.S_ISDIR(st.st_mode):
-            raise InvalidArgument(f"invalid layer: parent of {rel!r} is not a directory")
+def _walk_error(rel: str, e: OSError) -> InvalidArgument:
+    if e.errno == errno.ELOOP:
+        return InvalidArgument(f"invalid layer: path {rel!r} goes through a symlink")
+    return InvalidArgument(f"invalid layer: parent of {rel!r} is not a directory")
 
 
-def _remove_existing(path: Path, keep_dir: bool) -> None:
+def _chown(target: int | str, uid: int, gid: int, dir_fd: int | None = None) -> None:
+    """fchown an fd, or fchownat an entry of ``dir_fd`` without following it."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        if keep_dir:
-            return
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def _lchown(path: Path, uid: int, gid: int) -> None:
-    try:
-        os.lchown(path, uid, gid)
+        if isinstance(target, int):
+            os.chown(target, uid, gid)
+        else:
+            os.chown(target, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
     except PermissionError:
         if os.geteuid() == 0:
             raise
@@ -178,10 +167,10 @@ def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     return out
 
 
-def _set_xattrs(path: Path, attrs: list[tuple[str, bytes]]) -> None:
-    for name, value in attrs:
+def _set_xattrs(dir_fd: int, name: str, attrs: list[tuple[str, bytes]]) -> None:
+    for key, value in attrs:
         try:
-            os.setxattr(path, name, value, follow_symlinks=False)
+            os.setxattr(safefs.entry_path(dir_fd, name), key, value, follow_symlinks=False)
         except OSError as e:
             # Filesystems without the namespace (or unprivileged trusted.*): skip, like
             # Docker does for EOPNOTSUPP on security.* labels.
@@ -190,17 +179,196 @@ def _set_xattrs(path: Path, attrs: list[tuple[str, bytes]]) -> None:
             raise
 
 
-def _mknod_whiteout(path: Path) -> None:
-    try:
-        os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-    except PermissionError as e:
-        raise SystemError_(f"cannot create whiteout {path}: {e.strerror} (needs root)") from e
-    _lchown(path, 0, 0)
-
-
 def _is_plain_file(member: tarfile.TarInfo) -> bool:
     """A regular file whose archive data is exactly its content (not sparse)."""
     return member.isreg() and member.type != tarfile.GNUTYPE_SPARSE and member.sparse is None
+
+
+def _whiteout_target(member: tarfile.TarInfo, base: str) -> str:
+    """The name ``.wh.NAME`` deletes; containerd's check (archive/tar.go: "invalid whiteout name")
+    that it is an entry of the whiteout's own directory, not the directory or its parent."""
+    name = base[len(WHITEOUT_PREFIX) :]
+    if name in ("", ".", "..") or "/" in name:
+        raise InvalidArgument(f"invalid layer: invalid whiteout name {member.name!r}")
+    return name
+
+
+class _Tree:
+    """The layer directory being written, only through directory fds (see safefs.py): no member
+    can make a later operation follow a symlink, in the layer or out of it."""
+
+    def __init__(self, dest: Path, split: SplitRecorder | None) -> None:
+        self.dest = dest
+        self.split = split
+        self.size = 0
+        self.dirs: list[tuple[str, tarfile.TarInfo]] = []  # metadata set last (see finish)
+        self.opaque: list[str] = []
+        self.root = safefs.open_root(dest)
+        self.cache = safefs.DirCache(self.root)
+
+    def __enter__(self) -> _Tree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cache.close()
+        os.close(self.root)
+
+    def _parent(self, rel: str) -> int:
+        """The fd of ``rel``'s directory, made (0755) where missing; never through a symlink."""
+        try:
+            return self.cache.open(posixpath.dirname(rel), create=True)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _walk_error(rel, e) from e
+            raise
+
+    def _remove(self, dir_fd: int, rel: str, name: str, *, keep_dir: bool) -> bool:
+        """Clear the way for ``rel`` (``name`` in ``dir_fd``); True when a directory is kept."""
+        st = safefs.lstat_at(dir_fd, name)
+        if st is None:
+            return False
+        if keep_dir and stat.S_ISDIR(st.st_mode):
+            return True
+        if self.split is not None:
+            self.split.replacing(rel, self.dest)  # may move the payloads away first
+            st = safefs.lstat_at(dir_fd, name)
+        if st is not None:
+            safefs.remove_at(dir_fd, name, st)
+        return False
+
+    def add(self, tf: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> None:
+        if rel == "":
+            if member.isdir():
+                self.dirs.append(("", member))
+            return
+        base = posixpath.basename(rel)
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(member, rel, base)
+            return
+        pfd = self._parent(rel)
+        if member.isdir():
+            if not self._remove(pfd, rel, base, keep_dir=True):
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            self.dirs.append((rel, member))
+            _chown(base, member.uid, member.gid, pfd)
+            _set_xattrs(pfd, base, _xattrs(member))
+            return
+        self._remove(pfd, rel, base, keep_dir=False)
+        if member.isreg():
+            self._file(tf, member, pfd, base)
+        elif member.islnk():
+            self._hardlink(member, rel, pfd, base)  # shares the target's metadata and size
+        elif self._special(member, pfd, base):
+            _chown(base, member.uid, member.gid, pfd)
+            if not member.issym():
+                safefs.chmod_at(pfd, base, member.mode & 0o7777)
+            _set_xattrs(pfd, base, _xattrs(member))
+            os.utime(base, (member.mtime, member.mtime), dir_fd=pfd, follow_symlinks=False)
+
+    def _whiteout(self, member: tarfile.TarInfo, rel: str, base: str) -> None:
+        pfd = self._parent(rel)
+        if base == WHITEOUT_OPAQUE:
+            self.opaque.append(posixpath.dirname(rel))
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): dropped
+        name = _whiteout_target(member, base)
+        target = posixpath.join(posixpath.dirname(rel), name)
+        self._remove(pfd, target, name, keep_dir=False)
+        try:
+            os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
+        except PermissionError as e:
+            raise SystemError_(f"cannot create whiteout {self.dest / target}: {e.strerror} (needs root)") from e
+        _chown(name, 0, 0, pfd)
+
+    def _file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+        src = tf.extractfile(member)
+        assert src is not None
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+            out.flush()
+            _chown(fd, member.uid, member.gid)
+            os.chmod(fd, member.mode & 0o7777)
+            _set_xattrs(pfd, base, _xattrs(member))
+            os.utime(fd, (member.mtime, member.mtime))
+        self.size += member.size
+
+    def _hardlink(self, member: tarfile.TarInfo, rel: str, pfd: int, base: str) -> None:
+        """A hardlink to an earlier member: inside the layer, not through a symlink, not a directory."""
+        target_rel = _clean_name(member.linkname)
+        if target_rel == "":
+            raise InvalidArgument(f"invalid layer: hardlink {rel!r} to the root")
+        try:
+            tfd = safefs.open_dir(self.root, posixpath.dirname(target_rel))
+        except FileNotFoundError:
+            raise InvalidArgument(f"invalid layer: hardlink {rel!r} to missing {member.linkname!r}") from None
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _walk_error(target_rel, e) from e
+            raise
+        try:
+            tname = posixpath.basename(target_rel)
+            st = safefs.lstat_at(tfd, tname)
+            if st is None:
+                raise InvalidArgument(f"invalid layer: hardlink {rel!r} to missing {member.linkname!r}")
+            if stat.S_ISDIR(st.st_mode):
+                raise InvalidArgument(f"invalid layer: hardlink {rel!r} to directory {member.linkname!r}")
+            os.link(tname, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(tfd)
+
+    def _special(self, member: tarfile.TarInfo, pfd: int, base: str) -> bool:
+        """Make a symlink, device or fifo; False when it is not made (skipped)."""
+        if member.issym():
+            os.symlink(member.linkname, base, dir_fd=pfd)
+            self.size += len(member.linkname.encode())
+        elif member.ischr() or member.isblk():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            try:
+                os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=pfd)
+            except PermissionError:
+                if os.geteuid() == 0:
+                    raise
+                return False  # unprivileged: device nodes cannot be made; skip them
+        elif member.isfifo():
+            os.mkfifo(base, 0o600, dir_fd=pfd)
+        else:
+            return False  # contiguous files etc.: not representable
+        return True
+
+    def finish(self) -> None:
+        """Opaque marks, then directory modes and times, deepest first so that setting them does
+        not disturb a parent's mtime. Each directory is opened again from the root without
+        following a symlink; one a later member replaced (by a symlink or anything) is skipped."""
+        for rel in self.opaque:
+            fd = self._reopen(rel)
+            if fd is not None:
+                try:
+                    os.setxattr(fd, OPAQUE_XATTR, b"y")
+                except PermissionError as e:
+                    raise SystemError_(f"cannot mark {self.dest / rel} opaque: {e.strerror} (needs root)") from e
+        for rel, member in sorted(self.dirs, key=lambda item: item[0].count("/") + bool(item[0]), reverse=True):
+            fd = self._reopen(rel)
+            if fd is not None:
+                os.chmod(fd, member.mode & 0o7777)
+                os.utime(fd, (member.mtime, member.mtime))
+
+    def _reopen(self, rel: str) -> int | None:
+        try:
+            return self.cache.open(rel)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                return None
+            raise
+
+
+def _payload(member: tarfile.TarInfo, rel: str) -> tuple[int, int, str] | None:
+    """What the tar-split records as a reference: a plain file's data, written to ``rel``."""
+    extracted = rel != "" and not posixpath.basename(rel).startswith(WHITEOUT_PREFIX)
+    if extracted and _is_plain_file(member) and member.size > 0:
+        return (member.offset_data, member.size, rel)
+    return None
 
 
 def extract_layer(stream: _Readable, dest: Path, *, split_path: Path | None = None) -> ExtractResult:
@@ -210,120 +378,37 @@ def extract_layer(stream: _Readable, dest: Path, *, split_path: Path | None = No
     (see tarsplit.py); it lives next to ``dest``."""
     reader = HashingReader(decompressed(stream))
     split = SplitRecorder(reader, split_path) if split_path is not None else None
-    source: _Readable = split if split is not None else reader
-    size = 0
-    dirs: list[tuple[Path, tarfile.TarInfo]] = []
-    opaque_dirs: list[Path] = []
-
-    def remove_existing(path: Path, keep_dir: bool) -> None:
-        if split is not None and not (keep_dir and path.is_dir() and not path.is_symlink()):
-            split.replacing(path.relative_to(dest).as_posix(), dest)
-        _remove_existing(path, keep_dir)
-
     try:
-        tf = tarfile.open(fileobj=source, mode="r|", errorlevel=2)  # type: ignore[call-overload]
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error, OSError) as e:
-        if split is not None:
-            split.abort()
-        raise InvalidArgument(f"invalid layer tar: {e}") from e
-    try:
-        for member in tf:
-            rel = _clean_name(member.name)
+        with _Tree(dest, split) as tree:
+            _extract_members(split if split is not None else reader, tree)
             if split is not None:
-                extracted = rel != "" and not posixpath.basename(rel).startswith(WHITEOUT_PREFIX)
-                payload = extracted and _is_plain_file(member) and member.size > 0
-                split.member(tf.offset, (member.offset_data, member.size, rel) if payload else None)
-            if rel == "":
-                if member.isdir():
-                    dirs.append((dest, member))
-                continue
-            _check_parents(dest, rel)
-            path = dest / rel
-            base = posixpath.basename(rel)
-            parent = path.parent
-
-            if base.startswith(WHITEOUT_PREFIX):
-                if base == WHITEOUT_OPAQUE:
-                    opaque_dirs.append(parent)
-                elif base.startswith(WHITEOUT_META_PREFIX):
-                    pass  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): dropped
-                else:
-                    target = parent / base[len(WHITEOUT_PREFIX) :]
-                    remove_existing(target, keep_dir=False)
-                    _mknod_whiteout(target)
-                continue
-
-            if member.isdir():
-                remove_existing(path, keep_dir=True)
-                if not path.is_dir():
-                    os.mkdir(path, 0o700)
-                dirs.append((path, member))
-                _lchown(path, member.uid, member.gid)
-                _set_xattrs(path, _xattrs(member))
-                continue
-
-            remove_existing(path, keep_dir=False)
-            if member.isreg():
-                src = tf.extractfile(member)
-                assert src is not None
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-                size += member.size
-            elif member.issym():
-                os.symlink(member.linkname, path)
-                size += len(member.linkname.encode())
-            elif member.islnk():
-                target_rel = _clean_name(member.linkname)
-                if target_rel == "":
-                    raise InvalidArgument(f"invalid layer: hardlink {rel!r} to the root")
-                _check_parents(dest, target_rel)
-                target = dest / target_rel
-                if not target.exists() and not target.is_symlink():
-                    raise InvalidArgument(f"invalid layer: hardlink {rel!r} to missing {member.linkname!r}")
-                os.link(target, path, follow_symlinks=False)
-                continue  # shares the target's metadata and size
-            elif member.ischr() or member.isblk():
-                kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-                try:
-                    os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-                except PermissionError:
-                    if os.geteuid() == 0:
-                        raise
-                    continue  # unprivileged: device nodes cannot be made; skip them
-            elif member.isfifo():
-                os.mkfifo(path, 0o600)
+                split.end_of_members()
+                split.drain()
+                split.finish()
+                split = None
             else:
-                continue  # contiguous files etc.: not representable
-
-            _lchown(path, member.uid, member.gid)
-            if not member.issym():
-                os.chmod(path, member.mode & 0o7777)
-            _set_xattrs(path, _xattrs(member))
-            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
-        if split is not None:
-            split.end_of_members()
-            split.drain()
-            split.finish()
-            split = None
-        else:
-            reader.drain()
-    except tarfile.TarError as e:
-        raise InvalidArgument(f"invalid layer tar: {e}") from e
+                reader.drain()
+            tree.finish()
     except (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:
         raise InvalidArgument(f"invalid layer tar: {e}") from e
     finally:
         if split is not None:
             split.abort()
-        tf.close()
+    return ExtractResult(diff_id=reader.digest(), size=tree.size, tar_size=reader.size)
 
-    for d in opaque_dirs:
-        try:
-            os.setxattr(d, OPAQUE_XATTR, b"y", follow_symlinks=False)
-        except PermissionError as e:
-            raise SystemError_(f"cannot mark {d} opaque: {e.strerror} (needs root)") from e
-    # Directory metadata last, deepest first, so creating children does not disturb mtimes.
-    for path, member in sorted(dirs, key=lambda item: len(item[0].parts), reverse=True):
-        os.chmod(path, member.mode & 0o7777)
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
-    return ExtractResult(diff_id=reader.digest(), size=size, tar_size=reader.size)
+
+def _extract_members(source: _Readable, tree: _Tree) -> None:
+    try:
+        tf = tarfile.open(fileobj=source, mode="r|", errorlevel=2)  # type: ignore[call-overload]
+    except (tarfile.TarError, OSError) as e:
+        raise InvalidArgument(f"invalid layer tar: {e}") from e
+    try:
+        for member in tf:
+            rel = _clean_name(member.name)
+            if tree.split is not None:
+                tree.split.member(tf.offset, _payload(member, rel))
+            tree.add(tf, member, rel)
+    except tarfile.TarError as e:
+        raise InvalidArgument(f"invalid layer tar: {e}") from e
+    finally:
+        tf.close()
