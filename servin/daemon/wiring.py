@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -43,9 +44,26 @@ def _daemon_id(data_root: Path) -> str:
         return value
 
 
+# Modes of the daemon's directories, as dockerd's (CVE-2021-41091): a local user may pass through the
+# roots (to the socket, to a volume's or bind's own files) but never read or enter layers, container
+# root filesystems and state, where an image's setuid binaries and a container's files lie.
+PRIVATE_DIRS = {".": 0o711, "containers": 0o710, "image": 0o700, "volumes": 0o701, "network": 0o700,
+                "tmp": 0o700}
+
+
+def secure_roots(data_root: Path, exec_root: Path) -> None:
+    """Make the data and exec roots (and the data root's stores) with those modes; existing ones
+    are set to them too, so an older installation is closed at the next start."""
+    for name, mode in PRIVATE_DIRS.items():
+        d = data_root / name
+        d.mkdir(mode=mode, parents=True, exist_ok=True)
+        os.chmod(d, mode)
+    exec_root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chmod(exec_root, 0o711)
+
+
 def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> Engine:
-    for d in (config.data_root, config.exec_root, config.data_root / "tmp"):
-        d.mkdir(parents=True, exist_ok=True)
+    secure_roots(config.data_root, config.exec_root)
     for leftover in (config.data_root / "tmp").iterdir():  # uploads a crash interrupted
         leftover.unlink(missing_ok=True)
     cg = cgroups.detect(cgroup_root)
