@@ -37,11 +37,11 @@ from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_fo
 from servin.core.store import ContainerStore
 from servin.core.users import resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
+from servin.images.union import container_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -190,16 +190,9 @@ class ContainerService:
 
     async def create(self, config: ContainerConfig, host_config: HostConfig, name: str | None,
                      endpoints: Mapping[str, EndpointConfig] | None = None) -> Container:
+        config = _check_working_dir(config)
         if name:
-            if not NAME_RE.match(name):
-                raise errors.InvalidArgument(
-                    f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-            name = name.lstrip("/")
-            if name in self._names:
-                raise errors.Conflict(
-                    f'Conflict. The container name "/{name}" is already in use by container '
-                    f'"{self._names[name]}". You have to remove (or rename) that container to be able '
-                    "to reuse that name.")
+            name = self._reserve_check(name)
         else:
             name = names.generate(set(self._names))
         image = await asyncio.to_thread(self.images.get, config.image)
@@ -233,7 +226,7 @@ class ContainerService:
             healthcheck=config.healthcheck or _image_healthcheck(icfg.get("Healthcheck")),
             host_config=host_config, state=State(), path=argv[0], args=argv[1:],
             resolved_env=tuple(env), resolved_user=config.user or icfg.get("User") or "",
-            resolved_workdir=config.working_dir or icfg.get("WorkingDir") or "/",
+            resolved_workdir=config.working_dir or container_path(str(icfg.get("WorkingDir") or "/")),
             resolved_hostname=hostname, networks=networks,
         )
         self._names[name] = cid
@@ -248,19 +241,30 @@ class ContainerService:
         return c
 
     def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, icfg: dict[str, Any]) -> tuple[MountPoint, ...]:
-        """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left."""
+        """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left.
+
+        Destinations are paths inside the container, cleaned as dockerd does (``filepath.Clean``);
+        the keys of ``Volumes`` (the image's and the request's) are made absolute first, so an
+        image's ``/../../etc`` is the container's ``/etc``, never a host path."""
         points: dict[str, MountPoint] = {}
         for ref in hc.volumes_from:
             name, _, mode = ref.partition(":")
             source = self.get(name)
             for mp in source.mount_points:
                 rw = mp.rw if mode not in ("ro", "rw") else mode == "rw"
-                points[mp.destination] = replace(mp, rw=rw, copy_content=False, anonymous=False)
+                dest = container_path(mp.destination)
+                points[dest] = replace(mp, destination=dest, rw=rw, copy_content=False, anonymous=False)
         for req in hc.mounts:
+            req = replace(req, target=container_path(req.target))
             points[req.target] = self._mount_point(req)
-        image_volumes = list((icfg.get("Volumes") or {}).keys()) + list(config.volumes)
-        for dest in image_volumes:
-            dest = dest.rstrip("/") or "/"
+        declared = icfg.get("Volumes")
+        image_volumes = [*(declared if isinstance(declared, dict) else ()), *config.volumes]
+        for spec in image_volumes:
+            dest = container_path(str(spec))
+            if dest == "/":  # dockerd lets it through to fail at start; refused with its -v wording
+                raise errors.InvalidArgument(
+                    f"invalid volume specification: '{spec}': invalid mount config for type \"volume\": "
+                    "invalid specification: destination can't be '/'")
             if dest not in points:
                 points[dest] = self._mount_point(MountRequest(type="volume", target=dest))
         return tuple(sorted(points.values(), key=lambda m: m.destination.count("/")))
@@ -312,9 +316,9 @@ class ContainerService:
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "hostname").write_text(c.resolved_hostname + "\n")
         self.networking.write_files(c)
-        workdir = c.resolved_workdir.strip("/")
-        if workdir:  # Docker creates a missing working directory in the container's layer
-            (d / "upper" / workdir).mkdir(parents=True, exist_ok=True)
+        # A missing working directory is made by the supervisor inside the container, after
+        # pivot_root (servin-shim.c, child_main), where symlinks resolve in the container's root;
+        # never here on the host.
 
     # ---- network ------------------------------------------------------------------------
 
@@ -699,21 +703,31 @@ class ContainerService:
             self.store.save(c.with_state(status=Status.RUNNING))
         self._emit(c, "unpause")
 
-    def rename(self, ref: str, new_name: str) -> None:
-        c = self.get(ref)
-        if not new_name:
-            raise errors.InvalidArgument("Neither old nor new names may be empty")
-        if not NAME_RE.match(new_name):
-            raise errors.InvalidArgument(
-                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        new_name = new_name.lstrip("/")
-        if new_name == c.name:
-            raise errors.InvalidArgument("Renaming a container with the same name as its current name")
-        if new_name in self._names:
+    def _reserve_check(self, name: str) -> str:
+        """dockerd's reserveName (daemon/names.go): the name's pattern (names.check_container_name),
+        then whether another container has it (nameConflictError). The bare name."""
+        bare = names.check_container_name(name)
+        if bare in self._names:
             raise errors.Conflict(
-                f'Conflict. The container name "/{new_name}" is already in use by container '
-                f'"{self._names[new_name]}". You have to remove (or rename) that container to be able '
+                f'Conflict. The container name "/{bare}" is already in use by container '
+                f'"{self._names[bare]}". You have to remove (or rename) that container to be able '
                 "to reuse that name.")
+        return bare
+
+    def rename(self, ref: str, new_name: str) -> None:
+        """dockerd's ContainerRename (daemon/rename.go): empty names first, then the container,
+        then the same name, then reserveName on "/<new name>", its errors wrapped."""
+        if not ref or not new_name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        c = self.get(ref)
+        if not new_name.startswith("/"):
+            new_name = "/" + new_name
+        if new_name == "/" + c.name:
+            raise errors.InvalidArgument("Renaming a container with the same name as its current name")
+        try:
+            new_name = self._reserve_check(new_name)
+        except errors.ServinError as exc:
+            raise type(exc)(f"Error when allocating new name: {exc.message}") from None
         old = c.name
         self._names.pop(old, None)
         self._names[new_name] = c.id
@@ -947,6 +961,16 @@ def _merge_env(base: list[str], overrides: list[str]) -> list[str]:
 LOG_OPTS = {"json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
             "none": set()}
 DEVICE_RULE_RE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def _check_working_dir(config: ContainerConfig) -> ContainerConfig:
+    """dockerd's translateWorkingDir (daemon/container.go): an absolute path, then cleaned."""
+    wd = config.working_dir
+    if not wd:
+        return config
+    if not wd.startswith("/"):
+        raise errors.InvalidArgument(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    return replace(config, working_dir=container_path(wd))
 
 
 def _check_host_config(hc: HostConfig) -> None:

@@ -3,8 +3,8 @@ type/device/o options that is made inside each container that uses it."""
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from servin import atomicfile, errors
+from servin.core import names
+from servin.images import union
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 RECORD = "volume.json"
 
 
@@ -59,11 +60,7 @@ class VolumeStore:
         """Returns (volume, created_now). Creating an existing name returns it, as Docker does."""
         anonymous = not name
         name = name or secrets.token_hex(32)
-        if not NAME_RE.match(name):
-            raise errors.InvalidArgument(
-                f'create {name}: "{name}" includes invalid characters for a local volume name, '
-                "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host "
-                "directory, use absolute path")
+        names.check_volume_name(name)  # the name is a directory under the root: nothing else passes
         if driver != "local":
             raise errors.NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         options = dict(options or {})
@@ -121,72 +118,102 @@ def tree_size(root: Path) -> int:
 
 
 def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
-    """Copy `path` as the image's layers show it (bottom first, whiteouts honoured) into an
-    empty volume, keeping owners, modes, times and links: Docker's copy-on-first-mount."""
-    rel = path.strip("/")
-    for layer in layers:
-        src = layer / rel if rel else layer
-        if not src.is_dir() or src.is_symlink():
-            continue
-        if _is_opaque(src):
-            _clear(dest)
-        _merge(src, dest)
+    """Docker's copy-on-first-mount: copy what the image shows at ``path`` into the volume
+    directory ``dest``, keeping owners, modes (setuid included), times, xattrs and symlinks (devices,
+    fifos and sockets are left out). ``layers`` are the image's layer dirs, lowest first.
+
+    The image is read only through ``images.union``: ``path`` is resolved inside the image's root
+    (``/../../etc`` is the image's ``/etc``, symlinks are followed in scope as moby's
+    ``GetResourcePath`` does) and no symlink inside a layer is followed. The volume is written only
+    through directory fds opened with ``O_NOFOLLOW``: names are created with ``mkdirat``,
+    ``O_CREAT|O_EXCL`` and ``symlinkat``, which never follow a symlink, and owners, modes and times
+    are set on the new entry itself. A name already in the volume (made by a container sharing it
+    while the copy runs) is left as it is. The volume's root takes the owner and mode of the
+    image's directory."""
+    src = union.resolve(list(reversed(layers)), path)
+    if src is None or not src.is_dir:
+        return
+    fd = os.open(dest, _DIR_FLAGS)
     try:
-        top = next(layer / rel for layer in reversed(layers) if (layer / rel).is_dir())
-        st = os.lstat(top)
-        os.chown(dest, st.st_uid, st.st_gid)
-        os.chmod(dest, stat.S_IMODE(st.st_mode))
-    except StopIteration:
-        pass
+        _copy_children(src, fd)
+        os.chown(fd, src.st.st_uid, src.st.st_gid)
+        os.chmod(fd, stat.S_IMODE(src.st.st_mode))
+    finally:
+        os.close(fd)
 
 
-def _is_opaque(d: Path) -> bool:
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# What a name planted in the volume during the copy makes the creation or the open fail with.
+_PLANTED = (errno.EEXIST, errno.ELOOP, errno.ENOTDIR)
+
+
+def _copy_children(d: union.Entry, dir_fd: int) -> None:
+    for name, e in sorted(union.listdir(d).items()):
+        try:
+            _copy_entry(e, name, dir_fd)
+        except OSError as err:
+            if err.errno not in _PLANTED:
+                raise
+
+
+def _copy_entry(e: union.Entry, name: str, dir_fd: int) -> None:
+    st = e.st
+    if stat.S_ISDIR(st.st_mode):
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            _copy_children(e, fd)
+            _set_attrs(fd, e)
+        finally:
+            os.close(fd)
+    elif stat.S_ISREG(st.st_mode):
+        src = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+            try:
+                _copy_data(src, fd)
+                _set_attrs(fd, e)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(src)
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(e.path), name, dir_fd=dir_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+    # devices, fifos and sockets are not copied into volumes
+
+
+def _set_attrs(fd: int, e: union.Entry) -> None:
+    """Owner, then mode (a chown clears setuid/setgid), xattrs (a chown also drops file
+    capabilities), times last, all on the open entry."""
+    st = e.st
+    os.chown(fd, st.st_uid, st.st_gid)
+    os.chmod(fd, stat.S_IMODE(st.st_mode))
     try:
-        return os.getxattr(d, "trusted.overlay.opaque") == b"y"
+        names = os.listxattr(e.path, follow_symlinks=False)
     except OSError:
-        return False
-
-
-def _clear(d: Path) -> None:
-    for child in d.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
-def _merge(src: Path, dest: Path) -> None:
-    for entry in os.scandir(src):
-        s, t = Path(entry.path), dest / entry.name
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # whiteout
-            if t.is_dir() and not t.is_symlink():
-                shutil.rmtree(t)
-            elif t.exists() or t.is_symlink():
-                t.unlink()
+        names = []
+    for key in names:
+        if key.startswith("trusted.overlay."):  # overlayfs' own marks (opaque, ...), not the file's
             continue
-        if stat.S_ISDIR(st.st_mode):
-            if t.exists() and not t.is_dir():
-                t.unlink()
-            t.mkdir(exist_ok=True)
-            if _is_opaque(s):
-                _clear(t)
-            _merge(s, t)
-            os.chown(t, st.st_uid, st.st_gid)
-            os.chmod(t, stat.S_IMODE(st.st_mode))
-            os.utime(t, ns=(st.st_atime_ns, st.st_mtime_ns))
-            continue
-        if t.is_dir() and not t.is_symlink():
-            shutil.rmtree(t)
-        elif t.exists() or t.is_symlink():
-            t.unlink()
-        if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(s), t)
-        elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(s, t, follow_symlinks=False)
-            os.chmod(t, stat.S_IMODE(st.st_mode))
-        else:
-            continue  # devices and fifos are not copied into volumes
-        os.lchown(t, st.st_uid, st.st_gid)
-        if not stat.S_ISLNK(st.st_mode):
-            os.utime(t, ns=(st.st_atime_ns, st.st_mtime_ns))
+        try:
+            os.setxattr(fd, key, os.getxattr(e.path, key, follow_symlinks=False))
+        except OSError:
+            pass  # unsupported by the volume's filesystem, as dockerd ignores it
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_data(src: int, dst: int) -> None:
+    try:
+        while os.copy_file_range(src, dst, 1 << 30):
+            pass
+        return
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    while chunk := os.read(src, 1 << 20):  # from where copy_file_range stopped
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view):]

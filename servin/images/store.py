@@ -39,10 +39,9 @@ from typing import IO, Any
 
 from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
 from servin.images import reference as refs
-from servin.images import tarsplit
+from servin.images import tarsplit, union
 from servin.images.changes import apply_changes, empty_container_config
 from servin.images.layers import (
-    OPAQUE_XATTR,
     HashingReader,
     digest_of_stream,
     extract_layer,
@@ -1190,19 +1189,22 @@ class ImageStore:
             return [self._layer_path(d) / "diff" for d in self._images[image_id].diff_ids]
 
     def read_file(self, ref_or_id: str, path: str, *, limit: int = 16 << 20) -> bytes | None:
-        """Read ``path`` from the image's union view (whiteouts, opaque dirs, symlinks honoured)."""
-        layers = [*reversed(self.layer_dirs(ref_or_id))]
-        found = _union_resolve(layers, path)
-        if found is None:
+        """Read ``path`` from the image's union view (whiteouts, opaque dirs honoured, symlinks
+        followed inside the image's root only: ``images.union``)."""
+        found = union.resolve([*reversed(self.layer_dirs(ref_or_id))], path)
+        if found is None or not stat.S_ISREG(found.st.st_mode):
             return None
         try:
-            st = os.lstat(found)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            with open(found, "rb") as f:
-                return f.read(limit)
+            fd = os.open(found.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
+        with os.fdopen(fd, "rb") as f:
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                return f.read(limit)
+            except OSError:
+                return None
 
 
 def _new_tag(repo: str | None, tag: str | None) -> Reference | None:
@@ -1244,73 +1246,3 @@ def _is_single_reference(repo_refs: list[Reference]) -> bool:
     if single is None:
         single = repo_refs[0]
     return len(canonical_names) == 1 and single.name in canonical_names
-
-
-# ---------------------------------------------------------------------- union lookup
-
-
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _union_entry(layers: list[Path], parts: list[str]) -> Path | None:
-    """The top-most entry for ``parts`` in the layers (top first), or None if absent/deleted."""
-    if not parts:
-        return layers[0] if layers else None
-    for layer in layers:
-        cur = layer
-        hidden_below = False
-        blocked = False
-        for i, comp in enumerate(parts):
-            cur = cur / comp
-            try:
-                st = os.lstat(cur)
-            except FileNotFoundError:
-                break
-            except OSError:
-                return None
-            if _is_whiteout(st):
-                return None
-            if i == len(parts) - 1:
-                return cur
-            if not stat.S_ISDIR(st.st_mode):
-                blocked = True  # a non-directory shadows everything below it
-                break
-            if _is_opaque(cur):
-                hidden_below = True
-        if blocked or hidden_below:
-            return None
-    return None
-
-
-def _union_resolve(layers: list[Path], path: str, max_links: int = 40) -> Path | None:
-    todo = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while todo:
-        comp = todo.pop(0)
-        if comp == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        entry = _union_entry(layers, resolved + [comp])
-        if entry is None:
-            return None
-        if entry.is_symlink():
-            links += 1
-            if links > max_links:
-                return None
-            target = os.readlink(entry)
-            if target.startswith("/"):
-                resolved = []
-            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
-            continue
-        resolved.append(comp)
-    return _union_entry(layers, resolved)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from servin.network.names import check_network_name
 from servin.errors import Conflict, InvalidArgument, NotFound
 from servin.kernel import netns
 from servin.kernel.netfilter import Netfilter, Rule
@@ -130,6 +131,7 @@ class NetworkService:
                        labels: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None,
                        aux_addresses: Mapping[str, str] | None = None, ipam_options: Mapping[str, str] | None = None,
                        attachable: bool = False) -> NetworkRecord:
+        check_network_name(name)
         if any(n.name == name for n in self.store.networks()):
             raise Conflict(f"network with name {name} already exists")
         if driver != "bridge":
@@ -148,11 +150,21 @@ class NetworkService:
         if mtu is not None and not (str(mtu).isdigit() and 68 <= int(mtu) <= 65535):
             raise InvalidArgument(f"invalid MTU number: {mtu}")
         nid = secrets.token_hex(32)
-        bridge = (options or {}).get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
+        bridge = (options or {}).get(BRIDGE_NAME_OPTION) or f"br-{nid[:12]}"
+        check_bridge_name(bridge, [n.bridge for n in self.store.networks()])
+        if bridge in self.netlink.link_names():  # a host interface: never adopted, so never deleted
+            raise Conflict(f"cannot create network with bridge name {bridge}: an interface of that name "
+                           "already exists on the host")
         rec = self._create(name=name, driver="bridge", subnet=net, gateway=gw, ip_range=ip_range,
                            internal=internal, labels=labels, options=options, bridge=bridge, nid=nid,
                            aux_addresses=aux, ipam_options=ipam_options, attachable=attachable)
-        self._ensure_bridge(rec)
+        try:
+            self._ensure_bridge(rec)
+        except BaseException:  # no record of a network the kernel refused: restore() would trip on it
+            self.netlink.delete_link(bridge)  # ours: checked absent above
+            self.ipam.remove_network(rec.id)
+            self.store.delete_network(rec.id)
+            raise
         self.netfilter.add(self._network_rules(rec))
         return rec
 
@@ -325,3 +337,18 @@ def network_mtu(n: NetworkRecord) -> int:
     """The network's MTU (driver option com.docker.network.driver.mtu, as dockerd), 1500 by default."""
     value = str(n.options.get(MTU_OPTION, "") or "")
     return int(value) if value.isdigit() else 1500
+
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def check_bridge_name(bridge: str, taken: list[str | None]) -> None:
+    """A bridge name the kernel takes as an interface name (dev_valid_name: 1-15 bytes, not "." or
+    "..", no "/", ":" or whitespace) and that no other network uses."""
+    raw = bridge.encode(errors="surrogateescape")
+    if (not 0 < len(raw) < 16 or bridge in (".", "..") or any(c in bridge for c in "/:") or
+            any(c.isspace() for c in bridge)):
+        raise InvalidArgument(f"invalid {BRIDGE_NAME_OPTION} {bridge!r}: an interface name of 1 to 15 "
+                              "characters without '/', ':' or spaces")
+    if bridge in taken:
+        raise Conflict(f"bridge name {bridge} is already in use by another network")

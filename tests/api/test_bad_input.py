@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.helpers import error
+
 BAD_BODIES = [b"not json", b"[]", b'"str"', b"123", b"null", b'{"Image": 5}', b'{"Image": "busybox", "Cmd": 5}',
               b'{"Image": "busybox", "HostConfig": []}', b'{"Image": "busybox", "HostConfig": {"Memory": "x"}}',
               b'{"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": "x"}}}',
@@ -16,7 +18,8 @@ BAD_BODIES = [b"not json", b"[]", b'"str"', b"123", b"null", b'{"Image": 5}', b'
               b'{"Image": "busybox", "Healthcheck": {"Test": 5}}', b'{"Image": "busybox", "StopTimeout": "x"}']
 
 PATHS = ["/v1.41/containers/create", "/v1.41/volumes/create", "/v1.41/networks/create",
-         "/v1.41/containers/{cid}/exec", "/v1.41/containers/{cid}/update", "/v1.41/commit?container={cid}"]
+         "/v1.41/containers/{cid}/exec", "/v1.41/containers/{cid}/update", "/v1.41/commit?container={cid}",
+         "/v1.41/exec/nosuch/start", "/v1.41/networks/bridge/connect", "/v1.41/networks/bridge/disconnect"]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -76,3 +79,147 @@ async def test_bad_query_values_are_client_errors(env, method, path):
     r = await env.client.request(method, path.format(cid=cid), data=b"")
     text = await r.text()
     assert r.status < 500 or "Error" not in text, (r.status, text)
+
+
+# ---- a wrong JSON type is Go's error, a 400 (dockerd v28.2.2 routes, Go 1.24's encoding/json) ------
+
+GO = "invalid JSON: json: cannot unmarshal "
+
+WRONG_TYPES = [
+    ("/v1.41/volumes/create", {"Name": 5}, GO + "number into Go struct field CreateOptions.Name of type string"),
+    ("/v1.41/volumes/create", {"Labels": []},
+     GO + "array into Go struct field CreateOptions.Labels of type map[string]string"),
+    ("/v1.41/volumes/create", {"DriverOpts": {"a": 1}},
+     GO + "number into Go struct field CreateOptions.DriverOpts of type string"),
+    ("/v1.41/volumes/create", [], GO + "array into Go value of type volume.CreateOptions"),
+    ("/v1.41/volumes/create", "x", GO + "string into Go value of type volume.CreateOptions"),
+    ("/v1.41/containers/create", {"Image": 5},
+     GO + "number into Go struct field CreateRequest.Config.Image of type string"),
+    ("/v1.41/containers/create", {"Image": "busybox", "HostConfig": {"Binds": "x"}},
+     GO + "string into Go struct field HostConfig.HostConfig.Binds of type []string"),
+    ("/v1.41/containers/create", [1], GO + "array into Go value of type container.CreateRequest"),
+    ("/v1.41/networks/create", {"Name": 5}, GO + "number into Go struct field CreateRequest.Name of type string"),
+    ("/v1.41/networks/create", {"Name": "n", "Labels": []},
+     GO + "array into Go struct field CreateRequest.CreateOptions.Labels of type map[string]string"),
+    ("/v1.41/networks/create", {"Name": "n", "IPAM": {"Config": [5]}},
+     GO + "number into Go struct field IPAM.CreateOptions.IPAM.Config of type network.IPAMConfig"),
+    ("/v1.41/networks/create", 1, GO + "number into Go value of type network.CreateRequest"),
+    ("/v1.41/networks/bridge/connect", {"Container": 5},
+     GO + "number into Go struct field ConnectOptions.Container of type string"),
+    ("/v1.41/networks/bridge/connect", {"Container": "x", "EndpointConfig": {"Aliases": "a"}},
+     GO + "string into Go struct field EndpointSettings.EndpointConfig.Aliases of type []string"),
+    ("/v1.41/networks/bridge/disconnect", {"Container": "x", "Force": "yes"},
+     GO + "string into Go struct field DisconnectOptions.Force of type bool"),
+    ("/v1.41/containers/{cid}/exec", {"Cmd": "ls"},
+     GO + "string into Go struct field ExecOptions.Cmd of type []string"),
+    ("/v1.41/containers/{cid}/exec", True, GO + "bool into Go value of type container.ExecOptions"),
+    ("/v1.41/exec/nosuch/start", {"Detach": "yes"},
+     GO + "string into Go struct field ExecStartOptions.Detach of type bool"),
+    ("/v1.41/containers/{cid}/update", {"Memory": "1g"},
+     GO + "string into Go struct field UpdateConfig.Resources.Memory of type int64"),
+    ("/v1.41/containers/{cid}/update", {"RestartPolicy": {"MaximumRetryCount": "3"}},
+     GO + "string into Go struct field RestartPolicy.RestartPolicy.MaximumRetryCount of type int"),
+    ("/v1.41/commit?container={cid}", {"Cmd": 5},
+     GO + "number into Go struct field CreateRequest.Config.Cmd of type string"),
+    ("/v1.41/commit?container={cid}", [], GO + "array into Go value of type container.CreateRequest"),
+    ("/v1.41/auth", {"username": 5},
+     "json: cannot unmarshal number into Go struct field AuthConfig.username of type string"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), WRONG_TYPES)
+async def test_a_wrong_json_type_is_go_s_400(env, path, body, message):
+    cid = await env.create()
+    r = await env.client.post(path.format(cid=cid), json=body)
+    assert await error(r, 400) == message
+
+
+async def test_volume_create_null_values_and_a_null_body_are_go_s_zero_values(env):
+    r = await env.client.post("/v1.41/volumes/create", json={"Name": None, "Labels": None, "DriverOpts": None})
+    assert r.status == 201, await r.text()
+    assert len((await r.json())["Name"]) == 64
+    r = await env.client.post("/v1.41/volumes/create", data=b"null", headers={"Content-Type": "application/json"})
+    assert r.status == 201, await r.text()
+    r = await env.client.post("/v1.41/volumes/create", json={"name": "lower", "labels": {"a": None}})
+    assert r.status == 201, await r.text()
+    assert (await r.json())["Labels"] == {"a": ""} and (await r.json())["Name"] == "lower"
+
+
+async def test_connect_and_disconnect_without_a_container_are_dockerd_s_400(env):
+    for path in ("/v1.41/networks/bridge/connect", "/v1.41/networks/bridge/disconnect"):
+        r = await env.client.post(path, json={})
+        assert await error(r, 400) == 'invalid name or ID supplied: ""'
+
+
+# ---- names: dockerd's patterns, nothing after them --------------------------------------------
+
+CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
+
+
+@pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "//abc", "abc\x00"])
+async def test_container_names_with_anything_after_the_pattern_are_refused(env, name):
+    r = await env.client.post("/v1.41/containers/create", params={"name": name}, json={"Image": "busybox"})
+    assert await error(r, 400) == f"Invalid container name ({name}), only {CHARS} are allowed"
+
+
+async def test_a_leading_slash_is_not_part_of_the_name(env):
+    cid = await env.create("/slashed")
+    assert (await env.inspect("slashed"))["Id"] == cid
+
+
+async def test_rename_refuses_as_dockerd_after_adding_the_slash(env):
+    cid = await env.create("first")
+    await env.create("second")
+    r = await env.client.post(f"/v1.41/containers/{cid}/rename", params={"name": "abc\n"})
+    assert await error(r, 400) == (
+        f"Error when allocating new name: Invalid container name (/abc\n), only {CHARS} are allowed")
+    r = await env.client.post(f"/v1.41/containers/{cid}/rename", params={"name": "second"})
+    second = (await env.inspect("second"))["Id"]
+    assert await error(r, 409) == (
+        f'Error when allocating new name: Conflict. The container name "/second" is already in use by container '
+        f'"{second}". You have to remove (or rename) that container to be able to reuse that name.')
+    r = await env.client.post(f"/v1.41/containers/{cid}/rename", params={"name": "/first"})
+    assert await error(r, 400) == "Renaming a container with the same name as its current name"
+    r = await env.client.post("/v1.41/containers/nosuch/rename", params={"name": ""})
+    assert await error(r, 400) == "Neither old nor new names may be empty"
+    r = await env.client.post(f"/v1.41/containers/{cid}/rename", params={"name": "/renamed"})
+    assert r.status == 204, await r.text()
+    assert (await env.inspect(cid))["Name"] == "/renamed"
+
+
+@pytest.mark.parametrize(("name", "shown"), [("abc\n", '"abc\\n"'), ("a b", '"a b"'), ("../x", '"../x"')])
+async def test_volume_names_with_anything_after_the_pattern_are_refused(env, name, shown):
+    r = await env.client.post("/v1.41/volumes/create", json={"Name": name})
+    assert await error(r, 400) == (
+        f"create {name}: {shown} includes invalid characters for a local volume name, only \"{CHARS}\" are "
+        "allowed. If you intended to pass a host directory, use absolute path")
+    assert not any(p.name.startswith(name[:2]) for p in (env.tmp / "volumes").iterdir())
+
+
+async def test_a_bind_of_a_bad_volume_name_is_refused_at_create(env):
+    r = await env.client.post("/v1.41/containers/create",
+                              json={"Image": "busybox", "HostConfig": {"Binds": ["abc\n:/data"]}})
+    assert r.status == 400 and "includes invalid characters for a local volume name" in await r.text()
+
+
+async def test_a_one_character_volume_name_is_too_short(env):
+    r = await env.client.post("/v1.41/volumes/create", json={"Name": "a"})
+    assert await error(r, 400) == ("create a: volume name is too short, names should be at least two "
+                                   "alphanumeric characters")
+
+
+@pytest.mark.parametrize("body", [{}, {"Name": ""}, {"Name": " \t"}, None])
+async def test_a_blank_network_name_is_libnetwork_s_400(env, body):
+    r = await env.client.post("/v1.41/networks/create", json=body)
+    assert await error(r, 400) == "invalid name: name is empty"
+
+
+# ---- uids and gids: moby/sys/user's range ---------------------------------------------------------
+
+@pytest.mark.parametrize("body", [{"User": "4294967295"}, {"User": "4294967296"}, {"User": "-1"},
+                                  {"User": "0:4294967296"}, {"HostConfig": {"GroupAdd": ["4294967296"]}}])
+async def test_ids_out_of_range_are_refused_at_start(env, body):
+    cid = await env.create(**body)
+    r = await env.client.post(f"/v1.41/containers/{cid}/start")
+    assert await error(r, 400) == "uids and gids must be in range 0-2147483647"
+    assert "create" not in env.runtime.actions(cid) and cid not in env.runtime.specs

@@ -14,7 +14,32 @@ def test_field_names_match_case_insensitively_as_in_go() -> None:
     # docker-py puts the config file's detach keys in "detachKeys"
     cfg = parse_exec_create({"Cmd": ["cat"], "detachKeys": "ctrl-p", "attachstdin": True, "TTY": True})
     assert cfg.detach_keys == "ctrl-p" and cfg.attach_stdin and cfg.tty
-    assert parse_exec_create({"cmd": "ls"}).cmd == ("ls",)
+    assert parse_exec_create({"cmd": ["ls"]}).cmd == ("ls",)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("ls", "string into Go value of type container.ExecOptions"),
+    ({"Cmd": "ls"}, "string into Go struct field ExecOptions.Cmd of type []string"),
+    ({"Cmd": ["ls"], "Tty": "yes"}, "string into Go struct field ExecOptions.Tty of type bool"),
+    ({"Cmd": ["ls"], "ConsoleSize": [-1, 80]}, "number -1 into Go struct field ExecOptions.ConsoleSize of type uint"),
+])
+def test_wrong_types_are_go_s_errors(body, message) -> None:
+    with pytest.raises(errors.InvalidArgument) as e:
+        parse_exec_create(body)
+    assert e.value.message == "invalid JSON: json: cannot unmarshal " + message
+
+
+def test_an_empty_body_has_no_command() -> None:
+    for body in (None, {}, {"Cmd": None}, {"Cmd": []}):
+        with pytest.raises(errors.InvalidArgument) as e:
+            parse_exec_create(body)
+        assert e.value.message == "No exec command specified"
+
+
+def test_console_size_is_go_s_two_uints() -> None:
+    assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": [24, 80]}).console_size == (24, 80)
+    assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": [24]}).console_size == (24, 0)
+    assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": None}).console_size is None
 
 
 def test_missing_command_is_docker_s_error() -> None:

@@ -83,13 +83,11 @@ async def commit(request: web.Request) -> web.Response:
     q = request.query
     s = services(request)
     c = s.containers.get(q.get("container", ""))
-    body = await json_body(request)
-    if body is not None and not isinstance(body, dict):
-        raise errors.InvalidArgument("invalid JSON: the body must be a container config object")
+    config = wire_containers.parse_commit(await json_body(request))
     container_config = wire_containers.inspect(c, bundle="", log_path="")["Config"]
     container_config["Env"] = [e for e in container_config.get("Env") or [] if not e.startswith("HOSTNAME=")]
     image = await _fs(request).commit(
-        c.id, container_config=container_config, config=body or None, changes=list(q.getall("changes", [])),
+        c.id, container_config=container_config, config=config, changes=list(q.getall("changes", [])),
         repo=q.get("repo", ""), tag=q.get("tag", ""), comment=q.get("comment", ""), author=q.get("author", ""),
         pause=flag(request, "pause", default=True))
     return json_response({"Id": image.id}, status=201)

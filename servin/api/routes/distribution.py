@@ -12,6 +12,7 @@ from servin import errors
 from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
+from servin.api.wire import system as wire_system
 from servin.api.wire.filters import parse_filters
 from servin.core.events import Event
 from servin.images import reference as refs
@@ -142,8 +143,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 
 async def auth(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    creds = auth_mod.from_dict(body or {})
+    creds = auth_mod.from_dict(wire_system.parse_auth(await json_body(request)))
     token = await registry(request).login(creds)
     return json_response({"Status": "Login Succeeded", "IdentityToken": token})
 

@@ -12,7 +12,7 @@ from servin import errors
 from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
-from servin.api.wire.execs import exec_inspect, parse_exec_create
+from servin.api.wire.execs import exec_inspect, parse_exec_create, parse_exec_start
 from servin.core.execs import ExecService
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -30,13 +30,10 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def start(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request) or {}
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("invalid exec start body")
+    detach, tty = parse_exec_start(await json_body(request))
     execs = _execs(request)
     rec = execs.get(request.match_info["id"])
-    tty = body.get("Tty") if isinstance(body.get("Tty"), bool) else None
-    if body.get("Detach"):
+    if detach:
         rec = await execs.start(rec.id)
         asyncio.ensure_future(_drain(rec.session.reader))  # nobody reads: discard its output
         return web.Response(status=200)

@@ -86,21 +86,17 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def connect(request: web.Request) -> web.Response:
-    body = await json_body(request) or {}
-    if not isinstance(body, dict) or not body.get("Container"):
-        raise errors.InvalidArgument("container is required")
+    container, endpoint_config = wire.parse_connect(await json_body(request))
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    ep = wire_containers.parse_endpoint_config(n.name, body.get("EndpointConfig"))
-    await services(request).containers.networking.connect(body["Container"], ep)
+    ep = wire_containers.parse_endpoint_config(n.name, endpoint_config)
+    await services(request).containers.networking.connect(container, ep)
     return web.Response(status=200)
 
 
 async def disconnect(request: web.Request) -> web.Response:
-    body = await json_body(request) or {}
-    if not isinstance(body, dict) or not body.get("Container"):
-        raise errors.InvalidArgument("container is required")
+    container, _force = wire.parse_disconnect(await json_body(request))
     n = await asyncio.to_thread(_service(request).find, request.match_info["id"])
-    await services(request).containers.networking.disconnect(body["Container"], n.name)
+    await services(request).containers.networking.disconnect(container, n.name)
     return web.Response(status=200)
 
 

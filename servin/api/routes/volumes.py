@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from servin import errors
 from servin.api.context import flag, json_body, services
 from servin.api.errors import json_response
 from servin.api.wire import volumes as wire
@@ -25,12 +24,8 @@ def _store(request: web.Request) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await json_body(request) or {}
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("invalid volume create body")
-    vol, created = await asyncio.to_thread(
-        _store(request).create, body.get("Name") or None, driver=body.get("Driver") or "local",
-        labels=body.get("Labels") or {}, options=body.get("DriverOpts") or {}, created=now_rfc3339())
+    req = wire.parse_create(await json_body(request))
+    vol, created = await asyncio.to_thread(_store(request).create, req.pop("name"), **req, created=now_rfc3339())
     if created:
         services(request).events.publish(Event(type="volume", action="create", actor_id=vol.name,
                                                attributes={"driver": vol.driver}))

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
-from servin.api.wire import request_body
-from servin.core.logs import parse_time_ns
 from servin.api.wire import mounts as wire_mounts
+from servin.api.wire import request_body
+from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
+from servin.core.logs import parse_time_ns
 from servin.core.model import (
     Container,
     ContainerConfig,
@@ -44,7 +45,7 @@ def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
     return int(v)
 
 
-@request_body("the container's config")
+@request_body(CREATE_REQUEST)
 def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
@@ -222,9 +223,9 @@ def _mount_json(m: MountPoint) -> dict[str, Any]:
     return out
 
 
-@request_body("EndpointSettings")
 def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
-    """One EndpointSettings (NetworkingConfig.EndpointsConfig[...] or a connect body's EndpointConfig)."""
+    """One EndpointSettings (NetworkingConfig.EndpointsConfig[...] or a connect body's EndpointConfig),
+    from a body its parser has type-checked."""
     if cfg is None:
         cfg = {}
     if not isinstance(cfg, dict):
@@ -244,7 +245,7 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
                           driver_opts={str(k): str(v) for k, v in driver_opts.items()})
 
 
-@request_body("NetworkingConfig")
+@request_body(CREATE_REQUEST)
 def parse_networking(body: Any) -> dict[str, EndpointConfig]:
     """NetworkingConfig.EndpointsConfig of a create body, by network name."""
     nc = (body or {}).get("NetworkingConfig") or {}
@@ -534,10 +535,20 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = ()) -> dict[str
     }
 
 
+@request_body(CREATE_REQUEST)
+def parse_commit(body: Any) -> dict[str, Any] | None:
+    """POST /commit's body: the container.Config it brings (runconfig decodes it as a create body and
+    keeps its Config), or None when it sets none of the Config's fields (dockerd's stays nil)."""
+    if not body:
+        return None
+    config = {f.json: body[f.json] for f in CONFIG.fields if f.json in body}
+    return config or None
+
+
+@request_body(UPDATE_CONFIG)
 def parse_update(body: Any, current: HostConfig) -> HostConfig:
     """`docker update`: the resources and restart policy given, the rest kept."""
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("invalid update body")
+    body = body or {}
     changes: dict[str, Any] = {}
     for key, attr in (("Memory", "memory"), ("MemorySwap", "memory_swap"), ("CpuShares", "cpu_shares"),
                       ("CpuQuota", "cpu_quota"), ("CpuPeriod", "cpu_period"), ("NanoCpus", "nano_cpus")):

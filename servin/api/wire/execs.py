@@ -6,42 +6,35 @@ from typing import Any
 
 from servin import errors
 from servin.api.wire import request_body
+from servin.api.wire.schemas import EXEC_OPTIONS, EXEC_START_OPTIONS
 from servin.core.execs import ExecConfig, ExecRecord
 from servin.core.model import Container
 
 
-_EXEC_FIELDS = ("Cmd", "Env", "User", "WorkingDir", "Tty", "Privileged", "AttachStdin", "AttachStdout",
-                "AttachStderr", "DetachKeys", "ConsoleSize")
-
-
-def _go_keys(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Go's JSON decoding matches field names case-insensitively (docker-py sends "detachKeys")."""
-    canonical = {f.lower(): f for f in fields}
-    return {canonical.get(k.lower(), k): v for k, v in body.items()}
-
-
-@request_body("the exec config")
+@request_body(EXEC_OPTIONS)
 def parse_exec_create(body: Any) -> ExecConfig:
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("exec config cannot be empty")
-    body = _go_keys(body, _EXEC_FIELDS)
+    """POST /containers/{id}/exec (container.ExecOptions; an empty body is an empty config, as
+    dockerd's ReadJSON leaves it)."""
+    body = body or {}
     cmd = body.get("Cmd")
-    if isinstance(cmd, str):
-        cmd = [cmd]
-    if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+    if not cmd:
         raise errors.InvalidArgument("No exec command specified")
-    env = body.get("Env") or []
-    if not isinstance(env, list):
-        raise errors.InvalidArgument("invalid Env: must be a list of strings")
     size = body.get("ConsoleSize")
     return ExecConfig(
-        cmd=tuple(cmd), env=tuple(str(e) for e in env), user=body.get("User") or "",
+        cmd=tuple(cmd), env=tuple(body.get("Env") or ()), user=body.get("User") or "",
         working_dir=body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
         privileged=bool(body.get("Privileged")), attach_stdin=bool(body.get("AttachStdin")),
         attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
         detach_keys=body.get("DetachKeys") or "",
-        console_size=(int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and size[0] else None,
+        console_size=(size[0], size[1]) if size and size[0] else None,
     )
+
+
+@request_body(EXEC_START_OPTIONS)
+def parse_exec_start(body: Any) -> tuple[bool, bool | None]:
+    """POST /exec/{id}/start (container.ExecStartOptions): (Detach, Tty), Tty None when not given."""
+    body = body or {}
+    return bool(body.get("Detach")), body.get("Tty")
 
 
 def exec_inspect(rec: ExecRecord, c: Container) -> dict[str, Any]:

@@ -6,25 +6,35 @@ from typing import Any
 
 from servin import errors
 from servin.core.model import MountRequest
+from servin.images.union import container_path
 
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave"}
 
 
-def _check_target(target: str, spec: str) -> str:
+def _check_target(target: str, spec: str, kind: str) -> str:
+    """dockerd's checks of a -v destination (volume/mounts/linux_parser.go), its wording; cleaned."""
+    try:
+        return check_destination(target)
+    except errors.InvalidArgument as e:
+        raise errors.InvalidArgument(
+            f"invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": {e}") from None
+
+
+def check_destination(target: str) -> str:
+    """linuxValidateNotRoot then linuxValidateAbsolute; the path cleaned as dockerd's
+    ``path.Clean`` (never ``..`` out of the container's root)."""
+    if target.startswith("/") and container_path(target) == "/":
+        raise errors.InvalidArgument("invalid specification: destination can't be '/'")
     if not target.startswith("/"):
-        raise errors.InvalidArgument(f"invalid volume specification: '{spec}': invalid mount path: "
-                                     f"'{target}' mount path must be absolute")
-    if target == "/":
-        raise errors.InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config: "
-                                     "destination can't be '/'")
-    return target.rstrip("/") or "/"
+        raise errors.InvalidArgument(f"invalid mount path: '{target}' mount path must be absolute")
+    return container_path(target)
 
 
 def parse_bind(spec: str) -> MountRequest:
     """`src:dst[:opts]` or `dst` (an anonymous volume)."""
     parts = spec.split(":")
     if len(parts) == 1:
-        return MountRequest(type="volume", target=_check_target(parts[0], spec))
+        return MountRequest(type="volume", target=_check_target(parts[0], spec, "volume"))
     if len(parts) > 3 or not parts[0] or not parts[1]:
         raise errors.InvalidArgument(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], parts[1]
@@ -41,7 +51,7 @@ def parse_bind(spec: str) -> MountRequest:
             continue
         else:
             raise errors.InvalidArgument(f"invalid mode: {opt}")
-    target = _check_target(dst, spec)
+    target = _check_target(dst, spec, "bind" if src.startswith("/") else "volume")
     if src.startswith("/"):
         return MountRequest(type="bind", source=src, target=target, read_only=read_only,
                             propagation=propagation or "rprivate", create_source=True, mode=mode)
@@ -55,14 +65,18 @@ def parse_mount(m: Any) -> MountRequest:
     target = m.get("Target") or ""
     if not target:
         raise errors.InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
-    if not target.startswith("/"):
-        raise errors.InvalidArgument(
-            f"invalid mount config for type \"{kind}\": invalid mount path: '{target}' mount path must be absolute")
+    try:
+        target = check_destination(target)
+    except errors.InvalidArgument as e:
+        raise errors.InvalidArgument(f'invalid mount config for type "{kind}": {e}') from None
     source = m.get("Source") or ""
     read_only = bool(m.get("ReadOnly"))
     if kind == "bind":
         if not source:
             raise errors.InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
+        if not source.startswith("/"):
+            raise errors.InvalidArgument(
+                f"invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute")
         opts = m.get("BindOptions") or {}
         return MountRequest(type="bind", source=source, target=target, read_only=read_only,
                             propagation=opts.get("Propagation") or "rprivate")
@@ -88,7 +102,7 @@ def parse_mount(m: Any) -> MountRequest:
 
 
 def parse_tmpfs(target: str, options: str) -> MountRequest:
-    return MountRequest(type="tmpfs", target=_check_target(target, target),
+    return MountRequest(type="tmpfs", target=check_destination(target),  # dockerd's words, unprefixed
                         tmpfs_options=tuple(o for o in options.split(",") if o))
 
 

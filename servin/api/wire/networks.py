@@ -7,6 +7,8 @@ from typing import Any
 
 from servin import errors
 from servin.api.wire import request_body
+from servin.api.wire.schemas import NETWORK_CONNECT, NETWORK_CREATE_REQUEST, NETWORK_DISCONNECT
+from servin.core import names
 
 
 def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str, Any]:
@@ -52,11 +54,11 @@ def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str,
     }
 
 
-@request_body("NetworkCreateRequest")
+@request_body(NETWORK_CREATE_REQUEST)
 def parse_create(body: Any) -> dict[str, Any]:
     """A network create body → NetworkService.create_network's arguments (name included)."""
-    if not isinstance(body, dict) or not body.get("Name"):
-        raise errors.InvalidArgument("network name is required")
+    body = body or {}
+    names.check_network_name(body.get("Name") or "")
     driver = body.get("Driver") or "bridge"
     if driver in ("host", "null", "none"):
         raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
@@ -85,3 +87,24 @@ def parse_create(body: Any) -> dict[str, Any]:
         "labels": {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         "options": {str(k): str(v) for k, v in (body.get("Options") or {}).items()},
     }
+
+
+def _container(body: dict[str, Any]) -> str:
+    ref = body.get("Container") or ""
+    if not ref:  # dockerd's GetContainer("") (daemon/errors.go invalidIdentifier)
+        raise errors.InvalidArgument('invalid name or ID supplied: ""')
+    return ref
+
+
+@request_body(NETWORK_CONNECT)
+def parse_connect(body: Any) -> tuple[str, dict[str, Any] | None]:
+    """POST /networks/{id}/connect (network.ConnectOptions): the container and its EndpointConfig."""
+    body = body or {}
+    return _container(body), body.get("EndpointConfig")
+
+
+@request_body(NETWORK_DISCONNECT)
+def parse_disconnect(body: Any) -> tuple[str, bool]:
+    """POST /networks/{id}/disconnect (network.DisconnectOptions): the container and Force."""
+    body = body or {}
+    return _container(body), bool(body.get("Force"))

@@ -1,4 +1,4 @@
-"""Docker JSON for /version, /info and events."""
+"""Docker JSON for /version, /info, events and the /auth body."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from servin import __version__
+from servin.api.wire import request_body
+from servin.api.wire.schemas import AUTH_CONFIG
 from servin.core.events import Event
 from servin.core.query import label_matches
 from servin.daemon.facts import HostFacts
@@ -15,6 +17,13 @@ API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
 ENGINE_VERSION = f"20.10.24+servin.{__version__}"
 GIT_COMMIT = "servin"
+
+
+@request_body(AUTH_CONFIG, prefix="")
+def parse_auth(body: Any) -> dict[str, Any]:
+    """POST /auth (registry.AuthConfig; dockerd v28.2.2's postAuth decodes it with a bare
+    json.Decoder, so its type errors carry no "invalid JSON: " prefix)."""
+    return body or {}
 
 
 def version(f: HostFacts) -> dict[str, Any]:
