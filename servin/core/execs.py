@@ -119,8 +119,8 @@ class ExecService:
                 open_stdin=cfg.attach_stdin, console_size=cfg.console_size,
                 stdout=cfg.attach_stdout or not cfg.attach_stdin,
                 stderr=cfg.attach_stderr or not cfg.attach_stdin)
-        except errors.ExecFailed as exc:
-            rec.exit_code = exc.exit_code
+        except errors.ExecFailed:
+            rec.exit_code = 126  # dockerd's ContainerExecStart: any exec that fails to start, 127 or not
             rec.done.set()
             raise
         rec.session, rec.pid, rec.running = session, session.pid, True

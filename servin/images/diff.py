@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from servin import archive
+from servin.images import union
 from servin.images.layers import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 # Created by the runtime as mount points when the image lacks them (dockerd's init layer).
@@ -83,74 +84,20 @@ def stat_differs(old: os.stat_result, new: os.stat_result) -> bool:
 
 
 class Lower:
-    """The union of read-only layers (top first), looked up without following any symlink."""
+    """The union of read-only layers (top first), looked up without following any symlink
+    (images/union.py): what the upper dir is compared with."""
 
     def __init__(self, layers: list[Path]) -> None:
-        self.layers = [str(p) for p in layers]
-
-    def _entries(self, parts: list[str]) -> list[tuple[str, os.stat_result]]:
-        """Every layer's entry for ``parts`` that the union shows, top first: one entry for a
-        non-directory, the stack of directories down to an opaque one for a directory."""
-        found: list[tuple[str, os.stat_result]] = []
-        for layer in self.layers:
-            cur = layer
-            hit: tuple[str, os.stat_result] | None = None
-            for i, comp in enumerate(parts):
-                cur = cur + "/" + comp
-                try:
-                    st = os.lstat(cur)
-                except OSError:
-                    break
-                if i == len(parts) - 1:
-                    hit = (cur, st)
-                elif not stat.S_ISDIR(st.st_mode):
-                    break
-            if not parts:
-                hit = (layer, os.lstat(layer))
-            if hit is None:
-                continue
-            path, st = hit
-            if is_whiteout(st):
-                break
-            if found and not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(found[0][1].st_mode)):
-                break
-            found.append(hit)
-            if not stat.S_ISDIR(st.st_mode):
-                break
-            try:
-                if os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y":
-                    break
-            except OSError:
-                pass
-        return found
+        self.layers = list(layers)
 
     def stat(self, parts: list[str]) -> os.stat_result | None:
-        entries = self._entries(parts)
-        return entries[0][1] if entries else None
+        e = union.entry(self.layers, parts)
+        return e.st if e is not None else None
 
     def children(self, parts: list[str]) -> set[str]:
         """Names the union shows inside the directory ``parts``."""
-        names: set[str] = set()
-        hidden: set[str] = set()
-        for path, st in self._entries(parts):
-            if not stat.S_ISDIR(st.st_mode):
-                break
-            try:
-                listing = os.listdir(path)
-            except OSError:
-                continue
-            for name in listing:
-                if name in hidden or name in names:
-                    continue
-                try:
-                    cst = os.lstat(path + "/" + name)
-                except OSError:
-                    continue
-                if is_whiteout(cst):
-                    hidden.add(name)
-                else:
-                    names.add(name)
-        return names
+        e = union.entry(self.layers, parts)
+        return set(union.listdir(e)) if e is not None else set()
 
 
 def _skip_init(path: str, in_lower: bool) -> bool:

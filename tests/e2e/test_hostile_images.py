@@ -163,3 +163,28 @@ def test_a_network_cannot_take_over_a_host_interface(servin: ServinDaemon) -> No
     res = servin.docker("network", "create", "-o", "com.docker.network.bridge.name=a/b", "slash", check=False)
     assert "invalid com.docker.network.bridge.name" in res.stderr.decode(), res.stderr
     assert b"slash" not in servin.docker("network", "ls").stdout
+
+
+def test_docker_py_load_run_and_users_stay_inside(servin: ServinDaemon, marker: HostMarker, tmp_path: Path) -> None:
+    import docker
+
+    archive = tmp_path / "hostile.tar"
+    write_docker_archive(hostile_image(marker.path), archive, "hostile:py")
+    client = docker.DockerClient(base_url=servin.host)
+    try:
+        client.images.load(archive.read_bytes())
+        marker.assert_unchanged()
+        out = client.containers.run("hostile:py", ["sh", "-c", "cat /vol/sub/planted; pwd"], remove=True,
+                                    volumes={f"py-{os.urandom(3).hex()}": {"bind": "/data", "mode": "rw"}})
+        assert out.decode().splitlines() == ["planted", f"{marker.path}/wd"]
+        marker.assert_unchanged()
+        with pytest.raises(docker.errors.APIError) as e:
+            client.containers.run("busybox", "id", user="4294967296", remove=True)
+        assert "uids and gids must be in range 0-2147483647" in str(e.value)
+        with pytest.raises(docker.errors.APIError) as e:
+            client.api.create_volume(name=5)  # type: ignore[arg-type]
+        assert e.value.status_code == 400
+        assert "json: cannot unmarshal number into Go struct field" in str(e.value)
+    finally:
+        client.volumes.prune()
+        client.close()

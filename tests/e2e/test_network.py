@@ -305,3 +305,18 @@ def test_published_port_answers_another_host(servin: ServinDaemon) -> None:
             assert res.returncode != 0 and b"Connection refused" in res.stderr
     finally:
         servin.docker("rm", "-f", cid)
+
+
+def test_aliases_of_an_exited_container_keep_its_short_id(servin: ServinDaemon) -> None:
+    net = f"al-{uuid.uuid4().hex[:6]}"
+    servin.docker("network", "create", net)
+    try:
+        cid = servin.docker("run", "--network", net, "--network-alias", "hello", "-d", "busybox",
+                            "true").stdout.decode().strip()
+        servin.docker("wait", cid)
+        fmt = "{{json (index .NetworkSettings.Networks \"" + net + "\").Aliases}}"
+        aliases = json.loads(servin.docker("inspect", "-f", fmt, cid).stdout)
+        assert aliases == ["hello", cid[:12]]  # as dockerd keeps them after the container stops
+        servin.docker("rm", cid)
+    finally:
+        servin.docker("network", "rm", net)

@@ -193,3 +193,19 @@ def test_commit_layer_makes_a_child_image(tmp_path: Path) -> None:
     assert same.config["history"][-1]["empty_layer"] is True
     # the new image survives a reopen
     assert ImageStore(tmp_path / "store").get("child:v1").parent == parent.id
+
+
+def test_the_lower_view_stops_at_a_higher_layers_whiteout_or_file(tmp_path: Path) -> None:
+    from servin.images.diff import Lower
+
+    top, mid, bottom = tmp_path / "top", tmp_path / "mid", tmp_path / "bottom"
+    for d in (top, mid, bottom / "etc", bottom / "srv"):
+        d.mkdir(parents=True)
+    (bottom / "etc" / "hosts").write_text("old\n")
+    (bottom / "srv" / "x").write_text("x\n")
+    os.mknod(top / "etc", stat.S_IFCHR | 0o600, os.makedev(0, 0))  # etc whited out above
+    (mid / "srv").write_text("a file over the directory\n")
+    lower = Lower([top, mid, bottom])
+    assert lower.stat(["etc", "hosts"]) is None
+    assert lower.stat(["srv", "x"]) is None
+    assert lower.children([]) == {"srv"}

@@ -10,6 +10,7 @@ from servin import errors
 from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import request_body
 from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
+from servin.core import endpoints
 from servin.core.logs import parse_time_ns
 from servin.core.model import (
     Container,
@@ -417,7 +418,12 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
     for net, ep in networks:
         cfg = asked.get(net.name)
         live = ep is not None and bool(ep.ip)
-        aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
+        if ep is not None:
+            aliases = list(ep.aliases)
+        elif cfg is not None and c.state.started_at != ZERO_TIME:  # dockerd keeps what connect recorded
+            aliases = list(endpoints.dns_aliases(cfg, c.id[:12]))
+        else:
+            aliases = list(cfg.aliases if cfg else ())
         ipam_config: dict[str, Any] = {}
         if cfg and cfg.ipv4_address:
             ipam_config["IPv4Address"] = cfg.ipv4_address
