@@ -115,6 +115,9 @@ class TreeWriter:
                 return  # removed or swapped for a symlink while we walked: skip it, as Docker does
             raise
         try:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                return  # swapped (for a device node, say) since its lstat: never read what it is now
             cap = _capability(fd)
             if cap is not None:
                 ti.pax_headers = {"SCHILY.xattr." + CAPABILITY_XATTR: cap.decode("utf-8", "surrogateescape")}

@@ -4,9 +4,9 @@ type/device/o options that is made inside each container that uses it."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
-import shutil
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -14,9 +14,13 @@ from pathlib import Path
 
 from servin import atomicfile, errors
 from servin.core import names
+from servin import safefs
 from servin.images import union
 
+log = logging.getLogger(__name__)
+
 RECORD = "volume.json"
+VOLUME_DIR_MODE = 0o700
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +39,14 @@ class Volume:
         return bool(self.options.get("type") or self.options.get("device"))
 
 
+def _remove(d: Path) -> None:
+    """Remove a volume's directory, at any depth; what cannot be removed is logged and left."""
+    try:
+        safefs.remove_tree(d)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", d, exc)
+
+
 class VolumeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -42,9 +54,11 @@ class VolumeStore:
         self._lock = threading.Lock()
         self._vols: dict[str, Volume] = {}
         for d in root.iterdir():
+            if d.is_dir() and not d.is_symlink():
+                os.chmod(d, VOLUME_DIR_MODE)  # an older installation's 0755
             rec = d / RECORD
             if not rec.exists():
-                shutil.rmtree(d, ignore_errors=True)  # a create that crashed half way
+                _remove(d)  # a create (or a removal) that crashed half way
                 continue
             try:
                 data = atomicfile.read_json(rec)
@@ -71,7 +85,8 @@ class VolumeStore:
             if name in self._vols:
                 return self._vols[name], False
             d = self.root / name
-            (d / "_data").mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=VOLUME_DIR_MODE, exist_ok=True)  # no local user reaches the data (setuid files)
+            (d / "_data").mkdir(exist_ok=True)
             vol = Volume(name=name, driver=driver, labels=dict(labels or {}), options=options,
                          created=created, anonymous=anonymous, mountpoint=str(d / "_data"))
             atomicfile.write_json(d / RECORD, {f: getattr(vol, f) for f in vol.__dataclass_fields__})
@@ -98,7 +113,7 @@ class VolumeStore:
         with self._lock:
             d = self.root / name
             (d / RECORD).unlink(missing_ok=True)  # first: a crash mid-removal leaves no half volume
-            shutil.rmtree(d, ignore_errors=True)
+            _remove(d)  # what is left without its record, the next start removes
             self._vols.pop(name, None)
 
     def size(self, name: str) -> int:
@@ -106,14 +121,52 @@ class VolumeStore:
 
 
 def tree_size(root: Path) -> int:
-    """Bytes of the files below `root` (not following links), as `docker system df` counts."""
+    """Bytes of the files below `root` (not following links), as `docker system df` counts. The tree
+    may be a running container's: walked with directory fds at any depth (safefs.DirStack), and what
+    changes meanwhile is counted as found, or not at all."""
+    try:
+        root_fd = safefs.open_root(root)
+    except OSError:
+        return 0
+    walk = safefs.DirStack(root_fd)
     total = 0
-    for dirpath, _, files in os.walk(root):
-        for f in files:
+
+    def scan() -> list[str]:
+        nonlocal total
+        dirs = []
+        try:
+            with os.scandir(walk.fd) as it:
+                entries = list(it)
+        except OSError:
+            return dirs
+        for e in entries:
             try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
+                if e.is_dir(follow_symlinks=False):
+                    dirs.append(e.name)
+                else:
+                    total += e.stat(follow_symlinks=False).st_size
             except OSError:
                 pass
+        return dirs
+
+    try:
+        pending = [scan()]
+        while pending:
+            if not pending[-1]:
+                pending.pop()
+                if walk.depth:
+                    walk.pop()
+                continue
+            try:
+                walk.push(pending[-1].pop())
+            except OSError:
+                continue  # gone or replaced meanwhile
+            pending.append(scan())
+    except OSError:
+        pass  # the tree moved under the walk (ESTALE): what was counted
+    finally:
+        walk.close()
+        os.close(root_fd)
     return total
 
 
@@ -135,7 +188,7 @@ def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
         return
     fd = os.open(dest, _DIR_FLAGS)
     try:
-        _copy_children(src, fd)
+        _copy_tree(src, fd, path)
         os.chown(fd, src.st.st_uid, src.st.st_gid)
         os.chmod(fd, stat.S_IMODE(src.st.st_mode))
     finally:
@@ -145,28 +198,64 @@ def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # What a name planted in the volume during the copy makes the creation or the open fail with.
 _PLANTED = (errno.EEXIST, errno.ELOOP, errno.ENOTDIR)
+_NAME_MAX = 255
 
 
-def _copy_children(d: union.Entry, dir_fd: int) -> None:
-    for name, e in sorted(union.listdir(d).items()):
-        try:
-            _copy_entry(e, name, dir_fd)
-        except OSError as err:
-            if err.errno not in _PLANTED:
-                raise
+def _copy_tree(src: union.Entry, dest_fd: int, path: str) -> None:
+    """Copy the children of the directory ``src`` into ``dest_fd``, depth first, at any depth: an
+    explicit stack (no recursion) and the volume's directories held by a safefs.DirStack (bounded
+    fds). A directory's attributes are set once its contents are in."""
+    walk = safefs.DirStack(dest_fd)
+    stack = [(src, iter(_children(src, path)))]
+    try:
+        while stack:
+            d, todo = stack[-1]
+            item = next(todo, None)
+            if item is None:
+                stack.pop()
+                if walk.depth:  # a directory below the volume's root is complete
+                    try:
+                        _set_attrs(walk.fd, d)
+                    finally:
+                        walk.pop()
+                continue
+            name, e = item
+            try:
+                if e.is_dir:
+                    os.mkdir(name, 0o700, dir_fd=walk.fd)
+                    walk.push(name)
+                    stack.append((e, iter(_children(e, path))))
+                else:
+                    _copy_entry(e, name, walk.fd)
+            except OSError as err:
+                if err.errno not in _PLANTED:
+                    raise
+    finally:
+        walk.close()
+
+
+def _children(d: union.Entry, path: str) -> list[tuple[str, union.Entry]]:
+    """The merged children of ``d``, sorted. A child whose path on the host would reach PATH_MAX
+    cannot be read (the union view would silently leave it out): TooDeep instead."""
+    longest = max(len(os.fsencode(p)) for p in d.stack)
+    if longest + 1 + _NAME_MAX >= safefs.PATH_MAX:  # close to the limit: look at the names
+        for p in d.stack:
+            try:
+                names = os.listdir(p)
+            except OSError as err:
+                if err.errno == errno.ENAMETOOLONG:
+                    raise safefs.TooDeep(f"copying the image's {path} into the volume") from None
+                continue
+            plen = len(os.fsencode(p))
+            if any(plen + 1 + len(os.fsencode(n)) >= safefs.PATH_MAX for n in names):
+                raise safefs.TooDeep(f"copying the image's {path} into the volume")
+    return sorted(union.listdir(d).items())
 
 
 def _copy_entry(e: union.Entry, name: str, dir_fd: int) -> None:
+    """Copy one non-directory (directories: _copy_tree)."""
     st = e.st
-    if stat.S_ISDIR(st.st_mode):
-        os.mkdir(name, 0o700, dir_fd=dir_fd)
-        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        try:
-            _copy_children(e, fd)
-            _set_attrs(fd, e)
-        finally:
-            os.close(fd)
-    elif stat.S_ISREG(st.st_mode):
+    if stat.S_ISREG(st.st_mode):
         src = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,

@@ -19,7 +19,10 @@ in its "init layer" and are not changes; neither are they committed.
 ``write_layer`` writes the upper dir as a layer tar for ``docker commit``: whiteouts become
 ``.wh.<name>`` files and opaque directories get a ``.wh..wh..opq`` entry, as dockerd's overlay2
 driver writes them. Both walk the upper dir with directory fds and never follow a symlink, so a
-running container cannot redirect them outside its layer.
+running container cannot redirect them outside its layer. They walk without recursion, holding a
+bounded number of fds (safefs.DirStack), and refuse a path of PATH_MAX bytes or more (a container
+makes one with ``mkdir`` in a loop; dockerd's walk fails there too, and no layer may hold one) with
+a clean ``TooDeep`` error.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import enum
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from servin import archive
+from servin import safefs
 from servin.images import union
 from servin.images.layers import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
@@ -109,72 +114,107 @@ def changes(upper: Path, lowers: list[Path]) -> list[Change]:
     lower = Lower(lowers)
     out: list[Change] = []
     fd = archive.open_dir(str(upper))
+    walk = safefs.DirStack(fd)
     try:
-        _changes_in(fd, [], lower, lower.children([]), out, opaque=_is_opaque(fd))
+        top = union.root(lower.layers)
+        _drive(walk, _changes_in(walk, [], _listing(top), out, opaque=None))
     finally:
+        walk.close()
         os.close(fd)
     return out
 
 
-def _added(fd: int, path: str, out: list[Change]) -> None:
-    for name, st in archive.scan_sorted(fd):
+# The walks below are generators, driven by _drive without recursion: a generator yields
+# (name, generator for that subdirectory); _drive enters the subdirectory (walk.push), runs the new
+# generator to its end, comes back up (walk.pop) and resumes the one that yielded. The current
+# directory is always walk.fd, read afresh (a DirStack may reopen a level under another fd).
+_Walk = Iterator[tuple[str, "_Walk"]]
+
+
+def _drive(walk: safefs.DirStack, top: _Walk) -> None:
+    stack = [top]
+    try:
+        while stack:
+            try:
+                name, sub = next(stack[-1])
+            except StopIteration:
+                stack.pop()
+                if stack:
+                    walk.pop()
+                continue
+            walk.push(name)
+            stack.append(sub)
+    finally:
+        for gen in stack:
+            gen.close()
+
+
+def _checked(path: str, what: str) -> str:
+    """``path``, refused when no path of the host could hold it (dockerd's walk fails there too)."""
+    if len(path) * 4 >= safefs.PATH_MAX and len(os.fsencode(path)) >= safefs.PATH_MAX:
+        raise safefs.TooDeep(what)
+    return path
+
+
+_DIFF = "reading the container's changes"
+
+
+def _listing(d: union.Entry | None) -> dict[str, union.Entry]:
+    return union.listdir(d) if d is not None else {}
+
+
+def _added(walk: safefs.DirStack, path: str, out: list[Change]) -> _Walk:
+    for name, st in archive.scan_sorted(walk.fd):
         if is_whiteout(st):
             continue
-        child = f"{path}/{name}"
+        child = _checked(f"{path}/{name}", _DIFF)
         out.append(Change(child, Kind.ADDED))
         if stat.S_ISDIR(st.st_mode):
-            sub = archive.open_dir(name, fd)
-            try:
-                _added(sub, child, out)
-            finally:
-                os.close(sub)
+            yield name, _added(walk, child, out)
 
 
-def _changes_in(fd: int, parts: list[str], lower: Lower, old_names: set[str], out: list[Change], *,
-                opaque: bool) -> None:
-    """Changes inside the directory ``parts`` (both in the upper dir and, as a dir, below)."""
-    entries = dict(archive.scan_sorted(fd))
+def _changes_in(walk: safefs.DirStack, parts: list[str], old: dict[str, union.Entry], out: list[Change], *,
+                opaque: bool | None) -> _Walk:
+    """Changes inside the directory ``parts`` (both in the upper dir and, as a dir, below), the
+    upper dir's being walk.fd; ``old``: the lower view's entries there; ``opaque``: None to read it
+    from the directory."""
+    if opaque is None:
+        opaque = _is_opaque(walk.fd)
+    entries = dict(archive.scan_sorted(walk.fd))
     names = set(entries)
     if opaque:
-        names |= old_names  # an opaque dir hides every lower entry it does not hold
+        names |= set(old)  # an opaque dir hides every lower entry it does not hold
     for name in sorted(names, key=os.fsencode):
         cparts = [*parts, name]
-        path = "/" + "/".join(cparts)
+        path = _checked("/" + "/".join(cparts), _DIFF)
         st = entries.get(name)
-        in_lower = name in old_names
+        in_lower = name in old
         if st is None or is_whiteout(st):
             if in_lower:
                 out.append(Change(path, Kind.DELETED))
             continue
         if _skip_init(path, in_lower):
             continue
-        old = lower.stat(cparts) if in_lower else None
+        old_entry = old.get(name)
+        old_st = old_entry.st if old_entry is not None else None
         is_dir = stat.S_ISDIR(st.st_mode)
-        if old is None and not (is_dir and path in _INIT_PARENTS):
+        if old_st is None and not (is_dir and path in _INIT_PARENTS):
             out.append(Change(path, Kind.ADDED))
             if is_dir:
-                sub = archive.open_dir(name, fd)
-                try:
-                    _added(sub, path, out)
-                finally:
-                    os.close(sub)
+                yield name, _added(walk, path, out)
             continue
         mark = len(out)
-        modified = old is not None and stat_differs(old, st)
+        modified = old_st is not None and stat_differs(old_st, st)
         if modified:
             out.append(Change(path, Kind.MODIFIED))
         if not is_dir:
             continue
-        sub = archive.open_dir(name, fd)
-        try:
-            if old is None:  # /etc made by the runtime: as if the image had it
-                _changes_in(sub, cparts, lower, set(), out, opaque=False)
-            elif not stat.S_ISDIR(old.st_mode):  # a file replaced by a directory
-                _added(sub, path, out)
-            else:
-                _changes_in(sub, cparts, lower, lower.children(cparts), out, opaque=_is_opaque(sub))
-        finally:
-            os.close(sub)
+        if old_entry is None:  # /etc made by the runtime: as if the image had it
+            yield name, _changes_in(walk, cparts, {}, out, opaque=False)
+        elif not old_entry.is_dir:  # a file replaced by a directory
+            yield name, _added(walk, path, out)
+        else:
+            yield name, _changes_in(walk, cparts, union.listdir(old_entry), out, opaque=None)
         if not modified and len(out) > mark:
             out.insert(mark, Change(path, Kind.MODIFIED))
 
@@ -188,18 +228,31 @@ def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> int:
     lower = Lower(lowers)
     writer = archive.TreeWriter(out)
     fd = archive.open_dir(str(upper))
+    walk = safefs.DirStack(fd)
     try:
-        _layer_in(writer, fd, [], lower)
+        _drive(walk, _layer_in(writer, walk, [], lower, None))
     finally:
+        walk.close()
         os.close(fd)
     writer.close()
     return writer.count
 
 
-def _layer_in(writer: archive.TreeWriter, fd: int, parts: list[str], lower: Lower) -> None:
-    for name, st in archive.scan_sorted(fd):
+_COMMIT = "writing the container's layer"
+
+
+def _layer_in(writer: archive.TreeWriter, walk: safefs.DirStack, parts: list[str], lower: Lower,
+              dir_st: os.stat_result | None) -> _Walk:
+    """The entries of the directory ``parts`` (walk.fd; ``dir_st``: its lstat, None for the upper
+    dir itself), after its ``.wh..wh..opq`` entry when it is opaque."""
+    if dir_st is not None and _is_opaque(walk.fd):
+        ti = tarfile.TarInfo("/".join(parts) + "/" + WHITEOUT_OPAQUE)
+        ti.type, ti.mode, ti.size = tarfile.REGTYPE, stat.S_IMODE(dir_st.st_mode) & 0o777, 0
+        ti.uid, ti.gid, ti.mtime = dir_st.st_uid, dir_st.st_gid, int(dir_st.st_mtime)
+        writer.add_info(ti)
+    for name, st in archive.scan_sorted(walk.fd):
         cparts = [*parts, name]
-        path = "/" + "/".join(cparts)
+        path = _checked("/" + "/".join(cparts), _COMMIT)
         arcname = "/".join(cparts)
         if path in INIT_PATHS and lower.stat(cparts) is None:
             continue
@@ -209,16 +262,6 @@ def _layer_in(writer: archive.TreeWriter, fd: int, parts: list[str], lower: Lowe
             ti.uid, ti.gid, ti.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
             writer.add_info(ti)
             continue
-        writer.add(arcname, name, st, dir_fd=fd)
-        if not stat.S_ISDIR(st.st_mode):
-            continue
-        sub = archive.open_dir(name, fd)
-        try:
-            if _is_opaque(sub):
-                ti = tarfile.TarInfo(arcname + "/" + WHITEOUT_OPAQUE)
-                ti.type, ti.mode, ti.size = tarfile.REGTYPE, stat.S_IMODE(st.st_mode) & 0o777, 0
-                ti.uid, ti.gid, ti.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
-                writer.add_info(ti)
-            _layer_in(writer, sub, cparts, lower)
-        finally:
-            os.close(sub)
+        writer.add(arcname, name, st, dir_fd=walk.fd)
+        if stat.S_ISDIR(st.st_mode):
+            yield name, _layer_in(writer, walk, cparts, lower, st)

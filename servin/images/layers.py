@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Protocol
 
 from servin.errors import InvalidArgument, SystemError_
-from servin.images import safefs
+from servin import safefs
 from servin.images.tarsplit import SplitRecorder
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 WHITEOUT_META_PREFIX = ".wh..wh."
 OPAQUE_XATTR = "trusted.overlay.opaque"
+OVERLAY_XATTR_PREFIX = "trusted.overlay."
 _CHUNK = 1 << 20
 _PATH_MAX = 4096
 
@@ -162,8 +163,11 @@ def _chown(target: int | str, uid: int, gid: int, dir_fd: int | None = None) -> 
 def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     out = []
     for key, value in member.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            out.append((key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape")))
+        name = key[len("SCHILY.xattr.") :]
+        # overlayfs' own attributes (redirect, metacopy, origin, opaque) would change what the
+        # container sees from what the layer says: only whiteouts make them, never a layer's headers
+        if key.startswith("SCHILY.xattr.") and not name.startswith(OVERLAY_XATTR_PREFIX):
+            out.append((name, value.encode("utf-8", "surrogateescape")))
     return out
 
 

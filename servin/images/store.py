@@ -22,11 +22,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import logging
 import tempfile
 import json
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import threading
@@ -39,6 +39,7 @@ from typing import IO, Any
 
 from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
 from servin.images import reference as refs
+from servin import safefs
 from servin.images import tarsplit, union
 from servin.images.changes import apply_changes, empty_container_config
 from servin.images.layers import (
@@ -57,6 +58,8 @@ from servin.images.model import (
     parse_rfc3339,
 )
 from servin.images.reference import Reference, truncate_id
+
+log = logging.getLogger(__name__)
 
 DOCKER_VERSION = "20.10.24"
 _HEX = frozenset("0123456789abcdef")
@@ -85,6 +88,14 @@ class _ProgressReader:
             self._last = self._current
             self._report(self._id, self._current, self._total)
         return data
+
+
+def _remove_leftover(path: Path) -> None:
+    """Start-up cleanup: what cannot be removed is logged and left, never fatal to the daemon."""
+    try:
+        safefs.remove_tree(path)
+    except OSError as exc:
+        log.warning("cannot remove leftover %s: %s", path, exc)
 
 
 def _is_hex64(s: str) -> bool:
@@ -258,7 +269,7 @@ class ImageStore:
             d.mkdir(parents=True, exist_ok=True)
         for entry in self._layers_dir.iterdir():
             if entry.name.startswith((".tmp-", ".del-")):
-                shutil.rmtree(entry, ignore_errors=True)
+                _remove_leftover(entry)
         for entry in self._images_dir.iterdir():
             if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                 entry.unlink(missing_ok=True)
@@ -276,7 +287,7 @@ class ImageStore:
                 if "tar_size" in meta:
                     self._tar_sizes["sha256:" + entry.name] = int(meta["tar_size"])
             except (OSError, ValueError, KeyError, TypeError):
-                shutil.rmtree(entry, ignore_errors=True)  # not a committed layer
+                _remove_leftover(entry)  # not a committed layer
 
         for entry in self._images_dir.iterdir():
             name = entry.name
@@ -366,13 +377,13 @@ class ImageStore:
         final = self._layer_path(diff_id)
         with self._state:
             if diff_id in self._layer_sizes:
-                shutil.rmtree(tmp, ignore_errors=True)
+                safefs.remove_tree(tmp, ignore_errors=True)
                 return
             meta = {"diff_id": diff_id, "size": size, "tar_size": tar_size}
             _atomic_write(tmp / "layer.json", _json_bytes(meta))
             _fsync_dir(tmp)
             if final.exists():  # a stale uncommitted dir: cannot happen after _open, be safe
-                shutil.rmtree(final)
+                safefs.remove_tree(final)
             os.rename(tmp, final)
             _fsync_dir(self._layers_dir)
             self._layer_sizes[diff_id] = size
@@ -398,7 +409,7 @@ class ImageStore:
                 raise InvalidArgument(f'{what}: expected "{expected}", got "{result.diff_id}"')
             self._commit_layer(tmp, result.diff_id, result.size, result.tar_size)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            safefs.remove_tree(tmp, ignore_errors=True)  # what it cannot remove, the next start retries
             raise
         return result.diff_id
 
@@ -416,7 +427,7 @@ class ImageStore:
         if diff_id in self._retained:
             self._retained.discard(diff_id)
             _atomic_write(self._retained_file, _json_bytes(sorted(self._retained)))
-        shutil.rmtree(doomed, ignore_errors=True)
+        safefs.remove_tree(doomed, ignore_errors=True)  # what it cannot remove, the next start retries
 
     # ------------------------------------------------------------------ the registry side (pull, push)
 

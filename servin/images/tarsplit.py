@@ -13,6 +13,7 @@ before the path is reused, and replay reads it from there.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from servin.errors import SystemError_
+from servin import safefs
 
 SPLIT_FILE = "tar-split.bin"
 SIDE_DIR = "tar-split.d"
@@ -168,7 +170,7 @@ def replay(layer_dir: Path, diff_id: str) -> Iterator[bytes]:
                 path = side / name if name in moved else diff / rel
                 ordinal += 1
                 left = size
-                with open(path, "rb") as payload:
+                with _open_payload(path, diff, rel) as payload:
                     while left:
                         data = payload.read(min(left, _CHUNK))
                         if not data:
@@ -182,6 +184,27 @@ def replay(layer_dir: Path, diff_id: str) -> Iterator[bytes]:
                 raise SystemError_(f"layer {diff_id}: tar-split is corrupt")
     if "sha256:" + h.hexdigest() != diff_id:
         raise SystemError_(f"layer {diff_id}: its content no longer matches its digest")
+
+
+def _open_payload(path: Path, diff: Path, rel: str) -> IO[bytes]:
+    """``path``, or, when the host cannot take it whole (ENAMETOOLONG: a layer path near PATH_MAX
+    below the store's own prefix), ``rel`` reached from ``diff`` one directory at a time."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG or path != diff / rel:
+            raise
+    root = safefs.open_root(diff)
+    try:
+        head, _, base = rel.rpartition("/")
+        dfd = safefs.open_dir(root, head)
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(root)
+    return os.fdopen(fd, "rb")
 
 
 class ChunkReader(io.RawIOBase):
@@ -220,7 +243,9 @@ def open_stream(chunks: Iterator[bytes]) -> IO[bytes]:
 
 def regenerate(diff: Path, out: IO[bytes]) -> None:
     """A deterministic tar of an overlay-format tree (for layers stored without a tar-split):
-    sorted names, PAX format, whiteouts and opaque dirs turned back into ``.wh.`` entries."""
+    sorted names, PAX format, whiteouts and opaque dirs turned back into ``.wh.`` entries. The tree
+    is walked without recursion, with directory fds (safefs.DirStack), so any depth works: each
+    entry is named through its directory's fd (``/proc/self/fd/N/name``), never by a long path."""
     def xattrs(path: str) -> dict[str, str]:
         out_: dict[str, str] = {}
         try:
@@ -235,32 +260,39 @@ def regenerate(diff: Path, out: IO[bytes]) -> None:
         return out_
 
     seen: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+    root = safefs.open_root(diff)
+    walk = safefs.DirStack(root)
+    try:
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
 
-        def add(path: str, rel: str) -> None:
-            st = os.lstat(path)
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                head, _, base = rel.rpartition("/")
-                ti = tarfile.TarInfo(f"{head}/.wh.{base}" if head else f".wh.{base}")
-                ti.mtime = int(st.st_mtime)
-                tf.addfile(ti)
-                return
-            ti = tf.gettarinfo(path, arcname=rel)
-            ti.uname = ti.gname = ""
-            ti.pax_headers = xattrs(path)
-            key = (st.st_dev, st.st_ino)
-            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-                if key in seen:
-                    ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, seen[key], 0
+            def add(dir_fd: int, name: str, rel: str) -> bool:
+                """Write the entry; True when it is a directory to walk into."""
+                path = safefs.entry_path(dir_fd, name)
+                st = os.lstat(path)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    head, _, base = rel.rpartition("/")
+                    ti = tarfile.TarInfo(f"{head}/.wh.{base}" if head else f".wh.{base}")
+                    ti.mtime = int(st.st_mtime)
                     tf.addfile(ti)
-                    return
-                seen[key] = rel
-            if ti.isreg():
-                with open(path, "rb") as f:
-                    tf.addfile(ti, f)
-            else:
-                tf.addfile(ti)
-            if stat.S_ISDIR(st.st_mode):
+                    return False
+                ti = tf.gettarinfo(path, arcname=rel)
+                ti.uname = ti.gname = ""
+                ti.pax_headers = xattrs(path)
+                key = (st.st_dev, st.st_ino)
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                    if key in seen:
+                        ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, seen[key], 0
+                        tf.addfile(ti)
+                        return False
+                    seen[key] = rel
+                if ti.isreg():
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                    with os.fdopen(fd, "rb") as f:
+                        tf.addfile(ti, f)
+                else:
+                    tf.addfile(ti)
+                if not stat.S_ISDIR(st.st_mode):
+                    return False
                 try:
                     opaque = os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
                 except OSError:
@@ -269,9 +301,23 @@ def regenerate(diff: Path, out: IO[bytes]) -> None:
                     wh = tarfile.TarInfo(rel + "/.wh..wh..opq")
                     wh.mtime = int(st.st_mtime)
                     tf.addfile(wh)
-                for name in sorted(os.listdir(path)):
-                    add(os.path.join(path, name), f"{rel}/{name}")
+                return True
 
-        for name in sorted(os.listdir(diff)):
-            add(os.path.join(diff, name), name)
-
+            todo = [iter(sorted(os.listdir(root)))]  # per level: the names still to write
+            rels = [""]
+            while todo:
+                name = next(todo[-1], None)
+                if name is None:
+                    todo.pop()
+                    rels.pop()
+                    if walk.depth:
+                        walk.pop()
+                    continue
+                rel = f"{rels[-1]}/{name}" if rels[-1] else name
+                if add(walk.fd, name, rel):
+                    walk.push(name)
+                    todo.append(iter(sorted(os.listdir(walk.fd))))
+                    rels.append(rel)
+    finally:
+        walk.close()
+        os.close(root)

@@ -28,17 +28,18 @@ pkg/archive (stat, archive, extract-to-dir with ``noOverwriteDirNonDir``), in co
 
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import os
 import posixpath
-import shutil
 import stat
 import sys
 import tarfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from servin import archive
+from servin import archive, safefs
 from servin.kernel import mounts
 
 CLONE_NEWNS = 0x00020000
@@ -128,19 +129,33 @@ def stat_path(path: str) -> tuple[dict[str, Any], str, os.stat_result]:
 
 
 def _walk(writer: archive.TreeWriter, dir_fd: int, prefix: str) -> None:
-    """Every entry below ``dir_fd`` in filepath.Walk order, named ``prefix + name``."""
-    for name, st in archive.scan_sorted(dir_fd):
-        arcname = prefix + name
-        writer.add(arcname, name, st, dir_fd=dir_fd)
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                sub = archive.open_dir(name, dir_fd)
-            except OSError:
-                continue  # gone or replaced while we walked
-            try:
-                _walk(writer, sub, arcname + "/")
-            finally:
-                os.close(sub)
+    """Every entry below ``dir_fd`` in filepath.Walk order, named ``prefix + name``. Iterative, so
+    a container's tree of any depth cannot exhaust the stack (only the fds: one per level held)."""
+    stack: list[tuple[int, str, Iterator[tuple[str, os.stat_result]]]] = [
+        (dir_fd, prefix, iter(archive.scan_sorted(dir_fd)))]
+    try:
+        while stack:
+            fd, pre, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                if fd != dir_fd:
+                    os.close(fd)
+                continue
+            name, st = entry
+            writer.add(pre + name, name, st, dir_fd=fd)
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    sub = archive.open_dir(name, fd)
+                except OSError as exc:
+                    if exc.errno == errno.EMFILE:
+                        raise Failure("system", f"directory tree too deep at {pre + name}") from None
+                    continue  # gone or replaced while we walked
+                stack.append((sub, pre + name + "/", iter(archive.scan_sorted(sub))))
+    finally:
+        for fd, _, _ in stack:
+            if fd != dir_fd:
+                os.close(fd)
 
 
 def write_path(out: BinaryIO, resolved: str, abs_path: str, st: os.stat_result) -> None:
@@ -185,16 +200,30 @@ def _breakout(message: str) -> Failure:
     return Failure("system", message)
 
 
-def _set_xattrs(path: str, member: tarfile.TarInfo) -> None:
+def _set_xattrs(target: str | int, member: tarfile.TarInfo) -> None:
     for key, value in member.pax_headers.items():
         if not key.startswith("SCHILY.xattr."):
             continue
         try:
-            os.setxattr(path, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"),
-                        follow_symlinks=False)
+            os.setxattr(target, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"),
+                        follow_symlinks=isinstance(target, int))
         except OSError as exc:
             if exc.errno not in (errno.ENOTSUP, errno.EPERM):
                 raise
+
+
+def _owner(member: tarfile.TarInfo, chown: tuple[int, int] | None) -> tuple[int, int]:
+    return chown if chown is not None else (member.uid, member.gid)
+
+
+def _finish_fd(fd: int, member: tarfile.TarInfo, chown: tuple[int, int] | None, *, times: bool) -> None:
+    """Owner, xattrs, mode and times set on the entry we created and hold open: a name swapped by
+    the running container in the meantime cannot redirect them."""
+    os.chown(fd, *_owner(member, chown))
+    _set_xattrs(fd, member)
+    os.chmod(fd, member.mode & 0o7777)
+    if times:
+        os.utime(fd, (member.mtime, member.mtime))
 
 
 def _create(path: str, dest: str, member: tarfile.TarInfo, src: tarfile.TarFile,
@@ -202,15 +231,28 @@ def _create(path: str, dest: str, member: tarfile.TarInfo, src: tarfile.TarFile,
     mode = member.mode & 0o7777
     if member.isdir():
         if not os.path.isdir(path) or os.path.islink(path):
-            os.mkdir(path, mode)
-    elif member.isreg():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-        with os.fdopen(fd, "wb") as out:
+            os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _finish_fd(fd, member, chown, times=False)
+        finally:
+            os.close(fd)
+        return
+    if member.isreg():
+        # O_EXCL: a new regular file, never a device node or link put there since we removed the name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
             data = src.extractfile(member)
             assert data is not None
             while chunk := data.read(1 << 20):
-                out.write(chunk)
-    elif member.ischr() or member.isblk():
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            _finish_fd(fd, member, chown, times=True)
+        finally:
+            os.close(fd)
+        return
+    if member.ischr() or member.isblk():
         kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
         os.mknod(path, kind | mode, os.makedev(member.devmajor, member.devminor))
     elif member.isfifo():
@@ -228,13 +270,11 @@ def _create(path: str, dest: str, member: tarfile.TarInfo, src: tarfile.TarFile,
         os.symlink(member.linkname, path)
     else:
         raise Failure("system", f"unhandled tar header type {member.type!r}")
-    uid, gid = chown if chown is not None else (member.uid, member.gid)
-    os.lchown(path, uid, gid)
+    os.lchown(path, *_owner(member, chown))
     _set_xattrs(path, member)
     if not member.issym() and not member.islnk():
-        os.chmod(path, mode)
-    if not member.isdir():
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        os.chmod(path, mode)  # a node or fifo we just made; inside the container's root in any case
+    os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
 
 def extract(stream: BinaryIO, dest: str, *, no_overwrite_dir_non_dir: bool,
@@ -284,7 +324,7 @@ def extract(stream: BinaryIO, dest: str, *, no_overwrite_dir_non_dir: bool,
 
 def _remove_all(path: str, st: os.stat_result) -> None:
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
+        safefs.remove_tree(path)  # any depth, never through a link
     else:
         os.unlink(path)
 
@@ -383,7 +423,6 @@ def enter(req: dict[str, Any]) -> None:
         os.chdir(target)
         os.chroot(".")
         os.chdir("/")
-    sys.path[:] = []  # nothing may be imported from the container's files
 
 
 # ---------------------------------------------------------------------------- main
@@ -394,10 +433,71 @@ def _say(out: BinaryIO, obj: dict[str, Any]) -> None:
     out.flush()
 
 
+# What the helper may still do once inside: read and write any file, set owners, modes (setuid
+# too), times, device nodes and file capabilities. No mount, chroot, ptrace, module, raw I/O...
+_KEEP_CAPS = (0, 1, 2, 3, 4, 27, 31)  # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD SETFCAP
+_PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _CLEAR_ALL = 24, 38, 47, 4
+_SYS_CAPSET = 126 if os.uname().machine == "x86_64" else 91  # x86_64, else the generic table (arm64)
+
+
+def _seal() -> None:
+    """Before entering the container: everything the helper runs is already loaded, so from now on
+    no import, codec lookup, warning or traceback may read code from a path, which inside the root
+    would be the container's (CVE-2019-14271's class; a traceback's source lookup honours a coding
+    cookie and imports the codec)."""
+    import bz2  # noqa: F401 - tarfile's "r|*" imports its decompressors on demand
+    import gzip  # noqa: F401
+    import importlib.machinery
+    import lzma  # noqa: F401
+    import warnings
+
+    mounts._lib()  # the cffi extension, loaded from the host
+    for codec in ("unicode_escape", "ascii", "latin-1", "utf-8"):  # a codec is imported at first use
+        codecs.lookup(codec)
+    warnings.simplefilter("ignore")
+    sys.excepthook = lambda *_: None
+    sys.unraisablehook = lambda *_: None
+    sys.dont_write_bytecode = True
+    sys.meta_path[:] = [importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter]
+    sys.path_hooks.clear()
+    sys.path_importer_cache.clear()
+    sys.path[:] = []
+
+
+def _drop_privileges(last_cap: int) -> None:
+    """Inside the root: only the capabilities of _KEEP_CAPS, in every set, and no_new_privs."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(last_cap + 1):
+        if cap not in _KEEP_CAPS and libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"drop capability {cap}")
+    keep = sum(1 << c for c in _KEEP_CAPS)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)(keep, keep, 0, 0, 0, 0)  # effective, permitted, inheritable (x2)
+    if libc.syscall(_SYS_CAPSET, header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    libc.prctl(_PR_CAP_AMBIENT, _CLEAR_ALL, 0, 0, 0)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "no_new_privs")
+
+
+def _last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 40
+
+
 def run(req: dict[str, Any], stdin: BinaryIO, out: BinaryIO) -> int:
     op = req["op"]
+    last_cap = _last_cap()
+    import ctypes  # noqa: F401 - loaded before _seal, used by _drop_privileges inside
+    _seal()
     try:
         enter(req)
+        _drop_privileges(last_cap)
     except Failure as exc:
         _say(out, {"error": exc.kind, "message": exc.message})
         return 1
@@ -448,8 +548,21 @@ def run(req: dict[str, Any], stdin: BinaryIO, out: BinaryIO) -> int:
 
 def main(argv: list[str]) -> int:
     req = json.loads(argv[1])
-    return run(req, sys.stdin.buffer, sys.stdout.buffer)
+    out = sys.stdout.buffer
+    try:
+        code = run(req, sys.stdin.buffer, out)
+    except BaseException as exc:  # noqa: BLE001 - never a traceback: printing one reads the container's files
+        try:
+            _say(out, {"error": "system", "message": f"{type(exc).__name__} in the container's filesystem"})
+        except BaseException:  # noqa: BLE001
+            pass
+        code = 1
+    try:
+        out.flush()
+    except BaseException:  # noqa: BLE001
+        pass
+    os._exit(code)  # no interpreter shutdown (atexit, finalizers) inside the container
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

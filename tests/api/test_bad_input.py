@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from servin.api.app import INTERNAL_ERROR
 from tests.api.helpers import error
 
 BAD_BODIES = [b"not json", b"[]", b'"str"', b"123", b"null", b'{"Image": 5}', b'{"Image": "busybox", "Cmd": 5}',
@@ -78,7 +79,23 @@ async def test_bad_query_values_are_client_errors(env, method, path):
     cid = await env.run()
     r = await env.client.request(method, path.format(cid=cid), data=b"")
     text = await r.text()
-    assert r.status < 500 or "Error" not in text, (r.status, text)
+    assert INTERNAL_ERROR not in text, (r.status, text)  # a 500 from a bug, not a SystemError_
+
+
+async def test_an_unexpected_exception_is_a_generic_500(env, monkeypatch, caplog):
+    """A bug answers 500 with a generic message; its Python text (a RecursionError, a host path)
+    goes to the daemon's log only."""
+    cid = await env.create()
+
+    def boom(*_a, **_k):
+        raise RecursionError("maximum recursion depth exceeded in /var/lib/servin/containers")
+
+    monkeypatch.setattr(env.engine.store, "delete", boom)
+    r = await env.client.delete(f"/v1.41/containers/{cid}")
+    assert r.status == 500
+    assert r.headers["Content-Type"] == "application/json"
+    assert await r.json() == {"message": INTERNAL_ERROR}
+    assert "RecursionError" in caplog.text and "/var/lib/servin" in caplog.text
 
 
 # ---- a wrong JSON type is Go's error, a 400 (dockerd v28.2.2 routes, Go 1.24's encoding/json) ------

@@ -122,13 +122,16 @@ def test_the_data_root_is_closed_to_local_users(servin: ServinDaemon) -> None:
     cid = servin.docker("run", "-d", "busybox", "sleep", "30").stdout.decode().strip()
     try:
         os.chmod(servin.root, 0o755)  # the test's own temp dir: let "nobody" reach the data root
-        for path in (servin.data_root / "image", servin.data_root / "containers" / cid):
+        servin.docker("volume", "create", "closed")
+        for path in (servin.data_root / "image", servin.data_root / "containers" / cid,
+                     servin.data_root / "volumes" / "closed" / "_data"):
             res = subprocess.run(["ls", str(path)], user=65534, group=65534, extra_groups=[],
                                  capture_output=True)
             assert res.returncode != 0 and b"Permission denied" in res.stderr, (path, res)
     finally:
         os.chmod(servin.root, 0o700)
         servin.docker("rm", "-f", cid)
+        servin.docker("volume", "rm", "-f", "closed")
 
 
 def test_names_with_a_trailing_newline_are_refused(servin: ServinDaemon) -> None:
@@ -188,3 +191,48 @@ def test_docker_py_load_run_and_users_stay_inside(servin: ServinDaemon, marker: 
     finally:
         client.volumes.prune()
         client.close()
+
+
+TRAP_CODEC = """
+import os, sys
+try:
+    m = sys.modules["servin.kernel.mounts"]
+    os.makedirs("/.hostproc", exist_ok=True)
+    m.mount("proc", "/.hostproc", "proc", 0, None)
+    open("/.hostproc/%d/root{escaped}" % os.getppid(), "w").write("escaped")
+except Exception:
+    pass
+import codecs
+def getregentry():
+    u = codecs.lookup("utf-8")
+    return codecs.CodecInfo(name="trapenc", encode=u.encode, decode=u.decode)
+"""
+
+
+def test_the_cp_helper_never_runs_the_containers_code(servin: ServinDaemon, marker: HostMarker) -> None:
+    """A container plants a codec module where the helper's Python would look for one, a coding
+    cookie in the helper's own path, and a tree deep enough to break a recursive walk; then
+    `docker cp` and `docker export` from it must neither run that code nor fail."""
+    import encodings
+
+    import servin.runtime.rootfs_exec as helper
+
+    escaped = marker.path.parent / "escaped"
+    enc, own = encodings.__path__[0], helper.__file__
+    code = TRAP_CODEC.replace("{escaped}", str(escaped)).replace("\n", "\\n").replace('"', '\\"')
+    script = (f"mkdir -p {os.path.dirname(own)} {enc} && printf '# -*- coding: trapenc -*-\\n' > {own} && "
+              f'printf "%b" "{code}" > {enc}/trapenc.py && mkdir -p /app && cd /app && '
+              "i=0; while [ $i -lt 1500 ]; do mkdir d && cd d; i=$((i+1)); done; touch deep; sleep 300")
+    cid = servin.docker("run", "-d", "busybox", "sh", "-c", script).stdout.decode().strip()
+    try:
+        for _ in range(100):
+            if servin.docker("exec", cid, "sh", "-c", "test -e /app/" + "d/" * 1500 + "deep",
+                             check=False).returncode == 0:
+                break
+        got = servin.docker("cp", f"{cid}:/app", "-").stdout
+        assert b"deep" in got
+        assert servin.docker("export", cid).stdout[:512]
+        assert not escaped.exists()
+        marker.assert_unchanged()
+    finally:
+        servin.docker("rm", "-f", cid)

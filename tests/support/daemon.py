@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from servin.safefs import remove_tree
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -125,7 +126,7 @@ class ServinDaemon:
         for bridge in self.user_bridges():  # networks a test created and did not remove
             BRIDGES_MADE.add(bridge)
             remove_bridge(bridge)
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root, ignore_errors=True)  # any depth: a container may have made its tree deep
 
     def user_bridges(self) -> list[str]:
         """The Linux bridges of the user-defined networks in this daemon's records."""

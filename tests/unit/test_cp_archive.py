@@ -187,3 +187,29 @@ def test_extract_refuses_dir_non_dir_swaps_and_breakouts(tmp_path: Path) -> None
     with pytest.raises(rx.Failure, match="invalid symlink"):
         rx.extract(_tar(("l", "sym", "../../x")), str(dest), no_overwrite_dir_non_dir=True, chown=None)
     assert not (tmp_path / "escaped").exists()
+
+
+def test_a_file_swapped_for_a_device_after_its_lstat_is_not_read(tmp_path) -> None:
+    """The walk lstat()s a name, a running container swaps in a device node, the writer opens it:
+    it must see the swap (fstat) and skip the entry rather than read the device."""
+    import io
+    import os
+    import stat
+    import tarfile
+
+    from servin import archive
+
+    (tmp_path / "f").write_bytes(b"regular")
+    st = os.lstat(tmp_path / "f")
+    os.unlink(tmp_path / "f")
+    os.mknod(tmp_path / "f", stat.S_IFCHR | 0o644, os.makedev(1, 5))  # /dev/zero
+    out = io.BytesIO()
+    writer = archive.TreeWriter(out)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer.add("f", "f", st, dir_fd=fd)
+    finally:
+        os.close(fd)
+    writer.close()
+    out.seek(0)
+    assert tarfile.open(fileobj=out).getnames() == []

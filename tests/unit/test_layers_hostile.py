@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from servin.errors import InvalidArgument
-from servin.images import safefs, tarsplit
+from servin import safefs
+from servin.images import tarsplit
 from servin.images.layers import OPAQUE_XATTR, extract_layer
 from servin.images.store import ImageStore
 from tests.unit.test_image_store import docker_archive
@@ -487,3 +488,20 @@ def test_names_that_only_start_with_dots_stay_and_overlong_paths_are_refused(tmp
     deep = "/".join(["d" * 200] * 21)
     with pytest.raises(InvalidArgument, match="is longer than 4095 bytes"):
         extract_layer(layer(deep), tmp_path / "b")
+
+
+def test_overlay_xattrs_in_a_layer_are_dropped(tmp_path: Path) -> None:
+    """trusted.overlay.redirect and friends would make overlayfs show another path than the layer's."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("alias")
+        ti.type = tarfile.DIRTYPE
+        ti.pax_headers = {"SCHILY.xattr.trusted.overlay.redirect": "/real", "SCHILY.xattr.trusted.overlay.opaque": "y",
+                          "SCHILY.xattr.user.kept": "yes"}
+        tf.addfile(ti)
+    buf.seek(0)
+    (tmp_path / "d").mkdir()
+    extract_layer(buf, tmp_path / "d")
+    names = os.listxattr(tmp_path / "d" / "alias")
+    assert "user.kept" in names
+    assert not [n for n in names if n.startswith("trusted.overlay.")]
