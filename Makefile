@@ -1,6 +1,6 @@
 # Servin: `make run` installs everything and starts the daemon; `make test` runs the whole suite.
 PYTHON ?= python3
-APT_PACKAGES := busybox-static libcap-dev gcc iproute2 iptables docker-registry
+APT_PACKAGES := busybox-static libcap-dev libseccomp-dev gcc iproute2 iptables docker-registry
 PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--host dockerd=unix:///tmp/d/docker.sock --network none'` adds a daemon beside Servin
 BENCH_ARGS ?=

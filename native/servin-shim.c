@@ -31,7 +31,8 @@
  *   exec <path-to-exec-plan>\n
  *       run a process in the running container. The exec plan has the plan format with the
  *       process tags only (args env cwd uid gid groups caps no_new_privs terminal open_stdin
- *       consolesize); the container plan's rlimits apply too. The shim answers one line:
+ *       consolesize); the container plan's rlimits and seccomp program apply too. The shim
+ *       answers one line:
  *         "started <pid>\n"                  (the host pid of the exec'd process), or
  *         "failed <code> <message>\n"        (126/127 with Docker's wording as for start; 1 for
  *                                             setup errors and "failed 1 container not running")
@@ -66,12 +67,26 @@
  *        second mount call; MS_BIND -> bind then MS_REMOUNT|MS_BIND with the other flags;
  *        MS_REMOUNT without MS_BIND -> a plain remount of an earlier mount)
  *   masked N path...  readonly_path N path...  namespaces 1 CLONE_* mask (decimal)
- *   netns_path 1 path  join this network namespace (an nsfs file, e.g. <exec-root>/netns/<id>): the
- *        shim opens it before the clone (so a bad path fails `start`), the child setns()es into it
- *        first thing, before the mounts; CLONE_NEWNET is ignored in the mask then.
+ *   ns_path 2 type path  (repeatable; type network|ipc|uts|pid) join this namespace (an nsfs file:
+ *        <exec-root>/netns/<id>, /proc/<pid>/ns/ipc) instead of making one: the shim opens it before
+ *        the clone (a bad path fails `start`); the child setns()es into it first thing, before the
+ *        mounts; pid is joined by the shim around the clone (setns changes the pid namespace of the
+ *        children only). Its CLONE_NEW* is ignored in the mask then.
+ *   sysctl 2 key value (repeatable) written to /proc/sys/<key, dots as slashes> after pivot_root,
+ *        before the masked and read-only paths
+ *   oom_score_adj 1 n  written to /proc/self/oom_score_adj by the init and by every exec, first thing
+ *   device 7 path type major minor mode uid gid  (repeatable) a node the child makes (c, b or p;
+ *        mode decimal) after the mounts, its parent resolved inside the root; an existing one is
+ *        left, and where mknod is refused the host's node at the same path is bound (as runc)
+ *   mount fstype "nsbind": bind path `data` of the mount namespace `source` (/proc/<pid>/ns/mnt),
+ *        cloned with open_tree there and moved onto the target here (--ipc container:'s /dev/shm)
  *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
  *   rlimit 3 resource soft hard (repeatable, decimal, 18446744073709551615 = unlimited)
  *   no_new_privs 1 "0|1"  open_stdin 1 "0|1"  stdin_once 1 "0|1"  exit_file 1 path
+ *   seccomp 2 path flags  a classic BPF program (struct sock_filter[], compiled by the runtime) that
+ *        the shim reads at start and installs with seccomp(SECCOMP_SET_MODE_FILTER, flags) in the
+ *        init and in every exec, as runc orders it: with no_new_privs last before execve, without
+ *        it just before the user switch (installing needs CAP_SYS_ADMIN then). Absent: no filter.
  *   terminal 1 "0|1"  consolesize 2 rows cols (initial pty size)   init 1 "1" (informational: the
  *        runtime already put /sbin/docker-init first in args and bound it into the container)
  *   log 1 path        json-file log; absent: log driver none, nothing is written
@@ -110,7 +125,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
+#include <linux/seccomp.h>
 
 #include "inroot.h"
 
@@ -126,6 +143,27 @@
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 
 #define READ_CHUNK (64 * 1024)
@@ -318,17 +356,32 @@ struct rlim {
     unsigned long long soft, hard;
 };
 
+struct nspath {
+    const char *type, *path;
+    int flag; /* CLONE_NEW* */
+};
+
+struct devnode {
+    const char *path;
+    mode_t mode; /* S_IF* | permission bits */
+    dev_t dev;
+    uid_t uid;
+    gid_t gid;
+};
+
 struct plan {
     char **args;
     size_t nargs;
     char **env;
     size_t nenv;
-    char *cwd, *hostname, *domainname, *root, *overlay, *log, *exit_file, *netns_path;
+    char *cwd, *hostname, *domainname, *root, *overlay, *log, *exit_file;
     uid_t uid;
     gid_t gid;
     gid_t *groups;
     size_t ngroups;
     int readonly_root, no_new_privs, open_stdin, stdin_once, terminal, init;
+    char *seccomp;               /* the program's path */
+    unsigned long seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
     unsigned short rows, cols; /* consolesize; 0 = leave the kernel default */
     long long log_max_size;    /* bytes; 0 = no rotation */
     int log_max_files;         /* files kept in total (>= 1) */
@@ -344,6 +397,13 @@ struct plan {
     uint64_t caps;
     struct rlim *rlimits;
     size_t nrlimits;
+    struct nspath *ns_paths;
+    size_t nns_paths;
+    char **sysctls; /* key, value, key, value ... */
+    size_t nsysctls;
+    int has_oom_score_adj, oom_score_adj;
+    struct devnode *devices;
+    size_t ndevices;
     char *data;   /* the file: every string points into it */
     char **strs;  /* the split strings */
 };
@@ -356,12 +416,30 @@ static void free_plan(struct plan *pl)
     free(pl->mounts);
     free(pl->cgroup_procs);
     free(pl->rlimits);
+    free(pl->ns_paths);
+    free(pl->sysctls);
+    free(pl->devices);
     free(pl->data);
     free(pl->strs);
     memset(pl, 0, sizeof *pl);
 }
 
 /* parse a plan file into *pl; with is_exec only the process part is required (no root) */
+/* Up to n bytes from fd into buf (retrying short reads and EINTR); returns how many were read. */
+static size_t read_full(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
 static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err, size_t errn)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -382,15 +460,7 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
         snprintf(err, errn, "plan too large");
         return -1;
     }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, pl->data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
+    size_t got = read_full(fd, pl->data, size);
     close(fd);
     if (got != size) {
         snprintf(err, errn, "short read of plan");
@@ -496,9 +566,45 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
         } else if (!strcmp(tag, "namespaces")) {
             NEED(1);
             pl->namespaces = strtoul(v[0], NULL, 10);
-        } else if (!strcmp(tag, "netns_path")) {
+        } else if (!strcmp(tag, "ns_path")) {
+            NEED(2);
+            static const struct { const char *type; int flag; } kinds[] = {
+                {"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"pid", CLONE_NEWPID}};
+            int flag = 0;
+            for (size_t j = 0; j < sizeof kinds / sizeof kinds[0]; j++)
+                if (!strcmp(v[0], kinds[j].type))
+                    flag = kinds[j].flag;
+            if (!flag || v[1][0] != '/') {
+                snprintf(err, errn, "bad ns_path %s %s", v[0], v[1]);
+                goto fail;
+            }
+            pl->ns_paths = xrealloc(pl->ns_paths, (pl->nns_paths + 1) * sizeof *pl->ns_paths);
+            pl->ns_paths[pl->nns_paths++] = (struct nspath){.type = v[0], .path = v[1], .flag = flag};
+        } else if (!strcmp(tag, "sysctl")) {
+            NEED(2);
+            if (strchr(v[0], '/') || strstr(v[0], "..") || !v[0][0]) {
+                snprintf(err, errn, "bad sysctl %s", v[0]);
+                goto fail;
+            }
+            pl->sysctls = xrealloc(pl->sysctls, (pl->nsysctls + 2) * sizeof(char *));
+            pl->sysctls[pl->nsysctls++] = v[0];
+            pl->sysctls[pl->nsysctls++] = v[1];
+        } else if (!strcmp(tag, "oom_score_adj")) {
             NEED(1);
-            pl->netns_path = v[0];
+            pl->has_oom_score_adj = 1;
+            pl->oom_score_adj = atoi(v[0]);
+        } else if (!strcmp(tag, "device")) {
+            NEED(7);
+            mode_t kind = !strcmp(v[1], "c") ? S_IFCHR : !strcmp(v[1], "b") ? S_IFBLK : !strcmp(v[1], "p") ? S_IFIFO : 0;
+            if (!kind || v[0][0] != '/') {
+                snprintf(err, errn, "bad device %s %s", v[0], v[1]);
+                goto fail;
+            }
+            pl->devices = xrealloc(pl->devices, (pl->ndevices + 1) * sizeof *pl->devices);
+            pl->devices[pl->ndevices++] = (struct devnode){
+                .path = v[0], .mode = kind | (mode_t)(strtoul(v[4], NULL, 10) & 07777),
+                .dev = makedev(strtoul(v[2], NULL, 10), strtoul(v[3], NULL, 10)),
+                .uid = (uid_t)strtoul(v[5], NULL, 10), .gid = (gid_t)strtoul(v[6], NULL, 10)};
         } else if (!strcmp(tag, "cgroup_procs")) {
             pl->cgroup_procs = xrealloc(pl->cgroup_procs, (pl->ncgroup_procs + cnt) * sizeof(char *));
             for (size_t j = 0; j < cnt; j++)
@@ -516,6 +622,10 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
         } else if (!strcmp(tag, "no_new_privs")) {
             NEED(1);
             pl->no_new_privs = atoi(v[0]);
+        } else if (!strcmp(tag, "seccomp")) {
+            NEED(2);
+            pl->seccomp = v[0];
+            pl->seccomp_flags = strtoul(v[1], NULL, 10);
         } else if (!strcmp(tag, "open_stdin")) {
             NEED(1);
             pl->open_stdin = atoi(v[0]);
@@ -673,6 +783,59 @@ static int mount_target(int rootfd, const char *target, enum inroot_make make)
     return fd;
 }
 
+/* A plan mount of fstype "symlink": `target` becomes a symlink to `source`, made in its parent
+   directory resolved inside the root (e.g. /sys/fs/cgroup/cpu -> cpu,cpuacct). */
+static void make_symlink(int rootfd, const struct mountent *m)
+{
+    char parent[PATH_MAX];
+    const char *slash = strrchr(m->target, '/');
+    const char *name = slash ? slash + 1 : "";
+    if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+        child_fail(1, "symlink %s: invalid path", m->target);
+    snprintf(parent, sizeof parent, "%.*s", (int)(slash - m->target), m->target);
+    int dir = mount_target(rootfd, parent[0] ? parent : "/", INROOT_DIR);
+    if (symlinkat(m->source, dir, name) < 0)
+        child_fail(1, "symlink %s: %s", m->target, strerror(errno));
+    close(dir);
+}
+
+/* A plan mount of fstype "nsbind": path `data` of another mount namespace (`source`, e.g. the
+   /proc/<pid>/ns/mnt of the container whose IPC namespace this one joins) bound on `target`. A
+   bind cannot cross mount namespaces, so the tree is cloned there (open_tree) and moved here. */
+static void bind_from_namespace(int rootfd, const struct mountent *m)
+{
+    char at[64];
+    int self = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    int other = open(m->source, O_RDONLY | O_CLOEXEC);
+    if (self < 0 || other < 0)
+        child_fail(1, "open mount namespace %s: %s", m->source, strerror(errno));
+    if (setns(other, CLONE_NEWNS) < 0)
+        child_fail(1, "enter mount namespace %s: %s", m->source, strerror(errno));
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW | (m->flags & MS_REC ? AT_RECURSIVE : 0);
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, m->data, flags);
+    int e = errno;
+    if (setns(self, CLONE_NEWNS) < 0)
+        child_fail(1, "return to the container's mount namespace: %s", strerror(errno));
+    close(self);
+    close(other);
+    if (tree < 0)
+        child_fail(1, "bind %s of %s: %s", m->data, m->source, strerror(e));
+    struct stat st;
+    if (fstat(tree, &st) < 0)
+        child_fail(1, "bind %s of %s: %s", m->data, m->source, strerror(errno));
+    int fd = mount_target(rootfd, m->target, S_ISDIR(st.st_mode) ? INROOT_DIR : INROOT_FILE);
+    if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        child_fail(1, "bind %s of %s on %s: %s", m->data, m->source, m->target, strerror(errno));
+    close(tree);
+    close(fd);
+    if (m->flags & PROPAGATION) {
+        fd = mount_target(rootfd, m->target, INROOT_OPEN);
+        if (mount(NULL, inroot_fdpath(fd, at, sizeof at), NULL, m->flags & (PROPAGATION | MS_REC), NULL) < 0)
+            child_fail(1, "set propagation of %s: %s", m->target, strerror(errno));
+        close(fd);
+    }
+}
+
 /* One plan mount. Targets are resolved inside the root (inroot.h) and mounted on through their
    fds; after the mount the target is resolved again, so the remount, the propagation change and
    the /dev nodes reach the new mount and nothing else. */
@@ -681,6 +844,14 @@ static void do_mount(int rootfd, const struct mountent *m)
     char at[64];
     unsigned long flags = m->flags;
     int fd;
+    if (!strcmp(m->fstype, "symlink")) {
+        make_symlink(rootfd, m);
+        return;
+    }
+    if (!strcmp(m->fstype, "nsbind")) {
+        bind_from_namespace(rootfd, m);
+        return;
+    }
     if ((flags & MS_REMOUNT) && !(flags & MS_BIND)) {
         fd = mount_target(rootfd, m->target, INROOT_OPEN);
         if (mount(m->source, inroot_fdpath(fd, at, sizeof at), m->fstype, flags, m->data[0] ? m->data : NULL) < 0)
@@ -726,6 +897,17 @@ static const char *env_get(const struct plan *pl, const char *name)
     return NULL;
 }
 
+/* strerror in Go's words ("no such file or directory"): the docker CLI picks exit code 127 or 126
+   by matching them in the start error */
+static const char *go_strerror(int e)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
 /* resolve argv[0] like Go's exec.LookPath does for runc (Docker's messages) */
 static void resolve_exec(const struct plan *pl, const char *arg0, char *out, size_t n)
 {
@@ -733,8 +915,8 @@ static void resolve_exec(const struct plan *pl, const char *arg0, char *out, siz
     if (strchr(arg0, '/')) {
         if (stat(arg0, &st) < 0) {
             if (errno == ENOENT || errno == ENOTDIR)
-                child_fail(127, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
-            child_fail(126, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
+                child_fail(127, "exec: \"%s\": stat %s: %s", arg0, arg0, go_strerror(errno));
+            child_fail(126, "exec: \"%s\": stat %s: %s", arg0, arg0, go_strerror(errno));
         }
         if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
             child_fail(126, "exec: \"%s\": permission denied", arg0);
@@ -791,6 +973,45 @@ static void set_rlimits(void)
         if (setrlimit(P.rlimits[i].resource, &rl) < 0)
             diag("setrlimit %d: %s (ignored)", P.rlimits[i].resource, strerror(errno));
     }
+}
+
+/* The container's seccomp program, read when the shim starts (the file is on the host, and may go
+   from the cache later): the init and every exec install it. */
+static struct sock_fprog seccomp_prog;
+
+static int load_seccomp(const char *path, char *err, size_t errn)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errn, "open seccomp program %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    if (n == 0 || n % sizeof(struct sock_filter) || n / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        snprintf(err, errn, "seccomp program %s: bad size %zu", path, n);
+        close(fd);
+        return -1;
+    }
+    char *buf = malloc(n);
+    size_t got = buf ? read_full(fd, buf, n) : 0;
+    close(fd);
+    if (!buf || got != n) {
+        snprintf(err, errn, "read seccomp program %s", path);
+        free(buf);
+        return -1;
+    }
+    seccomp_prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+    seccomp_prog.filter = (struct sock_filter *)buf;
+    return 0;
+}
+
+static void install_seccomp(void)
+{
+    if (seccomp_prog.filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, P.seccomp_flags, &seccomp_prog) < 0)
+        child_fail(1, "install the seccomp filter: %s", strerror(errno));
 }
 
 static void set_user_and_caps(const struct plan *pl)
@@ -927,7 +1148,7 @@ __attribute__((noreturn)) static void exec_process(const struct plan *pl)
         child_fail(126, "exec: \"%s\": permission denied", pl->args[0]);
     if (e == ENOENT)
         child_fail(127, "exec: \"%s\": no such file or directory", pl->args[0]);
-    child_fail(126, "exec %s: %s", pl->args[0], strerror(e));
+    child_fail(126, "exec %s: %s", pl->args[0], go_strerror(e));
 }
 
 static void reset_signals(void)
@@ -940,7 +1161,76 @@ static void reset_signals(void)
             signal(s, SIG_DFL);
 }
 
-static int netns_fd = -1; /* the plan's netns_path, opened by do_start, used by the child */
+static int ns_fds[4] = {-1, -1, -1, -1}; /* the plan's ns_paths but pid, opened by do_start, joined by the child */
+
+static int has_ns_path(const char *type)
+{
+    for (size_t i = 0; i < P.nns_paths; i++)
+        if (!strcmp(P.ns_paths[i].type, type))
+            return 1;
+    return 0;
+}
+
+/* Through the host's /proc, before the container's is mounted; kept across execve. */
+static void write_oom_score_adj(void)
+{
+    if (!P.has_oom_score_adj)
+        return;
+    char b[16];
+    int n = snprintf(b, sizeof b, "%d", P.oom_score_adj);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, b, (size_t)n) != n)
+        child_fail(1, "write oom_score_adj %d: %s", P.oom_score_adj, strerror(errno));
+    close(fd);
+}
+
+/* After pivot_root, in the container's /proc (its own network and IPC namespaces), before
+   /proc/sys is made read-only. */
+static void write_sysctls(void)
+{
+    for (size_t i = 0; i + 1 < P.nsysctls; i += 2) {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof path, "/proc/sys/%s", P.sysctls[i]);
+        for (char *c = path + 10; c < path + n; c++)
+            if (*c == '.')
+                *c = '/';
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        const char *val = P.sysctls[i + 1];
+        if (fd < 0 || write_all(fd, val, strlen(val)) < 0)
+            child_fail(1, "write sysctl %s: %s", P.sysctls[i], strerror(errno));
+        close(fd);
+    }
+}
+
+/* The plan's devices, made after the mounts (runc's createDevices): the parent is resolved inside
+   the root; a node that exists is left; where mknod is refused the host's node is bound instead. */
+static void make_device_nodes(int rootfd)
+{
+    mode_t old = umask(0);
+    for (size_t i = 0; i < P.ndevices; i++) {
+        const struct devnode *d = &P.devices[i];
+        char parent[PATH_MAX], at[64];
+        const char *slash = strrchr(d->path, '/');
+        const char *name = slash + 1;
+        if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+            child_fail(1, "device %s: invalid path", d->path);
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - d->path), d->path);
+        int dir = mount_target(rootfd, parent[0] ? parent : "/", INROOT_DIR);
+        if (mknodat(dir, name, d->mode, d->dev) == 0) {
+            if (fchownat(dir, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                child_fail(1, "chown device %s: %s", d->path, strerror(errno));
+        } else if (errno == EPERM) {
+            int fd = mount_target(rootfd, d->path, INROOT_FILE);
+            if (mount(d->path, inroot_fdpath(fd, at, sizeof at), NULL, MS_BIND, NULL) < 0)
+                child_fail(1, "bind device %s: %s", d->path, strerror(errno));
+            close(fd);
+        } else if (errno != EEXIST) {
+            child_fail(1, "mknod device %s: %s", d->path, strerror(errno));
+        }
+        close(dir);
+    }
+    umask(old);
+}
 
 static void loopback_up(void)
 {
@@ -981,12 +1271,15 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 
     if ((P.namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         child_fail(1, "unshare cgroup namespace: %s", strerror(errno));
-    if (netns_fd >= 0) {
-        if (setns(netns_fd, CLONE_NEWNET) < 0)
-            child_fail(1, "join network namespace %s: %s", P.netns_path, strerror(errno));
-        close(netns_fd);
-        netns_fd = -1;
+    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
+        if (P.ns_paths[i].flag == CLONE_NEWPID)
+            continue; /* joined by the shim around the clone */
+        if (setns(ns_fds[k], P.ns_paths[i].flag) < 0)
+            child_fail(1, "join %s namespace %s: %s", P.ns_paths[i].type, P.ns_paths[i].path, strerror(errno));
+        close(ns_fds[k]);
+        ns_fds[k++] = -1;
     }
+    write_oom_score_adj();
 
     if (P.namespaces & CLONE_NEWNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -1002,9 +1295,10 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
             child_fail(1, "open the container's root %s: %s", P.root, strerror(errno));
         for (size_t i = 0; i < P.nmounts; i++)
             do_mount(rootfd, &P.mounts[i]);
+        make_device_nodes(rootfd);
         close(rootfd);
     }
-    if ((P.namespaces & CLONE_NEWNET) || P.netns_path)
+    if ((P.namespaces & CLONE_NEWNET) || has_ns_path("network"))
         loopback_up();
     if (P.hostname && (P.namespaces & CLONE_NEWUTS) && sethostname(P.hostname, strlen(P.hostname)) < 0)
         child_fail(1, "sethostname: %s", strerror(errno));
@@ -1025,6 +1319,7 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
         child_fail(1, "chdir /: %s", strerror(errno));
     if (P.cwd && P.cwd[0])
         make_workdir(P.cwd);
+    write_sysctls();
 
     if (P.namespaces & CLONE_NEWNS) {
         for (size_t i = 0; i < P.nmasked; i++) {
@@ -1054,11 +1349,15 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 
     set_rlimits();
     if (P.cwd && P.cwd[0] && chdir(P.cwd) < 0)
-        child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, strerror(errno));
-    join_session_keyring();
+        child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, go_strerror(errno));
+    join_session_keyring(); /* keyctl: before the filter (Docker's profile refuses it) */
+    if (!P.no_new_privs)
+        install_seccomp();
     set_user_and_caps(&P);
     if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    if (P.no_new_privs)
+        install_seccomp();
     exec_process(&P);
 }
 
@@ -1075,11 +1374,15 @@ __attribute__((noreturn)) static void exec_child_main(const struct plan *X, int 
     const char *cwd = X->cwd && X->cwd[0] ? X->cwd : "/";
     if (chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
         child_fail(errno == ENOENT || errno == ENOTDIR ? 127 : 126,
-                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(errno));
+                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
     join_session_keyring();
+    if (!X->no_new_privs)
+        install_seccomp();
     set_user_and_caps(X);
     if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    if (X->no_new_privs)
+        install_seccomp();
     exec_process(X);
 }
 
@@ -1556,7 +1859,7 @@ static void proc_running(struct proc *p, pid_t pid, int master, int open_stdin)
 
 static int do_start(char *reply, size_t rn)
 {
-    int child[3] = {-1, -1, -1}, syncp[2] = {-1, -1}, chan[2] = {-1, -1}, master = -1;
+    int child[3] = {-1, -1, -1}, syncp[2] = {-1, -1}, chan[2] = {-1, -1}, master = -1, pid_ns_self = -1;
     if (make_stdio(&init_p, P.terminal, P.open_stdin, child, reply, rn) < 0)
         return -1;
     if (pipe2(syncp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
@@ -1564,15 +1867,36 @@ static int do_start(char *reply, size_t rn)
         goto fail;
     }
     unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
-    if (P.netns_path) {
-        cflags &= ~(unsigned long)CLONE_NEWNET;
-        netns_fd = open(P.netns_path, O_RDONLY | O_CLOEXEC);
-        if (netns_fd < 0) {
-            snprintf(reply, rn, "failed 1 open network namespace %s: %s\n", P.netns_path, strerror(errno));
+    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
+        int fd = open(P.ns_paths[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(reply, rn, "failed 1 open %s namespace %s: %s\n", P.ns_paths[i].type, P.ns_paths[i].path,
+                     strerror(errno));
+            goto fail;
+        }
+        cflags &= ~(unsigned long)P.ns_paths[i].flag;
+        if (P.ns_paths[i].flag != CLONE_NEWPID) {
+            ns_fds[k++] = fd;
+            continue;
+        }
+        /* the child is born in that pid namespace: ours for children, around the clone */
+        pid_ns_self = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        int joined = pid_ns_self >= 0 && setns(fd, CLONE_NEWPID) == 0;
+        int e = errno;
+        close(fd);
+        if (!joined) {
+            snprintf(reply, rn, "failed 1 join pid namespace %s: %s\n", P.ns_paths[i].path, strerror(e));
             goto fail;
         }
     }
     pid_t pid = (pid_t)syscall(SYS_clone, cflags | SIGCHLD, 0, 0, 0, 0);
+    int clone_errno = errno;
+    if (pid != 0 && pid_ns_self >= 0) {
+        if (setns(pid_ns_self, CLONE_NEWPID) < 0)
+            diag("return to the shim's pid namespace: %s", strerror(errno));
+        close_fd(&pid_ns_self);
+    }
+    errno = clone_errno;
     if (pid < 0) {
         snprintf(reply, rn, "failed 1 clone: %s\n", strerror(errno));
         goto fail;
@@ -1585,7 +1909,8 @@ static int do_start(char *reply, size_t rn)
     }
     close_fd(&chan[1]);
     close_fd(&syncp[0]);
-    close_fd(&netns_fd);
+    for (int i = 0; i < 4; i++)
+        close_fd(&ns_fds[i]);
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     for (size_t i = 0; i < P.ncgroup_procs; i++) {
@@ -1630,7 +1955,13 @@ static int do_start(char *reply, size_t rn)
     snprintf(reply, rn, "started %d\n", (int)pid);
     return 0;
 fail:
-    close_fd(&netns_fd);
+    for (int i = 0; i < 4; i++)
+        close_fd(&ns_fds[i]);
+    if (pid_ns_self >= 0) {
+        if (setns(pid_ns_self, CLONE_NEWPID) < 0)
+            diag("return to the shim's pid namespace: %s", strerror(errno));
+        close_fd(&pid_ns_self);
+    }
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     close_fd(&syncp[0]);
@@ -1702,6 +2033,7 @@ static struct proc *do_exec(const char *plan_path, char *reply, size_t rn)
         chan_w = chan[1];
         close(chan[0]);
         reset_signals();
+        write_oom_score_adj(); /* the container's, as runc gives every exec */
         char pb[32];
         int n = snprintf(pb, sizeof pb, "%d\n", (int)getpid());
         for (size_t i = 0; i < P.ncgroup_procs; i++) {
@@ -2249,6 +2581,10 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/plan", state_dir);
     if (parse_plan(path, &P, 0, err, sizeof err) < 0) {
         dprintf(ready_fd, "error plan: %s\n", err);
+        return 1;
+    }
+    if (P.seccomp && load_seccomp(P.seccomp, err, sizeof err) < 0) {
+        dprintf(ready_fd, "error %s\n", err);
         return 1;
     }
     rbuf = malloc(READ_CHUNK);

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import signal as signal_mod
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from servin import atomicfile, errors
 from servin.core import endpoints as endpoints_mod
 from servin.core import names
+from servin.core import resources as resources_mod
 from servin.core.networking import ContainerNetworking
 from servin.core.events import Event, EventBus
 from servin.core.logs import LogQuery, parse_time_ns, read_log, render_log
@@ -33,11 +35,14 @@ from servin.core.model import (
     State,
     Status,
 )
-from servin.core.spec import ProcessUser, RootfsLayout, build_spec, resources_for
+from servin.core import confinement
+from servin.core.spec import Confinement, ProcessUser, RootfsLayout, build_spec, resources_for
 from servin.core.store import ContainerStore
 from servin.core.users import resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 from servin.images.union import container_path
+from servin.kernel import blockdev
+from servin.runtime.plan import CAPABILITIES
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +120,14 @@ class ContainerService:
         cgroup_parent: str,
         cgroup_version: int,
         cgroups: Any = None,  # kernel.cgroups.CgroupManager: pause, update, top, stats
+        cgroup_features: Any = None,  # kernel.cgroups.Features (None: the manager's, or assumed)
         volumes: VolumeStore | None = None,
         default_log: tuple[str, dict[str, str]] = ("json-file", {}),  # daemon.json log-driver, log-opts
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
         network: Any = None,  # servin.network.service.NetworkService; None: no bridge (default mode = none)
+        seccomp_profile: str | Mapping[str, Any] = "builtin",  # --seccomp-profile: builtin, unconfined or a profile
+        host_caps: tuple[str, ...] | None = None,  # the daemon's bounding set (None: every capability)
+        no_new_privileges: bool = False,  # the daemon's --no-new-privileges
     ) -> None:
         self.networking = ContainerNetworking(network=network, store=store, lookup=self.get, lock_of=self._lock_of,
                                               events=events, host_resolv_conf=host_resolv_conf)
@@ -126,8 +135,14 @@ class ContainerService:
         self.images = images
         self.runtime = runtime
         self.cgroups = cgroups
+        self.features = cgroup_features or getattr(cgroups, "features", None) or resources_mod.assumed_features(
+            cgroup_version, os.cpu_count() or 1)
+        self.block_numbers: Callable[[list[str]], dict[str, tuple[int, int]]] = blockdev.numbers
         self.volumes = volumes
         self.default_log = default_log
+        self.seccomp_profile = seccomp_profile
+        self.host_caps = tuple(host_caps) if host_caps is not None else CAPABILITIES
+        self.no_new_privileges = no_new_privileges
         self.events = events
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_version = cgroup_version
@@ -210,11 +225,14 @@ class ContainerService:
         if not host_config.log_type:
             host_config = replace(host_config, log_type=self.default_log[0],
                                   log_config={**self.default_log[1], **host_config.log_config})
-        _check_resources(host_config)
+        host_config, _ = self.verify(host_config)
         _check_host_config(host_config)
+        confinement.check(host_config, available_caps=self.host_caps, hostname=config.hostname)
+        host_config = confinement.adapt(host_config, cgroup_version=self.cgroup_version, lookup=self.get)
         networks = self.networking.initial_networks(config, host_config, endpoints)
         cid = secrets.token_hex(32)
-        hostname = config.hostname or cid[:12]
+        # as dockerd: with the host's network the host's name (in the container's own UTS namespace)
+        hostname = config.hostname or (socket.gethostname() if host_config.network_mode == "host" else cid[:12])
         env = _merge_env(
             icfg.get("Env") or [],
             [f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else []) + list(config.env),
@@ -354,7 +372,9 @@ class ContainerService:
         user = replace(user, additional_gids=tuple(dict.fromkeys(user.additional_gids + extra_gids)))
         await asyncio.to_thread(self._populate_volumes, c, layers)
         d = self.store.dir(c.id)
-        env = list(c.resolved_env)
+        # `-e NAME` of a variable the client does not have arrives as "NAME": it unsets NAME, and is
+        # not passed on (dockerd's container/env.go ReplaceOrAppendEnvValues)
+        env = [e for e in c.resolved_env if "=" in e]
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
@@ -373,7 +393,10 @@ class ContainerService:
             spec = build_spec(replace(c, resolved_env=tuple(env), resolved_hostname=hostname), layout=layout,
                               user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
                               cgroups_path=self.cgroups_path(c.id), cgroup_version=self.cgroup_version,
-                              netns_path=netns_path)
+                              netns_path=netns_path, seccomp_default=self.seccomp_profile,
+                              confinement=await self._confinement(c),
+                              block_devices=await asyncio.to_thread(
+                                  self.block_numbers, resources_mod.block_device_paths(c.host_config)))
             await asyncio.to_thread(atomicfile.write_json, d / "config.json", spec)
             exit_path = self._exit_path(c.id)
             exit_path.unlink(missing_ok=True)
@@ -394,7 +417,9 @@ class ContainerService:
         except Exception as exc:
             code = getattr(exc, "exit_code", 128)
             message = getattr(exc, "message", str(exc))
-            full = f"OCI runtime create failed: {message}: unknown"
+            # dockerd 20.10 with runc 1.1; the CLI picks exit code 127 or 126 from these words
+            full = ("OCI runtime create failed: runc create failed: unable to start container process: "
+                    f"{message}: unknown")
             never_ran = c.state.started_at == ZERO_TIME
             c = (self.store.get(c.id) or c).with_state(status=Status.CREATED if never_ran else Status.EXITED,
                              exit_code=code, error=full, pid=0)
@@ -413,6 +438,14 @@ class ContainerService:
         live.monitor = asyncio.create_task(self._monitor(c.id, shim))
         for hook in self.on_running:
             hook(c, False)
+
+    async def _confinement(self, c: Container) -> Confinement:
+        """What the spec needs of the host and of other containers at start."""
+        donors = confinement.donors(c.host_config, self.get)
+        nodes = await asyncio.to_thread(confinement.resolve_devices, c.host_config)
+        return Confinement(host_caps=self.host_caps, no_new_privileges=self.no_new_privileges, devices=nodes,
+                           ipc_pid=donors.ipc.state.pid if donors.ipc else None,
+                           pid_pid=donors.pid.state.pid if donors.pid else None)
 
     async def _monitor(self, cid: str, shim: Any) -> None:
         try:
@@ -735,17 +768,28 @@ class ContainerService:
         self.store.save(c)
         self._emit(c, "rename", oldName="/" + old)
 
+    def verify(self, host_config: HostConfig, *, update: bool = False) -> tuple[HostConfig, list[str]]:
+        """The resources and restart policy checked as dockerd does: what the host's cgroups cannot
+        do discarded, with the warnings for the response; the blkio devices must exist."""
+        host_config, warnings = resources_mod.check(host_config, self.features, ncpu=os.cpu_count() or 1,
+                                                    update=update)
+        resources_mod.check_restart_policy(host_config.restart_policy)
+        if paths := resources_mod.block_device_paths(host_config):
+            self.block_numbers(paths)
+        return host_config, warnings
+
     async def update(self, ref: str, host_config: HostConfig) -> Container:
         """Live resource and restart-policy changes (`docker update`)."""
         c = self.get(ref)
-        _check_resources(host_config)
+        host_config, _ = self.verify(host_config, update=True)
         if host_config.auto_remove and host_config.restart_policy.name not in ("", "no"):
             raise errors.InvalidArgument(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container")
         if c.state.alive:
             from servin.runtime.plan import resources_from_oci
 
-            resources = resources_from_oci({"resources": resources_for(host_config)})
+            numbers = await asyncio.to_thread(self.block_numbers, resources_mod.block_device_paths(host_config))
+            resources = resources_from_oci({"resources": resources_for(host_config, numbers)})
             await asyncio.to_thread(self.cgroups.update, self.cgroups_path(c.id),
                                     replace(resources, device_rules=None))
         c = replace(self.store.get(c.id) or c, host_config=host_config)  # fresh: the state may have moved
@@ -990,34 +1034,6 @@ def _check_host_config(hc: HostConfig) -> None:
                 raise errors.InvalidArgument(f"invalid size: '{value}'") from None
         if key == "max-file" and (not value.isdigit() or int(value) < 1):
             raise errors.InvalidArgument("max-file cannot be less than 1")
-    for name, value in (("PidMode", hc.pid_mode), ("UTSMode", hc.uts_mode)):
-        if value not in ("", "host"):
-            raise errors.InvalidArgument(f"invalid {name}: {value}")
-    if hc.ipc_mode not in ("", "private", "shareable", "host", "none"):
-        raise errors.InvalidArgument(f"invalid IPC mode: {hc.ipc_mode}")
-    if hc.cgroupns_mode not in ("", "private", "host"):
-        raise errors.InvalidArgument(f"invalid cgroup namespace mode: {hc.cgroupns_mode}")
     for rule in hc.device_cgroup_rules:
         if not DEVICE_RULE_RE.match(rule):
             raise errors.InvalidArgument(f"invalid device cgroup format '{rule}'")
-
-
-def _check_resources(hc: HostConfig) -> None:
-    if hc.memory and hc.memory < 6 * 1024 * 1024:
-        raise errors.InvalidArgument("Minimum memory limit allowed is 6MB")
-    if hc.memory_swap and hc.memory_swap > 0 and hc.memory and hc.memory_swap < hc.memory:
-        raise errors.InvalidArgument(
-            "Minimum memoryswap limit should be larger than memory limit, see usage")
-    if hc.nano_cpus and (hc.cpu_quota or hc.cpu_period):
-        raise errors.InvalidArgument(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if hc.nano_cpus:
-        ncpu = os.cpu_count() or 1
-        if hc.nano_cpus < 10_000_000 or hc.nano_cpus > ncpu * 1_000_000_000:
-            raise errors.InvalidArgument(
-                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
-    if hc.cpu_period and not 1000 <= hc.cpu_period <= 1_000_000:
-        raise errors.InvalidArgument(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
-    if hc.cpu_quota and 0 < hc.cpu_quota < 1000:
-        raise errors.InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")

@@ -108,7 +108,8 @@ class ExecService:
         if cfg.tty and not any(e.startswith("TERM=") for e in env + list(cfg.env)):
             env.append("TERM=xterm")
         keys = {e.split("=", 1)[0] for e in cfg.env}
-        env = [e for e in env if e.split("=", 1)[0] not in keys] + list(cfg.env)
+        # a bare "NAME" unsets NAME and is not passed on, as dockerd's ReplaceOrAppendEnvValues
+        env = [e for e in [*(e for e in env if e.split("=", 1)[0] not in keys), *cfg.env] if "=" in e]
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
         rec.started = True

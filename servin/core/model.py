@@ -107,6 +107,23 @@ class Ulimit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceMapping:
+    """--device HOST[:CONTAINER[:rwm]] (Docker's DeviceMapping)."""
+
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlkioDevice:
+    """A block device of a blkio setting, as Docker's WeightDevice and ThrottleDevice give it."""
+
+    path: str
+    value: int  # the weight (10..1000), or the rate in bytes or operations per second
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HostConfig:
     auto_remove: bool = False
     memory: int = 0
@@ -118,6 +135,19 @@ class HostConfig:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     pids_limit: int | None = None
+    # the other resources (api/wire/resources.py reads them, core/resources.py checks them)
+    memory_reservation: int = 0
+    memory_swappiness: int | None = None  # None: the kernel's
+    kernel_memory: int = 0  # never applied: discarded with dockerd's warnings
+    cpu_percent: int = 0  # Windows only: discarded with dockerd's warning
+    cpu_rt_period: int = 0
+    cpu_rt_runtime: int = 0
+    blkio_weight: int = 0
+    blkio_weight_device: tuple[BlkioDevice, ...] = ()
+    blkio_device_read_bps: tuple[BlkioDevice, ...] = ()
+    blkio_device_write_bps: tuple[BlkioDevice, ...] = ()
+    blkio_device_read_iops: tuple[BlkioDevice, ...] = ()
+    blkio_device_write_iops: tuple[BlkioDevice, ...] = ()
     shm_size: int = 64 * 1024 * 1024
     network_mode: str = "default"
     port_bindings: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # {"80/tcp": [{"HostIp", "HostPort"}]}
@@ -134,9 +164,9 @@ class HostConfig:
     group_add: tuple[str, ...] = ()
     oom_kill_disable: bool = False
     init: bool | None = None
-    pid_mode: str = ""  # "" (private) | host
+    pid_mode: str = ""  # "" (private) | host | container:<id>
     uts_mode: str = ""
-    ipc_mode: str = ""  # "" / private / shareable | host
+    ipc_mode: str = ""  # "" / private | shareable | host | none | container:<id>
     cgroupns_mode: str = ""  # "" (the daemon's default) | private | host
     isolation: str = ""
     device_cgroup_rules: tuple[str, ...] = ()
@@ -146,6 +176,22 @@ class HostConfig:
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # legacy --link, "target:alias"
+    # confinement (api/wire/security.py parses SecurityOpt into the fields after it)
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()  # as given (NET_ADMIN, cap_net_admin, ALL); checked at create
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()  # as given, shown by inspect
+    no_new_privileges: bool | None = None  # None: the daemon's --no-new-privileges
+    seccomp_profile: str = ""  # "" (the daemon's default), "unconfined", "builtin", or a profile's JSON
+    apparmor_profile: str = ""  # "" or "unconfined" (no AppArmor on the host: a named one is refused)
+    masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults (none when privileged)
+    readonly_paths: tuple[str, ...] | None = None
+    devices: tuple[DeviceMapping, ...] = ()
+    sysctls: dict[str, str] = field(default_factory=dict)
+    oom_score_adj: int = 0
+    userns_mode: str = ""  # "" | host (Servin has no user namespace remapping)
+    console_size: tuple[int, int] = (0, 0)  # the pty's first (rows, cols) with Tty
+    container_id_file: str = ""  # the client writes it (docker run --cidfile); kept for inspect
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,22 +1,21 @@
 """The OCI runtime spec (config.json) for a container: one pure function.
 
 Matches in substance what dockerd 20.10 generates for the same `docker run` flags
-(daemon/oci_linux.go and oci/defaults.go): namespaces, mounts, default capabilities,
-masked and read-only paths, resources and the cgroups path.
+(daemon/oci_linux.go and oci/defaults.go): namespaces (joined ones by path), mounts, capabilities,
+masked and read-only paths, devices, sysctls, resources and the cgroups path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from servin.core import caps, seccomp
 from servin.core.model import Container, HostConfig, MountPoint
+from servin.kernel.devices import HostDevice
+from servin.runtime.plan import CAPABILITIES
 
-DEFAULT_CAPS = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-)
 
 MASKED_PATHS = (
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -85,7 +84,12 @@ def build_spec(
     cgroups_path: str,
     cgroup_version: int,
     netns_path: str | None = None,  # join this network namespace (the bridge's endpoint) instead of a new one
+    seccomp_default: str | Mapping[str, Any] = seccomp.BUILTIN,  # the daemon's --seccomp-profile
+    seccomp_host: seccomp.Host | None = None,  # what profiles are evaluated against (None: this host)
+    confinement: Confinement | None = None,  # what the engine resolved at start (None: the defaults)
+    block_devices: Mapping[str, tuple[int, int]] | None = None,  # blkio device paths → (major, minor)
 ) -> dict[str, Any]:
+    conf = confinement or Confinement()
     stdin_mode = ""
     if container.config.open_stdin:
         # dockerd closes a Tty container's stdin on no client's EOF: a detached terminal stays usable
@@ -102,17 +106,20 @@ def build_spec(
               "pid": hc.pid_mode == "host", "ipc": hc.ipc_mode == "host"}
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc")
                                         if not shared.get(t)]
-    if netns_path and not shared["network"]:
-        namespaces = [{"type": "network", "path": netns_path} if n["type"] == "network" else n for n in namespaces]
+    joins = {"network": netns_path, "ipc": conf.ipc_pid and f"/proc/{conf.ipc_pid}/ns/ipc",
+             "pid": conf.pid_pid and f"/proc/{conf.pid_pid}/ns/pid"}  # as runc's namespaces[].path
+    namespaces = [{**n, "path": joins[n["type"]]} if joins.get(n["type"]) else n for n in namespaces]
     if hc.cgroupns_mode == "private" or (hc.cgroupns_mode == "" and cgroup_version == 2):
         namespaces.append({"type": "cgroup"})
     if hc.init:
         annotations["io.servin.init"] = "1"
     annotations.update(_log_annotations(hc))
-    return {
+    spec: dict[str, Any] = {
         "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": container.config.tty,
+            **({"consoleSize": {"height": hc.console_size[0], "width": hc.console_size[1]}}
+               if container.config.tty and all(hc.console_size) else {}),
             "user": {"uid": user.uid, "gid": user.gid,
                      **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})},
             "args": [container.path, *container.args],
@@ -120,25 +127,110 @@ def build_spec(
             "cwd": container.resolved_workdir or "/",
             **({"rlimits": [{"type": f"RLIMIT_{u.name.upper()}", "soft": u.soft, "hard": u.hard}
                             for u in container.host_config.ulimits]} if container.host_config.ulimits else {}),
-            "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
+            "capabilities": _capabilities(hc, user, conf.host_caps),
+            **({"noNewPrivileges": True} if _no_new_privileges(hc, conf) else {}),
             "apparmorProfile": "",
-            "oomScoreAdj": 0,
+            "oomScoreAdj": hc.oom_score_adj,
         },
         "root": {"path": f"{layout.bundle}/rootfs",
                  **({"readonly": True} if container.host_config.readonly_rootfs else {})},
         **({} if hc.uts_mode == "host" else {"hostname": container.resolved_hostname}),
         **({"domainname": container.config.domainname}
            if container.config.domainname and hc.uts_mode != "host" else {}),
-        "mounts": _mounts(container, layout, cgroup_version),
+        "mounts": _confine_mounts(_mounts(container, layout, cgroup_version), hc, conf),
         "annotations": annotations,
         "linux": {
-            "resources": _resources(container),
+            "resources": {**_resources(container, block_devices), "devices": _device_rules(hc, conf.devices)},
             "cgroupsPath": cgroups_path,
             "namespaces": namespaces,
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
+            **_devices(conf.devices),
+            **_sysctls(hc),
+            **_system_paths(hc),
         },
     }
+    # after the capabilities: the profile's rules depend on the bounding set (moby's WithSeccomp)
+    profile = seccomp.profile_for(hc.seccomp_profile, daemon_profile=seccomp_default, privileged=hc.privileged)
+    section = profile and seccomp.to_oci(profile, caps=spec["process"]["capabilities"]["bounding"],
+                                         host=seccomp_host or seccomp.Host.this())
+    if section:
+        spec["linux"]["seccomp"] = section
+    return spec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confinement:
+    """What the engine settles at start for the spec: the daemon's settings, the host's device
+    nodes a container gets, the containers whose namespaces it joins."""
+
+    host_caps: tuple[str, ...] = CAPABILITIES  # the daemon's bounding set: "all capabilities"
+    no_new_privileges: bool = False  # the daemon's --no-new-privileges
+    devices: tuple[HostDevice, ...] = ()  # --device nodes resolved, or every host node when privileged
+    ipc_pid: int | None = None  # --ipc container:<id>: the init of the container whose IPC it joins
+    pid_pid: int | None = None  # --pid container:<id>
+
+
+# set for a container with its own network namespace (dockerd's WithCommonOptions, Linux >= 4.11)
+DEFAULT_NET_SYSCTLS = {"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"}
+
+
+def _capabilities(hc: HostConfig, user: ProcessUser, host_caps: tuple[str, ...]) -> dict[str, list[str]]:
+    """TweakCapabilities; oci.SetCapabilities gives a non-root user the bounding set only."""
+    names = caps.tweak(hc.cap_add, hc.cap_drop, privileged=hc.privileged, available=host_caps)
+    sets = ("bounding", "effective", "permitted") if user.uid == 0 else ("bounding",)
+    return {k: list(names) for k in sets}
+
+
+def _no_new_privileges(hc: HostConfig, conf: Confinement) -> bool:
+    return conf.no_new_privileges if hc.no_new_privileges is None else hc.no_new_privileges
+
+
+def _system_paths(hc: HostConfig) -> dict[str, list[str]]:
+    """Masked and read-only paths: the container's own, else none when privileged, else Docker's."""
+    masked = hc.masked_paths if hc.masked_paths is not None else () if hc.privileged else MASKED_PATHS
+    readonly = hc.readonly_paths if hc.readonly_paths is not None else () if hc.privileged else READONLY_PATHS
+    return {**({"maskedPaths": list(masked)} if masked else {}),
+            **({"readonlyPaths": list(readonly)} if readonly else {})}
+
+
+def _sysctls(hc: HostConfig) -> dict[str, dict[str, str]]:
+    private_net = hc.network_mode != "host" and not hc.network_mode.startswith("container:")
+    values = {**(DEFAULT_NET_SYSCTLS if private_net else {}), **hc.sysctls}
+    return {"sysctl": values} if values else {}
+
+
+def _devices(devices: tuple[HostDevice, ...]) -> dict[str, list[dict[str, Any]]]:
+    if not devices:
+        return {}
+    return {"devices": [{"path": d.path, "type": d.type, "major": d.major, "minor": d.minor,
+                         "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid} for d in devices]}
+
+
+def _device_rules(hc: HostConfig, devices: tuple[HostDevice, ...]) -> list[dict[str, Any]]:
+    """Docker's allow-list, then an allow rule per --device, then --device-cgroup-rule; a
+    privileged container may use every device (moby's WithDevices)."""
+    if hc.privileged:
+        return [{"allow": True, "access": "rwm"}]
+    return [*DEVICE_RULES, *(_dev(True, d.type, d.major, d.minor, d.permissions) for d in devices),
+            *(_device_rule(r) for r in hc.device_cgroup_rules)]
+
+
+def _confine_mounts(mounts: list[dict[str, Any]], hc: HostConfig, conf: Confinement) -> list[dict[str, Any]]:
+    """Privileged: /sys and the cgroup filesystem writable (moby's WithMounts). /dev/shm by IPC mode:
+    none has none; host binds the host's; container:<id> binds the other container's, reached
+    through its init's root (dockerd binds the donor's shm directory)."""
+    shm = {"none": None, "host": "/dev/shm"}.get(hc.ipc_mode, "")
+    if conf.ipc_pid:
+        shm = f"/proc/{conf.ipc_pid}/root/dev/shm"
+    out = []
+    for m in mounts:
+        if hc.privileged and (m["destination"] == "/sys" or m["type"] in ("cgroup", "cgroup2")):
+            m = {**m, "options": [o for o in m["options"] if o != "ro"]}
+        if m["destination"] == "/dev/shm" and m["type"] == "tmpfs" and m["source"] == "shm" and shm != "":
+            if shm is None:
+                continue
+            m = {"destination": "/dev/shm", "type": "bind", "source": shm, "options": ["rbind", "rprivate"]}
+        out.append(m)
+    return out
 
 
 def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> list[dict[str, Any]]:
@@ -185,12 +277,13 @@ def _user_mount(mp: MountPoint) -> dict[str, Any]:
     return {"destination": mp.destination, "type": "bind", "source": mp.source, "options": opts}
 
 
-def _resources(container: Container) -> dict[str, Any]:
-    return resources_for(container.host_config)
+def _resources(container: Container, block_devices: Mapping[str, tuple[int, int]] | None) -> dict[str, Any]:
+    return resources_for(container.host_config, block_devices)
 
 
-def resources_for(hc: HostConfig) -> dict[str, Any]:
-    """OCI linux.resources for a HostConfig (also used by `docker update`)."""
+def resources_for(hc: HostConfig, block_devices: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """OCI linux.resources for a HostConfig (also used by `docker update`); `block_devices` numbers
+    the device paths of its blkio settings."""
     res: dict[str, Any] = {"devices": list(DEVICE_RULES) + [_device_rule(r) for r in hc.device_cgroup_rules]}
     memory: dict[str, Any] = {}
     if hc.memory:
@@ -199,6 +292,10 @@ def resources_for(hc: HostConfig) -> dict[str, Any]:
             memory["swap"] = hc.memory_swap
     if hc.oom_kill_disable:
         memory["disableOOMKiller"] = True
+    if hc.memory_reservation:
+        memory["reservation"] = hc.memory_reservation
+    if hc.memory_swappiness is not None:
+        memory["swappiness"] = hc.memory_swappiness
     if memory:
         res["memory"] = memory
     cpu: dict[str, Any] = {}
@@ -216,8 +313,29 @@ def resources_for(hc: HostConfig) -> dict[str, Any]:
         cpu["cpus"] = hc.cpuset_cpus
     if hc.cpuset_mems:
         cpu["mems"] = hc.cpuset_mems
+    if hc.cpu_rt_period:
+        cpu["realtimePeriod"] = hc.cpu_rt_period
+    if hc.cpu_rt_runtime:
+        cpu["realtimeRuntime"] = hc.cpu_rt_runtime
     if cpu:
         res["cpu"] = cpu
     if hc.pids_limit is not None and hc.pids_limit != 0:
         res["pids"] = {"limit": hc.pids_limit}
+    if block_io := _block_io(hc, block_devices or {}):
+        res["blockIO"] = block_io
     return res
+
+
+def _block_io(hc: HostConfig, numbers: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """OCI linux.resources.blockIO: the weight and the per-device weights and throttles."""
+    out: dict[str, Any] = {"weight": hc.blkio_weight} if hc.blkio_weight else {}
+    for key, entries, value in (
+        ("weightDevice", hc.blkio_weight_device, "weight"),
+        ("throttleReadBpsDevice", hc.blkio_device_read_bps, "rate"),
+        ("throttleWriteBpsDevice", hc.blkio_device_write_bps, "rate"),
+        ("throttleReadIOPSDevice", hc.blkio_device_read_iops, "rate"),
+        ("throttleWriteIOPSDevice", hc.blkio_device_write_iops, "rate"),
+    ):
+        if entries:
+            out[key] = [{"major": numbers[d.path][0], "minor": numbers[d.path][1], value: d.value} for d in entries]
+    return out

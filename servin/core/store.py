@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 from servin import atomicfile
+from servin import safefs
 from servin.core.model import (
+    BlkioDevice,
     Container,
     ContainerConfig,
+    DeviceMapping,
     EndpointConfig,
     Health,
     HealthConfig,
@@ -48,8 +50,15 @@ def _from_record(d: dict[str, Any]) -> Container:
                          for m in hc.get("mounts", ()))
     hc["ulimits"] = tuple(Ulimit(**u) for u in hc.get("ulimits", ()))
     for key in ("binds", "volumes_from", "group_add", "device_cgroup_rules", "extra_hosts", "dns", "dns_search",
-                "dns_options", "links"):
+                "dns_options", "links", "cap_add", "cap_drop", "security_opt"):
         hc[key] = tuple(hc.get(key, ()))
+    for key in ("masked_paths", "readonly_paths"):
+        hc[key] = tuple(hc[key]) if hc.get(key) is not None else None
+    hc["devices"] = tuple(DeviceMapping(**m) for m in hc.get("devices", ()))
+    hc["console_size"] = tuple(hc.get("console_size", (0, 0)))
+    for key in ("blkio_weight_device", "blkio_device_read_bps", "blkio_device_write_bps", "blkio_device_read_iops",
+                "blkio_device_write_iops"):
+        hc[key] = tuple(BlkioDevice(**d) for d in hc.get(key, ()))
     st = dict(d["state"])
     st["status"] = Status(st["status"])
     if st.get("health"):
@@ -86,6 +95,13 @@ def _health_config(h: dict[str, Any]) -> HealthConfig:
     return HealthConfig(**{**h, "test": tuple(h["test"])})
 
 
+def _remove(d: Path) -> None:
+    try:
+        safefs.remove_tree(d)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", d, exc)
+
+
 class ContainerStore:
     """Records under `<root>/<id>/container.json`; the dir also serves as the bundle."""
 
@@ -97,8 +113,9 @@ class ContainerStore:
         for d in sorted(root.iterdir()):
             rec = d / RECORD
             if not rec.exists():
-                # a create that crashed before its record landed: nothing refers to it
-                shutil.rmtree(d, ignore_errors=True)
+                # a create that crashed before its record landed (or a removal that did): nothing
+                # refers to it; what cannot be removed is logged and left, never fatal at start
+                _remove(d)
                 continue
             try:
                 c = _from_record(atomicfile.read_json(rec))
@@ -123,7 +140,7 @@ class ContainerStore:
             rec = d / RECORD
             if rec.exists():
                 rec.unlink()  # first, so a crash mid-removal leaves no half container
-            shutil.rmtree(d, ignore_errors=True)
+            _remove(d)  # what is left without its record, the next start removes
             self._by_id.pop(container_id, None)
 
     def all(self) -> list[Container]:

@@ -36,6 +36,8 @@ class DaemonConfig:
     mtu: int = 0  # the default bridge's MTU (0: 1500)
     insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR; loopback is always insecure
     registry_mirrors: tuple[str, ...] = ()  # mirrors of docker.io, tried first for pulls
+    seccomp_profile: str = ""  # a profile's path, "unconfined", or "" / "builtin": Docker's default
+    no_new_privileges: bool = False  # no_new_privs for every new container unless its SecurityOpt says otherwise
 
 
 # flag dest → daemon.json key (dockerd's names)
@@ -45,6 +47,7 @@ FILE_KEYS = {
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
     "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc", "mtu": "mtu",
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
+    "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
 }
 
 
@@ -73,6 +76,10 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="registry (host:port or CIDR) reached over plain http or unverified TLS")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append",
                    help="preferred mirror of docker.io for pulls")
+    p.add_argument("--seccomp-profile", dest="seccomp_profile",
+                   help='path to seccomp profile; "unconfined" to disable the default seccomp profile')
+    p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
+                   help="set no-new-privileges by default for new containers")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -84,7 +91,7 @@ def _convert(name: str, value: Any) -> Any:
         return tuple(value)
     if name in ("data_root", "exec_root", "pidfile"):
         return Path(value)
-    if name in ("debug", "seed_busybox", "icc"):
+    if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name == "mtu":
         if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 68 <= value <= 65535):

@@ -26,6 +26,8 @@ class HostFacts:
     debug: bool
     swap_limit: bool
     start_time_ns: int
+    seccomp_profile: str = "default"  # what /info names: default, unconfined or the profile's path
+    no_new_privileges: bool = False  # the daemon's --no-new-privileges
 
 
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -54,7 +56,7 @@ def _mem_total() -> int:
 
 
 def gather(*, daemon_id: str, data_root: Path, cgroup_version: int, debug: bool, swap_limit: bool,
-           start_time_ns: int) -> HostFacts:
+           start_time_ns: int, seccomp_profile: str = "default", no_new_privileges: bool = False) -> HostFacts:
     os_name, os_version = _os_release()
     machine = platform.machine()
     return HostFacts(
@@ -62,5 +64,6 @@ def gather(*, daemon_id: str, data_root: Path, cgroup_version: int, debug: bool,
         operating_system=os_name, os_version=os_version, architecture=machine,
         go_arch=GOARCH.get(machine, machine), ncpu=os.cpu_count() or 1, mem_total=_mem_total(),
         data_root=str(data_root), cgroup_version=cgroup_version, cgroup_driver="cgroupfs", debug=debug,
-        swap_limit=swap_limit, start_time_ns=start_time_ns,
+        swap_limit=swap_limit, start_time_ns=start_time_ns, seccomp_profile=seccomp_profile,
+        no_new_privileges=no_new_privileges,
     )

@@ -19,7 +19,8 @@ from servin.core.volumes import VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DaemonConfig
 from servin.images.store import ImageStore
-from servin.kernel import cgroups
+from servin.core import caps
+from servin.kernel import cgroups, procfs
 from servin.runtime import Runtime
 
 
@@ -62,8 +63,29 @@ def secure_roots(data_root: Path, exec_root: Path) -> None:
     os.chmod(exec_root, 0o711)
 
 
+def seccomp_profile(setting: str) -> str | dict[str, Any]:
+    """dockerd's setupSeccompProfile: "" and builtin are Docker's default, unconfined none, anything
+    else a profile's path, read and checked now (dockerd reads it at start, decodes it per container)."""
+    from servin.core import seccomp
+    from servin.errors import InvalidArgument
+
+    if setting in ("", seccomp.BUILTIN):
+        return seccomp.BUILTIN
+    if setting == seccomp.UNCONFINED:
+        return seccomp.UNCONFINED
+    from servin.api.wire.seccomp import decode_profile
+
+    try:
+        text = Path(setting).read_text()
+    except OSError as exc:
+        raise InvalidArgument(f"opening seccomp profile ({setting}) failed: open {setting}: "
+                              f"{os.strerror(exc.errno or 0).lower()}") from None
+    return decode_profile(text)
+
+
 def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> Engine:
     secure_roots(config.data_root, config.exec_root)
+    profile = seccomp_profile(config.seccomp_profile)
     for leftover in (config.data_root / "tmp").iterdir():  # uploads a crash interrupted
         leftover.unlink(missing_ok=True)
     cg = cgroups.detect(cgroup_root)
@@ -75,11 +97,14 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
         cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
         cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
-        default_log=(config.log_driver, dict(config.log_opts or {})), network=network)
+        default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
+        host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
-        or cg.version == 2, start_time_ns=time.time_ns())
+        or cg.version == 2, start_time_ns=time.time_ns(),
+        seccomp_profile="default" if profile == "builtin" else config.seccomp_profile,
+        no_new_privileges=config.no_new_privileges)
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     from servin.registry import RegistryService

@@ -9,11 +9,13 @@ the files, and reads of files the kernel would have created fall back to default
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +38,41 @@ class Resources:
     # v1 by the devices controller, on v2 by an eBPF program attached to the cgroup (kernel/devfilter).
     device_rules: tuple[tuple[bool, str], ...] | None = None
     oom_kill_disable: bool = False  # v1 only (memory.oom_control); v2 has no such switch
+    memory_reservation: int | None = None  # soft limit: v1 memory.soft_limit_in_bytes, v2 memory.low
+    memory_swappiness: int | None = None  # 0..100, v1 only (memory.swappiness)
+    cpu_rt_period: int | None = None  # µs, v1 only (cpu.rt_period_us)
+    cpu_rt_runtime: int | None = None  # µs, v1 only (cpu.rt_runtime_us, granted by the ancestors)
+    blkio_weight: int | None = None  # 10..1000: v1 blkio(.bfq).weight, v2 io.bfq.weight or io.weight
+    # per device as (major, minor, value): weights, then bytes or operations per second
+    blkio_weight_device: tuple[tuple[int, int, int], ...] = ()
+    blkio_read_bps: tuple[tuple[int, int, int], ...] = ()
+    blkio_write_bps: tuple[tuple[int, int, int], ...] = ()
+    blkio_read_iops: tuple[tuple[int, int, int], ...] = ()
+    blkio_write_iops: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Features:
+    """What this host's cgroups can limit (dockerd's sysinfo), read once from the roots' files."""
+
+    memory: bool = True
+    swap: bool = True
+    memory_reservation: bool = True
+    swappiness: bool = True
+    oom_kill_disable: bool = True
+    cpu_shares: bool = True
+    cpu_cfs: bool = True
+    cpu_rt: bool = True
+    cpuset: bool = True
+    cpus: str = ""  # the CPUs and memory nodes containers may ask for ("0-3")
+    mems: str = ""
+    pids: bool = True
+    blkio_weight: bool = True
+    blkio_weight_device: bool = True
+    blkio_read_bps: bool = True
+    blkio_write_bps: bool = True
+    blkio_read_iops: bool = True
+    blkio_write_iops: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +101,7 @@ USER_HZ_NS = 1_000_000_000 // 100  # cpuacct.stat counts in USER_HZ ticks
 class CgroupManager(Protocol):
     version: int  # 1 or 2
     driver: str  # "cgroupfs"
+    features: Features
 
     def create(self, path: str, resources: Resources) -> list[Path]:
         """Create the cgroup `path` (e.g. "/servin/<id>") in every hierarchy, apply the limits,
@@ -88,6 +126,9 @@ class CgroupManager(Protocol):
 Writer = Callable[[Path, str], None]
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "blkio", "devices")
+# The v1 hierarchies a container joins, as runc: its own cgroup in every one (so /proc/self/cgroup
+# and its /sys/fs/cgroup show it), systemd's named one included (so it leaves the daemon's unit).
+V1_JOINED = (*V1_CONTROLLERS, "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc", "systemd")
 V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 _REFUSED = {errno.EINVAL, errno.ERANGE, errno.EBUSY, errno.EOVERFLOW}
 _UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages (~2^63)
@@ -124,6 +165,11 @@ def cpu_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+def io_weight(blkio_weight: int) -> int:
+    """v1 blkio weight [10, 1000] → v2 io.weight [1, 10000], linearly (runc's mapping)."""
+    return 1 + (min(max(blkio_weight, 10), 1000) - 10) * 9999 // 990
+
+
 class CgroupV1:
     version: int = 1
     driver: str = "cgroupfs"
@@ -133,17 +179,44 @@ class CgroupV1:
         self._write = writer
         # controller → its hierarchy's mount dir ("cpu,cpuacct" and its symlinks: one dir)
         self.hierarchies: dict[str, Path] = {}
+        joined: set[Path] = set()
         entries = sorted(root.iterdir()) if root.is_dir() else []
         for entry in entries:
             if entry.is_dir():
-                for name in entry.name.split(","):
+                names = entry.name.split(",")
+                for name in names:
                     if name in V1_CONTROLLERS:
                         self.hierarchies.setdefault(name, entry.resolve())
+                if any(name in V1_JOINED for name in names):
+                    joined.add(entry.resolve())
+        self.joined = sorted(joined)
+        self.features = self._probe()
+
+    def _probe(self) -> Features:
+        mem, cpu, cpuset, blkio = (self.hierarchies.get(c) for c in ("memory", "cpu", "cpuset", "blkio"))
+
+        def has(mount: Path | None, *names: str) -> bool:
+            return mount is not None and any((mount / n).exists() for n in names)
+
+        return Features(
+            memory=mem is not None, swap=has(mem, "memory.memsw.limit_in_bytes"),
+            memory_reservation=has(mem, "memory.soft_limit_in_bytes"), swappiness=has(mem, "memory.swappiness"),
+            oom_kill_disable=has(mem, "memory.oom_control"), cpu_shares=has(cpu, "cpu.shares"),
+            cpu_cfs=has(cpu, "cpu.cfs_quota_us"), cpu_rt=has(cpu, "cpu.rt_period_us") and has(cpu, "cpu.rt_runtime_us"),
+            cpuset=cpuset is not None, cpus=_read(cpuset / "cpuset.cpus") if cpuset else "",
+            mems=_read(cpuset / "cpuset.mems") if cpuset else "", pids="pids" in self.hierarchies,
+            blkio_weight=has(blkio, "blkio.weight", "blkio.bfq.weight"),
+            blkio_weight_device=has(blkio, "blkio.weight_device", "blkio.bfq.weight_device"),
+            blkio_read_bps=has(blkio, "blkio.throttle.read_bps_device"),
+            blkio_write_bps=has(blkio, "blkio.throttle.write_bps_device"),
+            blkio_read_iops=has(blkio, "blkio.throttle.read_iops_device"),
+            blkio_write_iops=has(blkio, "blkio.throttle.write_iops_device"),
+        )  # fmt: skip
 
     def _leaves(self, path: str) -> list[Path]:
-        """The container's dir in every distinct hierarchy."""
+        """The container's dir in every hierarchy it joins."""
         rel = _relative(path)
-        return [mount / rel for mount in sorted(set(self.hierarchies.values()))]
+        return [mount / rel for mount in self.joined]
 
     def _leaf(self, controller: str, path: str) -> Path | None:
         mount = self.hierarchies.get(controller)
@@ -187,6 +260,10 @@ class CgroupV1:
                 self._write_if_supported(mem / "memory.memsw.limit_in_bytes", swap_value)
             if r.oom_kill_disable:
                 self._write(mem / "memory.oom_control", "1")
+            if r.memory_reservation is not None:
+                self._write(mem / "memory.soft_limit_in_bytes", _or_minus_one(r.memory_reservation))
+            if r.memory_swappiness is not None:
+                self._write(mem / "memory.swappiness", str(r.memory_swappiness))
         if cpu := self._leaf("cpu", path):
             if r.cpu_shares:
                 self._write(cpu / "cpu.shares", str(r.cpu_shares))
@@ -202,6 +279,10 @@ class CgroupV1:
                     self._write(cpu / "cpu.cfs_period_us", str(r.cpu_period))
             if quota is not None:
                 self._write(cpu / "cpu.cfs_quota_us", quota)
+            if r.cpu_rt_runtime:
+                period = r.cpu_rt_period or _read_int(cpu / "cpu.rt_period_us", 1_000_000)
+                self._raise_rt_budget(path, r.cpu_rt_runtime, period)
+            self._write_both(cpu / "cpu.rt_period_us", r.cpu_rt_period, cpu / "cpu.rt_runtime_us", r.cpu_rt_runtime)
         if cpuset := self._leaf("cpuset", path):
             if r.cpuset_cpus is not None:
                 self._write(cpuset / "cpuset.cpus", r.cpuset_cpus)
@@ -212,6 +293,51 @@ class CgroupV1:
         if (devices := self._leaf("devices", path)) and r.device_rules is not None:
             for allow, rule in r.device_rules:
                 self._write(devices / ("devices.allow" if allow else "devices.deny"), rule)
+        if blkio := self._leaf("blkio", path):
+            # BFQ's files where the kernel has them, else CFQ's (runc's choice)
+            prefix = "blkio.bfq." if (blkio / "blkio.bfq.weight").exists() else "blkio."
+            if r.blkio_weight:
+                self._write(blkio / f"{prefix}weight", str(r.blkio_weight))
+            for major, minor, weight in r.blkio_weight_device:
+                self._write(blkio / f"{prefix}weight_device", f"{major}:{minor} {weight}")
+            for name, devices_ in (("read_bps", r.blkio_read_bps), ("write_bps", r.blkio_write_bps),
+                                   ("read_iops", r.blkio_read_iops), ("write_iops", r.blkio_write_iops)):
+                for major, minor, rate in devices_:
+                    self._write(blkio / f"blkio.throttle.{name}_device", f"{major}:{minor} {rate}")
+        elif _wants_blkio(r):
+            raise Unavailable("the blkio cgroup controller is not mounted")
+
+    def _write_both(self, first: Path, a: int | None, second: Path, b: int | None) -> None:
+        """Two settings the kernel checks against each other (rt period, then runtime): when the
+        first does not fit the current second, the second goes first."""
+        try:
+            if a:
+                self._write(first, str(a))
+        except InvalidArgument:
+            if not b:
+                raise
+            self._write(second, str(b))
+            self._write(first, str(a))
+            return
+        if b:
+            self._write(second, str(b))
+
+    def _raise_rt_budget(self, path: str, runtime: int, period: int) -> None:
+        """Real-time runtime must be granted by every ancestor (each has none by default): raise
+        theirs top-down to what their children then hold, as dockerd does for its --cpu-rt-runtime.
+        Never lowered; the hierarchy's root is the kernel's."""
+        parts = _relative(path).parts
+        cpu = self.hierarchies["cpu"]
+        share, raises = Fraction(runtime, period), []
+        for depth in range(len(parts) - 1, 0, -1):
+            level, child = cpu.joinpath(*parts[:depth]), parts[depth]
+            siblings = sum((_rt_share(d) for d in level.iterdir() if d.is_dir() and d.name != child), Fraction(0))
+            share = max(share + siblings, _rt_share(level))
+            raises.append((level, share))
+        for level, share in reversed(raises):
+            need = math.ceil(share * _read_int(level / "cpu.rt_period_us", 1_000_000))
+            if 0 <= _read_int(level / "cpu.rt_runtime_us", 0) < need:
+                self._write(level / "cpu.rt_runtime_us", str(need))
 
     def _write_if_supported(self, file: Path, value: str) -> None:
         """For files that exist only with a kernel feature (memsw: swap accounting)."""
@@ -302,6 +428,16 @@ class CgroupV2:
         self.root = root
         self._device_filter = device_filter
         self._write = writer
+        on = set(_read(root / "cgroup.controllers").split())
+        io = "io" in on
+        self.features = Features(
+            memory="memory" in on, swap="memory" in on, memory_reservation="memory" in on, swappiness=False,
+            oom_kill_disable=False, cpu_shares="cpu" in on, cpu_cfs="cpu" in on, cpu_rt=False,
+            cpuset="cpuset" in on, cpus=_read(root / "cpuset.cpus.effective"),
+            mems=_read(root / "cpuset.mems.effective"),
+            pids="pids" in on, blkio_weight=io, blkio_weight_device=io, blkio_read_bps=io, blkio_write_bps=io,
+            blkio_read_iops=io, blkio_write_iops=io,
+        )  # fmt: skip
 
     def create(self, path: str, resources: Resources) -> list[Path]:
         rel = _relative(path)
@@ -326,6 +462,10 @@ class CgroupV2:
 
     def update(self, path: str, r: Resources) -> None:
         _validate(r)
+        for value, what in ((r.memory_swappiness, "memory swappiness"),
+                            (r.cpu_rt_period or r.cpu_rt_runtime, "CPU real-time scheduling")):
+            if value is not None and value != 0:
+                raise InvalidArgument(f"{what} is not available on cgroup v2")
         leaf = self.root / _relative(path)
         if r.memory_swap:
             if r.memory_swap < 0:
@@ -339,6 +479,8 @@ class CgroupV2:
                     raise  # else: no swap accounting in this kernel
         if r.memory is not None:
             self._write(leaf / "memory.max", str(r.memory) if r.memory > 0 else "max")
+        if r.memory_reservation is not None:
+            self._write(leaf / "memory.low", str(r.memory_reservation) if r.memory_reservation > 0 else "0")
         if r.cpu_shares:
             self._write(leaf / "cpu.weight", str(cpu_weight(r.cpu_shares)))
         if r.cpu_quota is not None or r.cpu_period:
@@ -353,6 +495,16 @@ class CgroupV2:
             self._write(leaf / "cpuset.mems", r.cpuset_mems)
         if r.pids_limit is not None:
             self._write(leaf / "pids.max", _or_max(r.pids_limit))
+        # BFQ's weights where the kernel has them, else io.weight (the io.cost controller's)
+        bfq = (leaf / "io.bfq.weight").exists()
+        weights = [("", r.blkio_weight)] if r.blkio_weight else []  # "" = the default weight
+        for dev, weight in [*weights, *((f"{ma}:{mi} ", w) for ma, mi, w in r.blkio_weight_device)]:
+            value = weight if bfq else io_weight(weight)
+            self._write(leaf / ("io.bfq.weight" if bfq else "io.weight"), f"{dev}{value}")
+        for key, devices in (("rbps", r.blkio_read_bps), ("wbps", r.blkio_write_bps),
+                             ("riops", r.blkio_read_iops), ("wiops", r.blkio_write_iops)):
+            for major, minor, rate in devices:
+                self._write(leaf / "io.max", f"{major}:{minor} {key}={rate}")
         if r.device_rules is not None:  # set once, at create (update passes None)
             self._device_filter(leaf, r.device_rules)
 
@@ -438,6 +590,21 @@ def _validate(r: Resources) -> None:
 
 def _or_max(limit: int) -> str:
     return str(limit) if limit > 0 else "max"
+
+
+def _or_minus_one(limit: int) -> str:
+    return str(limit) if limit > 0 else "-1"
+
+
+def _rt_share(cgroup: Path) -> Fraction:
+    """The real-time runtime a v1 cpu cgroup holds, as a fraction of a CPU."""
+    runtime = _read_int(cgroup / "cpu.rt_runtime_us", 0)
+    return Fraction(max(runtime, 0), _read_int(cgroup / "cpu.rt_period_us", 1_000_000) or 1)
+
+
+def _wants_blkio(r: Resources) -> bool:
+    return bool(r.blkio_weight or r.blkio_weight_device or r.blkio_read_bps or r.blkio_write_bps
+                or r.blkio_read_iops or r.blkio_write_iops)
 
 
 def _read(file: Path) -> str:

@@ -31,3 +31,11 @@ def net_dev(pid: int, proc: Path = Path("/proc")) -> dict[str, dict[str, int]]:
         # receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
         out[name] = dict(zip(NET_DEV_FIELDS, (v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11]), strict=True))
     return out
+
+
+def capability_bounding_set(proc: Path = Path("/proc")) -> int:
+    """This process's capability bounding set (CapBnd), the most a container can be given."""
+    for line in (proc / "self" / "status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    raise OSError("no CapBnd in /proc/self/status")

@@ -18,27 +18,43 @@ Tags:
               decimal MS_* mask; MS_BIND mounts are bound and then remounted with the other
               flags; propagation bits are applied by a second call; MS_REMOUNT without
               MS_BIND remounts an earlier mount; target "/dev" with fstype tmpfs gets the
-              standard device nodes and symlinks)
+              standard device nodes and symlinks; fstype "symlink" makes target a symlink
+              to source, e.g. /sys/fs/cgroup/cpu -> cpu,cpuacct; fstype "nsbind" binds path
+              `data` of the mount namespace `source` (/proc/<pid>/ns/mnt; from a bind of
+              /proc/<pid>/root/<path>: another container's /dev/shm for --ipc container:))
     masked N path...          readonly_path N path...
     namespaces 1 CLONE_* mask (decimal; cgroup ns is unshared by the child after the cgroup join)
-    netns_path 1 path         join this network namespace (an nsfs file) with setns before the
-              mounts instead of a new one (CLONE_NEWNET is then absent from the mask)
+    ns_path 2 type path       (repeatable; type network|ipc|uts|pid) join this namespace (an nsfs
+              file: <exec-root>/netns/<id>, /proc/<pid>/ns/ipc) instead of a new one; the shim
+              opens it before the clone, the child setns()es before the mounts (pid: the shim
+              around the clone); its CLONE_NEW* is then absent from the mask
+    sysctl 2 key value        (repeatable) written to /proc/sys/<key with / for .> after pivot_root,
+              before /proc/sys is made read-only
+    oom_score_adj 1 n         written to /proc/self/oom_score_adj of the init and of every exec
+    device 7 path type major minor mode uid gid   (repeatable) a node the child makes in the
+              container (type c, b or p; mode the permission bits, decimal), after the mounts;
+              one that exists is left; where mknod is refused, the host's node at path is bound
     cgroup_procs N file...    (repeatable) cgroup.procs files the parent writes the child pid to
     caps 1 mask               (decimal 64-bit capability mask: bounding, effective, permitted)
     rlimit 3 resource soft hard   (repeatable; RLIM_INFINITY = 18446744073709551615)
     no_new_privs 1 0|1   open_stdin 1 0|1   stdin_once 1 0|1
+    seccomp 2 path flags      a classic BPF program (struct sock_filter[], runtime/seccomp.py's
+              cache) installed with seccomp(SECCOMP_SET_MODE_FILTER, flags) last before execve, for
+              the init and every exec; absent: no filter (unconfined)
     terminal 1 0|1            consolesize 2 rows cols   (the pty's initial size)
     init 1 1                  (--init: args start with /sbin/docker-init, bound read-only)
     log 1 path (json-file log; absent: driver none, nothing is written)    exit_file 1 path
     log_max_size 1 bytes      log_max_files 1 n          (json-file rotation, Docker's semantics)
 
 An exec plan (`ExecPlan`, for `exec <path>` connections) uses the same format with the process
-tags only: args env cwd uid gid groups caps no_new_privs terminal open_stdin consolesize.
+tags only: args env cwd uid gid groups caps no_new_privs terminal open_stdin consolesize; the
+container's seccomp program applies to every exec (as runc's exec applies the container's).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +62,7 @@ from typing import Any
 
 from servin.errors import InvalidArgument, NotImplementedYet
 from servin.kernel.cgroups import Resources
+from servin.runtime.seccomp import filter_flags
 
 # --- constants (Linux uapi) -----------------------------------------------------------------
 
@@ -80,6 +97,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
+_OTHER_ROOT = re.compile(r"^/proc/([0-9]+)/root(/.+)$")
+JOINABLE = ("network", "ipc", "uts", "pid")  # namespaces a plan can join by path
 NAMESPACE_FLAGS = {
     "pid": CLONE_NEWPID,
     "mount": CLONE_NEWNS,
@@ -192,6 +211,17 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    path: str
+    type: str  # c, b, p
+    major: int
+    minor: int
+    mode: int  # permission bits
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rlimit:
     resource: int
     soft: int
@@ -215,7 +245,7 @@ class Plan:
     masked: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     namespaces: int = 0
-    netns_path: str | None = None
+    ns_paths: tuple[tuple[str, str], ...] = ()  # (type, nsfs path) of namespaces joined
     cgroup_procs: tuple[str, ...] = ()
     caps: int = 0
     rlimits: tuple[Rlimit, ...] = ()
@@ -229,6 +259,15 @@ class Plan:
     init: bool = False
     log_max_size: int | None = None  # bytes
     log_max_files: int | None = None
+    seccomp: str | None = None  # the compiled program's path
+    seccomp_flags: int = 0
+    sysctls: tuple[tuple[str, str], ...] = ()
+    oom_score_adj: int | None = None
+    devices: tuple[Device, ...] = ()
+
+    @property
+    def netns_path(self) -> str | None:
+        return dict(self.ns_paths).get("network")
 
     def encode(self) -> bytes:
         out: list[bytes] = []
@@ -254,13 +293,21 @@ class Plan:
         tag("masked", *self.masked)
         tag("readonly_path", *self.readonly_paths)
         tag("namespaces", self.namespaces)
-        if self.netns_path:
-            tag("netns_path", self.netns_path)
+        for kind, path in self.ns_paths:
+            tag("ns_path", kind, path)
+        for key, value in self.sysctls:
+            tag("sysctl", key, value)
+        if self.oom_score_adj is not None:
+            tag("oom_score_adj", self.oom_score_adj)
+        for d in self.devices:
+            tag("device", d.path, d.type, d.major, d.minor, d.mode, d.uid, d.gid)
         tag("cgroup_procs", *self.cgroup_procs)
         tag("caps", self.caps)
         for r in self.rlimits:
             tag("rlimit", r.resource, r.soft, r.hard)
         tag("no_new_privs", int(self.no_new_privs))
+        if self.seccomp:
+            tag("seccomp", self.seccomp, self.seccomp_flags)
         tag("open_stdin", int(self.open_stdin))
         tag("stdin_once", int(self.stdin_once))
         if self.terminal:
@@ -379,6 +426,11 @@ def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
     mem = res.get("memory") or {}
     cpu = res.get("cpu") or {}
     pids = res.get("pids") or {}
+    blkio = res.get("blockIO") or {}
+
+    def per_device(key: str, value: str) -> tuple[tuple[int, int, int], ...]:
+        return tuple((int(d["major"]), int(d["minor"]), int(d[value])) for d in blkio.get(key) or ())
+
     return Resources(
         memory=mem.get("limit"),
         memory_swap=mem.get("swap"),
@@ -390,6 +442,16 @@ def resources_from_oci(linux: Mapping[str, Any]) -> Resources:
         pids_limit=pids.get("limit"),
         device_rules=_device_rules(res.get("devices")),
         oom_kill_disable=bool(mem.get("disableOOMKiller")),
+        memory_reservation=mem.get("reservation"),
+        memory_swappiness=mem.get("swappiness"),
+        cpu_rt_period=cpu.get("realtimePeriod"),
+        cpu_rt_runtime=cpu.get("realtimeRuntime"),
+        blkio_weight=blkio.get("weight"),
+        blkio_weight_device=per_device("weightDevice", "weight"),
+        blkio_read_bps=per_device("throttleReadBpsDevice", "rate"),
+        blkio_write_bps=per_device("throttleWriteBpsDevice", "rate"),
+        blkio_read_iops=per_device("throttleReadIOPSDevice", "rate"),
+        blkio_write_iops=per_device("throttleWriteIOPSDevice", "rate"),
     )
 
 
@@ -406,20 +468,35 @@ def _device_rules(devices: Any) -> tuple[tuple[bool, str], ...] | None:
     return tuple(rules)
 
 
-def _cgroup_mounts(target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None) -> list[Mount]:
-    """The container's cgroup filesystem. On a v2 host: one cgroup2 mount. On a v1/hybrid
-    host: a tmpfs at `target` with one cgroup (v1) mount per hierarchy under it, then the
-    tmpfs is remounted read-only. `v1_hierarchies` is (directory name, mount data) per
-    hierarchy, e.g. ("cpu", "cpu"), ("systemd", "none,name=systemd")."""
+V1_CGROUP_ROOT = "/sys/fs/cgroup"  # where host_cgroup_v1_hierarchies finds the hierarchies
+
+
+def _cgroup_mounts(target: str, flags: int, v1_hierarchies: Sequence[tuple[str, str]] | None, *,
+                   cgroups_path: str, cgroupns: bool) -> list[Mount]:
+    """The container's cgroup filesystem, as runc makes it. On a v2 host: one cgroup2 mount (in
+    the container's cgroup namespace its root is the container's cgroup). On a v1/hybrid host: a
+    tmpfs at `target`; per hierarchy the container's own cgroup directory bound on
+    <target>/<name>, or with a cgroup namespace the hierarchy mounted (the namespace roots it at
+    the container's cgroup); symlinks for co-mounted controllers (cpu -> cpu,cpuacct); then the
+    tmpfs remounted read-only. `v1_hierarchies` is (directory name, mount data) per hierarchy,
+    e.g. ("cpu,cpuacct", "cpu,cpuacct"), ("systemd", "none,name=systemd")."""
     base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY | MS_RELATIME)
     if v1_hierarchies is None:
         return [Mount(source="cgroup", target=target, fstype="cgroup2", flags=base)]
+    if not cgroupns and not cgroups_path.strip("/"):
+        raise InvalidArgument("a cgroup mount without a cgroup namespace needs linux.cgroupsPath")
     tmpfs_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    root = target.rstrip("/")
     mounts = [Mount(source="tmpfs", target=target, fstype="tmpfs", flags=tmpfs_flags, data="mode=755")]
     for name, data in v1_hierarchies:
-        mounts.append(
-            Mount(source="cgroup", target=f"{target.rstrip('/')}/{name}", fstype="cgroup", flags=base, data=data)
-        )
+        if cgroupns:
+            mounts.append(Mount(source="cgroup", target=f"{root}/{name}", fstype="cgroup", flags=base, data=data))
+        else:
+            own = os.path.normpath(f"{V1_CGROUP_ROOT}/{name}/{cgroups_path.strip('/')}")
+            mounts.append(Mount(source=own, target=f"{root}/{name}", fstype="bind", flags=MS_BIND | MS_REC | base))
+        if "," in name:
+            mounts.extend(Mount(source=name, target=f"{root}/{sub}", fstype="symlink", flags=0)
+                          for sub in name.split(","))
     if flags & MS_RDONLY:
         mounts.append(
             Mount(
@@ -450,7 +527,8 @@ def host_cgroup_v1_hierarchies(mountinfo: str | None = None) -> list[tuple[str, 
             continue
         name = mountpoint.rsplit("/", 1)[1]
         opts = [o for o in pfields[2].split(",") if o not in ("rw", "ro")]
-        controllers = [o for o in opts if o in _V1_CONTROLLERS or o.startswith("name=")]
+        # the hierarchies the cgroup manager puts a container in (cgroups.V1_JOINED)
+        controllers = [o for o in opts if o in _V1_CONTROLLERS or o == "name=systemd"]
         if not controllers or name in seen:
             continue
         seen.add(name)
@@ -476,9 +554,11 @@ def plan_from_oci(
     cgroup_procs: Sequence[Path | str] = (),
     cgroup_v1_hierarchies: Sequence[tuple[str, str]] | None = None,
     init_binary: Path | str | None = None,
+    seccomp_program: Path | str | None = None,
 ) -> Plan:
     """Translate an OCI runtime-spec config into a plan. Pure: everything it needs from the
-    host (the cgroup.procs files, the v1 hierarchies, the init binary) is passed in."""
+    host (the cgroup.procs files, the v1 hierarchies, the init binary, the compiled program of
+    linux.seccomp) is passed in."""
     process = config.get("process") or {}
     args = process.get("args") or []
     if not args:
@@ -492,17 +572,17 @@ def plan_from_oci(
     root = os.path.normpath(root_path if os.path.isabs(root_path) else os.path.join(str(bundle), root_path))
 
     namespaces = 0
-    netns_path: str | None = None
+    ns_paths: list[tuple[str, str]] = []
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type")
         if ns.get("path"):
-            if kind != "network":
+            if kind not in JOINABLE:
                 raise NotImplementedYet(
                     f"joining an existing {kind} namespace (path {ns['path']}) is not supported yet"
                 )
             if not os.path.isabs(ns["path"]):
-                raise InvalidArgument(f"network namespace path {ns['path']!r} is not absolute")
-            netns_path = os.path.normpath(ns["path"])
+                raise InvalidArgument(f"{kind} namespace path {ns['path']!r} is not absolute")
+            ns_paths.append((kind, os.path.normpath(ns["path"])))
             continue
         if kind == "user":
             raise NotImplementedYet("user namespaces are not supported yet")
@@ -524,9 +604,15 @@ def plan_from_oci(
         if flags & MS_BIND:
             if not os.path.isabs(source):
                 source = os.path.normpath(os.path.join(str(bundle), source))
+            if other := _OTHER_ROOT.match(source):  # inside another process's root: its mount namespace
+                mounts.append(Mount(source=f"/proc/{other[1]}/ns/mnt", target=target, fstype="nsbind", flags=flags,
+                                    data=os.path.normpath(other[2])))
+                continue
             mounts.append(Mount(source=source, target=target, fstype="bind", flags=flags, data=""))
         elif fstype in ("cgroup", "cgroup2"):
-            mounts.extend(_cgroup_mounts(target, flags, cgroup_v1_hierarchies))
+            mounts.extend(_cgroup_mounts(target, flags, cgroup_v1_hierarchies,
+                                         cgroups_path=linux.get("cgroupsPath") or "",
+                                         cgroupns=bool(namespaces & CLONE_NEWCGROUP)))
         else:
             mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data))
 
@@ -572,6 +658,8 @@ def plan_from_oci(
     if hostname and not namespaces & CLONE_NEWUTS:
         hostname = None  # with the host's uts namespace the hostname is the host's
     domainname = config.get("domainname") if namespaces & CLONE_NEWUTS else None
+    if linux.get("seccomp") and not seccomp_program:
+        raise InvalidArgument("linux.seccomp needs its compiled program")
 
     return Plan(
         args=tuple(_b(a) for a in args),
@@ -589,7 +677,7 @@ def plan_from_oci(
         masked=tuple(linux.get("maskedPaths") or ()),
         readonly_paths=tuple(linux.get("readonlyPaths") or ()),
         namespaces=namespaces,
-        netns_path=netns_path,
+        ns_paths=tuple(ns_paths),
         cgroup_procs=tuple(str(p) for p in cgroup_procs),
         caps=capability_mask(caps.get("bounding") or ()),
         rlimits=rlimits,
@@ -603,7 +691,22 @@ def plan_from_oci(
         init=init,
         log_max_size=max_size if log else None,
         log_max_files=max_files if log and max_size else None,
+        seccomp=str(seccomp_program) if linux.get("seccomp") else None,
+        seccomp_flags=filter_flags(linux["seccomp"]) if linux.get("seccomp") else 0,
+        sysctls=tuple((str(k), str(v)) for k, v in (linux.get("sysctl") or {}).items()),
+        oom_score_adj=int(process["oomScoreAdj"]) if process.get("oomScoreAdj") is not None else None,
+        devices=tuple(_device(d) for d in linux.get("devices") or ()),
     )
+
+
+def _device(d: Mapping[str, Any]) -> Device:
+    """One of linux.devices (runc's default mode 0666 when fileMode is absent)."""
+    if d.get("type") not in ("c", "b", "p", "u") or not str(d.get("path", "")).startswith("/"):
+        raise InvalidArgument(f"invalid device {d!r}")
+    return Device(path=os.path.normpath(d["path"]), type="c" if d["type"] == "u" else d["type"],
+                  major=int(d.get("major") or 0), minor=int(d.get("minor") or 0),
+                  mode=int(d["fileMode"]) & 0o7777 if d.get("fileMode") is not None else 0o666,
+                  uid=int(d.get("uid") or 0), gid=int(d.get("gid") or 0))
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from servin.kernel.cgroups import CgroupManager
 from servin.runtime.plan import host_cgroup_v1_hierarchies, plan_from_oci, resources_from_oci
+from servin.runtime.seccomp import ProgramCache
 from servin.runtime.shim import (
     ExitStatus,
     Shim,
@@ -38,6 +39,7 @@ class Runtime:
         self.cgroups = cgroups
         self._binary = shim_binary
         self._init_binary = init_binary
+        self.seccomp_programs = ProgramCache(self.exec_root / "seccomp")  # compiled once per profile
 
     def state_dir(self, container_id: str) -> Path:
         return self.exec_root / container_id
@@ -73,6 +75,9 @@ class Runtime:
 
         needs_cgroup_mounts = any(m.get("type") in ("cgroup", "cgroup2") for m in config.get("mounts") or [])
         v1 = host_cgroup_v1_hierarchies() if needs_cgroup_mounts and self.cgroups.version == 1 else None
+        program = None
+        if linux.get("seccomp"):  # before the cgroup: a profile libseccomp refuses leaves nothing behind
+            program = await asyncio.to_thread(self.seccomp_programs.program, linux["seccomp"])
         procs: list[Path] = []
         if cgroups_path:
             procs = await asyncio.to_thread(self.cgroups.create, cgroups_path, resources_from_oci(linux))
@@ -85,6 +90,7 @@ class Runtime:
                 cgroup_procs=procs,
                 cgroup_v1_hierarchies=v1,
                 init_binary=self._init_binary,
+                seccomp_program=program,
             )
             tmp = state / "plan.tmp"
             tmp.write_bytes(plan.encode())

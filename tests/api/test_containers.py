@@ -122,7 +122,8 @@ async def test_start_failure_127(env):
     env.runtime.fail_next_start = (127, 'exec: "nope": executable file not found in $PATH')
     r = await env.client.post(f"/containers/{cid}/start")
     msg = await error(r, 400)
-    assert msg == 'OCI runtime create failed: exec: "nope": executable file not found in $PATH: unknown'
+    assert msg == ('OCI runtime create failed: runc create failed: unable to start container process: '
+                   'exec: "nope": executable file not found in $PATH: unknown')
     st = (await env.inspect(cid))["State"]
     assert st["Status"] == "created" and st["ExitCode"] == 127 and st["Error"] == msg
     assert env.runtime.actions(cid)[-1] == "delete"

@@ -144,9 +144,9 @@ async def test_exec_output_is_not_logged_and_large_output_arrives_whole(env: Env
     ("args", "code", "message"),
     [
         (["nosuchcommand"], 127, 'exec: "nosuchcommand": executable file not found in $PATH'),
-        (["/no/such"], 127, 'exec: "/no/such": stat /no/such: No such file or directory'),
+        (["/no/such"], 127, 'exec: "/no/such": stat /no/such: no such file or directory'),
         (["/etc"], 126, 'exec: "/etc": permission denied'),
-        (["cwd:/nope", "true"], 127, 'chdir to cwd ("/nope") set in config.json failed: No such file or directory'),
+        (["cwd:/nope", "true"], 127, 'chdir to cwd ("/nope") set in config.json failed: no such file or directory'),
     ],
 )
 async def test_exec_that_cannot_start(env: Env, args: list[str], code: int, message: str) -> None:

@@ -269,12 +269,12 @@ def test_v1_create_writes_every_hierarchy(v1_root: Path) -> None:
     )
     procs = mgr.create("/servin/abc", res)
 
-    mounts = ("blkio", "cpu,cpuacct", "cpuset", "devices", "freezer", "memory", "pids")
+    # every v1 hierarchy, systemd's named one too (as runc: the container leaves the daemon's unit)
+    mounts = ("blkio", "cpu,cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd")
     assert procs == [v1_root / m / "servin/abc/cgroup.procs" for m in mounts]
     for m in mounts:
         assert (v1_root / m / "servin/abc").is_dir()
-    assert not (v1_root / "systemd/servin").exists()
-    assert not (v1_root / "unified/servin").exists()
+    assert not (v1_root / "unified/servin").exists()  # the cgroup2 mount of a hybrid host is not v1
 
     mem, cpu, cpuset = (v1_root / d / "servin/abc" for d in ("memory", "cpu,cpuacct", "cpuset"))
     assert read(mem / "memory.limit_in_bytes") == str(256 << 20)
@@ -447,3 +447,104 @@ def test_device_rules_encoding() -> None:
     for bad in ("x 1:3 rwm", "c 1:3 rwq", "c one:3 r"):
         with pytest.raises(InvalidArgument):
             encode([(True, bad)])
+
+
+# --- the other resources, and what the host offers --------------------------------------------------
+
+
+def test_v1_features_are_read_from_the_hierarchy_roots(v1_root: Path) -> None:
+    for f in ("memory/memory.memsw.limit_in_bytes", "memory/memory.soft_limit_in_bytes", "memory/memory.swappiness",
+              "cpu,cpuacct/cpu.shares", "cpu,cpuacct/cpu.cfs_quota_us", "blkio/blkio.throttle.read_bps_device"):
+        put(v1_root / f, "0\n")
+    f = CgroupV1(v1_root).features
+    assert (f.memory, f.swap, f.memory_reservation, f.swappiness, f.oom_kill_disable) == (True, True, True, True, False)
+    assert (f.cpu_shares, f.cpu_cfs, f.cpu_rt, f.cpuset, f.cpus, f.mems, f.pids) == (
+        True, True, False, True, "0-3", "0", True)
+    # no CFQ/BFQ weight here (as on this host): weights are not offered, throttles are
+    assert (f.blkio_weight, f.blkio_weight_device, f.blkio_read_bps, f.blkio_write_bps) == (False, False, True, False)
+
+
+def test_v2_features_follow_the_root_controllers(v2_root: Path) -> None:
+    put(v2_root / "cpuset.cpus.effective", "0-7\n")
+    put(v2_root / "cpuset.mems.effective", "0\n")
+    f = CgroupV2(v2_root).features
+    assert (f.memory, f.memory_reservation, f.cpu_cfs, f.cpus, f.mems, f.blkio_weight, f.blkio_read_iops) == (
+        True, True, True, "0-7", "0", True, True)
+    assert not (f.swappiness or f.oom_kill_disable or f.cpu_rt)  # cgroup v2 has none of these
+
+
+def test_v1_memory_reservation_swappiness_and_blkio(v1_root: Path) -> None:
+    mgr = CgroupV1(v1_root)
+    mgr.create("/servin/c", Resources(memory_reservation=32 << 20, memory_swappiness=10, blkio_weight=300,
+                                      blkio_weight_device=((8, 0, 500),), blkio_read_bps=((8, 0, 1 << 20),),
+                                      blkio_write_iops=((8, 16, 100),)))
+    mem, blkio = v1_root / "memory/servin/c", v1_root / "blkio/servin/c"
+    assert read(mem / "memory.soft_limit_in_bytes") == str(32 << 20)
+    assert read(mem / "memory.swappiness") == "10"
+    assert read(blkio / "blkio.weight") == "300"
+    assert read(blkio / "blkio.weight_device") == "8:0 500"
+    assert read(blkio / "blkio.throttle.read_bps_device") == f"8:0 {1 << 20}"
+    assert read(blkio / "blkio.throttle.write_iops_device") == "8:16 100"
+    # with BFQ the weights go to its files (as runc chooses)
+    put(v1_root / "blkio/servin/d/blkio.bfq.weight", "100\n")
+    mgr.create("/servin/d", Resources(blkio_weight=200, blkio_weight_device=((8, 0, 700),)))
+    assert read(v1_root / "blkio/servin/d/blkio.bfq.weight") == "200"
+    assert read(v1_root / "blkio/servin/d/blkio.bfq.weight_device") == "8:0 700"
+    assert not (v1_root / "blkio/servin/d/blkio.weight").exists()
+
+
+def test_v1_realtime_runtime_is_granted_by_the_ancestors(v1_root: Path) -> None:
+    cpu = v1_root / "cpu,cpuacct"
+    put(cpu / "cpu.rt_runtime_us", "950000\n")  # the root's
+    put(cpu / "servin/cpu.rt_runtime_us", "0\n")
+    put(cpu / "servin/cpu.rt_period_us", "1000000\n")
+    rec = Recorder(v1_root)
+    CgroupV1(v1_root, writer=rec).create("/servin/c", Resources(cpu_rt_period=100000, cpu_rt_runtime=10000))
+    assert read(cpu / "servin/cpu.rt_runtime_us") == "100000"  # 10% of its own 1 s period
+    assert read(cpu / "servin/c/cpu.rt_period_us") == "100000"
+    assert read(cpu / "servin/c/cpu.rt_runtime_us") == "10000"
+    names = rec.names()
+    assert names.index("cpu.rt_runtime_us") < names.index("cpu.rt_period_us")  # the parent's first
+    assert read(cpu / "cpu.rt_runtime_us") == "950000"  # the root is never touched
+    # a sibling's share adds up: the parent grants both (the kernel checks the sum)
+    CgroupV1(v1_root).create("/servin/d", Resources(cpu_rt_period=1_000_000, cpu_rt_runtime=50_000))
+    assert read(cpu / "servin/cpu.rt_runtime_us") == "150000"
+    # an update of the first replaces its share; the parent is never lowered
+    CgroupV1(v1_root).update("/servin/c", Resources(cpu_rt_runtime=5000))
+    assert read(cpu / "servin/cpu.rt_runtime_us") == "150000"
+
+
+def test_v1_realtime_period_that_does_not_fit_goes_after_the_runtime(v1_root: Path) -> None:
+    refuse = {"n": 0}
+
+    def writer(path: Path, value: str) -> None:
+        # the kernel refuses a period shorter than the runtime already set
+        if path.name == "cpu.rt_period_us" and refuse["n"] == 0:
+            refuse["n"] += 1
+            raise InvalidArgument("invalid cgroup setting cpu.rt_period_us")
+        write_file(path, value)
+
+    mgr = CgroupV1(v1_root, writer=writer)
+    mgr.create("/c", Resources(cpu_rt_period=10000, cpu_rt_runtime=5000))
+    assert read(v1_root / "cpu,cpuacct/c/cpu.rt_period_us") == "10000"
+    assert read(v1_root / "cpu,cpuacct/c/cpu.rt_runtime_us") == "5000"
+
+
+def test_v2_memory_low_and_io(v2_root: Path) -> None:
+    mgr = CgroupV2(v2_root)
+    mgr.create("/c", Resources(memory_reservation=32 << 20, blkio_weight=500, blkio_weight_device=((8, 0, 1000),),
+                               blkio_read_bps=((8, 0, 1 << 20),), blkio_write_iops=((8, 0, 50),)))
+    leaf = v2_root / "c"
+    assert read(leaf / "memory.low") == str(32 << 20)
+    # io.weight 1..10000 from blkio's 10..1000; the device's line is the last written here
+    assert cgroups.io_weight(10) == 1 and cgroups.io_weight(500) == 4950 and cgroups.io_weight(1000) == 10000
+    assert read(leaf / "io.weight") == "8:0 10000"
+    assert read(leaf / "io.max") == "8:0 wiops=50"
+    rec = Recorder(v2_root)
+    put(v2_root / "d/io.bfq.weight", "default 100\n")
+    CgroupV2(v2_root, writer=rec).create("/d", Resources(blkio_weight=300, blkio_read_bps=((8, 0, 4096),)))
+    assert ("d/io.bfq.weight", "300") in rec.writes and ("d/io.max", "8:0 rbps=4096") in rec.writes
+    with pytest.raises(InvalidArgument, match="memory swappiness is not available on cgroup v2"):
+        mgr.update("/c", Resources(memory_swappiness=10))
+    with pytest.raises(InvalidArgument, match="real-time scheduling is not available on cgroup v2"):
+        mgr.update("/c", Resources(cpu_rt_runtime=1000))

@@ -107,7 +107,7 @@ def test_namespace_flags() -> None:
     p = build(docker_like_config())
     assert p.namespaces == 0x6E020000  # pid|net|ipc|uts|cgroup|mount
     cfg = docker_like_config()
-    cfg["linux"]["namespaces"] = [{"type": "ipc", "path": "/proc/1/ns/ipc"}]
+    cfg["linux"]["namespaces"] = [{"type": "mount", "path": "/proc/1/ns/mnt"}]
     with pytest.raises(NotImplementedYet):
         build(cfg)
     cfg["linux"]["namespaces"] = [{"type": "network", "path": "relative/net"}]
@@ -141,21 +141,62 @@ def test_mounts_translated() -> None:
     assert mounts[1] == Mount(source="tmpfs", target="/dev", fstype="tmpfs",
                               flags=P.MS_NOSUID | P.MS_STRICTATIME, data="mode=755,size=65536k")  # fmt: skip
     assert mounts[2].data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
-    # cgroup on a hybrid host: rw tmpfs, one cgroup mount per v1 hierarchy, tmpfs remounted ro
+    # cgroup on a hybrid host with a cgroup namespace: rw tmpfs, one cgroup mount per v1 hierarchy
+    # (the namespace roots each at the container's cgroup), symlinks for co-mounted controllers,
+    # tmpfs remounted ro
     cg = [m for m in mounts if m.target.startswith("/sys/fs/cgroup")]
     assert [(m.target, m.fstype, m.data) for m in cg] == [
         ("/sys/fs/cgroup", "tmpfs", "mode=755"),
         ("/sys/fs/cgroup/systemd", "cgroup", "none,name=systemd"),
         ("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "cpu,cpuacct"),
+        ("/sys/fs/cgroup/cpu", "symlink", ""),
+        ("/sys/fs/cgroup/cpuacct", "symlink", ""),
         ("/sys/fs/cgroup/memory", "cgroup", "memory"),
         ("/sys/fs/cgroup", "tmpfs", "mode=755"),
     ]
+    assert cg[3].source == cg[4].source == "cpu,cpuacct"
     assert cg[1].flags == P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC
     assert cg[-1].flags & P.MS_REMOUNT and cg[-1].flags & P.MS_RDONLY
     data, hosts = mounts[-2], mounts[-1]
     assert data == Mount(source="/srv/data", target="/data", fstype="bind",
                          flags=P.MS_BIND | P.MS_REC | P.MS_RDONLY | P.MS_PRIVATE)  # fmt: skip
     assert hosts.source == "/b/x/hosts"  # relative to the bundle
+
+
+def test_cgroup_view_on_v1_without_cgroupns_binds_the_containers_own_cgroups() -> None:
+    # dockerd's default on v1 (cgroupns host): as runc, the container's own directory of each
+    # hierarchy, read-only, so memory.limit_in_bytes is its limit and not the host's
+    cfg = docker_like_config()
+    cfg["linux"]["namespaces"] = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
+    cg = [m for m in build(cfg).mounts if m.target.startswith("/sys/fs/cgroup")]
+    ro_bind = P.MS_BIND | P.MS_REC | P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC
+    assert cg == [
+        Mount(source="tmpfs", target="/sys/fs/cgroup", fstype="tmpfs", flags=P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC,
+              data="mode=755"),
+        Mount(source="/sys/fs/cgroup/systemd/servin/abc", target="/sys/fs/cgroup/systemd", fstype="bind",
+              flags=ro_bind),
+        Mount(source="/sys/fs/cgroup/cpu,cpuacct/servin/abc", target="/sys/fs/cgroup/cpu,cpuacct", fstype="bind",
+              flags=ro_bind),
+        Mount(source="cpu,cpuacct", target="/sys/fs/cgroup/cpu", fstype="symlink", flags=0),
+        Mount(source="cpu,cpuacct", target="/sys/fs/cgroup/cpuacct", fstype="symlink", flags=0),
+        Mount(source="/sys/fs/cgroup/memory/servin/abc", target="/sys/fs/cgroup/memory", fstype="bind",
+              flags=ro_bind),
+        Mount(source="tmpfs", target="/sys/fs/cgroup", fstype="tmpfs",
+              flags=P.MS_REMOUNT | P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC, data="mode=755"),
+    ]  # fmt: skip
+    cfg["linux"]["cgroupsPath"] = ""
+    with pytest.raises(InvalidArgument, match="needs linux.cgroupsPath"):
+        build(cfg)
+
+
+def test_v1_hierarchies_are_the_ones_a_container_joins() -> None:
+    # named hierarchies other than systemd's hold no cgroup of the container: not shown
+    info = MOUNTINFO_HYBRID + (
+        "32 25 0:30 / /sys/fs/cgroup/net_cls,net_prio rw,relatime shared:16 - cgroup cgroup rw,net_cls,net_prio\n"
+        "33 25 0:31 / /sys/fs/cgroup/elogind rw,relatime shared:17 - cgroup cgroup rw,name=elogind\n")
+    assert P.host_cgroup_v1_hierarchies(info) == [
+        ("systemd", "none,name=systemd"), ("cpu,cpuacct", "cpu,cpuacct"), ("memory", "memory"),
+        ("net_cls,net_prio", "net_cls,net_prio")]
 
 
 def test_cgroup_mount_on_v2_host() -> None:
@@ -314,5 +355,5 @@ def test_network_namespace_path_is_joined_not_created() -> None:
     p = build(cfg)
     assert not p.namespaces & P.CLONE_NEWNET
     assert p.netns_path == "/run/servin/netns/abc"
-    assert ("netns_path", [b"/run/servin/netns/abc"]) in P.decode(p.encode())
-    assert "netns_path" not in [t for t, _ in P.decode(build(docker_like_config()).encode())]
+    assert ("ns_path", [b"network", b"/run/servin/netns/abc"]) in P.decode(p.encode())
+    assert "ns_path" not in [t for t, _ in P.decode(build(docker_like_config()).encode())]

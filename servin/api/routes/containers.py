@@ -32,13 +32,8 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     config, host = wire.parse_create(body)
     engine = services(request).containers
+    host, warnings = engine.verify(host)  # dockerd's checks, before the image is looked up
     c = await engine.create(config, host, request.query.get("name"), endpoints=wire.parse_networking(body))
-    warnings = []
-    if host.oom_kill_disable and engine.cgroup_version == 2:
-        warnings.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
-    elif host.oom_kill_disable and not host.memory:
-        warnings.append("OOM killer is disabled for the container, but no memory limit is set, "
-                        "this can result in the system running out of resources.")
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
@@ -285,8 +280,9 @@ async def rename(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     engine = services(request).containers
     c = engine.get(request.match_info["id"])
-    await engine.update(c.id, wire.parse_update(await json_body(request) or {}, c.host_config))
-    return json_response({"Warnings": []})
+    host, warnings = engine.verify(wire.parse_update(await json_body(request) or {}, c.host_config), update=True)
+    await engine.update(c.id, host)
+    return json_response({"Warnings": warnings})
 
 
 async def top(request: web.Request) -> web.Response:

@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
+from servin.api.wire import fields as wire_fields
 from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import request_body
+from servin.api.wire import resources as wire_resources
+from servin.api.wire import security as wire_security
 from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
 from servin.core import endpoints
 from servin.core.logs import parse_time_ns
+from servin.core.spec import MASKED_PATHS, READONLY_PATHS
 from servin.core.model import (
     Container,
     ContainerConfig,
@@ -56,6 +60,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     hc = body.get("HostConfig") or {}
     if not isinstance(hc, dict):
         raise errors.InvalidArgument("invalid HostConfig")
+    wire_fields.refuse_unimplemented(body)
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise errors.InvalidArgument("invalid Labels: must be a map")
@@ -133,10 +138,23 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         dns=tuple(str(x) for x in hc.get("Dns") or ()),
         dns_search=tuple(str(x) for x in hc.get("DnsSearch") or ()),
         dns_options=tuple(str(x) for x in hc.get("DnsOptions") or ()),
+        console_size=_console_size(hc.get("ConsoleSize")),
+        container_id_file=str(hc.get("ContainerIDFile") or ""),
+        **wire_security.host_config_fields(hc),
+        **wire_resources.host_config_fields(hc),
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
     return config, host
+
+
+def _console_size(raw: Any) -> tuple[int, int]:
+    """[height, width] of the pty a Tty container starts with (the CLI sends the terminal's)."""
+    if not raw:
+        return (0, 0)
+    if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(n, int) and 0 <= n < 65536 for n in raw):
+        raise errors.InvalidArgument(f"invalid ConsoleSize: {raw!r}")
+    return (raw[0], raw[1])
 
 
 def parse_healthcheck(raw: Any) -> HealthConfig | None:
@@ -294,7 +312,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
     hc = c.host_config
     return {
         "Binds": list(hc.binds) if hc.binds else None,
-        "ContainerIDFile": "",
+        "ContainerIDFile": hc.container_id_file,
         "LogConfig": {"Type": hc.log_type, "Config": dict(hc.log_config)},
         "NetworkMode": hc.network_mode,
         "PortBindings": {k: [dict(e) for e in v] for k, v in hc.port_bindings.items()},
@@ -303,8 +321,8 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "AutoRemove": hc.auto_remove,
         "VolumeDriver": hc.volume_driver,
         "VolumesFrom": list(hc.volumes_from) if hc.volumes_from else None,
-        "CapAdd": None,
-        "CapDrop": None,
+        "CapAdd": list(hc.cap_add) or None,
+        "CapDrop": list(hc.cap_drop) or None,
         "CgroupnsMode": hc.cgroupns_mode or "host",
         "Dns": list(hc.dns),
         "DnsOptions": list(hc.dns_options),
@@ -314,17 +332,17 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "IpcMode": hc.ipc_mode or "private",
         "Cgroup": "",
         "Links": [f"/{t}:/{c.name}/{a}" for t, _, a in (x.partition(":") for x in hc.links)] or None,
-        "OomScoreAdj": 0,
+        "OomScoreAdj": hc.oom_score_adj,
         "PidMode": hc.pid_mode,
-        "Privileged": False,
+        "Privileged": hc.privileged,
         "PublishAllPorts": hc.publish_all_ports,
         "ReadonlyRootfs": hc.readonly_rootfs,
-        "SecurityOpt": None,
+        "SecurityOpt": list(hc.security_opt) or None,
         "UTSMode": hc.uts_mode,
-        "UsernsMode": "",
+        "UsernsMode": hc.userns_mode,
         "ShmSize": hc.shm_size,
         "Runtime": "runc",
-        "ConsoleSize": [0, 0],
+        "ConsoleSize": list(hc.console_size),
         "Isolation": hc.isolation,
         "CpuShares": hc.cpu_shares,
         "Memory": hc.memory,
@@ -342,7 +360,8 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": hc.cpuset_cpus,
         "CpusetMems": hc.cpuset_mems,
-        "Devices": [],
+        "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                     "CgroupPermissions": d.cgroup_permissions} for d in hc.devices],
         "DeviceCgroupRules": list(hc.device_cgroup_rules) or None,
         "DeviceRequests": None,
         "KernelMemory": 0,
@@ -359,9 +378,19 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
-        "MaskedPaths": [],
-        "ReadonlyPaths": [],
+        "MaskedPaths": _paths(hc.masked_paths, MASKED_PATHS, hc.privileged),
+        "ReadonlyPaths": _paths(hc.readonly_paths, READONLY_PATHS, hc.privileged),
+        **({"Sysctls": dict(hc.sysctls)} if hc.sysctls else {}),
+        **wire_resources.inspect_fields(hc),
     }
+
+
+def _paths(given: tuple[str, ...] | None, default: tuple[str, ...], privileged: bool) -> list[str] | None:
+    """Masked or read-only paths as dockerd records them at create: Docker's defaults unless given,
+    none (null) for a privileged container."""
+    if given is not None:
+        return list(given)
+    return None if privileged else list(default)
 
 
 def _state_json(c: Container) -> dict[str, Any]:
@@ -466,7 +495,7 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "AppArmorProfile": c.host_config.apparmor_profile,
         "ExecIDs": list(exec_ids) if exec_ids else None,
         "HostConfig": _host_config_json(c),
         "GraphDriver": {"Name": "overlay2", "Data": {
@@ -566,9 +595,10 @@ def parse_update(body: Any, current: HostConfig) -> HostConfig:
     if body.get("PidsLimit") is not None:
         changes["pids_limit"] = _int(body, "PidsLimit") or None
     rp = body.get("RestartPolicy")
-    if isinstance(rp, dict) and rp.get("Name") is not None:
+    if isinstance(rp, dict) and rp.get("Name"):  # the CLI sends Name "" when --restart is not given
         changes["restart_policy"] = RestartPolicy(name=rp.get("Name") or "no",
                                                   maximum_retry_count=int(rp.get("MaximumRetryCount") or 0))
+    changes.update(wire_resources.update_fields(body))
     if changes.get("nano_cpus"):
         changes.setdefault("cpu_quota", 0)
         changes.setdefault("cpu_period", 0)

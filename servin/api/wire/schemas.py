@@ -12,7 +12,9 @@ from servin.api.wire.gojson import (
     STRING,
     STRSLICE,
     UINT,
+    UINT16,
     UINT32,
+    UINT64,
     array_of,
     map_of,
     named,
@@ -47,10 +49,23 @@ RESTART_POLICY = struct("container.RestartPolicy", {
 })
 LOG_CONFIG = struct("container.LogConfig", {"Type": STRING, "Config": STRING_MAP})
 ULIMIT = struct("units.Ulimit", {"Name": STRING, "Hard": INT64, "Soft": INT64})
+WEIGHT_DEVICE = struct("blkiodev.WeightDevice", {"Path": STRING, "Weight": UINT16})
+THROTTLE_DEVICE = struct("blkiodev.ThrottleDevice", {"Path": STRING, "Rate": UINT64})
+DEVICE_REQUEST = struct("container.DeviceRequest", {
+    "Driver": STRING, "Count": INT, "DeviceIDs": STRINGS, "Capabilities": slice_of(STRINGS), "Options": STRING_MAP,
+})
 RESOURCES = struct("container.Resources", {
     "CpuShares": INT64, "Memory": INT64, "NanoCpus": INT64, "CpuPeriod": INT64, "CpuQuota": INT64,
     "CpusetCpus": STRING, "CpusetMems": STRING, "DeviceCgroupRules": STRINGS, "MemorySwap": INT64,
     "OomKillDisable": ptr(BOOL), "PidsLimit": ptr(INT64), "Ulimits": slice_of(ptr(ULIMIT)),
+    "CgroupParent": STRING, "BlkioWeight": UINT16, "BlkioWeightDevice": slice_of(ptr(WEIGHT_DEVICE)),
+    "BlkioDeviceReadBps": slice_of(ptr(THROTTLE_DEVICE)), "BlkioDeviceWriteBps": slice_of(ptr(THROTTLE_DEVICE)),
+    "BlkioDeviceReadIOps": slice_of(ptr(THROTTLE_DEVICE)), "BlkioDeviceWriteIOps": slice_of(ptr(THROTTLE_DEVICE)),
+    "CpuRealtimePeriod": INT64, "CpuRealtimeRuntime": INT64, "DeviceRequests": slice_of(DEVICE_REQUEST),
+    "KernelMemory": INT64, "KernelMemoryTCP": INT64, "MemoryReservation": INT64, "MemorySwappiness": ptr(INT64),
+    "CpuCount": INT64, "CpuPercent": INT64, "IOMaximumIOps": UINT64, "IOMaximumBandwidth": UINT64,
+    "Devices": slice_of(struct("container.DeviceMapping", {
+        "PathOnHost": STRING, "PathInContainer": STRING, "CgroupPermissions": STRING})),
 })
 UPDATE_CONFIG = struct("container.UpdateConfig", {"RestartPolicy": RESTART_POLICY},
                        embed=(("Resources", RESOURCES),))
@@ -76,6 +91,10 @@ HOST_CONFIG = struct("container.HostConfig", {
     "Links": STRINGS, "PidMode": named("container.PidMode", STRING), "PublishAllPorts": BOOL,
     "ReadonlyRootfs": BOOL, "Tmpfs": STRING_MAP, "UTSMode": named("container.UTSMode", STRING), "ShmSize": INT64,
     "Isolation": named("container.Isolation", STRING), "Mounts": slice_of(MOUNT), "Init": ptr(BOOL),
+    "StorageOpt": STRING_MAP, "Runtime": STRING,
+    "CapAdd": STRSLICE, "CapDrop": STRSLICE, "Privileged": BOOL, "SecurityOpt": STRINGS, "Sysctls": STRING_MAP,
+    "OomScoreAdj": INT, "UsernsMode": named("container.UsernsMode", STRING), "MaskedPaths": STRINGS,
+    "ReadonlyPaths": STRINGS,
 }, embed=(("Resources", RESOURCES),))
 
 # api/types/network/endpoint.go, network.go, ipam.go

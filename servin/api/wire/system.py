@@ -122,8 +122,11 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int) -> dict[str, Any]:
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": ["name=cgroupns"] if v2 else [],
-        "Warnings": [],
+        # dockerd 20.10's order and wording (daemon/info.go fillSecurityOptions); the warning is 28's
+        "SecurityOptions": [f"name=seccomp,profile={f.seccomp_profile}"] + (["name=cgroupns"] if v2 else [])
+                           + (["name=no-new-privileges"] if f.no_new_privileges else []),
+        "Warnings": [] if f.seccomp_profile == "default" else
+                    ["WARNING: daemon is not using the default seccomp profile"],
     }
 
 
