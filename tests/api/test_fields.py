@@ -100,3 +100,19 @@ async def test_console_size_and_cidfile_are_kept(env) -> None:
     assert info["HostConfig"]["ContainerIDFile"] == "/tmp/cid"
     r = await env.client.post(CREATE, json={**body, "HostConfig": {"ConsoleSize": [1, 2, 3]}})
     assert "invalid ConsoleSize" in await error(r, 400)
+
+
+def test_every_update_field_is_changed_or_refused(definitions: dict[str, Any]) -> None:
+    """`docker update` takes Resources and RestartPolicy: each is changed live or refused by name."""
+    from servin.api.wire import resources
+
+    swagger = swagger_fields(definitions, "Resources") | {"RestartPolicy"}
+    assert swagger - resources.UPDATABLE - resources.NOT_UPDATABLE == set()
+
+
+async def test_an_update_of_a_field_it_cannot_change_is_refused_by_name(env) -> None:
+    cid = await env.create()
+    r = await env.client.post(f"/v1.41/containers/{cid}/update", json={"OomKillDisable": True})
+    assert await error(r, 400) == "OomKillDisable cannot be changed by docker update; create a new container"
+    r = await env.client.post(f"/v1.41/containers/{cid}/update", json={"Memory": 64 << 20, "MemorySwap": -1})
+    assert r.status == 200, await r.text()

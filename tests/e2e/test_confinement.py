@@ -243,7 +243,8 @@ def run_probe(d: ServinDaemon, probe: Path, *opts: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
-def test_syscalls_docker_blocks_are_blocked_and_privileged_lifts_them(servin: ServinDaemon, syscall_probe: Path) -> None:
+def test_syscalls_docker_blocks_are_blocked_and_privileged_lifts_them(servin: ServinDaemon,
+                                                                    syscall_probe: Path) -> None:
     default = run_probe(servin, syscall_probe)
     assert default == {name: "EPERM" for name in default} and len(default) == 8, default
     # --privileged answers as root on the host does (this sandboxed host itself refuses some)

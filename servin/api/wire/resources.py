@@ -15,6 +15,8 @@ UPDATABLE = {"Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "CpuSh
              "NanoCpus", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "BlkioWeight",
              "PidsLimit", "RestartPolicy"}
 _RESOURCE_FIELDS = {f.json for f in RESOURCES.fields}
+# what an update body may carry but docker update cannot change (the swagger's Resources also lists Init)
+NOT_UPDATABLE = (_RESOURCE_FIELDS | {"Init"}) - UPDATABLE
 _DEVICES = (("BlkioWeightDevice", "blkio_weight_device", "Weight"),
             ("BlkioDeviceReadBps", "blkio_device_read_bps", "Rate"),
             ("BlkioDeviceWriteBps", "blkio_device_write_bps", "Rate"),
@@ -43,7 +45,7 @@ def host_config_fields(hc: dict[str, Any]) -> dict[str, Any]:
 def update_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The fields above that `docker update` changes (those given non-zero); any other resource
     field with a value is refused: dockerd ignores them, Servin says so."""
-    for key in _RESOURCE_FIELDS - UPDATABLE:  # (unknown fields are ignored, as Go's decoder does)
+    for key in NOT_UPDATABLE:  # (unknown fields are ignored, as Go's decoder does)
         if body.get(key) not in (None, 0, "", [], {}, False):
             raise errors.InvalidArgument(f"{key} cannot be changed by docker update; create a new container")
     changes = {}
