@@ -274,7 +274,7 @@ class ContainerService:
                 points[dest] = replace(mp, destination=dest, rw=rw, copy_content=False, anonymous=False)
         for req in hc.mounts:
             req = replace(req, target=container_path(req.target))
-            points[req.target] = self._mount_point(req)
+            points[req.target] = self._mount_point(req, hc.volume_driver)
         declared = icfg.get("Volumes")
         image_volumes = [*(declared if isinstance(declared, dict) else ()), *config.volumes]
         for spec in image_volumes:
@@ -284,10 +284,10 @@ class ContainerService:
                     f"invalid volume specification: '{spec}': invalid mount config for type \"volume\": "
                     "invalid specification: destination can't be '/'")
             if dest not in points:
-                points[dest] = self._mount_point(MountRequest(type="volume", target=dest))
+                points[dest] = self._mount_point(MountRequest(type="volume", target=dest), hc.volume_driver)
         return tuple(sorted(points.values(), key=lambda m: m.destination.count("/")))
 
-    def _mount_point(self, req: MountRequest) -> MountPoint:
+    def _mount_point(self, req: MountRequest, volume_driver: str = "") -> MountPoint:
         if req.type == "bind":
             src = Path(req.source)
             if not src.exists():
@@ -302,7 +302,8 @@ class ContainerService:
                               options=req.tmpfs_options)
         if self.volumes is None:
             raise errors.NotImplementedYet("volumes are not available")
-        vol, created = self.volumes.create(req.source or None, labels=req.volume_labels,
+        vol, created = self.volumes.create(req.source or None, driver=volume_driver or "local",
+                                           labels=req.volume_labels,
                                            options=req.volume_options, created=now_rfc3339())
         if created:
             self.events.publish(Event(type="volume", action="create", actor_id=vol.name,

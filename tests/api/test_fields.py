@@ -77,16 +77,24 @@ async def test_the_zero_value_of_a_refused_field_is_accepted(env, struct: str, n
     assert r.status == 201, await r.text()
 
 
-async def test_isolation_and_volume_driver_take_only_their_linux_values(env) -> None:
+async def test_isolation_takes_only_its_linux_values(env) -> None:
     for value in ("", "default"):
         r = await env.client.post(CREATE, json=body_with("HostConfig", "Isolation", value))
         assert r.status == 201, await r.text()
     r = await env.client.post(CREATE, json=body_with("HostConfig", "Isolation", "hyperv"))
     assert await error(r, 400) == "invalid isolation: \"hyperv\" - linux only supports 'default'"
-    r = await env.client.post(CREATE, json=body_with("HostConfig", "VolumeDriver", "local"))
+
+
+async def test_a_volume_driver_is_kept_and_used_for_the_volumes_a_container_makes(env) -> None:
+    """As dockerd: stored as given; only a volume made with it needs the plugin (docker-py's suite
+    creates a container with VolumeDriver "foo" and no volume)."""
+    r = await env.client.post(CREATE, json=body_with("HostConfig", "VolumeDriver", "foo"))
     assert r.status == 201, await r.text()
-    r = await env.client.post(CREATE, json=body_with("HostConfig", "VolumeDriver", "convoy"))
-    assert await error(r, 404) == 'error looking up volume plugin convoy: plugin "convoy" not found'
+    assert (await env.inspect((await r.json())["Id"]))["HostConfig"]["VolumeDriver"] == "foo"
+    body = body_with("HostConfig", "VolumeDriver", "foo")
+    body["Volumes"] = {"/data": {}}
+    r = await env.client.post(CREATE, json=body)
+    assert await error(r, 404) == 'error looking up volume plugin foo: plugin "foo" not found'
 
 
 async def test_console_size_and_cidfile_are_kept(env) -> None:
@@ -116,3 +124,4 @@ async def test_an_update_of_a_field_it_cannot_change_is_refused_by_name(env) -> 
     assert await error(r, 400) == "OomKillDisable cannot be changed by docker update; create a new container"
     r = await env.client.post(f"/v1.41/containers/{cid}/update", json={"Memory": 64 << 20, "MemorySwap": -1})
     assert r.status == 200, await r.text()
+

@@ -23,10 +23,13 @@ def out(d: ServinDaemon, *args: str) -> str:
     return d.docker(*args).stdout.decode()
 
 
+_THIRDS = iter(random.sample(range(1, 251), 250))
+
+
 @contextlib.contextmanager
 def network(d: ServinDaemon, name: str, *extra: str) -> Iterator[str]:
     """A user-defined network on a test subnet; removed (with its containers) afterwards."""
-    third = random.randint(1, 250)
+    third = next(_THIRDS)  # distinct per network: two random picks once collided
     subnet = f"10.217.{third}.0/24"
     d.docker("network", "create", "--subnet", subnet, *extra, name)
     try:

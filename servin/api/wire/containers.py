@@ -447,12 +447,9 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
     for net, ep in networks:
         cfg = asked.get(net.name)
         live = ep is not None and bool(ep.ip)
-        if ep is not None:
-            aliases = list(ep.aliases)
-        elif cfg is not None and c.state.started_at != ZERO_TIME:  # dockerd keeps what connect recorded
-            aliases = list(endpoints.dns_aliases(cfg, c.id[:12]))
-        else:
-            aliases = list(cfg.aliases if cfg else ())
+        aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
+        if net.name not in endpoints.PREDEFINED:  # dockerd 26+ below API 1.45, whatever the state
+            aliases = list(dict.fromkeys([*aliases, c.id[:12], c.resolved_hostname or c.id[:12]]))
         ipam_config: dict[str, Any] = {}
         if cfg and cfg.ipv4_address:
             ipam_config["IPv4Address"] = cfg.ipv4_address

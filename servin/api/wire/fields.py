@@ -33,7 +33,8 @@ HONOURED: dict[str, frozenset[str]] = {
         "NanoCpus", "NetworkMode", "OomKillDisable", "OomScoreAdj", "PidMode", "PidsLimit", "PortBindings",
         "Privileged", "PublishAllPorts", "ReadonlyPaths", "ReadonlyRootfs", "RestartPolicy", "SecurityOpt",
         "ShmSize", "Sysctls", "Tmpfs", "UTSMode", "Ulimits", "UsernsMode", "VolumesFrom",
-        # Isolation: "" and "default" (the only Linux values, as dockerd checks); VolumeDriver: "" and "local"
+        # Isolation: "" and "default" (the only Linux values, as dockerd checks); VolumeDriver: the driver
+        # of the volumes the container makes (only "local" exists: another is refused when one is made)
         "Isolation", "VolumeDriver",
     }),
     "EndpointSettings": frozenset({"Aliases", "DriverOpts", "IPAMConfig", "Links", "MacAddress"}),
@@ -87,8 +88,8 @@ def refused(struct: str) -> dict[str, Refusal]:
 
 
 def refuse_unimplemented(body: dict[str, Any]) -> None:
-    """A create body's fields of REFUSED_HERE that carry a value (and a wrong Isolation or
-    VolumeDriver, as dockerd refuses them)."""
+    """A create body's fields of REFUSED_HERE that carry a value (and a wrong Isolation, as dockerd
+    refuses it)."""
     hc = body.get("HostConfig") or {}
     for struct, fields in (("ContainerConfig", body), ("HostConfig", hc)):
         for name, refusal in REFUSED_HERE[struct].items():
@@ -103,6 +104,3 @@ def refuse_unimplemented(body: dict[str, Any]) -> None:
     isolation = hc.get("Isolation") or ""
     if isolation.lower() not in ("", "default"):  # daemon/daemon_unix.go verifyPlatformContainerSettings
         raise errors.InvalidArgument(f"invalid isolation: {json.dumps(isolation)} - linux only supports 'default'")
-    driver = hc.get("VolumeDriver") or ""
-    if driver not in ("", "local"):  # what dockerd says once a volume of that driver is made
-        raise errors.NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
