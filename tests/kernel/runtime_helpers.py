@@ -280,12 +280,17 @@ async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:
         out[stream] = out.get(stream, b"") + await reader.readexactly(length)
 
 
-async def run(env: Env, args: list[str], **kw) -> tuple[int, bytes, bytes, Path]:  # noqa: ANN003
-    cid, bundle, shim = await env.create(args, **kw)
+async def drive(shim) -> tuple[int, bytes, bytes]:  # noqa: ANN001 - a runtime Shim
+    """Start a created container attached, read its output to the end: (exit code, stdout, stderr)."""
     r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
     await shim.start()
     frames = await asyncio.wait_for(read_frames(r), 20)
     status = await asyncio.wait_for(shim.wait(), 20)
     w.close()
     await shim.close()
-    return status.exit_code, frames[1], frames[2], bundle
+    return status.exit_code, frames[1], frames[2]
+
+
+async def run(env: Env, args: list[str], **kw) -> tuple[int, bytes, bytes, Path]:  # noqa: ANN003
+    cid, bundle, shim = await env.create(args, **kw)
+    return (*await drive(shim), bundle)

@@ -18,7 +18,7 @@ from tests.kernel.runtime_helpers import (
     Env,
     cgroup_parent,
     oci_config,
-    read_frames,
+    drive,
     requires_root,
 )
 from tests.support.marker import HostMarker
@@ -59,13 +59,8 @@ async def start(env: Env, args: list[str], *, mounts: list[dict], cwd: str = "/"
     (bundle / "config.json").write_text(json.dumps(config))
     env.created.append((cid, cgpath))
     shim = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
-    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-    await shim.start()
-    frames = await read_frames(r)
-    status = await shim.wait()
-    w.close()
-    await shim.close()
-    return status.exit_code, frames[1].decode(), frames[2].decode(), bundle
+    code, out, err = await drive(shim)
+    return code, out.decode(), err.decode(), bundle
 
 
 def files(tmp: Path) -> dict[str, Path]:

@@ -18,6 +18,7 @@ from tests.kernel.runtime_helpers import (
     env,
     lowerdir,
     oci_config,
+    drive,
     read_frames,
     requires_root,
 )
@@ -51,14 +52,8 @@ async def create(env: Env, args: list[str], *, section: dict | None, nnp: bool =
 
 
 async def run(env: Env, args: list[str], **kw) -> tuple[int, str, str]:  # noqa: ANN003
-    shim = await create(env, args, **kw)
-    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-    await shim.start()
-    frames = await asyncio.wait_for(read_frames(r), 20)
-    status = await asyncio.wait_for(shim.wait(), 20)
-    w.close()
-    await shim.close()
-    return status.exit_code, frames[1].decode(), frames[2].decode()
+    code, out, err = await drive(await create(env, args, **kw))
+    return code, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize("nnp, uid", [(False, 0), (True, 0), (False, 65534), (True, 65534)])
