@@ -137,3 +137,18 @@ def resolve_devices(hc: HostConfig) -> tuple[HostDevice, ...]:
                      for n in devices.for_mapping(d.path_on_host, d.path_in_container, d.cgroup_permissions))
     except LookupError as exc:
         raise errors.SystemError_(str(exc)) from None
+
+
+# Docker pairs CAP_SYS_ADMIN with an AppArmor profile that denies mount and writes to /proc/sys;
+# Servin applies no AppArmor profile (nor does dockerd on a host without AppArmor, as here).
+SYS_ADMIN_WARNING = ("CAP_SYS_ADMIN is granted without an AppArmor or SELinux profile: the container can mount "
+                     "filesystems and through them (a cgroup release_agent, /proc/sys) reach the host, as a "
+                     "--privileged one can. Give it to trusted images only.")
+
+
+def warnings(hc: HostConfig, *, available_caps: Sequence[str]) -> list[str]:
+    """What a create answers in its Warnings about the confinement asked for."""
+    if hc.privileged:
+        return []
+    held = caps.tweak(hc.cap_add, hc.cap_drop, privileged=False, available=available_caps)
+    return [SYS_ADMIN_WARNING] if "CAP_SYS_ADMIN" in held else []

@@ -777,6 +777,8 @@ class ContainerService:
         resources_mod.check_restart_policy(host_config.restart_policy)
         if paths := resources_mod.block_device_paths(host_config):
             self.block_numbers(paths)
+        if not update:
+            warnings += confinement.warnings(host_config, available_caps=self.host_caps)
         return host_config, warnings
 
     async def update(self, ref: str, host_config: HostConfig) -> Container:

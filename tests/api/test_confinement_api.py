@@ -159,3 +159,18 @@ async def test_network_host_takes_the_hosts_name(env) -> None:  # noqa: ANN001
 
     info = await env.inspect(await env.create(HostConfig={"NetworkMode": "host"}))
     assert info["Config"]["Hostname"] == socket.gethostname()
+
+
+@pytest.mark.parametrize(("host_config", "warned"), [
+    ({"CapAdd": ["SYS_ADMIN"]}, True), ({"CapAdd": ["ALL"]}, True), ({"CapAdd": ["cap_sys_admin"]}, True),
+    ({"CapAdd": ["NET_ADMIN"]}, False), ({"Privileged": True}, False), ({}, False),
+    ({"CapAdd": ["ALL"], "CapDrop": ["SYS_ADMIN"]}, False),
+])
+async def test_sys_admin_without_an_lsm_profile_is_warned_about(env, host_config: dict, warned: bool) -> None:
+    """A red-team run reached the host from --cap-add SYS_ADMIN (cgroup release_agent): Docker's
+    AppArmor profile is what stops that, and Servin applies none, so the create says so."""
+    from servin.core.confinement import SYS_ADMIN_WARNING
+
+    r = await env.client.post("/v1.41/containers/create", json={"Image": "busybox", "HostConfig": host_config})
+    assert r.status == 201, await r.text()
+    assert (SYS_ADMIN_WARNING in ((await r.json())["Warnings"] or [])) is warned
