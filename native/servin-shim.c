@@ -77,7 +77,7 @@
  *   oom_score_adj 1 n  written to /proc/self/oom_score_adj by the init and by every exec, first thing
  *   device 7 path type major minor mode uid gid  (repeatable) a node the child makes (c, b or p;
  *        mode decimal) after the mounts, its parent resolved inside the root; an existing one is
- *        left, and where mknod is refused the host's node at the same path is bound (as runc)
+ *        left; a refused mknod fails the start (no bind fallback: the path is the container's)
  *   mount fstype "nsbind": bind path `data` of the mount namespace `source` (/proc/<pid>/ns/mnt),
  *        cloned with open_tree there and moved onto the target here (--ipc container:'s /dev/shm)
  *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
@@ -1203,13 +1203,13 @@ static void write_sysctls(void)
 }
 
 /* The plan's devices, made after the mounts (runc's createDevices): the parent is resolved inside
-   the root; a node that exists is left; where mknod is refused the host's node is bound instead. */
+   the root; a node that exists is left. */
 static void make_device_nodes(int rootfd)
 {
     mode_t old = umask(0);
     for (size_t i = 0; i < P.ndevices; i++) {
         const struct devnode *d = &P.devices[i];
-        char parent[PATH_MAX], at[64];
+        char parent[PATH_MAX];
         const char *slash = strrchr(d->path, '/');
         const char *name = slash + 1;
         if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -1219,12 +1219,9 @@ static void make_device_nodes(int rootfd)
         if (mknodat(dir, name, d->mode, d->dev) == 0) {
             if (fchownat(dir, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
                 child_fail(1, "chown device %s: %s", d->path, strerror(errno));
-        } else if (errno == EPERM) {
-            int fd = mount_target(rootfd, d->path, INROOT_FILE);
-            if (mount(d->path, inroot_fdpath(fd, at, sizeof at), NULL, MS_BIND, NULL) < 0)
-                child_fail(1, "bind device %s: %s", d->path, strerror(errno));
-            close(fd);
         } else if (errno != EEXIST) {
+            /* no bind of "the host's node" as runc's rootless fallback: the plan names the node by its
+               container path, and the supervisor is real root, so mknod only fails for a reason to report */
             child_fail(1, "mknod device %s: %s", d->path, strerror(errno));
         }
         close(dir);
