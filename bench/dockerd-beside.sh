@@ -28,14 +28,16 @@ kill "$(cat $D/docker.pid)"; sleep 3
 for p in $(pgrep -f "containerd.*$D"); do kill "$p"; done; sleep 1
 if [ $BRIDGE = 1 ]; then
   for t in nat filter; do
-    iptables-save -t $t | grep -E '^-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD) .*DOCKER' | sed 's/^-A/-D/' |
+    # the jumps to dockerd's chains, and its rules in the built-in chains that name docker0 or its subnet
+    iptables-save -t $t | grep -E '^-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD) .*(DOCKER|docker0|10\.219\.0\.0/24)' |
+      sed 's/^-A/-D/' |
       while read -r r; do iptables -t $t $r; done
     for c in $(iptables-save -t $t | grep -oE '^:DOCKER[A-Z0-9-]*' | tr -d ':'); do iptables -t $t -F $c; done
     for c in $(iptables-save -t $t | grep -oE '^:DOCKER[A-Z0-9-]*' | tr -d ':'); do iptables -t $t -X $c; done
   done
   ip link del docker0 2>/dev/null
-  echo "DOCKER rules left: $(iptables-save | grep -c DOCKER)"
+  echo "DOCKER rules left: $(iptables-save | grep -ciE 'docker|10\.219\.0\.0/24')"
 fi
 umount $(grep $D /proc/mounts | awk '{print $2}' | sort -r) 2>/dev/null
 rmdir /sys/fs/cgroup/*/dockerbench 2>/dev/null
-rm -rf $D/root $D/exec
+rm -rf $D

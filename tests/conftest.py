@@ -21,12 +21,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_test_network_left() -> Iterator[None]:
-    """After the run: no device, veth or iptables rule of a test daemon's bridge (svt*) may remain."""
-    yield
+def _host_left_as_found() -> Iterator[None]:
+    """After the run, even one with failures: what the suite's daemons left (test bridges, veths,
+    rules, cgroups) is removed, then no network device, cgroup, iptables rule or mount may be new."""
     if os.geteuid() != 0:
+        yield
         return
-    from tests.support.daemon import BRIDGES_MADE, leftover_test_network
+    from tests.support.hoststate import HostState, sweep
 
-    left = leftover_test_network(BRIDGES_MADE)
-    assert not left, f"test network left behind: {left}"
+    before = HostState.read()
+    yield
+    sweep(before)
+    left = HostState.read().added_since(before)
+    assert not left, "the suite left on the host:\n" + "\n".join(left)

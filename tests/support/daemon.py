@@ -38,7 +38,6 @@ class ServinDaemon:
         self.proc: subprocess.Popen[bytes] | None = None
         # a bridge and subnet of its own (test-only range), so concurrent daemons never collide
         self.bridge = f"{TEST_BRIDGE_PREFIX}{uuid.uuid4().hex[:8]}"
-        BRIDGES_MADE.add(self.bridge)
         self.bip = f"10.213.{random.randrange(1, 255)}.1/24"
 
     @property
@@ -124,7 +123,6 @@ class ServinDaemon:
         _unmount_under(self.root)  # the netns files: the containers' namespaces and veths go with them
         remove_bridge(self.bridge)
         for bridge in self.user_bridges():  # networks a test created and did not remove
-            BRIDGES_MADE.add(bridge)
             remove_bridge(bridge)
         remove_tree(self.root, ignore_errors=True)  # any depth: a container may have made its tree deep
 
@@ -142,7 +140,6 @@ class ServinDaemon:
 
 
 TEST_BRIDGE_PREFIX = "svt"
-BRIDGES_MADE: set[str] = set()  # by this process's daemons: the suite checks none is left
 
 
 def remove_bridge(bridge: str) -> None:
@@ -178,24 +175,6 @@ def _drop_empty_servin_chains() -> None:
     from servin.network import rules as R
 
     Netfilter().teardown(R.CHAINS, R.JUMPS)
-
-
-def leftover_test_network(bridges: set[str] | None = None) -> list[str]:
-    """Test bridges (svt*; only `bridges` when given: a concurrent run's are not ours), their
-    veths and the iptables rules naming them, still present."""
-    def ours(name: str) -> bool:
-        return name in bridges if bridges is not None else name.startswith(TEST_BRIDGE_PREFIX)
-
-    res = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True)
-    left = []
-    for line in res.stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        master = line.split(" master ")[1].split()[0] if " master " in line else ""
-        if ours(name) or ours(master):
-            left.append(name)
-    left += [f"{t}: {' '.join(s)}" for t, s in iptables_rules_mentioning(f" {TEST_BRIDGE_PREFIX}")
-             if any(ours(w) for w in s)]
-    return left
 
 
 def _pids_mentioning(text: str) -> list[int]:
