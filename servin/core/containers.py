@@ -120,7 +120,6 @@ class ContainerService:
         cgroup_parent: str,
         cgroup_version: int,
         cgroups: Any = None,  # kernel.cgroups.CgroupManager: pause, update, top, stats
-        cgroup_features: Any = None,  # kernel.cgroups.Features (None: the manager's, or assumed)
         volumes: VolumeStore | None = None,
         default_log: tuple[str, dict[str, str]] = ("json-file", {}),  # daemon.json log-driver, log-opts
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
@@ -135,7 +134,7 @@ class ContainerService:
         self.images = images
         self.runtime = runtime
         self.cgroups = cgroups
-        self.features = cgroup_features or getattr(cgroups, "features", None) or resources_mod.assumed_features(
+        self.features = getattr(cgroups, "features", None) or resources_mod.assumed_features(
             cgroup_version, os.cpu_count() or 1)
         self.block_numbers: Callable[[list[str]], dict[str, tuple[int, int]]] = blockdev.numbers
         self.volumes = volumes
@@ -225,8 +224,7 @@ class ContainerService:
         if not host_config.log_type:
             host_config = replace(host_config, log_type=self.default_log[0],
                                   log_config={**self.default_log[1], **host_config.log_config})
-        host_config, _ = self.verify(host_config)
-        _check_host_config(host_config)
+        _check_host_config(host_config)  # resources and restart policy: verify(), which the caller ran
         confinement.check(host_config, available_caps=self.host_caps, hostname=config.hostname)
         host_config = confinement.adapt(host_config, cgroup_version=self.cgroup_version, lookup=self.get)
         networks = self.networking.initial_networks(config, host_config, endpoints)
@@ -782,9 +780,8 @@ class ContainerService:
         return host_config, warnings
 
     async def update(self, ref: str, host_config: HostConfig) -> Container:
-        """Live resource and restart-policy changes (`docker update`)."""
+        """Live resource and restart-policy changes (`docker update`) of a host config verify() passed."""
         c = self.get(ref)
-        host_config, _ = self.verify(host_config, update=True)
         if host_config.auto_remove and host_config.restart_policy.name not in ("", "no"):
             raise errors.InvalidArgument(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container")

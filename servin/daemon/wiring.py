@@ -101,8 +101,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
-        debug=config.debug, swap_limit=(cgroup_root / "memory" / "memory.memsw.limit_in_bytes").exists()
-        or cg.version == 2, start_time_ns=time.time_ns(),
+        debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),
         seccomp_profile="default" if profile == "builtin" else config.seccomp_profile,
         no_new_privileges=config.no_new_privileges)
     execs = ExecService(containers)
