@@ -9,7 +9,7 @@ a directory should be) stops the walk instead of leading out of the tree:
   ``FileNotFoundError`` at a missing component (without ``create``).
 - :class:`DirCache` keeps the last directory opened (and the levels above it), for the entries
   that follow in it or near it.
-- :func:`lstat_at`, :func:`remove_at`, :func:`chmod_at` and :func:`entry_path` act on one entry of a
+- :func:`lstat_at`, :func:`rmtree_at`, :func:`chmod_at` and :func:`entry_path` act on one entry of a
   directory fd and never follow it when it is a symlink.
 - :class:`DirStack` walks down and back up a tree of any depth without recursion and with a bounded
   number of fds; :func:`rmtree_at` and :func:`remove_tree` remove a tree with it (Python 3.11's
@@ -146,16 +146,6 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def remove_at(dir_fd: int, name: str, st: os.stat_result) -> None:
-    """Remove the entry ``name`` (``st``: its lstat), a directory with all it holds; a symlink is
-    removed itself, never what it points to."""
-    _check_name(name)
-    if stat.S_ISDIR(st.st_mode):
-        rmtree_at(dir_fd, name)  # fd-based: never follows a symlink
-    else:
-        os.unlink(name, dir_fd=dir_fd)
 
 
 def entry_path(dir_fd: int, name: str) -> str:

@@ -237,7 +237,7 @@ class _Tree:
             self.split.replacing(rel, self.dest)  # may move the payloads away first
             st = safefs.lstat_at(dir_fd, name)
         if st is not None:
-            safefs.remove_at(dir_fd, name, st)
+            safefs.rmtree_at(dir_fd, name)  # a directory with all it holds, or the entry itself
         return False
 
     def add(self, tf: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> None:

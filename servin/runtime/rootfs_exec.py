@@ -29,6 +29,7 @@ pkg/archive (stat, archive, extract-to-dir with ``noOverwriteDirNonDir``), in co
 from __future__ import annotations
 
 import codecs
+import ctypes
 import errno
 import json
 import os
@@ -41,6 +42,7 @@ from typing import Any, BinaryIO
 
 from servin import archive, safefs
 from servin.kernel import mounts
+from servin.runtime.plan import CAP_BITS
 
 CLONE_NEWNS = 0x00020000
 _OVERLAY_DATA_MAX = 4000  # mount(2) data must fit in a page
@@ -310,7 +312,7 @@ def extract(stream: BinaryIO, dest: str, *, no_overwrite_dir_non_dir: bool,
                 if is_dir and name == ".":
                     continue
                 if not (is_dir and member.isdir()):
-                    _remove_all(path, existing)
+                    safefs.remove_tree(path)  # any depth, never through a link
             _create(path, dest, member, tf, chown)
             if member.isdir():
                 dirs.append((path, member.mtime))
@@ -320,13 +322,6 @@ def extract(stream: BinaryIO, dest: str, *, no_overwrite_dir_non_dir: bool,
         tf.close()
     for path, mtime in dirs:
         os.utime(path, (mtime, mtime), follow_symlinks=False)
-
-
-def _remove_all(path: str, st: os.stat_result) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        safefs.remove_tree(path)  # any depth, never through a link
-    else:
-        os.unlink(path)
 
 
 # ---------------------------------------------------------------------------- entering the root
@@ -435,9 +430,9 @@ def _say(out: BinaryIO, obj: dict[str, Any]) -> None:
 
 # What the helper may still do once inside: read and write any file, set owners, modes (setuid
 # too), times, device nodes and file capabilities. No mount, chroot, ptrace, module, raw I/O...
-_KEEP_CAPS = (0, 1, 2, 3, 4, 27, 31)  # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD SETFCAP
+_KEEP_CAPS = tuple(CAP_BITS[c] for c in ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+                                         "CAP_FSETID", "CAP_MKNOD", "CAP_SETFCAP"))
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _CLEAR_ALL = 24, 38, 47, 4
-_SYS_CAPSET = 126 if os.uname().machine == "x86_64" else 91  # x86_64, else the generic table (arm64)
 
 
 def _seal() -> None:
@@ -466,8 +461,6 @@ def _seal() -> None:
 
 def _drop_privileges(last_cap: int) -> None:
     """Inside the root: only the capabilities of _KEEP_CAPS, in every set, and no_new_privs."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in range(last_cap + 1):
         if cap not in _KEEP_CAPS and libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
@@ -475,7 +468,7 @@ def _drop_privileges(last_cap: int) -> None:
     keep = sum(1 << c for c in _KEEP_CAPS)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)(keep, keep, 0, 0, 0, 0)  # effective, permitted, inheritable (x2)
-    if libc.syscall(_SYS_CAPSET, header, data) != 0:
+    if libc.capset(header, data) != 0:
         raise OSError(ctypes.get_errno(), "capset")
     libc.prctl(_PR_CAP_AMBIENT, _CLEAR_ALL, 0, 0, 0)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -493,7 +486,6 @@ def _last_cap() -> int:
 def run(req: dict[str, Any], stdin: BinaryIO, out: BinaryIO) -> int:
     op = req["op"]
     last_cap = _last_cap()
-    import ctypes  # noqa: F401 - loaded before _seal, used by _drop_privileges inside
     _seal()
     try:
         enter(req)

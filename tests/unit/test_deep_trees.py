@@ -141,7 +141,7 @@ def test_remove_at_a_deep_directory(tmp_path: Path) -> None:
     deep(tmp_path, DEEP)
     fd = safefs.open_root(tmp_path)
     try:
-        safefs.remove_at(fd, "d", os.stat("d", dir_fd=fd, follow_symlinks=False))
+        safefs.rmtree_at(fd, "d")
     finally:
         os.close(fd)
     assert list(tmp_path.iterdir()) == []

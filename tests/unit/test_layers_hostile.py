@@ -464,7 +464,7 @@ def test_safefs_entry_operations(tmp_path, host):
         assert stat.S_IMODE(os.lstat(root / "p").st_mode) == 0o4640
         with pytest.raises(OSError):
             safefs.chmod_at(rfd, "l", 0o4777)
-        safefs.remove_at(rfd, "l", os.lstat(root / "l"))
+        safefs.rmtree_at(rfd, "l")
         assert not (root / "l").exists() and snapshot(host) == before
     finally:
         os.close(rfd)
