@@ -574,6 +574,9 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
             for (size_t j = 0; j < sizeof kinds / sizeof kinds[0]; j++)
                 if (!strcmp(v[0], kinds[j].type))
                     flag = kinds[j].flag;
+            for (size_t j = 0; j < pl->nns_paths; j++)
+                if (pl->ns_paths[j].flag == flag)
+                    flag = 0; /* one path per namespace type: ns_fds holds one fd of each */
             if (!flag || v[1][0] != '/') {
                 snprintf(err, errn, "bad ns_path %s %s", v[0], v[1]);
                 goto fail;

@@ -54,7 +54,8 @@ class VolumeStore:
         self._lock = threading.Lock()
         self._vols: dict[str, Volume] = {}
         for d in root.iterdir():
-            if d.is_dir() and not d.is_symlink():
+            st = os.lstat(d)
+            if stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) != VOLUME_DIR_MODE:
                 os.chmod(d, VOLUME_DIR_MODE)  # an older installation's 0755
             rec = d / RECORD
             if not rec.exists():
