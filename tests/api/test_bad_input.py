@@ -240,3 +240,14 @@ async def test_ids_out_of_range_are_refused_at_start(env, body):
     r = await env.client.post(f"/v1.41/containers/{cid}/start")
     assert await error(r, 400) == "uids and gids must be in range 0-2147483647"
     assert "create" not in env.runtime.actions(cid) and cid not in env.runtime.specs
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ({"Scope": "swarm"}, "network scope 'swarm' is not supported by Servin"),
+    ({"Ingress": True}, "Ingress networks are not supported by Servin"),
+    ({"ConfigOnly": True}, "ConfigOnly networks are not supported by Servin"),
+    ({"EnableIPv4": False}, "networks without IPv4 (EnableIPv4 false) are not supported by Servin"),
+])
+async def test_network_create_options_servin_lacks_are_refused_by_name(env, extra, says):
+    r = await env.client.post("/v1.41/networks/create", json={"Name": "n1", **extra})
+    assert says in await error(r, 501)

@@ -72,6 +72,15 @@ def parse_create(body: Any) -> dict[str, Any]:
     pools = ipam.get("Config") or []
     if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
         raise errors.InvalidArgument("invalid IPAM.Config: must be a list of objects")
+    # Not implemented, so refused by name rather than dropped: swarm scopes, ingress and config-only
+    # networks (swarm), and a network without IPv4 (Servin's bridge networks are IPv4)
+    if (body.get("Scope") or "local") != "local":
+        raise errors.NotImplementedYet(f"network scope {body['Scope']!r} is not supported by Servin (swarm)")
+    for key in ("Ingress", "ConfigOnly", "ConfigFrom"):
+        if body.get(key):
+            raise errors.NotImplementedYet(f"{key} networks are not supported by Servin (swarm)")
+    if body.get("EnableIPv4") is False:
+        raise errors.NotImplementedYet("networks without IPv4 (EnableIPv4 false) are not supported by Servin")
     if body.get("EnableIPv6") or any(":" in str(p.get("Subnet") or "") for p in pools):
         raise errors.NotImplementedYet("IPv6 networks are not supported by Servin yet")
     if len(pools) > 1:
