@@ -39,7 +39,8 @@ from typing import BinaryIO
 from servin import archive
 from servin import safefs
 from servin.images import union
-from servin.images.layers import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
+from servin.images.layers import WHITEOUT_OPAQUE, WHITEOUT_PREFIX
+from servin.images.union import OPAQUE_XATTR, is_whiteout
 
 # Created by the runtime as mount points when the image lacks them (dockerd's init layer).
 INIT_PATHS = frozenset({
@@ -59,10 +60,6 @@ class Kind(enum.IntEnum):
 class Change:
     path: str
     kind: Kind
-
-
-def is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
 def _is_opaque(fd: int) -> bool:
@@ -88,35 +85,17 @@ def stat_differs(old: os.stat_result, new: os.stat_result) -> bool:
     return not _same_time(old.st_mtime_ns, new.st_mtime_ns) or old.st_size != new.st_size
 
 
-class Lower:
-    """The union of read-only layers (top first), looked up without following any symlink
-    (images/union.py): what the upper dir is compared with."""
-
-    def __init__(self, layers: list[Path]) -> None:
-        self.layers = list(layers)
-
-    def stat(self, parts: list[str]) -> os.stat_result | None:
-        e = union.entry(self.layers, parts)
-        return e.st if e is not None else None
-
-    def children(self, parts: list[str]) -> set[str]:
-        """Names the union shows inside the directory ``parts``."""
-        e = union.entry(self.layers, parts)
-        return set(union.listdir(e)) if e is not None else set()
-
-
 def _skip_init(path: str, in_lower: bool) -> bool:
     return not in_lower and path in INIT_PATHS
 
 
 def changes(upper: Path, lowers: list[Path]) -> list[Change]:
     """The changes of ``upper`` over the union of ``lowers`` (top first)."""
-    lower = Lower(lowers)
     out: list[Change] = []
     fd = archive.open_dir(str(upper))
     walk = safefs.DirStack(fd)
     try:
-        top = union.root(lower.layers)
+        top = union.root(lowers)
         _drive(walk, _changes_in(walk, [], _listing(top), out, opaque=None))
     finally:
         walk.close()
@@ -225,12 +204,11 @@ def _changes_in(walk: safefs.DirStack, parts: list[str], old: dict[str, union.En
 def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> int:
     """The upper dir as a layer tar (AUFS whiteouts), runtime mount points left out; returns
     the number of entries (0: the container changed nothing, dockerd's empty layer)."""
-    lower = Lower(lowers)
     writer = archive.TreeWriter(out)
     fd = archive.open_dir(str(upper))
     walk = safefs.DirStack(fd)
     try:
-        _drive(walk, _layer_in(writer, walk, [], lower, None))
+        _drive(walk, _layer_in(writer, walk, [], lowers, None))
     finally:
         walk.close()
         os.close(fd)
@@ -241,7 +219,7 @@ def write_layer(upper: Path, lowers: list[Path], out: BinaryIO) -> int:
 _COMMIT = "writing the container's layer"
 
 
-def _layer_in(writer: archive.TreeWriter, walk: safefs.DirStack, parts: list[str], lower: Lower,
+def _layer_in(writer: archive.TreeWriter, walk: safefs.DirStack, parts: list[str], lowers: list[Path],
               dir_st: os.stat_result | None) -> _Walk:
     """The entries of the directory ``parts`` (walk.fd; ``dir_st``: its lstat, None for the upper
     dir itself), after its ``.wh..wh..opq`` entry when it is opaque."""
@@ -254,7 +232,7 @@ def _layer_in(writer: archive.TreeWriter, walk: safefs.DirStack, parts: list[str
         cparts = [*parts, name]
         path = _checked("/" + "/".join(cparts), _COMMIT)
         arcname = "/".join(cparts)
-        if path in INIT_PATHS and lower.stat(cparts) is None:
+        if path in INIT_PATHS and union.entry(lowers, cparts) is None:
             continue
         if is_whiteout(st):
             ti = tarfile.TarInfo(("/".join(parts) + "/" if parts else "") + WHITEOUT_PREFIX + name)
@@ -264,4 +242,4 @@ def _layer_in(writer: archive.TreeWriter, walk: safefs.DirStack, parts: list[str
             continue
         writer.add(arcname, name, st, dir_fd=walk.fd)
         if stat.S_ISDIR(st.st_mode):
-            yield name, _layer_in(writer, walk, cparts, lower, st)
+            yield name, _layer_in(writer, walk, cparts, lowers, st)

@@ -30,12 +30,12 @@ from typing import Protocol
 
 from servin.errors import InvalidArgument, SystemError_
 from servin import safefs
+from servin.images.union import OPAQUE_XATTR
 from servin.images.tarsplit import SplitRecorder
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 WHITEOUT_META_PREFIX = ".wh..wh."
-OPAQUE_XATTR = "trusted.overlay.opaque"
 OVERLAY_XATTR_PREFIX = "trusted.overlay."
 _CHUNK = 1 << 20
 _PATH_MAX = 4096

@@ -196,7 +196,7 @@ def test_commit_layer_makes_a_child_image(tmp_path: Path) -> None:
 
 
 def test_the_lower_view_stops_at_a_higher_layers_whiteout_or_file(tmp_path: Path) -> None:
-    from servin.images.diff import Lower
+    from servin.images import union
 
     top, mid, bottom = tmp_path / "top", tmp_path / "mid", tmp_path / "bottom"
     for d in (top, mid, bottom / "etc", bottom / "srv"):
@@ -205,7 +205,7 @@ def test_the_lower_view_stops_at_a_higher_layers_whiteout_or_file(tmp_path: Path
     (bottom / "srv" / "x").write_text("x\n")
     os.mknod(top / "etc", stat.S_IFCHR | 0o600, os.makedev(0, 0))  # etc whited out above
     (mid / "srv").write_text("a file over the directory\n")
-    lower = Lower([top, mid, bottom])
-    assert lower.stat(["etc", "hosts"]) is None
-    assert lower.stat(["srv", "x"]) is None
-    assert lower.children([]) == {"srv"}
+    layers = [top, mid, bottom]  # what diff and commit compare the upper dir with
+    assert union.entry(layers, ["etc", "hosts"]) is None
+    assert union.entry(layers, ["srv", "x"]) is None
+    assert set(union.listdir(union.root(layers))) == {"srv"}
