@@ -115,3 +115,15 @@ def generate(taken: set[str]) -> str:
         if name not in taken and name != "boring_wozniak":
             return name
     raise RuntimeError("could not generate a unique name")
+
+
+GO_INT = re.compile(r"[+-]?[0-9]+")  # what strconv.Atoi parses
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def go_atoi(s: str) -> int | None:
+    """Go's strconv.Atoi on a 64-bit host: an optional sign and ASCII digits within int64, else None."""
+    if not GO_INT.fullmatch(s):
+        return None
+    v = int(s)
+    return v if INT64_MIN <= v <= INT64_MAX else None

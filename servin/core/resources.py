@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from servin import errors
 from servin.core.model import BlkioDevice, HostConfig, RestartPolicy
+from servin.core.names import go_atoi
 from servin.kernel.cgroups import Features
 
 MIN_MEMORY = 6 * 1024 * 1024  # linuxMinMemory
@@ -196,10 +197,11 @@ def parse_list(text: str, maximum: int = 0) -> set[int]:
 
 
 def _atoi(s: str) -> int:
-    """Go's strconv.Atoi: an optional sign and decimal digits, nothing else."""
-    if not s.lstrip("+-").isdigit() or not s.isascii():
+    """Go's strconv.Atoi, with Go's failure as a ValueError."""
+    v = go_atoi(s)
+    if v is None:
         raise ValueError(s)
-    return int(s)
+    return v
 
 
 def _list_available(asked: str, available: str, what: str) -> bool:

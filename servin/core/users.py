@@ -3,9 +3,9 @@ github.com/moby/sys/user (GetExecUser, GetAdditionalGroups) do."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from servin.core.names import GO_INT, INT64_MAX, INT64_MIN, go_atoi
 from servin.errors import InvalidArgument
 
 # moby/sys/user/user.go: minID = 0, maxID = 1<<31 - 1 ("for 32-bit systems compatibility"), and
@@ -15,8 +15,6 @@ from servin.errors import InvalidArgument
 MAX_ID = (1 << 31) - 1
 ERR_RANGE = f"uids and gids must be in range 0-{MAX_ID}"
 
-_ATOI = re.compile(r"[+-]?[0-9]+")
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,20 +25,12 @@ class ResolvedUser:
     home: str
 
 
-def _atoi(s: str) -> int | None:
-    """Go's strconv.Atoi on a 64-bit host: an optional sign and ASCII digits within int64, else None."""
-    if not _ATOI.fullmatch(s):
-        return None
-    v = int(s)
-    return v if _INT64_MIN <= v <= _INT64_MAX else None
-
-
 def _field_id(s: str) -> int:
     """A uid or gid field of /etc/passwd or /etc/group as moby/sys/user's parseLine reads it
     (`*e, _ = strconv.Atoi(...)`): 0 when it is not a number, clamped to int64 when too big."""
-    if not _ATOI.fullmatch(s):
+    if not GO_INT.fullmatch(s):
         return 0
-    return max(_INT64_MIN, min(_INT64_MAX, int(s)))
+    return max(INT64_MIN, min(INT64_MAX, int(s)))
 
 
 def _in_range(i: int) -> int:
@@ -67,7 +57,7 @@ def resolve_user(spec: str, passwd: bytes | None, group: bytes | None) -> Resolv
     """`spec` is "", "name", "uid", "name:group", "uid:gid" as Docker accepts (GetExecUser)."""
     parts = (spec or "").split(":")
     user_arg, group_arg = parts[0], parts[1] if len(parts) > 1 else ""
-    uid_arg, gid_arg = _atoi(user_arg), _atoi(group_arg)
+    uid_arg, gid_arg = go_atoi(user_arg), go_atoi(group_arg)
     users = [e for e in _entries(passwd) if len(e) >= 7]
     groups = [e for e in _entries(group) if len(e) >= 3]
     if not user_arg:  # the default: the entry of uid 0
@@ -111,7 +101,7 @@ def resolve_group(spec: str, group: bytes | None) -> int:
     for e in _entries(group):
         if len(e) >= 3 and (e[0] == spec or str(_field_id(e[2])) == spec):
             return _in_range(_field_id(e[2]))
-    gid = _atoi(spec)
+    gid = go_atoi(spec)
     if gid is None:
         raise InvalidArgument(f"Unable to find group {spec}: no matching entries in group file")
     return _in_range(gid)
