@@ -12,7 +12,7 @@ from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
-from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
+from servin.api.wire.schemas import CONFIG, CREATE_NETWORKING, CREATE_REQUEST, UPDATE_CONFIG
 from servin.core import endpoints
 from servin.core.logs import parse_time_ns
 from servin.core.spec import MASKED_PATHS, READONLY_PATHS
@@ -264,7 +264,7 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
                           driver_opts={str(k): str(v) for k, v in driver_opts.items()})
 
 
-@request_body(CREATE_REQUEST)
+@request_body(CREATE_NETWORKING)
 def parse_networking(body: Any) -> dict[str, EndpointConfig]:
     """NetworkingConfig.EndpointsConfig of a create body, by network name."""
     nc = (body or {}).get("NetworkingConfig") or {}
