@@ -189,8 +189,8 @@ def replay(layer_dir: Path, diff_id: str) -> Iterator[bytes]:
 def _open_payload(path: Path, diff: Path, rel: str) -> IO[bytes]:
     """``path``, or, when the host cannot take it whole (ENAMETOOLONG: a layer path near PATH_MAX
     below the store's own prefix), ``rel`` reached from ``diff`` one directory at a time."""
-    try:
-        return open(path, "rb")
+    try:  # never through a link, as every other read of a layer's files
+        return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG or path != diff / rel:
             raise
