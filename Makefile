@@ -38,8 +38,11 @@ bench: install
 	$(PYTHON) bench/net.py --start-servin
 	$(PYTHON) bench/saveload.py --start-servin
 
-lint:
+# ruff, mypy over servin/ and the import rules between layers (docs/architecture.md)
+lint: install
 	ruff check servin tests bench
+	$(PYTHON) -m mypy
+	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit/test_import_rules.py
 
 clean:
 	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim servin/libexec/servin-init

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from servin import errors
 from servin.core import caps
 from servin.core.model import Container, HostConfig
-from servin.kernel import devices
-from servin.kernel.devices import HostDevice
+from servin.runtime import devices
+from servin.runtime.devices import HostDevice
 
 # the sysctls of the IPC namespace (runc's validator; docker/cli opts.ValidateSysctl)
 IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",

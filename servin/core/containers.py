@@ -41,7 +41,7 @@ from servin.core.store import ContainerStore
 from servin.core.users import resolve_group, resolve_user
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 from servin.images.union import container_path
-from servin.kernel import blockdev
+from servin.runtime.devices import block_numbers
 from servin.runtime.plan import CAPABILITIES
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class ContainerService:
         self.cgroups = cgroups
         self.features = getattr(cgroups, "features", None) or resources_mod.assumed_features(
             cgroup_version, os.cpu_count() or 1)
-        self.block_numbers: Callable[[list[str]], dict[str, tuple[int, int]]] = blockdev.numbers
+        self.block_numbers: Callable[[list[str]], dict[str, tuple[int, int]]] = block_numbers
         self.volumes = volumes
         self.default_log = default_log
         self.seccomp_profile = seccomp_profile

@@ -13,7 +13,7 @@ from dataclasses import replace
 from servin import errors
 from servin.core.model import BlkioDevice, HostConfig, RestartPolicy
 from servin.core.names import go_atoi
-from servin.kernel.cgroups import Features
+from servin.runtime.api import ResourceFeatures as Features
 
 MIN_MEMORY = 6 * 1024 * 1024  # linuxMinMemory
 

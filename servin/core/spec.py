@@ -13,7 +13,7 @@ from typing import Any
 
 from servin.core import caps, seccomp
 from servin.core.model import Container, HostConfig, MountPoint
-from servin.kernel.devices import HostDevice
+from servin.runtime.devices import HostDevice
 from servin.runtime.plan import CAPABILITIES
 
 

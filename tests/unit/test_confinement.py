@@ -14,7 +14,7 @@ from servin.api.wire.security import parse_security_opt, parse_sysctls
 from servin.core import caps
 from servin.runtime import plan as P
 from servin.runtime.plan import CAPABILITIES, Device, Mount, decode, plan_from_oci
-from servin.kernel import devices
+from servin.runtime import devices
 from tests.unit.test_plan import docker_like_config
 
 pytestmark = pytest.mark.unit

@@ -18,7 +18,7 @@ from servin.core.caps import DEFAULT_CAPS
 from servin.core.confinement import adapt
 from servin.core.model import Container, State
 from servin.core.spec import Confinement, ProcessUser, RootfsLayout, build_spec
-from servin.kernel.devices import HostDevice
+from servin.runtime.devices import HostDevice
 from servin.runtime.plan import CAPABILITIES
 
 CID = "4f1c0a2b3d4e" + "0" * 52

@@ -1,11 +1,15 @@
-"""Host device nodes for --device and --privileged, read as runc's devices package reads them."""
+"""What containers are given of the host's /dev: device nodes for --device and --privileged (read as
+runc's devices package reads them) and block device numbers for the blkio settings."""
 
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
+from collections.abc import Iterable
 from typing import NamedTuple
+
+from servin.errors import InvalidArgument
 
 # runc's GetDevices skips these directories under /dev, and /dev/console
 _SKIPPED_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
@@ -82,4 +86,18 @@ def host_devices(root: Path = Path("/dev")) -> list[HostDevice]:
             continue
         if dev is not None and dev.type != "p":
             out.append(dev)
+    return out
+
+
+def block_numbers(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """path → (major, minor) of each block device, as dockerd stats them at start."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as e:  # Go's wording: "stat /dev/nope: no such file or directory"
+            raise InvalidArgument(f"stat {path}: {os.strerror(e.errno or 0).lower()}") from None
+        if not stat.S_ISBLK(st.st_mode):
+            raise InvalidArgument(f"{path} is not a block device")
+        out[path] = (os.major(st.st_rdev), os.minor(st.st_rdev))
     return out
