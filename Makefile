@@ -38,11 +38,11 @@ bench: install
 	$(PYTHON) bench/net.py --start-servin
 	$(PYTHON) bench/saveload.py --start-servin
 
-# ruff, mypy over servin/ and the import rules between layers (docs/architecture.md)
+# ruff, mypy over servin/, the import rules between layers and the size of modules and classes
 lint: install
 	ruff check servin tests bench
 	$(PYTHON) -m mypy
-	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit/test_import_rules.py
+	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit/test_import_rules.py tests/unit/test_code_shape.py
 
 clean:
 	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim servin/libexec/servin-init
