@@ -14,6 +14,7 @@ from servin.api.backends import NetworksBackend, SystemBackend, VolumesBackend
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
+from servin.core.filesystem import ContainerFilesystem
 from servin.images.store import ImageStore
 from servin.registry.service import RegistryService
 
@@ -35,6 +36,7 @@ class Services:
     info: HostFacts  # the stats handler's ncpu and memory (system.facts() for the rest)
     tmp_dir: Path
     execs: ExecService
+    filesystem: ContainerFilesystem  # cp, export, changes, commit
     registry: RegistryService | None = None
 
 

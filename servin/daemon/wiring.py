@@ -13,6 +13,7 @@ from servin.api.context import Services
 from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
+from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
 from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
@@ -142,6 +143,7 @@ def build_services(*, containers: ContainerService, images: ImageStore, volumes:
     return Services(
         containers=containers, images=images, events=events, info=host, tmp_dir=tmp_dir,
         execs=execs or ExecService(containers),
+        filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
         registry=registry,
         networks=Networks(service=network, attachments=containers.networking, container_name=container_name,
                           events=events),
