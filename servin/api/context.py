@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from servin import errors
+from servin.api.backends import NetworksBackend, SystemBackend, VolumesBackend
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
+from servin.core.execs import ExecService
+from servin.core.filesystem import ContainerFilesystem
+from servin.images.store import ImageStore
+from servin.registry.service import RegistryService
+
+if TYPE_CHECKING:  # HostFacts moves from the daemon to the core (issue 11): this import follows it
+    from servin.daemon.facts import HostFacts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
+    """The engine's backends (api/backends.py). Containers, images and execs are still the core's
+    classes until their backends (drafted in api/backends.py) are final."""
+
     containers: ContainerService
-    images: Any  # servin.images.store.ImageStore
-    events: EventBus
-    info: Any  # servin.daemon.facts.HostFacts
+    images: ImageStore
+    networks: NetworksBackend
+    volumes: VolumesBackend
+    system: SystemBackend
+    events: EventBus  # the image handlers still publish their events themselves
+    info: HostFacts  # the stats handler's ncpu and memory (system.facts() for the rest)
     tmp_dir: Path
-    execs: Any = None  # servin.core.execs.ExecService
-    registry: Any = None  # servin.registry.RegistryService
+    execs: ExecService
+    filesystem: ContainerFilesystem  # cp, export, changes, commit
+    registry: RegistryService | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -38,9 +55,6 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 async def json_body(request: web.Request) -> Any:
-    from servin import errors
-    import json
-
     raw = await request.read()
     if not raw.strip():
         return None

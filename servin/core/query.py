@@ -1,19 +1,23 @@
-"""Selecting containers by Docker's list filters (id, name, label, status, ancestor, exited)."""
+"""Docker's list and prune filters over domain objects: containers (id, name, label, status,
+ancestor, exited), and the label/until rules every prune shares."""
 
 from __future__ import annotations
 
 import re
 import time
 from datetime import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from servin import errors
 from servin.core.model import Container
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
+# Docker's filters.Args once decoded: a key (label, until, ...) and its values.
+Filters = Mapping[str, Sequence[str]]
 
-def label_matches(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+
+def label_matches(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
     for w in wanted:
         key, eq, value = w.partition("=")
         if key not in labels or eq and labels[key] != value:
@@ -81,3 +85,18 @@ def parse_until(value: str) -> int:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
     except ValueError:
         raise errors.InvalidArgument(f"failed to parse value {value} as a time") from None
+
+
+def prune_labels_allow(labels: Mapping[str, str], filters: Filters) -> bool:
+    """A prune's `label` (all must match) and `label!` (none may match) filters."""
+    if "label" in filters and not label_matches(labels, filters["label"]):
+        return False
+    return not ("label!" in filters and label_matches(labels, filters["label!"]))
+
+
+def rfc3339_ns(created: str) -> int:
+    """An RFC 3339 time in ns since the epoch; 0 when it does not parse."""
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return 0

@@ -1,19 +1,24 @@
 """Named volumes of the `local` driver: a directory per volume, or a mount described by
-type/device/o options that is made inside each container that uses it."""
+type/device/o options that is made inside each container that uses it. `VolumeStore` keeps the
+records; `Volumes` is what the API sees (list filters, create and remove with their events, prune)."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import secrets
 import stat
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from servin import atomicfile, errors
 from servin.core import names
+from servin.core.events import Event, EventBus
+from servin.core.query import Filters, label_matches, prune_labels_allow
 from servin import safefs
 from servin.images import union
 
@@ -103,7 +108,7 @@ class VolumeStore:
     def list(self) -> list[Volume]:
         return sorted(self._vols.values(), key=lambda v: v.name)
 
-    def remove(self, name: str, *, users: list[str], force: bool = False) -> None:
+    def remove(self, name: str, *, users: Sequence[str], force: bool = False) -> None:
         vol = self._vols.get(name)
         if vol is None:
             if force:
@@ -121,6 +126,81 @@ class VolumeStore:
         return tree_size(self.data_dir(name))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeSpec:
+    """A volume to create; no name: a generated one (an anonymous volume)."""
+
+    name: str | None = None
+    driver: str = "local"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumePruneReport:
+    deleted: tuple[str, ...] = ()  # names
+    reclaimed: int = 0  # bytes
+
+
+class Volumes:
+    """The volumes as the API sees them. `users(name)`: the containers that use a volume;
+    `now()`: the RFC 3339 time a new volume records."""
+
+    def __init__(self, *, store: VolumeStore, users: Callable[[str], list[str]], events: EventBus,
+                 now: Callable[[], str]) -> None:
+        self._store = store
+        self._users = users
+        self._events = events
+        self._now = now
+
+    def _publish(self, action: str, name: str, driver: str) -> None:
+        self._events.publish(Event(type="volume", action=action, actor_id=name, attributes={"driver": driver}))
+
+    async def create(self, spec: VolumeSpec) -> Volume:
+        """Creating an existing name returns it, with no event (as dockerd)."""
+        vol, created = await asyncio.to_thread(
+            self._store.create, spec.name, driver=spec.driver, labels=dict(spec.labels),
+            options=dict(spec.options), created=self._now())
+        if created:
+            self._publish("create", vol.name, vol.driver)
+        return vol
+
+    async def list(self, filters: Filters) -> list[Volume]:
+        """`docker volume ls`: dangling, driver, label, name (substring)."""
+        vols = self._store.list()
+        if "name" in filters:
+            vols = [v for v in vols if any(n in v.name for n in filters["name"])]
+        if "driver" in filters:
+            vols = [v for v in vols if v.driver in filters["driver"]]
+        if "label" in filters:
+            vols = [v for v in vols if label_matches(v.labels, filters["label"])]
+        if "dangling" in filters:
+            want = filters["dangling"][0].lower() in ("1", "true")
+            vols = [v for v in vols if (not self._users(v.name)) == want]
+        return vols
+
+    async def inspect(self, name: str) -> Volume:
+        return self._store.get(name)
+
+    async def remove(self, name: str, *, force: bool = False) -> None:
+        """A volume in use is a Conflict; with `force` a missing one is no error (its event still goes out)."""
+        users = self._users(name)
+        await asyncio.to_thread(self._store.remove, name, users=users, force=force)
+        self._publish("destroy", name, "local")
+
+    async def prune(self, filters: Filters) -> VolumePruneReport:
+        """API 1.41 prunes every unused local volume, named ones too (label and label! select)."""
+        deleted, reclaimed = [], 0
+        for v in self._store.list():
+            if self._users(v.name) or not prune_labels_allow(v.labels, filters):
+                continue
+            reclaimed += await asyncio.to_thread(self._store.size, v.name)
+            await asyncio.to_thread(self._store.remove, v.name, users=[])
+            self._publish("destroy", v.name, v.driver)
+            deleted.append(v.name)
+        return VolumePruneReport(deleted=tuple(deleted), reclaimed=reclaimed)
+
+
 def tree_size(root: Path) -> int:
     """Bytes of the files below `root` (not following links), as `docker system df` counts. The tree
     may be a running container's: walked with directory fds at any depth (safefs.DirStack), and what
@@ -134,7 +214,7 @@ def tree_size(root: Path) -> int:
 
     def scan() -> list[str]:
         nonlocal total
-        dirs = []
+        dirs: list[str] = []
         try:
             with os.scandir(walk.fd) as it:
                 entries = list(it)

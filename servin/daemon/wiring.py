@@ -10,17 +10,21 @@ from typing import Any
 from pathlib import Path
 
 from servin.api.context import Services
-from servin.core.containers import ContainerService
+from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
+from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
+from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
-from servin.core.volumes import VolumeStore
+from servin.core.system import System
+from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DaemonConfig
 from servin.images.store import ImageStore
 from servin.core import caps
 from servin.kernel import cgroups, procfs
+from servin.registry.service import RegistryService
 from servin.runtime import Runtime
 
 
@@ -93,9 +97,10 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     events = EventBus()
     runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
     network = build_network(config)
+    volumes = VolumeStore(config.data_root / "volumes")
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
-        cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
+        cgroups=cg, volumes=volumes, events=events,
         cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
         host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges)
@@ -106,22 +111,45 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         no_new_privileges=config.no_new_privileges)
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
-    from servin.registry import RegistryService
-
     from servin.daemon.config import DEFAULT_CONFIG_FILE
 
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
     certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
     registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
                                mirrors=config.registry_mirrors, certs_dirs=certs)
-    services = Services(containers=containers, images=images, events=events, info=host,
-                        tmp_dir=config.data_root / "tmp", execs=execs, registry=registry)
+    services = build_services(containers=containers, images=images, volumes=volumes, network=network,
+                              events=events, host=host, tmp_dir=config.data_root / "tmp", execs=execs,
+                              registry=registry)
     dns = None
     if network is not None:
         from servin.network.dns import DnsServer
 
         dns = DnsServer(containers.networking.dns_view)
     return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
+
+
+def build_services(*, containers: ContainerService, images: ImageStore, volumes: VolumeStore,
+                   network: NetworkProvider | None, events: EventBus, host: facts.HostFacts, tmp_dir: Path,
+                   execs: ExecService | None = None, registry: RegistryService | None = None) -> Services:
+    """The API's backends over the engine (the API tests build theirs here too)."""
+
+    def container_name(cid: str) -> str:
+        c = containers.store.get(cid)
+        return c.name if c is not None else ""
+
+    def writable_layer(cid: str) -> Path:
+        return containers.store.dir(cid) / "upper"
+
+    return Services(
+        containers=containers, images=images, events=events, info=host, tmp_dir=tmp_dir,
+        execs=execs or ExecService(containers),
+        filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
+        registry=registry,
+        networks=Networks(service=network, attachments=containers.networking, container_name=container_name,
+                          events=events),
+        volumes=Volumes(store=volumes, users=containers.volume_users, events=events, now=now_rfc3339),
+        system=System(facts=host, containers=containers, images=images, volumes=volumes,
+                      writable_layer=writable_layer, events=events))
 
 
 def build_network(config: DaemonConfig) -> Any:

@@ -12,12 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from servin.api.app import build_app
-from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon.facts import HostFacts
+from servin.daemon.wiring import build_services
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
 from tests.support.fakes import FakeRuntime
@@ -81,11 +81,13 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
     runtime = FakeRuntime()
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.53\nnameserver 10.1.2.3\n")
+    volumes = VolumeStore(tmp_path / "volumes")
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=runtime,
                               events=events, cgroup_parent="servin-test", cgroup_version=2,
-                              host_resolv_conf=resolv, volumes=VolumeStore(tmp_path / "volumes"))
+                              host_resolv_conf=resolv, volumes=volumes)
     (tmp_path / "tmp").mkdir()
-    services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp")
+    services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
+                              host=FACTS, tmp_dir=tmp_path / "tmp")
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

@@ -13,10 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from servin.api.app import build_app
-from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
+from servin.core.volumes import VolumeStore
+from servin.daemon.wiring import build_services
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
 from servin.registry import RegistryService
@@ -46,11 +47,12 @@ async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, 
     images = ImageStore(tmp_path / "images")
     images.load_archive(busybox)
     events = EventBus()
+    volumes = VolumeStore(tmp_path / "volumes")
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
-                              events=events, cgroup_parent="servin-test", cgroup_version=2)
+                              events=events, cgroup_parent="servin-test", cgroup_version=2, volumes=volumes)
     (tmp_path / "tmp").mkdir()
-    services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp",
-                        registry=RegistryService(images, tmp_path / "tmp"))
+    services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
+                              host=FACTS, tmp_dir=tmp_path / "tmp", registry=RegistryService(images, tmp_path / "tmp"))
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

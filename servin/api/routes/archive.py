@@ -19,8 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _fs(request: web.Request) -> ContainerFilesystem:
-    s = services(request)
-    return ContainerFilesystem(containers=s.containers, images=s.images, tmp_dir=s.tmp_dir)
+    return services(request).filesystem
 
 
 def _path(request: web.Request) -> str:

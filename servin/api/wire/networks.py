@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
 from servin.api.wire import request_body
 from servin.api.wire.schemas import NETWORK_CONNECT, NETWORK_CREATE_REQUEST, NETWORK_DISCONNECT
 from servin.core import names
+from servin.core.networks import NetworkMember, NetworkPruneReport, NetworkSpec
+from servin.network.store import NetworkRecord
 
 
-def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str, Any]:
-    """`endpoints`: (EndpointRecord, container name) pairs, for inspect's Containers."""
-    config = []
+def network(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str, Any]:
+    """`members`: the attached containers, for inspect's Containers."""
+    config: list[dict[str, Any]] = []
     if n.subnet:
-        entry = {"Subnet": n.subnet}
+        entry: dict[str, Any] = {"Subnet": n.subnet}
         if n.gateway:
             entry["Gateway"] = n.gateway
         if n.ip_range:
@@ -25,9 +28,10 @@ def network(n: Any, endpoints: list[tuple[Any, str]] | None = None) -> dict[str,
         config.append(entry)
     prefix = ipaddress.ip_network(n.subnet).prefixlen if n.subnet else 0
     containers = {}
-    for ep, name in endpoints or []:
+    for m in members:
+        ep = m.endpoint
         containers[ep.container_id] = {
-            "Name": name, "EndpointID": ep.id, "MacAddress": ep.mac or "",
+            "Name": m.container_name, "EndpointID": ep.id, "MacAddress": ep.mac or "",
             "IPv4Address": f"{ep.ip}/{prefix}" if ep.ip else "", "IPv6Address": "",
         }
     options = dict(n.options)
@@ -96,6 +100,15 @@ def parse_create(body: Any) -> dict[str, Any]:
         "labels": {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         "options": {str(k): str(v) for k, v in (body.get("Options") or {}).items()},
     }
+
+
+def network_spec(body: Any) -> NetworkSpec:
+    """A network create body → the network to create."""
+    return NetworkSpec(**parse_create(body))
+
+
+def prune_report(r: NetworkPruneReport) -> dict[str, Any]:
+    return {"NetworksDeleted": list(r.deleted)}
 
 
 def _container(body: dict[str, Any]) -> str:

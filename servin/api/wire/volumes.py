@@ -6,16 +6,20 @@ from typing import Any
 
 from servin.api.wire import request_body
 from servin.api.wire.schemas import VOLUME_CREATE_OPTIONS
-from servin.core.volumes import Volume
+from servin.core.volumes import Volume, VolumePruneReport, VolumeSpec
 
 
 @request_body(VOLUME_CREATE_OPTIONS)
-def parse_create(body: Any) -> dict[str, Any]:
-    """POST /volumes/create (volume.CreateOptions) → VolumeStore.create's arguments: an empty name
-    is a generated one, an empty driver the default (local)."""
+def parse_create(body: Any) -> VolumeSpec:
+    """POST /volumes/create (volume.CreateOptions): an empty name is a generated one, an empty
+    driver the default (local)."""
     body = body or {}
-    return {"name": body.get("Name") or None, "driver": body.get("Driver") or "local",
-            "labels": dict(body.get("Labels") or {}), "options": dict(body.get("DriverOpts") or {})}
+    return VolumeSpec(name=body.get("Name") or None, driver=body.get("Driver") or "local",
+                      labels=dict(body.get("Labels") or {}), options=dict(body.get("DriverOpts") or {}))
+
+
+def prune_report(r: VolumePruneReport) -> dict[str, Any]:
+    return {"VolumesDeleted": list(r.deleted), "SpaceReclaimed": r.reclaimed}
 
 
 def volume(v: Volume, *, size: int | None = None, ref_count: int | None = None) -> dict[str, Any]:
