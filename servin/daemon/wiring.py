@@ -95,7 +95,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     cg = cgroups.detect(cgroup_root)
     images = ImageStore(config.data_root / "image")
     events = EventBus()
-    runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
+    runtime = Runtime(exec_root=config.exec_root, cgroups=cg, cgroup_parent=config.cgroup_parent)
     network = build_network(config)
     volumes = VolumeStore(config.data_root / "volumes")
     containers = ContainerService(
