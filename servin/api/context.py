@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from servin import errors
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
+from servin.core.host import HostFacts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,7 +21,8 @@ class Services:
     containers: ContainerService
     images: Any  # servin.images.store.ImageStore
     events: EventBus
-    info: Any  # servin.daemon.facts.HostFacts
+    info: HostFacts
+    host_cpu_ns: Callable[[], int]  # the host's CPU time since boot: stats' system_cpu_usage
     tmp_dir: Path
     execs: Any = None  # servin.core.execs.ExecService
     registry: Any = None  # servin.registry.RegistryService
@@ -38,9 +43,6 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 async def json_body(request: web.Request) -> Any:
-    from servin import errors
-    import json
-
     raw = await request.read()
     if not raw.strip():
         return None

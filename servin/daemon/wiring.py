@@ -115,6 +115,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
                                mirrors=config.registry_mirrors, certs_dirs=certs)
     services = Services(containers=containers, images=images, events=events, info=host,
+                        host_cpu_ns=procfs.system_cpu_ns,
                         tmp_dir=config.data_root / "tmp", execs=execs, registry=registry)
     dns = None
     if network is not None:

@@ -17,9 +17,10 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
-from servin.daemon.facts import HostFacts
+from servin.core.host import HostFacts
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
+from servin.kernel.procfs import system_cpu_ns
 from tests.support.fakes import FakeRuntime
 
 FACTS = HostFacts(
@@ -85,7 +86,8 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
                               events=events, cgroup_parent="servin-test", cgroup_version=2,
                               host_resolv_conf=resolv, volumes=VolumeStore(tmp_path / "volumes"))
     (tmp_path / "tmp").mkdir()
-    services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp")
+    services = Services(containers=engine, images=images, events=events, info=FACTS, host_cpu_ns=system_cpu_ns,
+                        tmp_dir=tmp_path / "tmp")
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

@@ -49,8 +49,8 @@ async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, 
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
                               events=events, cgroup_parent="servin-test", cgroup_version=2)
     (tmp_path / "tmp").mkdir()
-    services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp",
-                        registry=RegistryService(images, tmp_path / "tmp"))
+    services = Services(containers=engine, images=images, events=events, info=FACTS, host_cpu_ns=lambda: 0,
+                        tmp_dir=tmp_path / "tmp", registry=RegistryService(images, tmp_path / "tmp"))
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:
