@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from servin.errors import InvalidArgument, Unavailable
+from servin.kernel import devfilter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -413,18 +414,12 @@ class CgroupV1:
 DeviceFilter = Callable[[Path, Sequence[tuple[bool, str]]], None]
 
 
-def _attach_device_filter(leaf: Path, rules: Sequence[tuple[bool, str]]) -> None:
-    from servin.kernel import devfilter
-
-    devfilter.attach(leaf, rules)
-
-
 class CgroupV2:
     version: int = 2
     driver: str = "cgroupfs"
 
     def __init__(self, root: Path, *, writer: Writer = write_file,
-                 device_filter: DeviceFilter = _attach_device_filter) -> None:
+                 device_filter: DeviceFilter = devfilter.attach) -> None:
         self.root = root
         self._device_filter = device_filter
         self._write = writer
