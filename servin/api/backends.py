@@ -11,10 +11,11 @@ import asyncio
 import builtins
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from servin.core.containers import AttachTicket, WaitResult
 from servin.core.events import Event
+from servin.core.host import HostFacts
 from servin.core.execs import ExecConfig, ExecRecord
 from servin.core.logs import LogQuery
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, LogLine
@@ -26,8 +27,6 @@ from servin.images.model import DeleteItem, HistoryItem, Image
 from servin.images.reference import Reference
 from servin.network.store import NetworkRecord
 
-if TYPE_CHECKING:  # HostFacts moves from the daemon to the core (issue 11): this import follows it
-    from servin.daemon.facts import HostFacts
 
 
 class NetworksBackend(Protocol):

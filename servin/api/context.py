@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -15,11 +16,9 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
+from servin.core.host import HostFacts
 from servin.images.store import ImageStore
 from servin.registry.service import RegistryService
-
-if TYPE_CHECKING:  # HostFacts moves from the daemon to the core (issue 11): this import follows it
-    from servin.daemon.facts import HostFacts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +33,7 @@ class Services:
     system: SystemBackend
     events: EventBus  # the image handlers still publish their events themselves
     info: HostFacts  # the stats handler's ncpu and memory (system.facts() for the rest)
+    host_cpu_ns: Callable[[], int]  # the host's CPU time since boot: stats' system_cpu_usage
     tmp_dir: Path
     execs: ExecService
     filesystem: ContainerFilesystem  # cp, export, changes, commit

@@ -1,28 +1,21 @@
-"""Streaming responses: Docker's stdcopy frames, hijacked attach connections, JSON progress."""
+"""Streaming responses: hijacked attach connections, JSON progress, stdcopy streams to clients.
+
+Docker's 8-byte framing itself is `servin/stdcopy.py`'s; its names are re-exported here for the
+handlers that frame what they send."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from servin import errors
-
-STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
-
-
-FRAME_HEADER = struct.Struct(">BxxxI")  # stream byte, three zero bytes, big-endian length
-
-
-def frame(stream: int, payload: bytes) -> bytes:
-    """One stdcopy frame: its header, then the payload."""
-    return FRAME_HEADER.pack(stream, len(payload)) + payload
-
+from servin import errors, stdcopy
+# re-exported for the handlers that frame what they send (attach's log replay, exec's errors)
+from servin.stdcopy import STDERR as STDERR, STDOUT as STDOUT, frame as frame
 
 CTRL_PUNCT = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
 
@@ -71,14 +64,9 @@ class DetachScanner:
 
 
 async def unframe(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The payloads of a stdcopy stream, in order."""
-    while True:
-        try:
-            header = await reader.readexactly(8)
-            _, length = struct.unpack(">BxxxI", header)
-            yield await reader.readexactly(length)
-        except asyncio.IncompleteReadError:
-            return
+    """The payloads of a stdcopy stream, in order (a Tty client gets them bare)."""
+    async for f in stdcopy.frames(reader):
+        yield f.payload
 
 
 async def open_stream(request: web.Request, content_type: str) -> web.StreamResponse:
@@ -151,8 +139,9 @@ class Hijacked:
     def __init__(self, request: web.Request, resp: web.StreamResponse, upgraded: bool) -> None:
         self._resp = resp
         self.reader = asyncio.StreamReader()
-        self._transport = request.transport
-        assert self._transport is not None
+        transport = request.transport
+        assert transport is not None
+        self._transport: asyncio.Transport = transport
         self._protocol: _HijackProtocol | None = None
         if not upgraded:
             self.reader.feed_eof()

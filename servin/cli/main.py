@@ -6,20 +6,17 @@ import argparse
 import sys
 
 from servin import __version__
+from servin.daemon.config import ConfigError, add_daemon_flags, resolve
+from servin.daemon.main import run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="servin", description="A container engine with Docker's API")
     parser.add_argument("--version", action="version", version=f"servin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    from servin.daemon.config import add_daemon_flags
-
     add_daemon_flags(sub.add_parser("daemon", help="run the Servin daemon"))
     args = parser.parse_args(argv)
     if args.command == "daemon":
-        from servin.daemon.config import ConfigError, resolve
-        from servin.daemon.main import run
-
         try:
             config = resolve(args)
         except ConfigError as exc:

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from servin.network.portmap import PublishedPort
+
 
 class Status(enum.StrEnum):
     CREATED = "created"
@@ -150,7 +152,7 @@ class HostConfig:
     blkio_device_write_iops: tuple[BlkioDevice, ...] = ()
     shm_size: int = 64 * 1024 * 1024
     network_mode: str = "default"
-    port_bindings: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # {"80/tcp": [{"HostIp", "HostPort"}]}
+    port_bindings: tuple[PublishedPort, ...] = ()  # -p: HostConfig.PortBindings, one per host binding
     publish_all_ports: bool = False
     restart_policy: RestartPolicy = RestartPolicy()
     log_type: str = "json-file"

@@ -23,6 +23,8 @@ from servin.core.events import Event, EventBus
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig
 from servin.core.store import ContainerStore
 from servin.core.users import host_nameservers, hosts_file, resolv_conf_embedded, resolv_conf_with
+from servin.network import portmap
+from servin.network.dns import View
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,8 @@ class ContainerNetworking:
                 key, sep, value = var.partition("=")
                 if sep and key not in ("HOME", "PATH"):
                     env.append(f"{prefix}_ENV_{key}={value}")
-            ports = sorted({p if "/" in p else f"{p}/tcp" for p in (*target.config.exposed_ports,
-                                                                     *target.host_config.port_bindings)},
+            ports = sorted({p if "/" in p else f"{p}/tcp" for p in target.config.exposed_ports}
+                           | {p.port_spec for p in target.host_config.port_bindings},
                            key=lambda p: (int(p.split("/")[0]) if p.split("/")[0].isdigit() else 0, p))
             for i, port in enumerate(ports):
                 num, proto = port.split("/")
@@ -187,13 +189,11 @@ class ContainerNetworking:
         wanted = [e for e in c.networks if e.network not in ("none", "host")]
         if self.network is None or not wanted:
             return None
-        from servin.network import portmap
-
         hc = c.host_config
-        ports = portmap.from_port_bindings(hc.port_bindings)
+        ports = portmap.requests(hc.port_bindings)
         if hc.publish_all_ports:
             bound = {f"{p.container_port}/{p.proto}" for p in ports}
-            exposed = {k if "/" in k else f"{k}/tcp" for k in (*c.config.exposed_ports, *hc.port_bindings)}
+            exposed = {k if "/" in k else f"{k}/tcp" for k in c.config.exposed_ports}
             ports += portmap.publish_all(sorted(exposed - bound))
         await self.release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
         try:
@@ -321,8 +321,6 @@ class ContainerNetworking:
     def dns_view(self, client_ip: str) -> Any:
         """What the embedded DNS server tells the container at `client_ip`: the names (container
         names and endpoint aliases) on the user-defined networks it is on; None for a stranger."""
-        from servin.network.dns import View
-
         if self.network is None:
             return None
         eps = self.network.endpoints_all()
@@ -388,11 +386,6 @@ class ContainerNetworking:
     def stats(self, ref: str) -> dict[str, dict[str, int]] | None:
         """Interface counters of a running container with its own network (None: no endpoints)."""
         c = self._get(ref)
-        if not c.state.alive or not c.state.pid or self.network is None or not self.network.endpoints(c.id):
+        if not c.state.alive or not c.state.pid or self.network is None:
             return None
-        from servin.kernel.procfs import net_dev
-
-        try:
-            return net_dev(c.state.pid)
-        except OSError:
-            return None
+        return self.network.interface_counters(c.id, c.state.pid)

@@ -10,6 +10,7 @@ from typing import Any
 
 from servin import atomicfile
 from servin import safefs
+from servin.errors import InvalidArgument
 from servin.core.model import (
     BlkioDevice,
     Container,
@@ -27,6 +28,7 @@ from servin.core.model import (
     Status,
     Ulimit,
 )
+from servin.network.portmap import PublishedPort, published_port
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def _from_record(d: dict[str, Any]) -> Container:
         hc[key] = tuple(hc[key]) if hc.get(key) is not None else None
     hc["devices"] = tuple(DeviceMapping(**m) for m in hc.get("devices", ()))
     hc["console_size"] = tuple(hc.get("console_size", (0, 0)))
+    hc["port_bindings"] = _published_ports(hc.get("port_bindings"))
     for key in ("blkio_weight_device", "blkio_device_read_bps", "blkio_device_write_bps", "blkio_device_read_iops",
                 "blkio_device_write_iops"):
         hc[key] = tuple(BlkioDevice(**d) for d in hc.get(key, ()))
@@ -89,6 +92,22 @@ def _legacy_networks(mode: str) -> tuple[EndpointConfig, ...]:
     if mode.startswith("container:"):
         return ()
     return (EndpointConfig(network="bridge" if mode in ("", "default") else mode),)
+
+
+def _published_ports(raw: Any) -> tuple[PublishedPort, ...]:
+    """A record's port bindings. Records written before they were typed hold Docker's PortBindings
+    ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}), which create did not check: a binding that
+    is no port is left out (the container could not start with it)."""
+    if isinstance(raw, list):
+        return tuple(PublishedPort(**p) for p in raw)
+    out = []
+    for port, entries in (raw or {}).items():
+        for e in entries:
+            try:
+                out.append(published_port(port, host_ip=e["HostIp"], host_port=e["HostPort"]))
+            except InvalidArgument as exc:
+                log.warning("container record: port binding %s %s left out: %s", port, e, exc.message)
+    return tuple(out)
 
 
 def _health_config(h: dict[str, Any]) -> HealthConfig:

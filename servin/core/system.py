@@ -9,16 +9,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from servin.core.events import Event, EventBus
+from servin.core.host import HostFacts
 from servin.core.model import Container
 from servin.core.query import Filters, label_matches
 from servin.core.volumes import Volume, VolumeStore, tree_size
 from servin.images.model import Image
 
-if TYPE_CHECKING:  # HostFacts moves from the daemon to the core (issue 11): this import follows it
-    from servin.daemon.facts import HostFacts
 
 
 class ContainerCounts(Protocol):

@@ -1,33 +1,13 @@
-"""Facts about this host and daemon that /info and /version report."""
+"""Gathers the facts about this host and daemon that /info and /version report."""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostFacts:
-    id: str
-    hostname: str
-    kernel_version: str
-    operating_system: str
-    os_version: str
-    architecture: str  # uname -m, e.g. x86_64
-    go_arch: str  # Docker's name, e.g. amd64
-    ncpu: int
-    mem_total: int
-    data_root: str
-    cgroup_version: int
-    cgroup_driver: str
-    debug: bool
-    swap_limit: bool
-    start_time_ns: int
-    seccomp_profile: str = "default"  # what /info names: default, unconfined or the profile's path
-    no_new_privileges: bool = False  # the daemon's --no-new-privileges
+from servin.core.host import HostFacts
 
 
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",

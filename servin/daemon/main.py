@@ -12,11 +12,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pyroute2  # noqa: F401 - imported before logging is set up: it resets its logger's level when imported
 from aiohttp import web
 
+from servin import errors
 from servin.api.app import build_app
 from servin.daemon import wiring
 from servin.daemon.config import DaemonConfig
+from servin.images.seed import write_busybox_archive
 
 log = logging.getLogger("servin")
 
@@ -79,9 +82,6 @@ async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
 
 
 async def _seed_busybox(engine: wiring.Engine) -> None:
-    from servin import errors
-    from servin.images.seed import write_busybox_archive
-
     try:
         await asyncio.to_thread(engine.images.get, "busybox:latest")
         return
@@ -100,8 +100,6 @@ async def _seed_busybox(engine: wiring.Engine) -> None:
 
 async def serve(config: DaemonConfig) -> None:
     _claim_pidfile(config.pidfile)
-    from servin import errors
-
     try:
         engine = wiring.build(config)
     except errors.ServinError as exc:
@@ -141,8 +139,6 @@ def run(config: DaemonConfig) -> int:
         level=logging.DEBUG if config.debug else getattr(logging, config.log_level.upper(), logging.INFO)
         if config.log_level != "warn" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    import pyroute2  # noqa: F401 - it resets its logger's level when imported: import it first
-
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is every netlink message
     if os.geteuid() != 0:
         print("servin daemon needs to run as root", file=sys.stderr)

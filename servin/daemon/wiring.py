@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from pathlib import Path
 
+from servin import atomicfile
 from servin.api.context import Services
+from servin.api.wire.seccomp import decode_profile
 from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
+from servin.core.host import HostFacts
 from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
 from servin.core.system import System
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts
-from servin.daemon.config import DaemonConfig
+from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
+from servin.errors import InvalidArgument
 from servin.images.store import ImageStore
-from servin.core import caps
+from servin.core import caps, seccomp
 from servin.kernel import cgroups, procfs
+from servin.network.dns import DnsServer
+from servin.network.ipam import DEFAULT_POOLS, Pool
+from servin.network.service import NetworkService
 from servin.registry.service import RegistryService
 from servin.runtime import Runtime
 
@@ -43,8 +52,6 @@ def _daemon_id(data_root: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         value = secrets.token_hex(16)
-        from servin import atomicfile
-
         atomicfile.write_bytes(path, value.encode())
         return value
 
@@ -70,15 +77,10 @@ def secure_roots(data_root: Path, exec_root: Path) -> None:
 def seccomp_profile(setting: str) -> str | dict[str, Any]:
     """dockerd's setupSeccompProfile: "" and builtin are Docker's default, unconfined none, anything
     else a profile's path, read and checked now (dockerd reads it at start, decodes it per container)."""
-    from servin.core import seccomp
-    from servin.errors import InvalidArgument
-
     if setting in ("", seccomp.BUILTIN):
         return seccomp.BUILTIN
     if setting == seccomp.UNCONFINED:
         return seccomp.UNCONFINED
-    from servin.api.wire.seccomp import decode_profile
-
     try:
         text = Path(setting).read_text()
     except OSError as exc:
@@ -111,26 +113,23 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         no_new_privileges=config.no_new_privileges)
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
-    from servin.daemon.config import DEFAULT_CONFIG_FILE
-
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
     certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
     registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
                                mirrors=config.registry_mirrors, certs_dirs=certs)
     services = build_services(containers=containers, images=images, volumes=volumes, network=network,
                               events=events, host=host, tmp_dir=config.data_root / "tmp", execs=execs,
-                              registry=registry)
+                              registry=registry, host_cpu_ns=procfs.system_cpu_ns)
     dns = None
     if network is not None:
-        from servin.network.dns import DnsServer
-
         dns = DnsServer(containers.networking.dns_view)
     return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
 
 
 def build_services(*, containers: ContainerService, images: ImageStore, volumes: VolumeStore,
-                   network: NetworkProvider | None, events: EventBus, host: facts.HostFacts, tmp_dir: Path,
-                   execs: ExecService | None = None, registry: RegistryService | None = None) -> Services:
+                   network: NetworkProvider | None, events: EventBus, host: HostFacts, tmp_dir: Path,
+                   execs: ExecService | None = None, registry: RegistryService | None = None,
+                   host_cpu_ns: Callable[[], int] = procfs.system_cpu_ns) -> Services:
     """The API's backends over the engine (the API tests build theirs here too)."""
 
     def container_name(cid: str) -> str:
@@ -141,7 +140,7 @@ def build_services(*, containers: ContainerService, images: ImageStore, volumes:
         return containers.store.dir(cid) / "upper"
 
     return Services(
-        containers=containers, images=images, events=events, info=host, tmp_dir=tmp_dir,
+        containers=containers, images=images, events=events, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir,
         execs=execs or ExecService(containers),
         filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
         registry=registry,
@@ -156,12 +155,6 @@ def build_network(config: DaemonConfig) -> Any:
     """The NetworkService of the default bridge; nothing in the kernel changes until restore()."""
     if config.bridge == "none":
         return None
-    import ipaddress
-
-    from servin.errors import InvalidArgument
-    from servin.network.ipam import DEFAULT_POOLS, Pool
-    from servin.network.service import NetworkService
-
     try:
         bip = ipaddress.IPv4Interface(config.bip) if config.bip else None
         pools = tuple(Pool(ipaddress.IPv4Network(p["base"]), int(p["size"]))

@@ -1,4 +1,4 @@
-"""Published ports: `-p` specs and Docker's PortBindings, and the host-port allocator. Pure.
+"""Published ports: the ports a container asks to publish, `-p` specs, and the host-port allocator. Pure.
 
 The allocator's state is derived from the persisted endpoints (`EndpointRecord.ports`), so after
 a crash it is rebuilt and no host port is handed out twice. A binding on 0.0.0.0 (all addresses)
@@ -9,13 +9,31 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from servin.errors import Conflict, InvalidArgument, Unavailable
 
 EPHEMERAL = (49153, 60999)  # Docker's default when /proc's ip_local_port_range is not read
 PROTOS = ("tcp", "udp", "sctp")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedPort:
+    """A container port to publish, as the container asks for it (a HostConfig.PortBindings entry):
+    on `host_ip` as given ("" or "0.0.0.0": every address), at `host_port`, or at one free port of
+    `host_port`-`host_port_end`, or at any free port (0)."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0  # 0: any free port
+    host_port_end: int = 0  # the last port of a range "8000-8010" (0: no range)
+
+    @property
+    def port_spec(self) -> str:
+        """The container port as Docker names it, "80/tcp"."""
+        return f"{self.container_port}/{self.protocol}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,7 +45,7 @@ class PortRequest:
     host_range: tuple[int, int] | None = None  # "8000-8010:80": one free port of the range
 
 
-def _port(s: str, what: str) -> int:
+def parse_port(s: str, what: str) -> int:
     try:
         n = int(s)
     except ValueError:
@@ -37,10 +55,11 @@ def _port(s: str, what: str) -> int:
     return n
 
 
-def _range(s: str, what: str) -> tuple[int, int]:
+def parse_port_range(s: str, what: str) -> tuple[int, int]:
+    """"8080" or "8000-8010": the first and last port."""
     lo, sep, hi = s.partition("-")
-    a = _port(lo, what)
-    b = _port(hi, what) if sep else a
+    a = parse_port(lo, what)
+    b = parse_port(hi, what) if sep else a
     if b < a:
         raise InvalidArgument(f"invalid {what} port range: {s}")
     return a, b
@@ -69,10 +88,10 @@ def parse_publish(spec: str) -> list[PortRequest]:
             ipaddress.IPv4Address(host_ip)
         except ValueError:
             raise InvalidArgument(f"invalid IP address: {host_ip}") from None
-    c_lo, c_hi = _range(cont, "container")
+    c_lo, c_hi = parse_port_range(cont, "container")
     if not host:
         return [PortRequest(container_port=p, proto=proto, host_ip=host_ip) for p in range(c_lo, c_hi + 1)]
-    h_lo, h_hi = _range(host, "host")
+    h_lo, h_hi = parse_port_range(host, "host")
     if c_hi - c_lo == h_hi - h_lo:
         return [PortRequest(container_port=c_lo + i, proto=proto, host_ip=host_ip, host_port=h_lo + i)
                 for i in range(c_hi - c_lo + 1)]
@@ -81,27 +100,32 @@ def parse_publish(spec: str) -> list[PortRequest]:
     raise InvalidArgument(f"invalid ranges specified for container and host ports: {spec}")
 
 
-def from_port_bindings(bindings: Mapping[str, Sequence[Mapping[str, str]] | None]) -> list[PortRequest]:
-    """Docker's HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
-    (HostPort may be "", a port, or a range "8000-8010")."""
+def published_port(port: str, *, host_ip: str = "", host_port: str = "") -> PublishedPort:
+    """One binding from its text: `port` "80/tcp" (or "80": tcp), `host_port` "", "8080" or a
+    range "8000-8010" (spaces around it ignored); `host_ip` is kept as given."""
+    number, _, protocol = port.partition("/")
+    container_port = parse_port(number, "container")
+    host_port = host_port.strip()
+    if not host_port:
+        return PublishedPort(container_port=container_port, protocol=protocol or "tcp", host_ip=host_ip)
+    lo, hi = parse_port_range(host_port, "host")
+    return PublishedPort(container_port=container_port, protocol=protocol or "tcp", host_ip=host_ip, host_port=lo,
+                         host_port_end=hi if "-" in host_port else 0)
+
+
+def requests(published: Iterable[PublishedPort]) -> list[PortRequest]:
+    """What to claim on the host for a container's bindings, by container port ("80/tcp") and in
+    the order given for each; "0.0.0.0" is every address, as ""."""
     out: list[PortRequest] = []
-    for key, entries in sorted(bindings.items()):
-        port_s, _, proto = key.partition("/")
-        proto = proto or "tcp"
-        cport = _port(port_s, "container")
-        for e in entries or [{}]:
-            hp = (e.get("HostPort") or "").strip()
-            hip = (e.get("HostIp") or "").strip()
-            if hip in ("0.0.0.0",):
-                hip = ""
-            if not hp:
-                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip))
-                continue
-            lo, hi = _range(hp, "host")
-            if lo == hi:
-                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip, host_port=lo))
-            else:
-                out.append(PortRequest(container_port=cport, proto=proto, host_ip=hip, host_range=(lo, hi)))
+    for p in sorted(published, key=lambda p: p.port_spec):
+        ip = p.host_ip.strip()
+        ip = "" if ip == "0.0.0.0" else ip
+        if p.host_port_end and p.host_port_end != p.host_port:
+            out.append(PortRequest(container_port=p.container_port, proto=p.protocol, host_ip=ip,
+                                   host_range=(p.host_port, p.host_port_end)))
+        else:
+            out.append(PortRequest(container_port=p.container_port, proto=p.protocol, host_ip=ip,
+                                   host_port=p.host_port))
     return out
 
 
@@ -110,7 +134,7 @@ def publish_all(exposed: Iterable[str]) -> list[PortRequest]:
     out = []
     for key in sorted(exposed):
         port_s, _, proto = key.partition("/")
-        out.append(PortRequest(container_port=_port(port_s, "container"), proto=proto or "tcp"))
+        out.append(PortRequest(container_port=parse_port(port_s, "container"), proto=proto or "tcp"))
     return out
 
 

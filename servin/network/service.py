@@ -9,6 +9,7 @@ The engine calls (all blocking: through asyncio.to_thread):
     connect(cid, nid, ...)          before start (or live): the netns file exists afterwards;
                                     returns an Attachment (netns path, address, gateway, MAC, ports)
     disconnect(cid, nid) / release(cid)   release: all endpoints and the netns file (stop, remove)
+    interface_counters(cid, pid)    stats: the counters of the container's interfaces
     shutdown()                      remove every device, rule and netns file (tests, uninstall)
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from servin.network.names import check_network_name
 from servin.errors import Conflict, InvalidArgument, NotFound
-from servin.kernel import netns
+from servin.kernel import netns, procfs
 from servin.kernel.netfilter import Netfilter, Rule
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
 from servin.network import rules as R
@@ -321,6 +322,16 @@ class NetworkService:
 
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
+
+    def interface_counters(self, container_id: str, pid: int) -> dict[str, dict[str, int]] | None:
+        """The counters of a container's interfaces (Docker's names, loopback left out), read in the
+        namespace of its process `pid`; None when it has no endpoints or the process is gone."""
+        if not self.endpoints(container_id):
+            return None
+        try:
+            return procfs.net_dev(pid)
+        except OSError:
+            return None
 
 
 def _parse(kind: type, value: str, what: str, **kw: bool) -> object:

@@ -16,10 +16,11 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
-from servin.daemon.facts import HostFacts
+from servin.core.host import HostFacts
 from servin.daemon.wiring import build_services
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
+from servin.kernel.procfs import system_cpu_ns
 from tests.support.fakes import FakeRuntime
 
 FACTS = HostFacts(
@@ -87,7 +88,7 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
                               host_resolv_conf=resolv, volumes=volumes)
     (tmp_path / "tmp").mkdir()
     services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
-                              host=FACTS, tmp_dir=tmp_path / "tmp")
+                              host=FACTS, tmp_dir=tmp_path / "tmp", host_cpu_ns=system_cpu_ns)
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

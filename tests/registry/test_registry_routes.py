@@ -52,7 +52,8 @@ async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, 
                               events=events, cgroup_parent="servin-test", cgroup_version=2, volumes=volumes)
     (tmp_path / "tmp").mkdir()
     services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
-                              host=FACTS, tmp_dir=tmp_path / "tmp", registry=RegistryService(images, tmp_path / "tmp"))
+                              host=FACTS, host_cpu_ns=lambda: 0, tmp_dir=tmp_path / "tmp",
+                              registry=RegistryService(images, tmp_path / "tmp"))
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

@@ -7,6 +7,7 @@ import pytest
 from servin import errors
 from servin.core.endpoints import check_connect, dns_aliases, initial_networks
 from servin.core.model import ContainerConfig, EndpointConfig, HostConfig
+from servin.network.portmap import PublishedPort
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +34,7 @@ def test_the_network_mode_names_the_first_network() -> None:
      "user specified IP address is supported on user defined networks only"),
     ("bridge", {"bridge": EndpointConfig(network="bridge", aliases=("x",))}, {},
      "network-scoped alias is supported only for containers in user defined networks"),
-    ("container:web", {}, {"port_bindings": {"80/tcp": []}},
+    ("container:web", {}, {"port_bindings": (PublishedPort(container_port=80),)},
      "conflicting options: port publishing and the container type network mode"),
     ("container:web", {}, {"hostname": "h"}, "conflicting options: hostname and the network mode"),
     ("appnet", {"a": EndpointConfig(network="a"), "b": EndpointConfig(network="b")}, {},

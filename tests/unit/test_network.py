@@ -13,7 +13,8 @@ from servin.kernel.netfilter import Rule, restore_text
 from servin.kernel.netlink import mac_from_ip
 from servin.network import rules as R
 from servin.network.ipam import DEFAULT_POOLS, Ipam, Pool, parse_pools
-from servin.network.portmap import PortAllocator, PortRequest, from_port_bindings, parse_publish, publish_all
+from servin.api.wire.ports import parse_port_bindings
+from servin.network.portmap import PortAllocator, PortRequest, parse_publish, publish_all, requests
 from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore, PortBinding
 
 N = ipaddress.IPv4Network
@@ -108,8 +109,8 @@ def test_parse_publish() -> None:
     for bad in ("80/icmp", "x:80", "8000-8001:80-82", "1.2.3:80:80", "70000", "a:b:c:d"):
         with pytest.raises(InvalidArgument):
             parse_publish(bad)
-    assert from_port_bindings({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
-                               "53/udp": [{"HostPort": ""}], "90/tcp": [{"HostPort": "7000-7005"}]}) == [
+    assert requests(parse_port_bindings({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+                                         "53/udp": [{"HostPort": ""}], "90/tcp": [{"HostPort": "7000-7005"}]})) == [
         PortRequest(container_port=53, proto="udp"),
         PortRequest(container_port=80, host_port=8080),
         PortRequest(container_port=90, host_range=(7000, 7005)),

@@ -277,7 +277,7 @@ def test_daemon_profile_loaded_at_start(tmp_path):
 ])
 def test_info_security_options(profile, options, warnings):
     from servin.api.wire.system import info
-    from servin.daemon.facts import HostFacts
+    from servin.core.host import HostFacts
 
     facts = HostFacts(id="x", hostname="h", kernel_version="6.18", operating_system="Debian", os_version="12",
                       architecture="x86_64", go_arch="amd64", ncpu=2, mem_total=1, data_root="/d", cgroup_version=1,

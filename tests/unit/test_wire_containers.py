@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from servin.api.wire.containers import human_duration, parse_create
+from servin.api.wire.ports import port_bindings_json
 from servin.core.containers import parse_signal
 from servin.errors import InvalidArgument
 
@@ -189,13 +190,13 @@ def test_port_bindings_and_publish_all_are_kept():
     _config, host = parse_create({"Image": "busybox", "HostConfig": {
         "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "53/udp": None},
         "PublishAllPorts": True}})
-    assert host.port_bindings == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-                                  "53/udp": [{"HostIp": "", "HostPort": ""}]}
+    assert port_bindings_json(host.port_bindings) == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                                      "53/udp": [{"HostIp": "", "HostPort": ""}]}
     assert host.publish_all_ports is True
 
 
 def test_stats_json_block_io_and_networks() -> None:
-    from servin.api.wire.containers import stats
+    from servin.api.wire.stats import stats
     from servin.core.model import Container, ContainerConfig, HostConfig, State
     from servin.kernel.cgroups import CgroupStats
 

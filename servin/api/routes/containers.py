@@ -16,12 +16,12 @@ from servin.api import streams
 from servin.api.errors import json_response
 from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
+from servin.api.wire import stats as wire_stats
 from servin.api.wire.filters import parse_filters
 from servin.core import query
 from servin.core.containers import now_rfc3339
 from servin.core.logrender import frame
 from servin.core.logs import LogQuery, renders_natively
-from servin.kernel.procfs import system_cpu_ns
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
                           "network", "volume", "health", "publish", "expose", "isolation", "is-task"})
@@ -301,19 +301,19 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
     def reading() -> tuple[Any, int, str]:
         _, sample = engine.stats_sample(c.id)
-        return sample, system_cpu_ns(), now_rfc3339()
+        return sample, s.host_cpu_ns(), now_rfc3339()
 
     def networks() -> dict[str, dict[str, int]] | None:
         return engine.networking.stats(c.id) if cur is not None else None
 
     resp = await streams.open_stream(request, "application/json")
-    pre, pre_sys, preread = None, 0, wire.ZERO_TIME
+    pre, pre_sys, preread = None, 0, wire_stats.ZERO_TIME
     if not stream and not one_shot and cur is not None:  # fill precpu_stats, as dockerd does
         pre, pre_sys, preread = reading()
         await asyncio.sleep(1)
     while True:
         cur, sys_ns, read = reading()
-        body = wire.stats(c, cur, pre, read=read, preread=preread, system_ns=sys_ns, pre_system_ns=pre_sys,
+        body = wire_stats.stats(c, cur, pre, read=read, preread=preread, system_ns=sys_ns, pre_system_ns=pre_sys,
                           ncpu=s.info.ncpu, mem_total=s.info.mem_total,
                           networks=await asyncio.to_thread(networks))
         await resp.write(json.dumps(body).encode() + b"\n")

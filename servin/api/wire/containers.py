@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from servin import errors
 from servin.api.wire import fields as wire_fields
 from servin.api.wire import mounts as wire_mounts
+from servin.api.wire import ports as wire_ports
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
@@ -27,9 +30,6 @@ from servin.core.model import (
     Status,
     Ulimit,
 )
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
 
 def _strs(value: Any, field: str) -> tuple[str, ...] | None:
     if value is None:
@@ -109,9 +109,7 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         pids_limit=int(pids) if isinstance(pids, int) and pids != 0 else None,
         shm_size=_int(hc, "ShmSize") or 64 * 1024 * 1024,
         network_mode=hc.get("NetworkMode") or "default",
-        port_bindings={str(k): [{"HostIp": str((e or {}).get("HostIp") or ""),
-                                 "HostPort": str((e or {}).get("HostPort") or "")} for e in (v or [{}])]
-                       for k, v in (hc.get("PortBindings") or {}).items()},
+        port_bindings=wire_ports.parse_port_bindings(hc.get("PortBindings")),
         publish_all_ports=bool(hc.get("PublishAllPorts")),
         restart_policy=RestartPolicy(name=rp.get("Name") or "no",
                                      maximum_retry_count=int(rp.get("MaximumRetryCount") or 0)),
@@ -209,8 +207,6 @@ def _extra_hosts(raw: Any) -> tuple[str, ...]:
         if not sep or not name or not ip:
             raise errors.InvalidArgument(f"invalid IP address in add-host: {ip!r}")
         if ip != "host-gateway":
-            import ipaddress
-
             try:
                 ipaddress.ip_address(ip)
             except ValueError:
@@ -315,7 +311,7 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "ContainerIDFile": hc.container_id_file,
         "LogConfig": {"Type": hc.log_type, "Config": dict(hc.log_config)},
         "NetworkMode": hc.network_mode,
-        "PortBindings": {k: [dict(e) for e in v] for k, v in hc.port_bindings.items()},
+        "PortBindings": wire_ports.port_bindings_json(hc.port_bindings),
         "RestartPolicy": {"Name": hc.restart_policy.name,
                           "MaximumRetryCount": hc.restart_policy.maximum_retry_count},
         "AutoRemove": hc.auto_remove,
@@ -408,8 +404,8 @@ def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
         return ports
     for key in c.config.exposed_ports:
         ports[key if "/" in key else f"{key}/tcp"] = None
-    for key in c.host_config.port_bindings:
-        ports.setdefault(key if "/" in key else f"{key}/tcp", None)
+    for p in c.host_config.port_bindings:
+        ports.setdefault(p.port_spec, None)
     for _net, ep in networks:
         for p in ep.ports if ep is not None else ():
             key = f"{p.container_port}/{p.proto}"
@@ -587,60 +583,4 @@ def parse_update(body: Any, current: HostConfig) -> HostConfig:
     if changes.get("nano_cpus"):
         changes.setdefault("cpu_quota", 0)
         changes.setdefault("cpu_period", 0)
-    from dataclasses import replace
-
     return replace(current, **changes)
-
-
-def _blkio(entries: Sequence[tuple[int, int, str, int]]) -> list[dict[str, Any]] | None:
-    return [{"major": ma, "minor": mi, "op": op, "value": v} for ma, mi, op, v in entries] or None
-
-
-def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_ns: int,
-          pre_system_ns: int, ncpu: int, mem_total: int,
-          networks: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
-    """Docker's stats JSON from two cgroup readings (None: not running → zeros); `networks` are
-    the interface counters of a container with endpoints (the key is absent otherwise, as Docker)."""
-
-    def cpu(sample: Any, system: int) -> dict[str, Any]:
-        if sample is None:
-            return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
-        usage: dict[str, Any] = {"total_usage": sample.cpu_usage_ns,
-                                 "usage_in_kernelmode": sample.cpu_system_ns,
-                                 "usage_in_usermode": sample.cpu_user_ns}
-        if sample.percpu_ns:
-            usage["percpu_usage"] = list(sample.percpu_ns)
-        t = sample.throttling
-        return {"cpu_usage": usage, "system_cpu_usage": system, "online_cpus": ncpu,
-                "throttling_data": {"periods": t.get("nr_periods", 0),
-                                    "throttled_periods": t.get("nr_throttled", 0),
-                                    "throttled_time": t.get("throttled_time", 0)}}
-
-    memory: dict[str, Any] = {}
-    if cur is not None:
-        memory = {"usage": cur.memory_usage, "stats": dict(cur.memory_detail),
-                  "limit": cur.memory_limit or mem_total}
-        if cur.memory_max_usage:
-            memory["max_usage"] = cur.memory_max_usage
-        if cur.oom_kills:
-            memory["failcnt"] = cur.oom_kills
-    return {
-        "read": read,
-        "preread": preread,
-        "pids_stats": {} if cur is None else {"current": cur.pids_current,
-                                              **({"limit": cur.pids_limit} if cur.pids_limit else {})},
-        "blkio_stats": {"io_service_bytes_recursive": _blkio(cur.io_service_bytes if cur is not None else ()),
-                        "io_serviced_recursive": _blkio(cur.io_serviced if cur is not None else ()),
-                        "io_queue_recursive": None, "io_service_time_recursive": None,
-                        "io_wait_time_recursive": None, "io_merged_recursive": None,
-                        "io_time_recursive": None, "sectors_recursive": None},
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": cpu(cur, system_ns),
-        "precpu_stats": cpu(pre, pre_system_ns),
-        "memory_stats": memory,
-        "name": "/" + c.name,
-        "id": c.id,
-        **({"networks": networks} if networks is not None else {}),
-    }

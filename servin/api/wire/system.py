@@ -10,8 +10,8 @@ from servin import __version__
 from servin.api.wire import request_body
 from servin.api.wire.schemas import AUTH_CONFIG
 from servin.core.events import Event
+from servin.core.host import HostFacts
 from servin.core.query import label_matches
-from servin.daemon.facts import HostFacts
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
