@@ -176,11 +176,26 @@
 
 static char state_dir[PATH_MAX];
 
+/* snprintf for a path: -1 (errno ENAMETOOLONG) rather than a shorter path when it does not fit */
+__attribute__((format(printf, 3, 4))) static int pathf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= n) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 static void diag(const char *fmt, ...)
 {
     /* Diagnostics of the shim itself go to <state>/shim.log (stderr is /dev/null). */
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/shim.log", state_dir);
+    if (pathf(path, sizeof path, "%s/shim.log", state_dir) < 0)
+        return;
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
@@ -323,7 +338,8 @@ static void rfc3339nano(const struct timespec *ts, char *out, size_t n)
 static int write_file_atomic(const char *path, const char *data, size_t n)
 {
     char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (pathf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+        return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -937,11 +953,9 @@ static void resolve_exec(const struct plan *pl, const char *arg0, char *out, siz
         const char *colon = strchr(p, ':');
         size_t dl = colon ? (size_t)(colon - p) : strlen(p);
         char cand[PATH_MAX];
-        if (dl == 0)
-            snprintf(cand, sizeof cand, "./%s", arg0);
-        else
-            snprintf(cand, sizeof cand, "%.*s/%s", (int)dl, p, arg0);
-        if (stat(cand, &st) == 0) {
+        int made = dl == 0 ? pathf(cand, sizeof cand, "./%s", arg0)
+                           : pathf(cand, sizeof cand, "%.*s/%s", (int)dl, p, arg0);
+        if (made == 0 && stat(cand, &st) == 0) {  /* one too long for a path is not found there */
             if (!S_ISDIR(st.st_mode) && (st.st_mode & 0111)) {
                 snprintf(out, n, "%s", cand);
                 return;
@@ -1082,8 +1096,8 @@ static void make_workdir(const char *cwd)
 static void join_session_keyring(void)
 {
     const char *slash = strrchr(state_dir, '/');
-    char name[128];
-    snprintf(name, sizeof name, "_ses.%s", slash ? slash + 1 : state_dir);
+    char name[128]; /* "_ses." and the container id (64 hex digits); a longer name is cut short */
+    snprintf(name, sizeof name, "_ses.%.*s", (int)(sizeof name - sizeof "_ses."), slash ? slash + 1 : state_dir);
     if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
         child_fail(1, "join a session keyring of its own: %s", strerror(errno));
 }
@@ -1193,8 +1207,9 @@ static void write_sysctls(void)
 {
     for (size_t i = 0; i + 1 < P.nsysctls; i += 2) {
         char path[PATH_MAX];
-        int n = snprintf(path, sizeof path, "/proc/sys/%s", P.sysctls[i]);
-        for (char *c = path + 10; c < path + n; c++)
+        if (pathf(path, sizeof path, "/proc/sys/%s", P.sysctls[i]) < 0)
+            child_fail(1, "write sysctl %s: %s", P.sysctls[i], strerror(errno));
+        for (char *c = path + 10; *c; c++)
             if (*c == '.')
                 *c = '/';
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1548,17 +1563,14 @@ static void log_rotate(void)
     log_flush();
     if (P.log_max_files >= 2) {
         char from[PATH_MAX + 16], to[PATH_MAX + 16];
-        snprintf(to, sizeof to, "%s.%d", P.log, P.log_max_files - 1);
-        if (unlink(to) < 0 && errno != ENOENT)
-            diag("remove %s: %s", to, strerror(errno));
+        if (pathf(to, sizeof to, "%s.%d", P.log, P.log_max_files - 1) < 0 || (unlink(to) < 0 && errno != ENOENT))
+            diag("remove %s.%d: %s", P.log, P.log_max_files - 1, strerror(errno));
         for (int i = P.log_max_files - 1; i > 1; i--) {
-            snprintf(to, sizeof to, "%s.%d", P.log, i);
-            snprintf(from, sizeof from, "%s.%d", P.log, i - 1);
-            if (rename(from, to) < 0 && errno != ENOENT)
-                diag("rename %s: %s", from, strerror(errno));
+            if (pathf(to, sizeof to, "%s.%d", P.log, i) < 0 || pathf(from, sizeof from, "%s.%d", P.log, i - 1) < 0 ||
+                (rename(from, to) < 0 && errno != ENOENT))
+                diag("rename %s.%d: %s", P.log, i - 1, strerror(errno));
         }
-        snprintf(to, sizeof to, "%s.1", P.log);
-        if (rename(P.log, to) < 0 && errno != ENOENT)
+        if (pathf(to, sizeof to, "%s.1", P.log) < 0 || (rename(P.log, to) < 0 && errno != ENOENT))
             diag("rename %s: %s", P.log, strerror(errno));
         int fd = open(P.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         if (fd < 0) {
@@ -1585,9 +1597,9 @@ static void log_entry(int stream, const char *a, size_t an, const char *b2, size
         json_escape(&logbuf, (const unsigned char *)a, an);
     if (bn)
         json_escape(&logbuf, (const unsigned char *)b2, bn);
-    char tail[96];
+    char tail[128]; /* the stream's name and an RFC 3339 time (under 64 bytes) always fit */
     int n = snprintf(tail, sizeof tail, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", names[stream], ts);
-    buf_add(&logbuf, tail, (size_t)n);
+    buf_add(&logbuf, tail, n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1);
     log_size += (long long)(buf_pending(&logbuf) - before);
 }
 
