@@ -5,6 +5,7 @@ The C is in native/*.c (native/servin_native.h declares it); the cdef below is w
 of it. Every syscall wrapper returns 0 or -errno; servin/kernel/mounts.py turns that into OSError.
 """
 
+import os
 from pathlib import Path
 
 from cffi import FFI
@@ -53,11 +54,11 @@ CFLAGS = ["-Wall", "-Wextra", "-Werror"]
 ffibuilder.set_source(
     "servin._native",
     '#include "servin_native.h"',
-    sources=[str(NATIVE / name) for name in SOURCES],
+    sources=[os.path.relpath(NATIVE / name) for name in SOURCES],  # setuptools wants them relative
     include_dirs=[str(NATIVE)],
     libraries=["seccomp"],
     extra_compile_args=CFLAGS,
-    depends=[str(NATIVE / name) for name in HEADERS],
+    depends=[os.path.relpath(NATIVE / name) for name in HEADERS],
 )
 
 if __name__ == "__main__":
