@@ -375,6 +375,7 @@ struct rlim {
 struct nspath {
     const char *type, *path;
     int flag; /* CLONE_NEW* */
+    int fd;   /* but pid's: opened by do_start, joined (and closed) by the child; -1 when not open */
 };
 
 struct devnode {
@@ -592,13 +593,13 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
                     flag = kinds[j].flag;
             for (size_t j = 0; j < pl->nns_paths; j++)
                 if (pl->ns_paths[j].flag == flag)
-                    flag = 0; /* one path per namespace type: ns_fds holds one fd of each */
+                    flag = 0; /* one path per namespace type */
             if (!flag || v[1][0] != '/') {
                 snprintf(err, errn, "bad ns_path %s %s", v[0], v[1]);
                 goto fail;
             }
             pl->ns_paths = xrealloc(pl->ns_paths, (pl->nns_paths + 1) * sizeof *pl->ns_paths);
-            pl->ns_paths[pl->nns_paths++] = (struct nspath){.type = v[0], .path = v[1], .flag = flag};
+            pl->ns_paths[pl->nns_paths++] = (struct nspath){.type = v[0], .path = v[1], .flag = flag, .fd = -1};
         } else if (!strcmp(tag, "sysctl")) {
             NEED(2);
             if (strchr(v[0], '/') || strstr(v[0], "..") || !v[0][0]) {
@@ -1178,8 +1179,6 @@ static void reset_signals(void)
             signal(s, SIG_DFL);
 }
 
-static int ns_fds[4] = {-1, -1, -1, -1}; /* the plan's ns_paths but pid, opened by do_start, joined by the child */
-
 static int has_ns_path(const char *type)
 {
     for (size_t i = 0; i < P.nns_paths; i++)
@@ -1263,6 +1262,28 @@ static void loopback_up(void)
     close(s);
 }
 
+/* The last steps of the container's init and of every exec, once its stdio and terminal are set, in
+   runc's order: limits, the working directory, a session keyring, the seccomp filter on whichever
+   side of the user switch no_new_privs puts it, then execve. The init is at "/" already (a bad cwd
+   fails it with 1); an exec goes to its cwd or "/" (a bad one: 127 or 126, as moby counts them). */
+__attribute__((noreturn)) static void finish_and_exec(const struct plan *pl, int is_exec)
+{
+    set_rlimits();
+    const char *cwd = pl->cwd && pl->cwd[0] ? pl->cwd : is_exec ? "/" : NULL;
+    if (cwd && chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
+        child_fail(!is_exec ? 1 : errno == ENOENT || errno == ENOTDIR ? 127 : 126,
+                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
+    join_session_keyring(); /* keyctl: before the filter (Docker's profile refuses it) */
+    if (!pl->no_new_privs)
+        install_seccomp();
+    set_user_and_caps(pl);
+    if (pl->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    if (pl->no_new_privs)
+        install_seccomp();
+    exec_process(pl);
+}
+
 __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, int err)
 {
     /* undo the shim's signal state */
@@ -1286,13 +1307,14 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 
     if ((P.namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         child_fail(1, "unshare cgroup namespace: %s", strerror(errno));
-    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
-        if (P.ns_paths[i].flag == CLONE_NEWPID)
+    for (size_t i = 0; i < P.nns_paths; i++) {
+        struct nspath *ns = &P.ns_paths[i];
+        if (ns->flag == CLONE_NEWPID)
             continue; /* joined by the shim around the clone */
-        if (setns(ns_fds[k], P.ns_paths[i].flag) < 0)
-            child_fail(1, "join %s namespace %s: %s", P.ns_paths[i].type, P.ns_paths[i].path, strerror(errno));
-        close(ns_fds[k]);
-        ns_fds[k++] = -1;
+        if (setns(ns->fd, ns->flag) < 0)
+            child_fail(1, "join %s namespace %s: %s", ns->type, ns->path, strerror(errno));
+        close(ns->fd);
+        ns->fd = -1;
     }
     write_oom_score_adj();
 
@@ -1362,18 +1384,7 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
     if (P.terminal)
         setup_tty(&P, P.namespaces & CLONE_NEWNS);
 
-    set_rlimits();
-    if (P.cwd && P.cwd[0] && chdir(P.cwd) < 0)
-        child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, go_strerror(errno));
-    join_session_keyring(); /* keyctl: before the filter (Docker's profile refuses it) */
-    if (!P.no_new_privs)
-        install_seccomp();
-    set_user_and_caps(&P);
-    if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-    if (P.no_new_privs)
-        install_seccomp();
-    exec_process(&P);
+    finish_and_exec(&P, 0);
 }
 
 /* The exec'd process (the grandchild: already in the container's namespaces and cgroup). */
@@ -1385,20 +1396,7 @@ __attribute__((noreturn)) static void exec_child_main(const struct plan *X, int 
         child_fail(1, "setsid: %s", strerror(errno));
     if (X->terminal)
         setup_tty(X, 0);
-    set_rlimits();
-    const char *cwd = X->cwd && X->cwd[0] ? X->cwd : "/";
-    if (chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
-        child_fail(errno == ENOENT || errno == ENOTDIR ? 127 : 126,
-                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
-    join_session_keyring();
-    if (!X->no_new_privs)
-        install_seccomp();
-    set_user_and_caps(X);
-    if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-    if (X->no_new_privs)
-        install_seccomp();
-    exec_process(X);
+    finish_and_exec(X, 1);
 }
 
 /* ------------------------------------------------------------------ the supervisor */
@@ -1879,7 +1877,7 @@ static int do_start(char *reply, size_t rn)
         goto fail;
     }
     unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
-    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
+    for (size_t i = 0; i < P.nns_paths; i++) {
         int fd = open(P.ns_paths[i].path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             snprintf(reply, rn, "failed 1 open %s namespace %s: %s\n", P.ns_paths[i].type, P.ns_paths[i].path,
@@ -1888,7 +1886,7 @@ static int do_start(char *reply, size_t rn)
         }
         cflags &= ~(unsigned long)P.ns_paths[i].flag;
         if (P.ns_paths[i].flag != CLONE_NEWPID) {
-            ns_fds[k++] = fd;
+            P.ns_paths[i].fd = fd;
             continue;
         }
         /* the child is born in that pid namespace: ours for children, around the clone */
@@ -1921,8 +1919,8 @@ static int do_start(char *reply, size_t rn)
     }
     close_fd(&chan[1]);
     close_fd(&syncp[0]);
-    for (int i = 0; i < 4; i++)
-        close_fd(&ns_fds[i]);
+    for (size_t i = 0; i < P.nns_paths; i++)
+        close_fd(&P.ns_paths[i].fd);
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     for (size_t i = 0; i < P.ncgroup_procs; i++) {
@@ -1967,8 +1965,8 @@ static int do_start(char *reply, size_t rn)
     snprintf(reply, rn, "started %d\n", (int)pid);
     return 0;
 fail:
-    for (int i = 0; i < 4; i++)
-        close_fd(&ns_fds[i]);
+    for (size_t i = 0; i < P.nns_paths; i++)
+        close_fd(&P.ns_paths[i].fd);
     if (pid_ns_self >= 0) {
         if (setns(pid_ns_self, CLONE_NEWPID) < 0)
             diag("return to the shim's pid namespace: %s", strerror(errno));
