@@ -22,7 +22,7 @@ from typing import BinaryIO, NamedTuple
 from servin import stdcopy
 
 try:
-    from servin._native import ffi, lib  # type: ignore[import-not-found]
+    from servin._native import ffi, lib  # type: ignore[import-not-found,import-untyped,unused-ignore]
 except ImportError:  # the extension is built by `make install`; without it, pure Python
     ffi = lib = None
 
