@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--host dockerd=unix:///tmp/d/docker.sock --network none'` adds a daemon beside Servin
 BENCH_ARGS ?=
 
-.PHONY: install deps run test test-unit test-kernel test-e2e bench lint clean
+.PHONY: install deps run test test-unit test-kernel test-e2e bench lint native-check clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +43,11 @@ lint: install
 	ruff check servin tests bench
 	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit/test_import_rules.py tests/unit/test_code_shape.py
+
+# every native/*.c on its own with the build's warnings as errors (-O2: the format-truncation checks need it)
+NATIVE_CFLAGS := -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+native-check:
+	@for f in native/*.c; do $(CC) $(NATIVE_CFLAGS) -Inative -c -o /dev/null $$f || exit 1; done
 
 clean:
 	rm -rf build *.egg-info servin/_native*.so servin/libexec/servin-shim servin/libexec/servin-init

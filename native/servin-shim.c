@@ -176,11 +176,26 @@
 
 static char state_dir[PATH_MAX];
 
+/* snprintf for a path: -1 (errno ENAMETOOLONG) rather than a shorter path when it does not fit */
+__attribute__((format(printf, 3, 4))) static int pathf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= n) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 static void diag(const char *fmt, ...)
 {
     /* Diagnostics of the shim itself go to <state>/shim.log (stderr is /dev/null). */
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/shim.log", state_dir);
+    if (pathf(path, sizeof path, "%s/shim.log", state_dir) < 0)
+        return;
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
@@ -323,7 +338,8 @@ static void rfc3339nano(const struct timespec *ts, char *out, size_t n)
 static int write_file_atomic(const char *path, const char *data, size_t n)
 {
     char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (pathf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+        return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -359,6 +375,7 @@ struct rlim {
 struct nspath {
     const char *type, *path;
     int flag; /* CLONE_NEW* */
+    int fd;   /* but pid's: opened by do_start, joined (and closed) by the child; -1 when not open */
 };
 
 struct devnode {
@@ -576,13 +593,13 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
                     flag = kinds[j].flag;
             for (size_t j = 0; j < pl->nns_paths; j++)
                 if (pl->ns_paths[j].flag == flag)
-                    flag = 0; /* one path per namespace type: ns_fds holds one fd of each */
+                    flag = 0; /* one path per namespace type */
             if (!flag || v[1][0] != '/') {
                 snprintf(err, errn, "bad ns_path %s %s", v[0], v[1]);
                 goto fail;
             }
             pl->ns_paths = xrealloc(pl->ns_paths, (pl->nns_paths + 1) * sizeof *pl->ns_paths);
-            pl->ns_paths[pl->nns_paths++] = (struct nspath){.type = v[0], .path = v[1], .flag = flag};
+            pl->ns_paths[pl->nns_paths++] = (struct nspath){.type = v[0], .path = v[1], .flag = flag, .fd = -1};
         } else if (!strcmp(tag, "sysctl")) {
             NEED(2);
             if (strchr(v[0], '/') || strstr(v[0], "..") || !v[0][0]) {
@@ -937,11 +954,9 @@ static void resolve_exec(const struct plan *pl, const char *arg0, char *out, siz
         const char *colon = strchr(p, ':');
         size_t dl = colon ? (size_t)(colon - p) : strlen(p);
         char cand[PATH_MAX];
-        if (dl == 0)
-            snprintf(cand, sizeof cand, "./%s", arg0);
-        else
-            snprintf(cand, sizeof cand, "%.*s/%s", (int)dl, p, arg0);
-        if (stat(cand, &st) == 0) {
+        int made = dl == 0 ? pathf(cand, sizeof cand, "./%s", arg0)
+                           : pathf(cand, sizeof cand, "%.*s/%s", (int)dl, p, arg0);
+        if (made == 0 && stat(cand, &st) == 0) {  /* one too long for a path is not found there */
             if (!S_ISDIR(st.st_mode) && (st.st_mode & 0111)) {
                 snprintf(out, n, "%s", cand);
                 return;
@@ -1082,8 +1097,8 @@ static void make_workdir(const char *cwd)
 static void join_session_keyring(void)
 {
     const char *slash = strrchr(state_dir, '/');
-    char name[128];
-    snprintf(name, sizeof name, "_ses.%s", slash ? slash + 1 : state_dir);
+    char name[128]; /* "_ses." and the container id (64 hex digits); a longer name is cut short */
+    snprintf(name, sizeof name, "_ses.%.*s", (int)(sizeof name - sizeof "_ses."), slash ? slash + 1 : state_dir);
     if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
         child_fail(1, "join a session keyring of its own: %s", strerror(errno));
 }
@@ -1164,8 +1179,6 @@ static void reset_signals(void)
             signal(s, SIG_DFL);
 }
 
-static int ns_fds[4] = {-1, -1, -1, -1}; /* the plan's ns_paths but pid, opened by do_start, joined by the child */
-
 static int has_ns_path(const char *type)
 {
     for (size_t i = 0; i < P.nns_paths; i++)
@@ -1193,8 +1206,9 @@ static void write_sysctls(void)
 {
     for (size_t i = 0; i + 1 < P.nsysctls; i += 2) {
         char path[PATH_MAX];
-        int n = snprintf(path, sizeof path, "/proc/sys/%s", P.sysctls[i]);
-        for (char *c = path + 10; c < path + n; c++)
+        if (pathf(path, sizeof path, "/proc/sys/%s", P.sysctls[i]) < 0)
+            child_fail(1, "write sysctl %s: %s", P.sysctls[i], strerror(errno));
+        for (char *c = path + 10; *c; c++)
             if (*c == '.')
                 *c = '/';
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1248,6 +1262,28 @@ static void loopback_up(void)
     close(s);
 }
 
+/* The last steps of the container's init and of every exec, once its stdio and terminal are set, in
+   runc's order: limits, the working directory, a session keyring, the seccomp filter on whichever
+   side of the user switch no_new_privs puts it, then execve. The init is at "/" already (a bad cwd
+   fails it with 1); an exec goes to its cwd or "/" (a bad one: 127 or 126, as moby counts them). */
+__attribute__((noreturn)) static void finish_and_exec(const struct plan *pl, int is_exec)
+{
+    set_rlimits();
+    const char *cwd = pl->cwd && pl->cwd[0] ? pl->cwd : is_exec ? "/" : NULL;
+    if (cwd && chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
+        child_fail(!is_exec ? 1 : errno == ENOENT || errno == ENOTDIR ? 127 : 126,
+                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
+    join_session_keyring(); /* keyctl: before the filter (Docker's profile refuses it) */
+    if (!pl->no_new_privs)
+        install_seccomp();
+    set_user_and_caps(pl);
+    if (pl->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    if (pl->no_new_privs)
+        install_seccomp();
+    exec_process(pl);
+}
+
 __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, int err)
 {
     /* undo the shim's signal state */
@@ -1271,13 +1307,14 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
 
     if ((P.namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         child_fail(1, "unshare cgroup namespace: %s", strerror(errno));
-    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
-        if (P.ns_paths[i].flag == CLONE_NEWPID)
+    for (size_t i = 0; i < P.nns_paths; i++) {
+        struct nspath *ns = &P.ns_paths[i];
+        if (ns->flag == CLONE_NEWPID)
             continue; /* joined by the shim around the clone */
-        if (setns(ns_fds[k], P.ns_paths[i].flag) < 0)
-            child_fail(1, "join %s namespace %s: %s", P.ns_paths[i].type, P.ns_paths[i].path, strerror(errno));
-        close(ns_fds[k]);
-        ns_fds[k++] = -1;
+        if (setns(ns->fd, ns->flag) < 0)
+            child_fail(1, "join %s namespace %s: %s", ns->type, ns->path, strerror(errno));
+        close(ns->fd);
+        ns->fd = -1;
     }
     write_oom_score_adj();
 
@@ -1347,18 +1384,7 @@ __attribute__((noreturn)) static void child_main(int syncfd, int in, int out, in
     if (P.terminal)
         setup_tty(&P, P.namespaces & CLONE_NEWNS);
 
-    set_rlimits();
-    if (P.cwd && P.cwd[0] && chdir(P.cwd) < 0)
-        child_fail(1, "chdir to cwd (\"%s\") set in config.json failed: %s", P.cwd, go_strerror(errno));
-    join_session_keyring(); /* keyctl: before the filter (Docker's profile refuses it) */
-    if (!P.no_new_privs)
-        install_seccomp();
-    set_user_and_caps(&P);
-    if (P.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-    if (P.no_new_privs)
-        install_seccomp();
-    exec_process(&P);
+    finish_and_exec(&P, 0);
 }
 
 /* The exec'd process (the grandchild: already in the container's namespaces and cgroup). */
@@ -1370,20 +1396,7 @@ __attribute__((noreturn)) static void exec_child_main(const struct plan *X, int 
         child_fail(1, "setsid: %s", strerror(errno));
     if (X->terminal)
         setup_tty(X, 0);
-    set_rlimits();
-    const char *cwd = X->cwd && X->cwd[0] ? X->cwd : "/";
-    if (chdir(cwd) < 0) /* moby counts "no such file or directory" as a command not found: 127 */
-        child_fail(errno == ENOENT || errno == ENOTDIR ? 127 : 126,
-                   "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
-    join_session_keyring();
-    if (!X->no_new_privs)
-        install_seccomp();
-    set_user_and_caps(X);
-    if (X->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(1, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-    if (X->no_new_privs)
-        install_seccomp();
-    exec_process(X);
+    finish_and_exec(X, 1);
 }
 
 /* ------------------------------------------------------------------ the supervisor */
@@ -1548,17 +1561,14 @@ static void log_rotate(void)
     log_flush();
     if (P.log_max_files >= 2) {
         char from[PATH_MAX + 16], to[PATH_MAX + 16];
-        snprintf(to, sizeof to, "%s.%d", P.log, P.log_max_files - 1);
-        if (unlink(to) < 0 && errno != ENOENT)
-            diag("remove %s: %s", to, strerror(errno));
+        if (pathf(to, sizeof to, "%s.%d", P.log, P.log_max_files - 1) < 0 || (unlink(to) < 0 && errno != ENOENT))
+            diag("remove %s.%d: %s", P.log, P.log_max_files - 1, strerror(errno));
         for (int i = P.log_max_files - 1; i > 1; i--) {
-            snprintf(to, sizeof to, "%s.%d", P.log, i);
-            snprintf(from, sizeof from, "%s.%d", P.log, i - 1);
-            if (rename(from, to) < 0 && errno != ENOENT)
-                diag("rename %s: %s", from, strerror(errno));
+            if (pathf(to, sizeof to, "%s.%d", P.log, i) < 0 || pathf(from, sizeof from, "%s.%d", P.log, i - 1) < 0 ||
+                (rename(from, to) < 0 && errno != ENOENT))
+                diag("rename %s.%d: %s", P.log, i - 1, strerror(errno));
         }
-        snprintf(to, sizeof to, "%s.1", P.log);
-        if (rename(P.log, to) < 0 && errno != ENOENT)
+        if (pathf(to, sizeof to, "%s.1", P.log) < 0 || (rename(P.log, to) < 0 && errno != ENOENT))
             diag("rename %s: %s", P.log, strerror(errno));
         int fd = open(P.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         if (fd < 0) {
@@ -1585,9 +1595,9 @@ static void log_entry(int stream, const char *a, size_t an, const char *b2, size
         json_escape(&logbuf, (const unsigned char *)a, an);
     if (bn)
         json_escape(&logbuf, (const unsigned char *)b2, bn);
-    char tail[96];
+    char tail[128]; /* the stream's name and an RFC 3339 time (under 64 bytes) always fit */
     int n = snprintf(tail, sizeof tail, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", names[stream], ts);
-    buf_add(&logbuf, tail, (size_t)n);
+    buf_add(&logbuf, tail, n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1);
     log_size += (long long)(buf_pending(&logbuf) - before);
 }
 
@@ -1867,7 +1877,7 @@ static int do_start(char *reply, size_t rn)
         goto fail;
     }
     unsigned long cflags = P.namespaces & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
-    for (size_t i = 0, k = 0; i < P.nns_paths; i++) {
+    for (size_t i = 0; i < P.nns_paths; i++) {
         int fd = open(P.ns_paths[i].path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             snprintf(reply, rn, "failed 1 open %s namespace %s: %s\n", P.ns_paths[i].type, P.ns_paths[i].path,
@@ -1876,7 +1886,7 @@ static int do_start(char *reply, size_t rn)
         }
         cflags &= ~(unsigned long)P.ns_paths[i].flag;
         if (P.ns_paths[i].flag != CLONE_NEWPID) {
-            ns_fds[k++] = fd;
+            P.ns_paths[i].fd = fd;
             continue;
         }
         /* the child is born in that pid namespace: ours for children, around the clone */
@@ -1909,8 +1919,8 @@ static int do_start(char *reply, size_t rn)
     }
     close_fd(&chan[1]);
     close_fd(&syncp[0]);
-    for (int i = 0; i < 4; i++)
-        close_fd(&ns_fds[i]);
+    for (size_t i = 0; i < P.nns_paths; i++)
+        close_fd(&P.ns_paths[i].fd);
     for (int i = 0; i < 3; i++)
         close_fd(&child[i]);
     for (size_t i = 0; i < P.ncgroup_procs; i++) {
@@ -1955,8 +1965,8 @@ static int do_start(char *reply, size_t rn)
     snprintf(reply, rn, "started %d\n", (int)pid);
     return 0;
 fail:
-    for (int i = 0; i < 4; i++)
-        close_fd(&ns_fds[i]);
+    for (size_t i = 0; i < P.nns_paths; i++)
+        close_fd(&P.ns_paths[i].fd);
     if (pid_ns_self >= 0) {
         if (setns(pid_ns_self, CLONE_NEWPID) < 0)
             diag("return to the shim's pid namespace: %s", strerror(errno));

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+
+from servin.runtime.logfile import LogLine as LogLine  # one json-file entry, as the log reader makes it
 
 from servin.network.portmap import PublishedPort
 
@@ -272,11 +273,3 @@ class Container:
     @property
     def short_id(self) -> str:
         return self.id[:12]
-
-
-class LogLine(NamedTuple):
-    """One json-file entry (a NamedTuple: millions are made when a big log is read)."""
-
-    stream: str  # "stdout" | "stderr"
-    time: str  # RFC3339Nano as written
-    data: bytes

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from servin.core import logrender
-from servin.core.logrender import _render_py, render
+from servin.runtime import logfile
+from servin.runtime.logfile import _render_py, render
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +24,7 @@ def random_text(rng: random.Random) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
 
 
-@pytest.mark.skipif(logrender.lib is None, reason="servin._native is not built")
+@pytest.mark.skipif(logfile.lib is None, reason="servin._native is not built")
 @pytest.mark.parametrize("flags", range(16))
 def test_c_renderer_matches_python_reader(flags: int) -> None:
     rng = random.Random(flags)
