@@ -5,20 +5,23 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
 from servin.api.context import Services
 from servin.core.containers import ContainerService
-from servin.core.events import EventBus
+from servin.core.events import Event, EventBus
 from servin.core.execs import ExecService
 from servin.core.health import HealthService
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DaemonConfig
-from servin.images.store import ImageStore
+from servin.images.deletion import UsersFn
+from servin.images.events import ImageEvent, ImageEventPublisher
+from servin.images.service import ImageService
 from servin.core import caps
 from servin.kernel import cgroups, procfs
 from servin.runtime import Runtime
@@ -28,9 +31,26 @@ from servin.runtime import Runtime
 class Engine:
     services: Services
     containers: ContainerService
-    images: ImageStore
+    images: ImageService
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
     dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
+
+
+def image_events(bus: EventBus) -> ImageEventPublisher:
+    """The image service's events onto the engine's bus, as ``type=image`` events."""
+    def publish(e: ImageEvent) -> None:
+        bus.publish(Event(type="image", action=e.action, actor_id=e.actor_id, attributes=dict(e.attributes)))
+
+    return publish
+
+
+def image_users(containers: Callable[[], ContainerService]) -> UsersFn:
+    """The containers made from an image, ``(id, running)``, for the image service's delete rules
+    (``containers`` is called late: the container service is built after the image service)."""
+    def users(image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.running) for c in containers().list() if c.image_id == image_id]
+
+    return users
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -89,8 +109,9 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     for leftover in (config.data_root / "tmp").iterdir():  # uploads a crash interrupted
         leftover.unlink(missing_ok=True)
     cg = cgroups.detect(cgroup_root)
-    images = ImageStore(config.data_root / "image")
     events = EventBus()
+    images = ImageService(config.data_root / "image", events=image_events(events),
+                          users=image_users(lambda: containers))
     runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
     network = build_network(config)
     containers = ContainerService(
@@ -112,8 +133,9 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
 
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
     certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
-    registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
-                               mirrors=config.registry_mirrors, certs_dirs=certs)
+    registry = RegistryService(images, config.data_root / "tmp", events=image_events(events),
+                               insecure_registries=config.insecure_registries, mirrors=config.registry_mirrors,
+                               certs_dirs=certs)
     services = Services(containers=containers, images=images, events=events, info=host,
                         tmp_dir=config.data_root / "tmp", execs=execs, registry=registry)
     dns = None

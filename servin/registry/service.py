@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
+import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -15,6 +17,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from servin import errors
+from servin.images.events import ImageEvent, ImageEventPublisher, discard
 from servin.images.reference import DEFAULT_DOMAIN, Reference
 from servin.registry import manifest as mf
 from servin.registry import progress
@@ -58,11 +61,19 @@ def server_hostname(address: str) -> str:
     return s.split("/", 1)[0]
 
 
+def _image_event(action: str, ref: Reference, labels: dict[str, str] | None = None) -> ImageEvent:
+    """A pull or push event: the reference the actor, its repository the name."""
+    attributes = {**(labels or {}), "name": ref.familiar_name()}
+    return ImageEvent(action=action, actor_id=ref.familiar(), attributes=attributes)
+
+
 class RegistryService:
-    def __init__(self, store: Any, tmp_dir: Path, *, insecure_registries: tuple[str, ...] = (),
-                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0, read_timeout: float = 30.0,
-                 certs_dirs: tuple[Path, ...] = ()) -> None:
-        self.store, self.tmp_dir = store, Path(tmp_dir)
+    def __init__(self, store: Any, tmp_dir: Path, *, events: ImageEventPublisher = discard,
+                 insecure_registries: tuple[str, ...] = (), mirrors: tuple[str, ...] = (),
+                 connect_timeout: float = 15.0, read_timeout: float = 30.0, certs_dirs: tuple[Path, ...] = ()) -> None:
+        """``store`` is the image service (images/service.py); ``events`` gets the pull and push
+        events (on the event loop)."""
+        self.store, self.tmp_dir, self.events = store, Path(tmp_dir), events
         self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
         self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
             ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
@@ -185,7 +196,9 @@ class RegistryService:
 
     async def pull(self, ref: Reference, creds: AuthConfig, platform: mf.Platform | None,
                    out: progress.Output, *, all_tags: bool = False) -> PullResult:
-        """Pull one reference, or with ``all_tags`` (a name alone, ``docker pull -a``) every tag."""
+        """Pull one reference, or with ``all_tags`` (a name alone, ``docker pull -a``) every tag;
+        a pull event (with the image's labels) once it is stored."""
+        asked = ref
         if not all_tags:
             ref = ref.tag_name_only()
 
@@ -217,11 +230,18 @@ class RegistryService:
             result = await self._on_endpoints(http, ref.domain, False, attempt)
         what = "Downloaded newer image for " if result.downloaded else "Image is up to date for "
         out.message("Status: " + what + ref.familiar())
+        try:
+            img = await asyncio.to_thread(self.store.get, str(asked))
+            labels = dict(((img.config.get("config") or {}).get("Labels")) or {})
+        except errors.ServinError:
+            labels = {}
+        self.events(_image_event("pull", asked, labels))
         return result
 
     # ------------------------------------------------------------------ push
 
     async def push(self, ref: Reference, creds: AuthConfig, out: progress.Output) -> list[push_mod.PushResult]:
+        """Push one tag, or every tag of the repository; a push event per tag pushed."""
         out.message(f"The push refers to repository [{ref.name}]")
         pairs = await asyncio.to_thread(push_mod.images_to_push, self.store, ref)
         if not pairs:
@@ -247,6 +267,8 @@ class RegistryService:
 
             async with self.session() as http:
                 results.append(await self._on_endpoints(http, ref.domain, True, attempt))
+        for r in results:
+            self.events(_image_event("push", ref.name_only().with_tag(r.tag)))
         return results
 
     # ------------------------------------------------------------------ login
@@ -281,8 +303,6 @@ class RegistryService:
                 raw, ctype, _ = await repo.get_manifest(reference, mf.ACCEPT)
                 if ref.digest and not pull_mod.verify_digest(raw, ref.digest):
                     raise errors.SystemError_(f"manifest verification failed for digest {ref.digest}")
-                import hashlib
-
                 top = mf.loads(raw)
                 mt = mf.media_type_of(top, ctype)
                 desc = {"mediaType": mt, "digest": ref.digest or "sha256:" + hashlib.sha256(raw).hexdigest(),
@@ -294,8 +314,6 @@ class RegistryService:
                             platforms.append({k: v for k, v in e.platform.items() if v})
                 elif mt in (mf.DOCKER_MANIFEST, mf.OCI_MANIFEST):
                     config_desc, _ = mf.image_parts(top)
-                    import json
-
                     cfg = json.loads(await repo.get_blob(config_desc.digest))
                     p = {"architecture": cfg.get("architecture", ""), "os": cfg.get("os", "")}
                     for k in ("os.version", "os.features", "variant"):
@@ -341,8 +359,6 @@ class RegistryService:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                 last = f'Get "{url}": {_short(exc)}'
                 continue
-            import json
-
             try:
                 data = json.loads(body)
             except ValueError:

@@ -17,8 +17,9 @@ from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
+from servin.daemon.wiring import image_events, image_users
 from servin.images.seed import write_busybox_archive
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from servin.registry import RegistryService
 from tests.api.conftest import FACTS
 from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
@@ -42,15 +43,15 @@ def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, ImageStore, EventBus]]:
-    images = ImageStore(tmp_path / "images")
-    images.load_archive(busybox)
+async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, ImageService, EventBus]]:
     events = EventBus()
+    images = ImageService(tmp_path / "images", events=image_events(events), users=image_users(lambda: engine))
+    images.load_archive(busybox)
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
                               events=events, cgroup_parent="servin-test", cgroup_version=2)
     (tmp_path / "tmp").mkdir()
     services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp",
-                        registry=RegistryService(images, tmp_path / "tmp"))
+                        registry=RegistryService(images, tmp_path / "tmp", events=image_events(events)))
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

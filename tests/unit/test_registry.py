@@ -9,7 +9,8 @@ import pytest
 
 from servin import errors
 from servin.daemon.config import ConfigError
-from servin.registry import auth, manifest as mf, progress
+from servin.api.wire import progress
+from servin.registry import auth, manifest as mf
 from servin.registry.errors import RegistryError, from_response, translate_pull
 from servin.registry.service import RegistryService
 

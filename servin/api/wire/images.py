@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
-from servin.registry import progress
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -115,8 +114,3 @@ def history(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
         }
         for h in items
     ]
-
-
-def load_progress(short_id: str, current: int, total: int) -> dict[str, Any]:
-    """One ``Loading layer`` progress message of ``POST /images/load``."""
-    return progress.update(short_id, "Loading layer", current, total)
