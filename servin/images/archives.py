@@ -11,7 +11,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from servin.errors import InvalidArgument
 from servin.images import reference as refs
@@ -249,4 +249,4 @@ def _oci_manifest(archive: _Archive, desc: dict[str, Any], depth: int) -> dict[s
                 entries[0],
             )
         return _oci_manifest(archive, chosen, depth + 1)
-    return data
+    return cast(dict[str, Any], data)

@@ -243,7 +243,7 @@ class LayerStore:
         # Stored by an older Servin without a tar-split: a deterministic tar may still match.
         tmp = tempfile.TemporaryFile(dir=self.root)
         try:
-            tarsplit.regenerate(layer / "diff", tmp)  # type: ignore[arg-type]
+            tarsplit.regenerate(layer / "diff", tmp)
             tmp.seek(0)
             actual, _ = digest_of_stream(tmp)
             if actual != diff_id:
@@ -255,7 +255,7 @@ class LayerStore:
         except BaseException:
             tmp.close()
             raise
-        return tmp  # type: ignore[return-value]
+        return tmp
 
     def tar_size(self, diff_id: str) -> int:
         """Bytes of ``tar(diff_id)`` (counted once for layers stored before it was recorded)."""

@@ -20,7 +20,7 @@ import io
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -196,7 +196,8 @@ class ImageService:
         with self._write:
             return self._deleter.delete(self._resolve(ref_or_id), ref_or_id, force=force, users=users, prune=prune)
 
-    def prune(self, *, dangling_only: bool, select: Any, users: UsersFn) -> tuple[builtins.list[DeleteItem], int]:
+    def prune(self, *, dangling_only: bool, select: Callable[[Image], bool], users: UsersFn
+              ) -> tuple[builtins.list[DeleteItem], int]:
         """``docker image prune`` of the images ``select(image)`` keeps (deletion.py)."""
         with self._write:
             return self._deleter.prune(dangling_only=dangling_only, keep=select, image=self._image, users=users)
@@ -228,7 +229,7 @@ class ImageService:
         run_config = newimage.import_run_config(changes)
         with self._write:
             with open(path, "rb") as f:
-                diff_id = self.layers.ensure(f, None)  # type: ignore[arg-type]
+                diff_id = self.layers.ensure(f, None)
             cfg = newimage.imported_config(diff_id, run_config=run_config, message=message, created=now_rfc3339())
             image_id = self._register(json_bytes(cfg), cfg)
             if new_ref is not None:
@@ -247,7 +248,7 @@ class ImageService:
             new_layer = None
             if layer_tar is not None:
                 with open(layer_tar, "rb") as f:
-                    new_layer = self.layers.ensure(f, None)  # type: ignore[arg-type]
+                    new_layer = self.layers.ensure(f, None)
             cfg = newimage.child_config(pcfg, new_layer, config=config, container_config=container_config,
                                         container_id=container_id, comment=comment, author=author,
                                         created=now_rfc3339())
