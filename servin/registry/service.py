@@ -8,7 +8,7 @@ import ipaddress
 import json
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from servin.registry import manifest as mf
 from servin.registry import progress
 from servin.registry import pull as pull_mod
 from servin.registry import push as push_mod
+from servin.registry import search as search_mod
 from servin.registry.auth import AuthConfig
 from servin.registry.client import USER_AGENT, Endpoint, Repository, describe_transport_error
 from servin.registry.errors import RegistryError, TransportError, translate_pull
@@ -327,8 +328,10 @@ class RegistryService:
         async with self.session() as http:
             return await self._on_endpoints(http, ref.domain, False, attempt)
 
-    async def search(self, term: str, limit: int, creds: AuthConfig) -> list[dict[str, Any]]:
-        """The registry's v1 search API (Docker Hub's index, or the registry named in the term)."""
+    async def search(self, term: str, limit: int, creds: AuthConfig,
+                     filters: Mapping[str, Sequence[str]] | None = None) -> list[search_mod.SearchResult]:
+        """The registry's v1 search API (Docker Hub's index, or the registry named in the term),
+        narrowed by dockerd's search ``filters``."""
         domain, _, rest = term.partition("/")
         if rest and ("." in domain or ":" in domain or domain == "localhost"):
             remote = rest
@@ -342,10 +345,11 @@ class RegistryService:
             bases = [f"https://{domain}"]
         query = urlencode({"q": remote, "n": str(limit)})
         async with self.session() as http:
-            return await self._search(http, domain, bases, query)
+            raw = await self._search(http, domain, bases, query)
+        return search_mod.select(search_mod.parse_results(raw), filters or {})
 
     async def _search(self, http: aiohttp.ClientSession, domain: str, bases: list[str],
-                      query: str) -> list[dict[str, Any]]:
+                      query: str) -> list[Any]:
         last = ""
         for base in bases:
             url = f"{base}/v1/search?{query}"

@@ -12,6 +12,7 @@ from servin import errors
 from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
+from servin.api.wire import images as wire_images
 from servin.api.wire import progress as wire_progress
 from servin.api.wire import system as wire_system
 from servin.api.wire.filters import parse_filters
@@ -20,6 +21,7 @@ from servin.images.progress import ProgressEvent
 from servin.registry import auth as auth_mod
 from servin.registry import manifest as mf
 from servin.registry import progress
+from servin.registry import search as search_mod
 from servin.registry.service import RegistryService
 
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -147,9 +149,6 @@ async def distribution_inspect(request: web.Request) -> web.Response:
     return json_response(await registry(request).inspect(ref, _creds(request)))
 
 
-SEARCH_FILTERS = frozenset({"is-automated", "is-official", "stars"})
-
-
 async def search(request: web.Request) -> web.Response:
     q = request.query
     term = q.get("term", "")
@@ -161,25 +160,9 @@ async def search(request: web.Request) -> web.Response:
         raise errors.InvalidArgument(f"invalid limit: {q.get('limit')}") from None
     if not 1 <= limit <= 100:
         raise errors.InvalidArgument("limit must be between 1 and 100")
-    filters = parse_filters(q.get("filters"), SEARCH_FILTERS)
-    results = await registry(request).search(term, limit, _creds(request))
-
-    def keep(r: dict[str, Any]) -> bool:
-        for key, field in (("is-automated", "is_automated"), ("is-official", "is_official")):
-            if key in filters and bool(r.get(field)) != (filters[key][0].lower() in ("1", "true")):
-                return False
-        if "stars" in filters:
-            try:
-                if int(r.get("star_count") or 0) < int(filters["stars"][0]):
-                    return False
-            except ValueError:
-                raise errors.InvalidArgument(f"invalid filter 'stars={filters['stars'][0]}'") from None
-        return True
-
-    out = [{"star_count": int(r.get("star_count") or 0), "is_official": bool(r.get("is_official")),
-            "name": str(r.get("name") or ""), "is_automated": bool(r.get("is_automated")),
-            "description": str(r.get("description") or "")} for r in results if isinstance(r, dict)]
-    return json_response([r for r in out if keep(r)])
+    filters = parse_filters(q.get("filters"), search_mod.FILTERS)
+    results = await registry(request).search(term, limit, _creds(request), filters)
+    return json_response([wire_images.search_result(r) for r in results])
 
 
 def add_routes(add: Any) -> None:

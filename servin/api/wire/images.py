@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
+from servin.registry.search import SearchResult
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -114,3 +115,9 @@ def history(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
         }
         for h in items
     ]
+
+
+def search_result(r: SearchResult) -> dict[str, Any]:
+    """One entry of ``GET /images/search``, in dockerd's field order."""
+    return {"star_count": r.star_count, "is_official": r.is_official, "name": r.name,
+            "is_automated": r.is_automated, "description": r.description}
