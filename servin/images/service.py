@@ -308,7 +308,7 @@ class ImageService:
 
     # ------------------------------------------------------------------ the API's operations (events on the loop)
 
-    async def images(self, filters: Mapping[str, Sequence[str]], *, all_: bool) -> builtins.list[Image]:
+    async def select(self, filters: Mapping[str, Sequence[str]], *, all_: bool) -> builtins.list[Image]:
         """``GET /images/json``: the images the filters select (query.py)."""
         wanted = {k: list(v) for k, v in filters.items()}
         return await asyncio.to_thread(

@@ -105,7 +105,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def list_(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
-    imgs = await services(request).images.images(filters, all_=flag(request, "all"))
+    imgs = await services(request).images.select(filters, all_=flag(request, "all"))
     return json_response([wire.image_summary(i) for i in imgs])
 
 
