@@ -17,7 +17,7 @@ from servin.core.events import EventBus
 from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.host import HostFacts
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from servin.registry.service import RegistryService
 
 
@@ -27,7 +27,7 @@ class Services:
     classes until their backends (drafted in api/backends.py) are final."""
 
     containers: ContainerService
-    images: ImageStore
+    images: ImageService
     networks: NetworksBackend
     volumes: VolumesBackend
     system: SystemBackend

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class ContainerFilesystem:
     def __init__(self, *, containers: Any, images: Any, tmp_dir: Path) -> None:
         self.containers = containers  # core.containers.ContainerService
-        self.images = images  # images.store.ImageStore
+        self.images = images  # images.service.ImageService
         self.tmp_dir = tmp_dir
 
     # ---- where the files are ------------------------------------------------------------

@@ -6,8 +6,8 @@ import ipaddress
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from servin import atomicfile
 from servin.api.context import Services
 from servin.api.wire.seccomp import decode_profile
 from servin.core.containers import ContainerService, now_rfc3339
-from servin.core.events import EventBus
+from servin.core.events import Event, EventBus
 from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
@@ -27,7 +27,9 @@ from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
 from servin.errors import InvalidArgument
-from servin.images.store import ImageStore
+from servin.images.deletion import UsersFn
+from servin.images.events import ImageEvent, ImageEventPublisher
+from servin.images.service import ImageService
 from servin.core import caps, seccomp
 from servin.kernel import cgroups, procfs
 from servin.network.dns import DnsServer
@@ -41,9 +43,26 @@ from servin.runtime import Runtime
 class Engine:
     services: Services
     containers: ContainerService
-    images: ImageStore
+    images: ImageService
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
     dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
+
+
+def image_events(bus: EventBus) -> ImageEventPublisher:
+    """The image service's events onto the engine's bus, as ``type=image`` events."""
+    def publish(e: ImageEvent) -> None:
+        bus.publish(Event(type="image", action=e.action, actor_id=e.actor_id, attributes=dict(e.attributes)))
+
+    return publish
+
+
+def image_users(containers: Callable[[], ContainerService]) -> UsersFn:
+    """The containers made from an image, ``(id, running)``, for the image service's delete rules
+    (``containers`` is called late: the container service is built after the image service)."""
+    def users(image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.running) for c in containers().list() if c.image_id == image_id]
+
+    return users
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -95,8 +114,9 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     for leftover in (config.data_root / "tmp").iterdir():  # uploads a crash interrupted
         leftover.unlink(missing_ok=True)
     cg = cgroups.detect(cgroup_root)
-    images = ImageStore(config.data_root / "image")
     events = EventBus()
+    images = ImageService(config.data_root / "image", events=image_events(events),
+                          users=image_users(lambda: containers))
     runtime = Runtime(exec_root=config.exec_root, cgroups=cg, cgroup_parent=config.cgroup_parent)
     network = build_network(config)
     volumes = VolumeStore(config.data_root / "volumes")
@@ -115,8 +135,9 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
     certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
-    registry = RegistryService(images, config.data_root / "tmp", insecure_registries=config.insecure_registries,
-                               mirrors=config.registry_mirrors, certs_dirs=certs)
+    registry = RegistryService(images, config.data_root / "tmp", events=image_events(events),
+                               insecure_registries=config.insecure_registries, mirrors=config.registry_mirrors,
+                               certs_dirs=certs)
     services = build_services(containers=containers, images=images, volumes=volumes, network=network,
                               events=events, host=host, tmp_dir=config.data_root / "tmp", execs=execs,
                               registry=registry, host_cpu_ns=procfs.system_cpu_ns)
@@ -126,7 +147,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
 
 
-def build_services(*, containers: ContainerService, images: ImageStore, volumes: VolumeStore,
+def build_services(*, containers: ContainerService, images: ImageService, volumes: VolumeStore,
                    network: NetworkProvider | None, events: EventBus, host: HostFacts, tmp_dir: Path,
                    execs: ExecService | None = None, registry: RegistryService | None = None,
                    host_cpu_ns: Callable[[], int] = procfs.system_cpu_ns) -> Services:

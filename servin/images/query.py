@@ -1,10 +1,11 @@
-"""Selecting images for ``GET /images/json`` as dockerd's Images() does (pure)."""
+"""Selecting images as dockerd does (pure): for ``GET /images/json`` (Images()) and for
+``docker image prune`` (the prune filters)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from servin.errors import InvalidArgument
@@ -108,3 +109,46 @@ def select_images(
         out.append(replace(img, repo_tags=tags, repo_digests=digests))
     out.sort(key=lambda i: (created_at(i), i.id), reverse=True)
     return out
+
+
+def label_matches(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+    """Docker's label filter: every ``key`` present, every ``key=value`` equal."""
+    for w in wanted:
+        key, eq, value = w.partition("=")
+        if key not in labels or eq and labels[key] != value:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrunePolicy:
+    """What ``docker image prune`` may remove: dangling images only, or all unused ones; of
+    those, the ones created before ``until`` (unix seconds) with and without the labels."""
+
+    dangling_only: bool = True
+    until: float | None = None
+    labels: tuple[str, ...] | None = None
+    not_labels: tuple[str, ...] | None = None
+
+    def keeps(self, img: Image) -> bool:
+        if self.until is not None and created_at(img).timestamp() > self.until:
+            return False
+        if self.labels is not None and not label_matches(img.labels, self.labels):
+            return False
+        return not (self.not_labels is not None and label_matches(img.labels, self.not_labels))
+
+
+def prune_policy(filters: dict[str, list[str]], parse_until: Callable[[str], int]) -> PrunePolicy:
+    """The policy of the prune filters (dangling, until, label, label!); ``parse_until`` reads
+    an ``until`` value as unix nanoseconds."""
+    dangling_only = True
+    if "dangling" in filters:
+        values = set(filters["dangling"])
+        if values & {"false", "0"}:
+            dangling_only = False
+        elif not values & {"true", "1"}:
+            raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(filters['dangling'])}]'")
+    until = parse_until(filters["until"][0]) / 1e9 if filters.get("until") else None
+    labels = tuple(filters["label"]) if "label" in filters else None
+    not_labels = tuple(filters["label!"]) if "label!" in filters else None
+    return PrunePolicy(dangling_only=dangling_only, until=until, labels=labels, not_labels=not_labels)

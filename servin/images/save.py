@@ -21,12 +21,22 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from servin.errors import InvalidArgument, SystemError_
-from servin.images.model import go_container_config, parse_rfc3339
+from servin.images.layer_store import chain_ids
+from servin.images.model import Image, go_container_config, parse_rfc3339
 from servin.images.reference import Reference
-from servin.images.store import ImageStore, chain_ids
+
+
+class ImageSource(Protocol):
+    """What a save reads of the image service."""
+
+    def get(self, ref_or_id: str) -> Image: ...
+    def config_raw(self, ref_or_id: str) -> bytes: ...
+    def save_selection(self, names: list[str]) -> list[tuple[str, list[Reference]]]: ...
+    def layer_tar(self, diff_id: str) -> IO[bytes]: ...
+    def layer_tar_size(self, diff_id: str) -> int: ...
 
 EPOCH = "1970-01-01T00:00:00Z"
 
@@ -82,7 +92,7 @@ class _Saved:
     parent: str
 
 
-def _plan(store: ImageStore, selection: list[tuple[str, list[Reference]]]) -> tuple[list[_Saved], list[_LayerDir]]:
+def _plan(store: ImageSource, selection: list[tuple[str, list[Reference]]]) -> tuple[list[_Saved], list[_LayerDir]]:
     images: list[_Saved] = []
     dirs: dict[str, _LayerDir] = {}
     for image_id, tags in selection:
@@ -165,7 +175,7 @@ def _info(name: str, size: int, mtime: int, kind: bytes = tarfile.REGTYPE) -> ta
     return ti
 
 
-def selection_names(store: ImageStore, names: list[str]) -> list[tuple[str, list[Reference]]]:
+def selection_names(store: ImageSource, names: list[str]) -> list[tuple[str, list[Reference]]]:
     """Resolve the names first, so an unknown one is a 404 before any byte is sent."""
     selection = store.save_selection(names)
     for image_id, _ in selection:
@@ -174,7 +184,7 @@ def selection_names(store: ImageStore, names: list[str]) -> list[tuple[str, list
     return selection
 
 
-def write_archive(store: ImageStore, selection: list[tuple[str, list[Reference]]], out: IO[bytes]) -> None:
+def write_archive(store: ImageSource, selection: list[tuple[str, list[Reference]]], out: IO[bytes]) -> None:
     """Write the archive for ``selection`` (from :func:`selection_names`) to ``out``, streaming
     each layer's tar from the store."""
     images, dirs = _plan(store, selection)

@@ -1,108 +1,39 @@
-"""The JSON progress lines dockerd writes for pull and push, and the writer that streams them.
-
-Line shapes (Go's jsonmessage field order): ``{"status":…,"id":…}`` for a message,
-``{"status":…,"progressDetail":{…},"progress":"[==>  ] 1MB/2MB","id":…}`` for a layer's state,
-``{"progressDetail":{},"aux":{…}}`` and ``{"errorDetail":{"message":…},"error":…}``.
-"""
+"""Where pull and push report: typed progress events (images/progress.py) into a sink, from the
+event loop or, through ``emit_threadsafe``, from a worker thread; and the meter of a transfer.
+The API renders the events as Docker's JSON lines (api/wire/progress.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from typing import Any
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(n: float) -> str:
-    """go-units HumanSize: 4 significant digits, powers of 1000, no space (``2.593MB``)."""
-    i = 0
-    while n >= 1000 and i < len(_UNITS) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.4g}{_UNITS[i]}"
-
-
-def bar(current: int, total: int) -> str:
-    """The ``progress`` string dockerd computes server-side (a 200-column terminal, no ETA)."""
-    if current <= 0 and total <= 0:
-        return ""
-    if total <= 0:
-        return f"{human_size(current):>8}"
-    pct = min(int(current / total * 100) // 2, 50)
-    box = "[" + "=" * pct + ">" + " " * max(50 - pct, 0) + "] "
-    if current > total:
-        return box + f"{human_size(current):>8}"
-    return box + f"{human_size(current):>8}/{human_size(total)}"
-
-
-def message(text: str, id_: str = "") -> dict[str, Any]:
-    msg: dict[str, Any] = {"status": text}
-    if id_:
-        msg["id"] = id_
-    return msg
-
-
-def update(id_: str, action: str, current: int = 0, total: int = 0) -> dict[str, Any]:
-    detail: dict[str, int] = {}
-    if current:
-        detail["current"] = current
-    if total:
-        detail["total"] = total
-    msg: dict[str, Any] = {"status": action, "progressDetail": detail}
-    text = bar(current, total)
-    if text:
-        msg["progress"] = text
-    msg["id"] = id_
-    return msg
-
-
-def aux(obj: dict[str, Any]) -> dict[str, Any]:
-    return {"progressDetail": {}, "aux": obj}
-
-
-def error(text: str) -> dict[str, Any]:
-    return {"errorDetail": {"message": text}, "error": text}
+from servin.images.progress import LayerProgress, ProgressEvent, ProgressSink, Status
 
 
 class Output:
-    """Where pull and push report: a sink of progress dicts (thread-safe through ``emit_threadsafe``).
+    """A progress sink for one pull or push (made on the event loop; the sink runs there).
 
-    ``started`` turns true with the first line: until then a failure can still be answered with an
-    HTTP status instead of inside the 200 stream, as dockerd does.
+    ``started`` turns true with the first event: until then a failure can still be answered with
+    an HTTP status instead of inside the 200 stream, as dockerd does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sink: ProgressSink) -> None:
         self.started = False
+        self._sink = sink
         self._loop = asyncio.get_running_loop()
 
-    def emit(self, msg: dict[str, Any]) -> None:
+    def emit(self, event: ProgressEvent) -> None:
         self.started = True
-        self._write(msg)
+        self._sink(event)
 
-    def emit_threadsafe(self, msg: dict[str, Any]) -> None:
-        self._loop.call_soon_threadsafe(self.emit, msg)
-
-    def _write(self, msg: dict[str, Any]) -> None:  # overridden
-        pass
+    def emit_threadsafe(self, event: ProgressEvent) -> None:
+        self._loop.call_soon_threadsafe(self.emit, event)
 
     def message(self, text: str, id_: str = "") -> None:
-        self.emit(message(text, id_))
+        self.emit(Status(text=text, id=id_))
 
     def update(self, id_: str, action: str) -> None:
-        self.emit(update(id_, action))
-
-
-class Recorder(Output):
-    """Keeps every line (tests, and callers that need no stream)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[dict[str, Any]] = []
-
-    def _write(self, msg: dict[str, Any]) -> None:
-        self.lines.append(msg)
+        self.emit(LayerProgress(id=id_, action=action))
 
 
 class Meter:
@@ -122,8 +53,4 @@ class Meter:
             now = time.monotonic()
             if now - self._last_t >= 0.1 or self.current == self.total:
                 self._last, self._last_t = self.current, now
-                self._emit(update(self.id, self.action, self.current, self.total))
-
-
-def dumps(msg: dict[str, Any]) -> bytes:
-    return json.dumps(msg, separators=(",", ":")).encode() + b"\r\n"
+                self._emit(LayerProgress(id=self.id, action=self.action, current=self.current, total=self.total))

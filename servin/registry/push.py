@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from servin import errors
-from servin.images.reference import Reference, truncate_id
+from servin.images.progress import PushedManifest
+from servin.images.reference import Reference, parse_normalized, truncate_id
 from servin.registry import manifest as mf
 from servin.registry import progress
 from servin.registry.client import Repository
@@ -159,15 +160,13 @@ async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, 
     await repo.put_manifest(tag, mf.DOCKER_MANIFEST, raw)
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     out.message(f"{tag}: digest: {digest} size: {len(raw)}")
-    out.emit(progress.aux({"Tag": tag, "Digest": digest, "Size": len(raw)}))
+    out.emit(PushedManifest(tag=tag, digest=digest, size=len(raw)))
     await asyncio.to_thread(store.add_image, config_raw, None, f"{target.name}@{digest}")
     return PushResult(tag, digest, len(raw))
 
 
 def images_to_push(store: Any, ref: Reference) -> list[tuple[Reference, Any]]:
     """(tagged reference, image) pairs: the one tag asked for, or every tag of the repository."""
-    from servin.images.reference import parse_normalized
-
     if ref.digest is not None:
         raise errors.InvalidArgument("cannot push a digest reference")
     pairs = []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
+import json
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,11 +17,13 @@ from urllib.parse import urlencode
 import aiohttp
 
 from servin import errors
+from servin.images.events import ImageEvent, ImageEventPublisher, discard
 from servin.images.reference import DEFAULT_DOMAIN, Reference
 from servin.registry import manifest as mf
 from servin.registry import progress
 from servin.registry import pull as pull_mod
 from servin.registry import push as push_mod
+from servin.registry import search as search_mod
 from servin.registry.auth import AuthConfig
 from servin.registry.client import USER_AGENT, Endpoint, Repository, describe_transport_error
 from servin.registry.errors import RegistryError, TransportError, translate_pull
@@ -58,11 +62,19 @@ def server_hostname(address: str) -> str:
     return s.split("/", 1)[0]
 
 
+def _image_event(action: str, ref: Reference, labels: dict[str, str] | None = None) -> ImageEvent:
+    """A pull or push event: the reference the actor, its repository the name."""
+    attributes = {**(labels or {}), "name": ref.familiar_name()}
+    return ImageEvent(action=action, actor_id=ref.familiar(), attributes=attributes)
+
+
 class RegistryService:
-    def __init__(self, store: Any, tmp_dir: Path, *, insecure_registries: tuple[str, ...] = (),
-                 mirrors: tuple[str, ...] = (), connect_timeout: float = 15.0, read_timeout: float = 30.0,
-                 certs_dirs: tuple[Path, ...] = ()) -> None:
-        self.store, self.tmp_dir = store, Path(tmp_dir)
+    def __init__(self, store: Any, tmp_dir: Path, *, events: ImageEventPublisher = discard,
+                 insecure_registries: tuple[str, ...] = (), mirrors: tuple[str, ...] = (),
+                 connect_timeout: float = 15.0, read_timeout: float = 30.0, certs_dirs: tuple[Path, ...] = ()) -> None:
+        """``store`` is the image service (images/service.py); ``events`` gets the pull and push
+        events (on the event loop)."""
+        self.store, self.tmp_dir, self.events = store, Path(tmp_dir), events
         self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
         self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
             ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
@@ -185,7 +197,9 @@ class RegistryService:
 
     async def pull(self, ref: Reference, creds: AuthConfig, platform: mf.Platform | None,
                    out: progress.Output, *, all_tags: bool = False) -> PullResult:
-        """Pull one reference, or with ``all_tags`` (a name alone, ``docker pull -a``) every tag."""
+        """Pull one reference, or with ``all_tags`` (a name alone, ``docker pull -a``) every tag;
+        a pull event (with the image's labels) once it is stored."""
+        asked = ref
         if not all_tags:
             ref = ref.tag_name_only()
 
@@ -217,11 +231,18 @@ class RegistryService:
             result = await self._on_endpoints(http, ref.domain, False, attempt)
         what = "Downloaded newer image for " if result.downloaded else "Image is up to date for "
         out.message("Status: " + what + ref.familiar())
+        try:
+            img = await asyncio.to_thread(self.store.get, str(asked))
+            labels = dict(((img.config.get("config") or {}).get("Labels")) or {})
+        except errors.ServinError:
+            labels = {}
+        self.events(_image_event("pull", asked, labels))
         return result
 
     # ------------------------------------------------------------------ push
 
     async def push(self, ref: Reference, creds: AuthConfig, out: progress.Output) -> list[push_mod.PushResult]:
+        """Push one tag, or every tag of the repository; a push event per tag pushed."""
         out.message(f"The push refers to repository [{ref.name}]")
         pairs = await asyncio.to_thread(push_mod.images_to_push, self.store, ref)
         if not pairs:
@@ -247,6 +268,8 @@ class RegistryService:
 
             async with self.session() as http:
                 results.append(await self._on_endpoints(http, ref.domain, True, attempt))
+        for r in results:
+            self.events(_image_event("push", ref.name_only().with_tag(r.tag)))
         return results
 
     # ------------------------------------------------------------------ login
@@ -281,8 +304,6 @@ class RegistryService:
                 raw, ctype, _ = await repo.get_manifest(reference, mf.ACCEPT)
                 if ref.digest and not pull_mod.verify_digest(raw, ref.digest):
                     raise errors.SystemError_(f"manifest verification failed for digest {ref.digest}")
-                import hashlib
-
                 top = mf.loads(raw)
                 mt = mf.media_type_of(top, ctype)
                 desc = {"mediaType": mt, "digest": ref.digest or "sha256:" + hashlib.sha256(raw).hexdigest(),
@@ -294,8 +315,6 @@ class RegistryService:
                             platforms.append({k: v for k, v in e.platform.items() if v})
                 elif mt in (mf.DOCKER_MANIFEST, mf.OCI_MANIFEST):
                     config_desc, _ = mf.image_parts(top)
-                    import json
-
                     cfg = json.loads(await repo.get_blob(config_desc.digest))
                     p = {"architecture": cfg.get("architecture", ""), "os": cfg.get("os", "")}
                     for k in ("os.version", "os.features", "variant"):
@@ -309,8 +328,10 @@ class RegistryService:
         async with self.session() as http:
             return await self._on_endpoints(http, ref.domain, False, attempt)
 
-    async def search(self, term: str, limit: int, creds: AuthConfig) -> list[dict[str, Any]]:
-        """The registry's v1 search API (Docker Hub's index, or the registry named in the term)."""
+    async def search(self, term: str, limit: int, creds: AuthConfig,
+                     filters: Mapping[str, Sequence[str]] | None = None) -> list[search_mod.SearchResult]:
+        """The registry's v1 search API (Docker Hub's index, or the registry named in the term),
+        narrowed by dockerd's search ``filters``."""
         domain, _, rest = term.partition("/")
         if rest and ("." in domain or ":" in domain or domain == "localhost"):
             remote = rest
@@ -324,10 +345,11 @@ class RegistryService:
             bases = [f"https://{domain}"]
         query = urlencode({"q": remote, "n": str(limit)})
         async with self.session() as http:
-            return await self._search(http, domain, bases, query)
+            raw = await self._search(http, domain, bases, query)
+        return search_mod.select(search_mod.parse_results(raw), filters or {})
 
     async def _search(self, http: aiohttp.ClientSession, domain: str, bases: list[str],
-                      query: str) -> list[dict[str, Any]]:
+                      query: str) -> list[Any]:
         last = ""
         for base in bases:
             url = f"{base}/v1/search?{query}"
@@ -341,8 +363,6 @@ class RegistryService:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                 last = f'Get "{url}": {_short(exc)}'
                 continue
-            import json
-
             try:
                 data = json.loads(body)
             except ValueError:

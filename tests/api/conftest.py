@@ -17,9 +17,9 @@ from servin.core.events import EventBus
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.core.host import HostFacts
-from servin.daemon.wiring import build_services
+from servin.daemon.wiring import build_services, image_events, image_users
 from servin.images.seed import write_busybox_archive
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from servin.kernel.procfs import system_cpu_ns
 from tests.support.fakes import FakeRuntime
 
@@ -43,7 +43,7 @@ class Env:
     client: TestClient
     runtime: FakeRuntime
     engine: ContainerService
-    images: ImageStore
+    images: ImageService
     events: EventBus
     tmp: Path
 
@@ -76,9 +76,9 @@ class Env:
 
 @pytest.fixture
 async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
-    images = ImageStore(tmp_path / "images")
-    images.load_archive(busybox_archive)
     events = EventBus()
+    images = ImageService(tmp_path / "images", events=image_events(events), users=image_users(lambda: engine))
+    images.load_archive(busybox_archive)
     runtime = FakeRuntime()
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.53\nnameserver 10.1.2.3\n")

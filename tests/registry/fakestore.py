@@ -1,4 +1,4 @@
-"""An in-memory stand-in for ImageStore's registry-facing API, for tests without a daemon."""
+"""An in-memory stand-in for ImageService's registry-facing API, for tests without a daemon."""
 
 from __future__ import annotations
 

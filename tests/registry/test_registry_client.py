@@ -17,8 +17,8 @@ from servin import errors
 from servin.images.reference import parse_normalized
 from servin.registry import manifest as mf
 from servin.registry.auth import AuthConfig
-from servin.registry.progress import Recorder
 from servin.registry.service import RegistryService
+from tests.registry.recorder import Recorder
 from tests.registry.fakestore import FakeStore, image_config, layer_tar, sha
 from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
 

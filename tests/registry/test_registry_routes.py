@@ -17,9 +17,9 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
-from servin.daemon.wiring import build_services
+from servin.daemon.wiring import build_services, image_events, image_users
 from servin.images.seed import write_busybox_archive
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from servin.registry import RegistryService
 from tests.api.conftest import FACTS
 from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
@@ -43,17 +43,17 @@ def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, ImageStore, EventBus]]:
-    images = ImageStore(tmp_path / "images")
-    images.load_archive(busybox)
+async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, ImageService, EventBus]]:
     events = EventBus()
     volumes = VolumeStore(tmp_path / "volumes")
+    images = ImageService(tmp_path / "images", events=image_events(events), users=image_users(lambda: engine))
+    images.load_archive(busybox)
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
                               events=events, cgroup_parent="servin-test", cgroup_version=2, volumes=volumes)
     (tmp_path / "tmp").mkdir()
     services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
                               host=FACTS, host_cpu_ns=lambda: 0, tmp_dir=tmp_path / "tmp",
-                              registry=RegistryService(images, tmp_path / "tmp"))
+                              registry=RegistryService(images, tmp_path / "tmp", events=image_events(events)))
     client = TestClient(TestServer(build_app(services)))
     await client.start_server()
     try:

@@ -23,7 +23,7 @@ from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore, copy_image_content, tree_size
 from servin import safefs
 from servin.images import diff, tarsplit
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 
 pytestmark = pytest.mark.unit
 
@@ -363,7 +363,7 @@ def test_extracting_a_deep_layer_opens_each_directory_a_few_times(tmp_path: Path
         calls += 1
         return real_open(*args, **kwargs)
 
-    store = ImageStore(tmp_path / "store")
+    store = ImageService(tmp_path / "store")
     monkeypatch.setattr(os, "open", counting_open)
     with few_fds():
         store.ingest_layer(io.BytesIO(_deep_layer(2000)), None)
@@ -375,7 +375,7 @@ def test_a_layer_path_near_path_max_is_stored_and_replayed(tmp_path: Path) -> No
     """A layer may hold paths up to PATH_MAX-1 bytes; below the store's prefix the host cannot open
     them whole: the tar is replayed through directory fds."""
     tar = _deep_layer(2040)  # "d/" * 2040 + "f": 4,081 bytes
-    store = ImageStore(tmp_path / "store")
+    store = ImageService(tmp_path / "store")
     diff_id = store.ingest_layer(io.BytesIO(tar), None)
     assert diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
     with store.layer_tar(diff_id) as f:
@@ -387,21 +387,21 @@ def test_a_layer_path_near_path_max_is_stored_and_replayed(tmp_path: Path) -> No
 
 def test_image_store_opens_with_a_deep_leftover_tmp_layer(tmp_path: Path) -> None:
     root = tmp_path / "store"
-    ImageStore(root)
+    ImageService(root)
     leftover = root / "layers" / ".tmp-0123"
     (leftover / "diff").mkdir(parents=True)
     deep(leftover / "diff", DEEP)
     doomed = root / "layers" / ".del-abcd-0123"
     doomed.mkdir()
     deep(doomed, DEEP)
-    ImageStore(root)
+    ImageService(root)
     assert sorted(p.name for p in (root / "layers").iterdir()) == []
 
 
 def test_a_failed_load_of_a_deep_layer_leaves_nothing(tmp_path: Path) -> None:
-    store = ImageStore(tmp_path / "store")
+    store = ImageService(tmp_path / "store")
     with pytest.raises(Exception, match="invalid diffID"):
-        store._ensure_layer(io.BytesIO(_deep_layer(2000)), "sha256:" + "0" * 64)
+        store.layers.ensure(io.BytesIO(_deep_layer(2000)), "sha256:" + "0" * 64)
     assert list((tmp_path / "store" / "layers").iterdir()) == []
 
 
@@ -418,7 +418,7 @@ def test_stores_open_when_a_leftover_cannot_be_removed(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(safefs, "remove_tree", busy)
     with caplog.at_level(logging.WARNING):
-        ImageStore(root / "image")
+        ImageService(root / "image")
         assert ContainerStore(root / "containers").all() == []
         assert VolumeStore(root / "volumes").list() == []
     assert caplog.text.count("Device or resource busy") == 3

@@ -1,6 +1,6 @@
 """docker diff and docker commit without a daemon: changes of an upper dir over lower layers (their
 kinds and order), the upper dir as a layer tar (whiteouts converted), the commit config merge,
-and ImageStore.commit_layer."""
+and ImageService.commit_layer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from servin.images import diff
 from servin.images.commit import commit_config, merge
 from servin.images.diff import Change
 from servin.images.layers import OPAQUE_XATTR
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 
 pytestmark = pytest.mark.unit
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (whiteout devices, trusted.* xattrs)")
@@ -158,7 +158,7 @@ def test_merge_fills_what_the_request_config_leaves_unset() -> None:
     assert out["Cmd"] == ["sh"] and out["User"] == "nobody" and out["ExposedPorts"] == {"80/tcp": {}}
 
 
-# ---------------------------------------------------------------------------- ImageStore.commit_layer
+# ---------------------------------------------------------------------------- ImageService.commit_layer
 
 
 def _layer(files: dict[str, bytes]) -> bytes:
@@ -172,7 +172,7 @@ def _layer(files: dict[str, bytes]) -> bytes:
 
 
 def test_commit_layer_makes_a_child_image(tmp_path: Path) -> None:
-    store = ImageStore(tmp_path / "store")
+    store = ImageService(tmp_path / "store")
     (tmp_path / "base.tar").write_bytes(_layer({"a": b"a"}))
     parent = store.import_tarball(tmp_path / "base.tar", repo="base", tag=None, changes=[], message="")
     (tmp_path / "new.tar").write_bytes(_layer({"b": b"b"}))
@@ -192,7 +192,7 @@ def test_commit_layer_makes_a_child_image(tmp_path: Path) -> None:
     assert same.diff_ids == child.diff_ids
     assert same.config["history"][-1]["empty_layer"] is True
     # the new image survives a reopen
-    assert ImageStore(tmp_path / "store").get("child:v1").parent == parent.id
+    assert ImageService(tmp_path / "store").get("child:v1").parent == parent.id
 
 
 def test_the_lower_view_stops_at_a_higher_layers_whiteout_or_file(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 from servin.errors import Conflict, InvalidArgument, NotFound
 from servin.images.model import DeleteItem
 from servin.images.seed import write_busybox_archive
-from servin.images.store import ImageStore, chain_ids
+from servin.images.layer_store import chain_ids
+from servin.images.service import ImageService
 
 pytestmark = pytest.mark.unit
 
@@ -160,8 +161,8 @@ def seed_archive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path) -> ImageStore:
-    return ImageStore(tmp_path / "images")
+def store(tmp_path) -> ImageService:
+    return ImageService(tmp_path / "images")
 
 
 @pytest.fixture
@@ -452,7 +453,7 @@ def test_tag_and_list(store, busybox, tmp_path):
     assert [i.id for i in listed] == [busybox, store.get("app:1").id]  # newest first (2024, 2023)
 
     # everything survives a restart
-    again = ImageStore(store.root)
+    again = ImageService(store.root)
     assert again.get("localhost:5000/mine:1").id == busybox
     assert again.get("app:1").repo_tags == ("app:1",)
     assert again.get(busybox).last_tag_time == store.get(busybox).last_tag_time
@@ -488,7 +489,7 @@ def test_delete_last_tag_removes_image_and_layers(store, busybox):
     assert store.list() == []
     assert not layer_dir.exists()
     assert not (store.root / "images" / f"{busybox[7:]}.json").exists()
-    assert ImageStore(store.root).list() == []
+    assert ImageService(store.root).list() == []
 
 
 def test_layers_a_pull_counts_on_survive_rmi_and_prune_until_it_ends(store, busybox):
@@ -613,7 +614,7 @@ def test_path_traversal_rejected(store, tmp_path, entries):
 
 def test_leftovers_cleaned_on_open(tmp_path, seed_archive):
     root = tmp_path / "s"
-    store = ImageStore(root)
+    store = ImageService(root)
     store.load_archive(seed_archive)
     busybox = store.get("busybox").id
     # an interrupted extract, an interrupted delete, a half-written json, a layer without metadata
@@ -626,7 +627,7 @@ def test_leftovers_cleaned_on_open(tmp_path, seed_archive):
     orphan = make_config([LAYER_B])
     (root / "images" / (_sha(orphan)[7:] + ".json")).write_bytes(orphan)
 
-    again = ImageStore(root)
+    again = ImageService(root)
     assert [i.id for i in again.list()] == [busybox]
     assert sorted(p.name for p in (root / "layers").iterdir()) == [again.get(busybox).diff_ids[0][7:]]
     assert not (root / "images" / ".foo.json.123.tmp").exists()
@@ -635,12 +636,12 @@ def test_leftovers_cleaned_on_open(tmp_path, seed_archive):
 
 def test_digest_verified_on_reopen(tmp_path, seed_archive):
     root = tmp_path / "s"
-    store = ImageStore(root)
+    store = ImageService(root)
     store.load_archive(seed_archive)
     busybox = store.get("busybox").id
     path = root / "images" / f"{busybox[7:]}.json"
     path.write_bytes(path.read_bytes().replace(b'"sh"', b'"ls"'))
-    assert ImageStore(root).list() == []
+    assert ImageService(root).list() == []
 
 
 # ---------------------------------------------------------------------- root-only: overlay format

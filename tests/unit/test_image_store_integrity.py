@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 
 pytestmark = pytest.mark.unit
 
@@ -51,14 +51,15 @@ def docker_archive(path: Path, layers: list[bytes], tag: str) -> None:
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import servin.images.store as st
+    import servin.images.archives as st
+    from servin.images.service import ImageService
     real = st.HashingReader
     class Slow(real):
         def read(self, n=-1):
             time.sleep(0.002)
             return super().read(min(n, 4096) if n and n > 0 else 4096)
     st.HashingReader = Slow
-    st.ImageStore(Path(sys.argv[1])).load_archive(Path(sys.argv[2]))
+    ImageService(Path(sys.argv[1])).load_archive(Path(sys.argv[2]))
 """)
 
 
@@ -67,7 +68,7 @@ def test_load_killed_halfway_leaves_nothing_visible(tmp_path):
     archive = tmp_path / "img.tar"
     first, second = layer("a", 64 << 10), layer("b", 8 << 20)
     docker_archive(archive, [first, second], "half:1")
-    ImageStore(root)
+    ImageService(root)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(archive)], cwd=Path(__file__).parents[2])
     layers = root / "layers"
     try:
@@ -85,28 +86,28 @@ def test_load_killed_halfway_leaves_nothing_visible(tmp_path):
         proc.wait()
     assert _sha(first)[7:] in os.listdir(layers)  # the first layer was committed
 
-    store = ImageStore(root)
+    store = ImageService(root)
     assert store.list() == []
     assert not store.exists("half:1")
     assert not store.has_layer(_sha(first)) and not store.has_layer(_sha(second))
     assert os.listdir(layers) == []  # no orphan layer, no temp dir
     # and the load works again from scratch
     assert store.load_archive(archive) == ["Loaded image: half:1"]
-    assert ImageStore(root).get("half:1").diff_ids == (_sha(first), _sha(second))
+    assert ImageService(root).get("half:1").diff_ids == (_sha(first), _sha(second))
 
 
 def test_ingested_layer_without_image_is_collected_on_reopen(tmp_path):
-    store = ImageStore(tmp_path / "s")
+    store = ImageService(tmp_path / "s")
     data = layer("x", 1000)
     store.ingest_layer(io.BytesIO(data), _sha(data))
     store.record_blob(_sha(data), "localhost:5000/x", "sha256:" + "1" * 64, "application/x-tar", 1)
-    again = ImageStore(tmp_path / "s")
+    again = ImageService(tmp_path / "s")
     assert not again.has_layer(_sha(data)) and again.blobs_for(_sha(data)) == []
     assert os.listdir(tmp_path / "s" / "layers") == [] and os.listdir(tmp_path / "s" / "distribution") == []
 
 
 def test_layers_of_an_image_force_removed_in_use_survive_reopen(tmp_path):
-    store = ImageStore(tmp_path / "s")
+    store = ImageService(tmp_path / "s")
     archive = tmp_path / "img.tar"
     data = layer("x", 1000)
     docker_archive(archive, [data], "used:1")
@@ -114,14 +115,14 @@ def test_layers_of_an_image_force_removed_in_use_survive_reopen(tmp_path):
     image_id = store.get("used:1").id
     items = store.delete(image_id, force=True, users=lambda _i: [("c" * 64, False)])
     assert [i.deleted for i in items if i.deleted] == [image_id]
-    again = ImageStore(tmp_path / "s")
+    again = ImageService(tmp_path / "s")
     assert again.has_layer(_sha(data))  # a container's overlay still stacks on it
     assert again.prune_layers() == [_sha(data)]
-    assert not ImageStore(tmp_path / "s").has_layer(_sha(data))
+    assert not ImageService(tmp_path / "s").has_layer(_sha(data))
 
 
 def test_corrupt_config_on_disk_is_never_used(tmp_path):
-    store = ImageStore(tmp_path / "s")
+    store = ImageService(tmp_path / "s")
     archive = tmp_path / "img.tar"
     data = layer("x", 1000)
     docker_archive(archive, [data], "c:1")
@@ -129,6 +130,6 @@ def test_corrupt_config_on_disk_is_never_used(tmp_path):
     image_id = store.get("c:1").id
     cfg = tmp_path / "s" / "images" / f"{image_id[7:]}.json"
     cfg.write_bytes(cfg.read_bytes().replace(b"amd64", b"arm64"))
-    again = ImageStore(tmp_path / "s")
+    again = ImageService(tmp_path / "s")
     assert not again.exists("c:1") and again.list() == []
     assert not again.has_layer(_sha(data))  # its layer is an orphan now

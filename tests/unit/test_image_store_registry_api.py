@@ -16,7 +16,7 @@ import pytest
 from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
 from servin.images import reference as refs
 from servin.images.model import BlobRef
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from servin.images.tarsplit import SIDE_DIR, SPLIT_FILE, regenerate
 
 pytestmark = pytest.mark.unit
@@ -62,11 +62,11 @@ def build(entries, fmt=tarfile.PAX_FORMAT, trailer: bytes = b"") -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path) -> ImageStore:
-    return ImageStore(tmp_path / "images")
+def store(tmp_path) -> ImageService:
+    return ImageService(tmp_path / "images")
 
 
-def roundtrip(store: ImageStore, tar: bytes, *, compress=False) -> str:
+def roundtrip(store: ImageService, tar: bytes, *, compress=False) -> str:
     diff_id = store.ingest_layer(io.BytesIO(gzip.compress(tar) if compress else tar), _sha(tar))
     assert diff_id == _sha(tar)
     with store.layer_tar(diff_id) as f:
@@ -125,7 +125,7 @@ def test_every_kind_of_entry_round_trips(store):
         trailer=b"\0" * 4096 + b"trailing junk",
     )
     diff_id = roundtrip(store, tar, compress=True)
-    split = store._layer_path(diff_id) / SPLIT_FILE
+    split = store.layers.path(diff_id) / SPLIT_FILE
     assert split.stat().st_size < 16_384, "payloads are not copied into the split file"
 
 
@@ -146,13 +146,13 @@ def test_duplicate_entries_and_replaced_paths_round_trip(store):
         ]
     )
     diff_id = roundtrip(store, tar)
-    layer = store._layer_path(diff_id)
+    layer = store.layers.path(diff_id)
     assert (layer / "diff" / "a").read_bytes() == b"third"
     assert (layer / "diff" / "b").read_bytes() == b"first a"
     assert sorted(os.listdir(layer / SIDE_DIR)) == ["0", "1", "2", "3", "5"]  # all but "d" and the last "a"
     # and after a reopen (the split and the moved payloads are on disk)
     store.add_image(config_for(tar), None)
-    with ImageStore(store.root).layer_tar(diff_id) as f:
+    with ImageService(store.root).layer_tar(diff_id) as f:
         assert _sha(f.read()) == diff_id
 
 
@@ -183,13 +183,13 @@ def test_memory_bounded_on_a_big_layer(store):
             assert len(chunk) <= 1 << 20
             h.update(chunk)
     assert "sha256:" + h.hexdigest() == diff_id
-    assert (store._layer_path(diff_id) / SPLIT_FILE).stat().st_size < 4096
+    assert (store.layers.path(diff_id) / SPLIT_FILE).stat().st_size < 4096
 
 
 def test_layer_tar_detects_a_changed_file(store):
     tar = build([(_ti("f"), b"original")])
     diff_id = store.ingest_layer(io.BytesIO(tar), None)
-    (store._layer_path(diff_id) / "diff" / "f").write_bytes(b"ORIGINAL")
+    (store.layers.path(diff_id) / "diff" / "f").write_bytes(b"ORIGINAL")
     with pytest.raises(SystemError_, match="no longer matches its digest"):
         with store.layer_tar(diff_id) as f:
             f.read()
@@ -199,16 +199,16 @@ def test_layer_without_split_regenerated_or_refused(store, tmp_path):
     # A layer stored without a tar-split whose content a deterministic tar reproduces.
     src = store.ingest_layer(io.BytesIO(build([(_ti("a", "dir"), None), (_ti("a/f"), b"x")])), None)
     out = io.BytesIO()
-    regenerate(store._layer_path(src) / "diff", out)
+    regenerate(store.layers.path(src) / "diff", out)
     canonical = out.getvalue()
     diff_id = store.ingest_layer(io.BytesIO(canonical), None)
-    (store._layer_path(diff_id) / SPLIT_FILE).unlink()
+    (store.layers.path(diff_id) / SPLIT_FILE).unlink()
     with store.layer_tar(diff_id) as f:
         assert f.read() == canonical
     # One it cannot reproduce (ustar, other header bytes): a clear error, no wrong bytes.
     other = build([(_ti("z"), b"zz")], tarfile.USTAR_FORMAT)
     odd = store.ingest_layer(io.BytesIO(other), None)
-    (store._layer_path(odd) / SPLIT_FILE).unlink()
+    (store.layers.path(odd) / SPLIT_FILE).unlink()
     with pytest.raises(SystemError_, match="cannot be reproduced"):
         store.layer_tar(odd)
 
@@ -308,7 +308,7 @@ def test_add_image_tags_and_records_digest(store):
     img3, old3 = store.add_image(raw3, None, "localhost:5000/x/y@sha256:" + "b" * 64)
     assert old3 is None and img3.repo_digests == ("localhost:5000/x/y@sha256:" + "b" * 64,)
     # survives a reopen
-    again = ImageStore(store.root)
+    again = ImageService(store.root)
     assert again.get("localhost:5000/x/y@sha256:" + "b" * 64).id == img3.id
     assert again.get("busybox").id == img2.id
 
@@ -340,9 +340,9 @@ def test_blob_records_persist_and_go_with_the_layer(store):
         BlobRef(repository="docker.io/library/busybox", digest=d1, media_type=gz, size=10),
     ]
     assert store.blobs_for(diff_id) == want
-    assert ImageStore(store.root).blobs_for(diff_id) == want
+    assert ImageService(store.root).blobs_for(diff_id) == want
     assert store.blobs_for("sha256:" + "9" * 64) == []
     store.delete(img.id, force=False, users=lambda _i: [])
     assert store.blobs_for(diff_id) == []
     assert list((store.root / "distribution").iterdir()) == []
-    assert ImageStore(store.root).blobs_for(diff_id) == []
+    assert ImageService(store.root).blobs_for(diff_id) == []

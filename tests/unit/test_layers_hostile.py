@@ -21,7 +21,7 @@ from servin.errors import InvalidArgument
 from servin import safefs
 from servin.images import tarsplit
 from servin.images.layers import OPAQUE_XATTR, extract_layer
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from tests.unit.test_image_store import docker_archive
 
 pytestmark = pytest.mark.unit
@@ -303,7 +303,7 @@ def test_absolute_names_are_extracted_inside(attempt, host, dest):
     ids=["truncated-data", "truncated-header", "garbage", "whiteout-parent", "symlinked-parent"],
 )
 def test_store_leaves_nothing_behind(tmp_path, host, layer):
-    store = ImageStore(tmp_path / "images")
+    store = ImageService(tmp_path / "images")
     (tmp_path / "l.tar").write_bytes(layer)
     before = snapshot(host)
     with pytest.raises(InvalidArgument, match="invalid layer"):
@@ -317,7 +317,7 @@ def test_store_leaves_nothing_behind(tmp_path, host, layer):
 
 
 def test_store_load_of_the_chmod_attack_leaves_the_host_alone(tmp_path, host):
-    store = ImageStore(tmp_path / "images")
+    store = ImageService(tmp_path / "images")
     layer = make_tar([("d", "dir", {"mode": 0o4777}), ("d", "symlink", {"target": str(host / "secret")}), ("e", "dir")])
     docker_archive(tmp_path / "a.tar", [layer], ["chmod:1"])
     before = snapshot(host)

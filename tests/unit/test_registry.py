@@ -9,7 +9,8 @@ import pytest
 
 from servin import errors
 from servin.daemon.config import ConfigError
-from servin.registry import auth, manifest as mf, progress
+from servin.api.wire import progress
+from servin.registry import auth, manifest as mf, search
 from servin.registry.errors import RegistryError, from_response, translate_pull
 from servin.registry.service import RegistryService
 
@@ -133,3 +134,15 @@ def test_daemon_flags_and_file_keys(tmp_path) -> None:
     assert cfg.insecure_registries == ("a:5000", "b:5000")
     with pytest.raises(ConfigError, match="insecure-registries"):
         resolve(p.parse_args(["--insecure-registry", "x", "--config-file", str(cfg_file)]))
+
+
+def test_search_results_typed_and_filtered_as_dockerd() -> None:
+    results = search.parse_results([
+        {"name": "a", "star_count": 12, "is_official": True}, "junk",
+        {"name": "b", "description": "x", "star_count": None, "is_automated": 1},
+    ])
+    assert [r.name for r in results] == ["a", "b"] and results[1].star_count == 0 and results[1].is_automated
+    assert [r.name for r in search.select(results, {"stars": ["10"]})] == ["a"]
+    assert [r.name for r in search.select(results, {"is-official": ["false"]})] == ["b"]
+    with pytest.raises(errors.InvalidArgument, match="invalid filter 'stars=many'"):
+        search.select(results, {"stars": ["many"]})

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from servin.images.save import selection_names, write_archive
-from servin.images.store import ImageStore
+from servin.images.service import ImageService
 from tests.support import golden_image
 
 pytestmark = pytest.mark.unit
@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).parent / "data" / "dockerd_save_golden.json"
 
 def test_save_is_what_dockerd_writes(tmp_path: Path) -> None:
     golden_image.write_archive(tmp_path / "in.tar")
-    store = ImageStore(tmp_path / "images")
+    store = ImageService(tmp_path / "images")
     assert store.load_archive(tmp_path / "in.tar") == [f"Loaded image: {golden_image.TAG}"]
     out = io.BytesIO()
     write_archive(store, selection_names(store, [golden_image.TAG]), out)

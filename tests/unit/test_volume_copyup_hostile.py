@@ -249,11 +249,11 @@ def test_symlink_loops_and_files_as_dirs_are_absent(tmp_path):
 
 
 def test_image_store_read_file_stays_in_the_image(tmp_path, marker):
-    from servin.images.store import ImageStore
+    from servin.images.service import ImageService
 
     base = layer(tmp_path, "0")
     link(base, "etc", str(marker.path))
-    store = ImageStore(tmp_path / "images")
+    store = ImageService(tmp_path / "images")
     store.layer_dirs = lambda ref: [base]  # type: ignore[method-assign]
     assert store.read_file("x", "/etc/secret") is None
     assert store.read_file("x", "/../../../../" + str(marker.path) + "/secret") is None

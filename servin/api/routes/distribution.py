@@ -12,13 +12,16 @@ from servin import errors
 from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
+from servin.api.wire import images as wire_images
+from servin.api.wire import progress as wire_progress
 from servin.api.wire import system as wire_system
 from servin.api.wire.filters import parse_filters
-from servin.core.events import Event
 from servin.images import reference as refs
+from servin.images.progress import ProgressEvent
 from servin.registry import auth as auth_mod
 from servin.registry import manifest as mf
 from servin.registry import progress
+from servin.registry import search as search_mod
 from servin.registry.service import RegistryService
 
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -29,16 +32,15 @@ def registry(request: web.Request) -> RegistryService:
     s = services(request)
     svc = getattr(s, "registry", None)
     if svc is None:  # an app built without one (API tests): one per Services object
-        svc = _FALLBACK.setdefault(id(s), RegistryService(s.images, s.tmp_dir))
+        svc = _FALLBACK.setdefault(id(s), RegistryService(s.images, s.tmp_dir, events=s.images.events))
     return svc
 
 
-class StreamOutput(progress.Output):
+class ProgressStream:
     """Progress lines into a 200 stream that opens with the first line; a client that goes away
     cancels the transfer (its temp files go with it)."""
 
     def __init__(self, request: web.Request) -> None:
-        super().__init__()
         self.request = request
         self.resp: web.StreamResponse | None = None
         self._queue: list[bytes] = []
@@ -47,8 +49,15 @@ class StreamOutput(progress.Output):
         self._closing = False
         self._owner = asyncio.current_task()
 
-    def _write(self, msg: dict[str, Any]) -> None:
-        self._queue.append(progress.dumps(msg))
+    def write(self, event: ProgressEvent) -> None:
+        self._push(wire_progress.render(event))
+
+    def fail(self, message: str) -> None:
+        """The error that ends a stream already under way, as its last line."""
+        self._push(wire_progress.error(message))
+
+    def _push(self, msg: dict[str, Any]) -> None:
+        self._queue.append(wire_progress.dumps(msg))
         if self._pump is None:
             self._pump = asyncio.ensure_future(self._run())
         self._wake.set()
@@ -87,11 +96,6 @@ def _creds(request: web.Request) -> auth_mod.AuthConfig:
     return auth_mod.decode_header(request.headers.get("X-Registry-Auth"))
 
 
-def _image_event(action: str, ref: refs.Reference, labels: dict[str, str] | None = None) -> Event:
-    attrs = {**(labels or {}), "name": ref.familiar_name()}
-    return Event(type="image", action=action, actor_id=ref.familiar(), attributes=attrs)
-
-
 async def pull(request: web.Request) -> web.StreamResponse:
     """POST /images/create?fromImage=NAME&tag=TAG|DIGEST&platform=…"""
     q = request.query
@@ -105,22 +109,16 @@ async def pull(request: web.Request) -> web.StreamResponse:
         else:
             ref = ref.with_tag(tag)
     platform = mf.parse_platform(q.get("platform", ""))
-    out = StreamOutput(request)
-    svc = registry(request)
+    stream = ProgressStream(request)
+    out = progress.Output(stream.write)
     try:
-        await svc.pull(ref, _creds(request), platform, out, all_tags=ref.tag is None and ref.digest is None)
+        await registry(request).pull(ref, _creds(request), platform, out,
+                                     all_tags=ref.tag is None and ref.digest is None)
     except errors.ServinError as exc:
         if not out.started:
             raise
-        out.emit(progress.error(exc.message))
-    else:
-        try:
-            img = await asyncio.to_thread(services(request).images.get, str(ref))
-            labels = dict(((img.config.get("config") or {}).get("Labels")) or {})
-        except errors.ServinError:
-            labels = {}
-        services(request).events.publish(_image_event("pull", ref, labels))
-    return await out.finish()
+        stream.fail(exc.message)
+    return await stream.finish()
 
 
 async def push(request: web.Request) -> web.StreamResponse:
@@ -129,17 +127,15 @@ async def push(request: web.Request) -> web.StreamResponse:
     tag = request.query.get("tag", "")
     if tag:
         ref = ref.with_tag(tag)
-    out = StreamOutput(request)
+    stream = ProgressStream(request)
+    out = progress.Output(stream.write)
     try:
-        results = await registry(request).push(ref, _creds(request), out)
+        await registry(request).push(ref, _creds(request), out)
     except errors.ServinError as exc:
         if not out.started:
             raise
-        out.emit(progress.error(exc.message))
-    else:
-        for r in results:
-            services(request).events.publish(_image_event("push", ref.name_only().with_tag(r.tag)))
-    return await out.finish()
+        stream.fail(exc.message)
+    return await stream.finish()
 
 
 async def auth(request: web.Request) -> web.Response:
@@ -153,9 +149,6 @@ async def distribution_inspect(request: web.Request) -> web.Response:
     return json_response(await registry(request).inspect(ref, _creds(request)))
 
 
-SEARCH_FILTERS = frozenset({"is-automated", "is-official", "stars"})
-
-
 async def search(request: web.Request) -> web.Response:
     q = request.query
     term = q.get("term", "")
@@ -167,25 +160,9 @@ async def search(request: web.Request) -> web.Response:
         raise errors.InvalidArgument(f"invalid limit: {q.get('limit')}") from None
     if not 1 <= limit <= 100:
         raise errors.InvalidArgument("limit must be between 1 and 100")
-    filters = parse_filters(q.get("filters"), SEARCH_FILTERS)
-    results = await registry(request).search(term, limit, _creds(request))
-
-    def keep(r: dict[str, Any]) -> bool:
-        for key, field in (("is-automated", "is_automated"), ("is-official", "is_official")):
-            if key in filters and bool(r.get(field)) != (filters[key][0].lower() in ("1", "true")):
-                return False
-        if "stars" in filters:
-            try:
-                if int(r.get("star_count") or 0) < int(filters["stars"][0]):
-                    return False
-            except ValueError:
-                raise errors.InvalidArgument(f"invalid filter 'stars={filters['stars'][0]}'") from None
-        return True
-
-    out = [{"star_count": int(r.get("star_count") or 0), "is_official": bool(r.get("is_official")),
-            "name": str(r.get("name") or ""), "is_automated": bool(r.get("is_automated")),
-            "description": str(r.get("description") or "")} for r in results if isinstance(r, dict)]
-    return json_response([r for r in out if keep(r)])
+    filters = parse_filters(q.get("filters"), search_mod.FILTERS)
+    results = await registry(request).search(term, limit, _creds(request), filters)
+    return json_response([wire_images.search_result(r) for r in results])
 
 
 def add_routes(add: Any) -> None:

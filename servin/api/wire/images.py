@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
-from servin.registry import progress
+from servin.registry.search import SearchResult
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -117,6 +117,7 @@ def history(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
     ]
 
 
-def load_progress(short_id: str, current: int, total: int) -> dict[str, Any]:
-    """One ``Loading layer`` progress message of ``POST /images/load``."""
-    return progress.update(short_id, "Loading layer", current, total)
+def search_result(r: SearchResult) -> dict[str, Any]:
+    """One entry of ``GET /images/search``, in dockerd's field order."""
+    return {"star_count": r.star_count, "is_official": r.is_official, "name": r.name,
+            "is_automated": r.is_automated, "description": r.description}
