@@ -121,7 +121,7 @@ class TreeWriter:
             cap = _capability(fd)
             if cap is not None:
                 ti.pax_headers = {"SCHILY.xattr." + CAPABILITY_XATTR: cap.decode("utf-8", "surrogateescape")}
-            self.tar.addfile(ti, _Padded(fd, ti.size))  # type: ignore[arg-type]
+            self.tar.addfile(ti, _Padded(fd, ti.size))
             self.count += 1
         finally:
             os.close(fd)

@@ -106,9 +106,10 @@ def build_spec(
               "pid": hc.pid_mode == "host", "ipc": hc.ipc_mode == "host"}
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "network", "uts", "pid", "ipc")
                                         if not shared.get(t)]
-    joins = {"network": netns_path, "ipc": conf.ipc_pid and f"/proc/{conf.ipc_pid}/ns/ipc",
-             "pid": conf.pid_pid and f"/proc/{conf.pid_pid}/ns/pid"}  # as runc's namespaces[].path
-    namespaces = [{**n, "path": joins[n["type"]]} if joins.get(n["type"]) else n for n in namespaces]
+    joins = {"network": netns_path,  # as runc's namespaces[].path
+             "ipc": f"/proc/{conf.ipc_pid}/ns/ipc" if conf.ipc_pid else None,
+             "pid": f"/proc/{conf.pid_pid}/ns/pid" if conf.pid_pid else None}
+    namespaces = [{**n, "path": path} if (path := joins.get(n["type"])) else n for n in namespaces]
     if hc.cgroupns_mode == "private" or (hc.cgroupns_mode == "" and cgroup_version == 2):
         namespaces.append({"type": "cgroup"})
     if hc.init:
@@ -253,7 +254,7 @@ def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> 
     ]
     # As dockerd: the base mounts keep their order; the container's own (its /etc files, then
     # volumes, binds, tmpfs) follow, sorted parents first so a volume on /etc cannot hide /etc/hosts.
-    own = [{"destination": f"/etc/{name}", "type": "bind", "source": f"{layout.bundle}/{name}",
+    own: list[dict[str, Any]] = [{"destination": f"/etc/{name}", "type": "bind", "source": f"{layout.bundle}/{name}",
             "options": ["rbind", "rprivate"]} for name in ("resolv.conf", "hostname", "hosts")]
     user = [_user_mount(mp) for mp in container.mount_points]
     taken = {m["destination"] for m in user}

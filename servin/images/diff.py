@@ -31,7 +31,7 @@ import enum
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -107,7 +107,7 @@ def changes(upper: Path, lowers: list[Path]) -> list[Change]:
 # (name, generator for that subdirectory); _drive enters the subdirectory (walk.push), runs the new
 # generator to its end, comes back up (walk.pop) and resumes the one that yielded. The current
 # directory is always walk.fd, read afresh (a DirStack may reopen a level under another fd).
-_Walk = Iterator[tuple[str, "_Walk"]]
+_Walk = Generator[tuple[str, "_Walk"], None, None]
 
 
 def _drive(walk: safefs.DirStack, top: _Walk) -> None:

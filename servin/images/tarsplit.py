@@ -141,7 +141,7 @@ class SplitRecorder:
         self._file.close()
 
 
-def _read_exact(f: IO[bytes], n: int) -> bytes:
+def _read_exact(f: IO[bytes] | gzip.GzipFile, n: int) -> bytes:
     data = f.read(n)
     if len(data) != n:
         raise SystemError_("tar-split record truncated")
@@ -238,7 +238,7 @@ class ChunkReader(io.RawIOBase):
 
 
 def open_stream(chunks: Iterator[bytes]) -> IO[bytes]:
-    return io.BufferedReader(ChunkReader(chunks), buffer_size=_CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(ChunkReader(chunks), buffer_size=_CHUNK)
 
 
 def regenerate(diff: Path, out: IO[bytes]) -> None:

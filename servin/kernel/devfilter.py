@@ -40,7 +40,7 @@ def encode(rules: Sequence[tuple[bool, str]]) -> list[int]:
 
 def attach(cgroup_dir: Path, rules: Sequence[tuple[bool, str]]) -> None:
     # loaded at first use, as kernel/mounts.py's: pure code imports this module without the build
-    from servin._native import ffi, lib  # type: ignore[import-not-found]
+    from servin._native import ffi, lib
 
     flat = encode(rules)
     log = ffi.new("char[]", 1 << 16)

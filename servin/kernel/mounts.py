@@ -24,7 +24,7 @@ StrPath = str | os.PathLike[str]
 
 
 def _lib():  # noqa: ANN202 - imported lazily so pure code can import this module without the build
-    from servin._native import ffi, lib  # type: ignore[import-not-found]
+    from servin._native import ffi, lib
 
     return ffi, lib
 

@@ -61,7 +61,7 @@ class DnsServer:
                 task.add_done_callback(server._tasks.discard)
 
         transport, _ = await loop.create_datagram_endpoint(_Udp, local_addr=(host, 0))
-        self._udp = transport  # type: ignore[assignment]
+        self._udp = transport
         self._tcp = await asyncio.start_server(self._serve_tcp, host, 0)
         udp_port = transport.get_extra_info("sockname")[1]
         tcp_port = self._tcp.sockets[0].getsockname()[1]

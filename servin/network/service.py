@@ -19,8 +19,9 @@ import datetime
 import ipaddress
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path
 
 from servin.network.names import check_network_name
@@ -267,7 +268,7 @@ class NetworkService:
                                 ifname=ifname, host_ifname="veth" + secrets.token_hex(4), ip=str(addr),
                                 mac=mac or mac_from_ip(addr), aliases=tuple(aliases), ports=tuple(bindings))
             self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
-            net = ipaddress.IPv4Network(n.subnet)  # type: ignore[arg-type]
+            net = ipaddress.IPv4Network(n.subnet)
             side = ContainerSide(ifname=ifname, address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
                                  mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip, mtu=network_mtu(n))
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -334,7 +335,10 @@ class NetworkService:
             return None
 
 
-def _parse(kind: type, value: str, what: str, **kw: bool) -> object:
+_T = TypeVar("_T")
+
+
+def _parse(kind: Callable[..., _T], value: str, what: str, **kw: bool) -> _T:
     try:
         return kind(value, **kw)
     except ValueError:

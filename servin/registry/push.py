@@ -107,6 +107,8 @@ async def push_layer(store: Any, repo: Repository, target: Reference, diff_id: s
         break
     if location is None:
         location = await repo.start_upload()
+        if location is None:
+            raise RegistryError("BLOB_UPLOAD_INVALID", f"the registry mounted {diff_id} though no mount was asked for")
     tar = await asyncio.to_thread(store.layer_tar, diff_id)
     try:
         sizer = getattr(store, "layer_tar_size", None)

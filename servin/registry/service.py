@@ -355,7 +355,7 @@ class RegistryService:
             url = f"{base}/v1/search?{query}"
             try:
                 async with http.get(url, ssl=False if base.startswith("https://") and domain != DEFAULT_DOMAIN
-                                           else None, timeout=aiohttp.ClientTimeout(total=15)) as resp:
+                                           else True, timeout=aiohttp.ClientTimeout(total=15)) as resp:
                     body = await resp.read()
                     if resp.status != 200:
                         raise errors.SystemError_(f'Unexpected status code {resp.status} from "{url}": '

@@ -283,7 +283,7 @@ def extract(stream: BinaryIO, dest: str, *, no_overwrite_dir_non_dir: bool,
             chown: tuple[int, int] | None) -> None:
     """Docker's Unpack into the existing directory ``dest`` (a container path, chrooted)."""
     dest = go_clean(dest)
-    dirs: list[tuple[str, int]] = []
+    dirs: list[tuple[str, float]] = []
     try:
         tf = tarfile.open(fileobj=stream, mode="r|*")
     except (tarfile.TarError, EOFError) as exc:
@@ -519,7 +519,7 @@ def run(req: dict[str, Any], stdin: BinaryIO, out: BinaryIO) -> int:
             chown = tuple(req["chown"]) if req.get("chown") else None
             try:
                 extract(stdin, dest, no_overwrite_dir_non_dir=bool(req.get("no_overwrite_dir_non_dir")),
-                        chown=chown)  # type: ignore[arg-type]
+                        chown=chown)
             except Failure as exc:
                 _say(out, {"error": exc.kind, "message": exc.message})
                 return 1
