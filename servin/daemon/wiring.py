@@ -14,13 +14,14 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
 from servin.core.health import HealthService
+from servin.core.shim_runtime import ShimRuntime
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DaemonConfig
 from servin.images.store import ImageStore
 from servin.core import caps
-from servin.kernel import cgroups, procfs
+from servin.kernel import blockdev, cgroups, procfs
 from servin.runtime import Runtime
 
 
@@ -91,14 +92,15 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     cg = cgroups.detect(cgroup_root)
     images = ImageStore(config.data_root / "image")
     events = EventBus()
-    runtime = Runtime(exec_root=config.exec_root, cgroups=cg)
+    runtime = ShimRuntime(Runtime(exec_root=config.exec_root, cgroups=cg), cgroups=cg,
+                          cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
     network = build_network(config)
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
-        cgroups=cg, volumes=VolumeStore(config.data_root / "volumes"), events=events,
-        cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
+        volumes=VolumeStore(config.data_root / "volumes"), events=events,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
-        host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges)
+        host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges,
+        block_numbers=blockdev.numbers)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),

@@ -134,7 +134,7 @@ class RecordingCgroups:
 
 async def test_update_applies_what_dockerd_updates_and_refuses_the_rest(env) -> None:
     env.engine.features = assumed_features(1, 2)
-    env.engine.cgroups = cg = RecordingCgroups()
+    env.engine.runtime.cgroups = cg = RecordingCgroups()  # type: ignore[attr-defined]
     cid = await env.run(Cmd=["sleep", "100"], HostConfig={"Memory": 64 * MB,
                                                            "RestartPolicy": {"Name": "unless-stopped"}})
     r = await env.client.post(f"/v1.41/containers/{cid}/update", json={
