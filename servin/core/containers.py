@@ -24,38 +24,20 @@ from servin.core.attach import AttachDesk, AttachTicket
 from servin.core.creation import CreateSettings, Creator, ImageSource
 from servin.core.events import Event, EventBus
 from servin.core.launch import Launcher, LaunchSettings
-from servin.core.lifecycle import EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Records, now_rfc3339
-from servin.core.logs import LogQuery, parse_time_ns, read_log, render_log
+from servin.core.lifecycle import EXITED, PAUSED, RESTARTING, RUNNING, Records, now_rfc3339, parse_signal
+from servin.core.logs import LogQuery, read_log, render_log
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, LogLine, Status
 from servin.core.networking import ContainerNetworking
-from servin.core.query import label_matches, parse_until
 from servin.core.spec import resources_for
+from servin.core.removal import Remover
 from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
-from servin.core.volumes import VolumeStore, tree_size
+from servin.core.volumes import VolumeStore
 from servin.runtime.api import AttachStream, ResourceStats, Runtime
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AttachStream", "AttachTicket", "ContainerService", "WaitResult", "now_rfc3339", "parse_signal"]
-
-
-def parse_signal(sig: str | int | None, default: int = signal_mod.SIGKILL) -> int:
-    """Docker accepts "KILL", "SIGKILL" and "9"."""
-    if sig is None or sig == "":
-        return int(default)
-    s = str(sig).strip().upper()
-    if s.isdigit():
-        n = int(s)
-        if 0 < n < 65:
-            return n
-        raise errors.InvalidArgument(f"Invalid signal: {sig}")
-    if not s.startswith("SIG"):
-        s = "SIG" + s
-    try:
-        return int(signal_mod.Signals[s])
-    except KeyError:
-        raise errors.InvalidArgument(f"Invalid signal: {sig}") from None
 
 
 class ContainerService:
@@ -102,6 +84,9 @@ class ContainerService:
                                  block_numbers=lambda: self.block_numbers,
                                  settings=LaunchSettings(seccomp_profile=seccomp_profile,
                                                          no_new_privileges=no_new_privileges))
+        self.remover = Remover(records=self.records, store=store, runtime=runtime, networking=self.networking,
+                               supervisor=self.supervisor, attach=self.attach_desk, volumes=volumes, events=events,
+                               names=self._names, lookup=self.get, emit=self.emit, signal=self._signal)
         # called with the container once it runs (also when re-attached) and once it exited
         self.on_running = self.supervisor.on_running
         self.on_exited = self.supervisor.on_exited
@@ -148,7 +133,7 @@ class ContainerService:
         self.events.publish(Event(type="container", action=action, actor_id=c.id, attributes=attrs))
 
     def volume_users(self, name: str) -> list[str]:
-        return [c.id for c in self.store.all() if any(m.name == name for m in c.mount_points)]
+        return self.remover.volume_users(name)
 
     # ---- create / start -----------------------------------------------------------------
 
@@ -262,57 +247,7 @@ class ContainerService:
         return self.supervisor.exit_future(c.id)
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
-        c = self.get(ref)
-        if c.state.status == RESTARTING and force:
-            c = await self.supervisor.cancel_restart(await self.supervisor.settle_restart(c))
-        lifecycle.can_remove(c, force=force)
-        live = self.supervisor.live(c.id)
-        if c.state.running:
-            waiter = self.supervisor.exit_future(c.id)
-            if self.supervised(c.id):
-                await self._signal(c.id, signal_mod.SIGKILL)
-            # with no supervisor the exit is already being recorded: wait for it either way
-            await self.supervisor.await_exit(c.id, waiter)
-        async with live.lock:
-            cur = self.store.get(c.id)
-            if cur is not None and cur.state.status == REMOVING and live.removal is not None:
-                removal = live.removal  # the auto-removal of its exit took over: done when it is
-            elif cur is None:
-                return  # auto-removed meanwhile
-            else:
-                lifecycle.can_remove(cur, force=force)
-                saved = self.records.move(cur, REMOVING)
-                c = saved.record or cur
-                removal = live.removal = asyncio.get_running_loop().create_future()
-                removal.add_done_callback(lambda f: f.cancelled() or f.exception())  # its error is the caller's
-                asyncio.ensure_future(self._removal(c, volumes, saved, removal))
-        await asyncio.shield(removal)
-
-    async def _removal(self, c: Container, volumes: bool, marked: Saved, done: asyncio.Future[None]) -> None:
-        """dockerd's cleanupContainer: the container is REMOVING; a step that fails leaves it DEAD,
-        to be removed again."""
-        try:
-            await marked
-            await self.runtime.release(c.id)  # created, never started: a supervisor may be up
-            await self.networking.release(c.id)
-            await self.records.delete(c.id)
-        except BaseException as exc:
-            await self.records.move(c, lifecycle.DEAD)
-            self.supervisor.live(c.id).removal = None
-            done.set_exception(exc)
-            return
-        self._names.pop(c.name, None)
-        self.emit(c, "destroy")
-        if volumes and self.volumes is not None:
-            for mp in c.mount_points:
-                if mp.anonymous and mp.name and not self.volume_users(mp.name):
-                    await asyncio.to_thread(self.volumes.remove, mp.name, users=[], force=True)
-                    self.events.publish(Event(type="volume", action="destroy", actor_id=mp.name,
-                                              attributes={"driver": mp.driver}))
-        self.supervisor.resolve_removed(c.id, WaitResult(status_code=c.state.exit_code, error=c.state.error or None))
-        self.attach_desk.cancel(c.id)
-        self.supervisor.forget(c.id)
-        done.set_result(None)
+        await self.remover.remove(ref, force=force, volumes=volumes)
 
     # ---- pause / rename / update / top / stats / prune ----------------------------------
 
@@ -397,30 +332,7 @@ class ContainerService:
 
     async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
-        until_ns = None
-        if filters.get("until"):
-            until_ns = parse_until(filters["until"][0])
-        removed, reclaimed = [], 0
-        for c in list(self.store.all()):
-            if c.state.running:
-                continue
-            if "label" in filters and not label_matches(c.config.labels, filters["label"]):
-                continue
-            if "label!" in filters and label_matches(c.config.labels, filters["label!"]):
-                continue
-            if until_ns is not None and parse_time_ns(c.created) >= until_ns:
-                continue
-            try:
-                size = await asyncio.to_thread(tree_size, self.store.dir(c.id) / "upper")
-                await self.remove(c.id)
-                removed.append(c.id)
-                reclaimed += size
-            except errors.ServinError as exc:
-                log.warning("prune %s: %s", c.short_id, exc.message)
-        if removed:
-            self.events.publish(Event(type="container", action="prune", actor_id="",
-                                      attributes={"reclaimed": str(reclaimed)}))
-        return removed, reclaimed
+        return await self.remover.prune(filters)
 
     # ---- attach / logs ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ and the words dockerd answers with.
 
 from __future__ import annotations
 
+import signal as signal_mod
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -101,6 +102,24 @@ def require_alive(c: Container) -> None:
     """resize, top: a process must exist (running or paused)."""
     if not c.state.alive:
         raise errors.Conflict(f"Container {c.id} is not running")
+
+
+def parse_signal(sig: str | int | None, default: int = signal_mod.SIGKILL) -> int:
+    """Docker accepts "KILL", "SIGKILL" and "9"."""
+    if sig is None or sig == "":
+        return int(default)
+    s = str(sig).strip().upper()
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < 65:
+            return n
+        raise errors.InvalidArgument(f"Invalid signal: {sig}")
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(signal_mod.Signals[s])
+    except KeyError:
+        raise errors.InvalidArgument(f"Invalid signal: {sig}") from None
 
 
 # ---- the records ---------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from servin.core.containers import ContainerService
 from servin.core.events import EventBus
 from servin.core.execs import ExecService
 from servin.core.health import HealthService
-from servin.core.shim_runtime import ShimRuntime
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon import facts
@@ -92,8 +91,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     cg = cgroups.detect(cgroup_root)
     images = ImageStore(config.data_root / "image")
     events = EventBus()
-    runtime = ShimRuntime(Runtime(exec_root=config.exec_root, cgroups=cg), cgroups=cg,
-                          cgroup_parent=config.cgroup_parent, cgroup_version=cg.version)
+    runtime = Runtime(exec_root=config.exec_root, cgroups=cg, cgroup_parent=config.cgroup_parent)
     network = build_network(config)
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,

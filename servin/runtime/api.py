@@ -96,14 +96,19 @@ class Runtime(Protocol):
         """Run the container's process; its host pid."""
         ...
 
-    async def signal(self, container_id: str, signum: int) -> None:
-        """Send a signal to the container's init; a paused container is thawed for SIGKILL. A container
-        on its way out is not an error."""
+    async def signal(self, container_id: str, signum: int, *, thaw: bool = False) -> None:
+        """Send a signal to the container's init. A paused container is thawed after it for SIGKILL,
+        and for any signal with `thaw` (docker stop's: a frozen process cannot act on it). A
+        container on its way out is not an error."""
         ...
 
-    async def pause(self, container_id: str) -> None: ...
+    async def pause(self, container_id: str) -> None:
+        """Freeze the container's cgroup (errors.Conflict when it is gone)."""
+        ...
 
-    async def resume(self, container_id: str) -> None: ...
+    async def resume(self, container_id: str) -> None:
+        """Thaw the container's cgroup (errors.Conflict when it is gone)."""
+        ...
 
     async def update(self, container_id: str, resources: OciResources) -> None:
         """Apply new limits to the running container's cgroup (devices are left as they are)."""
@@ -139,8 +144,9 @@ class Runtime(Protocol):
         """After a daemon restart: take up a live supervisor again (False: it is gone)."""
         ...
 
-    def read_exit(self, container_id: str) -> ExitStatus | None:
-        """The recorded exit of a container whose supervisor is gone (None: it never exited)."""
+    def read_exit(self, container_id: str, *, exit_path: Path | None = None) -> ExitStatus | None:
+        """The recorded exit of a container whose supervisor is gone (None: it never exited).
+        `exit_path` is the file create was given: it outlives the runtime's state (a reboot)."""
         ...
 
     async def release(self, container_id: str) -> None:

@@ -16,22 +16,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from servin.errors import Conflict, ExecFailed, SystemError_
+from servin.runtime.api import ExitStatus
 from servin.runtime.plan import ALL_CAPS, ExecPlan, decode
 
 SHIM_NAME = "servin-shim"
 _SUN_PATH_MAX = 100
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExitStatus:
-    exit_code: int
-    started_at: str
-    finished_at: str
-    oom_killed: bool
 
 
 class StartFailed(ExecFailed):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,6 @@ from servin.api.app import build_app
 from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
-from servin.core.resources import assumed_features
-from servin.core.shim_runtime import ShimRuntime
 from servin.core.store import ContainerStore
 from servin.core.volumes import VolumeStore
 from servin.daemon.facts import HostFacts
@@ -86,8 +83,7 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.53\nnameserver 10.1.2.3\n")
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images,
-                              runtime=ShimRuntime(runtime, cgroups=None, cgroup_parent="servin-test", cgroup_version=2,
-                                                  features=assumed_features(2, os.cpu_count() or 1)),
+                              runtime=runtime,
                               events=events, block_numbers=blockdev.numbers,
                               host_resolv_conf=resolv, volumes=VolumeStore(tmp_path / "volumes"))
     (tmp_path / "tmp").mkdir()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from servin.runtime import StartFailed
+from servin.runtime import ProcessSpec, Runtime, StartFailed
 from servin.runtime.plan import CAP_BITS
 
 from tests.kernel.runtime_helpers import (
@@ -333,3 +333,49 @@ async def test_slow_reader_gets_everything(env: Env) -> None:
     assert logged == 5000001
     w.close()
     await shim.close()
+
+
+# --- the verbs by container id (runtime/api.py) ---------------------------------------------------
+
+
+async def test_verbs_by_id_pause_top_stats_update_kill(env: Env) -> None:
+    cid, _, _ = await env.create(["sh", "-c", "echo up; while :; do sleep 0.05; done"])
+    rt = env.runtime
+    stream = await rt.attach(cid, stdin=False, stdout=True, stderr=True)
+    pid = await rt.start(cid)
+    hdr = await asyncio.wait_for(stream.reader.readexactly(8), 10)
+    assert await stream.reader.readexactly(struct.unpack(">I", hdr[4:])[0]) == b"up\n"
+    assert pid in await rt.pids(cid)
+    titles, rows = await rt.top(cid, "-ef")
+    assert "PID" in titles and any(int(r[titles.index("PID")]) == pid for r in rows)
+    stats = rt.stats(cid)
+    assert stats is not None and stats.pids_current >= 1
+    await rt.update(cid, {"pids": {"limit": 77}})
+    assert rt.stats(cid).pids_limit == 77
+    ex = await rt.exec(cid, ProcessSpec(args=["sh", "-c", "echo in; exit 4"], env=[
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
+    frames = await asyncio.wait_for(read_frames(ex.reader), 10)
+    assert frames[1] == b"in\n" and await ex.wait() == 4
+    await ex.close()
+    await rt.pause(cid)
+    await rt.signal(cid, signal.SIGKILL)  # a frozen container is thawed to die
+    status = await asyncio.wait_for(rt.wait(cid), 10)
+    assert status.exit_code == 137
+    stream.writer.close()
+    await rt.delete(cid)
+    assert not rt.state_dir(cid).exists()
+
+
+async def test_verbs_after_a_restart_by_id(env: Env) -> None:
+    cid, bundle, shim = await env.create(["sleep", "100"], namespaces=("mount", "uts", "ipc", "network"))
+    pid = await shim.start()
+    await env.runtime.release(cid)  # the daemon goes away
+    rt = Runtime(exec_root=env.runtime.exec_root, cgroups=env.runtime.cgroups, cgroup_parent=env.parent)
+    assert await rt.reconnect(cid)
+    assert pid in await rt.pids(cid)  # its cgroup is the one create recorded, not <parent>/<id>
+    await rt.signal(cid, signal.SIGTERM, thaw=True)
+    assert (await asyncio.wait_for(rt.wait(cid), 10)).exit_code == 143
+    st = rt.read_exit(cid)
+    assert st is not None and st.exit_code == 143
+    await rt.delete(cid)
+    assert rt.read_exit(cid, exit_path=bundle / "exit.json").exit_code == 143

@@ -16,8 +16,6 @@ from servin.api.app import build_app
 from servin.api.context import Services
 from servin.core.containers import ContainerService
 from servin.core.events import EventBus
-from servin.core.resources import assumed_features
-from servin.core.shim_runtime import ShimRuntime
 from servin.core.store import ContainerStore
 from servin.images.seed import write_busybox_archive
 from servin.images.store import ImageStore
@@ -49,9 +47,7 @@ async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, 
     images = ImageStore(tmp_path / "images")
     images.load_archive(busybox)
     events = EventBus()
-    runtime = ShimRuntime(FakeRuntime(), cgroups=None, cgroup_parent="servin-test", cgroup_version=2,
-                          features=assumed_features(2, 1))
-    engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=runtime,
+    engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
                               events=events, block_numbers=blockdev.numbers)
     (tmp_path / "tmp").mkdir()
     services = Services(containers=engine, images=images, events=events, info=FACTS, tmp_dir=tmp_path / "tmp",

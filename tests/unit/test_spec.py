@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from servin.api.wire.containers import parse_create
-from servin.core.shim_runtime import ShimRuntime
 from servin.core.model import Container, State
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec
+from tests.support.fakes import FakeRuntime
 
 CID = "4f1c0a2b3d4e" + "0" * 52
 BUNDLE = f"/var/lib/servin/containers/{CID}"
@@ -103,7 +103,7 @@ def _container(tmp_path: Path) -> Container:
 
 def _spec(tmp_path: Path, cgroup_version: int = 1, cgroup_parent: str = "docker") -> dict:
     c = _container(tmp_path)
-    runtime = ShimRuntime(None, cgroups=None, cgroup_parent=cgroup_parent, cgroup_version=cgroup_version)
+    runtime = FakeRuntime(cgroup_parent=cgroup_parent, cgroup_version=cgroup_version)
     layout = RootfsLayout(bundle=BUNDLE, lowerdirs=("/l/2", "/l/1"), upperdir=f"{BUNDLE}/upper",
                           workdir=f"{BUNDLE}/work")
     return build_spec(c, layout=layout, user=ProcessUser(uid=1000, gid=1000, additional_gids=(1000,)),
