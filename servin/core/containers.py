@@ -9,6 +9,7 @@ supervision.py (exits, restarts, daemon start and stop), attach.py (attach clien
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import signal as signal_mod
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from servin import errors
-from servin.core import caps, confinement, lifecycle
+from servin.core import confinement, lifecycle
 from servin.core import resources as resources_mod
 from servin.core.attach import AttachDesk, AttachTicket
 from servin.core.creation import CreateSettings, Creator, ImageSource
@@ -34,6 +35,7 @@ from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.volumes import VolumeStore
 from servin.runtime.api import AttachStream, ResourceStats, Runtime
+from servin.runtime.plan import CAPABILITIES  # the names of every capability, for the default bounding set
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class ContainerService:
         self.volumes = volumes
         self.features = runtime.features  # what the host's cgroups can limit
         self.block_numbers = block_numbers
-        self.host_caps = tuple(host_caps) if host_caps is not None else caps.CAPABILITIES
+        self.host_caps = tuple(host_caps) if host_caps is not None else CAPABILITIES
         self._names: dict[str, str] = {c.name: c.id for c in store.all()}
         self.networking = ContainerNetworking(network=network, store=store, amend=self.records.amend,
                                               lookup=self.get, lock_of=self._lock_of, events=events,
@@ -132,7 +134,7 @@ class ContainerService:
         attrs = {"image": c.config.image, "name": c.name, **c.config.labels, **extra}
         self.events.publish(Event(type="container", action=action, actor_id=c.id, attributes=attrs))
 
-    def volume_users(self, name: str) -> list[str]:
+    def volume_users(self, name: str) -> builtins.list[str]:
         return self.remover.volume_users(name)
 
     # ---- create / start -----------------------------------------------------------------
@@ -291,7 +293,7 @@ class ContainerService:
         self.emit(saved.record or replace(c, name=new_name), "rename", oldName="/" + old)
         await saved
 
-    def verify(self, host_config: HostConfig, *, update: bool = False) -> tuple[HostConfig, list[str]]:
+    def verify(self, host_config: HostConfig, *, update: bool = False) -> tuple[HostConfig, builtins.list[str]]:
         """The resources and restart policy checked as dockerd does: what the host's cgroups cannot
         do discarded, with the warnings for the response; the blkio devices must exist."""
         host_config, warnings = resources_mod.check(host_config, self.features, ncpu=os.cpu_count() or 1,
@@ -318,7 +320,7 @@ class ContainerService:
         self.emit(c, "update")
         return c
 
-    async def top(self, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+    async def top(self, ref: str, ps_args: str) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         c = self.get(ref)
         lifecycle.require_alive(c)
         return await self.runtime.top(c.id, ps_args)
@@ -330,7 +332,7 @@ class ContainerService:
             return c, None
         return c, self.runtime.stats(c.id)
 
-    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+    async def prune(self, filters: dict[str, builtins.list[str]]) -> tuple[builtins.list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
         return await self.remover.prune(filters)
 
@@ -348,7 +350,7 @@ class ContainerService:
         """The container's stdio for an attach client, once it runs; None when it will not."""
         return await self.attach_desk.open(ticket, stdin=stdin, stdout=stdout, stderr=stderr)
 
-    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[list[LogLine]]]:
+    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[builtins.list[LogLine]]]:
         c = self._readable_log(ref)
         return c, read_log(self.log_path(c.id), query, self._still_running(c.id))
 

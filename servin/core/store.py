@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def _remove(d: Path) -> None:
         log.warning("cannot remove %s: %s", d, exc)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Saved:
     """A record's write (or removal) queued on the store's writer thread: await it on the event
     loop, or call result() off it. Its error, if any, is the caller's. `record`: what was saved."""
@@ -160,16 +160,28 @@ class ContainerStore:
     def save(self, c: Container) -> Saved:
         """The record now, in memory; on disk after every write queued before it."""
         self._by_id[c.id] = c
-        return Saved(self._writer.submit(self._write, c), c)
+        return Saved(self._submit(self._write, c), c)
 
     def delete(self, container_id: str) -> Saved:
         """The record gone now, in memory; its files after every write queued before."""
         self._by_id.pop(container_id, None)
-        return Saved(self._writer.submit(self._delete_files, container_id))
+        return Saved(self._submit(self._delete_files, container_id))
 
     def close(self) -> None:
-        """Daemon stop: every queued write done."""
+        """Daemon stop: every queued write done (a write after it is made at once, by its caller)."""
         self._writer.shutdown(wait=True)
+
+    def _submit(self, work: Callable[[Any], None], arg: Any) -> Future[None]:
+        try:
+            return self._writer.submit(work, arg)
+        except RuntimeError:  # closed: a request still finishing as the daemon stops
+            done: Future[None] = Future()
+            try:
+                work(arg)
+                done.set_result(None)
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
 
     def _write(self, c: Container) -> None:
         d = self.dir(c.id)
