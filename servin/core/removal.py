@@ -70,9 +70,11 @@ class Remover:
                     removal = live.removal  # the auto-removal of its exit took over: done when it is
                     break
                 lifecycle.can_remove(cur, force=force)
-                if cur.state.running:  # started meanwhile: killed again
+                if cur.state.alive:  # started meanwhile: killed again
                     c = cur
                     continue
+                if cur.state.status == RESTARTING:  # its restart policy's, after the kill: it stays down
+                    cur = await self.supervisor.cancel_restart(cur)
                 saved = self.records.move(cur, REMOVING)
                 removal = live.removal = asyncio.get_running_loop().create_future()
                 removal.add_done_callback(lambda f: f.cancelled() or f.exception())  # its error is the caller's

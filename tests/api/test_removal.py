@@ -34,3 +34,12 @@ async def test_a_removal_the_daemon_died_in_is_dead_at_restore(env) -> None:
     assert (await env.inspect(cid))["State"]["Status"] == "dead"
     r = await env.client.delete(f"/v1.41/containers/{cid}")
     assert r.status == 204
+
+
+async def test_force_removal_of_a_container_its_policy_would_restart(env) -> None:
+    cid = await env.run(Cmd=["sleep", "100"],
+                        HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})
+    r = await env.client.delete(f"/v1.41/containers/{cid}?force=1")
+    assert r.status == 204, await r.text()
+    r = await env.client.get(f"/v1.41/containers/{cid}/json")
+    assert r.status == 404
