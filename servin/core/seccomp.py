@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from servin.errors import InvalidArgument
+from servin.runtime.seccomp import FILTER_FLAGS, OPERATORS
 
 UNCONFINED = "unconfined"
 BUILTIN = "builtin"  # seccomp=builtin: the default profile whatever the daemon's (dockerd 28)
@@ -37,15 +38,11 @@ DEFAULT_PATH = Path(__file__).with_name("seccomp_default.json")
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
-OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
-             "SCMP_CMP_MASKED_EQ")
 ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
           "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64",
           "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
           "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_LOONGARCH64")  # runc's list
-# the runtime-spec's filter flags Servin applies (TSYNC is accepted and ignored, as runc does: the
-# filter is installed by a single-threaded process); notify's WAIT_KILLABLE_RECV is not supported
-FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+FLAGS = tuple(FILTER_FLAGS)  # the runtime-spec's filter flags the runtime applies
 
 # uname -m → (moby's native name for `arches`, the archMap entry): GOARCH through moby's
 # goToNative and nativeToSeccomp tables (profiles/seccomp/seccomp_linux.go)

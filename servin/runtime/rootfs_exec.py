@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 
 from servin import archive, safefs
 from servin.kernel import mounts
-from servin.runtime.plan import CAP_BITS
+from servin.runtime.linux import CAP_BITS
 
 CLONE_NEWNS = 0x00020000
 _OVERLAY_DATA_MAX = 4000  # mount(2) data must fit in a page

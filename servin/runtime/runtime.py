@@ -23,7 +23,8 @@ from typing import Any
 from servin.errors import SystemError_
 from servin.kernel.cgroups import CgroupManager
 from servin.runtime.api import AttachStream, ExitStatus, OciResources, ProcessSpec, ResourceFeatures, ResourceStats
-from servin.runtime.plan import host_cgroup_v1_hierarchies, plan_from_oci, resources_from_oci
+from servin.runtime.plan import plan_from_oci
+from servin.runtime.resources import resources_from_oci
 from servin.runtime.seccomp import ProgramCache
 from servin.runtime.shim import (
     ContainerNotRunning,
@@ -137,7 +138,7 @@ class Runtime:
                 (state / stale).unlink()
 
         needs_cgroup_mounts = any(m.get("type") in ("cgroup", "cgroup2") for m in config.get("mounts") or [])
-        v1 = host_cgroup_v1_hierarchies() if needs_cgroup_mounts and self.cgroups.version == 1 else None
+        v1 = self.cgroups.hierarchy_mounts if needs_cgroup_mounts else None  # v2: None
         program = None
         if linux.get("seccomp"):  # before the cgroup: a profile libseccomp refuses leaves nothing behind
             program = await asyncio.to_thread(self.seccomp_programs.program, linux["seccomp"])

@@ -25,10 +25,14 @@ from servin.errors import InvalidArgument
 
 FORMAT = b"servin-seccomp-2\0"  # bump when the compilation changes: old programs are not reused
 
-# the runtime-spec's filter flags, as seccomp(2)'s SECCOMP_FILTER_FLAG_* (linux/seccomp.h)
+# the runtime-spec's filter flags Servin applies, as seccomp(2)'s SECCOMP_FILTER_FLAG_* (linux/seccomp.h):
+# TSYNC is accepted and ignored, as runc does (the filter is installed by a single-threaded
+# process); notify's WAIT_KILLABLE_RECV is not supported
 FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 0, "SECCOMP_FILTER_FLAG_LOG": 2,
                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
 DEFAULT_FLAGS = 4  # runc: SPEC_ALLOW when the profile names no flags (no forced SSB mitigation)
+OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+             "SCMP_CMP_MASKED_EQ")  # libseccomp's comparisons, as the runtime-spec names them
 
 
 def filter_flags(section: Mapping[str, Any]) -> int:
@@ -106,7 +110,7 @@ def compile_to(section: Mapping[str, Any], fd: int) -> None:
         crules[i].ncmp = len(conds)
         for j, a in enumerate(conds):
             crules[i].cmp[j].arg = a.get("index", 0)
-            if a.get("op") not in _OPERATORS:
+            if a.get("op") not in OPERATORS:
                 raise InvalidArgument(f"string {a.get('op', '')} is not a valid operator for seccomp")
             crules[i].cmp[j].op = getattr(lib, a["op"])
             crules[i].cmp[j].datum_a = a.get("value", 0)
@@ -120,10 +124,6 @@ def compile_to(section: Mapping[str, Any], fd: int) -> None:
     rc = lib.servin_seccomp_export(default, arches, len(names), crules, len(rules), int(enosys), fd, err, 256)
     if rc < 0:
         raise InvalidArgument(f"seccomp: {ffi.string(err).decode()}: {os.strerror(-rc)}")
-
-
-_OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
-              "SCMP_CMP_MASKED_EQ")
 
 
 def _action(lib: Any, name: str, errno_ret: int | None) -> int:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from servin.errors import Conflict, ExecFailed, SystemError_
 from servin.runtime.api import ExitStatus
-from servin.runtime.plan import ALL_CAPS, ExecPlan, decode
+from servin.runtime.linux import ALL_CAPS
+from servin.runtime.plan_format import ExecPlan, decode
 
 SHIM_NAME = "servin-shim"
 _SUN_PATH_MAX = 100

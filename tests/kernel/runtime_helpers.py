@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from servin.kernel.cgroups import CgroupStats, Resources
+from servin.kernel.cgroups import CgroupStats, Resources, v1_hierarchy_mounts
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "echo", "cat", "sleep", "true", "id", "hostname", "ls", "head", "tr", "grep", "kill", "wc", "yes",
@@ -43,6 +43,10 @@ class MiniV1Cgroups:
     driver = "cgroupfs"
     root = Path("/sys/fs/cgroup")
     controllers = ("memory", "pids", "cpu", "cpuacct", "freezer")
+
+    @property
+    def hierarchy_mounts(self) -> list[tuple[str, str]] | None:
+        return v1_hierarchy_mounts(Path("/proc/self/mountinfo").read_text())
 
     def _dirs(self, path: str) -> list[Path]:
         return [self.root / c / path.strip("/") for c in self.controllers if (self.root / c).is_dir()]

@@ -215,7 +215,7 @@ def test_v2_freeze_waits_for_events(v2_root: Path, monkeypatch: pytest.MonkeyPat
     mgr.freeze("/c")
     assert read(leaf / "cgroup.freeze") == "1"
     # the kernel never reports thawed: time out, and say which state was not reached
-    monkeypatch.setattr(cgroups, "_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(cgroups.common, "_TIMEOUT_S", 0.05)
     with pytest.raises(TimeoutError, match="frozen=0"):
         mgr.thaw("/c")
     put(leaf / "cgroup.events", "populated 1\nfrozen 0\n")
@@ -227,7 +227,7 @@ def test_v2_freeze_timeout_thaws_back(v2_root: Path, monkeypatch: pytest.MonkeyP
     mgr = CgroupV2(v2_root)
     mgr.create("/c", Resources())
     put(v2_root / "c/cgroup.events", "populated 1\nfrozen 0\n")
-    monkeypatch.setattr(cgroups, "_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(cgroups.common, "_TIMEOUT_S", 0.05)
     with pytest.raises(TimeoutError):
         mgr.freeze("/c")
     assert read(v2_root / "c/cgroup.freeze") == "0"

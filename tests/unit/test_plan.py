@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from servin.errors import InvalidArgument, NotImplementedYet
-from servin.kernel.cgroups import Resources
+from servin.kernel.cgroups import Resources, v1_hierarchy_mounts
 from servin.runtime import plan as P
 from servin.runtime.plan import Mount, Rlimit, decode, plan_from_oci, resources_from_oci
 
@@ -77,7 +77,7 @@ def docker_like_config(**over) -> dict:  # noqa: ANN003
 
 
 def build(cfg: dict, **kw) -> P.Plan:  # noqa: ANN003
-    kw.setdefault("cgroup_v1_hierarchies", P.host_cgroup_v1_hierarchies(MOUNTINFO_HYBRID))
+    kw.setdefault("cgroup_v1_hierarchies", v1_hierarchy_mounts(MOUNTINFO_HYBRID))
     return plan_from_oci(
         cfg, bundle=Path("/b/x"), log_path=Path("/l/x.log"), exit_path=Path("/e/x.json"),
         cgroup_procs=[Path("/sys/fs/cgroup/memory/servin/abc/cgroup.procs")], **kw,
@@ -194,7 +194,7 @@ def test_v1_hierarchies_are_the_ones_a_container_joins() -> None:
     info = MOUNTINFO_HYBRID + (
         "32 25 0:30 / /sys/fs/cgroup/net_cls,net_prio rw,relatime shared:16 - cgroup cgroup rw,net_cls,net_prio\n"
         "33 25 0:31 / /sys/fs/cgroup/elogind rw,relatime shared:17 - cgroup cgroup rw,name=elogind\n")
-    assert P.host_cgroup_v1_hierarchies(info) == [
+    assert v1_hierarchy_mounts(info) == [
         ("systemd", "none,name=systemd"), ("cpu,cpuacct", "cpu,cpuacct"), ("memory", "memory"),
         ("net_cls,net_prio", "net_cls,net_prio")]
 
