@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from servin.core.resources import assumed_features
-from servin.runtime.plan import resources_from_oci
+from servin.runtime.resources import resources_from_oci
 from tests.api.helpers import error
 
 MB = 1 << 20
