@@ -9,13 +9,14 @@ import os
 import signal
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
-from servin import errors
+from servin import errors, stdcopy
+from servin.core import lifecycle
 from servin.core.containers import ContainerService
 from servin.core.events import Event
-from servin.core.model import Container, Status
+from servin.core.model import Container
 from servin.core.users import resolve_user
+from servin.runtime.api import ProcessSession, ProcessSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,11 @@ class ExecRecord:
     started: bool = False
     pid: int = 0
     exit_code: int | None = None
-    session: Any = None
+    session: ProcessSession | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+MAX_OUTPUT = 4096  # what run() keeps of a command's output
 
 
 class ExecService:
@@ -57,10 +61,7 @@ class ExecService:
 
     def _running_container(self, ref: str) -> Container:
         c = self.containers.get(ref)
-        if c.state.status == Status.PAUSED:
-            raise errors.Conflict(f"Container {c.id} is paused, unpause the container before exec")
-        if c.state.status != Status.RUNNING:
-            raise errors.Conflict(f"Container {c.id} is not running")
+        lifecycle.can_exec(c)
         return c
 
     def create(self, ref: str, config: ExecConfig) -> ExecRecord:
@@ -97,8 +98,7 @@ class ExecService:
         if rec.started:
             raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
         c = self._running_container(rec.container_id)
-        shim = self.containers.live_shim(c.id)
-        if shim is None:
+        if not self.containers.supervised(c.id):
             raise errors.Conflict(f"Container {c.id} is not running")
         cfg = rec.config  # the pty comes from create; start's Tty only picks the framing (API layer)
         passwd = await asyncio.to_thread(self.containers.images.read_file, c.image_id, "/etc/passwd")
@@ -114,12 +114,12 @@ class ExecService:
             env.append(f"HOME={user.home}")
         rec.started = True
         try:
-            session = await shim.exec(
+            session = await self.containers.runtime.exec(c.id, ProcessSpec(
                 args=cfg.cmd, env=env, cwd=cfg.working_dir or c.resolved_workdir or "/", uid=user.uid,
-                gid=user.gid, groups=user.additional_gids, caps_privileged=cfg.privileged, terminal=cfg.tty,
+                gid=user.gid, groups=user.additional_gids, privileged=cfg.privileged, terminal=cfg.tty,
                 open_stdin=cfg.attach_stdin, console_size=cfg.console_size,
                 stdout=cfg.attach_stdout or not cfg.attach_stdin,
-                stderr=cfg.attach_stderr or not cfg.attach_stdin)
+                stderr=cfg.attach_stderr or not cfg.attach_stdin))
         except errors.ExecFailed:
             rec.exit_code = 126  # dockerd's ContainerExecStart: any exec that fails to start, 127 or not
             rec.done.set()
@@ -130,6 +130,7 @@ class ExecService:
         return rec
 
     async def _reap(self, rec: ExecRecord, c: Container) -> None:
+        assert rec.session is not None
         try:
             code = await rec.session.wait()
         except Exception as exc:
@@ -143,9 +144,8 @@ class ExecService:
         rec = self.get(exec_id)
         if not rec.running:
             raise errors.Conflict(f"Exec {exec_id} is not running")  # matches dockerd's wording closely
-        shim = self.containers.live_shim(rec.container_id)
-        if shim is not None and rec.config.tty:
-            await shim.resize(rec.pid, height, width)
+        if self.containers.supervised(rec.container_id) and rec.config.tty:
+            await self.containers.runtime.resize(rec.container_id, height, width, pid=rec.pid)
 
     async def run(self, c: Container, cmd: tuple[str, ...], timeout: float) -> tuple[int, bytes]:
         """Run a command to completion (healthchecks): exit code and output (capped at 4 KiB)."""
@@ -154,15 +154,10 @@ class ExecService:
         out = bytearray()
 
         async def collect() -> None:
-            reader = rec.session.reader
-            while True:
-                try:
-                    hdr = await reader.readexactly(8)
-                    payload = await reader.readexactly(int.from_bytes(hdr[4:], "big"))
-                except asyncio.IncompleteReadError:
-                    return
-                if len(out) < 4096:
-                    out.extend(payload[: 4096 - len(out)])
+            assert rec.session is not None
+            async for f in stdcopy.frames(rec.session.reader):
+                if len(out) < MAX_OUTPUT:
+                    out.extend(f.payload[: MAX_OUTPUT - len(out)])
 
         try:
             await asyncio.wait_for(asyncio.gather(collect(), rec.done.wait()), timeout)

@@ -7,9 +7,10 @@ import logging
 from dataclasses import replace
 
 from servin import errors
-from servin.core.containers import ContainerService, now_rfc3339
+from servin.core.containers import ContainerService
 from servin.core.events import Event
 from servin.core.execs import ExecService
+from servin.core.lifecycle import now_rfc3339
 from servin.core.logs import parse_time_ns
 from servin.core.model import Container, Health, HealthConfig, HealthResult, Status
 
@@ -59,8 +60,8 @@ class HealthService:
         if c.healthcheck is None or probe_command(c.healthcheck.test) is None:
             return
         self._stopped(c.id)
-        if not reattached:
-            self.containers.store.save(c.with_state(health=Health(status="starting")))
+        if not reattached:  # its write is queued behind the start's own
+            self.containers.amend(c.id, lambda cur: cur.with_state(health=Health(status="starting")))
         self._tasks[c.id] = asyncio.create_task(self._run(c.id))
 
     def _stopped(self, cid: str) -> None:
@@ -106,7 +107,7 @@ class HealthService:
         started_ns = parse_time_ns(cur.state.started_at)
         in_start = parse_time_ns(start) - started_ns < cfg.start_period_ns
         health = next_health(cur.state.health, result, cfg, in_start_period=in_start)
-        self.containers.store.save(cur.with_state(health=health))
+        await self.containers.amend(c.id, lambda cur: cur.with_state(health=health))
         if cur.state.health is None or health.status != cur.state.health.status:
             attrs = {"image": cur.config.image, "name": cur.name, **cur.config.labels}
             self.containers.events.publish(Event(type="container", action=f"health_status: {health.status}",

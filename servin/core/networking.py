@@ -21,7 +21,7 @@ from servin import atomicfile, errors
 from servin.core import endpoints as endpoints_mod
 from servin.core.events import Event, EventBus
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig
-from servin.core.store import ContainerStore
+from servin.core.store import ContainerStore, Saved
 from servin.core.users import host_nameservers, hosts_file, resolv_conf_embedded, resolv_conf_with
 from servin.network import portmap
 from servin.network.dns import View
@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 
 
 class ContainerNetworking:
-    def __init__(self, *, network: Any, store: ContainerStore, lookup: Callable[[str], Container],
-                 lock_of: Callable[[str], asyncio.Lock], events: EventBus, host_resolv_conf: Path) -> None:
+    def __init__(self, *, network: Any, store: ContainerStore,
+                 amend: Callable[[str, Callable[[Container], Container]], Saved],
+                 lookup: Callable[[str], Container], lock_of: Callable[[str], asyncio.Lock], events: EventBus,
+                 host_resolv_conf: Path) -> None:
         self.network = network  # servin.network.service.NetworkService, or None
-        self.store = store
+        self.store = store  # read only: the records and the containers' directories
+        self._amend = amend  # the engine's one way to change a record (lifecycle.Records.amend)
         self._get = lookup  # a container by name, ID or prefix (404 otherwise)
         self._lock_of = lock_of  # the container's lifecycle lock
         self.events = events
@@ -112,7 +115,7 @@ class ContainerNetworking:
             kept = tuple(x for x in c.host_config.links if x.partition(":")[2] != alias)
             if kept == c.host_config.links:
                 raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
-            self.store.save(replace(c, host_config=replace(c.host_config, links=kept)))
+            await self._amend(c.id, lambda cur: replace(cur, host_config=replace(cur.host_config, links=kept)))
 
     def extra_hosts(self, c: Container) -> list[tuple[str, str]]:
         """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
@@ -238,9 +241,8 @@ class ContainerNetworking:
             if c.state.alive:
                 await asyncio.to_thread(self.network.connect, c.id, net.name,
                                         aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
-            c = self._get(c.id)  # again after the await: the container may have exited meanwhile
-            c = replace(c, networks=(*c.networks, ep))
-            self.store.save(c)
+            self._get(c.id)  # again after the await: the container may have been removed meanwhile
+            await self._amend(c.id, lambda cur: replace(cur, networks=(*cur.networks, ep)))
         self.events.publish(Event(type="network", action="connect", actor_id=net.id,
                                   attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
@@ -263,9 +265,9 @@ class ContainerNetworking:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
-            c = self._get(c.id)  # again after the await: the container may have exited meanwhile
-            c = replace(c, networks=tuple(e for e in c.networks if e.network != net.name))
-            self.store.save(c)
+            self._get(c.id)  # again after the await: the container may have been removed meanwhile
+            await self._amend(c.id, lambda cur: replace(cur, networks=tuple(e for e in cur.networks
+                                                                            if e.network != net.name)))
         self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
                                   attributes={"container": c.id, "name": net.name, "type": net.driver}))
 
@@ -288,9 +290,7 @@ class ContainerNetworking:
             return c
         log.warning("container %s: networks %s recorded as its endpoints are after a crash", c.short_id,
                     sorted(live))
-        c = replace(c, networks=kept + added)
-        self.store.save(c)
-        return c
+        return self._amend(c.id, lambda cur: replace(cur, networks=kept + added)).record or c
 
     async def release(self, cid: str) -> None:
         if self.network is None:

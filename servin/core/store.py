@@ -1,10 +1,18 @@
-"""ContainerStore: one atomically written record per container, loaded at start."""
+"""ContainerStore: one atomically written record per container, loaded at start.
+
+A record changes in memory at once, at the call (read-modify-write code relies on no await between
+its read and its write), and reaches the disk on the store's one writer thread, in call order, off
+the event loop. Every write is an atomic replace: a daemon killed at any instant leaves each record
+whole, old or new.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-import threading
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +129,35 @@ def _remove(d: Path) -> None:
         log.warning("cannot remove %s: %s", d, exc)
 
 
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Saved:
+    """A record's write (or removal) queued on the store's writer thread: await it on the event
+    loop, or call result() off it. Its error, if any, is the caller's. `record`: what was saved."""
+
+    future: Future[None]
+    record: Container | None = None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return asyncio.wrap_future(self.future).__await__()
+
+    def result(self) -> None:
+        self.future.result()
+
+    @staticmethod
+    def done(record: Container | None = None) -> Saved:
+        """Nothing to write."""
+        f: Future[None] = Future()
+        f.set_result(None)
+        return Saved(f, record)
+
+
 class ContainerStore:
     """Records under `<root>/<id>/container.json`; the dir also serves as the bundle."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="servin-records")
         self._by_id: dict[str, Container] = {}
         for d in sorted(root.iterdir()):
             rec = d / RECORD
@@ -146,21 +176,41 @@ class ContainerStore:
     def dir(self, container_id: str) -> Path:
         return self.root / container_id
 
-    def save(self, c: Container) -> None:
-        with self._lock:
-            d = self.dir(c.id)
-            d.mkdir(exist_ok=True)
-            atomicfile.write_json(d / RECORD, _to_record(c))
-            self._by_id[c.id] = c
+    def save(self, c: Container) -> Saved:
+        """The record now, in memory; on disk after every write queued before it."""
+        self._by_id[c.id] = c
+        return Saved(self._submit(self._write, c), c)
 
-    def delete(self, container_id: str) -> None:
-        with self._lock:
-            d = self.dir(container_id)
-            rec = d / RECORD
-            if rec.exists():
-                rec.unlink()  # first, so a crash mid-removal leaves no half container
-            _remove(d)  # what is left without its record, the next start removes
-            self._by_id.pop(container_id, None)
+    def delete(self, container_id: str) -> Saved:
+        """The record gone now, in memory; its files after every write queued before."""
+        self._by_id.pop(container_id, None)
+        return Saved(self._submit(self._delete_files, container_id))
+
+    def close(self) -> None:
+        """Daemon stop: every queued write done (a write after it is made at once, by its caller)."""
+        self._writer.shutdown(wait=True)
+
+    def _submit(self, work: Callable[[Any], None], arg: Any) -> Future[None]:
+        try:
+            return self._writer.submit(work, arg)
+        except RuntimeError:  # closed: a request still finishing as the daemon stops
+            done: Future[None] = Future()
+            try:
+                work(arg)
+                done.set_result(None)
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+
+    def _write(self, c: Container) -> None:
+        d = self.dir(c.id)
+        d.mkdir(exist_ok=True)
+        atomicfile.write_json(d / RECORD, _to_record(c))
+
+    def _delete_files(self, container_id: str) -> None:
+        d = self.dir(container_id)
+        (d / RECORD).unlink(missing_ok=True)  # first, so a crash mid-removal leaves no half container
+        _remove(d)  # what is left without its record, the next start removes
 
     def all(self) -> list[Container]:
         return list(self._by_id.values())

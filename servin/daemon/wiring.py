@@ -32,6 +32,7 @@ from servin.images.events import ImageEvent, ImageEventPublisher
 from servin.images.service import ImageService
 from servin.core import caps, seccomp
 from servin.kernel import cgroups, procfs
+from servin.runtime.devices import block_numbers
 from servin.network.dns import DnsServer
 from servin.network.ipam import DEFAULT_POOLS, Pool
 from servin.network.service import NetworkService
@@ -122,10 +123,10 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     volumes = VolumeStore(config.data_root / "volumes")
     containers = ContainerService(
         store=ContainerStore(config.data_root / "containers"), images=images, runtime=runtime,
-        cgroups=cg, volumes=volumes, events=events,
-        cgroup_parent=config.cgroup_parent, cgroup_version=cg.version,
+        volumes=volumes, events=events,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
-        host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges)
+        host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges,
+        block_numbers=block_numbers)
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),

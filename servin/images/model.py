@@ -131,7 +131,8 @@ class Image:
 
     @property
     def volumes(self) -> tuple[str, ...]:
-        return tuple((self.run_config.get("Volumes") or {}).keys())
+        value = self.run_config.get("Volumes")
+        return tuple(value) if isinstance(value, dict) else ()
 
     @property
     def stop_signal(self) -> str | None:

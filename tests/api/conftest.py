@@ -21,6 +21,7 @@ from servin.daemon.wiring import build_services, image_events, image_users
 from servin.images.seed import write_busybox_archive
 from servin.images.service import ImageService
 from servin.kernel.procfs import system_cpu_ns
+from servin.runtime.devices import block_numbers
 from tests.support.fakes import FakeRuntime
 
 FACTS = HostFacts(
@@ -84,8 +85,7 @@ async def env(tmp_path: Path, busybox_archive: Path) -> AsyncIterator[Env]:
     resolv.write_text("nameserver 127.0.0.53\nnameserver 10.1.2.3\n")
     volumes = VolumeStore(tmp_path / "volumes")
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=runtime,
-                              events=events, cgroup_parent="servin-test", cgroup_version=2,
-                              host_resolv_conf=resolv, volumes=volumes)
+                              events=events, block_numbers=block_numbers, host_resolv_conf=resolv, volumes=volumes)
     (tmp_path / "tmp").mkdir()
     services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
                               host=FACTS, tmp_dir=tmp_path / "tmp", host_cpu_ns=system_cpu_ns)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from servin.core.resources import assumed_features
+from servin.runtime.resources import resources_from_oci
 from tests.api.helpers import error
 
 MB = 1 << 20
@@ -125,16 +126,21 @@ async def test_a_missing_block_device_is_refused(env) -> None:
 
 
 class RecordingCgroups:
-    def __init__(self) -> None:
-        self.updates: list[Any] = []
+    """What the runtime's update writes to the container's cgroup: (its path, the kernel's limits)."""
 
-    def update(self, path: str, resources: Any) -> None:  # noqa: ANN401
-        self.updates.append((path, resources))
+    def __init__(self, runtime: Any) -> None:  # noqa: ANN401 - the FakeRuntime
+        self.updates: list[Any] = []
+        self.runtime = runtime
+
+    async def update(self, cid: str, resources: Any) -> None:  # noqa: ANN401
+        limits = replace(resources_from_oci({"resources": resources}), device_rules=None)
+        self.updates.append((self.runtime.cgroups_path(cid), limits))
 
 
 async def test_update_applies_what_dockerd_updates_and_refuses_the_rest(env) -> None:
     env.engine.features = assumed_features(1, 2)
-    env.engine.cgroups = cg = RecordingCgroups()
+    cg = RecordingCgroups(env.runtime)
+    env.runtime.update = cg.update  # type: ignore[method-assign]
     cid = await env.run(Cmd=["sleep", "100"], HostConfig={"Memory": 64 * MB,
                                                            "RestartPolicy": {"Name": "unless-stopped"}})
     r = await env.client.post(f"/v1.41/containers/{cid}/update", json={

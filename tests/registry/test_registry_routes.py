@@ -20,6 +20,7 @@ from servin.core.volumes import VolumeStore
 from servin.daemon.wiring import build_services, image_events, image_users
 from servin.images.seed import write_busybox_archive
 from servin.images.service import ImageService
+from servin.runtime.devices import block_numbers
 from servin.registry import RegistryService
 from tests.api.conftest import FACTS
 from tests.registry.server import REGISTRY_BIN, USERS, Registry, running_registry
@@ -49,7 +50,7 @@ async def app(tmp_path: Path, busybox: Path) -> AsyncIterator[tuple[TestClient, 
     images = ImageService(tmp_path / "images", events=image_events(events), users=image_users(lambda: engine))
     images.load_archive(busybox)
     engine = ContainerService(store=ContainerStore(tmp_path / "containers"), images=images, runtime=FakeRuntime(),
-                              events=events, cgroup_parent="servin-test", cgroup_version=2, volumes=volumes)
+                              events=events, block_numbers=block_numbers, volumes=volumes)
     (tmp_path / "tmp").mkdir()
     services = build_services(containers=engine, images=images, volumes=volumes, network=None, events=events,
                               host=FACTS, host_cpu_ns=lambda: 0, tmp_dir=tmp_path / "tmp",

@@ -10,9 +10,8 @@ The fake "container" interprets its OCI args:
 Output goes to the json-file log (as servin-shim writes it) and, as stdcopy frames (raw with a
 TTY), to every attached reader. `kill` ends `wait()` with 128+signal.
 
-`FakeRuntime` implements servin.runtime.api.Runtime (verbs by container id) and, for the core that
-still holds shims, the old forms (`create` returning the `FakeShim`, `reconnect` returning it or
-None, `read_exit`/`delete` with their old keywords). An exec runs the same tiny scripts.
+`FakeRuntime` implements servin.runtime.api.Runtime (verbs by container id). An exec runs the same
+tiny scripts.
 """
 
 from __future__ import annotations
@@ -284,8 +283,7 @@ class FakeRuntime:
     def cgroups_path(self, container_id: str) -> str:
         return f"/{self.cgroup_parent.strip('/')}/{container_id}"
 
-    # transition: returns None once the core uses the verbs
-    async def create(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> FakeShim:
+    async def create(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> None:
         spec = json.loads((Path(bundle) / "config.json").read_text())
         self.specs[container_id] = spec
         self.record("create", container_id)
@@ -293,19 +291,13 @@ class FakeRuntime:
         self.shims[container_id] = shim
         self.exit_paths[container_id] = Path(exit_path)
         self.paused.discard(container_id)
-        return shim
 
-    # transition: returns bool once the core uses the verbs (the shim is truthy)
-    async def reconnect(self, container_id: str) -> FakeShim | None:
+    async def reconnect(self, container_id: str) -> bool:
         self.record("reconnect", container_id)
         shim = self.shims.get(container_id)
-        if shim is None or shim._exited.done():
-            return None
-        return shim
+        return shim is not None and not shim._exited.done()
 
-    # transition: cgroups_path is ignored
-    def read_exit(self, container_id: str, *, exit_path: Path | None = None,
-                  cgroups_path: str | None = None) -> ExitStatus | None:
+    def read_exit(self, container_id: str, *, exit_path: Path | None = None) -> ExitStatus | None:
         self.record("read_exit", container_id)
         path = exit_path or self.exit_paths.get(container_id)
         if path is None:
@@ -317,8 +309,7 @@ class FakeRuntime:
         return ExitStatus(exit_code=info["exit_code"], started_at=info["started_at"],
                           finished_at=info["finished_at"], oom_killed=False)
 
-    # transition: cgroups_path is ignored
-    async def delete(self, container_id: str, *, cgroups_path: str | None = None) -> None:
+    async def delete(self, container_id: str) -> None:
         self.record("delete", container_id, self.cgroups_path(container_id))
         self.shims.pop(container_id, None)
         self.paused.discard(container_id)

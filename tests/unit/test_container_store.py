@@ -26,7 +26,7 @@ def make(cid: str = "a" * 64) -> Container:
 def test_round_trip(tmp_path):
     c = make()
     store = ContainerStore(tmp_path)
-    store.save(c)
+    store.save(c).result()
     assert store.get(c.id) == c
     again = ContainerStore(tmp_path)
     assert again.get(c.id) == c  # tuples, enums and nested dataclasses come back equal
@@ -37,16 +37,16 @@ def test_none_cmd_stays_none(tmp_path):
     from dataclasses import replace
 
     c = replace(make(), config=ContainerConfig(image="busybox"))
-    ContainerStore(tmp_path).save(c)
+    ContainerStore(tmp_path).save(c).result()
     got = ContainerStore(tmp_path).get(c.id)
     assert got is not None and got.config.cmd is None and got.config.entrypoint is None
 
 
 def test_delete(tmp_path):
     store = ContainerStore(tmp_path)
-    store.save(make())
+    store.save(make()).result()
     (store.dir("a" * 64) / "upper").mkdir()
-    store.delete("a" * 64)
+    store.delete("a" * 64).result()
     assert store.get("a" * 64) is None
     assert not (tmp_path / ("a" * 64)).exists()
     assert ContainerStore(tmp_path).all() == []
@@ -54,7 +54,7 @@ def test_delete(tmp_path):
 
 def test_a_dir_without_a_record_is_dropped_at_open(tmp_path):
     store = ContainerStore(tmp_path)
-    store.save(make())
+    store.save(make()).result()
     half = tmp_path / ("c" * 64)
     (half / "rootfs").mkdir(parents=True)  # a create that crashed before its record landed
     again = ContainerStore(tmp_path)
@@ -64,7 +64,7 @@ def test_a_dir_without_a_record_is_dropped_at_open(tmp_path):
 
 def test_an_unreadable_record_is_skipped_and_kept(tmp_path):
     store = ContainerStore(tmp_path)
-    store.save(make())
+    store.save(make()).result()
     for cid, text in (("d" * 64, "{not json"), ("e" * 64, json.dumps({"id": "x"}))):
         bad = tmp_path / cid
         bad.mkdir()
@@ -77,7 +77,7 @@ def test_an_unreadable_record_is_skipped_and_kept(tmp_path):
 def test_save_replaces(tmp_path):
     store = ContainerStore(tmp_path)
     c = make()
-    store.save(c)
-    store.save(c.with_state(status=Status.RUNNING, pid=42))
+    store.save(c).result()
+    store.save(c.with_state(status=Status.RUNNING, pid=42)).result()
     got = ContainerStore(tmp_path).get(c.id)
     assert got is not None and got.state.status == Status.RUNNING and got.state.pid == 42

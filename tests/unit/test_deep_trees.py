@@ -429,11 +429,11 @@ def test_container_and_volume_removal_of_deep_trees(tmp_path: Path) -> None:
 
     store = ContainerStore(tmp_path / "containers")
     c = make()
-    store.save(c)
+    store.save(c).result()
     (store.dir(c.id) / "upper").mkdir()
     deep(store.dir(c.id) / "upper", DEEP, file=b"x")
     assert tree_size(store.dir(c.id) / "upper") == DEEP
-    store.delete(c.id)
+    store.delete(c.id).result()
     assert not store.dir(c.id).exists()
     # a removal that crashed half way: the next start removes what is left
     leftover = tmp_path / "containers" / ("e" * 64)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from servin.core.events import EventBus
+from servin.core.lifecycle import Records
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, State, Status
 from servin.core.networking import ContainerNetworking
 from servin.core.store import ContainerStore
@@ -43,7 +44,7 @@ def test_a_connect_cut_short_is_kept_and_a_disconnect_cut_short_is_finished(tmp_
     store.save(c)
     # the kernel has app and bridge: "side" was being disconnected, "bridge" being connected
     net = service([endpoint(cid, "n-app"), endpoint(cid, "n-bridge", "db", cid[:12])])
-    nw = ContainerNetworking(network=net, store=store, lookup=lambda ref: store.get(ref),  # type: ignore[arg-type]
+    nw = ContainerNetworking(network=net, store=store, amend=Records(store).amend, lookup=lambda ref: store.get(ref),  # type: ignore[arg-type]
                              lock_of=lambda cid: None, events=EventBus(), host_resolv_conf=tmp_path / "r")  # type: ignore[arg-type,return-value]
     fixed = nw.reconcile(c)
     assert fixed.networks == (EndpointConfig(network="app"), EndpointConfig(network="bridge", aliases=("db",)))

@@ -14,11 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from servin.api.wire.containers import parse_create
-from servin.core.containers import ContainerService
-from servin.core.events import EventBus
 from servin.core.model import Container, State
 from servin.core.spec import ProcessUser, RootfsLayout, build_spec
-from servin.core.store import ContainerStore
+from tests.support.fakes import FakeRuntime
 
 CID = "4f1c0a2b3d4e" + "0" * 52
 BUNDLE = f"/var/lib/servin/containers/{CID}"
@@ -105,12 +103,11 @@ def _container(tmp_path: Path) -> Container:
 
 def _spec(tmp_path: Path, cgroup_version: int = 1, cgroup_parent: str = "docker") -> dict:
     c = _container(tmp_path)
-    engine = ContainerService(store=ContainerStore(tmp_path / "c"), images=None, runtime=None,
-                              events=EventBus(), cgroup_parent=cgroup_parent, cgroup_version=cgroup_version)
+    runtime = FakeRuntime(cgroup_parent=cgroup_parent, cgroup_version=cgroup_version)
     layout = RootfsLayout(bundle=BUNDLE, lowerdirs=("/l/2", "/l/1"), upperdir=f"{BUNDLE}/upper",
                           workdir=f"{BUNDLE}/work")
     return build_spec(c, layout=layout, user=ProcessUser(uid=1000, gid=1000, additional_gids=(1000,)),
-                      cgroups_path=engine.cgroups_path(CID), cgroup_version=cgroup_version)
+                      cgroups_path=runtime.cgroups_path(CID), cgroup_version=cgroup_version)
 
 
 def test_namespaces_v1_match_dockerd(tmp_path):

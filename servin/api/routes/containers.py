@@ -19,9 +19,11 @@ from servin.api.wire import containers as wire
 from servin.api.wire import stats as wire_stats
 from servin.api.wire.filters import parse_filters
 from servin.core import query
-from servin.core.containers import now_rfc3339
+from servin.core.attach import AttachStream, AttachTicket
+from servin.core.lifecycle import now_rfc3339
 from servin.core.logrender import frame
 from servin.core.logs import LogQuery, renders_natively
+from servin.core.model import Container, LogLine
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
                           "network", "volume", "health", "publish", "expose", "isolation", "is-task"})
@@ -171,10 +173,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _attach_streams(request: web.Request, c: Any, ticket: Any,
-                          send_log: Callable[[Any], Awaitable[None]]) -> tuple[Any, Any] | None:
+async def _attach_streams(request: web.Request, c: Container, ticket: AttachTicket,
+                          send_log: Callable[[LogLine], Awaitable[None]]) -> AttachStream | None:
     """The common part of both attaches: the log first (`logs`), then, with `stream`, the
-    supervisor's streams once the container runs: (reader, writer), or None when there is none."""
+    container's stdio once it runs, or None when there is none."""
     engine = services(request).containers
     want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
     if flag(request, "logs"):
@@ -184,38 +186,29 @@ async def _attach_streams(request: web.Request, c: Any, ticket: Any,
                 await send_log(line)
     if not flag(request, "stream"):
         return None
-    shim = await ticket.shim
-    if shim is None:
-        return None
-    try:
-        return await shim.attach(stdin=want_in, stdout=want_out, stderr=want_err)
-    finally:
-        if not ticket.connected.done():
-            ticket.connected.set_result(None)
+    return await engine.open_attach(ticket, stdin=want_in, stdout=want_out, stderr=want_err)
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
     c, ticket = services(request).containers.attach_ticket(request.match_info["id"])
     resp, conn = await streams.hijack(request, RAW_STREAM)
 
-    async def send_log(line: Any) -> None:
+    async def send_log(line: LogLine) -> None:
         kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
         await conn.write(line.data if c.config.tty else streams.frame(kind, line.data))
 
     try:
-        pair = await _attach_streams(request, c, ticket, send_log)
-        if pair is None:
+        stream = await _attach_streams(request, c, ticket, send_log)
+        if stream is None:
             return resp
-        reader, writer = pair
         try:
-            await streams.pump(conn, reader, writer, stdin=flag(request, "stdin"), raw=c.config.tty,
+            await streams.pump(conn, stream.reader, stream.writer, stdin=flag(request, "stdin"), raw=c.config.tty,
                                detach_keys=request.query.get("detachKeys", ""), eof_ends_session=c.config.tty)
         finally:
             with contextlib.suppress(Exception):
-                writer.close()
+                stream.writer.close()
     finally:
-        if not ticket.connected.done():
-            ticket.connected.set_result(None)
+        ticket.done()
         await conn.close()
     return resp
 
@@ -226,14 +219,14 @@ async def attach_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
 
-    async def send_log(line: Any) -> None:
+    async def send_log(line: LogLine) -> None:
         await ws.send_bytes(line.data)
 
     try:
-        pair = await _attach_streams(request, c, ticket, send_log)
-        if pair is None:
+        stream = await _attach_streams(request, c, ticket, send_log)
+        if stream is None:
             return ws
-        reader, writer = pair
+        reader, writer = stream.reader, stream.writer
         want_in = flag(request, "stdin")
 
         async def to_client() -> None:
@@ -256,8 +249,7 @@ async def attach_ws(request: web.Request) -> web.WebSocketResponse:
             with contextlib.suppress(Exception):
                 writer.close()
     finally:
-        if not ticket.connected.done():
-            ticket.connected.set_result(None)
+        ticket.done()
         await ws.close()
     return ws
 
@@ -273,7 +265,7 @@ async def unpause(request: web.Request) -> web.Response:
 
 
 async def rename(request: web.Request) -> web.Response:
-    services(request).containers.rename(request.match_info["id"], request.query.get("name", ""))
+    await services(request).containers.rename(request.match_info["id"], request.query.get("name", ""))
     return web.Response(status=204)
 
 

@@ -35,6 +35,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     rec = execs.get(request.match_info["id"])
     if detach:
         rec = await execs.start(rec.id)
+        assert rec.session is not None
         asyncio.ensure_future(_drain(rec.session.reader))  # nobody reads: discard its output
         return web.Response(status=200)
     if rec.started:
@@ -52,6 +53,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         await conn.close()
         return resp
     session = rec.session
+    assert session is not None
     try:
         ended = await streams.pump(conn, session.reader, session.writer, stdin=rec.config.attach_stdin, raw=raw,
                                    detach_keys=rec.config.detach_keys)

@@ -500,6 +500,8 @@ def _status_text(c: Container, now_ns: int) -> str:
         return f"Up {since}"
     if st.status == Status.EXITED:
         return f"Exited ({st.exit_code}) {human_duration(now_ns - parse_time_ns(st.finished_at))} ago"
+    if st.status == Status.REMOVING:
+        return "Removal In Progress"
     return st.status.value.capitalize()
 
 
