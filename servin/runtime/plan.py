@@ -44,7 +44,6 @@ from servin.runtime.linux import (
 )
 from servin.runtime.mounts import cgroup_mounts, parse_mount_options
 from servin.runtime.plan_format import Device, ExecPlan, Mount, Plan, Rlimit, decode
-from servin.runtime.resources import resources_from_oci
 from servin.runtime.seccomp import filter_flags
 
 __all__ = [
@@ -53,7 +52,6 @@ __all__ = [
     "MS_PRIVATE", "MS_RDONLY", "MS_REC", "MS_RELATIME", "MS_REMOUNT", "MS_SLAVE", "MS_STRICTATIME",
     "RLIMITS", "RLIM_INFINITY", "Device", "ExecPlan", "Mount", "Plan", "Rlimit", "capability_mask", "decode",
     "parse_mount_options", "parse_size", "plan_from_oci",
-    "resources_from_oci",  # transition: the core imports it until it uses runtime.update
 ]  # fmt: skip
 
 _OTHER_ROOT = re.compile(r"^/proc/([0-9]+)/root(/.+)$")

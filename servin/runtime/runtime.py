@@ -116,11 +116,14 @@ class Runtime:
 
     # ---- create / reconnect / delete ----------------------------------------------------
 
-    async def create(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> Shim:
-        """Build the plan, create the cgroup (the spec's linux.cgroupsPath, as runc), spawn the shim.
-        The container is not started. log_path None (or the annotation io.servin.log.driver=none):
-        no log is written.
-        # transition: returns None once the core uses the verbs (it returns the registered Shim)"""
+    async def create(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> None:
+        await self.spawn(container_id, bundle=bundle, log_path=log_path, exit_path=exit_path)
+
+    async def spawn(self, container_id: str, *, bundle: Path, log_path: Path | None, exit_path: Path) -> Shim:
+        """`create`, handing back the supervisor's handle (the runtime's own tests drive it): build
+        the plan, create the cgroup (the spec's linux.cgroupsPath, as runc), spawn the shim. The
+        container is not started. log_path None (or the annotation io.servin.log.driver=none): no
+        log is written."""
         bundle = Path(bundle)
         config = json.loads((bundle / "config.json").read_text())
         linux = config.get("linux") or {}
@@ -223,9 +226,12 @@ class Runtime:
             shim.pid = pid
         return shim
 
-    async def reconnect(self, container_id: str) -> Shim | None:
-        """After a daemon restart: take up the live shim again; None if it is gone.
-        # transition: returns bool once the core uses the verbs (the Shim it returns is truthy)"""
+    async def reconnect(self, container_id: str) -> bool:
+        return await self.reattach(container_id) is not None
+
+    async def reattach(self, container_id: str) -> Shim | None:
+        """`reconnect`, handing back the supervisor's handle: after a daemon restart, take up the
+        live shim again; None if it is gone."""
         shim = await self._connect(container_id)
         if shim is None:
             return None
@@ -238,11 +244,8 @@ class Runtime:
         if shim is not None:
             await shim.close()
 
-    def read_exit(
-        self, container_id: str, *, exit_path: Path | None = None, cgroups_path: str | None = None
-    ) -> ExitStatus | None:
-        """The recorded exit of a container whose shim is gone (None if it never exited).
-        # transition: cgroups_path is accepted and ignored until the core uses the verbs"""
+    def read_exit(self, container_id: str, *, exit_path: Path | None = None) -> ExitStatus | None:
+        """The recorded exit of a container whose shim is gone (None if it never exited)."""
         meta = self._meta(container_id)
         info = None
         for path in (exit_path, meta.exit_path, self.state_dir(container_id) / "exit"):
@@ -257,9 +260,8 @@ class Runtime:
             oom_killed=self._oom_killed(meta.cgroups_path),
         )
 
-    async def delete(self, container_id: str, *, cgroups_path: str | None = None) -> None:
-        """Stop a leftover shim (killing its container), destroy the cgroup, remove the state.
-        # transition: cgroups_path is accepted and ignored until the core uses the verbs"""
+    async def delete(self, container_id: str) -> None:
+        """Stop a leftover shim (killing its container), destroy the cgroup, remove the state."""
         state = self.state_dir(container_id)
         meta = self._meta(container_id)
         await self.release(container_id)

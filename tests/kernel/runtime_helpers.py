@@ -250,15 +250,15 @@ class Env:
         config = oci_config(args, lowerdir=self.lowerdir, work=bundle, cgroups_path=cgpath, **kw)
         (bundle / "config.json").write_text(json.dumps(config))
         self.created.append((cid, cgpath))
-        shim = await self.runtime.create(
+        shim = await self.runtime.spawn(
             cid, bundle=bundle, log_path=bundle / "json.log" if log else None, exit_path=bundle / "exit.json"
         )
         return cid, bundle, shim
 
     async def cleanup(self) -> None:
-        for cid, cgpath in self.created:
+        for cid, _cgpath in self.created:
             try:
-                await asyncio.wait_for(self.runtime.delete(cid, cgroups_path=cgpath), 20)
+                await asyncio.wait_for(self.runtime.delete(cid), 20)
             except Exception:  # noqa: BLE001 - keep cleaning
                 self.runtime._kill_shim_pid(self.runtime.state_dir(cid))
 

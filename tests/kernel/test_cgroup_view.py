@@ -118,7 +118,7 @@ async def test_v2_private_cgroupns_shows_its_own_cgroup(tmp_path: Path, lowerdir
                         namespaces=("pid", "mount", "uts", "ipc", "network", "cgroup"))
     (bundle / "config.json").write_text(json.dumps(config))
     try:
-        shim = await runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+        shim = await runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
         r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
         await shim.start()
         frames = await asyncio.wait_for(read_frames(r), 20)
@@ -126,7 +126,7 @@ async def test_v2_private_cgroupns_shows_its_own_cgroup(tmp_path: Path, lowerdir
         w.close()
         await shim.close()
     finally:
-        await asyncio.wait_for(runtime.delete(cid, cgroups_path=cgpath), 20)
+        await asyncio.wait_for(runtime.delete(cid), 20)
     lines = frames[1].decode().splitlines()
     # its cgroup is the namespace's root; the mount shows that cgroup (sh, cat and wc in it), and
     # none of the host's other cgroups

@@ -33,7 +33,7 @@ def _config(env: Env, args: list[str], edit=None) -> tuple[str, Path, dict]:  # 
 
 async def _run(env: Env, args: list[str], edit=None) -> tuple[int, str, str]:  # noqa: ANN001
     cid, bundle, _ = _config(env, args, edit)
-    shim = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+    shim = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
     r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
     try:
         await shim.start()
@@ -74,7 +74,7 @@ async def test_oom_score_adj_of_the_init_and_of_an_exec(env: Env) -> None:
         c["process"]["oomScoreAdj"] = 500
 
     cid, bundle, _ = _config(env, ["sleep", "30"], edit)
-    shim = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+    shim = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
     try:
         pid = await shim.start()
         assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "500"
@@ -112,7 +112,7 @@ def _ns(pid: int | str, kind: str) -> str:
 
 async def test_ipc_and_pid_namespaces_and_shm_of_another_container_are_joined(env: Env) -> None:
     cid, bundle, _ = _config(env, ["sh", "-c", "echo from-the-donor > /dev/shm/x; exec sleep 30"])
-    donor = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+    donor = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
     try:
         dpid = await donor.start()
         for _ in range(100):

@@ -58,7 +58,7 @@ async def start(env: Env, args: list[str], *, mounts: list[dict], cwd: str = "/"
     config["process"]["cwd"] = cwd
     (bundle / "config.json").write_text(json.dumps(config))
     env.created.append((cid, cgpath))
-    shim = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+    shim = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
     code, out, err = await drive(shim)
     return code, out.decode(), err.decode(), bundle
 

@@ -35,7 +35,7 @@ async def test_container_joins_netns_file(env: Env, tmp_path: Path) -> None:
         config["linux"]["namespaces"].append({"type": "network", "path": str(path)})
         (bundle / "config.json").write_text(json.dumps(config))
         env.created.append((cid, cgpath))
-        shim = await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+        shim = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
         r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
         await shim.start()
         frames = await asyncio.wait_for(read_frames(r), 20)

@@ -71,7 +71,7 @@ async def test_delete_removes_shim_cgroup_and_state(env: Env) -> None:
     shim_pid = int((state / "shim.pid").read_text())
     cgpath = dict(env.created)[cid]
     await shim.close()
-    await env.runtime.delete(cid, cgroups_path=cgpath)
+    await env.runtime.delete(cid)
     assert not state.exists()
     assert not Path("/sys/fs/cgroup/memory", cgpath.strip("/")).exists()
     for _ in range(50):
@@ -82,7 +82,7 @@ async def test_delete_removes_shim_cgroup_and_state(env: Env) -> None:
     # a created, never started container goes the same way
     cid, _, shim = await env.create(["true"])
     await shim.close()
-    await env.runtime.delete(cid, cgroups_path=dict(env.created)[cid])
+    await env.runtime.delete(cid)
     assert not env.runtime.state_dir(cid).exists()
 
 
@@ -214,7 +214,7 @@ async def test_shim_survives_and_reconnect(env: Env) -> None:
     shim_pid = int((env.runtime.state_dir(cid) / "shim.pid").read_text())
     os.kill(shim_pid, 0)  # still alive
 
-    again = await env.runtime.reconnect(cid)
+    again = await env.runtime.reattach(cid)
     assert again is not None and again.pid == pid
     r, w = await again.attach(stdin=True, stdout=True, stderr=True)
     w.write(b"it\n")
@@ -228,12 +228,11 @@ async def test_shim_survives_and_reconnect(env: Env) -> None:
     w.close()
     await again.close()
     for _ in range(50):
-        if await env.runtime.reconnect(cid) is None:
+        if await env.runtime.reattach(cid) is None:
             break
         await asyncio.sleep(0.1)
-    assert await env.runtime.reconnect(cid) is None
-    cgpath = dict(env.created)[cid]
-    st = env.runtime.read_exit(cid, exit_path=bundle / "exit.json", cgroups_path=cgpath)
+    assert await env.runtime.reattach(cid) is None
+    st = env.runtime.read_exit(cid, exit_path=bundle / "exit.json")
     assert st is not None and st.exit_code == 0 and not st.oom_killed
 
 
@@ -243,7 +242,7 @@ async def test_oom_kill(env: Env) -> None:
     )
     assert code_out[0] == 137
     cid, cgpath = env.created[-1]
-    assert env.runtime.read_exit(cid, exit_path=code_out[3] / "exit.json", cgroups_path=cgpath).oom_killed
+    assert env.runtime.read_exit(cid, exit_path=code_out[3] / "exit.json").oom_killed
 
 
 async def test_no_mount_left_on_host(env: Env) -> None:
@@ -310,7 +309,7 @@ async def test_shim_survives_daemon_sigkill(env: Env) -> None:
         await daemon.wait()
     await asyncio.sleep(0.2)
     os.kill(container_pid, 0)
-    shim = await env.runtime.reconnect(cid)
+    shim = await env.runtime.reattach(cid)
     assert shim is not None and shim.pid == container_pid
     r, w = await shim.attach(stdin=True, stdout=True, stderr=False)
     w.write(b"now\n")

@@ -334,7 +334,7 @@ async def test_exec_after_reconnect_and_without_pid_namespace(env: Env) -> None:
     cid, _, shim = await env.create(["sleep", "100"], namespaces=("mount", "uts", "ipc", "network"))
     await shim.start()
     await shim.close()  # the daemon restarts
-    again = await env.runtime.reconnect(cid)
+    again = await env.runtime.reattach(cid)
     assert again is not None
     ex = await again.exec(args=["sh", "-c", "hostname; grep CapEff /proc/self/status"], env=[PATH])
     out = (await asyncio.wait_for(read_frames(ex.reader), 10))[1].split()

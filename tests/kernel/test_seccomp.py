@@ -48,7 +48,7 @@ async def create(env: Env, args: list[str], *, section: dict | None, nnp: bool =
         config["linux"]["seccomp"] = section
     (bundle / "config.json").write_text(json.dumps(config))
     env.created.append((cid, cgpath))
-    return await env.runtime.create(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
+    return await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
 
 
 async def run(env: Env, args: list[str], **kw) -> tuple[int, str, str]:  # noqa: ANN003

@@ -9,7 +9,8 @@ import pytest
 from servin.errors import InvalidArgument, NotImplementedYet
 from servin.kernel.cgroups import Resources, v1_hierarchy_mounts
 from servin.runtime import plan as P
-from servin.runtime.plan import Mount, Rlimit, decode, plan_from_oci, resources_from_oci
+from servin.runtime.plan import Mount, Rlimit, decode, plan_from_oci
+from servin.runtime.resources import resources_from_oci
 
 pytestmark = pytest.mark.unit
 
