@@ -11,7 +11,6 @@ from servin import errors
 from servin.api.context import SERVICES, Services
 from servin.api.errors import error_response, status_of
 from servin.api.routes import archive, containers, execs, images, networks, system, volumes
-from servin.core.execs import ExecService
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,6 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
 def build_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[docker_middleware], client_max_size=1 << 40)
     app[SERVICES] = services
-    app[execs.EXECS] = services.execs or ExecService(services.containers)
     app.on_response_prepare.append(_docker_headers)
 
     def add(method: str, path: str, handler: Handler) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import io
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from servin.core.containers import AttachTicket, WaitResult
+from servin.core.containers import AttachStream, AttachTicket, WaitResult
 from servin.core.events import Event
 from servin.core.host import HostFacts
 from servin.core.execs import ExecConfig, ExecRecord
@@ -22,9 +23,12 @@ from servin.core.model import Container, ContainerConfig, EndpointConfig, HostCo
 from servin.core.networks import EndpointDecoder, NetworkDetail, NetworkPruneReport, NetworkSpec
 from servin.core.query import Filters
 from servin.core.system import BuildCachePruneReport, DiskUsage, PingFacts, SystemInfo
+from servin.core.views import ContainerDetail, ContainerListing, ResourceStats
 from servin.core.volumes import Volume, VolumePruneReport, VolumeSpec
 from servin.images.model import DeleteItem, HistoryItem, Image
-from servin.images.reference import Reference
+from servin.images.progress import ProgressSink
+from servin.images.query import PrunePolicy
+from servin.images.service import SaveSelection
 from servin.network.store import NetworkRecord
 
 
@@ -86,15 +90,14 @@ class SystemBackend(Protocol):
     async def prune_build_cache(self) -> BuildCachePruneReport: ...
 
 
-# ---- draft: the lead finalises after the merge ---------------------------------------------
-# Containers, images and exec are being reshaped (ContainerService, ImageStore, ExecService) while
-# this is written. These drafts are what the handlers call today, with each reach-through
-# (`containers.store.dir`, `containers.networking.*`, `request.app[EXECS]`, events published by
-# image handlers) folded into one method of the backend that should own it; `Services` keeps the
-# concrete classes until they are final.
+# ---- containers, images, exec -------------------------------------------------------------
 
-class ContainerStateBackend(Protocol):  # draft: the lead finalises after the merge
-    """Create and the lifecycle verbs (moby's stateBackend)."""
+class ContainersBackend(Protocol):
+    """/containers: create and the verbs that change a container (moby's stateBackend), attach,
+    prune. core/containers.ContainerService; the filesystem verbs (cp, export, changes, commit) are
+    core/filesystem's."""
+
+    def get(self, ref: str) -> Container: ...
 
     def verify(self, host_config: HostConfig, *, update: bool = False) -> tuple[HostConfig, list[str]]: ...
 
@@ -115,9 +118,9 @@ class ContainerStateBackend(Protocol):  # draft: the lead finalises after the me
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None: ...
 
-    async def remove_link(self, parent: str, alias: str) -> None: ...  # today containers.networking.remove_link
+    async def remove_link(self, parent: str, alias: str) -> None: ...
 
-    def rename(self, ref: str, new_name: str) -> None: ...
+    async def rename(self, ref: str, new_name: str) -> None: ...
 
     async def update(self, ref: str, host_config: HostConfig) -> Container: ...
 
@@ -125,87 +128,65 @@ class ContainerStateBackend(Protocol):  # draft: the lead finalises after the me
 
     async def resize(self, ref: str, height: int, width: int) -> None: ...
 
+    def attach_ticket(self, ref: str) -> tuple[Container, AttachTicket]: ...
 
-class ContainerQueryBackend(Protocol):  # draft: the lead finalises after the merge
-    """Lookups, list (its filters behind it, as networks and volumes), prune."""
+    async def open_attach(self, ticket: AttachTicket, *, stdin: bool, stdout: bool,
+                          stderr: bool) -> AttachStream | None: ...
 
-    def get(self, ref: str) -> Container: ...
-
-    def list(self) -> list[Container]: ...  # to become list(filters, all_, limit) with core/query.select inside
-
-    def bundle_dir(self, cid: str) -> Path: ...  # today containers.store.dir (inspect's GraphDriver)
-
-    def log_path(self, cid: str) -> Path: ...
-
-    def network_info(self, cid: str) -> builtins.list[tuple[NetworkRecord, object]]: ...  # today networking.info
-
-    def sandbox_key(self, cid: str) -> str: ...  # today networking.sandbox_key
-
-    async def prune(self, filters: Filters) -> tuple[builtins.list[str], int]: ...
+    async def prune(self, filters: dict[str, list[str]]) -> tuple[list[str], int]: ...
 
 
-class ContainerMonitorBackend(Protocol):  # draft: the lead finalises after the merge
-    """Logs, stats, top (moby's monitorBackend)."""
+class ContainerViewsBackend(Protocol):
+    """What the API reads of containers (moby's monitorBackend): core/views.ContainerViews."""
 
-    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[list[LogLine]]]: ...
+    def list(self, filters: Mapping[str, Sequence[str]], *, all_: bool,
+             limit: int) -> builtins.list[ContainerListing]: ...
+
+    def inspect(self, ref: str) -> ContainerDetail: ...
+
+    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[builtins.list[LogLine]]]: ...
 
     def rendered_logs(self, ref: str, query: LogQuery, *,
                       timestamps: bool) -> tuple[Container, AsyncIterator[bytes]]: ...
 
-    def stats_sample(self, ref: str) -> tuple[Container, object]: ...
+    def stats_sample(self, ref: str) -> tuple[Container, ResourceStats | None]: ...
 
-    def network_stats(self, cid: str) -> dict[str, dict[str, int]] | None: ...  # today networking.stats
+    async def network_stats(self, cid: str) -> dict[str, dict[str, int]] | None: ...
 
-    async def top(self, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]: ...
-
-
-class ContainerAttachBackend(Protocol):  # draft: the lead finalises after the merge
-    """Attach: a ticket resolved with the stream once the container runs (the runtime engineer's
-    AttachStream replaces the shim the ticket carries today)."""
-
-    def attach_ticket(self, ref: str) -> tuple[Container, AttachTicket]: ...
+    async def top(self, ref: str, ps_args: str) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]: ...
 
 
-class ContainersBackend(ContainerStateBackend, ContainerQueryBackend, ContainerMonitorBackend,
-                        ContainerAttachBackend, Protocol):  # draft: the lead finalises after the merge
-    """/containers (the filesystem verbs, cp/export/changes/commit, are core/filesystem's)."""
-
-
-class ImagesBackend(Protocol):  # draft: the lead finalises after the merge
-    """/images. Today the handlers publish the image events (load, import, tag, untag, delete,
-    prune, save) and build the prune selection themselves: both belong behind this."""
-
-    def list(self) -> list[Image]: ...  # to become list(filters, all_) with images/query.select_images inside
+class ImagesBackend(Protocol):
+    """/images: images/service.ImageService. Filters, prune policy and the image events are behind it."""
 
     def get(self, ref_or_id: str) -> Image: ...
 
     def history(self, ref_or_id: str) -> builtins.list[HistoryItem]: ...
 
-    def tag(self, ref_or_id: str, repo: str, tag: str | None = None) -> Image: ...
+    async def select(self, filters: Mapping[str, Sequence[str]], *, all_: bool) -> builtins.list[Image]: ...
 
-    def delete(self, ref_or_id: str, *, force: bool, users: Callable[[str], builtins.list[tuple[str, bool]]],
-               prune: bool = True) -> builtins.list[DeleteItem]: ...
+    async def tag_image(self, ref_or_id: str, repo: str, tag: str) -> Image: ...
 
-    def prune(self, *, dangling_only: bool, select: Callable[[Image], bool],
-              users: Callable[[str], builtins.list[tuple[str, bool]]]) -> tuple[builtins.list[DeleteItem], int]: ...
+    async def remove(self, ref_or_id: str, *, force: bool, prune: bool) -> builtins.list[DeleteItem]: ...
 
-    def load_archive(self, path: Path,
-                     progress: Callable[[str, int, int], None] | None = None) -> builtins.list[str]: ...
+    async def prune_images(self, policy: PrunePolicy) -> tuple[builtins.list[DeleteItem], int]: ...
 
-    def import_tarball(self, path: Path, *, repo: str | None, tag: str | None, changes: builtins.list[str],
-                       message: str) -> Image: ...
+    async def load(self, path: Path, progress: ProgressSink | None = None) -> builtins.list[str]: ...
 
-    def save_selection(self, names: Iterable[str]) -> builtins.list[tuple[str, builtins.list[Reference]]]: ...
+    async def import_image(self, path: Path, *, repo: str | None, tag: str | None, changes: builtins.list[str],
+                           message: str) -> Image: ...
+
+    async def save_plan(self, names: builtins.list[str]) -> SaveSelection: ...
+
+    async def save(self, selection: SaveSelection, out: io.RawIOBase) -> None: ...
 
 
-class ExecsBackend(Protocol):  # draft: the lead finalises after the merge
-    """/containers/{id}/exec and /exec/{id} (today reached through `request.app[EXECS]`)."""
+class ExecsBackend(Protocol):
+    """/containers/{id}/exec and /exec/{id}: core/execs.ExecService."""
 
     def create(self, ref: str, config: ExecConfig) -> ExecRecord: ...
 
     def get(self, exec_id: str) -> ExecRecord: ...
-
-    def ids_of(self, container_id: str) -> list[str]: ...
 
     async def start(self, exec_id: str) -> ExecRecord: ...
 

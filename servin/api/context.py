@@ -11,33 +11,36 @@ from typing import Any
 from aiohttp import web
 
 from servin import errors
-from servin.api.backends import NetworksBackend, SystemBackend, VolumesBackend
-from servin.core.containers import ContainerService
-from servin.core.events import EventBus
-from servin.core.execs import ExecService
+from servin.api.backends import (
+    ContainersBackend,
+    ContainerViewsBackend,
+    ExecsBackend,
+    ImagesBackend,
+    NetworksBackend,
+    SystemBackend,
+    VolumesBackend,
+)
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.host import HostFacts
-from servin.images.service import ImageService
 from servin.registry.service import RegistryService
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
-    """The engine's backends (api/backends.py). Containers, images and execs are still the core's
-    classes until their backends (drafted in api/backends.py) are final."""
+    """The engine's backends (api/backends.py), built by daemon/wiring.build_services."""
 
-    containers: ContainerService
-    images: ImageService
+    containers: ContainersBackend
+    container_views: ContainerViewsBackend
+    images: ImagesBackend
     networks: NetworksBackend
     volumes: VolumesBackend
     system: SystemBackend
-    events: EventBus  # the image handlers still publish their events themselves
+    execs: ExecsBackend
+    filesystem: ContainerFilesystem  # cp, export, changes, commit
+    registry: RegistryService  # pull, push, login, search, distribution inspect
     info: HostFacts  # the stats handler's ncpu and memory (system.facts() for the rest)
     host_cpu_ns: Callable[[], int]  # the host's CPU time since boot: stats' system_cpu_usage
     tmp_dir: Path
-    execs: ExecService
-    filesystem: ContainerFilesystem  # cp, export, changes, commit
-    registry: RegistryService | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -13,7 +13,7 @@ import builtins
 import logging
 import os
 import signal as signal_mod
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,14 @@ from servin.core.creation import CreateSettings, Creator, ImageSource
 from servin.core.events import Event, EventBus
 from servin.core.launch import Launcher, LaunchSettings
 from servin.core.lifecycle import EXITED, PAUSED, RESTARTING, RUNNING, Records, now_rfc3339, parse_signal
-from servin.core.logs import LogQuery, read_log, render_log
-from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, LogLine, Status
+from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, Status
 from servin.core.networking import ContainerNetworking
 from servin.core.spec import resources_for
 from servin.core.removal import Remover
 from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.volumes import VolumeStore
-from servin.runtime.api import AttachStream, ResourceStats, Runtime
+from servin.runtime.api import AttachStream, Runtime
 from servin.runtime.plan import CAPABILITIES  # the names of every capability, for the default bounding set
 
 log = logging.getLogger(__name__)
@@ -320,23 +319,15 @@ class ContainerService:
         self.emit(c, "update")
         return c
 
-    async def top(self, ref: str, ps_args: str) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
-        c = self.get(ref)
-        lifecycle.require_alive(c)
-        return await self.runtime.top(c.id, ps_args)
-
-    def stats_sample(self, ref: str) -> tuple[Container, ResourceStats | None]:
-        """One reading of the container's cgroup (None when it is not running)."""
-        c = self.get(ref)
-        if not c.state.alive:
-            return c, None
-        return c, self.runtime.stats(c.id)
+    async def remove_link(self, parent: str, alias: str) -> None:
+        """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
+        await self.networking.remove_link(parent, alias)
 
     async def prune(self, filters: dict[str, builtins.list[str]]) -> tuple[builtins.list[str], int]:
         """Removes the stopped containers the filters select: (ids, bytes of their layers)."""
         return await self.remover.prune(filters)
 
-    # ---- attach / logs ------------------------------------------------------------------
+    # ---- attach -------------------------------------------------------------------------
 
     def attach_ticket(self, ref: str) -> tuple[Container, AttachTicket]:
         c = self.get(ref)
@@ -349,30 +340,6 @@ class ContainerService:
                           stderr: bool) -> AttachStream | None:
         """The container's stdio for an attach client, once it runs; None when it will not."""
         return await self.attach_desk.open(ticket, stdin=stdin, stdout=stdout, stderr=stderr)
-
-    def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[builtins.list[LogLine]]]:
-        c = self._readable_log(ref)
-        return c, read_log(self.log_path(c.id), query, self._still_running(c.id))
-
-    def rendered_logs(self, ref: str, query: LogQuery, *, timestamps: bool) -> tuple[Container, AsyncIterator[bytes]]:
-        """The body of `docker logs` for queries `renders_natively` takes (no since/until/tail)."""
-        c = self._readable_log(ref)
-        return c, render_log(self.log_path(c.id), query, self._still_running(c.id), tty=c.config.tty,
-                             timestamps=timestamps)
-
-    def _readable_log(self, ref: str) -> Container:
-        c = self.get(ref)
-        if c.host_config.log_type == "none":
-            raise errors.InvalidArgument(
-                'configured logging driver does not support reading')
-        return c
-
-    def _still_running(self, cid: str) -> Callable[[], bool]:
-        def still_running() -> bool:
-            cur = self.store.get(cid)
-            return cur is not None and cur.state.running
-
-        return still_running
 
     # ---- daemon start and stop ----------------------------------------------------------
 

@@ -23,6 +23,7 @@ from servin.core.host import HostFacts
 from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
 from servin.core.system import System
+from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts
 from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
@@ -161,11 +162,12 @@ def build_services(*, containers: ContainerService, images: ImageService, volume
     def writable_layer(cid: str) -> Path:
         return containers.store.dir(cid) / "upper"
 
+    execs = execs or ExecService(containers)
     return Services(
-        containers=containers, images=images, events=events, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir,
-        execs=execs or ExecService(containers),
+        containers=containers, images=images, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir, execs=execs,
+        container_views=ContainerViews(containers=containers, images=images, execs=execs),
         filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
-        registry=registry,
+        registry=registry or RegistryService(images, tmp_dir, events=image_events(events)),
         networks=Networks(service=network, attachments=containers.networking, container_name=container_name,
                           events=events),
         volumes=Volumes(store=volumes, users=containers.volume_users, events=events, now=now_rfc3339),

@@ -140,7 +140,7 @@ async def test_delete_destroys_the_recorded_cgroup_and_the_state(rt: Runtime) ->
     state = rt.state_dir("c1")
     (state / "sub").mkdir(parents=True)
     (state / "meta.json").write_text(json.dumps({"cgroups_path": "/elsewhere/c1", "exit_path": ""}))
-    await rt.delete("c1", cgroups_path="/ignored/c1")
+    await rt.delete("c1")
     assert rt.cgroups.calls == [("destroy", "/elsewhere/c1")]  # type: ignore[attr-defined]
     assert not state.exists()
     await rt.delete("c2")

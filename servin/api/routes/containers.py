@@ -18,7 +18,6 @@ from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
 from servin.api.wire import stats as wire_stats
 from servin.api.wire.filters import parse_filters
-from servin.core import query
 from servin.core.attach import AttachStream, AttachTicket
 from servin.core.lifecycle import now_rfc3339
 from servin.core.logrender import frame
@@ -47,31 +46,15 @@ async def list_(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit") or -1)
     except ValueError:
         raise errors.InvalidArgument(f"invalid limit: {request.query['limit']}") from None
-    cs = s.containers.list()
-    if not show_all and limit <= 0 and not filters.get("status") and not filters.get("exited"):
-        cs = [c for c in cs if c.state.running]
-
-    def image_ids_of(ref: str) -> set[str]:
-        try:
-            return {s.images.get(ref).id}
-        except errors.NotFound:
-            return set()
-
-    cs = query.select(cs, filters, image_ids_of=image_ids_of)
-    if limit > 0:
-        cs = cs[:limit]
+    listed = s.container_views.list(filters, all_=show_all, limit=limit)
     now = time.time_ns()
-    return json_response([wire.summary(c, now, s.containers.networking.info(c.id)) for c in cs])
+    return json_response([wire.summary(item.container, now, item.networks) for item in listed])
 
 
 async def inspect(request: web.Request) -> web.Response:
-    engine = services(request).containers
-    c = engine.get(request.match_info["id"])
-    d = engine.store.dir(c.id)
-    exec_ids = services(request).execs.ids_of(c.id) if services(request).execs else []
-    net = engine.networking
-    return json_response(wire.inspect(c, bundle=str(d), log_path=str(engine.log_path(c.id)), exec_ids=exec_ids,
-                                      networks=net.info(c.id), sandbox_key=net.sandbox_key(c.id)))
+    d = services(request).container_views.inspect(request.match_info["id"])
+    return json_response(wire.inspect(d.container, bundle=str(d.bundle_dir), log_path=str(d.log_path),
+                                      exec_ids=d.exec_ids, networks=d.networks, sandbox_key=d.sandbox_key))
 
 
 async def start(request: web.Request) -> web.Response:
@@ -107,7 +90,7 @@ async def kill(request: web.Request) -> web.Response:
 async def remove_link(request: web.Request) -> web.Response:
     if not flag(request, "link"):
         raise errors.NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
-    await services(request).containers.networking.remove_link(request.match_info["parent"], request.match_info["alias"])
+    await services(request).containers.remove_link(request.match_info["parent"], request.match_info["alias"])
     return web.Response(status=204)
 
 
@@ -159,12 +142,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
                  since_ns=_since(request.query.get("since"), "since"),
                  until_ns=_since(request.query.get("until"), "until"))
     timestamps = flag(request, "timestamps")
-    engine = services(request).containers
+    views = services(request).container_views
     body: AsyncIterator[bytes]
     if renders_natively(q):  # the common case, rendered in C from the file's bytes
-        _, body = engine.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
+        _, body = views.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
     else:  # since/until/tail: the Python reader's lines
-        c, lines = engine.logs(request.match_info["id"], q)
+        c, lines = views.logs(request.match_info["id"], q)
         body = (frame(batch, tty=c.config.tty, timestamps=timestamps) async for batch in lines)
     resp = await streams.open_stream(request, RAW_STREAM)
     async for chunk in body:
@@ -180,7 +163,7 @@ async def _attach_streams(request: web.Request, c: Container, ticket: AttachTick
     engine = services(request).containers
     want_in, want_out, want_err = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
     if flag(request, "logs"):
-        _, lines = engine.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
+        _, lines = services(request).container_views.logs(c.id, LogQuery(stdout=want_out, stderr=want_err))
         async for batch in lines:
             for line in batch:
                 await send_log(line)
@@ -278,25 +261,22 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def top(request: web.Request) -> web.Response:
-    titles, rows = await services(request).containers.top(request.match_info["id"],
+    titles, rows = await services(request).container_views.top(request.match_info["id"],
                                                           request.query.get("ps_args", ""))
     return json_response({"Titles": titles, "Processes": rows})
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
     s = services(request)
-    engine = s.containers
+    views = s.container_views
     ref = request.match_info["id"]
     stream = flag(request, "stream", True)
     one_shot = flag(request, "one-shot")
-    c, cur = engine.stats_sample(ref)
+    c, cur = views.stats_sample(ref)
 
     def reading() -> tuple[Any, int, str]:
-        _, sample = engine.stats_sample(c.id)
+        _, sample = views.stats_sample(c.id)
         return sample, s.host_cpu_ns(), now_rfc3339()
-
-    def networks() -> dict[str, dict[str, int]] | None:
-        return engine.networking.stats(c.id) if cur is not None else None
 
     resp = await streams.open_stream(request, "application/json")
     pre, pre_sys, preread = None, 0, wire_stats.ZERO_TIME
@@ -307,7 +287,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         cur, sys_ns, read = reading()
         body = wire_stats.stats(c, cur, pre, read=read, preread=preread, system_ns=sys_ns, pre_system_ns=pre_sys,
                           ncpu=s.info.ncpu, mem_total=s.info.mem_total,
-                          networks=await asyncio.to_thread(networks))
+                          networks=await views.network_stats(c.id) if cur is not None else None)
         await resp.write(json.dumps(body).encode() + b"\n")
         if not stream or cur is None:
             break

@@ -25,15 +25,10 @@ from servin.registry import search as search_mod
 from servin.registry.service import RegistryService
 
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-_FALLBACK: dict[int, RegistryService] = {}
 
 
 def registry(request: web.Request) -> RegistryService:
-    s = services(request)
-    svc = getattr(s, "registry", None)
-    if svc is None:  # an app built without one (API tests): one per Services object
-        svc = _FALLBACK.setdefault(id(s), RegistryService(s.images, s.tmp_dir, events=s.images.events))
-    return svc
+    return services(request).registry
 
 
 class ProgressStream:

@@ -13,14 +13,13 @@ from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
 from servin.api.wire.execs import exec_inspect, parse_exec_create, parse_exec_start
-from servin.core.execs import ExecService
+from servin.api.backends import ExecsBackend
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
-EXECS = web.AppKey("execs", ExecService)
 
 
-def _execs(request: web.Request) -> ExecService:
-    return request.app[EXECS]
+def _execs(request: web.Request) -> ExecsBackend:
+    return services(request).execs
 
 
 async def create(request: web.Request) -> web.Response:
