@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+import os
+import socket
 import ssl
+from http import HTTPStatus
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,8 +127,6 @@ class Repository:
             if isinstance(err, RegistryError) and err.code == "UNKNOWN":
                 err = RegistryError("UNAUTHORIZED", body.decode(errors="replace").strip() or "authentication required")
             raise errors.Unauthorized(f'{method.title()} "{url}": {err}')
-        import json
-
         try:
             data = json.loads(body)
         except ValueError:
@@ -220,8 +222,6 @@ class Repository:
 
     async def tags(self) -> list[str]:
         """Every tag of the repository (following the Link pagination)."""
-        import json
-
         url, out = self.url("tags/list?n=1000"), []
         while url:
             resp = await self.request("GET", url)
@@ -316,8 +316,6 @@ def _replayable(data: Any) -> bool:
 
 
 def _phrase(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -333,12 +331,8 @@ def describe_transport_error(exc: BaseException) -> str:
             return "x509: certificate signed by unknown authority"
         return f"x509: {why}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        import socket
-
         if isinstance(exc.os_error, socket.gaierror):
             return f"dial tcp: lookup {exc.host}: no such host"
-        import os
-
         errno = getattr(exc.os_error, "errno", None)
         reason = os.strerror(errno) if errno else str(exc.os_error)
         return f"dial tcp {exc.host}:{exc.port}: connect: {reason.lower()}"

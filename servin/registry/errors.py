@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from servin import errors
+from servin.registry.auth import parse_challenges
 
 
 @dataclass
@@ -26,8 +28,6 @@ class TransportError(Exception):
 
 def from_response(status: int, body: bytes, www_authenticate: str = "") -> Exception:
     """The error a non-2xx registry answer stands for (distribution's HandleErrorResponse)."""
-    from servin.registry.auth import parse_challenges
-
     if 400 <= status < 500:
         for scheme, params in parse_challenges(www_authenticate):
             if scheme == "bearer" and params.get("error") in ("invalid_token", "insufficient_scope"):
@@ -57,8 +57,6 @@ def from_response(status: int, body: bytes, www_authenticate: str = "") -> Excep
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -277,7 +277,7 @@ from servin.runtime import Runtime
 async def main():
     rt = Runtime(exec_root=Path({exec_root!r}), cgroups=make_cgroups())
     b = Path({bundle!r})
-    shim = await rt.create({cid!r}, bundle=b, log_path=b / "json.log", exit_path=b / "exit.json")
+    shim = await rt.spawn({cid!r}, bundle=b, log_path=b / "json.log", exit_path=b / "exit.json")
     await shim.start()
     print("started", shim.pid, flush=True)
     await asyncio.sleep(3600)

@@ -20,8 +20,7 @@ from servin.api.wire import stats as wire_stats
 from servin.api.wire.filters import parse_filters
 from servin.core.attach import AttachStream, AttachTicket
 from servin.core.lifecycle import now_rfc3339
-from servin.core.logrender import frame
-from servin.core.logs import LogQuery, renders_natively
+from servin.core.logs import LogQuery, frame, renders_natively
 from servin.core.model import Container, LogLine
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
