@@ -10,19 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from servin import errors
 from servin.core.model import Container
+from servin.images.query import label_matches  # Docker's label filter, one copy for every resource
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 # Docker's filters.Args once decoded: a key (label, until, ...) and its values.
 Filters = Mapping[str, Sequence[str]]
-
-
-def label_matches(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
-    for w in wanted:
-        key, eq, value = w.partition("=")
-        if key not in labels or eq and labels[key] != value:
-            return False
-    return True
 
 
 def select(

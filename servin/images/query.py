@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -111,7 +111,7 @@ def select_images(
     return out
 
 
-def label_matches(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+def label_matches(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
     """Docker's label filter: every ``key`` present, every ``key=value`` equal."""
     for w in wanted:
         key, eq, value = w.partition("=")

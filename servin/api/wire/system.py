@@ -11,7 +11,6 @@ from servin.api.wire import request_body
 from servin.api.wire.schemas import AUTH_CONFIG
 from servin.core.events import Event
 from servin.core.host import HostFacts
-from servin.core.query import label_matches
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -145,23 +144,5 @@ def event(ev: Event) -> dict[str, Any]:
         out["id"] = ev.actor_id
         out["from"] = ev.attributes.get("image", "")
     return out
-
-
-def event_matches(ev: Event, filters: dict[str, list[str]]) -> bool:
-    if "type" in filters and ev.type not in filters["type"]:
-        return False
-    if "event" in filters and ev.action not in filters["event"]:
-        return False
-    for kind in ("container", "image", "volume", "network"):
-        if kind in filters:
-            if ev.type != kind and not (kind == "image" and ev.type == "container"):
-                return False
-            ref = ev.attributes.get("image", "") if (kind == "image" and ev.type == "container") else ev.actor_id
-            name = ev.attributes.get("name", "")
-            if not any(v in (ref, name) or ref.startswith(v) for v in filters[kind]):
-                return False
-    if "label" in filters and not label_matches(ev.attributes, filters["label"]):
-        return False
-    return True
 
 
