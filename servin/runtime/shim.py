@@ -11,13 +11,13 @@ import contextlib
 import json
 import os
 import select
-import struct
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from servin import stdcopy
 from servin.errors import Conflict, ExecFailed, SystemError_
 from servin.runtime.api import ExitStatus
 from servin.runtime.linux import ALL_CAPS
@@ -90,19 +90,13 @@ class ExecSession:
     async def _pump(self) -> None:
         code: int | None = None
         try:
-            while True:
-                try:
-                    hdr = await self._raw.readexactly(8)
-                except asyncio.IncompleteReadError:
+            while (f := await stdcopy.read_frame(self._raw)) is not None:
+                if f.stream == EXIT_FRAME:
+                    code = int.from_bytes(f.payload[:4], "big", signed=True) if len(f.payload) >= 4 else 255
                     break
-                length = struct.unpack(">I", hdr[4:])[0]
-                payload = await self._raw.readexactly(length)
-                if hdr[0] == EXIT_FRAME:
-                    code = struct.unpack(">i", payload[:4])[0] if length >= 4 else 255
-                    break
-                if self._want.get(hdr[0], True):
+                if self._want.get(f.stream, True):
                     await self._gate.open.wait()
-                    self.reader.feed_data(hdr + payload)
+                    self.reader.feed_data(stdcopy.frame(f.stream, f.payload))
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
