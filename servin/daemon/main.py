@@ -17,7 +17,7 @@ from aiohttp import web
 
 from servin import errors
 from servin.api.app import build_app
-from servin.daemon import wiring
+from servin.daemon import listeners, wiring
 from servin.daemon.config import DaemonConfig
 from servin.images.seed import write_busybox_archive
 
@@ -98,6 +98,23 @@ async def _seed_busybox(engine: wiring.Engine) -> None:
             log.info("seeded: %s", line)
 
 
+def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> list[str]:
+    """The listeners to open: one on a port a running container publishes is refused (logged,
+    naming the container); the daemon refuses to start if that leaves none."""
+    if engine.network is None:
+        return list(config.hosts)
+
+    def name_of(container_id: str) -> str:
+        c = engine.containers.store.get(container_id)
+        return c.name if c is not None else container_id[:12]
+
+    hosts = listeners.clear_of_containers(config.hosts, engine.network.publishers, name_of,
+                                          tls=listeners.uses_tls(config))
+    if not hosts:
+        raise StartupError(f"no listener left: running containers publish {', '.join(config.hosts)}")
+    return hosts
+
+
 async def serve(config: DaemonConfig) -> None:
     _claim_pidfile(config.pidfile)
     try:
@@ -114,8 +131,9 @@ async def serve(config: DaemonConfig) -> None:
     app = build_app(engine.services)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    sites = [await _listen(runner, h, config.group) for h in config.hosts]
-    log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(config.hosts))
+    hosts = _hosts_clear_of_containers(config, engine)
+    sites = [await _listen(runner, h, config.group) for h in hosts]
+    log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(hosts))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,7 +25,7 @@ from servin.core.store import ContainerStore
 from servin.core.system import System
 from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
-from servin.daemon import facts
+from servin.daemon import facts, listeners
 from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
 from servin.errors import InvalidArgument
 from servin.images.deletion import UsersFn
@@ -189,4 +189,5 @@ def build_network(config: DaemonConfig) -> Any:
         raise InvalidArgument(f"bridge name {config.bridge!r} is longer than 15 characters")
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
-                          bridge_mtu=config.mtu or None)
+                          bridge_mtu=config.mtu or None,
+                          reserved=listeners.reserved_ports(config.hosts, tls=listeners.uses_tls(config)))

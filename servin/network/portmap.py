@@ -2,7 +2,8 @@
 
 The allocator's state is derived from the persisted endpoints (`EndpointRecord.ports`), so after
 a crash it is rebuilt and no host port is handed out twice. A binding on 0.0.0.0 (all addresses)
-conflicts with every address for the same port and protocol.
+conflicts with every address for the same port and protocol. Reserved ports (the daemon's own TCP
+listeners) are never handed out: a fixed binding on one is refused, a range or ephemeral pick skips it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,23 @@ class PublishedPort:
     def port_spec(self) -> str:
         """The container port as Docker names it, "80/tcp"."""
         return f"{self.container_port}/{self.protocol}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReservedPort:
+    """A TCP port on `host_ip` ("" = every address) that no binding may take, and why."""
+
+    host_ip: str
+    port: int
+    reason: str  # "the daemon listens on tcp://127.0.0.1:2375"
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether two IPv4 host addresses ("" or "0.0.0.0": every address) share a socket address:
+    a binding on every address includes each one, so it meets a listener on any of them."""
+    a = "" if a == "0.0.0.0" else a
+    b = "" if b == "0.0.0.0" else b
+    return a == "" or b == "" or a == b
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,15 +158,23 @@ def publish_all(exposed: Iterable[str]) -> list[PortRequest]:
 
 class PortAllocator:
     """Host ports in use, per protocol and address. `is_free` (optional) may veto a port that
-    something else on the host already uses (e.g. by trying to bind it)."""
+    something else on the host already uses (e.g. by trying to bind it); `reserved` TCP ports are
+    never handed out (records restored by `claim` are not checked against them)."""
 
     def __init__(self, ephemeral: tuple[int, int] = EPHEMERAL,
                  is_free: Callable[[str, str, int], bool] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, reserved: Iterable[ReservedPort] = ()) -> None:
         self.ephemeral = ephemeral
         self.is_free = is_free
         self.rng = rng or random.Random()
         self.used: dict[tuple[str, int], set[str]] = {}  # (proto, port) -> host ips ("" = all)
+        self.reserved = tuple(reserved)
+
+    def reservation(self, proto: str, ip: str, port: int) -> ReservedPort | None:
+        """The reservation a binding on `ip`:`port` would take, if any (TCP only)."""
+        if proto != "tcp":
+            return None
+        return next((r for r in self.reserved if r.port == port and overlaps(r.host_ip, ip)), None)
 
     def _conflicts(self, proto: str, ip: str, port: int) -> bool:
         ips = self.used.get((proto, port))
@@ -163,10 +189,15 @@ class PortAllocator:
         self.used.setdefault((proto, port), set()).add(ip)
 
     def _usable(self, proto: str, ip: str, port: int) -> bool:
-        return not self._conflicts(proto, ip, port) and (self.is_free is None or self.is_free(proto, ip, port))
+        return (not self._conflicts(proto, ip, port) and self.reservation(proto, ip, port) is None
+                and (self.is_free is None or self.is_free(proto, ip, port)))
 
     def allocate(self, req: PortRequest) -> int:
         if req.host_port:
+            held = self.reservation(req.proto, req.host_ip, req.host_port)
+            if held is not None:
+                raise Conflict(f"Bind for {req.host_ip or '0.0.0.0'}:{req.host_port} failed: "
+                               f"port is already allocated: {held.reason}")
             if self.is_free is not None and not self._conflicts(req.proto, req.host_ip, req.host_port) \
                     and not self.is_free(req.proto, req.host_ip, req.host_port):
                 raise Conflict(f"Bind for {req.host_ip or '0.0.0.0'}:{req.host_port} failed: "
@@ -181,7 +212,12 @@ class PortAllocator:
             if self._usable(req.proto, req.host_ip, port):
                 self.claim(req.proto, req.host_ip, port)
                 return port
-        raise Unavailable(f"all ports are allocated in {lo}-{hi}/{req.proto}")
+        reasons: dict[str, None] = {}  # once each, in order
+        for p in range(lo, hi + 1):
+            if (r := self.reservation(req.proto, req.host_ip, p)) is not None:
+                reasons[r.reason] = None
+        reason = f" ({'; '.join(reasons)})" if reasons else ""
+        raise Unavailable(f"all ports are allocated in {lo}-{hi}/{req.proto}{reason}")
 
     def release(self, proto: str, ip: str, port: int) -> None:
         ips = self.used.get((proto, port))

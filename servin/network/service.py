@@ -31,7 +31,7 @@ from servin.kernel.netfilter import Netfilter, Rule
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
 from servin.network import rules as R
 from servin.network.ipam import DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, Ipam, Pool, default_gateway
-from servin.network.portmap import PortAllocator, PortRequest
+from servin.network.portmap import PortAllocator, PortRequest, ReservedPort, overlaps
 from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore, PortBinding
 
 
@@ -48,13 +48,15 @@ class NetworkService:
     def __init__(self, *, root: Path, exec_root: Path, netlink: Netlink | None = None,
                  netfilter: Netfilter | None = None, pools: Sequence[Pool] = DEFAULT_POOLS,
                  bridge_name: str = "servin0", bridge_subnet: ipaddress.IPv4Interface | None = None,
-                 icc: bool = True, ports: PortAllocator | None = None, bridge_mtu: int | None = None) -> None:
+                 icc: bool = True, ports: PortAllocator | None = None, bridge_mtu: int | None = None,
+                 reserved: Iterable[ReservedPort] = ()) -> None:
+        """`reserved`: TCP ports no container may publish onto (the daemon's own listeners)."""
         self.store = NetworkStore(root)
         self.netns_dir = exec_root / "netns"
         self.netlink = netlink or Netlink()
         self.netfilter = netfilter or Netfilter()
         self.ipam = Ipam(pools)
-        self.ports = ports or PortAllocator()
+        self.ports = ports or PortAllocator(reserved=reserved)
         self.bridge_name = bridge_name
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
@@ -101,6 +103,11 @@ class NetworkService:
             all_rules += self._endpoint_rules(self.store.get_network(ep.network_id), ep)
         own = {n.bridge for n in self.store.networks() if n.bridge}
         self.netfilter.setup(R.CHAINS, R.JUMPS, [*R.BASE, *all_rules], own=own)
+
+    def publishers(self, host_ip: str, port: int, proto: str = "tcp") -> list[str]:
+        """The containers (ids) whose published ports take `host_ip`:`port` ("" = every address)."""
+        return sorted({ep.container_id for ep in self.store.endpoints() for b in ep.ports
+                       if b.proto == proto and b.host_port == port and overlaps(b.host_ip, host_ip)})
 
     def shutdown(self) -> None:
         """Remove everything this service made in the kernel (records of networks stay)."""

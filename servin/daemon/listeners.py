@@ -1,0 +1,73 @@
+"""The daemon's own TCP ports: which addresses its `tcp://` listeners take, reserved against
+containers' published ports, and the listeners a running container's published port already holds."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+
+from servin.network.portmap import ReservedPort
+
+log = logging.getLogger("servin")
+
+PLAIN_PORT = 2375
+TLS_PORT = 2376
+
+
+def tcp_address(host: str, *, tls: bool = False) -> tuple[str, int] | None:
+    """The IPv4 address ("" = every address) and port a `tcp://HOST[:PORT]` listener takes; None
+    for other schemes. No port: 2376 with TLS, 2375 without; no host: 127.0.0.1. `localhost` and
+    `::1` are 127.0.0.1, `::` is every address, and so is a name that is no address (assumed the
+    widest, so no container can take the port under it)."""
+    if not host.startswith("tcp://"):
+        return None
+    hostport = host[len("tcp://"):].partition("/")[0]
+    h, sep, p = hostport.rpartition(":")
+    if not sep or h.endswith(":") or (h.startswith("[") != h.endswith("]")):  # no port, or a bare IPv6 address
+        h, p = hostport, ""
+    h = h.strip("[]")
+    if p and not p.isdigit():
+        return None  # not a listener address at all: config validation or _listen refuses it
+    port = int(p) if p else (TLS_PORT if tls else PLAIN_PORT)
+    if h in ("", "localhost", "::1"):
+        return "127.0.0.1", port
+    try:
+        ip = ipaddress.ip_address(h)
+    except ValueError:
+        return "", port
+    if ip.version == 6 or ip.is_unspecified:
+        return "", port  # an IPv6 listener on :: takes IPv4 too; any other IPv6 address: the widest
+    return str(ip), port
+
+
+def uses_tls(config: object) -> bool:
+    """Whether the daemon's TCP listeners default to TLS's port (`--tls` or `--tlsverify`); tolerant of
+    a config without those keys."""
+    return bool(getattr(config, "tls", False) or getattr(config, "tlsverify", False))
+
+
+def reserved_ports(hosts: Iterable[str], *, tls: bool = False) -> tuple[ReservedPort, ...]:
+    """The TCP ports the daemon's listeners reserve against published ports."""
+    out: list[ReservedPort] = []
+    for h in hosts:
+        addr = tcp_address(h, tls=tls)
+        if addr is not None:
+            out.append(ReservedPort(host_ip=addr[0], port=addr[1], reason=f"the daemon listens on {h}"))
+    return tuple(out)
+
+
+def clear_of_containers(hosts: Iterable[str], publishers: Callable[[str, int], list[str]],
+                        name_of: Callable[[str], str], *, tls: bool = False) -> list[str]:
+    """The listeners to open: a TCP listener whose address and port a running container publishes
+    is refused with an error naming the container, the others are kept."""
+    keep: list[str] = []
+    for h in hosts:
+        addr = tcp_address(h, tls=tls)
+        holders = publishers(*addr) if addr is not None else []
+        if holders:
+            names = ", ".join(name_of(c) for c in holders)
+            log.error("not listening on %s: port %d is published by container %s", h, addr[1] if addr else 0, names)
+            continue
+        keep.append(h)
+    return keep
