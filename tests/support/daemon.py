@@ -39,6 +39,7 @@ class ServinDaemon:
         # a bridge and subnet of its own (test-only range), so concurrent daemons never collide
         self.bridge = f"{TEST_BRIDGE_PREFIX}{uuid.uuid4().hex[:8]}"
         self.bip = f"10.213.{random.randrange(1, 255)}.1/24"
+        self.extra_hosts: list[str] = []  # more -H listeners (tcp://...) besides the unix socket
 
     @property
     def host(self) -> str:
@@ -57,6 +58,8 @@ class ServinDaemon:
                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                "-p", str(self.pidfile), "--config-file", str(self.config_file),
                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+        for h in self.extra_hosts:
+            cmd += ["-H", h]
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()

@@ -6,9 +6,14 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from servin.daemon import wiring
+from servin.daemon.config import DaemonConfig
+from servin.daemon.main import StartupError, _hosts_clear_of_containers
 from servin.daemon.listeners import clear_of_containers, reserved_ports, tcp_address, uses_tls
 from servin.errors import Conflict, Unavailable
 from servin.network.portmap import PortAllocator, PortRequest, ReservedPort, overlaps
@@ -122,3 +127,14 @@ def test_a_listener_a_container_publishes_is_refused(tmp_path: Path, caplog: pyt
 def test_reserved_ports_name_their_listener() -> None:
     assert reserved_ports(["unix:///a", "tcp://127.0.0.1:9"]) == (
         ReservedPort(host_ip="127.0.0.1", port=9, reason="the daemon listens on tcp://127.0.0.1:9"),)
+
+
+def test_the_daemon_refuses_to_start_when_no_listener_is_left(tmp_path: Path) -> None:
+    svc = publishing_service(tmp_path, ("tcp", "", 40001))
+    containers = SimpleNamespace(store=SimpleNamespace(get=lambda cid: SimpleNamespace(name="web")))
+    engine = cast(wiring.Engine, SimpleNamespace(network=svc, containers=containers))
+    both = DaemonConfig(hosts=("unix:///x.sock", "tcp://127.0.0.1:40001"))
+    assert _hosts_clear_of_containers(both, engine) == ["unix:///x.sock"]
+    only = DaemonConfig(hosts=("tcp://127.0.0.1:40001",))
+    with pytest.raises(StartupError, match="no listener left: running containers publish tcp://127.0.0.1:40001"):
+        _hosts_clear_of_containers(only, engine)
