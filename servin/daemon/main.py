@@ -126,12 +126,12 @@ async def serve(config: DaemonConfig) -> None:
         running = [c.id for c in engine.containers.store.all() if c.state.running]
         await asyncio.to_thread(engine.network.restore, running)
     await engine.containers.restore()
+    hosts = _hosts_clear_of_containers(config, engine)  # the ports running containers publish stay theirs
     if config.seed_busybox:
         await _seed_busybox(engine)
     app = build_app(engine.services)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    hosts = _hosts_clear_of_containers(config, engine)
     sites = [await _listen(runner, h, config.group) for h in hosts]
     log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(hosts))
     stop = asyncio.Event()
