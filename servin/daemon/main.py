@@ -17,7 +17,7 @@ from aiohttp import web
 
 from servin import errors
 from servin.api.app import build_app
-from servin.daemon import wiring
+from servin.daemon import systemd, wiring
 from servin.daemon.config import DaemonConfig
 from servin.images.seed import write_busybox_archive
 
@@ -81,6 +81,20 @@ async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
     raise StartupError(f"unsupported host {host}")
 
 
+async def _activated(runner: web.AppRunner, host: str) -> list[web.BaseSite]:
+    """`-H fd://` / `fd://N`: the listening sockets systemd passed (servin.socket)."""
+    try:
+        socks = systemd.listeners(host, systemd.activated_fds())
+    except systemd.ActivationError as exc:
+        raise StartupError(str(exc)) from None
+    sites: list[web.BaseSite] = []
+    for sock in socks:
+        site = web.SockSite(runner, sock)
+        await site.start()
+        sites.append(site)
+    return sites
+
+
 async def _seed_busybox(engine: wiring.Engine) -> None:
     try:
         await asyncio.to_thread(engine.images.get, "busybox:latest")
@@ -114,7 +128,10 @@ async def serve(config: DaemonConfig) -> None:
     app = build_app(engine.services)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    sites = [await _listen(runner, h, config.group) for h in config.hosts]
+    sites = []
+    for h in config.hosts:
+        sites += await _activated(runner, h) if h.startswith("fd://") else [await _listen(runner, h, config.group)]
+    systemd.notify("READY=1")
     log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(config.hosts))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,6 +139,7 @@ async def serve(config: DaemonConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    systemd.notify("STOPPING=1")
     for site in sites:
         await site.stop()
     await engine.containers.shutdown()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import os
 import random
@@ -52,14 +53,25 @@ class ServinDaemon:
         env["DOCKER_CONFIG"] = str(self.root / "docker-config")
         return env
 
+    def command(self, *hosts: str) -> list[str]:
+        """The daemon's command line on its own roots, listening on `hosts` (its socket by default)."""
+        listen = [arg for h in hosts or (self.host,) for arg in ("-H", h)]
+        return [sys.executable, "-m", "servin.cli.main", "daemon", *listen,
+                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+                "-p", str(self.pidfile), "--config-file", str(self.config_file),
+                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+
     def start(self, timeout: float = 20.0) -> None:
-        cmd = [sys.executable, "-m", "servin.cli.main", "daemon", "-H", self.host,
-               "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-               "-p", str(self.pidfile), "--config-file", str(self.config_file),
-               "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+        self.launch(self.command())
+        self.wait_ready(timeout)
+
+    def launch(self, cmd: list[str], **popen: Any) -> None:
         log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, **popen)
         log.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
