@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"servin: {exc}", file=sys.stderr)
             return 1
-        return run(config)
+        return run(config, reread=lambda: resolve(args))
     return 2
 
 

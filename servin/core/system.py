@@ -17,6 +17,7 @@ from servin.core.model import Container
 from servin.core.query import Filters, label_matches
 from servin.core.volumes import Volume, VolumeStore, tree_size
 from servin.images.model import Image
+from servin.registry.service import RegistrySettings
 
 
 
@@ -45,6 +46,7 @@ class SystemInfo:
     facts: HostFacts
     containers: Mapping[str, int]  # running, paused, stopped
     images: int
+    registry: RegistrySettings | None = None  # insecure registries and mirrors (None: no registry service)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,8 +144,10 @@ class System:
     """`writable_layer(id)`: a container's upper directory, whose size `docker system df` shows."""
 
     def __init__(self, *, facts: HostFacts, containers: ContainerCounts, images: ImageList,
-                 volumes: VolumeStore, writable_layer: Callable[[str], Path], events: EventBus) -> None:
+                 volumes: VolumeStore, writable_layer: Callable[[str], Path], events: EventBus,
+                 registry: Callable[[], RegistrySettings] | None = None) -> None:
         self._facts = facts
+        self._registry = registry
         self._containers = containers
         self._images = images
         self._volumes = volumes
@@ -156,10 +160,15 @@ class System:
     def facts(self) -> HostFacts:
         return self._facts
 
+    def reloaded(self, facts: HostFacts) -> None:
+        """The daemon's configuration was reloaded (SIGHUP): what /info says of it changes."""
+        self._facts = facts
+
     async def info(self) -> SystemInfo:
         counts = self._containers.counts()
         n_images = len(await asyncio.to_thread(self._images.list))
-        return SystemInfo(facts=self._facts, containers=counts, images=n_images)
+        return SystemInfo(facts=self._facts, containers=counts, images=n_images,
+                          registry=self._registry() if self._registry is not None else None)
 
     def subscribe(self, filters: Filters, *, since: float | None = None,
                   until: float | None = None) -> EventSubscription:

@@ -121,12 +121,12 @@ def _convert(name: str, value: Any) -> Any:
     return str(value)
 
 
-def _go_format(value: Any) -> str:
+def go_format(value: Any) -> str:
     """A value as dockerd's %v prints it in its messages (true, [a b])."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return "[" + " ".join(_go_format(v) for v in value) + "]"
+        return "[" + " ".join(go_format(v) for v in value) + "]"
     return str(value)
 
 
@@ -154,8 +154,8 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
     for name in FILE_KEYS:
         flag_value = getattr(args, name, None)
         if flag_value is not None and name in file_values:
-            conflicts.append(f"{FILE_KEYS[name]}: (from flag: {_go_format(flag_value)}, "
-                             f"from file: {_go_format(file_values[name])})")
+            conflicts.append(f"{FILE_KEYS[name]}: (from flag: {go_format(flag_value)}, "
+                             f"from file: {go_format(file_values[name])})")
         chosen = flag_value if flag_value is not None else file_values.get(name)
         if chosen is not None:
             values[name] = _convert(name, chosen)

@@ -10,6 +10,8 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pyroute2  # noqa: F401 - imported before logging is set up: it resets its logger's level when imported
@@ -17,8 +19,9 @@ from aiohttp import web
 
 from servin import errors
 from servin.api.app import build_app
-from servin.daemon import listeners, wiring
+from servin.daemon import listeners, systemd, wiring
 from servin.daemon.config import DaemonConfig
+from servin.daemon.reload import Reloader, log_level
 from servin.images.seed import write_busybox_archive
 
 log = logging.getLogger("servin")
@@ -81,6 +84,37 @@ async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
     raise StartupError(f"unsupported host {host}")
 
 
+async def _activated(runner: web.AppRunner, host: str) -> list[web.BaseSite]:
+    """`-H fd://` / `fd://N`: the listening sockets systemd passed (servin.socket)."""
+    try:
+        socks = systemd.listeners(host, systemd.activated_fds())
+    except systemd.ActivationError as exc:
+        raise StartupError(str(exc)) from None
+    sites: list[web.BaseSite] = []
+    for sock in socks:
+        site = web.SockSite(runner, sock)
+        await site.start()
+        sites.append(site)
+    return sites
+
+
+def _reloader(engine: wiring.Engine, config: DaemonConfig, reread: Callable[[], DaemonConfig]) -> Reloader:
+    system = engine.system
+
+    def set_debug(debug: bool) -> None:
+        system.reloaded(replace(system.facts(), debug=debug))
+
+    return Reloader(running=config, read=reread, daemon_id=system.facts().id,
+                    configure_registry=engine.services.registry.configure, set_debug=set_debug,
+                    publish=engine.containers.events.publish)
+
+
+def _reload(reloader: Reloader) -> None:
+    systemd.notify("RELOADING=1")
+    reloader.apply()
+    systemd.notify("READY=1")
+
+
 async def _seed_busybox(engine: wiring.Engine) -> None:
     try:
         await asyncio.to_thread(engine.images.get, "busybox:latest")
@@ -115,7 +149,8 @@ def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> l
     return hosts
 
 
-async def serve(config: DaemonConfig) -> None:
+async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; SIGHUP reads the configuration again with `reread`."""
     _claim_pidfile(config.pidfile)
     try:
         engine = wiring.build(config)
@@ -132,14 +167,21 @@ async def serve(config: DaemonConfig) -> None:
     app = build_app(engine.services)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    sites = [await _listen(runner, h, config.group) for h in hosts]
+    sites = []
+    for h in hosts:
+        sites += await _activated(runner, h) if h.startswith("fd://") else [await _listen(runner, h, config.group)]
+    systemd.notify("READY=1")
     log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(hosts))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if reread is not None:
+        reloader = _reloader(engine, config, reread)
+        loop.add_signal_handler(signal.SIGHUP, _reload, reloader)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    systemd.notify("STOPPING=1")
     for site in sites:
         await site.stop()
     await engine.containers.shutdown()
@@ -152,17 +194,16 @@ async def serve(config: DaemonConfig) -> None:
     config.pidfile.unlink(missing_ok=True)
 
 
-def run(config: DaemonConfig) -> int:
+def run(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> int:
     logging.basicConfig(
-        level=logging.DEBUG if config.debug else getattr(logging, config.log_level.upper(), logging.INFO)
-        if config.log_level != "warn" else logging.WARNING,
+        level=log_level(config),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is every netlink message
     if os.geteuid() != 0:
         print("servin daemon needs to run as root", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, reread))
     except StartupError as exc:
         print(f"failed to start daemon: {exc}", file=sys.stderr)
         return 1

@@ -46,6 +46,7 @@ class Engine:
     services: Services
     containers: ContainerService
     images: ImageService
+    system: System
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
     dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
 
@@ -146,7 +147,9 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     dns = None
     if network is not None:
         dns = DnsServer(containers.networking.dns_view)
-    return Engine(services=services, containers=containers, images=images, network=network, dns=dns)
+    assert isinstance(services.system, System)  # the daemon reloads it (SIGHUP)
+    return Engine(services=services, containers=containers, images=images, system=services.system,
+                  network=network, dns=dns)
 
 
 def build_services(*, containers: ContainerService, images: ImageService, volumes: VolumeStore,
@@ -163,16 +166,17 @@ def build_services(*, containers: ContainerService, images: ImageService, volume
         return containers.store.dir(cid) / "upper"
 
     execs = execs or ExecService(containers)
+    registry = registry or RegistryService(images, tmp_dir, events=image_events(events))
     return Services(
         containers=containers, images=images, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir, execs=execs,
         container_views=ContainerViews(containers=containers, images=images, execs=execs),
         filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
-        registry=registry or RegistryService(images, tmp_dir, events=image_events(events)),
+        registry=registry,
         networks=Networks(service=network, attachments=containers.networking, container_name=container_name,
                           events=events),
         volumes=Volumes(store=volumes, users=containers.volume_users, events=events, now=now_rfc3339),
         system=System(facts=host, containers=containers, images=images, volumes=volumes,
-                      writable_layer=writable_layer, events=events))
+                      writable_layer=writable_layer, events=events, registry=registry.settings))
 
 
 def build_network(config: DaemonConfig) -> Any:

@@ -68,6 +68,13 @@ def _image_event(action: str, ref: Reference, labels: dict[str, str] | None = No
     return ImageEvent(action=action, actor_id=ref.familiar(), attributes=attributes)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrySettings:
+    insecure_cidrs: tuple[str, ...]
+    insecure_hosts: tuple[str, ...]
+    mirrors: tuple[str, ...]
+
+
 class RegistryService:
     def __init__(self, store: Any, tmp_dir: Path, *, events: ImageEventPublisher = discard,
                  insecure_registries: tuple[str, ...] = (), mirrors: tuple[str, ...] = (),
@@ -76,18 +83,28 @@ class RegistryService:
         events (on the event loop)."""
         self.store, self.tmp_dir, self.events = store, Path(tmp_dir), events
         self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
-        self.insecure_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
-            ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
-        self.insecure_hosts: set[str] = set()
-        for item in insecure_registries:
-            try:
-                self.insecure_nets.append(ipaddress.ip_network(item.strip(), strict=False))
-            except ValueError:
-                self.insecure_hosts.add(server_hostname(item))
-        self.mirrors = tuple(normalize_mirror(m) for m in mirrors)
+        self.configure(insecure_registries=insecure_registries, mirrors=mirrors)
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                              sock_read=read_timeout)
+
+    def configure(self, *, insecure_registries: tuple[str, ...], mirrors: tuple[str, ...]) -> None:
+        """The insecure registries and Docker Hub mirrors (at start, and again at a reload)."""
+        mirrors = tuple(normalize_mirror(m) for m in mirrors)  # checked before anything changes
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
+            ipaddress.ip_network(c) for c in DEFAULT_INSECURE_CIDRS]
+        hosts: set[str] = set()
+        for item in insecure_registries:
+            try:
+                nets.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                hosts.add(server_hostname(item))
+        self.insecure_nets, self.insecure_hosts, self.mirrors = nets, hosts, mirrors
         self._scheme: dict[str, str] = {}  # host → the base url that answered last time
+
+    def settings(self) -> RegistrySettings:
+        """What `docker info` shows of it (RegistryConfig)."""
+        return RegistrySettings(insecure_cidrs=tuple(str(n) for n in self.insecure_nets),
+                                insecure_hosts=tuple(sorted(self.insecure_hosts)), mirrors=self.mirrors)
 
     # ------------------------------------------------------------------ plumbing
 

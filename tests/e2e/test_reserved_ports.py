@@ -17,8 +17,8 @@ def ping_tcp(port: int) -> str:
 
 def with_tcp_listener(d: ServinDaemon, port: int) -> None:
     d.stop()
-    d.extra_hosts = [f"tcp://127.0.0.1:{port}"]
-    d.start()
+    d.launch(d.command(d.host, f"tcp://127.0.0.1:{port}"))
+    d.wait_ready()
 
 
 def test_a_container_cannot_publish_onto_the_daemons_port(daemon: ServinDaemon) -> None:

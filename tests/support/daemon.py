@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import os
 import random
@@ -39,7 +40,6 @@ class ServinDaemon:
         # a bridge and subnet of its own (test-only range), so concurrent daemons never collide
         self.bridge = f"{TEST_BRIDGE_PREFIX}{uuid.uuid4().hex[:8]}"
         self.bip = f"10.213.{random.randrange(1, 255)}.1/24"
-        self.extra_hosts: list[str] = []  # more -H listeners (tcp://...) besides the unix socket
 
     @property
     def host(self) -> str:
@@ -53,16 +53,25 @@ class ServinDaemon:
         env["DOCKER_CONFIG"] = str(self.root / "docker-config")
         return env
 
+    def command(self, *hosts: str) -> list[str]:
+        """The daemon's command line on its own roots, listening on `hosts` (its socket by default)."""
+        listen = [arg for h in hosts or (self.host,) for arg in ("-H", h)]
+        return [sys.executable, "-m", "servin.cli.main", "daemon", *listen,
+                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+                "-p", str(self.pidfile), "--config-file", str(self.config_file),
+                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+
     def start(self, timeout: float = 20.0) -> None:
-        cmd = [sys.executable, "-m", "servin.cli.main", "daemon", "-H", self.host,
-               "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-               "-p", str(self.pidfile), "--config-file", str(self.config_file),
-               "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
-        for h in self.extra_hosts:
-            cmd += ["-H", h]
+        self.launch(self.command())
+        self.wait_ready(timeout)
+
+    def launch(self, cmd: list[str], **popen: Any) -> None:
         log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, **popen)
         log.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -35,7 +35,7 @@ async def version(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     i = await services(request).system.info()
-    return json_response(wire.info(i.facts, dict(i.containers), i.images))
+    return json_response(wire.info(i.facts, dict(i.containers), i.images, i.registry))
 
 
 def _time_arg(value: str | None, name: str) -> float | None:

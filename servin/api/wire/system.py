@@ -11,6 +11,7 @@ from servin.api.wire import request_body
 from servin.api.wire.schemas import AUTH_CONFIG
 from servin.core.events import Event
 from servin.core.host import HostFacts
+from servin.registry.service import RegistrySettings
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -54,7 +55,8 @@ def _now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def info(f: HostFacts, counts: dict[str, int], n_images: int) -> dict[str, Any]:
+def info(f: HostFacts, counts: dict[str, int], n_images: int,
+         registry: RegistrySettings | None = None) -> dict[str, Any]:
     total = sum(counts.values())
     v2 = f.cgroup_version == 2
     return {
@@ -96,10 +98,7 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int) -> dict[str, Any]:
         "OSType": "linux",
         "Architecture": f.architecture,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [],
-                           "AllowNondistributableArtifactsHostnames": [],
-                           "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
-                           "Mirrors": []},
+        "RegistryConfig": registry_config(registry),
         "NCPU": f.ncpu,
         "MemTotal": f.mem_total,
         "GenericResources": None,
@@ -146,3 +145,13 @@ def event(ev: Event) -> dict[str, Any]:
     return out
 
 
+def registry_config(r: RegistrySettings | None) -> dict[str, Any]:
+    """`docker info`'s RegistryConfig, as dockerd's registry.ServiceConfig: the insecure CIDRs, an
+    index entry for docker.io (with the mirrors) and one for each insecure registry named."""
+    mirrors = [m + "/" for m in r.mirrors] if r else []  # dockerd prints them with a trailing slash
+    indexes = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True, "Official": True}}
+    for host in r.insecure_hosts if r else ():
+        indexes[host] = {"Name": host, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": list(r.insecure_cidrs) if r else ["127.0.0.0/8"], "IndexConfigs": indexes,
+            "Mirrors": mirrors}

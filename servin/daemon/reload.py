@@ -1,0 +1,59 @@
+"""SIGHUP (`systemctl reload servin`): daemon.json is read again, as dockerd's Reload does. What can
+change in a running daemon is applied; a change to anything else is named in the log as waiting for
+a restart; a file that does not load leaves the running configuration as it is."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+from servin import errors
+from servin.core.events import Event
+from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, go_format
+
+log = logging.getLogger(__name__)
+
+RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors")
+
+
+def log_level(config: DaemonConfig) -> int:
+    if config.debug:
+        return logging.DEBUG
+    if config.log_level == "warn":
+        return logging.WARNING
+    return getattr(logging, config.log_level.upper(), logging.INFO)
+
+
+class Reloader:
+    """`apply` is what the daemon runs on SIGHUP; each part it changes is a callable of the engine's."""
+
+    def __init__(self, *, running: DaemonConfig, read: Callable[[], DaemonConfig], daemon_id: str,
+                 configure_registry: Callable[..., None], set_debug: Callable[[bool], None],
+                 publish: Callable[[Event], None]) -> None:
+        self.running = running
+        self._read = read
+        self._daemon_id = daemon_id
+        self._configure_registry = configure_registry
+        self._set_debug = set_debug
+        self._publish = publish
+
+    def apply(self) -> DaemonConfig:
+        try:
+            new = self._read()
+            self._configure_registry(insecure_registries=new.insecure_registries, mirrors=new.registry_mirrors)
+        except (ConfigError, errors.ServinError) as exc:
+            log.error("reloading the configuration failed, the running one stays: %s",
+                      exc.message if isinstance(exc, errors.ServinError) else exc)
+            return self.running
+        later = [FILE_KEYS[f.name] for f in fields(DaemonConfig)
+                 if f.name not in RELOADABLE and getattr(new, f.name) != getattr(self.running, f.name)]
+        if later:
+            log.warning("configuration changes that take effect only when the daemon restarts: %s", ", ".join(later))
+        self.running = replace(self.running, **{name: getattr(new, name) for name in RELOADABLE})
+        logging.getLogger().setLevel(log_level(self.running))
+        self._set_debug(self.running.debug)
+        attributes = {FILE_KEYS[name]: go_format(getattr(self.running, name)) for name in RELOADABLE}
+        self._publish(Event(type="daemon", action="reload", actor_id=self._daemon_id, attributes=attributes))
+        log.info("Reloaded configuration: %s", attributes)
+        return self.running
