@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from servin import errors
-from servin.api.context import SERVICES, Services
+from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
 from servin.api.errors import error_response, status_of
 from servin.api.routes import archive, containers, execs, images, networks, system, volumes
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
@@ -65,7 +65,7 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
 
 
 def build_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[docker_middleware], client_max_size=1 << 40)
+    app = web.Application(middlewares=[docker_middleware], client_max_size=JSON_BODY_LIMIT)
     app[SERVICES] = services
     app.on_response_prepare.append(_docker_headers)
 

@@ -8,7 +8,12 @@ from aiohttp import web
 
 from servin import errors
 
+class PayloadTooLarge(errors.InvalidArgument):
+    """A request body over its route's limit: 413 (a 400 to anything that knows only the category)."""
+
+
 STATUS: tuple[tuple[type[errors.ServinError], int], ...] = (
+    (PayloadTooLarge, 413),
     (errors.NotFound, 404),
     (errors.InvalidArgument, 400),
     (errors.Conflict, 409),
