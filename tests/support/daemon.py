@@ -24,7 +24,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class ServinDaemon:
-    def __init__(self) -> None:
+    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args  # more daemon flags, e.g. a TCP listener and its TLS files
         # short: unix socket paths are limited to 108 bytes
         self.root = Path(tempfile.mkdtemp(prefix="svn-", dir="/tmp"))
         self.data_root = self.root / "data"
@@ -56,7 +57,8 @@ class ServinDaemon:
         cmd = [sys.executable, "-m", "servin.cli.main", "daemon", "-H", self.host,
                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                "-p", str(self.pidfile), "--config-file", str(self.config_file),
-               "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+               "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug",
+               *self.extra_args]
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
@@ -233,9 +235,9 @@ def _unmount_under(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_daemon() -> Iterator[ServinDaemon]:
+def running_daemon(extra_args: tuple[str, ...] = ()) -> Iterator[ServinDaemon]:
     """A started daemon with busybox:latest loaded; everything removed afterwards."""
-    d = ServinDaemon()
+    d = ServinDaemon(extra_args)
     try:
         d.start()
         load_busybox(d)
