@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,10 @@ from typing import Any
 
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
+# dockerd reads its TLS files from ~/.docker (DOCKER_CERT_PATH); Servin's live beside daemon.json, in the
+# names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
+DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
+DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
 
 
 class ConfigError(Exception):
@@ -38,6 +44,15 @@ class DaemonConfig:
     registry_mirrors: tuple[str, ...] = ()  # mirrors of docker.io, tried first for pulls
     seccomp_profile: str = ""  # a profile's path, "unconfined", or "" / "builtin": Docker's default
     no_new_privileges: bool = False  # no_new_privs for every new container unless its SecurityOpt says otherwise
+    tls: bool | None = None  # None: not said; False (--tls=false) is needed for plain TCP off loopback
+    tlsverify: bool = False  # implies tls; clients need a certificate signed by tlscacert
+    tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
+    tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
+    tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
+
+    @property
+    def tls_on(self) -> bool:
+        return bool(self.tls) or self.tlsverify
 
 
 # flag dest → daemon.json key (dockerd's names)
@@ -48,7 +63,18 @@ FILE_KEYS = {
     "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc", "mtu": "mtu",
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
+    "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 }
+
+
+def _flag_bool(value: str) -> bool:
+    """A Go boolean flag's value (--tls, --tls=false)."""
+    v = value.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
 def add_daemon_flags(p: argparse.ArgumentParser) -> None:
@@ -80,6 +106,15 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help='path to seccomp profile; "unconfined" to disable the default seccomp profile')
     p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
                    help="set no-new-privileges by default for new containers")
+    p.add_argument("--tls", dest="tls", type=_flag_bool, nargs="?", const=True,
+                   help="use TLS; implied by --tlsverify (--tls=false: plain TCP off loopback, insecure)")
+    p.add_argument("--tlsverify", dest="tlsverify", type=_flag_bool, nargs="?", const=True,
+                   help="use TLS and require a client certificate signed by --tlscacert")
+    p.add_argument("--tlscacert", dest="tlscacert", help=f"trust certs signed only by this CA "
+                   f"(default {DEFAULT_CERT_DIR}/ca.pem)")
+    p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
+                   f"(default {DEFAULT_CERT_DIR}/server-cert.pem)")
+    p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -89,8 +124,14 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str):
             value = [value]
         return tuple(value)
-    if name in ("data_root", "exec_root", "pidfile"):
+    if name in ("data_root", "exec_root", "pidfile", "tlscacert", "tlscert", "tlskey"):
+        if not isinstance(value, str | Path) or not str(value):
+            raise ConfigError(f"{FILE_KEYS[name]} must be a path")
         return Path(value)
+    if name in ("tls", "tlsverify"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{FILE_KEYS[name]} must be true or false")
+        return value
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name == "mtu":
@@ -164,10 +205,52 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
                           "are specified both as a flag and in the configuration file: " + ", ".join(conflicts))
     if values.get("log_level") == "debug":
         values["debug"] = True
+    if values.get("tls") is False and values.get("tlsverify"):
+        raise ConfigError("--tls=false and --tlsverify contradict each other: --tlsverify turns TLS on")
     cfg = DaemonConfig(**values)
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
             raise ConfigError(f"invalid daemon host address: {h}")
-    return cfg
+    hosts = tuple(_with_port(h, cfg.tls_on) if h.startswith("tcp://") else h for h in cfg.hosts)
+    for h in hosts:
+        if h.startswith("tcp://") and not cfg.tls_on and cfg.tls is None and not is_loopback(tcp_address(h)[0]):
+            raise ConfigError(
+                f"refusing to listen on {h} without TLS: anyone who can reach it is root on this host. "
+                "Secure it with --tlsverify (client certificates; `servin certs generate "
+                f"{DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket; to accept the "
+                'risk, pass --tls=false (daemon.json: "tls": false)')
+    return dataclasses.replace(cfg, hosts=hosts)
+
+
+def tcp_address(host: str) -> tuple[str, int]:
+    """(address, port) of a normalized tcp://ADDR:PORT host; IPv6 addresses lose their brackets."""
+    h, _, p = host[len("tcp://"):].rpartition(":")
+    return h.strip("[]"), int(p)
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _with_port(host: str, tls: bool) -> str:
+    """tcp://HOST[:PORT] with dockerd's defaults: 127.0.0.1, and 2376 with TLS or 2375 without."""
+    rest = host[len("tcp://"):].rstrip("/")
+    if rest.startswith("["):
+        addr, _, tail = rest[1:].partition("]")
+        addr, port = f"[{addr}]", tail.removeprefix(":")
+    elif rest.count(":") == 1:
+        addr, port = rest.split(":")
+    else:
+        addr, port = rest, ""
+    if not port:
+        port = str(DEFAULT_TLS_PORT if tls else DEFAULT_PLAIN_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"invalid daemon host address: {host}: bad port {port!r}")
+    return f"tcp://{addr or '127.0.0.1'}:{port}"
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable
@@ -18,9 +19,10 @@ import pyroute2  # noqa: F401 - imported before logging is set up: it resets its
 from aiohttp import web
 
 from servin import errors
+from servin.access.tls import ServerTLS, TLSConfigError, server_context
 from servin.api.app import build_app
 from servin.daemon import listeners, systemd, wiring
-from servin.daemon.config import DaemonConfig
+from servin.daemon.config import DaemonConfig, is_loopback, tcp_address
 from servin.daemon.reload import Reloader, log_level
 from servin.images.seed import write_busybox_archive
 
@@ -47,7 +49,27 @@ def _claim_pidfile(path: Path) -> None:
     path.write_text(f"{os.getpid()}")
 
 
-async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
+# dockerd's warning for plain TCP (cmd/dockerd), printed when --tls=false lets a listener off loopback
+INSECURE_WARNING = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone "
+    "who has access to your network. API is accessible on http://%s without encryption. Access to the "
+    "remote API is equivalent to root access on the host. Refer to the 'Docker daemon attack surface' "
+    "section in the documentation for more information: https://docs.docker.com/go/attack-surface/")
+
+
+def _tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    if not config.tls_on:
+        return None
+    try:
+        return server_context(ServerTLS(cert=config.tlscert, key=config.tlskey, ca=config.tlscacert,
+                                        verify=config.tlsverify))
+    except TLSConfigError as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def _listen(runner: web.AppRunner, host: str, config: DaemonConfig,
+                  tls: ssl.SSLContext | None) -> web.BaseSite:
+    group = config.group
     if host.startswith("unix://"):
         path = Path(host[len("unix://"):])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,25 +96,29 @@ async def _listen(runner: web.AppRunner, host: str, group: str) -> web.BaseSite:
                 log.warning("group %s not found; the socket stays root's", group)
         return site
     if host.startswith("tcp://"):
-        hostport = host[len("tcp://"):]
-        h, _, p = hostport.rpartition(":")
-        site = web.TCPSite(runner, h or "127.0.0.1", int(p or 2375))
-        await site.start()
-        if h not in ("127.0.0.1", "localhost", "::1"):
-            log.warning("listening on %s without TLS: anyone who can reach it is root on this host", host)
+        address, port = tcp_address(host)  # config.resolve gave every tcp host its port
+        site = web.TCPSite(runner, address, port, ssl_context=tls)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"failed to listen on {host}: {exc.strerror}") from None
+        if tls is None and not is_loopback(address):
+            log.warning(INSECURE_WARNING, f"{address}:{port}")
+        log.info("API listen on %s%s", f"{address}:{port}", " (TLS)" if tls else "")
         return site
     raise StartupError(f"unsupported host {host}")
 
 
-async def _activated(runner: web.AppRunner, host: str) -> list[web.BaseSite]:
-    """`-H fd://` / `fd://N`: the listening sockets systemd passed (servin.socket)."""
+async def _activated(runner: web.AppRunner, host: str, tls: ssl.SSLContext | None) -> list[web.BaseSite]:
+    """`-H fd://` / `fd://N`: the listening sockets systemd passed (servin.socket); with TLS on, they
+    speak TLS, as dockerd's activation.TLSListeners."""
     try:
         socks = systemd.listeners(host, systemd.activated_fds())
     except systemd.ActivationError as exc:
         raise StartupError(str(exc)) from None
     sites: list[web.BaseSite] = []
     for sock in socks:
-        site = web.SockSite(runner, sock)
+        site = web.SockSite(runner, sock, ssl_context=tls)
         await site.start()
         sites.append(site)
     return sites
@@ -151,6 +177,7 @@ def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> l
 
 async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reads the configuration again with `reread`."""
+    tls = _tls_context(config)  # bad TLS files stop the start before anything is restored
     _claim_pidfile(config.pidfile)
     try:
         engine = wiring.build(config)
@@ -169,7 +196,7 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     await runner.setup()
     sites = []
     for h in hosts:
-        sites += await _activated(runner, h) if h.startswith("fd://") else [await _listen(runner, h, config.group)]
+        sites += await _activated(runner, h, tls) if h.startswith("fd://") else [await _listen(runner, h, config, tls)]
     systemd.notify("READY=1")
     log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(hosts))
     stop = asyncio.Event()

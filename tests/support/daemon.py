@@ -25,7 +25,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class ServinDaemon:
-    def __init__(self) -> None:
+    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args  # more daemon flags, e.g. a TCP listener and its TLS files
         # short: unix socket paths are limited to 108 bytes
         self.root = Path(tempfile.mkdtemp(prefix="svn-", dir="/tmp"))
         self.data_root = self.root / "data"
@@ -59,7 +60,8 @@ class ServinDaemon:
         return [sys.executable, "-m", "servin.cli.main", "daemon", *listen,
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "-p", str(self.pidfile), "--config-file", str(self.config_file),
-                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug"]
+                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug",
+                *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> None:
         self.launch(self.command())
@@ -245,9 +247,9 @@ def _unmount_under(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_daemon() -> Iterator[ServinDaemon]:
+def running_daemon(extra_args: tuple[str, ...] = ()) -> Iterator[ServinDaemon]:
     """A started daemon with busybox:latest loaded; everything removed afterwards."""
-    d = ServinDaemon()
+    d = ServinDaemon(extra_args)
     try:
         d.start()
         load_busybox(d)
