@@ -211,7 +211,7 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
             raise ConfigError(f"invalid daemon host address: {h}")
-    hosts = tuple(_with_port(h, cfg.tls_on) if h.startswith("tcp://") else h for h in cfg.hosts)
+    hosts = tuple(with_port(h, cfg.tls_on) if h.startswith("tcp://") else h for h in cfg.hosts)
     for h in hosts:
         if h.startswith("tcp://") and not cfg.tls_on and cfg.tls is None and not is_loopback(tcp_address(h)[0]):
             raise ConfigError(
@@ -237,7 +237,7 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def _with_port(host: str, tls: bool) -> str:
+def with_port(host: str, tls: bool) -> str:
     """tcp://HOST[:PORT] with dockerd's defaults: 127.0.0.1, and 2376 with TLS or 2375 without."""
     rest = host[len("tcp://"):].rstrip("/")
     if rest.startswith("["):

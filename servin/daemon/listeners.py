@@ -7,30 +7,25 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 
+from servin.daemon import config
 from servin.network.portmap import ReservedPort
 
 log = logging.getLogger("servin")
 
-PLAIN_PORT = 2375
-TLS_PORT = 2376
-
 
 def tcp_address(host: str, *, tls: bool = False) -> tuple[str, int] | None:
     """The IPv4 address ("" = every address) and port a `tcp://HOST[:PORT]` listener takes; None
-    for other schemes. No port: 2376 with TLS, 2375 without; no host: 127.0.0.1. `localhost` and
-    `::1` are 127.0.0.1, `::` is every address, and so is a name that is no address (assumed the
-    widest, so no container can take the port under it)."""
+    for other schemes or a bad port. The host is completed as config.resolve does (no port: 2376 with
+    TLS, 2375 without; no host: 127.0.0.1). `localhost` and `::1` are 127.0.0.1, `::` is every
+    address, and so is a name that is no address (assumed the widest, so no container can take the
+    port under it)."""
     if not host.startswith("tcp://"):
         return None
-    hostport = host[len("tcp://"):].partition("/")[0]
-    h, sep, p = hostport.rpartition(":")
-    if not sep or h.endswith(":") or (h.startswith("[") != h.endswith("]")):  # no port, or a bare IPv6 address
-        h, p = hostport, ""
-    h = h.strip("[]")
-    if p and not p.isdigit():
-        return None  # not a listener address at all: config validation or _listen refuses it
-    port = int(p) if p else (TLS_PORT if tls else PLAIN_PORT)
-    if h in ("", "localhost", "::1"):
+    try:
+        h, port = config.tcp_address(config.with_port(host, tls))
+    except (config.ConfigError, ValueError):
+        return None  # not a listener address at all: config validation refuses it
+    if h in ("localhost", "::1"):
         return "127.0.0.1", port
     try:
         ip = ipaddress.ip_address(h)
@@ -39,12 +34,6 @@ def tcp_address(host: str, *, tls: bool = False) -> tuple[str, int] | None:
     if ip.version == 6 or ip.is_unspecified:
         return "", port  # an IPv6 listener on :: takes IPv4 too; any other IPv6 address: the widest
     return str(ip), port
-
-
-def uses_tls(config: object) -> bool:
-    """Whether the daemon's TCP listeners default to TLS's port (`--tls` or `--tlsverify`); tolerant of
-    a config without those keys."""
-    return bool(getattr(config, "tls", False) or getattr(config, "tlsverify", False))
 
 
 def reserved_ports(hosts: Iterable[str], *, tls: bool = False) -> tuple[ReservedPort, ...]:

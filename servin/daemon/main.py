@@ -169,7 +169,7 @@ def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> l
         return c.name if c is not None else container_id[:12]
 
     hosts = listeners.clear_of_containers(config.hosts, engine.network.publishers, name_of,
-                                          tls=listeners.uses_tls(config))
+                                          tls=config.tls_on)
     if not hosts:
         raise StartupError(f"no listener left: running containers publish {', '.join(config.hosts)}")
     return hosts

@@ -194,4 +194,4 @@ def build_network(config: DaemonConfig) -> Any:
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
                           bridge_mtu=config.mtu or None,
-                          reserved=listeners.reserved_ports(config.hosts, tls=listeners.uses_tls(config)))
+                          reserved=listeners.reserved_ports(config.hosts, tls=config.tls_on))

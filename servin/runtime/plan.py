@@ -25,7 +25,6 @@ from servin.runtime.linux import (
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWPID,
-    CLONE_NEWUSER,
     CLONE_NEWUTS,
     MS_BIND,
     MS_NODEV,
@@ -48,7 +47,7 @@ from servin.runtime.seccomp import filter_flags
 
 __all__ = [
     "ALL_CAPS", "CAPABILITIES", "CAP_BITS", "CLONE_NEWCGROUP", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS",
-    "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS", "MS_BIND", "MS_NODEV", "MS_NOEXEC", "MS_NOSUID",
+    "CLONE_NEWPID", "CLONE_NEWUTS", "MS_BIND", "MS_NODEV", "MS_NOEXEC", "MS_NOSUID",
     "MS_PRIVATE", "MS_RDONLY", "MS_REC", "MS_RELATIME", "MS_REMOUNT", "MS_SLAVE", "MS_STRICTATIME",
     "RLIMITS", "RLIM_INFINITY", "Device", "ExecPlan", "Mount", "Plan", "Rlimit", "capability_mask", "decode",
     "parse_mount_options", "parse_size", "plan_from_oci",

@@ -14,7 +14,7 @@ import pytest
 from servin.daemon import wiring
 from servin.daemon.config import DaemonConfig
 from servin.daemon.main import StartupError, _hosts_clear_of_containers
-from servin.daemon.listeners import clear_of_containers, reserved_ports, tcp_address, uses_tls
+from servin.daemon.listeners import clear_of_containers, reserved_ports, tcp_address
 from servin.errors import Conflict, Unavailable
 from servin.network.portmap import PortAllocator, PortRequest, ReservedPort, overlaps
 from servin.network.service import NetworkService
@@ -39,17 +39,6 @@ from servin.network.store import EndpointRecord, PortBinding
 ])
 def test_listener_addresses(host: str, tls: bool, want: tuple[str, int] | None) -> None:
     assert tcp_address(host, tls=tls) == want
-
-
-def test_tls_default_is_read_tolerantly() -> None:
-    class Plain:
-        pass
-
-    class Tls:
-        tls = False
-        tlsverify = True
-
-    assert not uses_tls(Plain()) and uses_tls(Tls())
 
 
 def test_address_matching() -> None:
