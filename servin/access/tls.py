@@ -29,7 +29,7 @@ def server_context(tls: ServerTLS) -> ssl.SSLContext:
     ctx.set_ciphers(CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
     try:
-        ctx.load_cert_chain(tls.cert, tls.key)
+        ctx.load_cert_chain(tls.cert, tls.key, password=_no_passphrase)  # never a terminal prompt
     except FileNotFoundError as exc:
         raise TLSConfigError(f"could not load X509 key pair: open {exc.filename}: no such file or directory"
                              ) from None
@@ -47,3 +47,7 @@ def server_context(tls: ServerTLS) -> ssl.SSLContext:
     else:
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def _no_passphrase() -> bytes:
+    raise ssl.SSLError("the key is encrypted: the daemon cannot ask for its passphrase")

@@ -137,8 +137,10 @@ def _reloader(engine: wiring.Engine, config: DaemonConfig, reread: Callable[[], 
 
 def _reload(reloader: Reloader) -> None:
     systemd.notify("RELOADING=1")
-    reloader.apply()
-    systemd.notify("READY=1")
+    try:
+        reloader.apply()
+    finally:
+        systemd.notify("READY=1")
 
 
 async def _seed_busybox(engine: wiring.Engine) -> None:

@@ -42,7 +42,7 @@ class Reloader:
         try:
             new = self._read()
             self._configure_registry(insecure_registries=new.insecure_registries, mirrors=new.registry_mirrors)
-        except (ConfigError, errors.ServinError) as exc:
+        except (ConfigError, errors.ServinError, OSError, ValueError, TypeError) as exc:
             log.error("reloading the configuration failed, the running one stays: %s",
                       exc.message if isinstance(exc, errors.ServinError) else exc)
             return self.running

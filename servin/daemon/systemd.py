@@ -42,7 +42,7 @@ def listeners(address: str, fds: list[int]) -> list[socket.socket]:
         raise ActivationError("no sockets found via socket activation: make sure the service was started by systemd")
     spec = address.removeprefix("fd://")
     if spec in ("", "*"):
-        return [socket.socket(fileno=fd) for fd in fds]
+        return [_socket(fd) for fd in fds]
     if not spec.isdigit():
         raise ActivationError(f"failed to parse systemd fd address: should be a number: {spec}")
     index = int(spec) - LISTEN_FDS_START  # fd N is the (N-3)th passed
@@ -50,7 +50,14 @@ def listeners(address: str, fds: list[int]) -> list[socket.socket]:
         raise ActivationError("too few socket activated files passed in by systemd")
     for fd in fds[:index] + fds[index + 1:]:
         os.close(fd)
-    return [socket.socket(fileno=fds[index])]
+    return [_socket(fds[index])]
+
+
+def _socket(fd: int) -> socket.socket:
+    try:
+        return socket.socket(fileno=fd)
+    except OSError:  # not a socket: dockerd's words
+        raise ActivationError(f"failed to listen on systemd activated file: fd {fd}") from None
 
 
 def notify(state: str, env: MutableMapping[str, str] | None = None) -> bool:
