@@ -37,6 +37,27 @@ class Unauthorized(ServinError):
     pass
 
 
+class AuthenticationFailed(Unauthorized):
+    """The caller's own credential is missing, unknown, expired or revoked (401 with WWW-Authenticate);
+    a registry refusing the daemon is a plain Unauthorized."""
+
+
+class ScopeRefused(Forbidden):
+    """The caller is known but its scope is below what the request needs."""
+
+    def __init__(self, message: str, *, scope: str, required: str) -> None:
+        super().__init__(message)
+        self.details = {"scope": scope, "required": required}
+
+
+class RateLimited(ServinError):
+    """Over a rate limit: try again in `retry_after` seconds (429 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(ServinError):
     pass
 

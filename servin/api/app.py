@@ -9,7 +9,7 @@ from aiohttp import web
 
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
-from servin.api.errors import error_response, status_of
+from servin.api.errors import body_for, error_response, exception_response
 from servin.api.routes import archive, containers, execs, images, networks, system, volumes
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # The answer to an unexpected exception: never its Python text (a path, a RecursionError...).
 INTERNAL_ERROR = "internal server error: see the daemon's log"
@@ -40,20 +41,20 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
                     f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
         resp = await handler(request)
     except errors.ServinError as exc:
-        resp = error_response(status_of(exc), exc.message)
+        resp = exception_response(exc, body_for(request))
     except web.HTTPNotFound:
-        resp = error_response(404, "page not found")
+        resp = error_response(404, "page not found", body=body_for(request))
     except web.HTTPMethodNotAllowed:
-        resp = error_response(405, "method not allowed")
+        resp = error_response(405, "method not allowed", body=body_for(request))
     except web.HTTPException as exc:
-        resp = error_response(exc.status, exc.reason or "error")
+        resp = error_response(exc.status, exc.reason or "error", body=body_for(request))
     except (ConnectionResetError, BrokenPipeError):
         # the client went away mid-stream (e.g. ^C on `docker logs -f`): nothing to answer
         log.debug("%s %s: client disconnected", request.method, request.path)
         return web.Response(status=204)
     except Exception:  # a bug: the daemon's log has the traceback, the client a generic 500
         log.exception("%s %s failed", request.method, request.path)
-        resp = error_response(500, INTERNAL_ERROR)
+        resp = error_response(500, INTERNAL_ERROR, body=body_for(request))
     return resp
 
 
@@ -64,8 +65,11 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
     resp.headers["Docker-Experimental"] = "false"
 
 
-def build_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[docker_middleware], client_max_size=JSON_BODY_LIMIT)
+def build_app(services: Services, *, gate: Middleware | None = None) -> web.Application:
+    """Docker's routes; `gate` (access.gate) stands in front of every route, inside the middleware that
+    renders its errors."""
+    middlewares = [docker_middleware] if gate is None else [docker_middleware, gate]
+    app = web.Application(middlewares=middlewares, client_max_size=JSON_BODY_LIMIT)
     app[SERVICES] = services
     app.on_response_prepare.append(_docker_headers)
 

@@ -94,7 +94,7 @@ async def test_an_unexpected_exception_is_a_generic_500(env, monkeypatch, caplog
     r = await env.client.delete(f"/v1.41/containers/{cid}")
     assert r.status == 500
     assert r.headers["Content-Type"] == "application/json"
-    assert await r.json() == {"message": INTERNAL_ERROR}
+    assert await r.json() == {"message": INTERNAL_ERROR, "code": "INTERNAL_ERROR"}
     assert "RecursionError" in caplog.text and "/var/lib/servin" in caplog.text
 
 

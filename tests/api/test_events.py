@@ -82,4 +82,4 @@ async def test_image_delete_events(env):
 async def test_bad_filter(env):
     r = await env.client.get("/events", params={"filters": json.dumps({"colour": ["red"]})})
     assert r.status == 400
-    assert await r.json() == {"message": "invalid filter 'colour'"}
+    assert await r.json() == {"message": "invalid filter 'colour'", "code": "VALIDATION_ERROR"}

@@ -6,7 +6,7 @@ import pytest
 
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION
 
-NOT_FOUND = {"message": "page not found"}
+NOT_FOUND = {"message": "page not found", "code": "RESOURCE_NOT_FOUND"}
 
 
 async def test_ping_get(env):
@@ -43,14 +43,16 @@ async def test_too_new_version(env):
     r = await env.client.get("/v1.99/version")
     assert r.status == 400
     assert r.headers["Content-Type"] == "application/json"
-    assert await r.json() == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41"}
+    assert await r.json() == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41",
+                              "code": "VALIDATION_ERROR"}
 
 
 async def test_too_old_version(env):
     r = await env.client.get("/v1.12/version")
     assert r.status == 400
     assert await r.json() == {"message": "client version 1.12 is too old. Minimum supported API version is 1.24, "
-                                         "please upgrade your client to a newer version"}
+                                         "please upgrade your client to a newer version",
+                              "code": "VALIDATION_ERROR"}
 
 
 @pytest.mark.parametrize("method, path", [("GET", "/nope"), ("GET", "/v1.41/nope"), ("POST", "/containers/x/y/z")])
@@ -62,11 +64,11 @@ async def test_unknown_path(env, method, path):
     assert r.headers["Api-Version"] == "1.41"  # on every response, errors too
 
 
-async def test_error_body_is_exactly_message(env):
+async def test_error_body_is_message_and_code(env):
     r = await env.client.get("/containers/nope/json")
     assert r.status == 404
     assert r.headers["Content-Type"] == "application/json"
-    assert await r.read() == b'{"message": "No such container: nope"}'
+    assert await r.read() == b'{"message": "No such container: nope", "code": "RESOURCE_NOT_FOUND"}'
 
 
 async def test_swarm_is_unavailable(env):

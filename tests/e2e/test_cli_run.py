@@ -209,7 +209,8 @@ def test_api_version_bounds(servin: ServinDaemon) -> None:
 
     code, body = get("/v1.99/version")
     assert code == 400
-    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41"}
+    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41",
+                                "code": "VALIDATION_ERROR"}
     code, body = get("/v1.12/version")
     assert code == 400 and b"is too old. Minimum supported API version is 1.24" in body
     assert get("/v1.24/version")[0] == 200

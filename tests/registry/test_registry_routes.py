@@ -104,7 +104,8 @@ async def test_errors_before_and_inside_the_stream(app, registry: Registry) -> N
                           headers=auth_header())
     assert r.status == 404 and r.headers["Content-Type"] == "application/json"
     assert (await r.json()) == {"message": f"manifest for {registry.host}/routes/none:x not found: "
-                                           "manifest unknown: manifest unknown"}
+                                           "manifest unknown: manifest unknown",
+                                "code": "RESOURCE_NOT_FOUND"}
     r = await client.post("/v1.41/images/create", params={"fromImage": "busybox", "platform": "linux/a/b/c"})
     assert r.status == 400
     r = await client.post("/v1.41/images/create", params={"fromImage": "Upper/Case"})
