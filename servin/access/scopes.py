@@ -2,8 +2,8 @@
 
 `read` may look: GET and HEAD on the Docker API (inspection, lists, logs, `/events`), but not the
 GETs that reach into a container (attach over a websocket, a container's archive or export, which
-hand out its files and its streams; HEAD of an archive is only its stat). `write` is everything else on the Docker API. `admin` adds the
-key and token management of /api/v1/keys and /api/v1/tokens.
+hand out its files and its streams; HEAD of an archive is only its stat). `write` is everything else
+on the Docker API. `admin` adds the key and token management of /api/v1/keys and /api/v1/tokens.
 """
 
 from __future__ import annotations
