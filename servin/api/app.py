@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # The answer to an unexpected exception: never its Python text (a path, a RecursionError...).
 INTERNAL_ERROR = "internal server error: see the daemon's log"
@@ -68,7 +68,7 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
 def build_app(services: Services, *, gate: Middleware | None = None) -> web.Application:
     """Docker's routes; `gate` (access.gate) stands in front of every route, inside the middleware that
     renders its errors."""
-    middlewares = [docker_middleware] if gate is None else [docker_middleware, gate]
+    middlewares: list[Middleware] = [docker_middleware] if gate is None else [docker_middleware, gate]
     app = web.Application(middlewares=middlewares, client_max_size=JSON_BODY_LIMIT)
     app[SERVICES] = services
     app.on_response_prepare.append(_docker_headers)

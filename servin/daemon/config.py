@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servin.access.durations import Rate
+from servin.daemon.accessconfig import ACCESS_KEYS, add_access_flags, convert_access
+
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # dockerd reads its TLS files from ~/.docker (DOCKER_CERT_PATH); Servin's live beside daemon.json, in the
@@ -49,6 +52,18 @@ class DaemonConfig:
     tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
     tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
     tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
+    # who must authenticate where, how often they may call, whose tokens count, the audit log (accessconfig.py)
+    auth_tcp: str = "required"
+    auth_unix: str = "none"
+    api_rate_limit: Rate = Rate(count=100, per_seconds=1)
+    auth_failure_limit: Rate = Rate(count=10, per_seconds=60)
+    token_public_keys: tuple[Path, ...] = ()
+    token_jwks: Path | None = None
+    token_audience: str = "servin"
+    token_issuer: str = ""  # "": not checked
+    audit_log: Path | None = None  # None: <data-root>/access/audit.log
+    audit_log_max_size: int = 100 << 20
+    audit_log_max_files: int = 5
 
     @property
     def tls_on(self) -> bool:
@@ -64,6 +79,7 @@ FILE_KEYS = {
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+    **ACCESS_KEYS,
 }
 
 
@@ -115,11 +131,17 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
                    f"(default {DEFAULT_CERT_DIR}/server-cert.pem)")
     p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
+    add_access_flags(p)
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
 
 def _convert(name: str, value: Any) -> Any:
+    if name in ACCESS_KEYS:
+        try:
+            return convert_access(name, value)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if name == "hosts":
         if isinstance(value, str):
             value = [value]

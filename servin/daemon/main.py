@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pyroute2  # noqa: F401 - imported before logging is set up: it resets its logger's level when imported
@@ -20,7 +21,6 @@ from aiohttp import web
 
 from servin import errors
 from servin.access.tls import ServerTLS, TLSConfigError, server_context
-from servin.api.app import build_app
 from servin.daemon import listeners, systemd, wiring
 from servin.daemon.config import DaemonConfig, is_loopback, tcp_address
 from servin.daemon.reload import Reloader, log_level
@@ -193,7 +193,11 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     hosts = _hosts_clear_of_containers(config, engine)  # the ports running containers publish stay theirs
     if config.seed_busybox:
         await _seed_busybox(engine)
-    app = build_app(engine.services)
+    try:
+        gate = wiring.build_gate(config)
+    except (ValueError, OSError) as exc:
+        raise StartupError(str(exc)) from None
+    app = wiring.build_api(engine.services, gate)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     sites = []
@@ -207,6 +211,7 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
         loop.add_signal_handler(sig, stop.set)
     if reread is not None:
         reloader = _reloader(engine, config, reread)
+        reloader.configure_access = partial(wiring.reconfigure_gate, gate)
         loop.add_signal_handler(signal.SIGHUP, _reload, reloader)
     await stop.wait()
     log.info("shutting down; containers keep running")

@@ -14,7 +14,10 @@ from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, go_format
 
 log = logging.getLogger(__name__)
 
-RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors")
+RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors",
+              # the access layer's (and, with them, the API key file)
+              "auth_tcp", "auth_unix", "api_rate_limit", "auth_failure_limit", "token_public_keys", "token_jwks",
+              "token_audience", "token_issuer")
 
 
 def log_level(config: DaemonConfig) -> int:
@@ -37,10 +40,13 @@ class Reloader:
         self._configure_registry = configure_registry
         self._set_debug = set_debug
         self._publish = publish
+        self.configure_access: Callable[[DaemonConfig], None] | None = None  # keys, tokens, limits (the gate)
 
     def apply(self) -> DaemonConfig:
         try:
             new = self._read()
+            if self.configure_access is not None:  # first: a token key that does not load changes nothing
+                self.configure_access(new)
             self._configure_registry(insecure_registries=new.insecure_registries, mirrors=new.registry_mirrors)
         except (ConfigError, errors.ServinError, OSError, ValueError, TypeError) as exc:
             log.error("reloading the configuration failed, the running one stays: %s",

@@ -11,8 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
+from aiohttp import web
+
 from servin import atomicfile
+from servin.access.audit import AuditLog
+from servin.access.gate import Gate, Policy
+from servin.access.keys import KeyStore
+from servin.access.ratelimit import RateLimiter
+from servin.access.tokens import TokenAuthority
+from servin.api.app import build_app
 from servin.api.context import Services
+from servin.api.errors import ERROR_BODIES
 from servin.api.wire.seccomp import decode_profile
 from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import Event, EventBus
@@ -33,6 +42,7 @@ from servin.images.events import ImageEvent, ImageEventPublisher
 from servin.images.service import ImageService
 from servin.core import caps, seccomp
 from servin.kernel import cgroups, procfs
+from servin.manage import credentials, envelope
 from servin.runtime.devices import block_numbers
 from servin.network.dns import DnsServer
 from servin.network.ipam import DEFAULT_POOLS, Pool
@@ -82,7 +92,7 @@ def _daemon_id(data_root: Path) -> str:
 # roots (to the socket, to a volume's or bind's own files) but never read or enter layers, container
 # root filesystems and state, where an image's setuid binaries and a container's files lie.
 PRIVATE_DIRS = {".": 0o711, "containers": 0o710, "image": 0o700, "volumes": 0o701, "network": 0o700,
-                "tmp": 0o700}
+                "tmp": 0o700, "access": 0o700}
 
 
 def secure_roots(data_root: Path, exec_root: Path) -> None:
@@ -195,3 +205,40 @@ def build_network(config: DaemonConfig) -> Any:
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
                           bridge_mtu=config.mtu or None,
                           reserved=listeners.reserved_ports(config.hosts, tls=config.tls_on))
+
+
+def build_gate(config: DaemonConfig) -> Gate:
+    """Keys, tokens, limits and the audit log of the access layer (files under <data-root>/access);
+    ValueError naming the key file, token key or audit log that does not load."""
+    access = config.data_root / "access"
+    audit = AuditLog(config.audit_log or access / "audit.log", max_bytes=config.audit_log_max_size,
+                     max_files=config.audit_log_max_files)
+    return Gate(keys=KeyStore(access / "keys.json"), tokens=token_authority(config), policy=access_policy(config),
+                limiter=RateLimiter(), audit=audit)
+
+
+def token_authority(config: DaemonConfig) -> TokenAuthority:
+    return TokenAuthority.load(config.data_root / "access" / "token-secret", public_keys=config.token_public_keys,
+                               jwks=config.token_jwks, audience=config.token_audience,
+                               issuer=config.token_issuer or None)
+
+
+def access_policy(config: DaemonConfig) -> Policy:
+    return Policy(tcp_required=config.auth_tcp == "required", unix_required=config.auth_unix == "required",
+                  rate=config.api_rate_limit, failure_rate=config.auth_failure_limit)
+
+
+def reconfigure_gate(gate: Gate, config: DaemonConfig) -> None:
+    """SIGHUP: the key file, token keys and limits again; raises (and changes nothing) if one does not load."""
+    tokens = token_authority(config)
+    gate.keys.reload()
+    gate.reconfigure(tokens=tokens, policy=access_policy(config))
+
+
+def build_api(services: Services, gate: Gate) -> web.Application:
+    """Docker's API and the management API on one app, both behind the gate."""
+    app = build_app(services, gate=gate.middleware)
+    app[ERROR_BODIES] = {envelope.PREFIX: envelope.failure_body}
+    credentials.add_routes(app, gate)
+    gate.install(app)
+    return app
