@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PRINCIPAL = "servin.principal"  # request key: the Principal of a request the gate let through
-_SEEN = "servin.gate"  # request key: (principal name, remote) for the audit line
-_ALLOWANCE = "servin.allowance"  # request key: the Allowance behind the X-RateLimit-* headers
 KEY_FLUSH_SECONDS = 60.0
 MANAGEMENT_PREFIX = "/api/"
 
@@ -59,6 +56,11 @@ class Policy:
     unix_required: bool = False  # auth-unix: "none"
     rate: Rate  # api-rate-limit: keys without their own, tokens, certificates
     failure_rate: Rate  # auth-failure-limit: failed authentications per client address
+
+
+PRINCIPAL = web.RequestKey("servin.principal", Principal)  # who a request the gate let through is from
+_SEEN = web.RequestKey("servin.gate", tuple)  # (principal name, remote) for the audit line
+_ALLOWANCE = web.RequestKey("servin.allowance", Allowance)  # behind the X-RateLimit-* headers
 
 
 class Gate:
@@ -140,7 +142,7 @@ class Gate:
                          bucket=f"token:{claims.subject}")
 
     async def _on_prepare(self, request: web.Request, resp: web.StreamResponse) -> None:
-        seen = request.get(_SEEN)
+        seen: tuple[str, str] | None = request.get(_SEEN)
         if seen is None:  # not a request the gate saw (aiohttp's own answer to a malformed request)
             return
         allowance: Allowance | None = request.get(_ALLOWANCE)
