@@ -17,7 +17,7 @@ def ping_tcp(port: int) -> str:
 
 def with_tcp_listener(d: ServinDaemon, port: int) -> None:
     d.stop()
-    d.launch(d.command(d.host, f"tcp://127.0.0.1:{port}"))
+    d.launch([*d.command(d.host, f"tcp://127.0.0.1:{port}"), "--auth-tcp", "none"])  # a dev daemon on loopback
     d.wait_ready()
 
 

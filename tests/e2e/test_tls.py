@@ -178,7 +178,7 @@ def test_plain_tcp_off_loopback_refused_without_tls_false(tmp_path: Path) -> Non
 
 def test_plain_tcp_off_loopback_with_tls_false_warns() -> None:
     port = free_port()  # a throwaway port, listened on for as long as the check takes
-    d = ServinDaemon(("-H", f"tcp://0.0.0.0:{port}", "--tls=false"))
+    d = ServinDaemon(("-H", f"tcp://0.0.0.0:{port}", "--tls=false", "--auth-tcp", "none"))
     try:
         d.start()
         assert "without encryption" in d.log() and "equivalent to root access" in d.log()
