@@ -3,9 +3,15 @@
 # that dockerd, its containerd, mounts, cgroups and, with --bridge, its iptables chains and docker0.
 #   bash bench/dockerd-beside.sh bench/registry.py [args...]            dockerd without networking
 #   bash bench/dockerd-beside.sh --bridge bench/net.py [args...]        dockerd on its default bridge
+#   bash bench/dockerd-beside.sh --tls bench/access.py [args...]        and on tcp://127.0.0.1:23760 --tlsverify
+#        (exports DOCKERD_TLS and DOCKERD_CERTS, the client's ca.pem, cert.pem and key.pem)
 set -u
 BRIDGE=0
-if [ "${1:-}" = "--bridge" ]; then BRIDGE=1; shift; fi
+TLS=()
+while [ "${1:-}" = "--bridge" ] || [ "${1:-}" = "--tls" ]; do
+  if [ "$1" = "--bridge" ]; then BRIDGE=1; else TLS=(tls); fi
+  shift
+done
 SCRIPT=${1:?usage: dockerd-beside.sh [--bridge] SCRIPT [args...]}
 shift
 D=/tmp/dockerbench
@@ -17,7 +23,13 @@ if [ $BRIDGE = 1 ]; then
 else
   NET=(--bridge=none --iptables=false --ip-masq=false --ip-forward=false)
 fi
-dockerd --data-root $D/root --exec-root $D/exec -H unix://$D/docker.sock --pidfile $D/docker.pid \
+if [ ${#TLS[@]} = 1 ]; then
+  python3 -m servin.cli.main certs generate $D/certs >/dev/null
+  TLS=(-H tcp://127.0.0.1:23760 --tlsverify --tlscacert $D/certs/ca.pem --tlscert $D/certs/server-cert.pem
+       --tlskey $D/certs/server-key.pem)
+  export DOCKERD_TLS=tcp://127.0.0.1:23760 DOCKERD_CERTS=$D/certs
+fi
+dockerd "${TLS[@]}" --data-root $D/root --exec-root $D/exec -H unix://$D/docker.sock --pidfile $D/docker.pid \
   --config-file $D/daemon.json "${NET[@]}" --cgroup-parent dockerbench >$D/dockerd.log 2>&1 &
 for i in $(seq 100); do [ -S $D/docker.sock ] && DOCKER_HOST=unix://$D/docker.sock docker version >/dev/null 2>&1 && break; sleep 0.2; done
 python3 -c "from pathlib import Path; from servin.images.seed import write_busybox_archive
