@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 import time
@@ -18,6 +19,7 @@ from servin.access.audit import AuditLog
 from servin.access.gate import Gate, Policy
 from servin.access.keys import KeyStore
 from servin.access.ratelimit import RateLimiter
+from servin.access.scopes import Scope
 from servin.access.tokens import TokenAuthority
 from servin.api.app import build_app
 from servin.api.context import Services
@@ -49,6 +51,8 @@ from servin.network.ipam import DEFAULT_POOLS, Pool
 from servin.network.service import NetworkService
 from servin.registry.service import RegistryService
 from servin.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,8 +217,12 @@ def build_gate(config: DaemonConfig) -> Gate:
     access = config.data_root / "access"
     audit = AuditLog(config.audit_log or access / "audit.log", max_bytes=config.audit_log_max_size,
                      max_files=config.audit_log_max_files)
-    return Gate(keys=KeyStore(access / "keys.json"), tokens=token_authority(config), policy=access_policy(config),
-                limiter=RateLimiter(), audit=audit)
+    keys = KeyStore(access / "keys.json")
+    if config.auth_unix == "required" and not config.tlsverify and all(k.scope < Scope.ADMIN for k in keys.list()):
+        log.warning('auth-unix is "required" and no admin API key exists: nobody can manage keys. Generate an '
+                    "admin key with the socket open first, or use --tlsverify client certificates")
+    return Gate(keys=keys, tokens=token_authority(config), policy=access_policy(config), limiter=RateLimiter(),
+                audit=audit)
 
 
 def token_authority(config: DaemonConfig) -> TokenAuthority:
