@@ -28,17 +28,24 @@ def _vtuple(v: str) -> tuple[int, ...]:
 
 
 @web.middleware
-async def docker_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The /vX.Y prefix's version, checked after the gate (an unauthenticated client learns nothing)."""
     version = request.match_info.get("version")
+    if version is not None:
+        if _vtuple(version) < _vtuple(MIN_API_VERSION):
+            raise errors.InvalidArgument(
+                f"client version {version} is too old. Minimum supported API version is "
+                f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+        if _vtuple(version) > _vtuple(API_VERSION):
+            raise errors.InvalidArgument(
+                f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+    return await handler(request)
+
+
+@web.middleware
+async def docker_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as its status, code and body (api/errors.py), never a traceback."""
     try:
-        if version is not None:
-            if _vtuple(version) < _vtuple(MIN_API_VERSION):
-                raise errors.InvalidArgument(
-                    f"client version {version} is too old. Minimum supported API version is "
-                    f"{MIN_API_VERSION}, please upgrade your client to a newer version")
-            if _vtuple(version) > _vtuple(API_VERSION):
-                raise errors.InvalidArgument(
-                    f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
         resp = await handler(request)
     except errors.ServinError as exc:
         resp = exception_response(exc, body_for(request))
@@ -68,7 +75,7 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
 def build_app(services: Services, *, gate: Middleware | None = None) -> web.Application:
     """Docker's routes; `gate` (access.gate) stands in front of every route, inside the middleware that
     renders its errors."""
-    middlewares: list[Middleware] = [docker_middleware] if gate is None else [docker_middleware, gate]
+    middlewares: list[Middleware] = [docker_middleware, *([gate] if gate else []), version_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=JSON_BODY_LIMIT)
     app[SERVICES] = services
     app.on_response_prepare.append(_docker_headers)

@@ -17,6 +17,7 @@ from servin.access.scopes import Scope
 from servin.manage import envelope
 
 DEFAULT_TTL = "1h"
+MAX_SUBJECT = 200
 T = TypeVar("T")
 
 
@@ -70,6 +71,8 @@ class _Routes:
                                       scope=str(caller.scope), required=str(scope))
         ttl = _parsed(parse_duration, "ttl", envelope.optional_str(body, "ttl") or DEFAULT_TTL)
         subject = envelope.optional_str(body, "subject") or caller.name
+        if len(subject) > MAX_SUBJECT or not subject.isprintable():
+            raise errors.InvalidArgument(f"subject: 1 to {MAX_SUBJECT} printable characters")
         assert ttl is not None  # a text was given
         token, expires = self.gate.tokens.issue(subject=subject, scope=scope, ttl=ttl)
         return envelope.ok({"token": token, "scope": str(scope), "subject": subject, "expires": rfc3339(expires)},

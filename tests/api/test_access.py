@@ -94,6 +94,10 @@ async def test_tcp_without_a_credential_is_401_with_a_challenge(access: Access) 
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="servin"'
     r = await access.client.get("/_ping")
     assert r.status == 401
+    r = await access.client.get("/v1.99/version")  # the gate comes first: nothing is learnt without a credential
+    await assert_error(r, 401, "AUTHENTICATION_FAILED")
+    r = await access.client.get("/v1.41/nope")
+    await assert_error(r, 401, "AUTHENTICATION_FAILED")
 
 
 @pytest.mark.parametrize("headers", [
@@ -203,6 +207,8 @@ async def test_tokens_are_issued_and_used_as_bearer(access: Access) -> None:
     r = await access.client.post("/api/v1/tokens", json={}, headers=bearer(data["token"]))
     await assert_envelope_error(r, 403, "AUTHORIZATION_FAILED")
     default = (await (await access.client.post("/api/v1/tokens", json={}, headers=key(access.admin))).json())["data"]
+    r = await access.client.post("/api/v1/tokens", json={"subject": "a\nb"}, headers=key(access.admin))
+    await assert_envelope_error(r, 400, "VALIDATION_ERROR")
     admin_id = access.gate.keys.list()[0].id
     assert (default["scope"], default["subject"]) == ("read", f"key:{admin_id}")
     lines = access.audit_lines()
