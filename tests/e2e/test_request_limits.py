@@ -45,7 +45,8 @@ def test_a_text_plain_create_is_refused_with_dockerd_s_message_and_creates_nothi
     for ct in ("text/plain;charset=UTF-8", "application/x-www-form-urlencoded"):
         code, answer = curl(servin, "-X", "POST", "-H", f"Content-Type: {ct}", "--data-binary", body,
                             "http://localhost/v1.41/containers/create?name=fromapage")
-        expected = {"message": f"Content-Type specified ({ct}) must be 'application/json'"}
+        expected = {"message": f"Content-Type specified ({ct}) must be 'application/json'",
+                    "code": "VALIDATION_ERROR"}
         assert (code, json.loads(answer)) == (400, expected)
     assert "fromapage" not in names(servin)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from servin import errors
+from servin.access.durations import Rate
 from servin.core.events import Event
 from servin.daemon.config import ConfigError, DaemonConfig
 from servin.daemon.reload import Reloader
@@ -71,3 +73,26 @@ def test_a_bad_file_leaves_the_running_configuration(failure: object, caplog: py
         assert engine.reloader(running, read).apply() is running
     assert "the running one stays" in caplog.text
     assert engine.registry == {} and engine.events == []
+
+
+def test_access_settings_are_reloaded_and_a_bad_token_key_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine()
+    seen: list[DaemonConfig] = []
+
+    def configure_access(cfg: DaemonConfig) -> None:
+        if cfg.token_jwks is not None:
+            raise ValueError(f"token-jwks: cannot read {cfg.token_jwks}: No such file or directory")
+        seen.append(cfg)
+
+    new = DaemonConfig(api_rate_limit=Rate.parse("7/min"), auth_tcp="none")
+    reloader = engine.reloader(DaemonConfig(), lambda: new)
+    reloader.configure_access = configure_access
+    applied = reloader.apply()
+    assert seen == [new] and applied.api_rate_limit == Rate.parse("7/min") and applied.auth_tcp == "none"
+    assert engine.events[0].attributes["api-rate-limit"] == "7/min"
+    bad = DaemonConfig(api_rate_limit=Rate.parse("1/s"), token_jwks=Path("/nope.json"))
+    reloader._read = lambda: bad
+    with caplog.at_level(logging.ERROR):
+        assert reloader.apply().api_rate_limit == Rate.parse("7/min")
+    assert "token-jwks: cannot read /nope.json" in caplog.text and len(seen) == 1
+    logging.getLogger().setLevel(logging.WARNING)
