@@ -85,9 +85,10 @@ class Gate:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        remote = _remote(request)
+        unix = _on_unix_socket(request)
+        remote = "" if unix else (request.remote or "")
         request[_SEEN] = ("unauthenticated", remote)
-        principal = self._authenticate(request, remote)
+        principal = self._authenticate(request, unix, remote)
         request[PRINCIPAL] = principal
         request[_SEEN] = (principal.name, remote)
         needed = scopes.required(request.method, request.path)
@@ -105,8 +106,7 @@ class Gate:
                                          retry_after=allowance.retry_after)
         return await handler(request)
 
-    def _authenticate(self, request: web.Request, remote: str) -> Principal:
-        unix = _on_unix_socket(request)
+    def _authenticate(self, request: web.Request, unix: bool, remote: str) -> Principal:
         presented = _credential(request)
         cert = None if unix else _certificate_cn(request)
         if presented is None and cert is not None:
@@ -197,10 +197,6 @@ def _on_unix_socket(request: web.Request) -> bool:
     transport = request.transport
     sockname: Any = transport.get_extra_info("sockname") if transport is not None else None
     return isinstance(sockname, str | bytes)  # a TCP socket's is a tuple
-
-
-def _remote(request: web.Request) -> str:
-    return "" if _on_unix_socket(request) else (request.remote or "")
 
 
 def _certificate_cn(request: web.Request) -> str | None:
