@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 KEY_FLUSH_SECONDS = 60.0
+MAX_FAILING = 10_000  # addresses with recent failures remembered (the limiter bounds its buckets alike)
 MANAGEMENT_PREFIX = "/api/"
 
 
@@ -72,6 +73,7 @@ class Gate:
         self.limiter = limiter
         self.audit = audit
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
+        self._failing: dict[str, None] = {}  # failure buckets that may not be full (oldest first, bounded)
 
     def reconfigure(self, *, tokens: TokenAuthority, policy: Policy) -> None:
         """SIGHUP: new token keys and limits for the next request (the key file is reloaded by its store)."""
@@ -115,11 +117,15 @@ class Gate:
         if presented is None and not required:
             return Principal(name="unix" if unix else "anonymous", scope=Scope.ADMIN, rate=None, bucket="")
         failures = f"failures:{remote or 'unix'}"
-        allowance = self.limiter.peek(failures, self.policy.failure_rate)
-        if not allowance.allowed:
-            request[_ALLOWANCE] = allowance
-            raise errors.RateLimited(f"too many failed authentication attempts from {remote or 'the unix socket'}",
-                                     retry_after=allowance.retry_after)
+        if failures in self._failing:  # the common case, no failure of late, costs this lookup only
+            allowance = self.limiter.peek(failures, self.policy.failure_rate)
+            if not allowance.allowed:
+                request[_ALLOWANCE] = allowance
+                raise errors.RateLimited(
+                    f"too many failed authentication attempts from {remote or 'the unix socket'}",
+                    retry_after=allowance.retry_after)
+            if allowance.remaining >= allowance.limit:
+                del self._failing[failures]
         try:
             if presented is None:
                 raise errors.AuthenticationFailed(
@@ -128,6 +134,9 @@ class Gate:
             return self._verify(*presented)
         except errors.AuthenticationFailed:
             request[_ALLOWANCE] = self.limiter.take(failures, self.policy.failure_rate)
+            self._failing[failures] = None
+            if len(self._failing) > MAX_FAILING:
+                del self._failing[next(iter(self._failing))]
             raise
 
     def _verify(self, kind: str, text: str) -> Principal:
