@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servin.core.model import Ulimit
+
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # dockerd reads its TLS files from ~/.docker (DOCKER_CERT_PATH); Servin's live beside daemon.json, in the
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
 DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
 DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
+DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS = 3, 5  # dockerd's
+# go-units' ulimitNameMapping (`as` is left out there too)
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+                "rtprio", "rttime", "sigpending", "stack")
 
 
 class ConfigError(Exception):
@@ -49,6 +55,10 @@ class DaemonConfig:
     tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
     tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
     tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
+    labels: tuple[str, ...] = ()  # key=value, shown by `docker info`
+    max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by each pull
+    max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by each push
+    default_ulimits: tuple[Ulimit, ...] = ()  # for each container that does not set that ulimit itself
 
     @property
     def tls_on(self) -> bool:
@@ -64,6 +74,8 @@ FILE_KEYS = {
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+    "labels": "labels", "max_concurrent_downloads": "max-concurrent-downloads",
+    "max_concurrent_uploads": "max-concurrent-uploads", "default_ulimits": "default-ulimits",
 }
 
 
@@ -75,6 +87,13 @@ def _flag_bool(value: str) -> bool:
     if v in ("0", "f", "false"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
+
+
+def _ulimit_flag(value: str) -> Ulimit:
+    try:
+        return parse_ulimit(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_daemon_flags(p: argparse.ArgumentParser) -> None:
@@ -115,6 +134,15 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
                    f"(default {DEFAULT_CERT_DIR}/server-cert.pem)")
     p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
+    p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE",
+                   help="set key=value labels to the daemon (repeatable)")
+    p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int,
+                   help=f"set the max concurrent downloads for each pull (default {DEFAULT_MAX_CONCURRENT_DOWNLOADS})")
+    p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int,
+                   help=f"set the max concurrent uploads for each push (default {DEFAULT_MAX_CONCURRENT_UPLOADS})")
+    p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
+                   type=_ulimit_flag,
+                   help="default ulimits for containers, e.g. nofile=1024:2048 (repeatable)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -153,6 +181,12 @@ def _convert(name: str, value: Any) -> Any:
                 raise ConfigError(f"invalid default-address-pools entry: {item}")
             pools.append({"base": str(item["base"]), "size": int(item["size"])})
         return tuple(pools)
+    if name == "labels":
+        return labels(value)
+    if name in ("max_concurrent_downloads", "max_concurrent_uploads"):
+        return _concurrency(name, value)
+    if name == "default_ulimits":
+        return default_ulimits(value)
     if name == "log_opts":
         if isinstance(value, list):  # --log-opt k=v, repeated
             value = dict(item.split("=", 1) for item in value if "=" in item)
@@ -162,8 +196,96 @@ def _convert(name: str, value: Any) -> Any:
     return str(value)
 
 
+def labels(value: Any) -> tuple[str, ...]:
+    """dockerd's opts.ValidateLabel for each, then GetConflictFreeLabels: a key given twice must
+    have the same value (kept once)."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("labels must be a list of strings")
+    seen: dict[str, str] = {}
+    for label in value:
+        if "=" not in label:
+            raise ConfigError(f"bad attribute format: {label}")
+        if label.lower().startswith(("com.docker.", "io.docker.", "org.dockerproject.")):
+            raise ConfigError(f"label {label} is not allowed: the namespaces com.docker.*, io.docker.*, and "
+                              "org.dockerproject.* are reserved for internal use")
+        key, _, val = label.partition("=")
+        if key in seen and seen[key] != val:
+            raise ConfigError(f"conflict labels for {key}={val} and {key}={seen[key]}")
+        seen[key] = val
+    return tuple(f"{k}={v}" for k, v in seen.items())
+
+
+def _concurrency(name: str, value: Any) -> int:
+    """max-concurrent-downloads/uploads: negative is refused as dockerd's Validate; 0 is the default,
+    as dockerd's reload takes it."""
+    what = "downloads" if name == "max_concurrent_downloads" else "uploads"
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{FILE_KEYS[name]} must be an integer")
+    if value < 0:
+        raise ConfigError(f"invalid max concurrent {what}: {value}")
+    if value == 0:
+        return DEFAULT_MAX_CONCURRENT_DOWNLOADS if what == "downloads" else DEFAULT_MAX_CONCURRENT_UPLOADS
+    return value
+
+
+def parse_ulimit(text: str) -> Ulimit:
+    """go-units' ParseUlimit: NAME=SOFT[:HARD] (HARD defaults to SOFT; -1 is unlimited)."""
+    name, eq, limits = text.partition("=")
+    if not eq:
+        raise ConfigError(f"invalid ulimit argument: {text}")
+    parts = limits.split(":")
+    if len(parts) > 2:
+        raise ConfigError(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
+    try:
+        soft, hard = int(parts[0]), int(parts[-1])
+    except ValueError:
+        raise ConfigError(f"invalid ulimit argument: {text}: the limits must be integers") from None
+    return _ulimit(name, soft, hard)
+
+
+def _ulimit(name: str, soft: int, hard: int) -> Ulimit:
+    if name not in ULIMIT_NAMES:
+        raise ConfigError(f"invalid ulimit type: {name}")
+    if hard != -1:
+        if soft == -1:
+            raise ConfigError("ulimit soft limit must be less than or equal to hard limit: "
+                              f"soft: -1 (unlimited), hard: {hard}")
+        if soft > hard:
+            raise ConfigError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return Ulimit(name=name, soft=soft, hard=hard)
+
+
+def default_ulimits(value: Any) -> tuple[Ulimit, ...]:
+    """`--default-ulimit nofile=1024:2048` (parsed; repeated, the last of a name wins), or daemon.json's map
+    as dockerd writes it: {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}} (Go's decoder
+    matches the field names in any case; Name may be left out)."""
+    found: dict[str, Ulimit] = {}
+    if isinstance(value, list) and all(isinstance(u, Ulimit) for u in value):  # the flags, parsed
+        found = {u.name: u for u in value}
+    elif isinstance(value, dict):
+        for key, entry in value.items():
+            fields_ = {str(k).lower(): v for k, v in entry.items()} if isinstance(entry, dict) else {}
+            soft, hard = fields_.get("soft"), fields_.get("hard")
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (soft, hard)):
+                raise ConfigError(f'default-ulimits: {key} must be {{"Name": "{key}", "Soft": N, "Hard": N}}')
+            if fields_.get("name", key) != key:
+                raise ConfigError(f"default-ulimits: the entry {key} names {fields_['name']}")
+            assert isinstance(soft, int) and isinstance(hard, int)
+            found[key] = _ulimit(key, soft, hard)
+    else:
+        raise ConfigError("default-ulimits must be a map of ulimits")
+    return tuple(found[name] for name in sorted(found))
+
+
+def ulimit_text(u: Ulimit) -> str:
+    """go-units' Ulimit.String: nofile=1024:2048."""
+    return f"{u.name}={u.soft}:{u.hard}"
+
+
 def go_format(value: Any) -> str:
     """A value as dockerd's %v prints it in its messages (true, [a b])."""
+    if isinstance(value, Ulimit):
+        return ulimit_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):

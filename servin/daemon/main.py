@@ -130,9 +130,14 @@ def _reloader(engine: wiring.Engine, config: DaemonConfig, reread: Callable[[], 
     def set_debug(debug: bool) -> None:
         system.reloaded(replace(system.facts(), debug=debug))
 
+    def set_labels(labels: tuple[str, ...]) -> None:
+        system.reloaded(replace(system.facts(), labels=labels))
+
     return Reloader(running=config, read=reread, daemon_id=system.facts().id,
                     configure_registry=engine.services.registry.configure, set_debug=set_debug,
-                    publish=engine.containers.events.publish)
+                    publish=engine.containers.events.publish,
+                    limit_transfers=engine.services.registry.limit_transfers, set_labels=set_labels,
+                    set_default_ulimits=engine.containers.set_default_ulimits)
 
 
 def _reload(reloader: Reloader) -> None:

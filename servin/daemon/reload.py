@@ -10,11 +10,13 @@ from dataclasses import fields, replace
 
 from servin import errors
 from servin.core.events import Event
+from servin.core.model import Ulimit
 from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, go_format
 
 log = logging.getLogger(__name__)
 
-RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors")
+RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors", "labels",
+              "max_concurrent_downloads", "max_concurrent_uploads", "default_ulimits")
 
 
 def log_level(config: DaemonConfig) -> int:
@@ -30,18 +32,28 @@ class Reloader:
 
     def __init__(self, *, running: DaemonConfig, read: Callable[[], DaemonConfig], daemon_id: str,
                  configure_registry: Callable[..., None], set_debug: Callable[[bool], None],
-                 publish: Callable[[Event], None]) -> None:
+                 publish: Callable[[Event], None], limit_transfers: Callable[..., None],
+                 set_labels: Callable[[tuple[str, ...]], None],
+                 set_default_ulimits: Callable[[tuple[Ulimit, ...]], None]) -> None:
+        """``configure_registry(insecure_registries=, mirrors=)`` and ``limit_transfers(downloads=,
+        uploads=)`` of the registry service; the labels (`docker info`) and the default ulimits
+        (containers started from now on)."""
         self.running = running
         self._read = read
         self._daemon_id = daemon_id
         self._configure_registry = configure_registry
         self._set_debug = set_debug
         self._publish = publish
+        self._limit_transfers = limit_transfers
+        self._set_labels = set_labels
+        self._set_default_ulimits = set_default_ulimits
 
     def apply(self) -> DaemonConfig:
         try:
             new = self._read()
             self._configure_registry(insecure_registries=new.insecure_registries, mirrors=new.registry_mirrors)
+            # what follows cannot fail on a configuration that resolved
+            self._limit_transfers(downloads=new.max_concurrent_downloads, uploads=new.max_concurrent_uploads)
         except (ConfigError, errors.ServinError, OSError, ValueError, TypeError) as exc:
             log.error("reloading the configuration failed, the running one stays: %s",
                       exc.message if isinstance(exc, errors.ServinError) else exc)
@@ -53,6 +65,8 @@ class Reloader:
         self.running = replace(self.running, **{name: getattr(new, name) for name in RELOADABLE})
         logging.getLogger().setLevel(log_level(self.running))
         self._set_debug(self.running.debug)
+        self._set_labels(self.running.labels)
+        self._set_default_ulimits(self.running.default_ulimits)
         attributes = {FILE_KEYS[name]: go_format(getattr(self.running, name)) for name in RELOADABLE}
         self._publish(Event(type="daemon", action="reload", actor_id=self._daemon_id, attributes=attributes))
         log.info("Reloaded configuration: %s", attributes)
