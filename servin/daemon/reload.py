@@ -4,6 +4,7 @@ a restart; a file that does not load leaves the running configuration as it is."
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import fields, replace
@@ -15,6 +16,8 @@ from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, go_format
 
 log = logging.getLogger(__name__)
 
+JSON_ATTRIBUTES = ("labels", "default_ulimits")
+
 RELOADABLE = ("debug", "log_level", "insecure_registries", "registry_mirrors", "labels",
               "max_concurrent_downloads", "max_concurrent_uploads", "default_ulimits")
 
@@ -25,6 +28,14 @@ def log_level(config: DaemonConfig) -> int:
     if config.log_level == "warn":
         return logging.WARNING
     return getattr(logging, config.log_level.upper(), logging.INFO)
+
+
+def _attribute(value: object, name: str) -> str:
+    """A reload event's attribute: lists as dockerd's json.Marshal writes its labels (["a=1","b=2"]),
+    other values as %v."""
+    if name in JSON_ATTRIBUTES and isinstance(value, tuple):
+        return json.dumps([go_format(v) for v in value], separators=(",", ":"))
+    return go_format(value)
 
 
 class Reloader:
@@ -67,7 +78,7 @@ class Reloader:
         self._set_debug(self.running.debug)
         self._set_labels(self.running.labels)
         self._set_default_ulimits(self.running.default_ulimits)
-        attributes = {FILE_KEYS[name]: go_format(getattr(self.running, name)) for name in RELOADABLE}
+        attributes = {FILE_KEYS[name]: _attribute(getattr(self.running, name), name) for name in RELOADABLE}
         self._publish(Event(type="daemon", action="reload", actor_id=self._daemon_id, attributes=attributes))
         log.info("Reloaded configuration: %s", attributes)
         return self.running

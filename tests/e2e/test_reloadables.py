@@ -84,8 +84,8 @@ def test_labels_and_default_ulimits_at_start_and_after_a_reload(daemon: ServinDa
     attributes = json.loads(out[0].removeprefix("reload "))
     assert {k: attributes[k] for k in ("labels", "max-concurrent-downloads", "max-concurrent-uploads",
                                        "default-ulimits")} == {
-        "labels": "[env=prod]", "max-concurrent-downloads": "3", "max-concurrent-uploads": "1",
-        "default-ulimits": "[nofile=4000:8000]"}
+        "labels": '["env=prod"]', "max-concurrent-downloads": "3", "max-concurrent-uploads": "1",
+        "default-ulimits": '["nofile=4000:8000"]'}
 
 
 @pytest.mark.parametrize("bad", [

@@ -200,8 +200,8 @@ def test_a_reload_applies_labels_transfer_limits_and_default_ulimits() -> None:
     (ev,) = parts.events
     assert {k: ev.attributes[k] for k in ("labels", "max-concurrent-downloads", "max-concurrent-uploads",
                                           "default-ulimits")} == {
-        "labels": "[env=prod zone=a]", "max-concurrent-downloads": "7", "max-concurrent-uploads": "1",
-        "default-ulimits": "[nofile=1024:2048]"}
+        "labels": '["env=prod","zone=a"]', "max-concurrent-downloads": "7", "max-concurrent-uploads": "1",
+        "default-ulimits": '["nofile=1024:2048"]'}
 
 
 def test_keys_left_out_of_the_file_go_back_to_their_defaults() -> None:
