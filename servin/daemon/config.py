@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from servin.core.model import Ulimit
+from servin.registry.pull import MAX_CONCURRENT_DOWNLOADS as DEFAULT_MAX_CONCURRENT_DOWNLOADS
+from servin.registry.push import MAX_CONCURRENT_UPLOADS as DEFAULT_MAX_CONCURRENT_UPLOADS
 
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
@@ -18,7 +20,6 @@ DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
 DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
 DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
-DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS = 3, 5  # dockerd's
 # go-units' ulimitNameMapping (`as` is left out there too)
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
                 "rtprio", "rttime", "sigpending", "stack")
@@ -136,9 +137,9 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
     p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE",
                    help="set key=value labels to the daemon (repeatable)")
-    p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int,
+    p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int, metavar="N",
                    help=f"set the max concurrent downloads for each pull (default {DEFAULT_MAX_CONCURRENT_DOWNLOADS})")
-    p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int,
+    p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int, metavar="N",
                    help=f"set the max concurrent uploads for each push (default {DEFAULT_MAX_CONCURRENT_UPLOADS})")
     p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
                    type=_ulimit_flag,
