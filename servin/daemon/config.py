@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servin.core.model import Ulimit
-from servin.registry.pull import MAX_CONCURRENT_DOWNLOADS as DEFAULT_MAX_CONCURRENT_DOWNLOADS
-from servin.registry.push import MAX_CONCURRENT_UPLOADS as DEFAULT_MAX_CONCURRENT_UPLOADS
 
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
@@ -20,6 +17,8 @@ DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
 DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
 DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
+# dockerd's, as registry/pull.py and push.py (not imported: the client commands load this module, not the engine)
+DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS = 3, 5
 # go-units' ulimitNameMapping (`as` is left out there too)
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
                 "rtprio", "rttime", "sigpending", "stack")
@@ -27,6 +26,15 @@ ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", 
 
 class ConfigError(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefaultUlimit:
+    """One of default-ulimits (the engine's core.model.Ulimit, made in daemon/wiring.py)."""
+
+    name: str
+    soft: int  # -1: unlimited
+    hard: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +67,7 @@ class DaemonConfig:
     labels: tuple[str, ...] = ()  # key=value, shown by `docker info`
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by each pull
     max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by each push
-    default_ulimits: tuple[Ulimit, ...] = ()  # for each container that does not set that ulimit itself
+    default_ulimits: tuple[DefaultUlimit, ...] = ()  # for each container that does not set that ulimit itself
 
     @property
     def tls_on(self) -> bool:
@@ -90,7 +98,7 @@ def _flag_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
-def _ulimit_flag(value: str) -> Ulimit:
+def _ulimit_flag(value: str) -> DefaultUlimit:
     try:
         return parse_ulimit(value)
     except ConfigError as exc:
@@ -229,7 +237,7 @@ def _concurrency(name: str, value: Any) -> int:
     return value
 
 
-def parse_ulimit(text: str) -> Ulimit:
+def parse_ulimit(text: str) -> DefaultUlimit:
     """go-units' ParseUlimit: NAME=SOFT[:HARD] (HARD defaults to SOFT; -1 is unlimited)."""
     name, eq, limits = text.partition("=")
     if not eq:
@@ -244,7 +252,7 @@ def parse_ulimit(text: str) -> Ulimit:
     return _ulimit(name, soft, hard)
 
 
-def _ulimit(name: str, soft: int, hard: int) -> Ulimit:
+def _ulimit(name: str, soft: int, hard: int) -> DefaultUlimit:
     if name not in ULIMIT_NAMES:
         raise ConfigError(f"invalid ulimit type: {name}")
     if hard != -1:
@@ -253,15 +261,15 @@ def _ulimit(name: str, soft: int, hard: int) -> Ulimit:
                               f"soft: -1 (unlimited), hard: {hard}")
         if soft > hard:
             raise ConfigError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
-    return Ulimit(name=name, soft=soft, hard=hard)
+    return DefaultUlimit(name=name, soft=soft, hard=hard)
 
 
-def default_ulimits(value: Any) -> tuple[Ulimit, ...]:
+def default_ulimits(value: Any) -> tuple[DefaultUlimit, ...]:
     """`--default-ulimit nofile=1024:2048` (parsed; repeated, the last of a name wins), or daemon.json's map
     as dockerd writes it: {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}} (Go's decoder
     matches the field names in any case; Name may be left out)."""
-    found: dict[str, Ulimit] = {}
-    if isinstance(value, list) and all(isinstance(u, Ulimit) for u in value):  # the flags, parsed
+    found: dict[str, DefaultUlimit] = {}
+    if isinstance(value, list) and all(isinstance(u, DefaultUlimit) for u in value):  # the flags, parsed
         found = {u.name: u for u in value}
     elif isinstance(value, dict):
         for key, entry in value.items():
@@ -278,14 +286,14 @@ def default_ulimits(value: Any) -> tuple[Ulimit, ...]:
     return tuple(found[name] for name in sorted(found))
 
 
-def ulimit_text(u: Ulimit) -> str:
+def ulimit_text(u: DefaultUlimit) -> str:
     """go-units' Ulimit.String: nofile=1024:2048."""
     return f"{u.name}={u.soft}:{u.hard}"
 
 
 def go_format(value: Any) -> str:
     """A value as dockerd's %v prints it in its messages (true, [a b])."""
-    if isinstance(value, Ulimit):
+    if isinstance(value, DefaultUlimit):
         return ulimit_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -22,7 +22,7 @@ from servin import errors
 from servin.access.tls import ServerTLS, TLSConfigError, server_context
 from servin.api.app import build_app
 from servin.daemon import listeners, systemd, wiring
-from servin.daemon.config import DaemonConfig, is_loopback, tcp_address
+from servin.daemon.config import DaemonConfig, DefaultUlimit, is_loopback, tcp_address
 from servin.daemon.reload import Reloader, log_level
 from servin.images.seed import write_busybox_archive
 
@@ -133,11 +133,14 @@ def _reloader(engine: wiring.Engine, config: DaemonConfig, reread: Callable[[], 
     def set_labels(labels: tuple[str, ...]) -> None:
         system.reloaded(replace(system.facts(), labels=labels))
 
+    def set_default_ulimits(defaults: tuple[DefaultUlimit, ...]) -> None:
+        engine.containers.set_default_ulimits(wiring.ulimits(defaults))
+
     return Reloader(running=config, read=reread, daemon_id=system.facts().id,
                     configure_registry=engine.services.registry.configure, set_debug=set_debug,
                     publish=engine.containers.events.publish,
                     limit_transfers=engine.services.registry.limit_transfers, set_labels=set_labels,
-                    set_default_ulimits=engine.containers.set_default_ulimits)
+                    set_default_ulimits=set_default_ulimits)
 
 
 def _reload(reloader: Reloader) -> None:

@@ -11,8 +11,7 @@ from dataclasses import fields, replace
 
 from servin import errors
 from servin.core.events import Event
-from servin.core.model import Ulimit
-from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, go_format
+from servin.daemon.config import FILE_KEYS, ConfigError, DaemonConfig, DefaultUlimit, go_format
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class Reloader:
                  configure_registry: Callable[..., None], set_debug: Callable[[bool], None],
                  publish: Callable[[Event], None], limit_transfers: Callable[..., None],
                  set_labels: Callable[[tuple[str, ...]], None],
-                 set_default_ulimits: Callable[[tuple[Ulimit, ...]], None]) -> None:
+                 set_default_ulimits: Callable[[tuple[DefaultUlimit, ...]], None]) -> None:
         """``configure_registry(insecure_registries=, mirrors=)`` and ``limit_transfers(downloads=,
         uploads=)`` of the registry service; the labels (`docker info`) and the default ulimits
         (containers started from now on)."""
@@ -63,7 +62,7 @@ class Reloader:
         try:
             new = self._read()
             self._configure_registry(insecure_registries=new.insecure_registries, mirrors=new.registry_mirrors)
-            # what follows cannot fail on a configuration that resolved
+            # checked when the configuration resolved: does not fail here
             self._limit_transfers(downloads=new.max_concurrent_downloads, uploads=new.max_concurrent_uploads)
         except (ConfigError, errors.ServinError, OSError, ValueError, TypeError) as exc:
             log.error("reloading the configuration failed, the running one stays: %s",

@@ -20,13 +20,14 @@ from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
 from servin.core.host import HostFacts
+from servin.core.model import Ulimit
 from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
 from servin.core.system import System
 from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts, listeners
-from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
+from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig, DefaultUlimit
 from servin.errors import InvalidArgument
 from servin.images.deletion import UsersFn
 from servin.images.events import ImageEvent, ImageEventPublisher
@@ -111,6 +112,11 @@ def seccomp_profile(setting: str) -> str | dict[str, Any]:
     return decode_profile(text)
 
 
+def ulimits(defaults: tuple[DefaultUlimit, ...]) -> tuple[Ulimit, ...]:
+    """The daemon's default-ulimits as the engine's Ulimits (at start and at a reload)."""
+    return tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in defaults)
+
+
 def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> Engine:
     secure_roots(config.data_root, config.exec_root)
     profile = seccomp_profile(config.seccomp_profile)
@@ -128,7 +134,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         volumes=volumes, events=events,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
         host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges,
-        block_numbers=block_numbers, default_ulimits=config.default_ulimits)
+        block_numbers=block_numbers, default_ulimits=ulimits(config.default_ulimits))
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),

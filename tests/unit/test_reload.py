@@ -9,8 +9,7 @@ import pytest
 
 from servin import errors
 from servin.core.events import Event
-from servin.core.model import Ulimit
-from servin.daemon.config import ConfigError, DaemonConfig
+from servin.daemon.config import ConfigError, DaemonConfig, DefaultUlimit
 from servin.daemon.reload import Reloader
 
 pytestmark = pytest.mark.unit
@@ -23,7 +22,7 @@ class Engine:
         self.events: list[Event] = []
         self.transfers: dict[str, int] = {}
         self.labels: tuple[str, ...] = ()
-        self.ulimits: tuple[Ulimit, ...] = ()
+        self.ulimits: tuple[DefaultUlimit, ...] = ()
 
     def configure_registry(self, *, insecure_registries: tuple[str, ...], mirrors: tuple[str, ...]) -> None:
         if any(not m.startswith("http") for m in mirrors):
@@ -42,7 +41,7 @@ class Engine:
     def set_labels(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
 
-    def set_default_ulimits(self, ulimits: tuple[Ulimit, ...]) -> None:
+    def set_default_ulimits(self, ulimits: tuple[DefaultUlimit, ...]) -> None:
         self.ulimits = ulimits
 
 

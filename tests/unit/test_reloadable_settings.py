@@ -18,7 +18,8 @@ from servin.core.events import Event
 from servin.core.host import HostFacts
 from servin.core.model import Ulimit
 from servin.core.spec import with_default_ulimits
-from servin.daemon.config import ConfigError, DaemonConfig, add_daemon_flags, resolve
+from servin.daemon.config import ConfigError, DaemonConfig, DefaultUlimit, add_daemon_flags, resolve
+from servin.daemon import wiring
 from servin.daemon.reload import Reloader
 
 pytestmark = pytest.mark.unit
@@ -112,13 +113,15 @@ def test_a_negative_flag_is_refused(tmp_path: Path) -> None:
 def test_default_ulimits_as_dockerd_writes_them(tmp_path: Path) -> None:
     cfg = resolved(tmp_path, {"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024},
                                                   "nproc": {"soft": 500, "hard": -1}}})
-    assert cfg.default_ulimits == (Ulimit(name="nofile", soft=1024, hard=2048), Ulimit(name="nproc", soft=500, hard=-1))
+    assert cfg.default_ulimits == (DefaultUlimit(name="nofile", soft=1024, hard=2048),
+                                   DefaultUlimit(name="nproc", soft=500, hard=-1))
 
 
 def test_default_ulimit_flags_the_last_of_a_name_wins(tmp_path: Path) -> None:
     cfg = resolved(tmp_path, {}, "--default-ulimit", "nofile=100:200", "--default-ulimit", "core=0",
                    "--default-ulimit", "nofile=1024:2048")
-    assert cfg.default_ulimits == (Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=1024, hard=2048))
+    assert cfg.default_ulimits == (DefaultUlimit(name="core", soft=0, hard=0),
+                                   DefaultUlimit(name="nofile", soft=1024, hard=2048))
 
 
 @pytest.mark.parametrize(("flag", "message"), [
@@ -186,7 +189,7 @@ class Parts:
 
 
 NEW = DaemonConfig(labels=("env=prod", "zone=a"), max_concurrent_downloads=7, max_concurrent_uploads=1,
-                   default_ulimits=(Ulimit(name="nofile", soft=1024, hard=2048),))
+                   default_ulimits=(DefaultUlimit(name="nofile", soft=1024, hard=2048),))
 
 
 def test_a_reload_applies_labels_transfer_limits_and_default_ulimits() -> None:
@@ -241,3 +244,7 @@ def test_docker_info_shows_the_labels() -> None:
     counts = {"running": 0, "paused": 0, "stopped": 0}
     assert system_wire.info(facts, counts, 0)["Labels"] == []
     assert system_wire.info(replace(facts, labels=("env=prod",)), counts, 0)["Labels"] == ["env=prod"]
+
+
+def test_the_engine_gets_them_as_its_ulimits() -> None:
+    assert wiring.ulimits(NEW.default_ulimits) == (Ulimit(name="nofile", soft=1024, hard=2048),)
