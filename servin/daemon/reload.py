@@ -37,17 +37,22 @@ def _attribute(value: object, name: str) -> str:
     return go_format(value)
 
 
+def _unwired(*_: object, **__: object) -> None:
+    """A part a test's Reloader leaves out."""
+
+
 class Reloader:
     """`apply` is what the daemon runs on SIGHUP; each part it changes is a callable of the engine's."""
 
     def __init__(self, *, running: DaemonConfig, read: Callable[[], DaemonConfig], daemon_id: str,
                  configure_registry: Callable[..., None], set_debug: Callable[[bool], None],
-                 publish: Callable[[Event], None], limit_transfers: Callable[..., None],
-                 set_labels: Callable[[tuple[str, ...]], None],
-                 set_default_ulimits: Callable[[tuple[DefaultUlimit, ...]], None]) -> None:
+                 publish: Callable[[Event], None], limit_transfers: Callable[..., None] = _unwired,
+                 set_labels: Callable[[tuple[str, ...]], None] = _unwired,
+                 set_default_ulimits: Callable[[tuple[DefaultUlimit, ...]], None] = _unwired) -> None:
         """``configure_registry(insecure_registries=, mirrors=)`` and ``limit_transfers(downloads=,
         uploads=)`` of the registry service; the labels (`docker info`) and the default ulimits
-        (containers started from now on)."""
+        (containers started from now on). The daemon wires every part; a test may leave the last
+        three out."""
         self.running = running
         self._read = read
         self._daemon_id = daemon_id

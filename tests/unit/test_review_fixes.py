@@ -54,8 +54,7 @@ def test_a_reload_that_cannot_read_its_file_keeps_the_running_configuration(fail
         raise failure
 
     reloader = Reloader(running=running, read=read, daemon_id="d", configure_registry=lambda **_: None,
-                        set_debug=lambda _: None, publish=published.append, limit_transfers=lambda **_: None,
-                        set_labels=lambda _: None, set_default_ulimits=lambda _: None)
+                        set_debug=lambda _: None, publish=published.append)
     assert reloader.apply() is running and published == []
 
 
