@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from servin.build import instructions as ins
@@ -114,6 +114,46 @@ def resolve_base(stage: ins.Stage, meta: Mapping[str, str], *, escape: str = "\\
         raise InvalidArgument(f"base name ({stage.base}) should not be blank")
     platform = expand_word(stage.platform, meta, escape=escape) if stage.platform else ""
     return base, platform
+
+
+def needed_stages(stages: Sequence[ins.Stage], meta: Mapping[str, str], *, escape: str = "\\") -> tuple[int, ...]:
+    """The indices of the stages the last one needs, itself included, in order: the stages an earlier
+    `FROM <stage>` or `COPY --from=<stage or index>` names, transitively (names case-insensitively; a name
+    that is no earlier stage is an image). dockerd builds every stage up to the target; Servin skips
+    the others."""
+    if not stages:
+        return ()
+    needed = {len(stages) - 1}
+    todo = [len(stages) - 1]
+    while todo:
+        i = todo.pop()
+        for ref in _stage_refs(stages[i], meta, escape):
+            j = _earlier_stage(stages, i, ref)
+            if j is not None and j not in needed:
+                needed.add(j)
+                todo.append(j)
+    return tuple(sorted(needed))
+
+
+def _stage_refs(stage: ins.Stage, meta: Mapping[str, str], escape: str) -> list[tuple[str, bool]]:
+    """(reference, may be an index) for the FROM and each COPY --from of a stage."""
+    refs = []
+    try:
+        refs.append((expand_word(stage.base, meta, escape=escape), False))
+    except InvalidArgument:
+        pass  # the build reports it when it reaches the stage
+    refs += [(c.from_, True) for c in stage.commands if isinstance(c, ins.Copy) and c.from_]
+    return refs
+
+
+def _earlier_stage(stages: Sequence[ins.Stage], current: int, ref: tuple[str, bool]) -> int | None:
+    name, index_ok = ref
+    for j in range(current):
+        if stages[j].name and stages[j].name == name.lower():
+            return j
+    if index_ok and name.isdigit() and int(name) < current:
+        return int(name)
+    return None
 
 
 def _typed(node: Node) -> ins.Instruction | ins.Stage:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from servin.build import instructions as ins
-from servin.build.dockerfile import Dockerfile, parse_dockerfile, parse_trigger, resolve_base
+from servin.build.dockerfile import Dockerfile, needed_stages, parse_dockerfile, parse_trigger, resolve_base
 from servin.build.syntax import parse
 from servin.errors import InvalidArgument
 
@@ -584,3 +584,27 @@ def test_result_is_frozen() -> None:
     assert isinstance(dockerfile, Dockerfile)
     with pytest.raises(AttributeError):
         dockerfile.stages[0].commands[0].line = 3  # type: ignore[misc]
+
+
+def test_needed_stages_for_a_target() -> None:
+    dockerfile = parse_dockerfile(
+        "ARG BASE=deps\n"
+        "FROM busybox AS deps\n"  # 0
+        "FROM busybox AS unused\n"  # 1
+        "FROM alpine AS tools\n"  # 2
+        "FROM ${BASE} AS build\n"  # 3: FROM an earlier stage through a meta arg
+        "COPY --from=2 /t /t\n"  # by index
+        "COPY --from=TOOLS /u /u\n"  # by name, any case
+        "COPY --from=nginx:latest /etc/nginx /n\n"  # an image
+        "FROM scratch AS final\n"  # 4
+        "COPY --from=build /out /\n"
+    )
+    assert needed_stages(dockerfile.stages, {"BASE": "deps"}) == (0, 2, 3, 4)
+    assert needed_stages(dockerfile.up_to("tools"), {}) == (2,)
+    assert needed_stages((), {}) == ()
+
+
+def test_needed_stages_ignores_later_and_unknown_stages() -> None:
+    dockerfile = parse_dockerfile("FROM a AS one\nCOPY --from=two /x /x\nCOPY --from=5 /y /y\nFROM b AS two\n")
+    assert needed_stages(dockerfile.up_to("one"), {}) == (0,)
+    assert needed_stages(parse_dockerfile("FROM ${X:?unset}\n").stages, {}) == (0,)
