@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from servin.build import instructions as ins
 from servin.build.bflags import FlagError, FlagKind, Flags, go_duration, go_int32, suggest
-from servin.build.expand import expand_word, go_quote, is_go_space
+from servin.build.expand import expand_word, go_quote, go_trim
 from servin.build.syntax import Heredoc, Node, SyntaxFault, parse, parse_heredoc
 from servin.errors import InvalidArgument
 
@@ -168,16 +168,7 @@ def _convert(node: Node) -> ins.Instruction | ins.Stage:
     if converter is None:
         message = f"unknown instruction: {node.command}"
         raise FlagError(suggest(message, node.command, INSTRUCTIONS, case_sensitive=False))
-    return converter(node, _go_strip(node.original))
-
-
-def _go_strip(text: str) -> str:
-    start, end = 0, len(text)
-    while start < end and is_go_space(text[start]):
-        start += 1
-    while end > start and is_go_space(text[end - 1]):
-        end -= 1
-    return text[start:end]
+    return converter(node, go_trim(node.original))
 
 
 def _flags(node: Node, spec: Mapping[str, FlagKind] | None = None) -> Flags:
@@ -337,7 +328,7 @@ def _copy(node: Node, text: str) -> ins.Copy:
 def _volume(node: Node, text: str) -> ins.Volume:
     _at_least_one(node, "VOLUME")
     _flags(node)
-    paths = tuple(_go_strip(p) for p in node.args)
+    paths = tuple(go_trim(p) for p in node.args)
     if not all(paths):
         raise FlagError("VOLUME specified can not be an empty string")
     return ins.Volume(text=text, line=node.line, paths=paths)
@@ -376,7 +367,7 @@ def _arg(node: Node, text: str) -> ins.Arg:
 def _onbuild(node: Node, text: str) -> ins.Onbuild:
     _at_least_one(node, "ONBUILD")
     _flags(node)
-    trigger = node.args[0].strip().upper()
+    trigger = go_trim(node.args[0]).upper()
     if trigger == "ONBUILD":
         raise FlagError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("MAINTAINER", "FROM"):

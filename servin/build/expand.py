@@ -55,6 +55,16 @@ def is_go_space(ch: str) -> bool:
     return ord(ch) > 0xFF and (unicodedata.category(ch) == "Zs" or ch in "\u2028\u2029")
 
 
+def go_trim(text: str) -> str:
+    """Go's strings.TrimSpace (Python's strip also removes \\x1c-\\x1f)."""
+    start, end = 0, len(text)
+    while start < end and is_go_space(text[start]):
+        start += 1
+    while end > start and is_go_space(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
 @dataclass(slots=True)
 class _Words:
     """Word splitting of the expanded text: spaces split words unless they came from quotes."""
@@ -77,7 +87,8 @@ class _Words:
             self.add_char(ch)
 
     def add_raw(self, text: str) -> None:
-        self.buf.append(text)
+        if text:
+            self.buf.append(text)
         self.in_word = True
 
     def result(self) -> list[str]:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from servin.build.expand import go_trim
 from servin.errors import InvalidArgument
 
 _BOM = "\ufeff"
@@ -54,12 +55,12 @@ def read_patterns(content: str | bytes) -> list[str]:
     for line in text.splitlines():
         if line.startswith("#"):
             continue
-        pattern = line.strip()
+        pattern = go_trim(line)
         if not pattern:
             continue
         invert = pattern.startswith("!")
         if invert:
-            pattern = pattern[1:].strip()
+            pattern = go_trim(pattern[1:])
         if pattern:
             pattern = clean_path(pattern)
             if len(pattern) > 1 and pattern.startswith("/"):
@@ -129,7 +130,7 @@ class Pattern:
 
 def compile_pattern(raw: str) -> Pattern | None:
     """One pattern as patternmatcher compiles it; None for a blank one."""
-    text = raw.strip()
+    text = go_trim(raw)
     if not text:
         return None
     text = clean_path(text)

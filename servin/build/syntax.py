@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from servin.build.expand import Lexer, go_quote, is_go_space
+from servin.build.expand import Lexer, go_quote, go_trim, is_go_space
 from servin.errors import InvalidArgument
 
 MAX_LINE = 64 * 1024 - 1
@@ -288,11 +288,11 @@ def _node(line: str, escape: str, start: int, end: int) -> Node:
 
 
 def _split_command(line: str, escape: str) -> tuple[str, list[str], str]:
-    parts = _WHITESPACE.split(line.strip(), maxsplit=1)
+    parts = _WHITESPACE.split(go_trim(line), maxsplit=1)
     if len(parts) < 2:
         return parts[0], [], ""
     rest, flags = _builder_flags(parts[1], escape)
-    return parts[0], flags, rest.strip()
+    return parts[0], flags, go_trim(rest)
 
 
 def _builder_flags(line: str, escape: str) -> tuple[str, list[str]]:

@@ -174,6 +174,9 @@ WORDS_ENV = {"hi": "hi", "space": "abc  def", "leading": "  ab c", "trailing": "
         ('hello"\\there"', ["hello\\there"]),
         ("hello'\\\\there'", ["hello\\\\there"]),
         ("hello'$there'", ["hello$there"]),
+        ('""', []),  # an empty quoted word is no word
+        ('a "" b', ["a", "b"]),
+        ('a""b', ["ab"]),
     ],
 )
 def test_expand_words_splits_after_substitution(word: str, expected: list[str]) -> None:
