@@ -52,7 +52,8 @@ def read_patterns(content: str | bytes) -> list[str]:
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
     text = text.removeprefix(_BOM)
     out = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # Go's line scanner: "\n" ends a line, a "\r" before it goes
+        line = line.removesuffix("\r")
         if line.startswith("#"):
             continue
         pattern = go_trim(line)

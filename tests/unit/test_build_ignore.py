@@ -57,6 +57,7 @@ def test_read_patterns() -> None:
         "a/b",
     ]
     assert read_patterns(b"\xef\xbb\xbfnode_modules\r\n.git\r\n") == ["node_modules", ".git"]
+    assert read_patterns("a\x1cb\n") == ["a\x1cb"]  # only \n ends a line
 
 
 @pytest.mark.parametrize(
