@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except errors.InvalidArgument as exc:
         print(f"servin: {exc}\nSee 'servin --help'.", file=sys.stderr)
         return USAGE_ERROR
+    if client.sends_credentials and client.endpoint.in_clear_off_host:
+        print(f"WARNING: sending the API key or token in clear to {client.base_url}: anyone on the way can read "
+              "and reuse it; use --tlsverify", file=sys.stderr)
     try:
         status: int = args.run(client, args)
     except APIError as exc:

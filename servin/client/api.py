@@ -72,6 +72,10 @@ class APIClient:
     def base_url(self) -> str:
         return self.endpoint.url
 
+    @property
+    def sends_credentials(self) -> bool:
+        return "X-API-Key" in self._headers or "Authorization" in self._headers
+
     # Docker's routes
 
     def ping(self) -> bool:

@@ -4,6 +4,7 @@ URL as docker-py takes), parsed once into what a connection needs."""
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
@@ -31,6 +32,16 @@ class Endpoint:
         if self.tls is not None:
             return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    @property
+    def in_clear_off_host(self) -> bool:
+        """Plain TCP to an address other than loopback: what is sent crosses the network readable."""
+        if self.socket_path is not None or self.tls is not None or self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True  # a name: it may resolve anywhere
 
     def request_url(self, path: str) -> str:
         """The URL of a request as Go's http client shows it in errors."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -434,3 +435,20 @@ def test_apiclient_tls(tls_stub: StubDaemon, certs: Path) -> None:
     assert APIClient(f"tcp://127.0.0.1:{tls_stub.port}", tls=tls).ping() is True
     with pytest.raises(DaemonUnreachable, match="failed to verify certificate"):
         APIClient(f"https://127.0.0.1:{tls_stub.port}").ping()  # the system's CAs do not know the stub's
+
+
+def test_credentials_in_clear_off_the_host_are_warned_about(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_args: object, **_kw: object) -> socket.socket:
+        raise ConnectionRefusedError  # no packet leaves for the documentation address
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    status, _out, err = servin(capsys, "-H", "tcp://192.0.2.1:1", "--api-key", "k", "version")
+    assert err.startswith("WARNING: sending the API key or token in clear to tcp://192.0.2.1:1")
+    assert status == 1 and err.endswith("Cannot connect to the Servin daemon at tcp://192.0.2.1:1. Is the daemon "
+                                        "running?\n")
+    for host in ("tcp://127.0.0.1:1", "tcp://localhost:1", "tcp://[::1]:1"):
+        _status, _out, err = servin(capsys, "-H", host, "--token", "t", "version")
+        assert "WARNING" not in err, host
+    _status, _out, err = servin(capsys, "-H", "tcp://192.0.2.1:1", "version")
+    assert "WARNING" not in err  # nothing secret to send
