@@ -119,8 +119,10 @@ class APIClient:
 
     def _manage(self, method: str, path: str, read: Callable[[Any], T], *, body: Any = None,
                 query: Mapping[str, Any] | None = None) -> T:
-        a = self._call(method, MANAGE + path, body=body, query=query, envelope=True)
+        a = self._call(method, MANAGE + path, body=body, query=query)
         payload = _json(a)
+        if isinstance(payload, dict) and payload.get("success") is False:
+            raise _error(a)  # a failure in a 2xx
         if not isinstance(payload, dict) or "success" not in payload:
             raise APIError(a.status, f"the daemon answered {method} {MANAGE}{path} without the management "
                            "API's envelope: is it a Servin daemon with the management API?")
@@ -129,8 +131,8 @@ class APIClient:
         except MalformedAnswer as exc:
             raise APIError(a.status, f"malformed answer to {method} {MANAGE}{path}: {exc}") from None
 
-    def _call(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
-              envelope: bool = False) -> _Answer:
+    def _call(self, method: str, path: str, *, body: Any = None,
+              query: Mapping[str, Any] | None = None) -> _Answer:
         target = path + ("?" + urlencode(query) if query else "")
         headers = dict(self._headers)
         data = None
@@ -140,10 +142,6 @@ class APIClient:
         a = self._send(method, target, data, headers)
         if a.status >= 400:
             raise _error(a)
-        if envelope:
-            payload = _json(a)
-            if isinstance(payload, dict) and payload.get("success") is False:
-                raise _error(a)
         return a
 
     def _send(self, method: str, target: str, data: bytes | None, headers: dict[str, str]) -> _Answer:
