@@ -14,7 +14,6 @@ from servin.cli import keys, system
 from servin.cli.connect import add_client_flags, build_client, client_flags_given, spell_bool_flags
 from servin.client import APIError, DaemonUnreachable
 from servin.daemon.config import ConfigError, add_daemon_flags, resolve
-from servin.daemon.main import run
 
 USAGE_ERROR = 2
 
@@ -76,6 +75,9 @@ def _daemon(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"servin: {exc}", file=sys.stderr)
         return 1
+    # imported here, not at the top: the client commands must not pay for loading the engine (0.4 s)
+    from servin.daemon.main import run
+
     return run(config, reread=lambda: resolve(args))
 
 
