@@ -17,6 +17,7 @@ DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
 DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
 DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")  # dockerd's --log-level help; trace and panic not served
 # dockerd's, as registry/pull.py and push.py (not imported: the client commands load this module, not the engine)
 DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS = 3, 5
 # go-units' ulimitNameMapping (`as` is left out there too)
@@ -60,7 +61,7 @@ class DaemonConfig:
     seccomp_profile: str = ""  # a profile's path, "unconfined", or "" / "builtin": Docker's default
     no_new_privileges: bool = False  # no_new_privs for every new container unless its SecurityOpt says otherwise
     tls: bool | None = None  # None: not said; False (--tls=false) is needed for plain TCP off loopback
-    tlsverify: bool = False  # implies tls; clients need a certificate signed by tlscacert
+    tlsverify: bool = False  # clients need a certificate signed by tlscacert; set at all, it turns tls on
     tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
     tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
     tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
@@ -112,8 +113,7 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exec-root", dest="exec_root", help="root directory for execution state files")
     p.add_argument("-p", "--pidfile", dest="pidfile", help="path to use for the daemon PID file")
     p.add_argument("--config-file", dest="config_file", default=None, help="daemon configuration file")
-    p.add_argument("-l", "--log-level", dest="log_level",
-                   choices=["debug", "info", "warn", "error", "fatal"], help="logging level")
+    p.add_argument("-l", "--log-level", dest="log_level", help='logging level ("debug"|"info"|"warn"|"error"|"fatal")')
     p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True, help="debug mode")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
@@ -135,9 +135,10 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
                    help="set no-new-privileges by default for new containers")
     p.add_argument("--tls", dest="tls", type=_flag_bool, nargs="?", const=True,
-                   help="use TLS; implied by --tlsverify (--tls=false: plain TCP off loopback, insecure)")
+                   help="use TLS, verifying clients unless --tlsverify=false; implied by --tlsverify "
+                   "(--tls=false: plain TCP off loopback, insecure)")
     p.add_argument("--tlsverify", dest="tlsverify", type=_flag_bool, nargs="?", const=True,
-                   help="use TLS and require a client certificate signed by --tlscacert")
+                   help="use TLS and require a client certificate signed by --tlscacert (=false: TLS without it)")
     p.add_argument("--tlscacert", dest="tlscacert", help=f"trust certs signed only by this CA "
                    f"(default {DEFAULT_CERT_DIR}/ca.pem)")
     p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
@@ -169,6 +170,10 @@ def _convert(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{FILE_KEYS[name]} must be true or false")
         return value
+    if name == "log_level":
+        if str(value).lower() not in LOG_LEVELS:
+            raise ConfigError(f"invalid logging level: {value}")  # dockerd's words (daemon/config)
+        return str(value).lower()
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name == "mtu":
@@ -336,8 +341,14 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
                           "are specified both as a flag and in the configuration file: " + ", ".join(conflicts))
     if values.get("log_level") == "debug":
         values["debug"] = True
-    if values.get("tls") is False and values.get("tlsverify"):
-        raise ConfigError("--tls=false and --tlsverify contradict each other: --tlsverify turns TLS on")
+    # dockerd (daemon/command): tlsverify said at all, true or false, turns TLS on; --tls alone verifies clients
+    if "tlsverify" in values:
+        if values.get("tls") is False:
+            raise ConfigError("--tls=false and --tlsverify contradict each other: --tlsverify (true or false) "
+                              "turns TLS on")
+        values["tls"] = True
+    elif values.get("tls"):
+        values["tlsverify"] = True
     cfg = DaemonConfig(**values)
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
@@ -351,6 +362,23 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
                 f"{DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket; to accept the "
                 'risk, pass --tls=false (daemon.json: "tls": false)')
     return dataclasses.replace(cfg, hosts=hosts)
+
+
+# a TCP listener with TLS but no client certificate asked (--tlsverify=false) off loopback, logged at start
+UNVERIFIED_TLS_WARNING = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone "
+    "who has access to your network. %s speaks TLS but asks clients for no certificate (--tlsverify=false): "
+    "anyone who can reach it is root on this host. Require client certificates with --tlsverify "
+    f"(`servin certs generate {DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket.")
+
+
+def open_to_anyone(cfg: DaemonConfig, host: str) -> bool:
+    """Whether TLS host `host` lets in whoever reaches it: off loopback with no client certificate asked.
+    (Plain TCP off loopback is refused unless --tls=false, and warned about where it is served.)"""
+    # issue 12 §2: once keys or tokens can be required on TCP, a listener that requires them is not open
+    # (return False here when the auth setting says so for this host)
+    return (host.startswith("tcp://") and cfg.tls_on and not cfg.tlsverify
+            and not is_loopback(tcp_address(host)[0]))
 
 
 def tcp_address(host: str) -> tuple[str, int]:

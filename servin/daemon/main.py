@@ -22,7 +22,8 @@ from servin import errors
 from servin.access.tls import ServerTLS, TLSConfigError, server_context
 from servin.api.app import build_app
 from servin.daemon import listeners, systemd, wiring
-from servin.daemon.config import DaemonConfig, DefaultUlimit, is_loopback, tcp_address
+from servin.daemon.config import (UNVERIFIED_TLS_WARNING, DaemonConfig, DefaultUlimit, is_loopback, open_to_anyone,
+                                  tcp_address)
 from servin.daemon.reload import Reloader, log_level
 from servin.images.seed import write_busybox_archive
 
@@ -104,6 +105,8 @@ async def _listen(runner: web.AppRunner, host: str, config: DaemonConfig,
             raise StartupError(f"failed to listen on {host}: {exc.strerror}") from None
         if tls is None and not is_loopback(address):
             log.warning(INSECURE_WARNING, f"{address}:{port}")
+        elif open_to_anyone(config, host):
+            log.warning(UNVERIFIED_TLS_WARNING, host)
         log.info("API listen on %s%s", f"{address}:{port}", " (TLS)" if tls else "")
         return site
     raise StartupError(f"unsupported host {host}")
