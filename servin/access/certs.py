@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
+import pwd
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +34,7 @@ def generate(directory: Path, hosts: Sequence[str] = (), *, force: bool = False,
     if (ca_path.exists() or (directory / "ca-key.pem").exists()) and not force:
         raise CertsError(f"{ca_path} already exists: refusing to replace the CA (--force to do it)")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _check_private(directory)
     names = list(dict.fromkeys([*ALWAYS_HOSTS, *hosts]))
     ca_key = _key()
     ca_name = _name("Servin CA")
@@ -54,6 +58,24 @@ def generate(directory: Path, hosts: Sequence[str] = (), *, force: bool = False,
     for name, (data, mode) in files.items():
         atomicfile.write_bytes(directory / name, data, mode)
     return [directory / name for name in files]
+
+
+def _check_private(directory: Path) -> None:
+    """Keys go only into a directory no one else can write: another user could swap them or read them."""
+    st = directory.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise CertsError(f"{directory} is not a directory")
+    if st.st_uid not in (0, os.geteuid()):
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = str(st.st_uid)
+        raise CertsError(f"refusing to write keys into {directory}: it belongs to user {owner}, not to you or "
+                         "root; use a directory of your own")
+    if st.st_mode & 0o022:
+        raise CertsError(f"refusing to write keys into {directory}: it is writable by "
+                         f"{'others' if st.st_mode & 0o002 else 'its group'} (mode "
+                         f"{stat.S_IMODE(st.st_mode):04o}); `chmod go-w {directory}` or use a private directory")
 
 
 def _san(name: str) -> x509.GeneralName:

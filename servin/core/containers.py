@@ -26,7 +26,7 @@ from servin.core.creation import CreateSettings, Creator, ImageSource
 from servin.core.events import Event, EventBus
 from servin.core.launch import Launcher, LaunchSettings
 from servin.core.lifecycle import EXITED, PAUSED, RESTARTING, RUNNING, Records, now_rfc3339, parse_signal
-from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, Status
+from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, Status, Ulimit
 from servin.core.networking import ContainerNetworking
 from servin.core.spec import resources_for
 from servin.core.removal import Remover
@@ -57,6 +57,7 @@ class ContainerService:
         seccomp_profile: str | Mapping[str, Any] = "builtin",  # --seccomp-profile: builtin, unconfined or a profile
         host_caps: tuple[str, ...] | None = None,  # the daemon's bounding set (None: every capability)
         no_new_privileges: bool = False,  # the daemon's --no-new-privileges
+        default_ulimits: tuple[Ulimit, ...] = (),  # the daemon's default-ulimits
     ) -> None:
         self.store = store
         self.records = Records(store)
@@ -84,13 +85,22 @@ class ContainerService:
                                  lookup=self.get, emit=self.emit, host_caps=lambda: self.host_caps,
                                  block_numbers=lambda: self.block_numbers,
                                  settings=LaunchSettings(seccomp_profile=seccomp_profile,
-                                                         no_new_privileges=no_new_privileges))
+                                                         no_new_privileges=no_new_privileges,
+                                                         default_ulimits=default_ulimits))
         self.remover = Remover(records=self.records, store=store, runtime=runtime, networking=self.networking,
                                supervisor=self.supervisor, attach=self.attach_desk, volumes=volumes, events=events,
                                names=self._names, lookup=self.get, emit=self.emit, signal=self._signal)
         # called with the container once it runs (also when re-attached) and once it exited
         self.on_running = self.supervisor.on_running
         self.on_exited = self.supervisor.on_exited
+
+    @property
+    def default_ulimits(self) -> tuple[Ulimit, ...]:
+        return self.launcher.settings.default_ulimits
+
+    def set_default_ulimits(self, ulimits: tuple[Ulimit, ...]) -> None:
+        """The daemon's default-ulimits changed (a reload): containers started from now on get them."""
+        self.launcher.settings = replace(self.launcher.settings, default_ulimits=ulimits)
 
     # ---- lookup -------------------------------------------------------------------------
 

@@ -25,3 +25,4 @@ class HostFacts:
     start_time_ns: int
     seccomp_profile: str = "default"  # what /info names: default, unconfined or the profile's path
     no_new_privileges: bool = False  # the daemon's --no-new-privileges
+    labels: tuple[str, ...] = ()  # the daemon's labels (key=value)

@@ -17,7 +17,7 @@ from servin.core import resources as resources_mod
 from servin.core.attach import AttachDesk
 from servin.core.creation import ImageSource, populate_volumes
 from servin.core.lifecycle import CREATED, EXITED, RUNNING, ZERO_TIME, Records, now_rfc3339
-from servin.core.model import Container
+from servin.core.model import Container, Ulimit
 from servin.core.networking import ContainerNetworking
 from servin.core.spec import Confinement, ProcessUser, RootfsLayout, build_spec
 from servin.core.store import ContainerStore
@@ -32,6 +32,7 @@ class LaunchSettings:
 
     seccomp_profile: str | Mapping[str, Any]  # --seccomp-profile: builtin, unconfined or a profile
     no_new_privileges: bool  # the daemon's --no-new-privileges
+    default_ulimits: tuple[Ulimit, ...] = ()  # the daemon's default-ulimits, for those a container does not set
 
 
 class Launcher:
@@ -93,6 +94,7 @@ class Launcher:
                               cgroups_path=self.runtime.cgroups_path(c.id),
                               cgroup_version=self.runtime.cgroup_version,
                               netns_path=netns_path, seccomp_default=self.settings.seccomp_profile,
+                              default_ulimits=self.settings.default_ulimits,
                               confinement=await self._confinement(c),
                               block_devices=await asyncio.to_thread(
                                   self.block_numbers(), resources_mod.block_device_paths(c.host_config)))

@@ -7,12 +7,12 @@ masked and read-only paths, devices, sysctls, resources and the cgroups path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from servin.core import caps, seccomp
-from servin.core.model import Container, HostConfig, MountPoint
+from servin.core.model import Container, HostConfig, MountPoint, Ulimit
 from servin.runtime.devices import HostDevice
 from servin.runtime.plan import CAPABILITIES
 
@@ -24,6 +24,13 @@ MASKED_PATHS = (
 )
 
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+def with_default_ulimits(own: Sequence[Ulimit], defaults: Sequence[Ulimit]) -> tuple[Ulimit, ...]:
+    """dockerd's mergeUlimits: the container's ulimits, then the daemon's defaults for the names it
+    does not set (what the spec gets at each start and what inspect shows)."""
+    named = {u.name for u in own}
+    return (*own, *(u for u in defaults if u.name not in named))
+
 
 def _device_rule(rule: str) -> dict[str, Any]:
     """--device-cgroup-rule "c 7:128 rwm" (already validated by the API layer)."""
@@ -88,8 +95,10 @@ def build_spec(
     seccomp_host: seccomp.Host | None = None,  # what profiles are evaluated against (None: this host)
     confinement: Confinement | None = None,  # what the engine resolved at start (None: the defaults)
     block_devices: Mapping[str, tuple[int, int]] | None = None,  # blkio device paths → (major, minor)
+    default_ulimits: Sequence[Ulimit] = (),  # the daemon's default-ulimits
 ) -> dict[str, Any]:
     conf = confinement or Confinement()
+    ulimits = with_default_ulimits(container.host_config.ulimits, default_ulimits)
     stdin_mode = ""
     if container.config.open_stdin:
         # dockerd closes a Tty container's stdin on no client's EOF: a detached terminal stays usable
@@ -127,7 +136,7 @@ def build_spec(
             "env": list(container.resolved_env),
             "cwd": container.resolved_workdir or "/",
             **({"rlimits": [{"type": f"RLIMIT_{u.name.upper()}", "soft": u.soft, "hard": u.hard}
-                            for u in container.host_config.ulimits]} if container.host_config.ulimits else {}),
+                            for u in ulimits]} if ulimits else {}),
             "capabilities": _capabilities(hc, user, conf.host_caps),
             **({"noNewPrivileges": True} if _no_new_privileges(hc, conf) else {}),
             "apparmorProfile": "",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from servin.core import lifecycle, query
 from servin.core.containers import ContainerService
 from servin.core.logs import LogQuery, read_log, render_log
 from servin.core.model import Container, LogLine
+from servin.core.spec import with_default_ulimits
 from servin.runtime.api import ResourceStats
 
 __all__ = ["ContainerDetail", "ContainerListing", "ContainerViews", "ResourceStats"]
@@ -73,6 +74,9 @@ class ContainerViews:
 
     def inspect(self, ref: str) -> ContainerDetail:
         c = self._containers.get(ref)
+        # as dockerd's getInspectData: HostConfig.Ulimits with the daemon's defaults merged in
+        ulimits = with_default_ulimits(c.host_config.ulimits, self._containers.default_ulimits)
+        c = replace(c, host_config=replace(c.host_config, ulimits=ulimits))
         net = self._containers.networking
         return ContainerDetail(container=c, bundle_dir=self._containers.store.dir(c.id),
                                log_path=self._containers.log_path(c.id), exec_ids=self._execs.ids_of(c.id),

@@ -19,10 +19,25 @@ DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
 DEFAULT_CERT_DIR = DEFAULT_CONFIG_FILE.parent
 DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")  # dockerd's --log-level help; trace and panic not served
+# dockerd's, as registry/pull.py and push.py (not imported: the client commands load this module, not the engine)
+DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS = 3, 5
+# go-units' ulimitNameMapping (`as` is left out there too)
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+                "rtprio", "rttime", "sigpending", "stack")
 
 
 class ConfigError(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefaultUlimit:
+    """One of default-ulimits (the engine's core.model.Ulimit, made in daemon/wiring.py)."""
+
+    name: str
+    soft: int  # -1: unlimited
+    hard: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +63,7 @@ class DaemonConfig:
     seccomp_profile: str = ""  # a profile's path, "unconfined", or "" / "builtin": Docker's default
     no_new_privileges: bool = False  # no_new_privs for every new container unless its SecurityOpt says otherwise
     tls: bool | None = None  # None: not said; False (--tls=false) is needed for plain TCP off loopback
-    tlsverify: bool = False  # implies tls; clients need a certificate signed by tlscacert
+    tlsverify: bool = False  # clients need a certificate signed by tlscacert; set at all, it turns tls on
     tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
     tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
     tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
@@ -64,6 +79,10 @@ class DaemonConfig:
     audit_log: Path | None = None  # None: <data-root>/access/audit.log
     audit_log_max_size: int = 100 << 20
     audit_log_max_files: int = 5
+    labels: tuple[str, ...] = ()  # key=value, shown by `docker info`
+    max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by each pull
+    max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by each push
+    default_ulimits: tuple[DefaultUlimit, ...] = ()  # for each container that does not set that ulimit itself
 
     @property
     def tls_on(self) -> bool:
@@ -80,6 +99,8 @@ FILE_KEYS = {
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
     **ACCESS_KEYS,
+    "labels": "labels", "max_concurrent_downloads": "max-concurrent-downloads",
+    "max_concurrent_uploads": "max-concurrent-uploads", "default_ulimits": "default-ulimits",
 }
 
 
@@ -93,6 +114,13 @@ def _flag_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
+def _ulimit_flag(value: str) -> DefaultUlimit:
+    try:
+        return parse_ulimit(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-H", "--host", dest="hosts", action="append",
                    help="daemon socket(s) to connect to (unix:///path or tcp://host:port)")
@@ -100,8 +128,7 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exec-root", dest="exec_root", help="root directory for execution state files")
     p.add_argument("-p", "--pidfile", dest="pidfile", help="path to use for the daemon PID file")
     p.add_argument("--config-file", dest="config_file", default=None, help="daemon configuration file")
-    p.add_argument("-l", "--log-level", dest="log_level",
-                   choices=["debug", "info", "warn", "error", "fatal"], help="logging level")
+    p.add_argument("-l", "--log-level", dest="log_level", help='logging level ("debug"|"info"|"warn"|"error"|"fatal")')
     p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True, help="debug mode")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
@@ -123,15 +150,25 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
                    help="set no-new-privileges by default for new containers")
     p.add_argument("--tls", dest="tls", type=_flag_bool, nargs="?", const=True,
-                   help="use TLS; implied by --tlsverify (--tls=false: plain TCP off loopback, insecure)")
+                   help="use TLS, verifying clients unless --tlsverify=false; implied by --tlsverify "
+                   "(--tls=false: plain TCP off loopback, insecure)")
     p.add_argument("--tlsverify", dest="tlsverify", type=_flag_bool, nargs="?", const=True,
-                   help="use TLS and require a client certificate signed by --tlscacert")
+                   help="use TLS and require a client certificate signed by --tlscacert (=false: TLS without it)")
     p.add_argument("--tlscacert", dest="tlscacert", help=f"trust certs signed only by this CA "
                    f"(default {DEFAULT_CERT_DIR}/ca.pem)")
     p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
                    f"(default {DEFAULT_CERT_DIR}/server-cert.pem)")
     p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
     add_access_flags(p)
+    p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE",
+                   help="set key=value labels to the daemon (repeatable)")
+    p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int, metavar="N",
+                   help=f"set the max concurrent downloads for each pull (default {DEFAULT_MAX_CONCURRENT_DOWNLOADS})")
+    p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int, metavar="N",
+                   help=f"set the max concurrent uploads for each push (default {DEFAULT_MAX_CONCURRENT_UPLOADS})")
+    p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
+                   type=_ulimit_flag,
+                   help="default ulimits for containers, e.g. nofile=1024:2048 (repeatable)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -154,6 +191,10 @@ def _convert(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{FILE_KEYS[name]} must be true or false")
         return value
+    if name == "log_level":
+        if str(value).lower() not in LOG_LEVELS:
+            raise ConfigError(f"invalid logging level: {value}")  # dockerd's words (daemon/config)
+        return str(value).lower()
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name == "mtu":
@@ -175,6 +216,12 @@ def _convert(name: str, value: Any) -> Any:
                 raise ConfigError(f"invalid default-address-pools entry: {item}")
             pools.append({"base": str(item["base"]), "size": int(item["size"])})
         return tuple(pools)
+    if name == "labels":
+        return labels(value)
+    if name in ("max_concurrent_downloads", "max_concurrent_uploads"):
+        return _concurrency(name, value)
+    if name == "default_ulimits":
+        return default_ulimits(value)
     if name == "log_opts":
         if isinstance(value, list):  # --log-opt k=v, repeated
             value = dict(item.split("=", 1) for item in value if "=" in item)
@@ -184,8 +231,96 @@ def _convert(name: str, value: Any) -> Any:
     return str(value)
 
 
+def labels(value: Any) -> tuple[str, ...]:
+    """dockerd's opts.ValidateLabel for each, then GetConflictFreeLabels: a key given twice must
+    have the same value (kept once)."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("labels must be a list of strings")
+    seen: dict[str, str] = {}
+    for label in value:
+        if "=" not in label:
+            raise ConfigError(f"bad attribute format: {label}")
+        if label.lower().startswith(("com.docker.", "io.docker.", "org.dockerproject.")):
+            raise ConfigError(f"label {label} is not allowed: the namespaces com.docker.*, io.docker.*, and "
+                              "org.dockerproject.* are reserved for internal use")
+        key, _, val = label.partition("=")
+        if key in seen and seen[key] != val:
+            raise ConfigError(f"conflict labels for {key}={val} and {key}={seen[key]}")
+        seen[key] = val
+    return tuple(f"{k}={v}" for k, v in seen.items())
+
+
+def _concurrency(name: str, value: Any) -> int:
+    """max-concurrent-downloads/uploads: negative is refused as dockerd's Validate; 0 is the default,
+    as dockerd's reload takes it."""
+    what = "downloads" if name == "max_concurrent_downloads" else "uploads"
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{FILE_KEYS[name]} must be an integer")
+    if value < 0:
+        raise ConfigError(f"invalid max concurrent {what}: {value}")
+    if value == 0:
+        return DEFAULT_MAX_CONCURRENT_DOWNLOADS if what == "downloads" else DEFAULT_MAX_CONCURRENT_UPLOADS
+    return value
+
+
+def parse_ulimit(text: str) -> DefaultUlimit:
+    """go-units' ParseUlimit: NAME=SOFT[:HARD] (HARD defaults to SOFT; -1 is unlimited)."""
+    name, eq, limits = text.partition("=")
+    if not eq:
+        raise ConfigError(f"invalid ulimit argument: {text}")
+    parts = limits.split(":")
+    if len(parts) > 2:
+        raise ConfigError(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
+    try:
+        soft, hard = int(parts[0]), int(parts[-1])
+    except ValueError:
+        raise ConfigError(f"invalid ulimit argument: {text}: the limits must be integers") from None
+    return _ulimit(name, soft, hard)
+
+
+def _ulimit(name: str, soft: int, hard: int) -> DefaultUlimit:
+    if name not in ULIMIT_NAMES:
+        raise ConfigError(f"invalid ulimit type: {name}")
+    if hard != -1:
+        if soft == -1:
+            raise ConfigError("ulimit soft limit must be less than or equal to hard limit: "
+                              f"soft: -1 (unlimited), hard: {hard}")
+        if soft > hard:
+            raise ConfigError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return DefaultUlimit(name=name, soft=soft, hard=hard)
+
+
+def default_ulimits(value: Any) -> tuple[DefaultUlimit, ...]:
+    """`--default-ulimit nofile=1024:2048` (parsed; repeated, the last of a name wins), or daemon.json's map
+    as dockerd writes it: {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}} (Go's decoder
+    matches the field names in any case; Name may be left out)."""
+    found: dict[str, DefaultUlimit] = {}
+    if isinstance(value, list) and all(isinstance(u, DefaultUlimit) for u in value):  # the flags, parsed
+        found = {u.name: u for u in value}
+    elif isinstance(value, dict):
+        for key, entry in value.items():
+            fields_ = {str(k).lower(): v for k, v in entry.items()} if isinstance(entry, dict) else {}
+            soft, hard = fields_.get("soft"), fields_.get("hard")
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (soft, hard)):
+                raise ConfigError(f'default-ulimits: {key} must be {{"Name": "{key}", "Soft": N, "Hard": N}}')
+            if fields_.get("name", key) != key:
+                raise ConfigError(f"default-ulimits: the entry {key} names {fields_['name']}")
+            assert isinstance(soft, int) and isinstance(hard, int)
+            found[key] = _ulimit(key, soft, hard)
+    else:
+        raise ConfigError("default-ulimits must be a map of ulimits")
+    return tuple(found[name] for name in sorted(found))
+
+
+def ulimit_text(u: DefaultUlimit) -> str:
+    """go-units' Ulimit.String: nofile=1024:2048."""
+    return f"{u.name}={u.soft}:{u.hard}"
+
+
 def go_format(value: Any) -> str:
     """A value as dockerd's %v prints it in its messages (true, [a b])."""
+    if isinstance(value, DefaultUlimit):
+        return ulimit_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
@@ -227,8 +362,14 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
                           "are specified both as a flag and in the configuration file: " + ", ".join(conflicts))
     if values.get("log_level") == "debug":
         values["debug"] = True
-    if values.get("tls") is False and values.get("tlsverify"):
-        raise ConfigError("--tls=false and --tlsverify contradict each other: --tlsverify turns TLS on")
+    # dockerd (daemon/command): tlsverify said at all, true or false, turns TLS on; --tls alone verifies clients
+    if "tlsverify" in values:
+        if values.get("tls") is False:
+            raise ConfigError("--tls=false and --tlsverify contradict each other: --tlsverify (true or false) "
+                              "turns TLS on")
+        values["tls"] = True
+    elif values.get("tls"):
+        values["tlsverify"] = True
     cfg = DaemonConfig(**values)
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
@@ -242,6 +383,23 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
                 f"{DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket; to accept the "
                 'risk, pass --tls=false (daemon.json: "tls": false)')
     return dataclasses.replace(cfg, hosts=hosts)
+
+
+# a TCP listener with TLS but no client certificate asked (--tlsverify=false) off loopback, logged at start
+UNVERIFIED_TLS_WARNING = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone "
+    "who has access to your network. %s speaks TLS but asks clients for no certificate (--tlsverify=false): "
+    "anyone who can reach it is root on this host. Require client certificates with --tlsverify "
+    f"(`servin certs generate {DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket.")
+
+
+def open_to_anyone(cfg: DaemonConfig, host: str) -> bool:
+    """Whether TLS host `host` lets in whoever reaches it: off loopback with no client certificate asked.
+    (Plain TCP off loopback is refused unless --tls=false, and warned about where it is served.)"""
+    # issue 12 §2: once keys or tokens can be required on TCP, a listener that requires them is not open
+    # (return False here when the auth setting says so for this host)
+    return (host.startswith("tcp://") and cfg.tls_on and not cfg.tlsverify
+            and not is_loopback(tcp_address(host)[0]))
 
 
 def tcp_address(host: str) -> tuple[str, int]:

@@ -22,7 +22,8 @@ from aiohttp import web
 from servin import errors
 from servin.access.tls import ServerTLS, TLSConfigError, server_context
 from servin.daemon import listeners, systemd, wiring
-from servin.daemon.config import DaemonConfig, is_loopback, tcp_address
+from servin.daemon.config import (UNVERIFIED_TLS_WARNING, DaemonConfig, DefaultUlimit, is_loopback, open_to_anyone,
+                                  tcp_address)
 from servin.daemon.reload import Reloader, log_level
 from servin.images.seed import write_busybox_archive
 
@@ -104,6 +105,8 @@ async def _listen(runner: web.AppRunner, host: str, config: DaemonConfig,
             raise StartupError(f"failed to listen on {host}: {exc.strerror}") from None
         if tls is None and not is_loopback(address):
             log.warning(INSECURE_WARNING, f"{address}:{port}")
+        elif open_to_anyone(config, host):
+            log.warning(UNVERIFIED_TLS_WARNING, host)
         log.info("API listen on %s%s", f"{address}:{port}", " (TLS)" if tls else "")
         return site
     raise StartupError(f"unsupported host {host}")
@@ -130,9 +133,17 @@ def _reloader(engine: wiring.Engine, config: DaemonConfig, reread: Callable[[], 
     def set_debug(debug: bool) -> None:
         system.reloaded(replace(system.facts(), debug=debug))
 
+    def set_labels(labels: tuple[str, ...]) -> None:
+        system.reloaded(replace(system.facts(), labels=labels))
+
+    def set_default_ulimits(defaults: tuple[DefaultUlimit, ...]) -> None:
+        engine.containers.set_default_ulimits(wiring.ulimits(defaults))
+
     return Reloader(running=config, read=reread, daemon_id=system.facts().id,
                     configure_registry=engine.services.registry.configure, set_debug=set_debug,
-                    publish=engine.containers.events.publish)
+                    publish=engine.containers.events.publish,
+                    limit_transfers=engine.services.registry.limit_transfers, set_labels=set_labels,
+                    set_default_ulimits=set_default_ulimits)
 
 
 def _reload(reloader: Reloader) -> None:

@@ -31,13 +31,14 @@ from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
 from servin.core.host import HostFacts
+from servin.core.model import Ulimit
 from servin.core.networks import NetworkProvider, Networks
 from servin.core.store import ContainerStore
 from servin.core.system import System
 from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts, listeners
-from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig
+from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig, DefaultUlimit
 from servin.errors import InvalidArgument
 from servin.images.deletion import UsersFn
 from servin.images.events import ImageEvent, ImageEventPublisher
@@ -125,6 +126,11 @@ def seccomp_profile(setting: str) -> str | dict[str, Any]:
     return decode_profile(text)
 
 
+def ulimits(defaults: tuple[DefaultUlimit, ...]) -> tuple[Ulimit, ...]:
+    """The daemon's default-ulimits as the engine's Ulimits (at start and at a reload)."""
+    return tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in defaults)
+
+
 def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> Engine:
     secure_roots(config.data_root, config.exec_root)
     profile = seccomp_profile(config.seccomp_profile)
@@ -142,19 +148,20 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         volumes=volumes, events=events,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
         host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges,
-        block_numbers=block_numbers)
+        block_numbers=block_numbers, default_ulimits=ulimits(config.default_ulimits))
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),
         seccomp_profile="default" if profile == "builtin" else config.seccomp_profile,
-        no_new_privileges=config.no_new_privileges)
+        no_new_privileges=config.no_new_privileges, labels=config.labels)
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's
     certs = (DEFAULT_CONFIG_FILE.parent / "certs.d", Path("/etc/docker/certs.d"))
     registry = RegistryService(images, config.data_root / "tmp", events=image_events(events),
                                insecure_registries=config.insecure_registries, mirrors=config.registry_mirrors,
-                               certs_dirs=certs)
+                               certs_dirs=certs, max_concurrent_downloads=config.max_concurrent_downloads,
+                               max_concurrent_uploads=config.max_concurrent_uploads)
     services = build_services(containers=containers, images=images, volumes=volumes, network=network,
                               events=events, host=host, tmp_dir=config.data_root / "tmp", execs=execs,
                               registry=registry, host_cpu_ns=procfs.system_cpu_ns)

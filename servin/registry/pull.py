@@ -1,4 +1,5 @@
-"""Pull: manifest (index → platform), config, layers (3 at a time, verified, skipped when present)."""
+"""Pull: manifest (index → platform), config, layers (`concurrency` at a time, verified, skipped when
+present)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from servin.registry import progress
 from servin.registry.client import TRANSIENT, Repository
 from servin.registry.errors import RegistryError
 
-MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default
+MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default (the daemon's max-concurrent-downloads)
 DOWNLOAD_RETRY_SECONDS = (1, 2, 4)  # a layer download cut midway is retried after these pauses
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -172,8 +173,10 @@ _IN_FLIGHT: dict[str, asyncio.Future[None]] = {}
 
 
 async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Resolved, out: progress.Output,
-                     tmp_dir: Path, platform: mf.Platform | None) -> tuple[str, bool]:
-    """Fetch config and layers, register the image. Returns (image id, something new was stored)."""
+                     tmp_dir: Path, platform: mf.Platform | None,
+                     concurrency: int = MAX_CONCURRENT_DOWNLOADS) -> tuple[str, bool]:
+    """Fetch config and layers (`concurrency` layers at once), register the image. Returns (image id,
+    something new was stored)."""
     config_desc, layers = mf.image_parts(resolved.manifest)
     if config_desc.media_type and config_desc.media_type not in mf.CONFIG_TYPES:
         raise errors.InvalidArgument(f"unsupported media type {config_desc.media_type}")
@@ -215,10 +218,10 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
             todo[desc.digest] = (desc, diff_id)
             out.update(id_, "Pulling fs layer")
         for n, digest in enumerate(todo):
-            if n >= MAX_CONCURRENT_DOWNLOADS:
+            if n >= concurrency:
                 out.update(truncate_id(digest), "Waiting")
 
-        gate = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        gate = asyncio.Semaphore(concurrency)
 
         async def fetch(desc: mf.Descriptor, diff_id: str) -> None:
             id_ = truncate_id(desc.digest)

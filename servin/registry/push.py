@@ -16,7 +16,7 @@ from servin.registry import progress
 from servin.registry.client import Repository
 from servin.registry.errors import RegistryError
 
-MAX_CONCURRENT_UPLOADS = 5  # dockerd's default
+MAX_CONCURRENT_UPLOADS = 5  # dockerd's default (the daemon's max-concurrent-uploads)
 GZIP_TYPES = frozenset({mf.DOCKER_LAYER_GZIP, mf.OCI_LAYER_GZIP})
 CHUNK = 1 << 20
 
@@ -123,8 +123,10 @@ async def push_layer(store: Any, repo: Repository, target: Reference, diff_id: s
     return mf.Descriptor(mf.DOCKER_LAYER_GZIP, comp.digest, comp.size)
 
 
-async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, out: progress.Output) -> PushResult:
-    """Push one tagged image: its layers (top first in the output, as dockerd), config, manifest."""
+async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, out: progress.Output,
+                   concurrency: int = MAX_CONCURRENT_UPLOADS) -> PushResult:
+    """Push one tagged image: its layers (`concurrency` at once, top first in the output, as dockerd),
+    config, manifest."""
     diff_ids = list(image.diff_ids)
     order = list(reversed(diff_ids))
     seen: list[str] = []
@@ -133,9 +135,9 @@ async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, 
             seen.append(d)
             out.update(truncate_id(d), "Preparing")
     for n, d in enumerate(seen):
-        if n >= MAX_CONCURRENT_UPLOADS:
+        if n >= concurrency:
             out.update(truncate_id(d), "Waiting")
-    gate = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
+    gate = asyncio.Semaphore(concurrency)
 
     async def one(d: str) -> mf.Descriptor:
         async with gate:

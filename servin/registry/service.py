@@ -78,12 +78,15 @@ class RegistrySettings:
 class RegistryService:
     def __init__(self, store: Any, tmp_dir: Path, *, events: ImageEventPublisher = discard,
                  insecure_registries: tuple[str, ...] = (), mirrors: tuple[str, ...] = (),
-                 connect_timeout: float = 15.0, read_timeout: float = 30.0, certs_dirs: tuple[Path, ...] = ()) -> None:
+                 connect_timeout: float = 15.0, read_timeout: float = 30.0, certs_dirs: tuple[Path, ...] = (),
+                 max_concurrent_downloads: int = pull_mod.MAX_CONCURRENT_DOWNLOADS,
+                 max_concurrent_uploads: int = push_mod.MAX_CONCURRENT_UPLOADS) -> None:
         """``store`` is the image service (images/service.py); ``events`` gets the pull and push
         events (on the event loop)."""
         self.store, self.tmp_dir, self.events = store, Path(tmp_dir), events
         self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
         self.configure(insecure_registries=insecure_registries, mirrors=mirrors)
+        self.limit_transfers(downloads=max_concurrent_downloads, uploads=max_concurrent_uploads)
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                              sock_read=read_timeout)
 
@@ -100,6 +103,13 @@ class RegistryService:
                 hosts.add(server_hostname(item))
         self.insecure_nets, self.insecure_hosts, self.mirrors = nets, hosts, mirrors
         self._scheme: dict[str, str] = {}  # host → the base url that answered last time
+
+    def limit_transfers(self, *, downloads: int, uploads: int) -> None:
+        """The layers each pull fetches and each push sends at once (at start, and again at a reload:
+        an operation under way keeps the limit it started with)."""
+        if downloads < 1 or uploads < 1:
+            raise errors.InvalidArgument(f"invalid max concurrent transfers: {downloads} downloads, {uploads} uploads")
+        self.max_concurrent_downloads, self.max_concurrent_uploads = downloads, uploads
 
     def settings(self) -> RegistrySettings:
         """What `docker info` shows of it (RegistryConfig)."""
@@ -219,12 +229,13 @@ class RegistryService:
         asked = ref
         if not all_tags:
             ref = ref.tag_name_only()
+        concurrency = self.max_concurrent_downloads
 
         async def one(repo: Repository, r: Reference) -> PullResult:
             try:
                 resolved = await pull_mod.resolve(repo, r, platform)
                 image_id, new = await pull_mod.pull_image(self.store, repo, r, resolved, out, self.tmp_dir,
-                                                          platform)
+                                                          platform, concurrency=concurrency)
             except RegistryError as exc:
                 raise translate_pull(exc, r.familiar(), r.familiar_name()) from None
             out.message("Digest: " + resolved.digest)
@@ -275,11 +286,12 @@ class RegistryService:
                     if domain == ref.domain and b.repository != ref.name:
                         sources.add(f"repository:{path}:pull")
         results = []
+        concurrency = self.max_concurrent_uploads
         for target, img in pairs:
             async def attempt(ep: Endpoint, target: Reference = target, img: Any = img) -> push_mod.PushResult:
                 repo = self.repository(http, ep, target, creds, ("pull", "push"), tuple(sorted(sources)))
                 try:
-                    return await push_mod.push_tag(self.store, repo, target, img, out)
+                    return await push_mod.push_tag(self.store, repo, target, img, out, concurrency=concurrency)
                 except RegistryError as exc:
                     raise _push_error(exc) from None
 

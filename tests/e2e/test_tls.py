@@ -1,6 +1,7 @@
 """TLS as dockerd does it, through the docker CLI and docker-py: --tlsverify with certificates from
 `servin certs generate`; wrong or missing client certificates are refused at the handshake; plain HTTP
-gets nothing; plain TCP off loopback needs --tls=false and then warns."""
+gets nothing; plain TCP off loopback needs --tls=false and then warns; --tls alone verifies clients as
+dockerd does, and TLS without client certificates (--tlsverify=false) off loopback warns."""
 
 from __future__ import annotations
 
@@ -185,5 +186,36 @@ def test_plain_tcp_off_loopback_with_tls_false_warns() -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert s.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        d.cleanup()
+
+
+def _tls_files(certs: Path) -> tuple[str, ...]:
+    return ("--tlscacert", str(certs / "ca.pem"), "--tlscert", str(certs / "server-cert.pem"),
+            "--tlskey", str(certs / "server-key.pem"))
+
+
+def test_tls_alone_requires_a_client_certificate_as_dockerd(certs: Path) -> None:
+    port = free_port()
+    with running_daemon(("-H", f"tcp://127.0.0.1:{port}", "--tls", *_tls_files(certs))):
+        assert _served(port, cafile=certs / "ca.pem", client=None) is False
+        assert _served(port, cafile=certs / "ca.pem", client=(certs / "cert.pem", certs / "key.pem")) is True
+
+
+def test_tlsverify_false_off_loopback_serves_tls_without_certificates_and_warns(certs: Path) -> None:
+    port = free_port()  # a throwaway port, listened on for as long as the check takes
+    d = ServinDaemon(("-H", f"tcp://0.0.0.0:{port}", "--tlsverify=false", *_tls_files(certs)))
+    try:
+        d.start()
+        assert f"tcp://0.0.0.0:{port} speaks TLS but asks clients for no certificate" in d.log()
+        assert "root" in d.log()
+        assert _served(port, cafile=certs / "ca.pem", client=None) is True
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:  # and it is TLS, not plain HTTP
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            try:
+                answer = s.recv(64)
+            except OSError:
+                answer = b""
+            assert not answer.startswith(b"HTTP/1.1 200")
     finally:
         d.cleanup()

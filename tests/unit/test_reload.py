@@ -11,7 +11,7 @@ import pytest
 from servin import errors
 from servin.access.durations import Rate
 from servin.core.events import Event
-from servin.daemon.config import ConfigError, DaemonConfig
+from servin.daemon.config import ConfigError, DaemonConfig, DefaultUlimit
 from servin.daemon.reload import Reloader
 
 pytestmark = pytest.mark.unit
@@ -22,6 +22,9 @@ class Engine:
         self.registry: dict[str, tuple[str, ...]] = {}
         self.debug: list[bool] = []
         self.events: list[Event] = []
+        self.transfers: dict[str, int] = {}
+        self.labels: tuple[str, ...] = ()
+        self.ulimits: tuple[DefaultUlimit, ...] = ()
 
     def configure_registry(self, *, insecure_registries: tuple[str, ...], mirrors: tuple[str, ...]) -> None:
         if any(not m.startswith("http") for m in mirrors):
@@ -30,7 +33,18 @@ class Engine:
 
     def reloader(self, running: DaemonConfig, read: Callable[[], DaemonConfig]) -> Reloader:
         return Reloader(running=running, read=read, daemon_id="d1", configure_registry=self.configure_registry,
-                        set_debug=self.debug.append, publish=self.events.append)
+                        set_debug=self.debug.append, publish=self.events.append,
+                        limit_transfers=self.limit_transfers, set_labels=self.set_labels,
+                        set_default_ulimits=self.set_default_ulimits)
+
+    def limit_transfers(self, *, downloads: int, uploads: int) -> None:
+        self.transfers = {"downloads": downloads, "uploads": uploads}
+
+    def set_labels(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+
+    def set_default_ulimits(self, ulimits: tuple[DefaultUlimit, ...]) -> None:
+        self.ulimits = ulimits
 
 
 def test_reloadable_keys_are_applied_and_announced(caplog: pytest.LogCaptureFixture) -> None:
