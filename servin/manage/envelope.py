@@ -30,8 +30,13 @@ def failure_body(code: str, message: str, details: Mapping[str, Any] | None) -> 
 
 
 async def json_object(request: web.Request, *, allowed: Sequence[str]) -> dict[str, Any]:
-    """The request's JSON object; a field outside `allowed` is refused by name, never dropped."""
+    """The request's JSON object; a field outside `allowed` is refused by name, never dropped. A body must
+    say it is application/json, which a browser's form or text/plain post cannot without a CORS preflight."""
     raw = await request.read()
+    media_type = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if raw and media_type != "application/json":
+        raise errors.InvalidArgument(f"Content-Type specified ({request.headers.get('Content-Type', '')}) "
+                                     "must be 'application/json'")
     try:
         body = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:

@@ -180,6 +180,16 @@ async def test_bad_key_requests_are_validation_errors(access: Access, body: dict
     assert words in (await assert_envelope_error(r, 400, "VALIDATION_ERROR"))["message"]
 
 
+async def test_a_browser_post_cannot_make_a_key(make: Make) -> None:
+    access = await make(auth_tcp="none")  # a loopback development daemon a web page can reach
+    for ct in ("text/plain;charset=UTF-8", "application/x-www-form-urlencoded"):
+        r = await access.client.post("/api/v1/keys", data=json.dumps({"name": "page", "scope": "admin"}),
+                                     headers={"Content-Type": ct})
+        error = await assert_envelope_error(r, 400, "VALIDATION_ERROR")
+        assert error["message"] == f"Content-Type specified ({ct}) must be 'application/json'"
+    assert [k.name for k in access.gate.keys.list()] == ["admin"]
+
+
 async def test_management_errors_are_in_the_envelope(access: Access) -> None:
     await assert_envelope_error(await access.client.get("/api/v1/nope", headers=key(access.admin)), 404,
                                 "RESOURCE_NOT_FOUND")
