@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from servin.access.durations import Rate
 from servin.access.gate import Gate
@@ -313,3 +317,32 @@ async def test_the_unix_socket(env: Env, tmp_path: Path, required: bool) -> None
         await runner.cleanup()
     lines = [json.loads(x) for x in (tmp_path / "root" / "access" / "audit.log").read_text().splitlines()]
     assert lines[0]["principal"] == ("unauthenticated" if required else "unix") and lines[0]["remote"] == ""
+
+
+async def test_audit_log_settings_are_honoured(make: Make, tmp_path: Path) -> None:
+    log = tmp_path / "audit" / "a.log"
+    access = await make(audit_log=log, audit_log_max_size=300, audit_log_max_files=2)
+    for _ in range(6):
+        assert (await access.client.get("/_ping", headers=key(access.admin))).status == 200
+    assert access.gate.audit is not None
+    access.gate.audit.close()
+    assert log.exists() and log.with_name("a.log.1").exists() and not log.with_name("a.log.2").exists()
+    assert log.stat().st_size <= 300 and oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_outside_tokens_from_the_configured_keys(make: Make, tmp_path: Path) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "idp.pem"
+    pem.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    access = await make(token_public_keys=(pem,), token_audience="https://servin.test", token_issuer="https://idp")
+    now = int(time.time())
+    claims = {"sub": "alice", "scope": "write", "exp": now + 600, "aud": "https://servin.test", "iss": "https://idp"}
+    r = await access.client.post("/v1.41/containers/create", json={"Image": "busybox"},
+                                 headers=bearer(jwt.encode(claims, private, algorithm="RS256")))
+    assert r.status == 201, await r.text()
+    for bad in ({"aud": "servin"}, {"iss": "https://other"}):
+        r = await access.client.get("/_ping", headers=bearer(jwt.encode({**claims, **bad}, private, algorithm="RS256")))
+        await assert_error(r, 401, "AUTHENTICATION_FAILED")
+    lines = access.audit_lines()
+    assert any(x["principal"] == "token:alice" and x["status"] == 201 for x in lines)
