@@ -49,6 +49,8 @@ class DaemonConfig:
     tlscacert: Path = DEFAULT_CERT_DIR / "ca.pem"
     tlscert: Path = DEFAULT_CERT_DIR / "server-cert.pem"
     tlskey: Path = DEFAULT_CERT_DIR / "server-key.pem"
+    read_header_timeout: float = 30.0  # seconds a request's headers may take (slowloris); 0: no limit
+    max_connections_per_client: int = 512  # per TCP address / non-root UID on a unix socket; 0: no cap
 
     @property
     def tls_on(self) -> bool:
@@ -64,6 +66,7 @@ FILE_KEYS = {
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+    "read_header_timeout": "read-header-timeout", "max_connections_per_client": "max-connections-per-client",
 }
 
 
@@ -115,6 +118,11 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlscert", dest="tlscert", help=f"path to TLS certificate file "
                    f"(default {DEFAULT_CERT_DIR}/server-cert.pem)")
     p.add_argument("--tlskey", dest="tlskey", help=f"path to TLS key file (default {DEFAULT_CERT_DIR}/server-key.pem)")
+    p.add_argument("--read-header-timeout", dest="read_header_timeout", type=float, metavar="SECONDS",
+                   help="close a connection whose request headers take longer (default 30; 0: no limit)")
+    p.add_argument("--max-connections-per-client", dest="max_connections_per_client", type=int, metavar="N",
+                   help="open connections one client address (or non-root user on a unix socket) may hold "
+                        "(default 512; 0: no cap)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -134,6 +142,12 @@ def _convert(name: str, value: Any) -> Any:
         return value
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
+    if name in ("read_header_timeout", "max_connections_per_client"):
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or (
+                name == "max_connections_per_client" and value != int(value)):
+            raise ConfigError(f"{FILE_KEYS[name]} must be a number of "
+                              f"{'seconds' if name == 'read_header_timeout' else 'connections'}, 0 or more: {value}")
+        return float(value) if name == "read_header_timeout" else int(value)
     if name == "mtu":
         if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 68 <= value <= 65535):
             raise ConfigError(f"invalid MTU: {value}")
