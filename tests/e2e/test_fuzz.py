@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.support.daemon import ServinDaemon, load_busybox
-from tests.support.fuzz import DOCKERD_500, HostTree, load_schema, names_in, selected, steer
+from tests.support.fuzz import HostTree, is_finding, load_schema, names_in, point_at_existing, selected, steer
 from tests.support.hoststate import HostState
 
 SEED = 1241
@@ -76,18 +76,21 @@ def _send(run: Run, label: str, case: schemathesis.Case) -> None:
     run.statuses[resp.status_code] += 1
     for part in (case.path_parameters, case.query, case.headers, case.body):
         names_in(part, run.names)
-    if resp.status_code >= 500 and not DOCKERD_500.search(resp.text):
-        run.findings.append(Finding(label, resp.status_code, resp.text, case.as_curl_command()))
+    text = resp.content.decode(errors="replace") if resp.status_code >= 500 else ""
+    if is_finding(resp.status_code, text):
+        run.findings.append(Finding(label, resp.status_code, text, case.as_curl_command()))
 
 
 def fuzz_operation(run: Run, op: schemathesis.APIOperation) -> None:
     label = op.label
 
     def prepared(drawn: tuple[schemathesis.Case, bool]) -> schemathesis.Case:
-        case, busybox = drawn
+        case, existing = drawn
         case.body = steer(label, case.body)
-        if busybox and label == "POST /containers/create" and isinstance(case.body, dict):
-            case.body["Image"] = "busybox"  # a create that gets past the image lookup
+        if existing:  # past the lookups: a known image, objects that exist
+            if label == "POST /containers/create" and isinstance(case.body, dict):
+                case.body["Image"] = "busybox"
+            point_at_existing(label, op.path, case.path_parameters)
         return case
 
     strategy = st.one_of(*(op.as_strategy(generation_mode=mode)
@@ -112,6 +115,9 @@ def test_the_swagger_fuzz_run_finds_no_server_errors() -> None:
     try:
         d.start()
         load_busybox(d)
+        for cmd in (("create", "--name", "fuzz-ctr", "busybox", "true"), ("tag", "busybox", "fuzz-img"),
+                    ("network", "create", "fuzz-net"), ("volume", "create", "fuzz-vol")):
+            d.docker(*cmd)
         run = Run(base_url=f"http://127.0.0.1:{port}/v1.41", session=requests.Session(), findings=[], timeouts=[])
         deadline = time.monotonic() + BUDGET
         left_out = []
@@ -127,9 +133,12 @@ def test_the_swagger_fuzz_run_finds_no_server_errors() -> None:
         assert requests.get(f"http://127.0.0.1:{port}/_ping", timeout=5).text == "OK"
         assert d.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
         added = HostTree.read().added_since(tree, run.names)
+        log = d.log_file.read_text(errors="replace")
     finally:
         d.cleanup()
     assert not added, f"the fuzz run created outside the daemon's roots: {added}"
     assert not HostState.read().added_since(host)
     assert len(ops) - len(left_out) >= min(len(ops), 20), left_out
-    assert not run.findings, "server errors:\n" + "\n".join(str(f) for f in run.findings)
+    tracebacks = [t for t in log.split("Traceback (most recent call last):")[1:]]
+    assert not run.findings, ("server errors:\n" + "\n".join(str(f) for f in run.findings)
+                              + "\nthe daemon's tracebacks:\n" + "\n---\n".join(t[-1500:] for t in tracebacks[-5:]))

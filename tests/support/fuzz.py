@@ -43,7 +43,40 @@ HOST_REACHING = (
 # test_create_refusals_dockerd_answers_with_500): input-caused, but Docker's answer.
 DOCKERD_500 = re.compile(r"Invalid QoS settings: linux does not support|--storage-opt is supported only|"
                          r"Unknown option |Your kernel does not support CPU real-time scheduler")
+SWARM_503 = re.compile(r"This node is not (a swarm manager|part of a swarm)")
+
+
+def is_finding(status: int, text: str) -> bool:
+    """A 5xx caused by input: not a 501 (a feature Servin refuses by name: swarm, IPv6, sessions), not
+    dockerd's 503 for swarm paths outside a swarm, not one of dockerd's own 500 refusals."""
+    if status < 500 or status == 501:
+        return False
+    return not (status == 503 and SWARM_503.search(text)) and not DOCKERD_500.search(text)
+
+
 NETWORK_KEYS = ("Name", "CheckDuplicate", "Driver", "Internal", "Attachable", "Labels")
+
+
+# Objects made before the run, which generated path parameters are pointed at half the time, so that
+# requests get past the lookup (an id the fuzzer makes up is a 404): a created container (its command
+# exits at once), a tag of busybox, a network from the test pool, a volume.
+EXISTING = {"/containers/": "fuzz-ctr", "/images/": "fuzz-img", "/networks/": "fuzz-net", "/volumes/": "fuzz-vol"}
+
+
+# On an existing container these wait for something that never comes (its next exit, its output,
+# its next stats), so they keep the made-up ids.
+BLOCKING = {"POST /containers/{id}/attach", "GET /containers/{id}/attach/ws", "POST /containers/{id}/wait",
+            "GET /containers/{id}/stats"}
+
+
+def point_at_existing(label: str, path: str, params: dict[str, Any] | None) -> None:
+    if not params or label in BLOCKING:
+        return
+    for prefix, name in EXISTING.items():
+        if path.startswith(prefix):
+            for key in ("id", "name"):
+                if key in params:
+                    params[key] = name
 
 
 def load_schema() -> dict[str, Any]:
