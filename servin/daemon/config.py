@@ -143,7 +143,7 @@ def _convert(name: str, value: Any) -> Any:
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name in ("read_header_timeout", "max_connections_per_client"):
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or (
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < float("inf") or (
                 name == "max_connections_per_client" and value != int(value)):
             raise ConfigError(f"{FILE_KEYS[name]} must be a number of "
                               f"{'seconds' if name == 'read_header_timeout' else 'connections'}, 0 or more: {value}")

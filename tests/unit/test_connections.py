@@ -195,6 +195,8 @@ def test_the_settings_from_flags_and_daemon_json(tmp_path: Path) -> None:
     assert (cfg.read_header_timeout, cfg.max_connections_per_client) == (2.5, 0)
     cfg = resolve(parse([], daemon_json(tmp_path, {"read-header-timeout": 5, "max-connections-per-client": 64})))
     assert (cfg.read_header_timeout, cfg.max_connections_per_client) == (5.0, 64)
+    with pytest.raises(ConfigError, match="read-header-timeout must be a number of seconds, 0 or more: nan"):
+        resolve(parse(["--read-header-timeout", "nan"], None))
     for bad in ({"read-header-timeout": "30s"}, {"read-header-timeout": -1}, {"max-connections-per-client": 1.5},
                 {"max-connections-per-client": True}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
