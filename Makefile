@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--host dockerd=unix:///tmp/d/docker.sock --network none'` adds a daemon beside Servin
 BENCH_ARGS ?=
 
-.PHONY: install deps run test test-unit test-kernel test-e2e bench lint native-check clean
+.PHONY: install deps run test test-unit test-kernel test-e2e fuzz bench lint native-check clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +32,13 @@ test-kernel: install
 
 test-e2e: install
 	$(PYTHON) -m pytest -p no:cacheprovider -m e2e tests
+
+# the swagger fuzz run, long: tests/e2e/test_fuzz.py (`make test` runs it short), swarm and plugin paths too
+FUZZ_EXAMPLES ?= 200
+FUZZ_SECONDS ?= 1800
+fuzz: install
+	SERVIN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SERVIN_FUZZ_SECONDS=$(FUZZ_SECONDS) SERVIN_FUZZ_ALL=1 \
+	  $(PYTHON) -m pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
 
 bench: install
 	$(PYTHON) bench/run.py --start-servin $(BENCH_ARGS)

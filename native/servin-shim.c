@@ -974,22 +974,13 @@ static void resolve_exec(const struct plan *pl, const char *arg0, char *out, siz
 
 static void set_rlimits(void)
 {
+    /* as runc: a limit the kernel refuses (above the hard limit without CAP_SYS_RESOURCE) fails the
+       start, never a quietly lower limit than the one asked for */
     for (size_t i = 0; i < P.nrlimits; i++) {
         struct rlimit rl = {.rlim_cur = P.rlimits[i].soft, .rlim_max = P.rlimits[i].hard};
-        if (setrlimit(P.rlimits[i].resource, &rl) == 0)
-            continue;
-        if (errno != EPERM)
-            child_fail(1, "setrlimit %d: %s", P.rlimits[i].resource, strerror(errno));
-        /* no CAP_SYS_RESOURCE: clamp to what the current hard limit allows */
-        struct rlimit cur;
-        if (getrlimit(P.rlimits[i].resource, &cur) < 0)
-            continue;
-        if (rl.rlim_max > cur.rlim_max)
-            rl.rlim_max = cur.rlim_max;
-        if (rl.rlim_cur > rl.rlim_max)
-            rl.rlim_cur = rl.rlim_max;
         if (setrlimit(P.rlimits[i].resource, &rl) < 0)
-            diag("setrlimit %d: %s (ignored)", P.rlimits[i].resource, strerror(errno));
+            child_fail(1, "error setting rlimit type %d: %s", P.rlimits[i].resource,
+                       errno == EPERM ? "operation not permitted" : strerror(errno));
     }
 }
 

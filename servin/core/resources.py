@@ -31,11 +31,12 @@ def check(hc: HostConfig, features: Features, *, ncpu: int, update: bool = False
     def value(name: str):  # noqa: ANN202 - the setting as adjusted so far
         return changes.get(name, getattr(hc, name))
 
-    # runconfig (before the daemon's checks; untyped errors: dockerd answers 500)
+    # dockerd 20.10 answered these with a 500; current moby wraps every verifyContainerSettings error
+    # as InvalidParameter (daemon/create.go, daemon/update.go): a 400, input never makes a 5xx
     if (hc.cpu_rt_period or hc.cpu_rt_runtime) and not features.cpu_rt:
-        raise errors.SystemError_("Your kernel does not support CPU real-time scheduler")
+        raise errors.InvalidArgument("Your kernel does not support CPU real-time scheduler")
     if hc.cpu_rt_period and hc.cpu_rt_runtime and hc.cpu_rt_runtime > hc.cpu_rt_period:
-        raise errors.SystemError_("cpu real-time runtime cannot be higher than cpu real-time period")
+        raise errors.InvalidArgument("cpu real-time runtime cannot be higher than cpu real-time period")
 
     # memory
     if hc.memory and hc.memory < MIN_MEMORY:

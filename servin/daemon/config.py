@@ -83,6 +83,8 @@ class DaemonConfig:
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by each pull
     max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by each push
     default_ulimits: tuple[DefaultUlimit, ...] = ()  # for each container that does not set that ulimit itself
+    read_header_timeout: float = 30.0  # seconds a request's headers may take (slowloris); 0: no limit
+    max_connections_per_client: int = 512  # per TCP address / non-root UID on a unix socket; 0: no cap
 
     @property
     def tls_on(self) -> bool:
@@ -101,6 +103,7 @@ FILE_KEYS = {
     **ACCESS_KEYS,
     "labels": "labels", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "default_ulimits": "default-ulimits",
+    "read_header_timeout": "read-header-timeout", "max_connections_per_client": "max-connections-per-client",
 }
 
 
@@ -169,6 +172,11 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
                    type=_ulimit_flag,
                    help="default ulimits for containers, e.g. nofile=1024:2048 (repeatable)")
+    p.add_argument("--read-header-timeout", dest="read_header_timeout", type=float, metavar="SECONDS",
+                   help="close a connection whose request headers take longer (default 30; 0: no limit)")
+    p.add_argument("--max-connections-per-client", dest="max_connections_per_client", type=int, metavar="N",
+                   help="open connections one client address (or non-root user on a unix socket) may hold "
+                        "(default 512; 0: no cap)")
     p.add_argument("--seed-busybox", dest="seed_busybox", action="store_const", const=True,
                    help="create busybox:latest from the host's busybox-static when it is missing")
 
@@ -197,6 +205,12 @@ def _convert(name: str, value: Any) -> Any:
         return str(value).lower()
     if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
+    if name in ("read_header_timeout", "max_connections_per_client"):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < float("inf") or (
+                name == "max_connections_per_client" and value != int(value)):
+            raise ConfigError(f"{FILE_KEYS[name]} must be a number of "
+                              f"{'seconds' if name == 'read_header_timeout' else 'connections'}, 0 or more: {value}")
+        return float(value) if name == "read_header_timeout" else int(value)
     if name == "mtu":
         if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 68 <= value <= 65535):
             raise ConfigError(f"invalid MTU: {value}")

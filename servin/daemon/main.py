@@ -21,7 +21,7 @@ from aiohttp import web
 
 from servin import errors
 from servin.access.tls import ServerTLS, TLSConfigError, server_context
-from servin.daemon import listeners, systemd, wiring
+from servin.daemon import connections, listeners, systemd, wiring
 from servin.daemon.config import (UNVERIFIED_TLS_WARNING, DaemonConfig, DefaultUlimit, is_loopback, open_to_anyone,
                                   tcp_address)
 from servin.daemon.reload import Reloader, log_level
@@ -191,6 +191,7 @@ def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> l
 async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reads the configuration again with `reread`."""
     tls = _tls_context(config)  # bad TLS files stop the start before anything is restored
+    asyncio.get_running_loop().set_exception_handler(connections.AcceptErrors())
     _claim_pidfile(config.pidfile)
     try:
         engine = wiring.build(config)
@@ -209,7 +210,9 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     except (ValueError, OSError) as exc:
         raise StartupError(str(exc)) from None
     app = wiring.build_api(engine.services, gate)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    limits = connections.ConnectionLimits(read_header_timeout=config.read_header_timeout,
+                                          max_per_client=config.max_connections_per_client)
+    runner = connections.GuardedRunner(app, limits, shutdown_timeout=1.0)
     await runner.setup()
     sites = []
     for h in hosts:
@@ -247,6 +250,7 @@ def run(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) 
     if os.geteuid() != 0:
         print("servin daemon needs to run as root", file=sys.stderr)
         return 1
+    log.info("open files limit: %d", connections.raise_open_files_limit())
     try:
         asyncio.run(serve(config, reread))
     except StartupError as exc:

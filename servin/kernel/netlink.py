@@ -17,6 +17,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from servin import errors
+
 IFNAMSIZ = 15
 
 
@@ -101,7 +103,11 @@ class Netlink:
         fd of the namespace file) as side.ifname with side.mac, configured through
         `netns_socket` (a netlink socket inside that namespace; consumed)."""
         with IPRoute() as ipr:
-            bridge_idx = ipr.link_lookup(ifname=bridge)[0]
+            found = ipr.link_lookup(ifname=bridge)
+            if not found:  # deleted behind the daemon's back (ip link del): dockerd's words for it
+                raise errors.SystemError_(f"adding interface {host_ifname} to bridge {bridge} failed: could not "
+                                          f"find bridge {bridge}: route ip+net: no such network interface")
+            bridge_idx = found[0]
             # one request: the pair, the host side on the bridge and up, the peer already named,
             # addressed (MAC) and inside the namespace (each extra link request costs ~3 ms)
             ipr.link("add", ifname=host_ifname, kind="veth", master=bridge_idx, mtu=side.mtu, state="up",

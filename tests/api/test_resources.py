@@ -52,12 +52,20 @@ async def test_create_refuses_with_dockerds_words(env, host_config: dict, messag
     ({"StorageOpt": {"size": "10G"}},
      "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"),
     ({"StorageOpt": {"foo": "bar"}}, "Unknown option foo"),
+])  # fmt: skip
+async def test_create_refusals_dockerd_answers_with_500(env, host_config: dict, message: str) -> None:
+    """The layer driver refuses these while creating the container's layer (errdefs.System in moby)."""
+    assert await refused(env, 500, **host_config) == message
+
+
+@pytest.mark.parametrize(("host_config", "message"), [
     ({"IOMaximumBandwidth": 1000}, "Invalid QoS settings: linux does not support configuration of maximum bandwidth"),
     ({"IOMaximumIOps": 10}, "Invalid QoS settings: linux does not support configuration of maximum IOPs"),
     ({"CpuRealtimeRuntime": 1000}, "Your kernel does not support CPU real-time scheduler"),  # a v2 host
 ])  # fmt: skip
-async def test_create_refusals_dockerd_answers_with_500(env, host_config: dict, message: str) -> None:
-    assert await refused(env, 500, **host_config) == message
+async def test_create_refusals_current_moby_answers_with_400(env, host_config: dict, message: str) -> None:
+    """dockerd 20.10 answered these with a 500; current moby's create wraps them as InvalidParameter."""
+    assert await refused(env, 400, **host_config) == message
 
 
 async def test_zero_values_are_accepted(env) -> None:

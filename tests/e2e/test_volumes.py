@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 
 import docker
@@ -78,6 +79,18 @@ def test_tmpfs_readonly_rootfs_ulimits(servin: ServinDaemon) -> None:
     assert "run-ok" in text and "scratch-ok" in text and "Read-only file system" in text
     assert "size=1024k" in text and "noexec" in text
     assert text.split()[-2:] == ["100", "200"]
+
+
+def test_a_ulimit_above_the_daemons_hard_limit_fails_the_start(servin: ServinDaemon) -> None:
+    """Without CAP_SYS_RESOURCE the kernel refuses it: the start fails as with runc, never a lower
+    limit than the one asked for."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no finite hard limit for open files here")
+    res = servin.docker("run", "--rm", "--ulimit", f"nofile={hard + 1000}:{hard + 1000}", "busybox", "true",
+                        check=False)
+    assert res.returncode != 0
+    assert b"error setting rlimit type 7: operation not permitted" in res.stderr
 
 
 def test_anonymous_volumes_and_rm_v(servin: ServinDaemon) -> None:

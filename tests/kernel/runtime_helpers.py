@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import struct
@@ -29,6 +30,8 @@ DEFAULT_CAPS = [
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ]  # fmt: skip
+
+NOFILE_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 requires_root = pytest.mark.skipif(
@@ -182,7 +185,8 @@ def oci_config(
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + hostname],
             "cwd": "/",
             "capabilities": {k: DEFAULT_CAPS for k in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
+            # the host's own limit: above it the start fails (no CAP_SYS_RESOURCE on this machine)
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": NOFILE_HARD, "soft": NOFILE_HARD}],
             "noNewPrivileges": False,
         },
         "root": {"path": "rootfs", "readonly": False},

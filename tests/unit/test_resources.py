@@ -100,10 +100,10 @@ def test_cpu_settings() -> None:
 
 
 def test_realtime_cpu() -> None:
-    # runconfig's checks: untyped errors, a 500 from dockerd
-    assert refused(HostConfig(cpu_rt_runtime=1000), V2, errors.SystemError_) == (
+    # a 500 from dockerd 20.10, a 400 (InvalidParameter) from current moby
+    assert refused(HostConfig(cpu_rt_runtime=1000), V2, errors.InvalidArgument) == (
         "Your kernel does not support CPU real-time scheduler")
-    assert refused(HostConfig(cpu_rt_period=1000, cpu_rt_runtime=2000), V1, errors.SystemError_) == (
+    assert refused(HostConfig(cpu_rt_period=1000, cpu_rt_runtime=2000), V1, errors.InvalidArgument) == (
         "cpu real-time runtime cannot be higher than cpu real-time period")
     hc, warnings = check(HostConfig(cpu_rt_period=1_000_000, cpu_rt_runtime=950_000), V1, ncpu=2)
     assert (hc.cpu_rt_runtime, warnings) == (950_000, [])

@@ -64,10 +64,11 @@ def swappiness(value: int | None) -> int | None:
 
 def refuse_unsupported(hc: dict[str, Any]) -> None:
     """Create-time fields Servin does not implement, non-default only (the CLI sends zeros)."""
-    if hc.get("IOMaximumBandwidth"):  # runconfig/hostconfig_unix.go validateQoS: a 500 in dockerd
-        raise errors.SystemError_("Invalid QoS settings: linux does not support configuration of maximum bandwidth")
+    # validateQoS: a 500 in dockerd 20.10, a 400 in current moby (create wraps it as InvalidParameter)
+    if hc.get("IOMaximumBandwidth"):
+        raise errors.InvalidArgument("Invalid QoS settings: linux does not support configuration of maximum bandwidth")
     if hc.get("IOMaximumIOps"):
-        raise errors.SystemError_("Invalid QoS settings: linux does not support configuration of maximum IOPs")
+        raise errors.InvalidArgument("Invalid QoS settings: linux does not support configuration of maximum IOPs")
     runtime = hc.get("Runtime") or ""
     if runtime not in ("", "runc"):  # daemon/daemon_unix.go verifyPlatformContainerSettings
         raise errors.InvalidArgument(f"Unknown runtime specified {runtime}")
