@@ -3,11 +3,11 @@ written by a thread so the event loop never waits on the disk, with secrets cut 
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import urllib.parse
@@ -17,6 +17,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 65_536  # entries waiting for the writer; beyond that they are counted and reported, not kept
+BATCH = 512  # entries that wake the writer before its next turn
+FLUSH_SECONDS = 0.2  # the writer's turn: an entry reaches the file at most this late
 # query parameters whose values are credentials (compared lowercased, after percent-decoding)
 SECRET_PARAMS = frozenset({"api_key", "apikey", "api-key", "x-api-key", "token", "access_token", "id_token",
                            "refresh_token", "password"})
@@ -75,10 +77,14 @@ class AuditLog:
                              f"(got {max_bytes}, {max_files})")
         self.path = path
         self._max_bytes, self._max_files = max_bytes, max_files
-        self._queue: queue.Queue[AuditEntry | None] = queue.Queue(QUEUE_LIMIT)
+        # record() only appends (deque appends are atomic): no lock, no wake-up of the writer per
+        # request; the writer takes what is there every FLUSH_SECONDS, or at once past BATCH entries
+        self._pending: collections.deque[AuditEntry] = collections.deque()
+        self._wake = threading.Event()
         self._lock = threading.Lock()  # one writer at a time: the thread, or record() after close()
         self._fd = -1
         self._size = 0
+        self._chunk: list[bytes] = []
         self._dropped = 0
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -89,16 +95,18 @@ class AuditLog:
         if self._closed:
             self._write([entry], keep_open=False)
             return
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
+        if len(self._pending) >= QUEUE_LIMIT:
             self._dropped += 1  # the writer reports it; blocking the event loop on a stuck disk is worse
+            return
+        self._pending.append(entry)
+        if len(self._pending) == BATCH:
+            self._wake.set()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
+        self._wake.set()
         self._thread.join()
         with self._lock:
             if self._fd >= 0:
@@ -108,14 +116,15 @@ class AuditLog:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while batch[-1] is not None:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write([e for e in batch if e is not None])
-            if batch[-1] is None:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            stopping = self._closed
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            if batch:
+                self._write(batch)
+            if stopping:
                 return
 
     def _write(self, entries: list[AuditEntry], *, keep_open: bool = True) -> None:
@@ -138,8 +147,9 @@ class AuditLog:
         for line in lines:
             if self._size and self._size + len(line) > self._max_bytes:
                 self._rotate()
-            os.write(self._fd, line)
+            self._chunk.append(line)
             self._size += len(line)
+        self._flush_chunk()
 
     def _open(self) -> None:
         self._close_fd()
@@ -156,7 +166,14 @@ class AuditLog:
         mine = os.fstat(self._fd)
         return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
 
+    def _flush_chunk(self) -> None:
+        """The lines gathered since the last rotation, in one write."""
+        if self._chunk:
+            data, self._chunk = b"".join(self._chunk), []
+            os.write(self._fd, data)
+
     def _rotate(self) -> None:
+        self._flush_chunk()
         self._close_fd()
         rotated = [self.path.with_name(f"{self.path.name}.{i}") for i in range(1, self._max_files)]
         if rotated:
