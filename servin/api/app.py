@@ -10,7 +10,7 @@ from aiohttp import web
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
 from servin.api.errors import error_response, status_of
-from servin.api.routes import archive, containers, execs, images, networks, system, volumes
+from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
@@ -80,4 +80,5 @@ def build_app(services: Services) -> web.Application:
     execs.add_routes(add)
     networks.add_routes(add)
     archive.add_routes(add)
+    build.add_routes(add)
     return app

@@ -95,6 +95,12 @@ class ImageService:
     def references(self, image_id: str) -> builtins.list[Reference]:
         return self._refs.of(image_id)
 
+    def children(self, image_id: str) -> builtins.list[Image]:
+        """The images whose parent is ``image_id`` ("": those without one): the build cache's candidates."""
+        with self._state:
+            ids = [r.id for r in self._content.records() if r.parent == image_id]
+            return [self._image(i) for i in ids]
+
     def config_raw(self, ref_or_id: str) -> bytes:
         """The image config exactly as stored (its sha256 is the image id)."""
         return self._content.raw(self._resolve(ref_or_id))
