@@ -57,7 +57,7 @@ def write(ctx: Path, files: dict[str, str]) -> Path:
 
 def match(expected: list[str], got: list[str]) -> None:
     assert len(got) == len(expected), "\n".join(got)
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         assert re.fullmatch(e, g), f"{g!r} does not match {e!r}\n" + "\n".join(got)
 
 
