@@ -78,7 +78,7 @@ async def receive(body: AsyncIterator[bytes], dest: Path) -> None:
                 if f.tell() > _DOCKERFILE_LIMIT:
                     raise InvalidArgument("the Dockerfile sent as the build context is too large")
         return
-    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # at most a few MiB in flight
     worker = asyncio.ensure_future(asyncio.to_thread(extract_layer, _QueueReader(chunks, head), dest))
     try:
         async for chunk in it:

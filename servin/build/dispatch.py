@@ -85,14 +85,14 @@ async def dispatch(ex: Executor, state: StageState, instr: ins.Instruction, *, t
             volumes = dict(cfg.get("Volumes") or {})
             volumes.update({p: {} for p in paths})
             cfg["Volumes"] = volumes
-            await ex.commit(state, state.with_comment("VOLUME " + gofmt.quote_list(paths)))
+            await ex.commit(state, state.with_comment("VOLUME " + gofmt.plain_list(paths)))
         case ins.Stopsignal(signal=sig):
             _check_signal(sig)
             cfg["StopSignal"] = sig
             await ex.commit(state, state.with_comment("STOPSIGNAL " + sig))
         case ins.Shell(shell=shell):
             cfg["Shell"] = list(shell)
-            await ex.commit(state, state.with_comment("SHELL " + gofmt.quote_list(shell)))
+            await ex.commit(state, state.with_comment("SHELL " + gofmt.plain_list(shell)))
         case ins.Onbuild(expression=expression):
             cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), expression]
             await ex.commit(state, state.with_comment("ONBUILD " + expression))

@@ -1,5 +1,5 @@
-"""Go's ``%q`` and ``time.Duration`` text, as dockerd writes them into the history of CMD,
-ENTRYPOINT, SHELL, VOLUME and HEALTHCHECK (``/bin/sh -c #(nop)  CMD ["sh" "-c" "x"]``)."""
+"""Go's ``%q``, ``%v`` and ``time.Duration`` text, as dockerd writes them into the history of CMD,
+ENTRYPOINT, HEALTHCHECK (``/bin/sh -c #(nop)  CMD ["sh" "-c" "x"]``), SHELL and VOLUME (``[/v]``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ _RUNE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 
 def quote_list(items: Sequence[str] | None) -> str:
     """``fmt.Sprintf("%q", []string{...})``."""
     return "[" + " ".join(go_quote(s) for s in items or ()) + "]"
+
+
+def plain_list(items: Sequence[str] | None) -> str:
+    """``fmt.Sprintf("%v", []string{...})`` (dockerd's VOLUME and SHELL history)."""
+    return "[" + " ".join(items or ()) + "]"
 
 
 def quote_rune(n: int) -> str:

@@ -181,6 +181,7 @@ MAINTAINER someone
     assert c["OnBuild"] == ["RUN echo triggered"] and c["Entrypoint"] == ["echo"] and c["Cmd"] is None
     history = out(servin, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "meta").splitlines()
     assert "/bin/sh -c #(nop) WORKDIR /app/sub" in history
+    assert "/bin/sh -c #(nop)  VOLUME [/data]" in history and "/bin/sh -xc #(nop)  SHELL [/bin/sh -xc]" in history
     assert history[0] == "/bin/sh -xc #(nop)  LABEL extra=yes"  # through SHELL, as dockerd
     assert '/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" \'\\x03\'}' in history
     child = write(tmp_path / "child", {"Dockerfile": "FROM meta\n"})
