@@ -71,6 +71,37 @@ COPY f ./
 RUN ls -lnR /owned /fromscratch /glob /x /tmp/rel | sed 's/ [A-Z][a-z][a-z] .*:[0-9][0-9] / /' && cat /v
 """
 
+BROKEN = {  # Dockerfiles whose errors are compared (the CLI's stdout and stderr)
+    "unknown": "FROM busybox\nFOO bar\n",
+    "missing-copy": "FROM busybox\nCOPY nosuch /x\n",
+    "no-match": "FROM busybox\nCOPY *.none /x/\n",
+    "many-to-file": "FROM busybox\nCOPY f g /x\n",
+    "failed-run": "FROM busybox\nRUN echo out; exit 3\n",
+    "empty": "\n",
+    "only-comment": "# nothing\n",
+    "before-from": "RUN true\nFROM busybox\n",
+    "bad-signal": "FROM busybox\nSTOPSIGNAL NOPE\n",
+    "bad-chown": "FROM busybox\nCOPY --chown=nosuchuser f /f\n",
+    "mount": "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+    "chmod": "FROM busybox\nCOPY --chmod=644 f /f\n",
+    "heredoc": "FROM busybox\nRUN <<EOF\ntrue\nEOF\n",
+    "empty-volume": 'FROM busybox\nVOLUME [""]\n',
+    "bad-expose": "FROM busybox\nEXPOSE abc\n",
+    "blank-from": "ARG X\nFROM $X\n",
+    "workdir-run": "FROM busybox\nWORKDIR /w\nRUN pwd; exit 1\n",
+}
+
+
+def broken(t: Target, ctx: Path) -> list[str]:
+    out = []
+    for name, text in BROKEN.items():
+        (ctx / "Dockerfile.broken").write_text(text)
+        res = subprocess.run(["docker", "build", "--force-rm", "-f", str(ctx / "Dockerfile.broken"), str(ctx)],
+                             env=t.env, capture_output=True, timeout=120)
+        err = [ln for ln in res.stderr.decode().splitlines() if ln and not ln.startswith(" ") and "DEPRECATED" not in ln]
+        out += [f"== {name}: exit {res.returncode}"] + masked(res.stdout.decode()) + err
+    return out
+
 
 @dataclass
 class Target:
@@ -189,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                     + inspect(t)
                     + masked(build(t, small, "-f", str(small / "Dockerfile.files"), "--no-cache", "-t", "cmp",
                                    "--build-arg", "V=given", "--label", "lab=1")[1])
-                    + inspect(t) for t in targets]
+                    + inspect(t) + broken(t, small) for t in targets]
             for t, out in zip(targets[1:], outs[1:], strict=True):
                 diff = list(difflib.unified_diff(outs[0], out, targets[0].name, t.name, lineterm=""))
                 print("\n".join(diff) if diff else f"{targets[0].name} and {t.name}: the same lines")
