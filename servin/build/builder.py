@@ -27,10 +27,19 @@ from servin.build.executor import Executor, short_id
 from servin.build.options import BuildOptions, BuildResult
 from servin.build.state import StageState
 from servin.build.steps import BuildImages, BuildSink, ImageBuilt, Puller, StepContainers, StreamText
-from servin.images.model import Image
+from servin.images.model import Image, host_architecture
 from servin.images.reference import parse_normalized
 
 RED, RESET = "\033[91m", "\033[0m"
+
+
+def check_platform(platform: str) -> None:
+    """FROM --platform: the host's only (Servin runs no foreign binaries)."""
+    os_, _, rest = platform.lower().partition("/")
+    arch = rest.partition("/")[0]
+    if platform and (os_ != "linux" or (arch and arch != host_architecture())):
+        raise errors.InvalidArgument(f"FROM --platform={platform} is not supported: Servin builds for "
+                                     f"linux/{host_architecture()} only")
 
 
 class Builder:
@@ -107,6 +116,9 @@ class _Build:
         self.escape = df.escape
         for line in df.warning_lines():
             self.say(RED + line + RESET)
+        if df.syntax:
+            self.say(f"{RED}[WARNING]: the syntax directive ({df.syntax}) is ignored: Servin's classic builder "
+                     f"runs the Dockerfile itself\n{RESET}")
         stages = df.up_to(self.options.target)
         args = BuildArgs(self.options.build_args)
         labels = [ins.label_option(k, v) for k, v in sorted(self.options.labels.items())]
@@ -148,7 +160,8 @@ class _Build:
         self.cache.reset()
         self._print_step(stage)
         stage_args = args.for_stage()
-        base, _platform = resolve_base(stage, args.meta(), escape=self.escape)
+        base, platform = resolve_base(stage, args.meta(), escape=self.escape)
+        check_platform(platform)
         state = await self._begin(base, stage_args, stage.name)
         try:
             if state.triggers:

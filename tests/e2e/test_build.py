@@ -329,3 +329,41 @@ def test_client_gone_removes_the_step_container(servin: ServinDaemon, tmp_path: 
     while time.monotonic() < deadline and out(servin, "ps", "-aq"):
         time.sleep(0.2)
     assert out(servin, "ps", "-aq") == ""
+
+
+def test_step_containers_get_the_host_options(servin: ServinDaemon, tmp_path: Path) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN grep myhost /etc/hosts; ip -o link | grep -c eth0 || true;"
+                                         " cat /sys/fs/cgroup/memory.max 2>/dev/null ||"
+                                         " cat /sys/fs/cgroup/memory/memory.limit_in_bytes\n"})
+    res = lines(build(servin, ctx, "--add-host", "myhost:10.9.8.7", "--network", "none", "--memory", "64m",
+                      "--no-cache"))
+    assert "10.9.8.7\tmyhost" in res  # --add-host
+    assert "0" in res  # --network none: no eth0
+    assert str(64 << 20) in res  # --memory
+
+
+def test_from_pulls_with_the_clients_credentials(servin: ServinDaemon, tmp_path: Path) -> None:
+    pytest.importorskip("tests.registry.server")
+    from tests.registry.server import REGISTRY_BIN, USERS, running_registry
+    if not Path(REGISTRY_BIN).exists():
+        pytest.skip("docker-registry is not installed")
+    with running_registry("htpasswd") as reg:
+        name = f"localhost:{reg.port}/e2e/base:v1"
+        login = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", f"localhost:{reg.port}"],
+                               input=USERS["alice"].encode() + b"\n", env=servin.env, capture_output=True, timeout=60)
+        assert login.returncode == 0, login.stderr
+        try:
+            servin.docker("tag", "busybox", name)
+            servin.docker("push", name)
+            servin.docker("rmi", name)
+            ctx = write(tmp_path, {"Dockerfile": f"FROM {name}\nRUN echo on-pulled\n"})
+            res = lines(build(servin, ctx, "-t", "pulled"))  # the CLI sends X-Registry-Config
+            assert res[:2] == [f"Step 1/2 : FROM {name}", "v1: Pulling from e2e/base"], res
+            assert f"Status: Downloaded newer image for {name}" in res and "on-pulled" in res
+            res = lines(build(servin, ctx, "--pull"))
+            assert f"Status: Image is up to date for {name}" in res and " ---> Using cache" in res
+        finally:
+            servin.docker("logout", f"localhost:{reg.port}")
+        ctx = write(tmp_path, {"Dockerfile": f"FROM localhost:{reg.port}/e2e/nosuch\n"})
+        res = build(servin, ctx, check=False)
+        assert res.returncode == 1 and "e2e/nosuch" in res.stderr.decode()

@@ -20,7 +20,7 @@ from servin.build.executor import StepFailed
 from servin.build.options import BuildOptions
 from servin.build.sources import go_match
 from servin.build.steps import BuildMessage, ImageBuilt, StepRun, StreamText
-from servin.errors import InvalidArgument
+from servin.errors import ServinError
 from servin.images.seed import write_busybox_archive
 from servin.images.service import ImageService
 
@@ -97,7 +97,7 @@ class Run:
 
         try:
             return messages, asyncio.run(go())
-        except InvalidArgument as exc:
+        except ServinError as exc:
             return messages, exc
 
 
@@ -230,3 +230,13 @@ def test_go_formats() -> None:
     assert gofmt.quote_list(["sh", "-c", 'say "hi"']) == '["sh" "-c" "say \\"hi\\""]'
     assert gofmt.healthcheck({"Test": ["CMD", "true"], "Retries": 3}) == '&{["CMD" "true"] "0s" "0s" "0s" \'\\x03\'}'
     assert go_match("*.txt", "a.txt") and not go_match("*.txt", "d/a.txt") and go_match("d/[ab].txt", "d/a.txt")
+
+
+def test_syntax_directive_warns_and_foreign_platforms_are_refused(run: Run) -> None:
+    msgs, image_id = run.build({"Dockerfile": "# syntax=docker/dockerfile:1\nFROM busybox\n"})
+    assert isinstance(image_id, str)
+    assert "the syntax directive (docker/dockerfile:1) is ignored" in "".join(text(msgs))
+    _, err = run.build({"Dockerfile": "FROM --platform=linux/nope busybox\n"})
+    assert "FROM --platform=linux/nope is not supported" in str(err)
+    _, err = run.build({"Dockerfile": "FROM busybox\nADD https://example.com/x /x\n"})
+    assert "ADD from a URL (https://example.com/x) is not supported" in str(err)
