@@ -29,24 +29,36 @@ def is_archive(head: bytes) -> bool:
 
 
 class _QueueReader:
-    """A blocking reader of the chunks an event loop puts into a queue (b"" ends it, None aborts)."""
+    """A blocking reader of the chunks an event loop puts into a queue (b"" ends it, None aborts).
 
-    def __init__(self, chunks: queue.Queue[bytes | None], head: bytes) -> None:
+    A plain tar is completed at its end: the docker CLI sends a context whose Dockerfile it added
+    (``-f`` outside the context) without the last member's padding and the end-of-archive blocks,
+    which Go's reader tolerates and Python's does not."""
+
+    def __init__(self, chunks: queue.Queue[bytes | None], head: bytes, *, plain_tar: bool) -> None:
         self._chunks = chunks
         self._buf = head
+        self._pos = 0  # what was read of _buf
         self._eof = False
+        self._plain_tar = plain_tar
+        self._total = len(head)
 
     def read(self, n: int = -1) -> bytes:
-        while not self._eof and (n < 0 or len(self._buf) < n):
+        while not self._eof and (n < 0 or len(self._buf) - self._pos < n):
             chunk = self._chunks.get()
             if chunk is None:
                 raise EOFError("the build context ended early")
             if chunk == _END:
                 self._eof = True
-            self._buf += chunk
+                if self._plain_tar:
+                    chunk = bytes(-self._total % 512 + 1024)
+            self._total += len(chunk)
+            self._buf = self._buf[self._pos:] + chunk
+            self._pos = 0
         if n < 0:
-            n = len(self._buf)
-        out, self._buf = self._buf[:n], self._buf[n:]
+            n = len(self._buf) - self._pos
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
         return out
 
 
@@ -79,7 +91,9 @@ async def receive(body: AsyncIterator[bytes], dest: Path) -> None:
                     raise InvalidArgument("the Dockerfile sent as the build context is too large")
         return
     chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # at most a few MiB in flight
-    worker = asyncio.ensure_future(asyncio.to_thread(extract_layer, _QueueReader(chunks, head), dest))
+    plain = not any(head.startswith(m) for m in _MAGICS)
+    worker = asyncio.ensure_future(asyncio.to_thread(extract_layer, _QueueReader(chunks, head, plain_tar=plain),
+                                                     dest))
     try:
         async for chunk in it:
             if chunk:

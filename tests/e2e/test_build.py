@@ -247,6 +247,16 @@ def test_dockerignore_and_stdin_dockerfile(servin: ServinDaemon, tmp_path: Path)
     assert "FROM_STDIN=1" in out(servin, "image", "inspect", "-f", "{{.Config.Env}}", "stdin")
 
 
+def test_dockerfile_elsewhere(servin: ServinDaemon, tmp_path: Path) -> None:
+    ctx = write(tmp_path / "ctx", {"f": "in context\n"})
+    outside = write(tmp_path / "elsewhere", {"Build.df": "FROM busybox\nCOPY f /f\n"})
+    build(servin, ctx, "-f", str(outside / "Build.df"), "-t", "outside")  # the CLI puts it into the tar
+    assert out(servin, "run", "--rm", "outside", "cat", "/f") == "in context\n"
+    write(ctx, {"sub/Other.df": "FROM busybox\nENV WHERE=sub\n"})
+    build(servin, ctx, "-f", str(ctx / "sub" / "Other.df"), "-t", "insub")
+    assert "WHERE=sub" in out(servin, "image", "inspect", "-f", "{{.Config.Env}}", "insub")
+
+
 def test_errors_as_dockerd(servin: ServinDaemon, tmp_path: Path) -> None:
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nFOO bar\n"})
     res = build(servin, ctx, check=False)

@@ -240,3 +240,16 @@ def test_syntax_directive_warns_and_foreign_platforms_are_refused(run: Run) -> N
     assert "FROM --platform=linux/nope is not supported" in str(err)
     _, err = run.build({"Dockerfile": "FROM busybox\nADD https://example.com/x /x\n"})
     assert "ADD from a URL (https://example.com/x) is not supported" in str(err)
+
+
+def test_a_context_without_its_end_blocks_is_read_as_the_cli_sends_it(run: Run, images: ImageService) -> None:
+    data = context({"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "abc"})
+    last = list(tarfile.open(fileobj=io.BytesIO(data)))[-1]
+    truncated = data[:last.offset_data + last.size]  # as the CLI's -f outside the context sends it
+
+    async def go() -> str:
+        result = await run.builder.build(BuildOptions(), chunks(truncated), lambda m: None)
+        return result.image_id
+
+    image_id = asyncio.run(go())
+    assert images.history(image_id)[0].size == 3
