@@ -1,7 +1,7 @@
 """COPY and ADD (dockerd's copier.go and performCopy): the sources found in the context, a stage or
 an image; the history text with their checksum (``COPY file:<sha256> in /dest ``) that the cache
 compares; the layer written by the builder. ADD extracts local tar archives (plain, gzip, bzip2,
-xz) into the destination; ADD from a URL is refused by name."""
+xz) into the destination, and downloads URLs (download.py), which it never extracts."""
 
 from __future__ import annotations
 
@@ -12,22 +12,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from servin import errors, safefs
+from servin import safefs
 from servin.build import instructions as ins
 from servin.build.context import is_archive
 from servin.build.executor import Executor
 from servin.build.layer import LayerWriter, Owner
-from servin.build.sources import Source, combined_hash, find
+from servin.build.download import download, is_url
+from servin.build.sources import Source, combined_hash, entry_hash, find
 from servin.build.state import StageState
 from servin.errors import InvalidArgument
 from servin.images import union
 from servin.images.layers import extract_layer
 
 SourceTree = Callable[[str], Awaitable[tuple[list[Path], bool]]]
-
-
-def _is_url(src: str) -> bool:
-    return src.startswith(("http://", "https://"))
 
 
 def _lookup(db: bytes | None, name: str, what: str) -> int:
@@ -71,14 +68,23 @@ def _archive(e: union.Entry) -> bool:
 async def copy_step(ex: Executor, state: StageState, instr: ins.Copy | ins.Add, trees: SourceTree) -> None:
     name = instr.name
     add = isinstance(instr, ins.Add)
-    for src in instr.sources:
-        if add and _is_url(src):
-            raise errors.NotImplementedYet(f"ADD from a URL ({src}) is not supported by Servin yet: "
-                                           "download it with RUN or into the build context")
     tree, from_context = await trees(instr.from_ if isinstance(instr, ins.Copy) else "")
+    downloaded: dict[str, Path] = {}
+    for src in instr.sources:
+        if add and is_url(src):
+            downloaded[src] = await download(src, ex.work_dir / f"url-{uuid.uuid4().hex[:12]}", ex.sink)
 
     def collect() -> list[Source]:
-        return [s for pattern in instr.sources for s in find(tree, pattern, from_context=from_context)]
+        out = []
+        for pattern in instr.sources:
+            if pattern in downloaded:
+                path = downloaded[pattern]
+                e = union.resolve([path.parent], path.name)
+                assert e is not None
+                out.append(Source(rel=path.name, entry=e, hash=entry_hash(e), remote=True))
+            else:
+                out += find(tree, pattern, from_context=from_context)
+        return out
 
     try:
         found = await asyncio.to_thread(collect)
@@ -100,7 +106,7 @@ async def copy_step(ex: Executor, state: StageState, instr: ins.Copy | ins.Add, 
     def write(layer: LayerWriter) -> None:
         owner = resolve_owner(chown_text, layer.image)
         for s in found:
-            if add and _archive(s.entry):
+            if add and not s.remote and _archive(s.entry):
                 _extract_into(layer, ex.work_dir, s.entry, posixpath.normpath(target))
                 continue
             dest_is_dir = target.endswith("/") or layer.is_image_dir(target)

@@ -30,6 +30,7 @@ class Source:
     rel: str  # the path as matched, relative to the tree's root
     entry: union.Entry
     hash: str  # "file:<hex>" or "dir:<hex>"
+    remote: bool = False  # downloaded by ADD (never extracted)
 
 
 def has_wildcards(path: str) -> bool:

@@ -377,3 +377,30 @@ def test_from_pulls_with_the_clients_credentials(servin: ServinDaemon, tmp_path:
         ctx = write(tmp_path, {"Dockerfile": f"FROM localhost:{reg.port}/e2e/nosuch\n"})
         res = build(servin, ctx, check=False)
         assert res.returncode == 1 and "e2e/nosuch" in res.stderr.decode()
+
+
+def test_add_downloads_urls(servin: ServinDaemon, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "remote.txt").write_text("from the web\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD {url}/remote.txt /dl/\n"
+                                                     f"ADD {url}/remote.txt /renamed\n"})
+        build(servin, ctx, "-t", "downloaded")
+        got = out(servin, "run", "--rm", "downloaded", "sh", "-c", "cat /dl/remote.txt; stat -c %a /renamed")
+        assert got == "from the web\n600\n"
+        again = lines(build(servin, ctx))
+        assert again.count(" ---> Using cache") == 2  # the same content: cached (after the download)
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD {url}/missing.txt /x\n"})
+        res = build(servin, ctx, check=False)
+        assert res.returncode == 1 and "404" in res.stderr.decode()
+    finally:
+        server.shutdown()
