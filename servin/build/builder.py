@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from servin import errors, safefs
-from servin.build import context
+from servin.build import context, remote
 from servin.build import instructions as ins
 from servin.build.buildargs import BuildArgs, declare_meta_args
 from servin.build.cache import CacheProbe
@@ -65,8 +65,11 @@ class Builder:
         work = self.work_root / build_id
         work.mkdir(mode=0o700, parents=True)
         try:
-            ctx = work / "context"
-            await context.receive(body, ctx)
+            if options.remote:
+                ctx = await remote.fetch(options.remote, work / "remote", sink)
+            else:
+                ctx = work / "context"
+                await context.receive(body, ctx)
             name, text = await asyncio.to_thread(context.read_dockerfile, ctx, options.dockerfile)
             await asyncio.to_thread(context.apply_dockerignore, ctx, name)
             dockerfile = parse_dockerfile(text, name=name)

@@ -32,9 +32,9 @@ def filename_of(url: str) -> str:
     return name
 
 
-async def download(url: str, into: Path, sink: BuildSink) -> Path:
-    """``url`` into the directory ``into`` (made here); the file's path."""
-    name = filename_of(url)
+async def download(url: str, into: Path, sink: BuildSink, *, name: str = "") -> Path:
+    """``url`` into the directory ``into`` (made here) as ``name`` (default: the URL's); its path."""
+    name = name or filename_of(url)
     into.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = into / name
     try:

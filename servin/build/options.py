@@ -27,6 +27,7 @@ class StepHost:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildOptions:
     dockerfile: str = "Dockerfile"  # a path in the context
+    remote: str = ""  # a context the daemon fetches (git or http URL) instead of the request body
     tags: tuple[str, ...] = ()
     quiet: bool = False  # q: only the image ID
     no_cache: bool = False

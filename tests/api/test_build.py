@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from servin.api.wire.build import parse_options
-from servin.errors import InvalidArgument, NotImplementedYet
+from servin.errors import InvalidArgument
 from multidict import MultiDict
 
 
@@ -125,7 +125,6 @@ def test_refused_parameters(params: dict[str, str], message: str) -> None:
     assert message in err.value.message
 
 
-def test_remote_contexts_are_refused_by_name() -> None:
-    with pytest.raises(NotImplementedYet) as err:
-        parse_options(q(remote="https://example.com/repo.git"), registry_header=None)
-    assert "remote" in err.value.message
+def test_remote_is_taken() -> None:
+    assert parse_options(q(remote="https://example.com/repo.git#main:sub"), registry_header=None).remote == (
+        "https://example.com/repo.git#main:sub")

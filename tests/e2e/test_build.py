@@ -282,8 +282,6 @@ def test_buildkit_requests_name_docker_buildkit_0(servin: ServinDaemon) -> None:
             assert r.status_code == 400 and "DOCKER_BUILDKIT=0" in r.json()["message"]
         r = client._post(client._url("/build"), params={"version": "2"}, data=b"")
         assert r.status_code == 400 and "DOCKER_BUILDKIT=0" in r.json()["message"]
-        r = client._post(client._url("/build"), params={"remote": "https://example.com/x.git"}, data=b"")
-        assert r.status_code == 501 and "remote" in r.json()["message"]
         r = client._post(client._url("/build"), params={"squash": "1"}, data=b"")
         assert r.status_code == 400 and r.json()["message"] == "squash is only supported with experimental mode"
     finally:
@@ -404,3 +402,38 @@ def test_add_downloads_urls(servin: ServinDaemon, tmp_path: Path) -> None:
         assert res.returncode == 1 and "404" in res.stderr.decode()
     finally:
         server.shutdown()
+
+
+def test_remote_contexts(servin: ServinDaemon, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    src = write(tmp_path / "src", {"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "remote tar\n"})
+    subprocess.run(["tar", "czf", str(served / "ctx.tar.gz"), "-C", str(src), "."], check=True)
+    (served / "Dockerfile.txt").write_text("FROM busybox\nENV PLAIN=1\n")
+    repo = write(tmp_path / "repo", {"sub/Dockerfile": "FROM busybox\nCOPY f /f\n", "sub/f": "from git\n"})
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "c"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(served / "repo.git")], check=True)
+    subprocess.run(["git", "-C", str(served / "repo.git"), "update-server-info"], check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    client = docker.APIClient(base_url=servin.host, version="1.41")
+    try:
+        for remote, tag in ((f"{url}/ctx.tar.gz", "remote-tar"), (f"{url}/Dockerfile.txt", "remote-plain"),
+                            (f"{url}/repo.git#main:sub", "remote-git")):
+            stream = list(client.build(custom_context=False, path=remote, tag=tag, decode=True))
+            assert "error" not in stream[-1], stream
+    finally:
+        client.close()
+        server.shutdown()
+    assert out(servin, "run", "--rm", "remote-tar", "cat", "/hello") == "remote tar\n"
+    assert "PLAIN=1" in out(servin, "image", "inspect", "-f", "{{.Config.Env}}", "remote-plain")
+    assert out(servin, "run", "--rm", "remote-git", "cat", "/f") == "from git\n"

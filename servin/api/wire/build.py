@@ -113,7 +113,6 @@ def registry_config(header: str | None) -> dict[str, auth_mod.AuthConfig]:
 
 # Parameters dockerd takes that have no meaning for Servin's classic builder: refused by name.
 _REFUSED = {
-    "remote": "building from a remote context (remote=...) is not supported by Servin yet: send the context",
     "securityopt": "The daemon on this platform does not support setting security options on build",
     "cgroupparent": "cgroupparent is not supported for builds by Servin",
     "ulimits": "ulimits are not supported for builds by Servin",
@@ -130,7 +129,7 @@ def parse_options(q: MultiMapping[str], *, registry_header: str | None, experime
         raise errors.InvalidArgument(f"invalid version: {q.get('version')}")
     for name, message in _REFUSED.items():
         if q.get(name):
-            raise errors.InvalidArgument(message) if name != "remote" else errors.NotImplementedYet(message)
+            raise errors.InvalidArgument(message)
     if _bool(q, "squash") and not experimental:
         raise errors.InvalidArgument("squash is only supported with experimental mode")
     isolation = q.get("isolation", "")
@@ -147,7 +146,8 @@ def parse_options(q: MultiMapping[str], *, registry_header: str | None, experime
                     cpuset_cpus=q.get("cpusetcpus", ""), cpuset_mems=q.get("cpusetmems", ""), shm_size=shm,
                     network_mode=q.get("networkmode", ""), extra_hosts=extra_hosts)
     return BuildOptions(
-        dockerfile=q.get("dockerfile", ""), tags=_tags(q), quiet=_bool(q, "q"), no_cache=_bool(q, "nocache"),
+        dockerfile=q.get("dockerfile", ""), remote=q.get("remote", ""), tags=_tags(q), quiet=_bool(q, "q"),
+        no_cache=_bool(q, "nocache"),
         cache_from=_cache_from(q), pull=_bool(q, "pull"), remove=remove, force_remove=force_remove,
         build_args=_build_args(q), labels=_labels(q), target=q.get("target", ""),
         platform=_platform(q.get("platform", "")), host=host, registry_auth=registry_config(registry_header))
