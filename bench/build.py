@@ -98,7 +98,8 @@ def broken(t: Target, ctx: Path) -> list[str]:
         (ctx / "Dockerfile.broken").write_text(text)
         res = subprocess.run(["docker", "build", "--force-rm", "-f", str(ctx / "Dockerfile.broken"), str(ctx)],
                              env=t.env, capture_output=True, timeout=120)
-        err = [ln for ln in res.stderr.decode().splitlines() if ln and not ln.startswith(" ") and "DEPRECATED" not in ln]
+        err = [ln for ln in res.stderr.decode().splitlines()
+               if ln and not ln.startswith(" ") and "DEPRECATED" not in ln]
         out += [f"== {name}: exit {res.returncode}"] + masked(res.stdout.decode()) + err
     return out
 
