@@ -101,7 +101,7 @@ class _Build:
         self.ctx = ctx
         self.stage_images: dict[int, str] = {}
         self.stage_names: dict[str, int] = {}
-        self.cache = CacheProbe(children=builder.images.children, enabled=not options.no_cache)
+        self.cache = CacheProbe(images=builder.images, enabled=not options.no_cache)
         self.ex = Executor(images=builder.images, steps=builder.steps, sink=sink, options=options,
                            build_id=build_id, work_dir=work, cache=self.cache)
         self.step = 0
@@ -132,7 +132,7 @@ class _Build:
         needed = needed_stages(stages, args.meta(), escape=df.escape)
         skipped = [i for i in range(len(stages)) if i not in needed]
         self.total -= sum(1 + len(stages[i].commands) for i in skipped)
-        self.cache.cache_from = await self._cache_from()
+        self.cache.sources = await self._cache_from()
         image_id = ""
         for i in needed:
             stage = stages[i]
@@ -145,18 +145,11 @@ class _Build:
         return image_id
 
     async def _cache_from(self) -> list[Image]:
-        """--cache-from: those images and their local parents."""
-        def chains() -> list[Image]:
-            out: list[Image] = []
-            for ref in self.options.cache_from:
-                cur = ref
-                while cur and self.images.exists(cur):
-                    img = self.images.get(cur)
-                    out.append(img)
-                    cur = img.parent
-            return out
+        """--cache-from: those images (one that is missing is skipped, as dockerd does)."""
+        def found() -> list[Image]:
+            return [self.images.get(ref) for ref in self.options.cache_from if self.images.exists(ref)]
 
-        return await asyncio.to_thread(chains)
+        return await asyncio.to_thread(found)
 
     async def _stage(self, index: int, stage: ins.Stage, args: BuildArgs,
                      commands: tuple[ins.Instruction, ...]) -> str:

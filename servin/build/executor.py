@@ -61,7 +61,7 @@ class Executor:
         self.say(RED + text + RESET if stream == 2 else text)
 
     def probe(self, state: StageState, config: dict[str, Any]) -> bool:
-        cached = self.cache.probe(state.image_id, config)
+        cached = self.cache.probe(state.image_id, config, state.config_copy())
         if cached is None:
             return False
         self.say(" ---> Using cache\n")

@@ -263,6 +263,17 @@ class ImageService:
                 self._set_tag(new_ref, image_id, touch=True)
             return self._image(image_id)
 
+    def create_child(self, cfg: dict[str, Any], parent: str) -> Image:
+        """An image of layers already stored (``cfg`` a whole image config), child of ``parent``:
+        the build cache restoring a step of a --cache-from image, as dockerd's restoreCachedImage."""
+        with self._write:
+            return self._image(self._register(json_bytes(cfg), cfg, parent=parent))
+
+    def set_parent(self, image_id: str, parent: str) -> None:
+        """Record ``parent`` as the image's parent (a --cache-from image matched on top of it)."""
+        with self._write, self._state:
+            self._content.set_parent(self._resolve(image_id), self._resolve(parent))
+
     # ------------------------------------------------------------------ the registry's side (pull, push)
 
     def has_layer(self, diff_id: str) -> bool:

@@ -253,3 +253,23 @@ def test_a_context_without_its_end_blocks_is_read_as_the_cli_sends_it(run: Run, 
 
     image_id = asyncio.run(go())
     assert images.history(image_id)[0].size == 3
+
+
+def test_cache_from_an_image_without_its_parents(run: Run, images: ImageService, tmp_path: Path,
+                                                 busybox_archive: Path) -> None:
+    from servin.images import save
+
+    df = {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo a\nENV X=1\n", "f": "data"}
+    _, built = run.build(df, tags=("src:1",))
+    archive = tmp_path / "src.tar"
+    with open(archive, "wb") as f:
+        save.write_archive(images, images.save_selection(["src:1"]), f)
+    pulled = ImageService(tmp_path / "elsewhere")  # as after a pull: no parents recorded
+    pulled.load_archive(busybox_archive)
+    pulled.load_archive(archive)
+    other = Run(pulled, tmp_path / "other")
+    msgs, without = other.build(df)
+    assert " ---> Using cache" not in text(msgs)
+    msgs, again = other.build(df, cache_from=("src:1", "missing:1"))
+    assert text(msgs).count(" ---> Using cache") == 3 and again == built
+    assert pulled.get(str(built)).parent != ""  # the restored chain is recorded
