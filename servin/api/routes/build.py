@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from servin import errors
@@ -82,6 +83,8 @@ async def build(request: web.Request) -> web.StreamResponse:
             await task
         raise
     exc = task.exception()
+    if isinstance(exc, (aiohttp.ClientError, ConnectionError)) and reply.client_gone():
+        raise ConnectionResetError("the client went away while it sent the context")
     if exc is None:
         if options.quiet:
             await reply.write(wire.quiet_result(task.result().image_id))
