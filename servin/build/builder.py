@@ -203,6 +203,8 @@ class _Build:
         """FROM: an earlier stage, scratch, or an image (pulled when missing or with --pull)."""
         if base.lower() in self.stage_names:
             image_id = self.stage_images[self.stage_names[base.lower()]]
+            if not image_id:  # a stage that is FROM scratch and nothing else
+                return StageState.begin("", None, args, name=name)
         elif base == "scratch":
             return StageState.begin("", None, args, name=name)
         else:

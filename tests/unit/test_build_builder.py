@@ -273,3 +273,12 @@ def test_cache_from_an_image_without_its_parents(run: Run, images: ImageService,
     msgs, again = other.build(df, cache_from=("src:1", "missing:1"))
     assert text(msgs).count(" ---> Using cache") == 3 and again == built
     assert pulled.get(str(built)).parent != ""  # the restored chain is recorded
+
+
+def test_from_scratch_stages(run: Run, images: ImageService) -> None:
+    df = "FROM scratch AS empty\nFROM empty AS files\nCOPY f /f\nENV A=1\nFROM busybox\nCOPY --from=files /f /g\n"
+    msgs, image_id = run.build({"Dockerfile": df, "f": "x"})
+    assert isinstance(image_id, str), image_id
+    files = [m.image_id for m in msgs if isinstance(m, ImageBuilt)][0]
+    assert len(images.get(files).diff_ids) == 1  # the COPY on scratch
+    assert images.history(image_id)[0].size == 1
