@@ -75,9 +75,11 @@ class Executor:
         return cid
 
     async def _step_container(self, state: StageState, config: dict[str, Any]) -> str:
-        cid = await self.steps.create(StepRun(image_id=state.image_id, config=config, host=self.options.host,
-                                              build_id=self.build_id))
+        cid, warnings = await self.steps.create(StepRun(image_id=state.image_id, config=config,
+                                                        host=self.options.host, build_id=self.build_id))
         self._pending.append((cid, True))
+        for warning in warnings:
+            self.say(f" ---> [Warning] {warning}\n")
         self.say(f" ---> Running in {cid[:12]}\n")
         return cid
 

@@ -54,8 +54,9 @@ class StepRun:
 
 
 class StepContainers(Protocol):
-    async def create(self, run: StepRun) -> str:
-        """A created container for the step (its ID); the engine's errors as they are."""
+    async def create(self, run: StepRun) -> tuple[str, list[str]]:
+        """A created container for the step: its ID and the engine's warnings (a limit the host
+        cannot apply); the engine's errors as they are."""
         ...
 
     async def run(self, container_id: str, output: Callable[[int, bytes], None]) -> int:

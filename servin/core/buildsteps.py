@@ -60,10 +60,10 @@ class BuildSteps:
         self.images = images
         self.tmp_dir = tmp_dir
 
-    async def create(self, run: StepRun) -> str:
-        hc, _warnings = self.containers.verify(host_config(run))
+    async def create(self, run: StepRun) -> tuple[str, list[str]]:
+        hc, warnings = self.containers.verify(host_config(run))
         c = await self.containers.create(container_config(run), hc, None)
-        return c.id
+        return c.id, warnings
 
     async def run(self, container_id: str, output: Callable[[int, bytes], None]) -> int:
         _, ticket = self.containers.attach_ticket(container_id)

@@ -34,10 +34,10 @@ class FakeSteps:
         self.created: list[tuple[str, StepRun]] = []
         self.removed: list[str] = []
 
-    async def create(self, run: StepRun) -> str:
+    async def create(self, run: StepRun) -> tuple[str, list[str]]:
         cid = secrets.token_hex(32)
         self.created.append((cid, run))
-        return cid
+        return cid, []
 
     async def run(self, container_id: str, output: Callable[[int, bytes], None]) -> int:
         output(1, b"out\n")
