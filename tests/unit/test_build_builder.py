@@ -282,3 +282,15 @@ def test_from_scratch_stages(run: Run, images: ImageService) -> None:
     files = [m.image_id for m in msgs if isinstance(m, ImageBuilt)][0]
     assert len(images.get(files).diff_ids) == 1  # the COPY on scratch
     assert images.history(image_id)[0].size == 1
+
+
+def test_a_compressed_context_and_a_bare_dockerfile(run: Run, images: ImageService) -> None:
+    import gzip
+
+    async def go(body: bytes) -> str:
+        return (await run.builder.build(BuildOptions(), chunks(body), lambda m: None)).image_id
+
+    zipped = gzip.compress(context({"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "zz"}))
+    assert images.history(asyncio.run(go(zipped)))[0].size == 2
+    bare = asyncio.run(go(b"FROM busybox\nENV BARE=1\n"))  # docker build - < Dockerfile
+    assert "BARE=1" in images.get(bare).env
