@@ -11,7 +11,7 @@ from aiohttp.typedefs import Middleware
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
 from servin.api.errors import body_for, error_response, exception_response
-from servin.api.routes import archive, containers, execs, images, networks, system, volumes
+from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
@@ -91,4 +91,5 @@ def build_app(services: Services, *, gate: Middleware | None = None) -> web.Appl
     execs.add_routes(add)
     networks.add_routes(add)
     archive.add_routes(add)
+    build.add_routes(add)
     return app

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from servin.build.options import BuildOptions, BuildResult
+from servin.build.steps import BuildSink
 from servin.core.containers import AttachStream, AttachTicket, WaitResult
 from servin.core.events import Event
 from servin.core.host import HostFacts
@@ -191,3 +193,9 @@ class ExecsBackend(Protocol):
     async def start(self, exec_id: str) -> ExecRecord: ...
 
     async def resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+
+class BuildBackend(Protocol):
+    """POST /build: build/builder.Builder. The context's chunks in, the messages to ``sink`` as they come."""
+
+    async def build(self, options: BuildOptions, body: AsyncIterator[bytes], sink: BuildSink) -> BuildResult: ...

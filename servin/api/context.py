@@ -13,6 +13,7 @@ from aiohttp import web
 from servin import errors
 from servin.api.errors import PayloadTooLarge
 from servin.api.backends import (
+    BuildBackend,
     ContainersBackend,
     ContainerViewsBackend,
     ExecsBackend,
@@ -42,6 +43,7 @@ class Services:
     info: HostFacts  # the stats handler's ncpu and memory (system.facts() for the rest)
     host_cpu_ns: Callable[[], int]  # the host's CPU time since boot: stats' system_cpu_usage
     tmp_dir: Path
+    builder: BuildBackend | None = None  # POST /build (None: answered as not implemented)
 
 
 SERVICES = web.AppKey("services", Services)

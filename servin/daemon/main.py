@@ -202,6 +202,8 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
         running = [c.id for c in engine.containers.store.all() if c.state.running]
         await asyncio.to_thread(engine.network.restore, running)
     await engine.containers.restore()
+    await engine.build_steps.remove_leftovers(engine.builder.interrupted)  # of builds a kill interrupted
+    await asyncio.to_thread(engine.builder.clean)
     hosts = _hosts_clear_of_containers(config, engine)  # the ports running containers publish stay theirs
     if config.seed_busybox:
         await _seed_busybox(engine)

@@ -25,6 +25,9 @@ from servin.api.app import build_app
 from servin.api.context import Services
 from servin.api.errors import ERROR_BODIES
 from servin.api.wire.seccomp import decode_profile
+from servin.build.builder import Builder
+from servin.build.pull import registry_puller
+from servin.core.buildsteps import BuildSteps
 from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import Event, EventBus
 from servin.core.execs import ExecService
@@ -62,6 +65,8 @@ class Engine:
     containers: ContainerService
     images: ImageService
     system: System
+    build_steps: BuildSteps
+    builder: Builder
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
     dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
 
@@ -97,7 +102,7 @@ def _daemon_id(data_root: Path) -> str:
 # roots (to the socket, to a volume's or bind's own files) but never read or enter layers, container
 # root filesystems and state, where an image's setuid binaries and a container's files lie.
 PRIVATE_DIRS = {".": 0o711, "containers": 0o710, "image": 0o700, "volumes": 0o701, "network": 0o700,
-                "tmp": 0o700, "access": 0o700}
+                "builder": 0o700, "tmp": 0o700, "access": 0o700}
 
 
 def secure_roots(data_root: Path, exec_root: Path) -> None:
@@ -164,20 +169,25 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
                                max_concurrent_uploads=config.max_concurrent_uploads)
     services = build_services(containers=containers, images=images, volumes=volumes, network=network,
                               events=events, host=host, tmp_dir=config.data_root / "tmp", execs=execs,
-                              registry=registry, host_cpu_ns=procfs.system_cpu_ns)
+                              registry=registry, host_cpu_ns=procfs.system_cpu_ns,
+                              build_root=config.data_root / "builder")
     dns = None
     if network is not None:
         dns = DnsServer(containers.networking.dns_view)
     assert isinstance(services.system, System)  # the daemon reloads it (SIGHUP)
+    assert isinstance(services.builder, Builder)
     return Engine(services=services, containers=containers, images=images, system=services.system,
-                  network=network, dns=dns)
+                  build_steps=BuildSteps(containers=containers, images=images, tmp_dir=config.data_root / "tmp"),
+                  builder=services.builder, network=network, dns=dns)
 
 
 def build_services(*, containers: ContainerService, images: ImageService, volumes: VolumeStore,
                    network: NetworkProvider | None, events: EventBus, host: HostFacts, tmp_dir: Path,
                    execs: ExecService | None = None, registry: RegistryService | None = None,
-                   host_cpu_ns: Callable[[], int] = procfs.system_cpu_ns) -> Services:
-    """The API's backends over the engine (the API tests build theirs here too)."""
+                   host_cpu_ns: Callable[[], int] = procfs.system_cpu_ns,
+                   build_root: Path | None = None) -> Services:
+    """The API's backends over the engine (the API tests build theirs here too); builds work in
+    ``build_root`` (default: ``builder`` beside ``tmp_dir``)."""
 
     def container_name(cid: str) -> str:
         c = containers.store.get(cid)
@@ -188,11 +198,13 @@ def build_services(*, containers: ContainerService, images: ImageService, volume
 
     execs = execs or ExecService(containers)
     registry = registry or RegistryService(images, tmp_dir, events=image_events(events))
+    builder = Builder(images=images, steps=BuildSteps(containers=containers, images=images, tmp_dir=tmp_dir),
+                      work_root=build_root or tmp_dir.parent / "builder", pull=registry_puller(registry))
     return Services(
         containers=containers, images=images, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir, execs=execs,
         container_views=ContainerViews(containers=containers, images=images, execs=execs),
         filesystem=ContainerFilesystem(containers=containers, images=images, tmp_dir=tmp_dir),
-        registry=registry,
+        registry=registry, builder=builder,
         networks=Networks(service=network, attachments=containers.networking, container_name=container_name,
                           events=events),
         volumes=Volumes(store=volumes, users=containers.volume_users, events=events, now=now_rfc3339),

@@ -171,6 +171,11 @@ class ContentStore:
             self._records[image_id] = rec
             return image_id, True
 
+    def set_parent(self, image_id: str, parent: str) -> None:
+        rec = self._records[image_id]
+        rec.parent = parent
+        self._save_meta(rec)
+
     def touch(self, image_id: str) -> None:
         """Record that the image was just tagged."""
         rec = self._records[image_id]

@@ -54,12 +54,11 @@ def child_config(parent: dict[str, Any], new_layer: str | None, *, config: dict[
         entry["comment"] = comment
     if new_layer is None:
         entry["empty_layer"] = True
-    cfg: dict[str, Any] = {
-        "created": created,
-        "container": container_id,
-        "container_config": container_config,
-        "docker_version": DOCKER_VERSION,
-    }
+    cfg: dict[str, Any] = {"created": created}
+    if container_id:  # none for a layer the builder wrote itself (COPY, ADD), as dockerd's omitempty
+        cfg["container"] = container_id
+    cfg["container_config"] = container_config
+    cfg["docker_version"] = DOCKER_VERSION
     if author:
         cfg["author"] = author
     cfg["config"] = config

@@ -95,6 +95,12 @@ class ImageService:
     def references(self, image_id: str) -> builtins.list[Reference]:
         return self._refs.of(image_id)
 
+    def children(self, image_id: str) -> builtins.list[Image]:
+        """The images whose parent is ``image_id`` ("": those without one): the build cache's candidates."""
+        with self._state:
+            ids = [r.id for r in self._content.records() if r.parent == image_id]
+            return [self._image(i) for i in ids]
+
     def config_raw(self, ref_or_id: str) -> bytes:
         """The image config exactly as stored (its sha256 is the image id)."""
         return self._content.raw(self._resolve(ref_or_id))
@@ -256,6 +262,17 @@ class ImageService:
             if new_ref is not None:
                 self._set_tag(new_ref, image_id, touch=True)
             return self._image(image_id)
+
+    def create_child(self, cfg: dict[str, Any], parent: str) -> Image:
+        """An image of layers already stored (``cfg`` a whole image config), child of ``parent``:
+        the build cache restoring a step of a --cache-from image, as dockerd's restoreCachedImage."""
+        with self._write:
+            return self._image(self._register(json_bytes(cfg), cfg, parent=parent))
+
+    def set_parent(self, image_id: str, parent: str) -> None:
+        """Record ``parent`` as the image's parent (a --cache-from image matched on top of it)."""
+        with self._write, self._state:
+            self._content.set_parent(self._resolve(image_id), self._resolve(parent))
 
     # ------------------------------------------------------------------ the registry's side (pull, push)
 

@@ -84,10 +84,10 @@ async def test_swarm_leave_and_lists_answer_as_dockerd_off_swarm(env):
     assert r.status == 503 and "not a swarm manager" in (await r.json())["message"]
 
 
-async def test_build_is_not_implemented_yet_and_its_cache_is_empty(env):
-    r = await env.client.post("/v1.41/build?t=x", data=b"")
-    assert r.status == 501
-    assert (await r.json())["message"] == "building images is not implemented in Servin yet"
+async def test_build_of_an_empty_context_and_an_empty_build_cache(env):
+    r = await env.client.post("/v1.41/build?t=x", data=b"")  # the body is the Dockerfile: an empty one
+    assert r.status == 400
+    assert (await r.json())["message"] == "the Dockerfile (Dockerfile) cannot be empty"
     r = await env.client.post("/v1.41/build/prune")  # docker system prune asks for it
     assert r.status == 200 and await r.json() == {"CachesDeleted": None, "SpaceReclaimed": 0}
     r = await env.client.get("/v1.41/plugins")  # no plugin system: none installed

@@ -81,10 +81,6 @@ async def swarm_init(request: web.Request) -> web.Response:
     raise errors.NotImplementedYet("swarm mode is not supported by Servin")
 
 
-async def build_not_yet(request: web.Request) -> web.Response:
-    raise errors.NotImplementedYet("building images is not implemented in Servin yet")
-
-
 async def plugins(request: web.Request) -> web.Response:
     """Servin has no plugin system: no plugins are installed (docker plugin ls shows an empty list)."""
     return json_response([])
@@ -103,8 +99,6 @@ def add_routes(add: Any) -> None:
     add("GET", "/info", info)
     add("GET", "/events", events)
     add("GET", "/swarm", not_swarm)
-    for path in ("/build", "/session"):  # the builder is a later piece of work
-        add("POST", path, build_not_yet)
     add("POST", "/build/prune", build_cache_prune)
     add("GET", "/plugins", plugins)
     add("POST", "/swarm/leave", swarm_leave)
