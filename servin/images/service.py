@@ -154,10 +154,16 @@ class ImageService:
     # ------------------------------------------------------------------ the filesystem (the core's view)
 
     def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
-        """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir)."""
+        """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir).
+
+        Layers are stored by content, so an image may list one twice (two empty RUN or commit
+        layers): overlay refuses a lowerdir named twice (ELOOP), and the lower copy of a layer
+        that is also higher up can change nothing in the union, so only the highest is kept."""
         image_id = self._resolve(ref_or_id)
         with self._state:
-            return [self.layers.diff_dir(d) for d in self._content.record(image_id).diff_ids]
+            diff_ids = self._content.record(image_id).diff_ids
+        highest_first = [*dict.fromkeys(reversed(diff_ids))]
+        return [self.layers.diff_dir(d) for d in reversed(highest_first)]
 
     def read_file(self, ref_or_id: str, path: str, *, limit: int = 16 << 20) -> bytes | None:
         """Read ``path`` from the image's union view (whiteouts, opaque dirs honoured, symlinks

@@ -164,3 +164,20 @@ def test_save_cut_short_by_the_client(servin: ServinDaemon) -> None:
     with tarfile.open(fileobj=io.BytesIO(whole)) as tf:
         assert "manifest.json" in tf.getnames()
     assert "ERROR" not in servin.log_file.read_text()[log_before:]
+
+
+def test_an_image_with_the_same_layer_twice_runs(servin: ServinDaemon) -> None:
+    """Two commits that change nothing give two identical (empty) layers; overlay refuses a lowerdir
+    named twice, so the container would not start (`docker build` with two RUNs that write nothing)."""
+    d = servin
+    d.docker("run", "--name", "same1", "busybox", "true")
+    d.docker("commit", "same1", "same:one")
+    d.docker("run", "--name", "same2", "same:one", "true")
+    d.docker("commit", "same2", "same:two")
+    try:
+        layers = json.loads(d.docker("image", "inspect", "same:two").stdout)[0]["RootFS"]["Layers"]
+        assert len(layers) == 3 and layers[1] == layers[2]
+        assert d.docker("run", "--rm", "same:two", "echo", "ran").stdout.decode().strip() == "ran"
+    finally:
+        d.docker("rm", "-f", "same1", "same2", check=False)
+        d.docker("rmi", "same:two", "same:one", check=False)
