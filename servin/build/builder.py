@@ -133,6 +133,7 @@ class _Build:
         skipped = [i for i in range(len(stages)) if i not in needed]
         self.total -= sum(1 + len(stages[i].commands) for i in skipped)
         self.cache.sources = await self._cache_from()
+        self.cache.sources_asked = bool(self.options.cache_from)
         image_id = ""
         for i in needed:
             stage = stages[i]

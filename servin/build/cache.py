@@ -101,7 +101,8 @@ class CacheProbe:
     def __init__(self, *, images: CacheImages, enabled: bool) -> None:
         self._images = images
         self._enabled = enabled
-        self.sources: list[Image] = []  # --cache-from
+        self.sources: list[Image] = []  # --cache-from: the images found
+        self.sources_asked = False  # --cache-from was given (then only sources' chains count, even if none was found)
         self.busted = False
 
     def reset(self) -> None:
@@ -115,7 +116,7 @@ class CacheProbe:
         matches = [img for img in self._images.children(parent) if same_config(img.container_config, config)]
         local = max(matches, key=_created, default=None)
         found: str | None
-        if not self.sources:
+        if not self.sources_asked:
             found = local.id if local is not None else None
         elif local is not None and any(self._in_chain(local.id, s) for s in self.sources):
             found = local.id

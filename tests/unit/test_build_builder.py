@@ -275,6 +275,17 @@ def test_cache_from_an_image_without_its_parents(run: Run, images: ImageService,
     assert pulled.get(str(built)).parent != ""  # the restored chain is recorded
 
 
+def test_cache_from_only_missing_images_uses_no_cache(run: Run) -> None:
+    """dockerd: with --cache-from, a local match counts only in a source's chain; none found, no cache
+    (docker-py's test_build_with_cache_from asks for `nosuchtag`)."""
+    df = {"Dockerfile": "FROM busybox\nENV FOO=bar\nRUN touch baz\n"}
+    run.build(df, tags=("build1",))
+    msgs, _ = run.build(df, cache_from=("build1",))
+    assert text(msgs).count(" ---> Using cache") == 2
+    msgs, _ = run.build(df, cache_from=("nosuchtag",))
+    assert " ---> Using cache" not in text(msgs)
+
+
 def test_from_scratch_stages(run: Run, images: ImageService) -> None:
     df = "FROM scratch AS empty\nFROM empty AS files\nCOPY f /f\nENV A=1\nFROM busybox\nCOPY --from=files /f /g\n"
     msgs, image_id = run.build({"Dockerfile": df, "f": "x"})
