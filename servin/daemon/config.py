@@ -80,8 +80,8 @@ class DaemonConfig:
     audit_log_max_size: int = 100 << 20
     audit_log_max_files: int = 5
     labels: tuple[str, ...] = ()  # key=value, shown by `docker info`
-    max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by each pull
-    max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by each push
+    max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers fetched at once by all pulls
+    max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS  # layers sent at once by all pushes
     default_ulimits: tuple[DefaultUlimit, ...] = ()  # for each container that does not set that ulimit itself
     read_header_timeout: float = 30.0  # seconds a request's headers may take (slowloris); 0: no limit
     max_connections_per_client: int = 512  # per TCP address / non-root UID on a unix socket; 0: no cap
@@ -166,9 +166,9 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE",
                    help="set key=value labels to the daemon (repeatable)")
     p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int, metavar="N",
-                   help=f"set the max concurrent downloads for each pull (default {DEFAULT_MAX_CONCURRENT_DOWNLOADS})")
+                   help=f"set the max concurrent downloads (default {DEFAULT_MAX_CONCURRENT_DOWNLOADS})")
     p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int, metavar="N",
-                   help=f"set the max concurrent uploads for each push (default {DEFAULT_MAX_CONCURRENT_UPLOADS})")
+                   help=f"set the max concurrent uploads (default {DEFAULT_MAX_CONCURRENT_UPLOADS})")
     p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
                    type=_ulimit_flag,
                    help="default ulimits for containers, e.g. nofile=1024:2048 (repeatable)")

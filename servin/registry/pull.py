@@ -1,4 +1,4 @@
-"""Pull: manifest (index → platform), config, layers (`concurrency` at a time, verified, skipped when
+"""Pull: manifest (index → platform), config, layers (a daemon-wide number at a time, verified, skipped when
 present)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from servin.registry import manifest as mf
 from servin.registry import progress
 from servin.registry.client import TRANSIENT, Repository
 from servin.registry.errors import RegistryError
+from servin.registry.transfers import TransferLimit
 
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default (the daemon's max-concurrent-downloads)
 DOWNLOAD_RETRY_SECONDS = (1, 2, 4)  # a layer download cut midway is retried after these pauses
@@ -174,9 +175,10 @@ _IN_FLIGHT: dict[str, asyncio.Future[None]] = {}
 
 async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Resolved, out: progress.Output,
                      tmp_dir: Path, platform: mf.Platform | None,
-                     concurrency: int = MAX_CONCURRENT_DOWNLOADS) -> tuple[str, bool]:
-    """Fetch config and layers (`concurrency` layers at once), register the image. Returns (image id,
-    something new was stored)."""
+                     limit: TransferLimit | None = None) -> tuple[str, bool]:
+    """Fetch config and layers (as many at once as `limit`, shared by every pull of the daemon, lets),
+    register the image. Returns (image id, something new was stored)."""
+    gate = limit or TransferLimit(MAX_CONCURRENT_DOWNLOADS)
     config_desc, layers = mf.image_parts(resolved.manifest)
     if config_desc.media_type and config_desc.media_type not in mf.CONFIG_TYPES:
         raise errors.InvalidArgument(f"unsupported media type {config_desc.media_type}")
@@ -218,10 +220,8 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
             todo[desc.digest] = (desc, diff_id)
             out.update(id_, "Pulling fs layer")
         for n, digest in enumerate(todo):
-            if n >= concurrency:
+            if n >= gate.limit - gate.active:
                 out.update(truncate_id(digest), "Waiting")
-
-        gate = asyncio.Semaphore(concurrency)
 
         async def fetch(desc: mf.Descriptor, diff_id: str) -> None:
             id_ = truncate_id(desc.digest)
@@ -247,7 +247,7 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
                     del _IN_FLIGHT[diff_id]
 
         async def fetch_layer(desc: mf.Descriptor, diff_id: str, id_: str) -> None:
-            async with gate:
+            async with gate.slot():
                 path = await download_blob(repo, desc, out, tmp_dir, id_)
             try:
                 meter = progress.Meter(out, id_, "Extracting", path.stat().st_size, threadsafe=True)

@@ -15,6 +15,7 @@ from servin.registry import manifest as mf
 from servin.registry import progress
 from servin.registry.client import Repository
 from servin.registry.errors import RegistryError
+from servin.registry.transfers import TransferLimit
 
 MAX_CONCURRENT_UPLOADS = 5  # dockerd's default (the daemon's max-concurrent-uploads)
 GZIP_TYPES = frozenset({mf.DOCKER_LAYER_GZIP, mf.OCI_LAYER_GZIP})
@@ -124,9 +125,10 @@ async def push_layer(store: Any, repo: Repository, target: Reference, diff_id: s
 
 
 async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, out: progress.Output,
-                   concurrency: int = MAX_CONCURRENT_UPLOADS) -> PushResult:
-    """Push one tagged image: its layers (`concurrency` at once, top first in the output, as dockerd),
-    config, manifest."""
+                   limit: TransferLimit | None = None) -> PushResult:
+    """Push one tagged image: its layers (as many at once as `limit`, shared by every push of the
+    daemon, lets; top first in the output, as dockerd), config, manifest."""
+    gate = limit or TransferLimit(MAX_CONCURRENT_UPLOADS)
     diff_ids = list(image.diff_ids)
     order = list(reversed(diff_ids))
     seen: list[str] = []
@@ -135,12 +137,11 @@ async def push_tag(store: Any, repo: Repository, target: Reference, image: Any, 
             seen.append(d)
             out.update(truncate_id(d), "Preparing")
     for n, d in enumerate(seen):
-        if n >= concurrency:
+        if n >= gate.limit - gate.active:
             out.update(truncate_id(d), "Waiting")
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(d: str) -> mf.Descriptor:
-        async with gate:
+        async with gate.slot():
             return await push_layer(store, repo, target, d, out)
 
     tasks = {d: asyncio.ensure_future(one(d)) for d in seen}

@@ -27,6 +27,7 @@ from servin.registry import search as search_mod
 from servin.registry.auth import AuthConfig
 from servin.registry.client import USER_AGENT, Endpoint, Repository, describe_transport_error
 from servin.registry.errors import RegistryError, TransportError, translate_pull
+from servin.registry.transfers import TransferLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +87,8 @@ class RegistryService:
         self.store, self.tmp_dir, self.events = store, Path(tmp_dir), events
         self.certs_dirs = tuple(Path(d) for d in certs_dirs)  # <dir>/<host[:port]>/ as Docker's certs.d
         self.configure(insecure_registries=insecure_registries, mirrors=mirrors)
+        self.downloads = TransferLimit(max_concurrent_downloads)
+        self.uploads = TransferLimit(max_concurrent_uploads)
         self.limit_transfers(downloads=max_concurrent_downloads, uploads=max_concurrent_uploads)
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                              sock_read=read_timeout)
@@ -105,11 +108,13 @@ class RegistryService:
         self._scheme: dict[str, str] = {}  # host → the base url that answered last time
 
     def limit_transfers(self, *, downloads: int, uploads: int) -> None:
-        """The layers each pull fetches and each push sends at once (at start, and again at a reload:
-        an operation under way keeps the limit it started with)."""
+        """The layers all pulls fetch and all pushes send at once, daemon-wide as dockerd (at start, and
+        again at a reload: the next transfer to start follows the new limit)."""
         if downloads < 1 or uploads < 1:
             raise errors.InvalidArgument(f"invalid max concurrent transfers: {downloads} downloads, {uploads} uploads")
         self.max_concurrent_downloads, self.max_concurrent_uploads = downloads, uploads
+        self.downloads.set_limit(downloads)
+        self.uploads.set_limit(uploads)
 
     def settings(self) -> RegistrySettings:
         """What `docker info` shows of it (RegistryConfig)."""
@@ -229,13 +234,12 @@ class RegistryService:
         asked = ref
         if not all_tags:
             ref = ref.tag_name_only()
-        concurrency = self.max_concurrent_downloads
 
         async def one(repo: Repository, r: Reference) -> PullResult:
             try:
                 resolved = await pull_mod.resolve(repo, r, platform)
                 image_id, new = await pull_mod.pull_image(self.store, repo, r, resolved, out, self.tmp_dir,
-                                                          platform, concurrency=concurrency)
+                                                          platform, limit=self.downloads)
             except RegistryError as exc:
                 raise translate_pull(exc, r.familiar(), r.familiar_name()) from None
             out.message("Digest: " + resolved.digest)
@@ -286,12 +290,11 @@ class RegistryService:
                     if domain == ref.domain and b.repository != ref.name:
                         sources.add(f"repository:{path}:pull")
         results = []
-        concurrency = self.max_concurrent_uploads
         for target, img in pairs:
             async def attempt(ep: Endpoint, target: Reference = target, img: Any = img) -> push_mod.PushResult:
                 repo = self.repository(http, ep, target, creds, ("pull", "push"), tuple(sorted(sources)))
                 try:
-                    return await push_mod.push_tag(self.store, repo, target, img, out, concurrency=concurrency)
+                    return await push_mod.push_tag(self.store, repo, target, img, out, limit=self.uploads)
                 except RegistryError as exc:
                     raise _push_error(exc) from None
 

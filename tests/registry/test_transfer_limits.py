@@ -1,6 +1,6 @@
 """The daemon's max-concurrent-downloads and max-concurrent-uploads as the registry service's
-settings: each pull fetches, and each push sends, that many layers at once; a change (a reload)
-holds for the next operation while one under way keeps the limit it started with."""
+settings, daemon-wide as dockerd's transfer manager: all pulls together fetch, and all pushes send,
+that many layers at once; a change (a reload) applies to the next transfer to start."""
 
 from __future__ import annotations
 
@@ -80,23 +80,27 @@ async def test_uploads_at_once_follow_the_setting(registry: Registry, tmp_path: 
     assert peak.peak == 4
 
 
-async def test_downloads_at_once_follow_the_setting_and_a_pull_keeps_its_gate(
+async def test_downloads_at_once_are_daemon_wide_and_a_new_limit_applies_at_once(
         registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = FakeStore()
-    name = f"{registry.host}/limits/down:v1"
-    six_layers(src, name)
-    await RegistryService(src, tmp_path).push(parse_normalized(name), AuthConfig(), Recorder())
+    names = [f"{registry.host}/limits/down{i}:v1" for i in (1, 2)]
+    for name in names:
+        six_layers(src, name)
+        await RegistryService(src, tmp_path).push(parse_normalized(name), AuthConfig(), Recorder())
 
     svc = RegistryService(FakeStore(), tmp_path, max_concurrent_downloads=2)
-    # a reload while the pull's first layer is under way: this pull keeps fetching 2 at once
-    peak = Peak(pull_mod.download_blob, on_first=lambda: svc.limit_transfers(downloads=5, uploads=5))
+    peak = Peak(pull_mod.download_blob)
     monkeypatch.setattr(pull_mod, "download_blob", peak)
-    rec = await pull(svc, name)
-    assert peak.peak == 2 and sum(m.get("status") == "Waiting" for m in rec.lines) == LAYERS - 2
+    recs = await asyncio.gather(*(pull(svc, name) for name in names))  # two pulls share the 2
+    assert peak.peak == 2  # each pull alone would have fetched 2 at once: 4 together
+    # each shows its layers past the free slots as Waiting (all of them, when the other pull has both)
+    assert all(sum(m.get("status") == "Waiting" for m in rec.lines) >= LAYERS - 2 for rec in recs)
 
-    svc.store = FakeStore()  # nothing stored yet: every layer is fetched again, 5 at once now
-    peak.peak = 0
-    await pull(svc, name)
+    svc.store = FakeStore()  # nothing stored yet: every layer is fetched again
+    peak.peak, peak.calls = 0, 0
+    # a reload while the pull's first layer is under way: the transfers that start next follow it
+    peak.on_first = lambda: svc.limit_transfers(downloads=5, uploads=5)
+    await pull(svc, names[0])
     assert peak.peak == 5
 
 
