@@ -69,7 +69,7 @@ async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> Non
     resp.headers["Api-Version"] = API_VERSION
     resp.headers["Server"] = f"Docker/{ENGINE_VERSION} (linux)"
     resp.headers["Ostype"] = "linux"
-    resp.headers["Docker-Experimental"] = "false"
+    resp.headers["Docker-Experimental"] = str(request.app[SERVICES].system.facts().experimental).lower()
 
 
 def build_app(services: Services, *, gate: Middleware | None = None) -> web.Application:

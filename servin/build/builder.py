@@ -75,6 +75,9 @@ class Builder:
             dockerfile = parse_dockerfile(text, name=name)
             run = _Build(self, options, sink, build_id=build_id, work=work, ctx=ctx)
             image_id = await run.execute(dockerfile)
+            if options.squash:  # dockerd's squashBuild: on the last stage's FROM image
+                image_id = (await asyncio.to_thread(self.images.squash, image_id, run.from_image)).id
+                sink(ImageBuilt(image_id, id="moby.image.id"))
         finally:
             await asyncio.to_thread(safefs.remove_tree, work, ignore_errors=True)
         sink(StreamText(f"Successfully built {short_id(image_id)}\n"))
@@ -107,6 +110,7 @@ class _Build:
         self.step = 0
         self.total = 0
         self.escape = "\\"
+        self.from_image = ""  # the last stage's FROM image ("" for scratch)
 
     def say(self, text: str) -> None:
         self.sink(StreamText(text))
@@ -160,6 +164,7 @@ class _Build:
         base, platform = resolve_base(stage, args.meta(), escape=self.escape)
         check_platform(platform)
         state = await self._begin(base, stage_args, stage.name)
+        self.from_image = state.image_id
         try:
             if state.triggers:
                 await self._triggers(state)

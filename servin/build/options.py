@@ -38,6 +38,7 @@ class BuildOptions:
     build_args: dict[str, str | None] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
+    squash: bool = False  # the image's layers above its FROM image's merged into one (experimental)
     platform: str = ""
     host: StepHost = StepHost()
     registry_auth: dict[str, AuthConfig] = field(default_factory=dict)  # X-Registry-Config, by registry

@@ -32,9 +32,11 @@ class StreamText:
 
 @dataclass(frozen=True, slots=True)
 class ImageBuilt:
-    """The image a stage made: dockerd's ``{"aux": {"ID": ...}}``."""
+    """The image a stage made: dockerd's ``{"aux": {"ID": ...}}`` (``id``: the line's "id", which
+    dockerd sets to "moby.image.id" for the squashed image)."""
 
     image_id: str
+    id: str = ""
 
 
 BuildMessage = StreamText | ImageBuilt | ProgressEvent
@@ -92,5 +94,7 @@ class BuildImages(Protocol):
     def create_child(self, cfg: dict[str, Any], parent: str) -> Image: ...
 
     def set_parent(self, image_id: str, parent: str) -> None: ...
+
+    def squash(self, image_id: str, parent_id: str) -> Image: ...
 
     async def tag_image(self, ref_or_id: str, repo: str, tag: str) -> Image: ...

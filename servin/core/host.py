@@ -26,3 +26,4 @@ class HostFacts:
     seccomp_profile: str = "default"  # what /info names: default, unconfined or the profile's path
     no_new_privileges: bool = False  # the daemon's --no-new-privileges
     labels: tuple[str, ...] = ()  # the daemon's labels (key=value)
+    experimental: bool = False  # the daemon's --experimental (not reloadable, as dockerd)

@@ -48,6 +48,7 @@ class DaemonConfig:
     pidfile: Path = Path("/run/servin/servin.pid")
     log_level: str = "info"
     debug: bool = False
+    experimental: bool = False  # dockerd's experimental features (docker build --squash)
     cgroup_parent: str = "servin"
     group: str = ""  # group owning the unix socket; "" = root's
     seed_busybox: bool = False  # load busybox:latest from the host's busybox-static if missing
@@ -95,6 +96,7 @@ class DaemonConfig:
 FILE_KEYS = {
     "hosts": "hosts", "data_root": "data-root", "exec_root": "exec-root", "pidfile": "pidfile",
     "log_level": "log-level", "debug": "debug", "cgroup_parent": "cgroup-parent", "group": "group",
+    "experimental": "experimental",
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
     "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc", "mtu": "mtu",
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
@@ -133,6 +135,8 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-file", dest="config_file", default=None, help="daemon configuration file")
     p.add_argument("-l", "--log-level", dest="log_level", help='logging level ("debug"|"info"|"warn"|"error"|"fatal")')
     p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True, help="debug mode")
+    p.add_argument("--experimental", dest="experimental", action="store_const", const=True,
+                   help="enable experimental features")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
     p.add_argument("--log-driver", dest="log_driver", help="default driver for container logs")
@@ -203,7 +207,7 @@ def _convert(name: str, value: Any) -> Any:
         if str(value).lower() not in LOG_LEVELS:
             raise ConfigError(f"invalid logging level: {value}")  # dockerd's words (daemon/config)
         return str(value).lower()
-    if name in ("debug", "seed_busybox", "icc", "no_new_privileges"):
+    if name in ("debug", "experimental", "seed_busybox", "icc", "no_new_privileges"):
         return bool(value)
     if name in ("read_header_timeout", "max_connections_per_client"):
         if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < float("inf") or (

@@ -37,7 +37,7 @@ def _mem_total() -> int:
 
 def gather(*, daemon_id: str, data_root: Path, cgroup_version: int, debug: bool, swap_limit: bool,
            start_time_ns: int, seccomp_profile: str = "default", no_new_privileges: bool = False,
-           labels: tuple[str, ...] = ()) -> HostFacts:
+           labels: tuple[str, ...] = (), experimental: bool = False) -> HostFacts:
     os_name, os_version = _os_release()
     machine = platform.machine()
     return HostFacts(
@@ -46,5 +46,5 @@ def gather(*, daemon_id: str, data_root: Path, cgroup_version: int, debug: bool,
         go_arch=GOARCH.get(machine, machine), ncpu=os.cpu_count() or 1, mem_total=_mem_total(),
         data_root=str(data_root), cgroup_version=cgroup_version, cgroup_driver="cgroupfs", debug=debug,
         swap_limit=swap_limit, start_time_ns=start_time_ns, seccomp_profile=seccomp_profile,
-        no_new_privileges=no_new_privileges, labels=labels,
+        no_new_privileges=no_new_privileges, labels=labels, experimental=experimental,
     )

@@ -158,7 +158,7 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),
         seccomp_profile="default" if profile == "builtin" else config.seccomp_profile,
-        no_new_privileges=config.no_new_privileges, labels=config.labels)
+        no_new_privileges=config.no_new_privileges, labels=config.labels, experimental=config.experimental)
     execs = ExecService(containers)
     HealthService(containers, execs)  # hooks itself into the containers' start and exit
     # registry CAs and client certificates: Servin's certs.d beside daemon.json, then Docker's

@@ -19,13 +19,14 @@ import contextlib
 import io
 import os
 import stat
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from servin.errors import InvalidArgument, NotFound, ServinError
-from servin.images import archives, newimage, query, save, union
+from servin.images import archives, newimage, query, save, squash, union
 from servin.images import history as history_mod
 from servin.images import reference as refs
 from servin.images.content import ContentStore, ImageRecord, now_rfc3339, parse_config
@@ -274,6 +275,23 @@ class ImageService:
         the build cache restoring a step of a --cache-from image, as dockerd's restoreCachedImage."""
         with self._write:
             return self._image(self._register(json_bytes(cfg), cfg, parent=parent))
+
+    def squash(self, image_id: str, parent_id: str) -> Image:
+        """``docker build --squash``: ``image_id``'s layers above those of ``parent_id`` (its FROM
+        image, "" for scratch) merged into one, in a new image without a parent (squash.py)."""
+        with self._write:
+            rec = self._content.record(self._resolve(image_id))
+            parent = self._content.record(self._resolve(parent_id)) if parent_id else None
+            pcfg = parent.config if parent is not None else {}
+            kept = squash.squashed_layers(rec.config, pcfg)
+            with tempfile.TemporaryFile(dir=self.root) as tar:
+                squash.write_diff([self.layers.diff_dir(d) for d in rec.diff_ids], kept, tar)
+                tar.seek(0)
+                diff_id = self.layers.ensure(tar, None)
+            cfg = squash.squashed_config(rec.config, pcfg, diff_id, image_id=rec.id,
+                                         parent_id=parent.id if parent is not None else "", image_parent=rec.parent,
+                                         created=now_rfc3339())
+            return self._image(self._register(json_bytes(cfg), cfg))
 
     def set_parent(self, image_id: str, parent: str) -> None:
         """Record ``parent`` as the image's parent (a --cache-from image matched on top of it)."""

@@ -55,7 +55,8 @@ async def build(request: web.Request) -> web.StreamResponse:
     builder = services(request).builder
     if builder is None:
         raise errors.NotImplementedYet("building images is not implemented in Servin yet")
-    options = wire.parse_options(request.query, registry_header=request.headers.get("X-Registry-Config"))
+    options = wire.parse_options(request.query, registry_header=request.headers.get("X-Registry-Config"),
+                                 experimental=services(request).system.facts().experimental)
     queue: asyncio.Queue[BuildMessage] = asyncio.Queue()
 
     async def body() -> AsyncIterator[bytes]:

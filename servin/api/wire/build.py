@@ -149,7 +149,7 @@ def parse_options(q: MultiMapping[str], *, registry_header: str | None, experime
         dockerfile=q.get("dockerfile", ""), remote=q.get("remote", ""), tags=_tags(q), quiet=_bool(q, "q"),
         no_cache=_bool(q, "nocache"),
         cache_from=_cache_from(q), pull=_bool(q, "pull"), remove=remove, force_remove=force_remove,
-        build_args=_build_args(q), labels=_labels(q), target=q.get("target", ""),
+        build_args=_build_args(q), labels=_labels(q), target=q.get("target", ""), squash=_bool(q, "squash"),
         platform=_platform(q.get("platform", "")), host=host, registry_auth=registry_config(registry_header))
 
 
@@ -158,7 +158,7 @@ def render(msg: BuildMessage) -> dict[str, Any]:
     if isinstance(msg, StreamText):
         return {"stream": msg.text}
     if isinstance(msg, ImageBuilt):
-        return {"aux": {"ID": msg.image_id}}
+        return {"id": msg.id, "aux": {"ID": msg.image_id}} if msg.id else {"aux": {"ID": msg.image_id}}
     return wire_progress.render(msg)
 
 

@@ -29,7 +29,7 @@ def parse_auth(body: Any) -> dict[str, Any]:
 def version(f: HostFacts) -> dict[str, Any]:
     build_time = "2026-11-22T00:00:00.000000000+00:00"
     details = {"ApiVersion": API_VERSION, "Arch": f.go_arch, "BuildTime": build_time,
-               "Experimental": "false", "GitCommit": GIT_COMMIT,
+               "Experimental": str(f.experimental).lower(), "GitCommit": GIT_COMMIT,
                "GoVersion": f"python{platform.python_version()}", "KernelVersion": f.kernel_version,
                "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}
     return {
@@ -46,7 +46,7 @@ def version(f: HostFacts) -> dict[str, Any]:
         "Os": "linux",
         "Arch": f.go_arch,
         "KernelVersion": f.kernel_version,
-        "Experimental": False,
+        "Experimental": f.experimental,
         "BuildTime": build_time,
     }
 
@@ -108,7 +108,7 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int,
         "NoProxy": "",
         "Name": f.hostname,
         "Labels": list(f.labels),
-        "ExperimentalBuild": False,
+        "ExperimentalBuild": f.experimental,
         "ServerVersion": ENGINE_VERSION,
         "Runtimes": {"runc": {"path": "servin-shim"}},
         "DefaultRuntime": "runc",
