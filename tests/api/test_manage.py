@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from servin.access.durations import Rate
@@ -213,3 +215,21 @@ async def test_logs_follow_streams_ndjson_envelopes(api: Manage, env: Env) -> No
     lines = [json.loads(line) for line in (await asyncio.wait_for(r.read(), 5)).splitlines()]
     assert all(line["success"] is True and line["error"] is None for line in lines)
     assert [e["message"] for line in lines for e in line["data"]["logs"]] == ["one", "two"]
+
+
+async def test_the_unix_socket_needs_no_key_but_is_limited(env: Env, tmp_path: Path) -> None:
+    """As docs/securing.md says of the socket (auth-unix "none"): its mode and group are the credential;
+    the management API still rate-limits it and says so in its headers."""
+    gate = wiring.build_gate(DaemonConfig(data_root=tmp_path / "root"))
+    runner = web.AppRunner(wiring.build_api(env.client.server.app[SERVICES], gate))
+    await runner.setup()
+    await web.UnixSite(runner, str(tmp_path / "s.sock")).start()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(tmp_path / "s.sock"))) as s:
+            async with s.get("http://servin/api/v1/system/status") as r:
+                assert (await envelope_of(r, 200))["services"]["api"] == "running"
+                assert r.headers["X-RateLimit-Limit"] == "100"
+            async with s.get("http://servin/_ping") as r:
+                assert r.status == 200 and "X-RateLimit-Limit" not in r.headers
+    finally:
+        await runner.cleanup()
