@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from servin.manage.engine import Engine, engine
 DEFAULT_TAIL = 100
 CPU_SAMPLE_SECONDS = 0.1  # the window of a detail's cpu_percent (two cgroup readings)
 NEVER = "0001-01-01T00:00:00Z"  # Docker's zero time: never started
+FILTERS = ("ancestor", "exited", "health", "id", "label", "name", "status")  # what core/query.select reads
 
 
 def add_routes(app: web.Application) -> None:
@@ -46,14 +48,25 @@ def summary(listing: ContainerListing) -> dict[str, Any]:
 
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:
-    """`filter=key=value`, repeated: Docker's filters (name, status, label, ancestor, id, exited...)."""
+    """`filter=key=value`, repeated: Docker's filters of `docker ps` that the engine applies (FILTERS)."""
     filters: dict[str, list[str]] = {}
     for text in request.query.getall("filter", []):
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
             raise errors.InvalidParameter(f"filter must be key=value, not {text!r}")
+        if name.strip() not in FILTERS:
+            raise errors.InvalidParameter(f"invalid filter {name.strip()!r}: one of {', '.join(FILTERS)}")
+        if name.strip() == "name":
+            _regex(value)
         filters.setdefault(name.strip(), []).append(value)
     return filters
+
+
+def _regex(text: str) -> None:
+    try:
+        re.compile(text)
+    except re.error as exc:  # a name filter is a regular expression
+        raise errors.InvalidParameter(f"invalid filter 'name={text}': {exc}") from None
 
 
 async def list_containers(request: web.Request) -> web.Response:

@@ -81,6 +81,8 @@ async def api(env: Env) -> AsyncIterator[Manage]:
     ("GET", "/api/v1/containers?all=maybe", 400, "INVALID_PARAMETER"),
     ("GET", "/api/v1/containers?filter=status", 400, "INVALID_PARAMETER"),
     ("GET", "/api/v1/containers?filter=status=sleepy", 400, "INVALID_PARAMETER"),
+    ("GET", "/api/v1/containers?filter=colour=red", 400, "INVALID_PARAMETER"),
+    ("GET", "/api/v1/containers?filter=name=(", 400, "INVALID_PARAMETER"),
 ])
 async def test_every_failure_is_an_envelope(api: Manage, method: str, path: str, status: int, code: str) -> None:
     r = await api.client.request(method, path, headers=api.headers)
