@@ -231,7 +231,8 @@ def build_network(config: DaemonConfig) -> Any:
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
                           bridge_mtu=config.mtu or None,
-                          reserved=listeners.reserved_ports(config.hosts, tls=config.tls_on))
+                          reserved=listeners.reserved_ports(config.hosts + config.management_hosts,
+                                                            tls=config.tls_on))
 
 
 def build_gate(config: DaemonConfig) -> Gate:

@@ -79,3 +79,18 @@ def test_container_endpoints(tcp: Listener) -> None:
         assert lines and all(line["success"] is True for line in lines)
     finally:
         tcp.d.docker("rm", "-f", "mgmt-web", check=False)
+
+
+def test_the_dedicated_listener(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`--management-host` serves /api/v1 only; its port is reserved against published ports."""
+    docker_port, port = free_port(), free_port()
+    with running_daemon(("-H", f"tcp://127.0.0.1:{docker_port}",
+                         "--management-host", f"tcp://127.0.0.1:{port}")) as d:
+        listener = Listener(d, port)
+        read = listener.new_key(scope="read")["key"]
+        assert call(listener, "GET", "/system/status", read)["status"]
+        status, _h, body = listener.curl("GET", "/v1.41/containers/json", headers={"X-API-Key": read})
+        assert status == 404 and "management API" in body["message"]
+        assert Listener(d, docker_port).curl("GET", "/_ping", headers={"X-API-Key": read})[0] == 200
+        res = d.docker("run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "1", check=False)
+        assert res.returncode != 0 and b"the daemon listens on" in res.stderr, res.stderr
