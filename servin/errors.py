@@ -21,6 +21,10 @@ class InvalidArgument(ServinError):
     pass
 
 
+class InvalidParameter(InvalidArgument):
+    """A query parameter out of its range (the management API's INVALID_PARAMETER; Docker's 400)."""
+
+
 class Conflict(ServinError):
     pass
 

@@ -47,7 +47,7 @@ MANAGEMENT_PREFIX = "/api/"
 class Principal:
     name: str  # as the audit log writes it: key:<id>, token:<sub>, cert:<CN>, unix, anonymous
     scope: Scope
-    rate: Rate | None  # None: not rate-limited (no credential was needed)
+    rate: Rate | None  # None: not rate-limited (no credential was needed, on a Docker route)
     bucket: str
 
 
@@ -115,7 +115,11 @@ class Gate:
             return Principal(name=f"cert:{cert}", scope=Scope.ADMIN, rate=self.policy.rate, bucket=f"cert:{cert}")
         required = self.policy.unix_required if unix else self.policy.tcp_required
         if presented is None and not required:
-            return Principal(name="unix" if unix else "anonymous", scope=Scope.ADMIN, rate=None, bucket="")
+            name = "unix" if unix else "anonymous"
+            # the management API limits every caller (its X-RateLimit-* headers on every answer); Docker's
+            # routes leave the socket unlimited, as dockerd does
+            rate = self.policy.rate if request.path.startswith(MANAGEMENT_PREFIX) else None
+            return Principal(name=name, scope=Scope.ADMIN, rate=rate, bucket=name)
         failures = f"failures:{remote or 'unix'}"
         if failures in self._failing:  # the common case, no failure of late, costs this lookup only
             allowance = self.limiter.peek(failures, self.policy.failure_rate)

@@ -25,6 +25,7 @@ TABLE: tuple[tuple[type[errors.ServinError], int, str], ...] = (
     (errors.ScopeRefused, 403, "AUTHORIZATION_FAILED"),
     (errors.RateLimited, 429, "RATE_LIMIT_EXCEEDED"),
     (errors.NotFound, 404, "RESOURCE_NOT_FOUND"),
+    (errors.InvalidParameter, 400, "INVALID_PARAMETER"),
     (errors.InvalidArgument, 400, "VALIDATION_ERROR"),
     (errors.Conflict, 409, "OPERATION_FAILED"),
     (errors.NotModified, 304, "OPERATION_FAILED"),

@@ -14,6 +14,7 @@ from servin.access.durations import Rate
 from servin.daemon.accessconfig import ACCESS_KEYS, add_access_flags, convert_access
 
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
+DEFAULT_MANAGEMENT_HOST = "tcp://127.0.0.1:8080"  # the management API's own listener (its reference's base URL)
 DEFAULT_CONFIG_FILE = Path("/etc/servin/daemon.json")
 # dockerd reads its TLS files from ~/.docker (DOCKER_CERT_PATH); Servin's live beside daemon.json, in the
 # names `servin certs generate` writes, so `servin certs generate /etc/servin` is enough.
@@ -43,6 +44,7 @@ class DefaultUlimit:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
     hosts: tuple[str, ...] = (DEFAULT_SOCKET,)
+    management_hosts: tuple[str, ...] = (DEFAULT_MANAGEMENT_HOST,)  # /api/ only; () turns it off
     data_root: Path = Path("/var/lib/servin")
     exec_root: Path = Path("/run/servin")
     pidfile: Path = Path("/run/servin/servin.pid")
@@ -102,7 +104,7 @@ FILE_KEYS = {
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
-    **ACCESS_KEYS,
+    **ACCESS_KEYS, "management_hosts": "management-hosts",
     "labels": "labels", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "default_ulimits": "default-ulimits",
     "read_header_timeout": "read-header-timeout", "max_connections_per_client": "max-connections-per-client",
@@ -139,6 +141,8 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="enable experimental features")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup for all containers")
     p.add_argument("-G", "--group", dest="group", help="group for the unix socket")
+    p.add_argument("--management-host", dest="management_hosts", action="append",
+                   help=f"the management API's own listener (default {DEFAULT_MANAGEMENT_HOST}; empty: none)")
     p.add_argument("--log-driver", dest="log_driver", help="default driver for container logs")
     p.add_argument("--log-opt", dest="log_opts", action="append", help="default log driver options (k=v)")
     p.add_argument("-b", "--bridge", dest="bridge", help="device of the default bridge network (none: no bridge)")
@@ -191,10 +195,12 @@ def _convert(name: str, value: Any) -> Any:
             return convert_access(name, value)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    if name == "hosts":
+    if name in ("hosts", "management_hosts"):
         if isinstance(value, str):
             value = [value]
-        return tuple(value)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{FILE_KEYS[name]} must be a list of addresses")
+        return tuple(v for v in value if v) if name == "management_hosts" else tuple(value)
     if name in ("data_root", "exec_root", "pidfile", "tlscacert", "tlscert", "tlskey"):
         if not isinstance(value, str | Path) or not str(value):
             raise ConfigError(f"{FILE_KEYS[name]} must be a path")
@@ -392,15 +398,19 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
             raise ConfigError(f"invalid daemon host address: {h}")
+    for h in cfg.management_hosts:
+        if not (h.startswith("unix://") or h.startswith("tcp://")):
+            raise ConfigError(f"invalid management-host address: {h}")
     hosts = tuple(with_port(h, cfg.tls_on) if h.startswith("tcp://") else h for h in cfg.hosts)
-    for h in hosts:
+    management = tuple(with_port(h, cfg.tls_on) if h.startswith("tcp://") else h for h in cfg.management_hosts)
+    for h in hosts + management:
         if h.startswith("tcp://") and not cfg.tls_on and cfg.tls is None and not is_loopback(tcp_address(h)[0]):
             raise ConfigError(
                 f"refusing to listen on {h} without TLS: anyone who can reach it is root on this host. "
                 "Secure it with --tlsverify (client certificates; `servin certs generate "
                 f"{DEFAULT_CERT_DIR}` makes them), or listen on 127.0.0.1 or a unix socket; to accept the "
                 'risk, pass --tls=false (daemon.json: "tls": false)')
-    return dataclasses.replace(cfg, hosts=hosts)
+    return dataclasses.replace(cfg, hosts=hosts, management_hosts=management)
 
 
 # a TCP listener with TLS but no client certificate asked (--tlsverify=false) off loopback, logged at start

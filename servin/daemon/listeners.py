@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
+from aiohttp import web
+
+from servin import errors
 from servin.daemon import config
 from servin.network.portmap import ReservedPort
 
@@ -60,3 +64,31 @@ def clear_of_containers(hosts: Iterable[str], publishers: Callable[[str, int], l
             continue
         keep.append(h)
     return keep
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def management_only(hosts: Iterable[str], *, tls: bool = False) -> Any:
+    """A middleware that answers only the management API (/api/) on the dedicated `management-hosts`
+    listeners; Docker's paths there are 404."""
+    unix = {h[len("unix://"):] for h in hosts if h.startswith("unix://")}
+    tcp = [a for a in (tcp_address(h, tls=tls) for h in hosts) if a is not None]
+
+    def dedicated(request: web.Request) -> bool:
+        sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        if isinstance(sockname, str):
+            return sockname in unix
+        if not isinstance(sockname, tuple):
+            return False
+        ip, port = sockname[0], sockname[1]
+        return any(port == p and (not a or a == ip) for a, p in tcp)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/") and dedicated(request):
+            raise errors.NotFound(f"page not found: {request.path} (this listener serves the management API, "
+                                  "/api/v1, only)")
+        return await handler(request)
+
+    return middleware

@@ -174,18 +174,21 @@ async def _seed_busybox(engine: wiring.Engine) -> None:
 def _hosts_clear_of_containers(config: DaemonConfig, engine: wiring.Engine) -> list[str]:
     """The listeners to open: one on a port a running container publishes is refused (logged,
     naming the container); the daemon refuses to start if that leaves none."""
+    hosts = _clear_of_containers(config.hosts, config, engine)
+    if not hosts:
+        raise StartupError(f"no listener left: running containers publish {', '.join(config.hosts)}")
+    return hosts
+
+
+def _clear_of_containers(hosts: tuple[str, ...], config: DaemonConfig, engine: wiring.Engine) -> list[str]:
     if engine.network is None:
-        return list(config.hosts)
+        return list(hosts)
 
     def name_of(container_id: str) -> str:
         c = engine.containers.store.get(container_id)
         return c.name if c is not None else container_id[:12]
 
-    hosts = listeners.clear_of_containers(config.hosts, engine.network.publishers, name_of,
-                                          tls=config.tls_on)
-    if not hosts:
-        raise StartupError(f"no listener left: running containers publish {', '.join(config.hosts)}")
-    return hosts
+    return listeners.clear_of_containers(hosts, engine.network.publishers, name_of, tls=config.tls_on)
 
 
 async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> None:
@@ -212,6 +215,8 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     except (ValueError, OSError) as exc:
         raise StartupError(str(exc)) from None
     app = wiring.build_api(engine.services, gate)
+    management = _clear_of_containers(config.management_hosts, config, engine)
+    app.middlewares.append(listeners.management_only(management, tls=config.tls_on))
     limits = connections.ConnectionLimits(read_header_timeout=config.read_header_timeout,
                                           max_per_client=config.max_connections_per_client)
     runner = connections.GuardedRunner(app, limits, shutdown_timeout=1.0)
@@ -219,8 +224,16 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     sites = []
     for h in hosts:
         sites += await _activated(runner, h, tls) if h.startswith("fd://") else [await _listen(runner, h, config, tls)]
+    for h in list(management):  # the default port may be taken: the Docker API serves on all the same
+        try:
+            sites.append(await _listen(runner, h, config, tls))
+        except (StartupError, OSError) as exc:
+            log.error("not serving the management API on %s: %s", h, exc)
+            management.remove(h)
     systemd.notify("READY=1")
     log.info("Servin is serving the Docker API v1.41 on %s", ", ".join(hosts))
+    if management:
+        log.info("Servin is serving the management API (/api/v1) on %s", ", ".join(management))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -238,7 +251,7 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     if engine.dns is not None:
         await engine.dns.close()
     await runner.cleanup()
-    for h in config.hosts:
+    for h in config.hosts + config.management_hosts:
         if h.startswith("unix://"):
             Path(h[len("unix://"):]).unlink(missing_ok=True)
     config.pidfile.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from servin.access.tokens import TokenAuthority
 from servin.api.app import build_app
 from servin.api.context import Services
 from servin.api.errors import ERROR_BODIES
+from servin.api.wire.system import API_VERSION
 from servin.api.wire.seccomp import decode_profile
 from servin.build.builder import Builder
 from servin.build.pull import registry_puller
@@ -48,7 +49,10 @@ from servin.images.events import ImageEvent, ImageEventPublisher
 from servin.images.service import ImageService
 from servin.core import caps, seccomp
 from servin.kernel import cgroups, procfs
+from servin import manage
 from servin.manage import credentials, envelope
+from servin.manage.engine import Engine as ManageEngine
+from servin.manage.hoststats import HostSampler
 from servin.runtime.devices import block_numbers
 from servin.network.dns import DnsServer
 from servin.network.ipam import DEFAULT_POOLS, Pool
@@ -227,7 +231,8 @@ def build_network(config: DaemonConfig) -> Any:
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
                           bridge_mtu=config.mtu or None,
-                          reserved=listeners.reserved_ports(config.hosts, tls=config.tls_on))
+                          reserved=listeners.reserved_ports(config.hosts + config.management_hosts,
+                                                            tls=config.tls_on))
 
 
 def build_gate(config: DaemonConfig) -> Gate:
@@ -267,5 +272,7 @@ def build_api(services: Services, gate: Gate) -> web.Application:
     app = build_app(services, gate=gate.middleware)
     app[ERROR_BODIES] = {envelope.PREFIX: envelope.failure_body}
     credentials.add_routes(app, gate)
+    manage.add_routes(app, ManageEngine(containers=services.containers, views=services.container_views,
+                                        facts=services.info, docker_version=API_VERSION, host=HostSampler()))
     gate.install(app)
     return app

@@ -1,1 +1,16 @@
-"""The management API under /api/v1: its envelope and, so far, key and token management."""
+"""The management API under /api/v1: its envelope, key and token management, the system and the
+container endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from servin.manage import containers, system
+from servin.manage.engine import ENGINE, Engine
+
+
+def add_routes(app: web.Application, engine: Engine) -> None:
+    """The engine-facing endpoints (credentials.add_routes adds keys and tokens)."""
+    app[ENGINE] = engine
+    system.add_routes(app)
+    containers.add_routes(app)

@@ -61,7 +61,7 @@ def paginate(request: web.Request, items: Sequence[Any]) -> dict[str, Any]:
     page = _positive(request, "page", 1)
     limit = _positive(request, "limit", DEFAULT_LIMIT)
     if limit > MAX_LIMIT:
-        raise errors.InvalidArgument(f"limit must be at most {MAX_LIMIT}")
+        raise errors.InvalidParameter(f"limit must be at most {MAX_LIMIT}, not {limit}")
     start = (page - 1) * limit
     return {"items": list(items[start:start + limit]),
             "pagination": {"page": page, "limit": limit, "total": len(items),
@@ -69,12 +69,30 @@ def paginate(request: web.Request, items: Sequence[Any]) -> dict[str, Any]:
 
 
 def _positive(request: web.Request, name: str, default: int) -> int:
+    return integer(request, name, default, minimum=1)
+
+
+def integer(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
+    """The query's integer `name` (at least `minimum`), else `default`; INVALID_PARAMETER names it."""
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise errors.InvalidArgument(f"{name} must be a positive integer, not {text!r}")
+    if not text.strip().lstrip("-").isdigit() or int(text) < minimum:
+        raise errors.InvalidParameter(f"{name} must be an integer of at least {minimum}, not {text!r}")
     return int(text)
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """The query's boolean `name`: true/1/yes or false/0/no; anything else is INVALID_PARAMETER."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    value = text.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise errors.InvalidParameter(f"{name} must be true or false, not {text!r}")
 
 
 def _json(obj: object, status: int) -> web.Response:

@@ -200,7 +200,7 @@ async def test_management_errors_are_in_the_envelope(access: Access) -> None:
     await assert_envelope_error(await access.client.put("/api/v1/keys", headers=key(access.admin)), 405,
                                 "INVALID_PARAMETER")
     await assert_envelope_error(await access.client.get("/api/v1/keys", params={"limit": "101"},
-                                                        headers=key(access.admin)), 400, "VALIDATION_ERROR")
+                                                        headers=key(access.admin)), 400, "INVALID_PARAMETER")
     r = await access.client.get("/api/v1/keys")
     await assert_envelope_error(r, 401, "AUTHENTICATION_FAILED")
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="servin"'

@@ -61,6 +61,8 @@ class ServinDaemon:
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "-p", str(self.pidfile), "--config-file", str(self.config_file),
                 "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge, "--bip", self.bip, "--debug",
+                # no management listener on 127.0.0.1:8080 (daemons run side by side) unless a test asks
+                *([] if "--management-host" in self.extra_args else ["--management-host", ""]),
                 *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> None:
