@@ -154,15 +154,10 @@ class ImageService:
     # ------------------------------------------------------------------ the filesystem (the core's view)
 
     def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
-        """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir). Layers
-        are stored by diff_id, so a diff an image has twice (two ``RUN true`` steps) is one directory:
-        only its topmost place is kept (the union is the same, and overlayfs refuses a lowerdir
-        listed twice with ELOOP)."""
+        """The image's layer ``diff`` dirs, lowest first (reverse it for overlay's lowerdir)."""
         image_id = self._resolve(ref_or_id)
         with self._state:
-            diff_ids = self._content.record(image_id).diff_ids
-        top = {d: i for i, d in enumerate(diff_ids)}
-        return [self.layers.diff_dir(d) for i, d in enumerate(diff_ids) if top[d] == i]
+            return [self.layers.diff_dir(d) for d in self._content.record(image_id).diff_ids]
 
     def read_file(self, ref_or_id: str, path: str, *, limit: int = 16 << 20) -> bytes | None:
         """Read ``path`` from the image's union view (whiteouts, opaque dirs honoured, symlinks

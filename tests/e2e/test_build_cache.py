@@ -90,13 +90,3 @@ def test_context_file_named_like_a_whiteout(servin: ServinDaemon, tmp_path: Path
     assert files.get("x/.wh.keep") == b"kept\n" and files.get("d/.wh..wh..opq") == b"marker\n"
     assert files.get("d/f") == b"f\n"
     assert out(servin, "run", "--rm", "whiteout-names", "cat", "/d/f") == "f\n"
-
-
-def test_two_steps_with_the_same_diff(servin: ServinDaemon, tmp_path: Path) -> None:
-    """Two ``RUN true`` steps make the same layer twice (docker-py's test_build_with_extra_hosts
-    met it): the next step's container and the image still run."""
-    write(tmp_path, {"Dockerfile": "FROM busybox\nRUN true\nRUN true\nRUN echo made > /h\n"})
-    build(servin, tmp_path, "-t", "same-diff")
-    layers = json.loads(out(servin, "image", "inspect", "-f", "{{json .RootFS.Layers}}", "same-diff"))
-    assert len(layers) == 4 and layers[1] == layers[2]
-    assert out(servin, "run", "--rm", "same-diff", "cat", "/h") == "made\n"
