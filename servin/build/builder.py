@@ -156,12 +156,8 @@ class _Build:
             raise errors.InvalidArgument("No image was generated. Is your Dockerfile empty?")
         return image_id
 
-    async def _cache_from(self) -> list[Image] | None:
-        """--cache-from: those images (one that is missing is skipped, as dockerd does; with none found
-        no step is cached, as dockerd's ImageCache without sources); None without --cache-from."""
-        if not self.options.cache_from:
-            return None
-
+    async def _cache_from(self) -> list[Image]:
+        """--cache-from: those images (one that is missing is skipped, as dockerd does)."""
         def found() -> list[Image]:
             return [self.images.get(ref) for ref in self.options.cache_from if self.images.exists(ref)]
 

@@ -101,7 +101,7 @@ class CacheProbe:
     def __init__(self, *, images: CacheImages, enabled: bool) -> None:
         self._images = images
         self._enabled = enabled
-        self.sources: list[Image] | None = None  # --cache-from (given, even with no image found: no local cache)
+        self.sources: list[Image] = []  # --cache-from
         self.busted = False
 
     def reset(self) -> None:
@@ -115,7 +115,7 @@ class CacheProbe:
         matches = [img for img in self._images.children(parent) if same_config(img.container_config, config)]
         local = max(matches, key=_created, default=None)
         found: str | None
-        if self.sources is None:
+        if not self.sources:
             found = local.id if local is not None else None
         elif local is not None and any(self._in_chain(local.id, s) for s in self.sources):
             found = local.id
@@ -139,7 +139,7 @@ class CacheProbe:
         parent = self._images.get(parent_id) if parent_id else None
         n = len(_history(parent))
         command = " ".join(config.get("Cmd") or [])
-        for target in self.sources or []:
+        for target in self.sources:
             history = _history(target)
             if not valid_parent(target, parent) or n >= len(history) or history[n].get("created_by") != command:
                 continue

@@ -107,16 +107,3 @@ async def test_a_used_step_image_is_in_use_and_stays(env: Any) -> None:
     assert by_description((await df(env))["BuildCache"])["LABEL tool=yes"]["InUse"] is True
     _, report = await prune(env, all="true")
     assert report["CachesDeleted"] is None  # LABEL is in use, ENV T=1 its parent, ENV A=1 app:1's
-
-
-async def test_cache_from_an_image_that_is_missing_uses_no_cache(env: Any) -> None:
-    """As dockerd (docker-py's test_build_with_cache_from): --cache-from given, its images missing,
-    the local cache is not used either."""
-    dockerfile = {"Dockerfile": "FROM busybox\nENV FOO=bar\nLABEL a=b\n"}
-    await post(env, dockerfile, t="first")
-    _, lines = await post(env, dockerfile, t="second", cachefrom=json.dumps(["first"]))
-    assert "".join(line.get("stream", "") for line in lines).count(" ---> Using cache\n") == 2
-    _, lines = await post(env, dockerfile, t="third", cachefrom=json.dumps(["nosuchtag"]))
-    assert "".join(line.get("stream", "") for line in lines).count(" ---> Using cache\n") == 0
-    _, lines = await post(env, dockerfile, t="fourth")
-    assert "".join(line.get("stream", "") for line in lines).count(" ---> Using cache\n") == 2
