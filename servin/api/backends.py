@@ -24,7 +24,8 @@ from servin.core.logs import LogQuery
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, LogLine
 from servin.core.networks import EndpointDecoder, NetworkDetail, NetworkPruneReport, NetworkSpec
 from servin.core.query import Filters
-from servin.core.system import BuildCachePruneReport, DiskUsage, PingFacts, SystemInfo
+from servin.core.buildcache import PruneOptions, PruneReport
+from servin.core.system import DiskUsage, PingFacts, SystemInfo
 from servin.core.views import ContainerDetail, ContainerListing, ResourceStats
 from servin.core.volumes import Volume, VolumePruneReport, VolumeSpec
 from servin.images.model import DeleteItem, HistoryItem, Image
@@ -89,7 +90,7 @@ class SystemBackend(Protocol):
 
     async def disk_usage(self) -> DiskUsage: ...
 
-    async def prune_build_cache(self) -> BuildCachePruneReport: ...
+    async def prune_build_cache(self, options: PruneOptions | None = None) -> PruneReport: ...
 
 
 # ---- containers, images, exec -------------------------------------------------------------

@@ -6,7 +6,9 @@ the stages a --target needs dispatched step by step with dockerd's output, the i
 
 Each build works in ``work_root/<build id>/`` (the context, layer tars), removed when it ends; a
 directory left there names a build a killed daemon interrupted (``interrupted``), whose step
-containers the next start removes.
+containers the next start removes. The ledger (ledger.py, ``buildcache.json`` beside ``work_root``) records the
+step images each build made or reused and its result: the build cache that ``docker system df``
+shows and ``docker builder prune`` frees (core/buildcache.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from servin.build.cache import CacheProbe
 from servin.build.dispatch import dispatch
 from servin.build.dockerfile import Dockerfile, needed_stages, parse_dockerfile, parse_trigger, resolve_base
 from servin.build.executor import Executor, short_id
+from servin.build.ledger import LEDGER_NAME, BuildLedger
 from servin.build.options import BuildOptions, BuildResult
 from servin.build.state import StageState
 from servin.build.steps import BuildImages, BuildSink, ImageBuilt, Puller, StepContainers, StreamText
@@ -49,6 +52,8 @@ class Builder:
         self.steps = steps
         self.work_root = work_root
         self.pull = pull
+        self.ledger = BuildLedger(work_root.parent / LEDGER_NAME)
+        self.active: set[str] = set()  # the builds under way (their work directories are in use)
 
     def interrupted(self, build_id: str) -> bool:
         """A build a killed daemon left unfinished (its work directory is still there)."""
@@ -64,6 +69,9 @@ class Builder:
         build_id = uuid.uuid4().hex
         work = self.work_root / build_id
         work.mkdir(mode=0o700, parents=True)
+        self.active.add(build_id)
+        run: _Build | None = None
+        image_id = ""
         try:
             if options.remote:
                 ctx = await remote.fetch(options.remote, work / "remote", sink)
@@ -79,7 +87,10 @@ class Builder:
                 image_id = (await asyncio.to_thread(self.images.squash, image_id, run.from_image)).id
                 sink(ImageBuilt(image_id, id="moby.image.id"))
         finally:
+            self.active.discard(build_id)
             await asyncio.to_thread(safefs.remove_tree, work, ignore_errors=True)
+            if run is not None and run.made:
+                await asyncio.to_thread(self.ledger.record, run.made, image_id)
         sink(StreamText(f"Successfully built {short_id(image_id)}\n"))
         tagged = []
         for t in options.tags:
@@ -107,6 +118,7 @@ class _Build:
         self.cache = CacheProbe(images=builder.images, enabled=not options.no_cache)
         self.ex = Executor(images=builder.images, steps=builder.steps, sink=sink, options=options,
                            build_id=build_id, work_dir=work, cache=self.cache)
+        self.made: list[str] = []  # the step images, made or reused, in order
         self.step = 0
         self.total = 0
         self.escape = "\\"
@@ -168,6 +180,7 @@ class _Build:
         try:
             if state.triggers:
                 await self._triggers(state)
+                self.made.append(state.image_id)
             await self.ex.finish_step(succeeded=True)
         except asyncio.CancelledError:
             await self.ex.abandon()
@@ -187,6 +200,8 @@ class _Build:
                 await self._failed()
                 raise
             await self.ex.finish_step(succeeded=True)
+            if state.image_id:
+                self.made.append(state.image_id)
             self.say(f" ---> {short_id(state.image_id)}\n")
         if state.image_id:
             self.sink(ImageBuilt(state.image_id))

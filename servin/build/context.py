@@ -1,8 +1,9 @@
 """The build context: the request body streamed into a directory of its own, never held whole in
-memory. A tar (plain or compressed) is extracted by the image store's safe extractor (nothing
-outside the directory, no host symlink followed); a body that is no archive is the Dockerfile
-itself (``docker build - < Dockerfile``). Then, as dockerd, the Dockerfile is read and
-``.dockerignore`` and the Dockerfile are deleted when ``.dockerignore`` excludes them."""
+memory. A tar (plain or compressed) is extracted as plain files by the image store's safe extractor
+(nothing outside the directory, no host symlink followed, no whiteouts, no device nodes); a body
+that is no archive is the Dockerfile itself (``docker build - < Dockerfile``). Then, as dockerd,
+the Dockerfile is read and ``.dockerignore`` and the Dockerfile are deleted when ``.dockerignore``
+excludes them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from servin import safefs
 from servin.build import ignore
 from servin.errors import InvalidArgument
 from servin.images import union
-from servin.images.layers import extract_layer
+from servin.images.layers import extract_plain
 
 _MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 _DOCKERFILE_LIMIT = 16 << 20
@@ -92,7 +93,7 @@ async def receive(body: AsyncIterator[bytes], dest: Path) -> None:
         return
     chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # at most a few MiB in flight
     plain = not any(head.startswith(m) for m in _MAGICS)
-    worker = asyncio.ensure_future(asyncio.to_thread(extract_layer, _QueueReader(chunks, head, plain_tar=plain),
+    worker = asyncio.ensure_future(asyncio.to_thread(extract_plain, _QueueReader(chunks, head, plain_tar=plain),
                                                      dest))
     try:
         async for chunk in it:

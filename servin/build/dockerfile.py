@@ -5,8 +5,8 @@
     for stage in stages: print(f"Step n/{dockerfile.step_count(stages)} : {stage}") ...
 
 Errors read as dockerd's: "failed to parse Dockerfile: ..." for text that is not a list of instructions,
-"dockerfile parse error on line N: ..." for a bad instruction, "no build stage in current context" for an
-instruction before the first FROM.
+"dockerfile parse error line N: ..." (20.10's words) for a bad instruction, "no build stage in current context"
+for an instruction before the first FROM.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from servin.build import instructions as ins
-from servin.build.bflags import FlagError, FlagKind, Flags, go_duration, go_int32, suggest
+from servin.build.bflags import FlagError, FlagKind, Flags, go_duration, go_int32
 from servin.build.expand import expand_word, go_quote, go_trim
 from servin.build.syntax import Heredoc, Node, SyntaxFault, parse, parse_heredoc
 from servin.errors import InvalidArgument
 
-INSTRUCTIONS = (
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-)  # fmt: skip
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9_.\-]*\Z")
 _ONBUILD_PREFIX = re.compile(r"\A[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*", re.IGNORECASE)
 
@@ -160,14 +156,13 @@ def _typed(node: Node) -> ins.Instruction | ins.Stage:
     try:
         return _convert(node)
     except FlagError as err:
-        raise InvalidArgument(f"dockerfile parse error on line {node.line}: {err}") from None
+        raise InvalidArgument(f"dockerfile parse error line {node.line}: {err}") from None
 
 
 def _convert(node: Node) -> ins.Instruction | ins.Stage:
     converter = _CONVERTERS.get(node.command.lower())
     if converter is None:
-        message = f"unknown instruction: {node.command}"
-        raise FlagError(suggest(message, node.command, INSTRUCTIONS, case_sensitive=False))
+        raise FlagError(f"unknown instruction: {node.command.upper()}")  # 20.10: upper case, no suggestion
     return converter(node, go_trim(node.original))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from servin.core.buildcache import BuildCache, CacheRecord, PruneOptions, PruneReport
 from servin.core.events import Event, EventBus
 from servin.core.host import HostFacts
 from servin.core.model import Container
@@ -76,12 +77,8 @@ class DiskUsage:
     images: tuple[ImageUsage, ...] = ()
     containers: tuple[ContainerUsage, ...] = ()
     volumes: tuple[VolumeUsage, ...] = ()
+    build_cache: tuple[CacheRecord, ...] = ()
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildCachePruneReport:
-    deleted: tuple[str, ...] = ()
-    reclaimed: int = 0
 
 
 def event_matches(ev: Event, filters: Filters) -> bool:
@@ -145,7 +142,8 @@ class System:
 
     def __init__(self, *, facts: HostFacts, containers: ContainerCounts, images: ImageList,
                  volumes: VolumeStore, writable_layer: Callable[[str], Path], events: EventBus,
-                 registry: Callable[[], RegistrySettings] | None = None) -> None:
+                 registry: Callable[[], RegistrySettings] | None = None,
+                 build_cache: BuildCache | None = None) -> None:
         self._facts = facts
         self._registry = registry
         self._containers = containers
@@ -153,6 +151,7 @@ class System:
         self._volumes = volumes
         self._writable_layer = writable_layer
         self._events = events
+        self._build_cache = build_cache
 
     def ping(self) -> PingFacts:
         return PingFacts()
@@ -198,10 +197,13 @@ class System:
         for v in self._volumes.list():
             size = await asyncio.to_thread(self._volumes.size, v.name)
             v_usage.append(VolumeUsage(volume=v, size=size, ref_count=len(self._containers.volume_users(v.name))))
+        records = await self._build_cache.usage() if self._build_cache is not None else []
         return DiskUsage(read_ns=now, layers_size=sum(layer_sizes.values()),
                          images=tuple(ImageUsage(image=i, containers=users.get(i.id, 0)) for i in images),
-                         containers=tuple(c_usage), volumes=tuple(v_usage))
+                         containers=tuple(c_usage), volumes=tuple(v_usage), build_cache=tuple(records))
 
-    async def prune_build_cache(self) -> BuildCachePruneReport:
-        """No builder yet, so no build cache: nothing to reclaim (`docker system prune` asks)."""
-        return BuildCachePruneReport()
+    async def prune_build_cache(self, options: PruneOptions | None = None) -> PruneReport:
+        """`docker builder prune` (and `docker system prune`): the build cache (core/buildcache.py)."""
+        if self._build_cache is None:
+            return PruneReport()
+        return await self._build_cache.prune(options or PruneOptions())

@@ -28,6 +28,7 @@ from servin.api.wire.system import API_VERSION
 from servin.api.wire.seccomp import decode_profile
 from servin.build.builder import Builder
 from servin.build.pull import registry_puller
+from servin.core.buildcache import BuildCache
 from servin.core.buildsteps import BuildSteps
 from servin.core.containers import ContainerService, now_rfc3339
 from servin.core.events import Event, EventBus
@@ -204,6 +205,8 @@ def build_services(*, containers: ContainerService, images: ImageService, volume
     registry = registry or RegistryService(images, tmp_dir, events=image_events(events))
     builder = Builder(images=images, steps=BuildSteps(containers=containers, images=images, tmp_dir=tmp_dir),
                       work_root=build_root or tmp_dir.parent / "builder", pull=registry_puller(registry))
+    build_cache = BuildCache(images=images, ledger=builder.ledger, work_root=builder.work_root,
+                             users=image_users(lambda: containers), active=lambda: builder.active)
     return Services(
         containers=containers, images=images, info=host, host_cpu_ns=host_cpu_ns, tmp_dir=tmp_dir, execs=execs,
         container_views=ContainerViews(containers=containers, images=images, execs=execs),
@@ -213,7 +216,8 @@ def build_services(*, containers: ContainerService, images: ImageService, volume
                           events=events),
         volumes=Volumes(store=volumes, users=containers.volume_users, events=events, now=now_rfc3339),
         system=System(facts=host, containers=containers, images=images, volumes=volumes,
-                      writable_layer=writable_layer, events=events, registry=registry.settings))
+                      writable_layer=writable_layer, events=events, registry=registry.settings,
+                      build_cache=build_cache))
 
 
 def build_network(config: DaemonConfig) -> Any:

@@ -201,9 +201,10 @@ class _Tree:
     """The layer directory being written, only through directory fds (see safefs.py): no member
     can make a later operation follow a symlink, in the layer or out of it."""
 
-    def __init__(self, dest: Path, split: SplitRecorder | None) -> None:
+    def __init__(self, dest: Path, split: SplitRecorder | None, *, layer: bool = True) -> None:
         self.dest = dest
         self.split = split
+        self.layer = layer  # False: plain files (a build context): no whiteouts, no device nodes
         self.size = 0
         self.dirs: list[tuple[str, tarfile.TarInfo]] = []  # metadata set last (see finish)
         self.opaque: list[str] = []
@@ -246,7 +247,7 @@ class _Tree:
                 self.dirs.append(("", member))
             return
         base = posixpath.basename(rel)
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.layer and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(member, rel, base)
             return
         pfd = self._parent(rel)
@@ -327,6 +328,8 @@ class _Tree:
         if member.issym():
             os.symlink(member.linkname, base, dir_fd=pfd)
             self.size += len(member.linkname.encode())
+        elif (member.ischr() or member.isblk()) and not self.layer:
+            return False
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
             try:
@@ -399,6 +402,21 @@ def extract_layer(stream: _Readable, dest: Path, *, split_path: Path | None = No
         if split is not None:
             split.abort()
     return ExtractResult(diff_id=reader.digest(), size=tree.size, tar_size=reader.size)
+
+
+def extract_plain(stream: _Readable, dest: Path) -> None:
+    """Extract a (possibly compressed) tar of plain files, a build context, into the existing
+    directory ``dest`` as safely as a layer (nothing outside ``dest``, links resolved inside it),
+    with no layer semantics: ``.wh.*`` names are ordinary files and device nodes are skipped."""
+    reader = decompressed(stream)
+    try:
+        with _Tree(dest, None, layer=False) as tree:
+            _extract_members(reader, tree)
+            while reader.read(_CHUNK):
+                pass
+            tree.finish()
+    except (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:
+        raise InvalidArgument(f"invalid build context tar: {e}") from e
 
 
 def _extract_members(source: _Readable, tree: _Tree) -> None:

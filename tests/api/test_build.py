@@ -62,7 +62,7 @@ async def test_quiet_sends_the_aux_line_and_the_id(env: Any) -> None:
 
 async def test_an_error_before_any_line_is_an_http_error(env: Any) -> None:
     status, lines = await post(env, {"Dockerfile": "FROM busybox\nBOGUS x\n"})
-    assert status == 400 and lines[0]["message"] == "dockerfile parse error on line 2: unknown instruction: BOGUS"
+    assert status == 400 and lines[0]["message"] == "dockerfile parse error line 2: unknown instruction: BOGUS"
 
 
 async def test_a_failed_run_ends_the_stream_with_its_code(env: Any) -> None:

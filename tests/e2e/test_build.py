@@ -261,7 +261,7 @@ def test_dockerfile_elsewhere(servin: ServinDaemon, tmp_path: Path) -> None:
 def test_errors_as_dockerd(servin: ServinDaemon, tmp_path: Path) -> None:
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nFOO bar\n"})
     res = build(servin, ctx, check=False)
-    assert "dockerfile parse error on line 2: unknown instruction: FOO" in res.stderr.decode()
+    assert "dockerfile parse error line 2: unknown instruction: FOO" in res.stderr.decode()
     client = docker.APIClient(base_url=servin.host, version="1.41")
     try:
         with pytest.raises(docker.errors.APIError) as err:

@@ -11,6 +11,7 @@ from servin import errors
 from servin.api import streams
 from servin.api.errors import json_response
 from servin.api.context import services
+from servin.api.wire import buildcache as wire_buildcache
 from servin.api.wire import system as wire
 from servin.api.wire import usage as wire_usage
 from servin.api.wire.filters import parse_filters
@@ -87,8 +88,8 @@ async def plugins(request: web.Request) -> web.Response:
 
 
 async def build_cache_prune(request: web.Request) -> web.Response:
-    """`docker system prune` prunes the build cache too."""
-    r = await services(request).system.prune_build_cache()
+    """`docker builder prune` (and `docker system prune`): the classic builder's cache."""
+    r = await services(request).system.prune_build_cache(wire_buildcache.prune_options(request.query))
     return json_response({"CachesDeleted": list(r.deleted) or None, "SpaceReclaimed": r.reclaimed})
 
 
