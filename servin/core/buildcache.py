@@ -26,6 +26,7 @@ from servin.core.volumes import tree_size
 from servin.errors import Conflict, InvalidArgument, NotFound
 from servin.images.layer_store import LayerStore, chain_ids
 from servin.images.model import DeleteItem, Image
+from servin.images.query import label_matches
 
 FILTERS = ("id", "parent", "type", "description", "inuse", "shared", "private")
 _NOP = "/bin/sh -c #(nop) "
@@ -55,6 +56,7 @@ class CacheRecord:
     last_used_at: float | None
     usage_count: int
     image_id: str = ""  # "" for a work directory
+    labels: Mapping[str, str] = field(default_factory=dict)  # the step image's (none for a work directory)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +65,8 @@ class PruneOptions:
     keep_storage: int = 0  # bytes; 0: no limit
     keep_duration: float = 0.0  # seconds ("until"): records used more recently stay
     filters: Mapping[str, str] = field(default_factory=dict)  # FILTERS: "" means "is true / is set"
+    labels: tuple[str, ...] = ()  # label=KEY[=VALUE]: every one on the step image (`docker system prune --filter`)
+    labels_not: tuple[str, ...] = ()  # label!=KEY[=VALUE]: none of them
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +137,8 @@ class BuildCache:
                 parent=img.parent.removeprefix("sha256:") if img.parent in chosen else "",
                 in_use=bool(self._users(image_id)), shared=image_id in shared,
                 size=sum(self._images.layers.size(d) for d in own), created_at=use.created,
-                last_used_at=use.last_used, usage_count=use.usage, image_id=image_id))
+                last_used_at=use.last_used, usage_count=use.usage, image_id=image_id,
+                labels=img.labels))
         return out
 
     def _work_records(self) -> list[CacheRecord]:
@@ -165,7 +170,9 @@ class BuildCache:
         total = sum(r.size for r in records)
         chosen = [r for r in records if not r.in_use and (options.all or not r.shared)
                   and not (options.keep_duration and (r.last_used_at or r.created_at) > now - options.keep_duration)
-                  and all(_matches(r, k, v) for k, v in options.filters.items())]
+                  and all(_matches(r, k, v) for k, v in options.filters.items())
+                  and label_matches(r.labels, options.labels)
+                  and not any(label_matches(r.labels, [w]) for w in options.labels_not)]
         chosen.sort(key=lambda r: (r.last_used_at or r.created_at, r.id))  # least recently used first
         if options.keep_storage:
             kept, chosen = chosen, []

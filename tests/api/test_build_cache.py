@@ -83,9 +83,22 @@ async def test_prune_filters_and_keep_storage(env: Any) -> None:
     assert report["CachesDeleted"] == [records["ENV T=1"]["ID"]]
 
 
+async def test_prune_by_label_as_docker_system_prune_filters(env: Any) -> None:
+    """`docker system prune --filter label=...` sends its filters to the build cache too: a step
+    image's labels decide (a work directory has none)."""
+    await post(env, {"Dockerfile": MULTI}, t="app:1")
+    records = by_description((await df(env))["BuildCache"])
+    _, report = await prune(env, filters=json.dumps({"label": ["tool=no"]}))
+    assert report["CachesDeleted"] is None
+    _, report = await prune(env, filters=json.dumps({"label": ["tool=yes"]}))
+    assert report["CachesDeleted"] == [records["LABEL tool=yes"]["ID"]]
+    _, report = await prune(env, filters=json.dumps({"label!": ["tool"]}))
+    assert report["CachesDeleted"] == [records["ENV T=1"]["ID"]]
+
+
 async def test_prune_refuses_by_name(env: Any) -> None:
     cases = [
-        ({"filters": json.dumps({"label": ["a=b"]})}, "invalid filter 'label'"),
+        ({"filters": json.dumps({"dangling": ["true"]})}, "invalid filter 'dangling'"),
         ({"filters": json.dumps({"until": ["soon"]})},
          "\"until\" filter expects a duration (e.g., '24h'): time: invalid duration \"soon\""),
         ({"filters": json.dumps({"until": ["1h"], "unused-for": ["2h"]})},

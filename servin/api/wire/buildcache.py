@@ -12,7 +12,7 @@ from servin.build.bflags import FlagError, go_duration
 from servin.core.buildcache import FILTERS, CacheRecord, PruneOptions
 from servin.errors import InvalidArgument
 
-_ALLOWED = frozenset({*FILTERS, "until", "unused-for"})
+_ALLOWED = frozenset({*FILTERS, "until", "unused-for", "label", "label!"})
 
 
 def record(r: CacheRecord) -> dict[str, Any]:
@@ -47,6 +47,7 @@ def prune_options(query: Mapping[str, str]) -> PruneOptions:
         raise InvalidArgument('conflicting filters: "until" and "unused-for"')
     key = "unused-for" if filters.get("unused-for") else "until"
     until = [*filters.pop("until", []), *filters.pop("unused-for", [])]
+    labels, labels_not = tuple(filters.pop("label", [])), tuple(filters.pop("label!", []))
     if len(until) > 1 or any(len(v) > 1 for v in filters.values()):
         raise InvalidArgument("filters expect only one value")
     keep_duration = 0.0
@@ -56,4 +57,5 @@ def prune_options(query: Mapping[str, str]) -> PruneOptions:
         except FlagError as e:
             raise InvalidArgument(f"\"{key}\" filter expects a duration (e.g., '24h'): {e}") from None
     return PruneOptions(all=_bool(query.get("all")), keep_storage=keep_storage, keep_duration=keep_duration,
-                        filters={k: (v[0] if v else "") for k, v in filters.items()})
+                        filters={k: (v[0] if v else "") for k, v in filters.items()},
+                        labels=labels, labels_not=labels_not)
