@@ -230,8 +230,9 @@ def test_user_defined_network(servin: ServinDaemon) -> None:
 
 def test_network_connect_and_prune(servin: ServinDaemon) -> None:
     d = servin
-    d.docker("network", "create", "--subnet", f"10.215.{random.randint(1, 250)}.0/24", "sidenet")
-    d.docker("network", "create", "--subnet", f"10.216.{random.randint(1, 250)}.0/24", "unused-net")
+    side, unused, kept = (f"10.216.{third}.0/24" for third in random.sample(range(1, 251), 3))  # never the same
+    d.docker("network", "create", "--subnet", side, "sidenet")
+    d.docker("network", "create", "--subnet", unused, "unused-net")
     cid = out(d, "run", "-d", "busybox", "sleep", "60").strip()
     try:
         d.docker("network", "connect", "sidenet", cid)
@@ -239,8 +240,7 @@ def test_network_connect_and_prune(servin: ServinDaemon) -> None:
         assert sorted(links) == ["eth0", "eth1", "lo"]
         d.docker("network", "disconnect", "sidenet", cid)
         assert sorted(out(d, "exec", cid, "ls", "/sys/class/net").split()) == ["eth0", "lo"]
-        d.docker("network", "create", "--label", "keep=1", "--subnet", f"10.216.{random.randint(1, 250)}.0/24",
-                 "kept-net")
+        d.docker("network", "create", "--label", "keep=1", "--subnet", kept, "kept-net")
         # filters: until (older than an hour: none of them), label! (not kept-net)
         assert out(d, "network", "prune", "-f", "--filter", "until=1h").strip() == ""
         pruned = out(d, "network", "prune", "-f", "--filter", "label!=keep=1")
