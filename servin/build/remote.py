@@ -29,8 +29,10 @@ def is_git_url(url: str) -> bool:
 
 
 async def _git(*args: str, cwd: Path) -> None:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
-    proc = await asyncio.create_subprocess_exec("git", *args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+    # no prompts; a repository may not name host paths as its submodules (buildkit's protocol.file rule)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "GIT_PROTOCOL_FROM_USER": "0"}
+    proc = await asyncio.create_subprocess_exec("git", "-c", "protocol.file.allow=never", *args, cwd=cwd, env=env,
+                                                stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT)
@@ -50,11 +52,13 @@ async def clone(url: str, dest: Path) -> Path:
     ref, _, subdir = fragment.partition(":")
     if remote.startswith("github.com/"):
         remote = "https://" + remote
+    if ref.startswith("-"):  # it would be read as an option of git fetch
+        raise InvalidArgument(f"invalid refspec: {ref}")
     dest.mkdir(mode=0o700, parents=True)
     await _git("init", "-q", cwd=dest)
     await _git("remote", "add", "origin", remote, cwd=dest)
     try:
-        await _git("fetch", "-q", "--depth", "1", "origin", ref or "HEAD", cwd=dest)
+        await _git("fetch", "-q", "--depth", "1", "--", "origin", ref or "HEAD", cwd=dest)
     except InvalidArgument:
         await _git("fetch", "-q", "origin", cwd=dest)  # a commit a shallow fetch cannot name
     await _git("checkout", "-q", "FETCH_HEAD", cwd=dest)

@@ -434,6 +434,9 @@ def test_remote_contexts(servin: ServinDaemon, tmp_path: Path) -> None:
                             (f"{url}/repo.git#main:sub", "remote-git")):
             stream = list(client.build(custom_context=False, path=remote, tag=tag, decode=True))
             assert "error" not in stream[-1], stream
+        # a ref that git would read as an option is refused, never passed on
+        with pytest.raises(docker.errors.APIError, match="invalid refspec: --upload-pack=touch /tmp/x"):
+            list(client.build(custom_context=False, path=f"{url}/repo.git#--upload-pack=touch /tmp/x:sub"))
     finally:
         client.close()
         server.shutdown()
