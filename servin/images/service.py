@@ -358,11 +358,12 @@ class ImageService:
 
     async def tag_image(self, ref_or_id: str, repo: str, tag: str) -> Image:
         img = await asyncio.to_thread(self.tag, ref_or_id, repo, tag)
-        self.events(named("tag", img.id, f"{repo}:{tag}"))
+        self.events(named("tag", img.id, refs.familiar(f"{repo}:{tag}")))  # `app:1` however the client spelt it
         return img
 
     async def remove(self, ref_or_id: str, *, force: bool, prune: bool) -> builtins.list[DeleteItem]:
-        """``docker rmi``: untag and delete events, the image ID the actor; removed layers make none."""
+        """``docker rmi``: untag events named by the familiar reference removed, then delete events; the image
+        ID the actor, removed layers make none (dockerd's containerd image store)."""
         def run() -> tuple[str, set[str], builtins.list[DeleteItem]]:
             image_id = self.get(ref_or_id).id
             ids_before = set(self._content.ids())
@@ -371,7 +372,7 @@ class ImageService:
         image_id, ids_before, items = await asyncio.to_thread(run)
         for item in items:
             if item.untagged:
-                self.events(named("untag", image_id))
+                self.events(named("untag", image_id, item.untagged))
             if item.deleted in ids_before:
                 self.events(named("delete", item.deleted))
         return items
@@ -387,7 +388,7 @@ class ImageService:
         items, reclaimed, refs_before, ids_before = await asyncio.to_thread(run)
         for item in items:
             if item.untagged and item.untagged in refs_before:
-                self.events(named("untag", refs_before[item.untagged]))
+                self.events(named("untag", refs_before[item.untagged], item.untagged))
             if item.deleted in ids_before:
                 self.events(named("delete", item.deleted))
         self.events(ImageEvent(action="prune", actor_id="", attributes={"reclaimed": str(reclaimed)}))

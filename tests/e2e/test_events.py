@@ -48,3 +48,14 @@ def test_volume_events(servin: ServinDaemon) -> None:
     res = d.docker("events", "--since", since, "--until", until, "--filter", "type=volume",
                    "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}", timeout=20)
     assert res.stdout.decode().splitlines() == ["volume create evvol", "volume destroy evvol"]
+
+
+def test_tag_and_untag_events_name_the_image_as_the_user_wrote_it(servin: ServinDaemon) -> None:
+    d = servin
+    since = str(time.time() - 0.5)
+    d.docker("tag", "busybox", "app:1")
+    d.docker("rmi", "app:1")
+    until = str(int(time.time()) + 1)
+    res = d.docker("events", "--since", since, "--until", until, "--filter", "event=tag", "--filter", "event=untag",
+                   "--format", "{{.Action}} {{.Actor.Attributes.name}}", timeout=20)
+    assert res.stdout.decode().splitlines() == ["tag app:1", "untag app:1"]

@@ -321,3 +321,9 @@ def test_aliases_on_a_user_network_carry_the_short_id_and_hostname(servin: Servi
         servin.docker("rm", cid)
     finally:
         servin.docker("network", "rm", net)
+
+
+def test_network_list_with_a_trailing_slash(servin: ServinDaemon) -> None:
+    res = subprocess.run(["curl", "-sS", "--unix-socket", str(servin.socket), "http://x/v1.41/networks/"],
+                         capture_output=True, check=True)
+    assert "bridge" in [n["Name"] for n in json.loads(res.stdout)]

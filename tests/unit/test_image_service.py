@@ -43,14 +43,14 @@ async def test_load_tag_remove_publish_dockerds_events(tmp_path: Path, seed: Pat
     assert await images.load(seed, progress.append) == ["Loaded image: busybox:latest"]
     image_id = images.get("busybox").id
     assert progress and all(isinstance(p, LayerProgress) and p.action == "Loading layer" for p in progress)
-    await images.tag_image("busybox", "mine", "v1")
+    await images.tag_image("busybox", "docker.io/library/mine", "v1")  # as docker CLI 28 sends it
     await images.remove("mine:v1", force=False, prune=True)
     await images.remove("busybox", force=False, prune=True)
     assert published.actions() == [
         ("load", image_id, {"name": image_id}),
         ("tag", image_id, {"name": "mine:v1"}),
-        ("untag", image_id, {"name": image_id}),
-        ("untag", image_id, {"name": image_id}),
+        ("untag", image_id, {"name": "mine:v1"}),
+        ("untag", image_id, {"name": "busybox:latest"}),
         ("delete", image_id, {"name": image_id}),
     ]
 
@@ -69,7 +69,7 @@ async def test_prune_publishes_untag_delete_then_prune(tmp_path: Path, seed: Pat
     items, reclaimed = await images.prune_images(prune_policy({"dangling": ["false"]}, lambda s: 0))
     assert [i.deleted for i in items if i.deleted][0] == image_id and reclaimed > 0
     assert published.actions() == [
-        ("untag", image_id, {"name": image_id}),
+        ("untag", image_id, {"name": "busybox:latest"}),
         ("delete", image_id, {"name": image_id}),
         ("prune", "", {"reclaimed": str(reclaimed)}),
     ]

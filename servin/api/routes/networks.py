@@ -65,6 +65,7 @@ async def prune(request: web.Request) -> web.Response:
 
 def add_routes(add: Any) -> None:
     add("GET", "/networks", list_)
+    add("GET", "/networks/", list_)  # dockerd's router lists here too
     add("POST", "/networks/create", create)
     add("POST", "/networks/prune", prune)
     add("GET", "/networks/{id}", inspect)
