@@ -162,6 +162,18 @@ async def test_volume_create_null_values_and_a_null_body_are_go_s_zero_values(en
     assert (await r.json())["Labels"] == {"a": ""} and (await r.json())["Name"] == "lower"
 
 
+async def test_volume_create_answers_null_labels_and_options_when_none_were_given(env):
+    # dockerd 20.10: {"Labels":null,...,"Options":null} for `{}`, the labels when given
+    r = await env.client.post("/v1.41/volumes/create", json={})
+    body = await r.json()
+    assert r.status == 201 and body["Labels"] is None and body["Options"] is None
+    r = await env.client.post("/v1.41/volumes/create", json={"Name": "v2", "Labels": {"a": "b"}})
+    body = await r.json()
+    assert body["Labels"] == {"a": "b"} and body["Options"] is None
+    r = await env.client.get("/v1.41/volumes/v2")
+    assert (await r.json())["Labels"] == {"a": "b"} and (await r.json())["Options"] is None
+
+
 async def test_connect_and_disconnect_without_a_container_are_dockerd_s_400(env):
     for path in ("/v1.41/networks/bridge/connect", "/v1.41/networks/bridge/disconnect"):
         r = await env.client.post(path, json={})

@@ -26,10 +26,10 @@ def volume(v: Volume, *, size: int | None = None, ref_count: int | None = None) 
     out: dict[str, Any] = {
         "CreatedAt": v.created,
         "Driver": v.driver,
-        "Labels": dict(v.labels),
+        "Labels": dict(v.labels) or None,  # null when none were given, as dockerd's nil maps
         "Mountpoint": v.mountpoint,
         "Name": v.name,
-        "Options": dict(v.options),
+        "Options": dict(v.options) or None,
         "Scope": "local",
     }
     if size is not None:
