@@ -54,10 +54,13 @@ class _Archive:
     def __init__(self, path: Path) -> None:
         try:
             self._tf = tarfile.open(path, "r:*")
+            members = self._tf.getmembers()
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise InvalidArgument(f"invalid image archive: {e}") from e
+            cut = isinstance(e, EOFError) or any(w in str(e) for w in ("truncated", "end of data", "empty file"))
+            raise _tar_error(eof=cut) from e
+        _check_complete(self._tf, path)
         self.members: dict[str, tarfile.TarInfo] = {}
-        for m in self._tf.getmembers():
+        for m in members:
             name = posixpath.normpath(m.name.lstrip("/"))
             self.members[name] = m
 
@@ -102,6 +105,28 @@ class _Archive:
         if algo != "sha256" or not is_hex64(hexpart):
             raise InvalidArgument(f"invalid image archive: unsupported digest {digest!r}")
         return f"blobs/sha256/{hexpart}"
+
+
+def _tar_error(*, eof: bool) -> InvalidArgument:
+    """What dockerd's tar reader says of a broken archive: cut short, or a block that is no header."""
+    reason = "unexpected EOF" if eof else "archive/tar: invalid tar header"
+    return InvalidArgument(f"Error processing tar file(exit status 1): {reason}")
+
+
+def _check_complete(tf: tarfile.TarFile, path: Path) -> None:
+    """Python's tarfile ends quietly at a cut or broken header after the first member; Go's does not.
+    A plain tar must end at EOF or in a zero block, with every member's data inside the file (a
+    compressed one was cut short if its decompressor raised)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(4).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"[:4], b"(\xb5/\xfd")):
+            return
+        f.seek(tf.offset)
+        block = f.read(tarfile.BLOCKSIZE)
+    if any(m.offset_data + m.size > size for m in tf.members) or 0 < len(block) < tarfile.BLOCKSIZE:
+        raise _tar_error(eof=True)
+    if block.strip(b"\0"):
+        raise _tar_error(eof=False)
 
 
 @dataclass(slots=True)

@@ -148,7 +148,8 @@ async def test_load_garbage_reports_the_error_in_the_stream(env):
     r = await env.client.post("/images/load", data=b"this is not a tar archive" * 100)
     assert r.status == 200
     [line] = json_lines(await r.read())
-    assert "invalid image archive" in line["error"] and line["errorDetail"]["message"] == line["error"]
+    assert line["error"] == "Error processing tar file(exit status 1): archive/tar: invalid tar header"
+    assert line["errorDetail"]["message"] == line["error"]
 
 
 async def test_import_from_stdin(env):

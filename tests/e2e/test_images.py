@@ -207,3 +207,17 @@ def test_an_image_with_the_same_layer_twice_runs(servin: ServinDaemon, tmp_path:
         assert d.docker("run", "--rm", "same:twice", "cat", "/same.txt").stdout.decode() == "same\n"
     finally:
         d.docker("rmi", "same:twice", check=False)
+
+
+def test_a_corrupt_load_says_what_dockerd_says(servin: ServinDaemon, tmp_path: Path) -> None:
+    seed = tmp_path / "busybox.tar"
+    tar = servin.docker("save", "busybox").stdout
+    cases = {"short.tar": b"garbage-not-a-tar-file-at-all", "cut.tar": tar[:3000],
+             "junk.tar": bytes(range(256)) * 4}
+    for name, data in cases.items():
+        seed = tmp_path / name
+        seed.write_bytes(data)
+        res = servin.docker("load", "-i", str(seed), check=False)
+        expected = "archive/tar: invalid tar header" if name == "junk.tar" else "unexpected EOF"
+        assert res.returncode == 1
+        assert res.stderr.decode().strip() == f"Error processing tar file(exit status 1): {expected}", name
