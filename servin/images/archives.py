@@ -123,7 +123,7 @@ def _check_complete(tf: tarfile.TarFile, path: Path) -> None:
             return
         f.seek(tf.offset)
         block = f.read(tarfile.BLOCKSIZE)
-    if any(m.offset_data + m.size > size for m in tf.members) or 0 < len(block) < tarfile.BLOCKSIZE:
+    if any(m.offset_data + m.size > size for m in tf.getmembers()) or 0 < len(block) < tarfile.BLOCKSIZE:
         raise _tar_error(eof=True)
     if block.strip(b"\0"):
         raise _tar_error(eof=False)
