@@ -87,6 +87,25 @@ def test_top_lists_the_container_processes(servin: ServinDaemon) -> None:
     assert b"No such container" in res.stderr
 
 
+def test_top_with_ps_options_keeps_the_container_rows(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "-d", "--name", "topo", "busybox", "sh", "-c", "sleep 33 & sleep 34")  # sh execs the last
+    try:
+        time.sleep(0.3)
+        rows = [line.split() for line in out(d, "top", "topo", "-o", "pid,comm").splitlines()]
+        assert rows[0] == ["PID", "COMMAND"] and sorted(r[1] for r in rows[1:]) == ["sleep", "sleep"]
+        rows = [line.split() for line in out(d, "top", "topo", "-o", "pid,user,args").splitlines()]
+        assert sorted(" ".join(r[2:]) for r in rows[1:]) == ["sleep 33", "sleep 34"]
+        assert len(out(d, "top", "topo", "x").splitlines()) == 3  # BSD options, which refuse -q: a retry
+        res = d.docker("top", "topo", "-o", "comm", check=False)
+        assert res.stderr.decode().strip() == "Error response from daemon: Couldn't find PID field in ps output"
+        res = d.docker("top", "topo", "-o", "bogus", check=False)
+        assert res.stderr.decode().strip() == ('Error response from daemon: ps: error: unknown user-defined format '
+                                               'specifier "bogus"')
+    finally:
+        d.docker("rm", "-f", "topo")
+
+
 def test_stats_report_cpu_and_memory(servin: ServinDaemon) -> None:
     d = servin
     d.docker("run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c", "while true; do :; done")
