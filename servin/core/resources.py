@@ -90,8 +90,8 @@ def check(hc: HostConfig, features: Features, *, ncpu: int, update: bool = False
     if hc.nano_cpus > 0 and not features.cpu_cfs:
         raise errors.InvalidArgument("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler "
                                      "or the cgroup is not mounted")
-    # dockerd leaves below 0.01 CPU to the kernel to refuse at start; Servin refuses it here
-    if hc.nano_cpus and not 10_000_000 <= hc.nano_cpus <= ncpu * 1_000_000_000:
+    # no lower bound but zero, as dockerd: a quota under the kernel's 1 ms per period fails at start
+    if hc.nano_cpus and not 0 < hc.nano_cpus <= ncpu * 1_000_000_000:
         raise errors.InvalidArgument(
             f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
     if hc.cpu_shares > 0 and not features.cpu_shares:

@@ -242,3 +242,17 @@ def test_system_prune(servin: ServinDaemon) -> None:
     text = res.stdout.decode()
     assert dead in text and "prunable-net" in text and "Total reclaimed space" in text
     assert servin.docker("inspect", dead, check=False).returncode != 0
+
+
+def test_a_tiny_cpu_limit_is_created_and_the_kernel_refuses_it_at_start(servin: ServinDaemon) -> None:
+    d = servin
+    cid = out(d, "create", "--cpus", "0.0005", "busybox", "true").strip()  # no lower bound but zero, as dockerd
+    try:
+        assert out(d, "inspect", "-f", "{{.HostConfig.NanoCpus}}", cid).strip() == "500000"
+        res = d.docker("start", cid, check=False)
+        assert res.returncode == 1 and "cpu.cfs_quota_us='50': Invalid argument" in res.stderr.decode()
+    finally:
+        d.docker("rm", "-f", cid)
+    assert d.docker("run", "--rm", "--cpus", "0.01", "busybox", "true").returncode == 0
+    res = d.docker("create", "--cpus", "99", "busybox", check=False)
+    assert "Range of CPUs is from 0.01 to" in res.stderr.decode()

@@ -92,6 +92,9 @@ def test_cpu_settings() -> None:
         "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     assert refused(HostConfig(nano_cpus=3 * 10**9)) == (
         "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
+    assert refused(HostConfig(nano_cpus=-1)) == (
+        "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
+    assert check(HostConfig(nano_cpus=500_000), V1, ncpu=2)[0].nano_cpus == 500_000  # 0.0005 CPU
     assert refused(HostConfig(cpu_period=999)) == (
         "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
     assert refused(HostConfig(cpu_quota=999)) == "CPU cfs quota can not be less than 1ms (i.e. 1000)"
