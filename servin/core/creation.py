@@ -85,6 +85,9 @@ class Creator:
         config = _check_working_dir(config)
         name = self.reserve_check(name) if name else names.generate(set(self.names))
         image = await asyncio.to_thread(self.images.get, config.image)
+        # the image's EXPOSE joins the container's (dockerd's merge at create): -P publishes them, inspect shows them
+        exposed = {p if "/" in p else f"{p}/tcp" for p in (*config.exposed_ports, *image.exposed_ports)}
+        config = replace(config, exposed_ports=tuple(sorted(exposed)))
         entrypoint = config.entrypoint if config.entrypoint is not None else (image.entrypoint or ())
         if config.cmd is not None:
             cmd = config.cmd

@@ -17,6 +17,7 @@ from servin.core.containers import ContainerService
 from servin.core.logs import LogQuery, read_log, render_log
 from servin.core.model import Container, LogLine
 from servin.core.spec import with_default_ulimits
+from servin.core.volumes import tree_size
 from servin.runtime.api import ResourceStats
 
 __all__ = ["ContainerDetail", "ContainerListing", "ContainerViews", "ResourceStats"]
@@ -81,6 +82,16 @@ class ContainerViews:
         return ContainerDetail(container=c, bundle_dir=self._containers.store.dir(c.id),
                                log_path=self._containers.log_path(c.id), exec_ids=self._execs.ids_of(c.id),
                                networks=net.info(c.id), sandbox_key=net.sandbox_key(c.id))
+
+    def sizes(self, c: Container) -> tuple[int, int]:
+        """`--size`: SizeRw, the bytes of its writable layer, and SizeRootFs, those plus its image's (a walk
+        of the layer: call it off the loop)."""
+        size_rw = tree_size(self._containers.store.dir(c.id) / "upper")
+        try:
+            image_size = int(self._images.get(c.image_id).size)
+        except errors.NotFound:
+            image_size = 0
+        return size_rw, size_rw + image_size
 
     def logs(self, ref: str, query: LogQuery) -> tuple[Container, AsyncIterator[builtins.list[LogLine]]]:
         c = self._readable_log(ref)

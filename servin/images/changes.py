@@ -109,11 +109,30 @@ def _expand_ports(spec: str) -> list[str]:
     return [f"{p}/{proto}" for p in range(start, end + 1)]
 
 
+def instructions(changes: list[str]) -> list[str]:
+    """The changes read as one Dockerfile, as dockerd's BuildFromConfig does: a value may hold several
+    lines (``CMD ["sh"]\\nEXPOSE 80``), a line ending in a backslash continues on the next."""
+    out: list[str] = []
+    pending = ""
+    for line in "\n".join(changes).split("\n"):
+        if pending and line.lstrip().startswith("#"):
+            continue  # a comment inside a continued instruction
+        stripped = line.rstrip()
+        if stripped.endswith("\\"):
+            pending += stripped[:-1]
+            continue
+        out.append(pending + line)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
+
+
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """Return a copy of ``config`` with every Dockerfile line in ``changes`` applied."""
     cfg = json.loads(json.dumps(config))
     cmd_set = False
-    for raw in changes:
+    for raw in instructions(changes):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

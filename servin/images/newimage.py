@@ -54,7 +54,8 @@ def child_config(parent: dict[str, Any], new_layer: str | None, *, config: dict[
         entry["comment"] = comment
     if new_layer is None:
         entry["empty_layer"] = True
-    cfg: dict[str, Any] = {"created": created}
+    cfg: dict[str, Any] = {"comment": comment} if comment else {}  # `docker commit -m`: the image's Comment
+    cfg["created"] = created
     if container_id:  # none for a layer the builder wrote itself (COPY, ADD), as dockerd's omitempty
         cfg["container"] = container_id
     cfg["container_config"] = container_config

@@ -256,3 +256,30 @@ def test_a_tiny_cpu_limit_is_created_and_the_kernel_refuses_it_at_start(servin: 
     assert d.docker("run", "--rm", "--cpus", "0.01", "busybox", "true").returncode == 0
     res = d.docker("create", "--cpus", "99", "busybox", check=False)
     assert "Range of CPUs is from 0.01 to" in res.stderr.decode()
+
+
+def test_commit_message_author_and_changes_then_run_publishes_what_the_image_exposes(servin: ServinDaemon) -> None:
+    d = servin
+    d.docker("run", "--name", "committed", "busybox", "sh", "-c", "echo hi > /made")
+    try:
+        # several instructions in one --change, as the API receives `-c 'CMD ...' -c 'EXPOSE ...'` joined
+        d.docker("commit", "-m", "my msg", "-a", "Me <me@x>", "-c", 'CMD ["sh"]\nEXPOSE 8080', "committed", "cmimg")
+        shown = out(d, "image", "inspect", "-f",
+                    "{{json .Comment}} {{json .Author}} {{json .Config.Cmd}} {{json .Config.ExposedPorts}}", "cmimg")
+        assert shown.strip() == '"my msg" "Me <me@x>" ["sh"] {"8080/tcp":{}}'
+        d.docker("run", "-d", "--name", "published", "-P", "cmimg", "sleep", "30")
+        ports = json.loads(out(d, "inspect", "-f", "{{json .NetworkSettings.Ports}}", "published"))
+        assert list(ports) == ["8080/tcp"] and int(ports["8080/tcp"][0]["HostPort"]) > 0
+        assert out(d, "inspect", "-f", "{{json .Config.ExposedPorts}}", "published").strip() == '{"8080/tcp":{}}'
+        # --size: the writable layer and the whole root file system, as dockerd counts them
+        image_size = int(out(d, "image", "inspect", "-f", "{{.Size}}", "cmimg"))
+        d.docker("exec", "published", "sh", "-c", "head -c 100000 /dev/zero > /big")
+        size_rw, size_root = map(int, out(d, "inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}",
+                                              "published").split())
+        assert 100000 <= size_rw < 110000 and size_root == image_size + size_rw
+        assert "SizeRw" not in out(d, "inspect", "published")
+        row = out(d, "ps", "--size", "--filter", "name=published", "--format", "{{.Size}}").strip()
+        assert row.endswith("(virtual " + row.split("(virtual ")[1]) and row.startswith("100kB")
+    finally:
+        d.docker("rm", "-f", "committed", "published", check=False)
+        d.docker("rmi", "cmimg", check=False)

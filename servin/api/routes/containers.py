@@ -46,14 +46,26 @@ async def list_(request: web.Request) -> web.Response:
     except ValueError:
         raise errors.InvalidArgument(f"invalid limit: {request.query['limit']}") from None
     listed = s.container_views.list(filters, all_=show_all, limit=limit)
+    sizes = await _sizes(request, [item.container for item in listed])
     now = time.time_ns()
-    return json_response([wire.summary(item.container, now, item.networks) for item in listed])
+    return json_response([wire.summary(item.container, now, item.networks, sizes=size)
+                          for item, size in zip(listed, sizes, strict=True)])
+
+
+async def _sizes(request: web.Request, containers: list[Container]) -> list[tuple[int, int] | None]:
+    """SizeRw and SizeRootFs of each container when the query asks `size` (a walk of each writable layer)."""
+    if not flag(request, "size"):
+        return [None] * len(containers)
+    views = services(request).container_views
+    return await asyncio.to_thread(lambda: [views.sizes(c) for c in containers])
 
 
 async def inspect(request: web.Request) -> web.Response:
     d = services(request).container_views.inspect(request.match_info["id"])
+    [sizes] = await _sizes(request, [d.container])
     return json_response(wire.inspect(d.container, bundle=str(d.bundle_dir), log_path=str(d.log_path),
-                                      exec_ids=d.exec_ids, networks=d.networks, sandbox_key=d.sandbox_key))
+                                      exec_ids=d.exec_ids, networks=d.networks, sandbox_key=d.sandbox_key,
+                                      sizes=sizes))
 
 
 async def start(request: web.Request) -> web.Response:

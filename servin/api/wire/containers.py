@@ -458,7 +458,8 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
 
 
 def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None,
-            networks: Sequence[Any] = (), sandbox_key: str = "") -> dict[str, Any]:
+            networks: Sequence[Any] = (), sandbox_key: str = "",
+            sizes: tuple[int, int] | None = None) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Created": c.created,
@@ -481,6 +482,7 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
         "HostConfig": _host_config_json(c),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "MergedDir": f"{bundle}/rootfs", "UpperDir": f"{bundle}/upper", "WorkDir": f"{bundle}/work"}},
+        **({"SizeRw": sizes[0], "SizeRootFs": sizes[1]} if sizes is not None else {}),  # ?size=1 only
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
         "NetworkSettings": _network_settings(c, networks, sandbox_key),
@@ -533,8 +535,11 @@ def human_duration(ns: int) -> str:
     return f"{int(h / 24 / 365)} years"
 
 
-def summary(c: Container, now_ns: int, networks: Sequence[Any] = ()) -> dict[str, Any]:
+def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
+            sizes: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A `docker ps` row; with `sizes` (?size=1) SizeRw and SizeRootFs, each left out when 0 (omitempty)."""
     command = " ".join([c.path, *c.args])
+    size_fields = {k: v for k, v in zip(("SizeRw", "SizeRootFs"), sizes or (0, 0), strict=True) if v}
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -544,6 +549,7 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = ()) -> dict[str
         "Created": parse_time_ns(c.created) // 1_000_000_000,
         "Ports": [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port,
                    "Type": p.proto} for _n, ep in networks if ep is not None for p in ep.ports],
+        **size_fields,
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
         "Status": _status_text(c, now_ns),
