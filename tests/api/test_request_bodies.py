@@ -84,3 +84,19 @@ async def test_a_tar_upload_past_the_json_limit_still_streams(env, busybox_archi
     r = await env.client.post("/v1.41/images/load", data=busybox_archive.read_bytes() + b"\0" * (2 * JSON_BODY_LIMIT),
                               headers={"Content-Type": "application/x-tar"})
     assert r.status == 200, await r.text()
+
+
+async def test_field_names_match_in_any_case_as_gos_decoder(env):
+    # dockerd (Go's encoding/json) matches field names case-insensitively at every level
+    r = await env.client.post("/v1.41/containers/create", params={"name": "folded"},
+                              json={"image": "busybox", "cmd": ["true"], "LABELS": {"a": "b"},
+                                    "hostconfig": {"TmpFs": {"/t": ""}, "restartpolicy": {"NAME": "always"}}})
+    assert r.status == 201, await r.text()
+    shown = await (await env.client.get("/v1.41/containers/folded/json")).json()
+    assert shown["Config"]["Image"] == "busybox" and shown["Config"]["Cmd"] == ["true"]
+    assert shown["Config"]["Labels"] == {"a": "b"} and shown["HostConfig"]["Tmpfs"] == {"/t": ""}
+    assert shown["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    r = await env.client.post("/v1.41/containers/folded/update", json={"memory": 64 << 20, "MEMORYSWAP": -1})
+    assert r.status == 200, await r.text()
+    shown = await (await env.client.get("/v1.41/containers/folded/json")).json()
+    assert shown["HostConfig"]["Memory"] == 64 << 20
