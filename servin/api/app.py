@@ -12,6 +12,7 @@ from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
 from servin.api.errors import body_for, error_response, exception_response
 from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
+from servin.api.wire import versions
 from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,14 @@ def _vtuple(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in v.split(".") if p.isdigit())
 
 
+VERSION_PREFIX = "/v{version}"
+
+
 @web.middleware
 async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The /vX.Y prefix's version, checked after the gate (an unauthenticated client learns nothing)."""
+    """The /vX.Y prefix's version (none: the newest), checked after the gate (an unauthenticated client
+    learns nothing), then the one place the request's version is set for the wire layer
+    (wire/versions.py): a route newer than it is refused, query parameters it did not know dropped."""
     version = request.match_info.get("version")
     if version is not None:
         if _vtuple(version) < _vtuple(MIN_API_VERSION):
@@ -39,7 +45,20 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
         if _vtuple(version) > _vtuple(API_VERSION):
             raise errors.InvalidArgument(
                 f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
-    return await handler(request)
+    # "1.4" is 1.4 (too old, refused above); a bare "1" or "1.41.2" is served as its major.minor
+    parts = [int(p) for p in (version or "").split(".")[:2] if p.isdigit()]
+    token = versions.use((parts[0], parts[1] if len(parts) > 1 else 0) if parts else versions.MAX_VERSION)
+    try:
+        resource = request.match_info.route.resource
+        route = resource.canonical.removeprefix(VERSION_PREFIX) if resource is not None else request.path
+        versions.check_route(request.method, route)
+        if versions.QUERIES.get(route):
+            known = versions.query_at_version(route, list(request.query.items()))
+            if len(known) != len(request.query):
+                request = request.clone(rel_url=request.rel_url.with_query(known))
+        return await handler(request)
+    finally:
+        versions.reset(token)
 
 
 @web.middleware

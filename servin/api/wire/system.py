@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from servin import __version__
-from servin.api.wire import request_body
+from servin.api.wire import request_body, versions
 from servin.api.wire.schemas import AUTH_CONFIG
 from servin.core.events import Event
 from servin.core.host import HostFacts
 from servin.registry.service import RegistrySettings
 
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.24"
+API_VERSION = versions.text(versions.MAX_VERSION)
+MIN_API_VERSION = versions.text(versions.MIN_VERSION)
 ENGINE_VERSION = f"20.10.24+servin.{__version__}"
 GIT_COMMIT = "servin"
 
