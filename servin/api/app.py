@@ -13,7 +13,7 @@ from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
 from servin.api.errors import body_for, error_response, exception_response
 from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
 from servin.api.wire import versions
-from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from servin.api.wire.system import ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise errors.InvalidArgument(
                 f"client version {version} is too old. Minimum supported API version is "
                 f"{MIN_API_VERSION}, please upgrade your client to a newer version")
-        if _vtuple(version) > _vtuple(API_VERSION):
-            raise errors.InvalidArgument(
-                f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+        if _vtuple(version)[:2] > versions.MAX_VERSION:
+            raise errors.InvalidArgument(f"client version {version} is too new. Maximum supported API version "
+                                         f"is {versions.text(versions.MAX_VERSION)}")
     # "1.4" is 1.4 (too old, refused above); a bare "1" or "1.41.2" is served as its major.minor
     parts = [int(p) for p in (version or "").split(".")[:2] if p.isdigit()]
     token = versions.use((parts[0], parts[1] if len(parts) > 1 else 0) if parts else versions.MAX_VERSION)
@@ -85,7 +85,7 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> None:
-    resp.headers["Api-Version"] = API_VERSION
+    resp.headers["Api-Version"] = versions.text(versions.MAX_VERSION)
     resp.headers["Server"] = f"Docker/{ENGINE_VERSION} (linux)"
     resp.headers["Ostype"] = "linux"
     resp.headers["Docker-Experimental"] = str(request.app[SERVICES].system.facts().experimental).lower()

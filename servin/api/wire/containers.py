@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from servin import errors
@@ -15,7 +14,8 @@ from servin.api.wire import ports as wire_ports
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
-from servin.api.wire.schemas import CONFIG, CREATE_NETWORKING, CREATE_REQUEST, UPDATE_CONFIG
+from servin.api.wire import versions
+from servin.api.wire.schemas import CREATE_NETWORKING, CREATE_REQUEST
 from servin.core import endpoints
 from servin.core.logs import parse_time_ns
 from servin.core.spec import MASKED_PATHS, READONLY_PATHS
@@ -41,7 +41,7 @@ def _strs(value: Any, field: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
+def int_field(d: dict[str, Any], key: str, default: int = 0) -> int:
     v = d.get(key)
     if v is None:
         return default
@@ -93,21 +93,21 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     rp = hc.get("RestartPolicy") or {}
     log_config = hc.get("LogConfig") or {}
     pids = hc.get("PidsLimit")
-    memory, memory_swap = _int(hc, "Memory"), _int(hc, "MemorySwap")
+    memory, memory_swap = int_field(hc, "Memory"), int_field(hc, "MemorySwap")
     if memory > 0 and memory_swap == 0:  # dockerd's adaptContainerSettings: swap defaults to 2x memory
         memory_swap = memory * 2
     host = HostConfig(
         auto_remove=bool(hc.get("AutoRemove")),
         memory=memory,
         memory_swap=memory_swap,
-        nano_cpus=_int(hc, "NanoCpus"),
-        cpu_shares=_int(hc, "CpuShares"),
-        cpu_quota=_int(hc, "CpuQuota"),
-        cpu_period=_int(hc, "CpuPeriod"),
+        nano_cpus=int_field(hc, "NanoCpus"),
+        cpu_shares=int_field(hc, "CpuShares"),
+        cpu_quota=int_field(hc, "CpuQuota"),
+        cpu_period=int_field(hc, "CpuPeriod"),
         cpuset_cpus=hc.get("CpusetCpus") or "",
         cpuset_mems=hc.get("CpusetMems") or "",
         pids_limit=int(pids) if isinstance(pids, int) and pids != 0 else None,
-        shm_size=_int(hc, "ShmSize") or 64 * 1024 * 1024,
+        shm_size=int_field(hc, "ShmSize") or 64 * 1024 * 1024,
         network_mode=hc.get("NetworkMode") or "default",
         port_bindings=wire_ports.parse_port_bindings(hc.get("PortBindings")),
         publish_all_ports=bool(hc.get("PublishAllPorts")),
@@ -457,6 +457,12 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
     return out
 
 
+def config_json(c: Container) -> dict[str, Any]:
+    """The container's Config as inspect shows it at the newest version (what a commit starts from)."""
+    return _config_json(c)
+
+
+@versions.answer("ContainerInspect")
 def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None,
             networks: Sequence[Any] = (), sandbox_key: str = "",
             sizes: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -535,6 +541,7 @@ def human_duration(ns: int) -> str:
     return f"{int(h / 24 / 365)} years"
 
 
+@versions.answer("ContainerSummary")
 def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
             sizes: tuple[int, int] | None = None) -> dict[str, Any]:
     """A `docker ps` row; with `sizes` (?size=1) SizeRw and SizeRootFs, each left out when 0 (omitempty)."""
@@ -556,39 +563,11 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": _network_settings(c, networks)["Networks"]},
         "Mounts": [_mount_json(m) for m in c.mount_points],
+        "Health": _health_summary(c),
     }
 
 
-@request_body(CREATE_REQUEST)
-def parse_commit(body: Any) -> dict[str, Any] | None:
-    """POST /commit's body: the container.Config it brings (runconfig decodes it as a create body and
-    keeps its Config), or None when it sets none of the Config's fields (dockerd's stays nil)."""
-    if not body:
-        return None
-    config = {f.json: body[f.json] for f in CONFIG.fields if f.json in body}
-    return config or None
-
-
-@request_body(UPDATE_CONFIG)
-def parse_update(body: Any, current: HostConfig) -> HostConfig:
-    """`docker update`: the resources and restart policy given, the rest kept."""
-    body = body or {}
-    changes: dict[str, Any] = {}
-    for key, attr in (("Memory", "memory"), ("MemorySwap", "memory_swap"), ("CpuShares", "cpu_shares"),
-                      ("CpuQuota", "cpu_quota"), ("CpuPeriod", "cpu_period"), ("NanoCpus", "nano_cpus")):
-        if body.get(key):
-            changes[attr] = _int(body, key)
-    for key, attr in (("CpusetCpus", "cpuset_cpus"), ("CpusetMems", "cpuset_mems")):
-        if body.get(key):
-            changes[attr] = str(body[key])
-    if body.get("PidsLimit") is not None:
-        changes["pids_limit"] = _int(body, "PidsLimit") or None
-    rp = body.get("RestartPolicy")
-    if isinstance(rp, dict) and rp.get("Name"):  # the CLI sends Name "" when --restart is not given
-        changes["restart_policy"] = RestartPolicy(name=rp.get("Name") or "no",
-                                                  maximum_retry_count=int(rp.get("MaximumRetryCount") or 0))
-    changes.update(wire_resources.update_fields(body))
-    if changes.get("nano_cpus"):
-        changes.setdefault("cpu_quota", 0)
-        changes.setdefault("cpu_period", 0)
-    return replace(current, **changes)
+def _health_summary(c: Container) -> dict[str, Any]:
+    """`none` until a healthcheck has a state (dockerd's view.go), else its status and failing streak."""
+    h = c.state.health
+    return {"Status": h.status if h is not None else "none", "FailingStreak": h.failing_streak if h else 0}
