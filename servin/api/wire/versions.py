@@ -182,6 +182,7 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
     ),
     "Info": (
         Until("ClusterStore", (1, 42)),
+        Until("KernelMemory", (1, 42)),
         Until("ClusterAdvertise", (1, 42)),
         Since("CDISpecDirs", (1, 44)),
         Until("RegistryConfig.AllowNondistributableArtifactsCIDRs", (1, 47)),
