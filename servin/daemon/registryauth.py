@@ -28,7 +28,11 @@ class DockerConfigCredentials:
     """domain → AuthConfig from a Docker config file (anonymous when it names none)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or config_file()
+        self._path = path  # None: config_file() at each call (the environment may change)
+
+    @property
+    def path(self) -> Path:
+        return self._path or config_file()
 
     def __call__(self, domain: str) -> auth.AuthConfig:
         try:

@@ -111,10 +111,10 @@ def _unix_rfc3339(seconds: int) -> str:
 
 async def remove(request: web.Request) -> web.Response:
     e, ref = engine(request), request.match_info["id"]
+    force, prune = envelope.flag(request, "force"), not envelope.flag(request, "noprune")
     img = await asyncio.to_thread(e.images.get, ref)
     repository, tag = named(img, ref)
-    items = await e.images.remove(ref, force=envelope.flag(request, "force"),
-                                  prune=not envelope.flag(request, "noprune"))
+    items = await e.images.remove(ref, force=force, prune=prune)
     return envelope.ok({"id": img.id, "repository": repository, "tag": tag,
                         "untagged": [i.untagged for i in items if i.untagged is not None],
                         "deleted": [i.deleted for i in items if i.deleted is not None]})
