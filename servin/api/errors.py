@@ -27,12 +27,14 @@ TABLE: tuple[tuple[type[errors.ServinError], int, str], ...] = (
     (errors.NotFound, 404, "RESOURCE_NOT_FOUND"),
     (errors.InvalidParameter, 400, "INVALID_PARAMETER"),
     (errors.InvalidArgument, 400, "VALIDATION_ERROR"),
-    (errors.Conflict, 409, "OPERATION_FAILED"),
+    (errors.Conflict, 409, "OPERATION_IN_PROGRESS"),
     (errors.NotModified, 304, "OPERATION_FAILED"),
     (errors.Forbidden, 403, "OPERATION_FAILED"),  # Docker's "not allowed" (one host network...), no scope
     (errors.Unauthorized, 401, "OPERATION_FAILED"),  # a registry refused the daemon's credentials
     (errors.Unavailable, 503, "OPERATION_FAILED"),
     (errors.NotImplementedYet, 501, "OPERATION_FAILED"),
+    (errors.UpstreamFailed, 502, "DOCKER_ERROR"),
+    (errors.OperationFailed, 500, "OPERATION_FAILED"),
     (errors.SystemError_, 500, "INTERNAL_ERROR"),
 )
 # the code of an answer aiohttp makes itself (no route, wrong method, a malformed request)

@@ -214,7 +214,7 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
         gate = wiring.build_gate(config)
     except (ValueError, OSError) as exc:
         raise StartupError(str(exc)) from None
-    app = wiring.build_api(engine.services, gate)
+    app = wiring.build_api(engine.services, gate, config)
     management = _clear_of_containers(config.management_hosts, config, engine)
     app.middlewares.append(listeners.management_only(management, tls=config.tls_on))
     limits = connections.ConnectionLimits(read_header_timeout=config.read_header_timeout,

@@ -44,6 +44,8 @@ from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts, listeners
 from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig, DefaultUlimit
+from servin.daemon.registryauth import DockerConfigCredentials
+from servin.daemon.selfcheck import SelfCheck
 from servin.errors import InvalidArgument
 from servin.images.deletion import UsersFn
 from servin.images.events import ImageEvent, ImageEventPublisher
@@ -271,12 +273,17 @@ def reconfigure_gate(gate: Gate, config: DaemonConfig) -> None:
     gate.reconfigure(tokens=tokens, policy=access_policy(config))
 
 
-def build_api(services: Services, gate: Gate) -> web.Application:
-    """Docker's API and the management API on one app, both behind the gate."""
+def build_api(services: Services, gate: Gate, config: DaemonConfig | None = None) -> web.Application:
+    """Docker's API and the management API on one app, both behind the gate; the management API checks the
+    listeners, data root and socket group of `config` (default: the defaults over the services' data root)."""
     app = build_app(services, gate=gate.middleware)
     app[ERROR_BODIES] = {envelope.PREFIX: envelope.failure_body}
     credentials.add_routes(app, gate)
+    config = config or DaemonConfig(data_root=Path(services.info.data_root))
     manage.add_routes(app, ManageEngine(containers=services.containers, views=services.container_views,
-                                        facts=services.info, docker_version=API_VERSION, host=HostSampler()))
+                                        facts=services.info, docker_version=API_VERSION, host=HostSampler(),
+                                        host_cpu_ns=services.host_cpu_ns, images=services.images,
+                                        registry=services.registry, registry_auth=DockerConfigCredentials(),
+                                        connection=SelfCheck.of(config)))
     gate.install(app)
     return app
