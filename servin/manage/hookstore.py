@@ -125,8 +125,9 @@ class WebhookStore:
         return hook
 
     def list(self) -> list[Webhook]:
+        """In the order they were added."""
         with self._lock:
-            return sorted(self._hooks.values(), key=lambda h: (h.created, h.id))
+            return list(self._hooks.values())
 
     def hearing(self, event: str) -> builtins.list[Webhook]:
         with self._lock:
