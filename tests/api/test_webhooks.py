@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from servin.access.scopes import Scope
+from servin.cli.main import main
 from servin.api.context import SERVICES
 from servin.daemon import wiring
 from servin.daemon.config import DaemonConfig
@@ -203,3 +204,42 @@ async def test_an_answer_500_is_a_system_error(hooks: Hooks, receiver: Receiver)
     data = got[0]["data"]
     assert data["status"] == "error" and data["error"] == "internal_error"
     assert data["message"] == "GET /boom: RuntimeError: a bug"
+
+
+async def test_the_servin_cli(hooks: Hooks, receiver: Receiver, env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """`servin webhook add|list|remove` against this app on TCP, with an admin key (and refused with a write key)."""
+    host = f"tcp://127.0.0.1:{hooks.client.port}"
+
+    async def servin(*argv: str, key: str = "admin") -> tuple[int, str, str]:
+        status = await asyncio.to_thread(main, ["-H", host, "--api-key", hooks.keys[key]["X-API-Key"], *argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    status, out, err = await servin("webhook", "add", "--url", receiver.url, "--events",
+                                    "container.create,container.start")
+    assert status == 0, err
+    hook_id, secret = out.split()
+    assert secret.startswith("whsec_") and "will not be shown again" in err
+    status, out, _err = await servin("webhook", "list")
+    header, row = out.splitlines()
+    assert header.split() == ["ID", "URL", "EVENTS", "CREATED", "LAST", "DELIVERY"]
+    assert row.split()[:3] == [hook_id, receiver.url, "container.create,container.start"] and row.endswith("none")
+    await env.create("via-cli")
+    await receiver.until(1)
+    for _ in range(100):
+        status, out, _err = await servin("webhook", "list")
+        if "204 container.create" in out:
+            break
+        await asyncio.sleep(0.02)
+    assert "204 container.create, Less than a second ago" in out or "204 container.create, 1 second ago" in out
+    status, out, _err = await servin("webhook", "list", "--format", "json")
+    listed = json.loads(out)
+    assert listed["id"] == hook_id and "secret" not in listed and listed["deliveries"][0]["status_code"] == 204
+    status, out, err = await servin("webhook", "add", "--url", receiver.url, "--events", "container.boom")
+    assert status == 1 and "unknown event(s): container.boom" in err
+    status, out, err = await servin("webhook", "list", key="write")
+    assert status == 1 and "needs admin" in err
+    status, out, err = await servin("webhook", "remove", hook_id, "nosuch")
+    assert status == 1 and out == f"{hook_id}\n" and "No such webhook: nosuch" in err
+    empty = (await servin("webhook", "list"))[1]
+    assert empty.splitlines() == ["ID        URL       EVENTS    CREATED   LAST DELIVERY"]
