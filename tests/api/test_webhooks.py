@@ -243,3 +243,26 @@ async def test_the_servin_cli(hooks: Hooks, receiver: Receiver, env: Env, capsys
     assert status == 1 and out == f"{hook_id}\n" and "No such webhook: nosuch" in err
     empty = (await servin("webhook", "list"))[1]
     assert empty.splitlines() == ["ID        URL       EVENTS    CREATED   LAST DELIVERY"]
+
+
+async def test_a_restart_the_policy_cannot_make_is_a_system_error(hooks: Hooks, receiver: Receiver,
+                                                                   env: Env) -> None:
+    await hooks.call("POST", "", 201, json={"url": receiver.url, "events": ["system.error", "container.die"]})
+    cid = await env.run("flaky", Cmd=["sh", "-c", "exit 3"],
+                        HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})
+    env.runtime.start_failures[cid] = (127, "exec: \"nope\": executable file not found in $PATH")
+    got = await receiver.until(2)
+    assert [g["event"] for g in got[:2]] == ["container.die", "system.error"]
+    data = got[1]["data"]
+    assert data["id"] == cid and data["name"] == "flaky" and data["error"] == "restart_failed"
+    assert data["message"].startswith(f"restarting {cid[:12]}: ") and "nope" in data["message"]
+
+
+async def test_a_supervisor_lost_is_a_system_error(hooks: Hooks, receiver: Receiver, env: Env) -> None:
+    await hooks.call("POST", "", 201, json={"url": receiver.url, "events": ["system.error"]})
+    cid = await env.run("orphan", Cmd=["sleep", "100"])
+    env.runtime.shims[cid]._exited.set_exception(ConnectionResetError("the shim's socket closed"))
+    got = await receiver.until(1)
+    assert got[0]["data"]["error"] == "supervisor_lost" and got[0]["data"]["name"] == "orphan"
+    assert "the shim's socket closed" in got[0]["data"]["message"]
+    assert (await env.inspect(cid))["State"]["ExitCode"] == 255

@@ -203,3 +203,19 @@ def test_kill_9_with_deliveries_pending_and_in_flight(daemon: ServinDaemon, rece
     assert got and all(e["event"] == "container.create" for e in got)
     r.check(secret)  # signed with the same secret after both restarts
     assert not [p for p in (daemon.data_root / "webhooks" / "queue").iterdir() if p.stat().st_size]
+
+
+def test_a_restart_that_fails_is_a_system_error(daemon: ServinDaemon, receivers: list[Receiver]) -> None:
+    r = Receiver().start()
+    receivers.append(r)
+    _id, secret = add(daemon, r.url, "system.error")
+    # the restart policy's start finds no /bin/sh any more: the container cannot be restarted
+    daemon.docker("run", "-d", "--name", "broken", "--restart", "on-failure:3", "busybox", "sh", "-c",
+                  "rm /bin/sh; exit 1")
+    got = r.until(1, timeout=15)
+    assert got, daemon.log()
+    data = got[0]["data"]
+    assert got[0]["event"] == "system.error" and data["error"] == "restart_failed" and data["name"] == "broken"
+    assert data["status"] == "error" and "sh" in data["message"]
+    r.check(secret)
+    daemon.docker("rm", "-f", "broken")
