@@ -41,9 +41,14 @@ class HookEvent:
     body: bytes  # the JSON posted, the same at every attempt
 
 
+def event_name(event: Event) -> str | None:
+    """The webhook event's name of an engine event, or None for one no webhook can hear (pause, exec_start...)."""
+    return _NAMES.get((event.type, event.action))
+
+
 def hook_event(event: Event) -> HookEvent | None:
-    """The webhook event of an engine event, or None for one no webhook can hear (pause, exec_start...)."""
-    name = _NAMES.get((event.type, event.action))
+    """The webhook event of an engine event, with its payload."""
+    name = event_name(event)
     if name is None:
         return None
     payload = {"event": name, "timestamp": rfc3339_nano(event.time_nano), "data": _data(name, event)}

@@ -21,7 +21,7 @@ from aiohttp import web
 from servin.core.events import Event, EventBus
 from servin.manage import envelope
 from servin.manage.delivery import Courier, Post, Progress, RetryPolicy, http_poster
-from servin.manage.hookevents import hook_event
+from servin.manage.hookevents import event_name, hook_event
 from servin.manage.hookqueue import Entry, Journal
 from servin.manage.hookstore import (DeliveryRecord, Webhook, WebhookStore, checked_events, checked_secret,
                                      checked_url, now_rfc3339)
@@ -115,12 +115,14 @@ class Webhooks:
 
     def _on_event(self, event: Event) -> None:
         """In the publisher's thread: the entry is written before publish() returns."""
-        he = hook_event(event)
-        if he is None:
+        name = event_name(event)
+        if name is None or not (hearing := self.store.hearing(name)):
             return
+        he = hook_event(event)
+        assert he is not None
         woken = []
         with self._lock:
-            for hook in self.store.hearing(he.name):
+            for hook in hearing:
                 courier = self._couriers.get(hook.id, (None,))[0]
                 if courier is None:
                     continue
