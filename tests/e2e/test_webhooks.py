@@ -219,3 +219,20 @@ def test_a_restart_that_fails_is_a_system_error(daemon: ServinDaemon, receivers:
     assert data["status"] == "error" and "sh" in data["message"]
     r.check(secret)
     daemon.docker("rm", "-f", "broken")
+
+
+def test_volume_and_network_events(daemon: ServinDaemon, receivers: list[Receiver]) -> None:
+    r = Receiver().start()
+    receivers.append(r)
+    _id, secret = add(daemon, r.url, "volume.create,volume.remove,network.create,network.remove")
+    daemon.docker("volume", "create", "hooked-vol")
+    net_id = daemon.docker("network", "create", "hooked-net").stdout.decode().strip()
+    daemon.docker("network", "rm", "hooked-net")
+    daemon.docker("volume", "rm", "hooked-vol")
+    got = r.until(4)
+    assert [(e["event"], e["data"]["name"], e["data"]["status"]) for e in got] == [
+        ("volume.create", "hooked-vol", "created"), ("network.create", "hooked-net", "created"),
+        ("network.remove", "hooked-net", "removed"), ("volume.remove", "hooked-vol", "removed")]
+    assert got[1]["data"]["id"] == net_id and got[1]["data"]["driver"] == "bridge"
+    assert got[0]["data"]["driver"] == "local"
+    r.check(secret)
