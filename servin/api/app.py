@@ -10,7 +10,7 @@ from aiohttp.typedefs import Middleware
 
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
-from servin.api.errors import body_for, error_response, exception_response
+from servin.api.errors import INTERNAL_ERROR_HOOK, body_for, error_response, exception_response
 from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
 from servin.api.wire import versions
 from servin.api.wire.system import ENGINE_VERSION, MIN_API_VERSION
@@ -68,6 +68,8 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
         resp = await handler(request)
     except errors.ServinError as exc:
         resp = exception_response(exc, body_for(request))
+        if resp.status == 500:
+            _internal_error(request, exc.message)
     except web.HTTPNotFound:
         resp = error_response(404, "page not found", body=body_for(request))
     except web.HTTPMethodNotAllowed:
@@ -78,10 +80,17 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
         # the client went away mid-stream (e.g. ^C on `docker logs -f`): nothing to answer
         log.debug("%s %s: client disconnected", request.method, request.path)
         return web.Response(status=204)
-    except Exception:  # a bug: the daemon's log has the traceback, the client a generic 500
+    except Exception as exc:  # a bug: the daemon's log has the traceback, the client a generic 500
         log.exception("%s %s failed", request.method, request.path)
         resp = error_response(500, INTERNAL_ERROR, body=body_for(request))
+        _internal_error(request, f"{type(exc).__name__}: {exc}"[:500])
     return resp
+
+
+def _internal_error(request: web.Request, message: str) -> None:
+    hook = request.app.get(INTERNAL_ERROR_HOOK)
+    if hook is not None:
+        hook(request.method, request.path, message)
 
 
 async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> None:

@@ -48,6 +48,10 @@ WWW_AUTHENTICATE = 'Bearer realm="servin"'
 ErrorBody = Callable[[str, str, Mapping[str, Any] | None], dict[str, Any]]
 ERROR_BODIES = web.AppKey("error_bodies", dict)  # path prefix -> ErrorBody (the daemon adds /api/)
 
+# told (method, path, what went wrong) of every answer 500: the daemon publishes it on its event bus
+InternalErrorHook = Callable[[str, str, str], None]
+INTERNAL_ERROR_HOOK: web.AppKey[InternalErrorHook] = web.AppKey("internal_error_hook")
+
 
 def status_of(exc: errors.ServinError) -> int:
     return _entry(exc)[0]
