@@ -13,8 +13,8 @@ pytestmark = pytest.mark.unit
 SERVIN = Path(__file__).resolve().parents[2] / "servin"
 
 # Modules at the root of the package that any layer may use: error categories, atomic files, the tar
-# stream, the in-root file walk, Docker's stream framing, the version.
-BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "__version__"}
+# stream, the in-root file walk, Docker's stream framing, Docker's sizes and durations, the version.
+BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "units", "__version__"}
 
 # What each layer may import besides BASE and itself.
 ALLOWED: dict[str, set[str]] = {
@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "atomicfile": set(),
     "errors": set(),
     "stdcopy": set(),
+    "units": set(),
 }
 
 
