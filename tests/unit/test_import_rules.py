@@ -13,8 +13,9 @@ pytestmark = pytest.mark.unit
 SERVIN = Path(__file__).resolve().parents[2] / "servin"
 
 # Modules at the root of the package that any layer may use: error categories, atomic files, the tar
-# stream, the in-root file walk, Docker's stream framing, Docker's sizes and durations, the version.
-BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "units", "__version__"}
+# stream, the in-root file walk, Docker's stream framing, Docker's sizes and durations,
+# a container's CPU and memory limits, the version.
+BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "units", "limits", "__version__"}
 
 # What each layer may import besides BASE and itself.
 ALLOWED: dict[str, set[str]] = {
@@ -37,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "stdcopy": set(),
     "units": set(),
+    "limits": set(),
 }
 
 
