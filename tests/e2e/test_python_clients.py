@@ -15,8 +15,8 @@ import pytest
 
 import servin
 from tests.e2e.test_access import Listener
-from tests.e2e.test_tls import free_port
 from tests.support.daemon import running_daemon
+from tests.support.listeners import free_port
 
 pytestmark = pytest.mark.e2e
 DOC = Path(__file__).resolve().parents[2] / "docs" / "python-client.md"
