@@ -22,6 +22,11 @@ class _Group:
     def __init__(self, client: Caller) -> None:
         self._client = client
 
+    def _listing(self, path: str, page: int | None, limit: int | None, *, all: bool = False,
+                 filters: Filters = None) -> Any:
+        query = {"all": all or None, "filter": filter_words(filters), "page": page, "limit": limit}
+        return self._client.request("GET", path, query=query)
+
 
 class System(_Group):
     def info(self) -> dict[str, Any]:
@@ -41,8 +46,7 @@ class Containers(_Group):
     def list(self, all: bool = False, filters: Filters = None, page: int | None = None,
              limit: int | None = None) -> Any:
         """A `Page` of {id, name, image, status, created, ports}: running containers, every one with `all`."""
-        query = {"all": all or None, "filter": filter_words(filters), "page": page, "limit": limit}
-        return self._client.request("GET", "/containers", query=query)
+        return self._listing("/containers", page, limit, all=all, filters=filters)
 
     def get(self, id: str) -> dict[str, Any]:
         """Details by ID, short ID or name, with resource_usage."""
@@ -87,8 +91,7 @@ class Images(_Group):
     def list(self, all: bool = False, filters: Filters = None, page: int | None = None,
              limit: int | None = None) -> Any:
         """A `Page` of {id, repository, tag, created, size}, one item a tag."""
-        query = {"all": all or None, "filter": filter_words(filters), "page": page, "limit": limit}
-        return self._client.request("GET", "/images", query=query)
+        return self._listing("/images", page, limit, all=all, filters=filters)
 
     def get(self, id: str) -> dict[str, Any]:
         """Details with architecture, os, author, config and history."""
@@ -114,7 +117,7 @@ class Webhooks(_Group):
         return self._client.request("POST", "/webhooks", body=body)
 
     def list(self, page: int | None = None, limit: int | None = None) -> Any:
-        return self._client.request("GET", "/webhooks", query={"page": page, "limit": limit})
+        return self._listing("/webhooks", page, limit)
 
     def remove(self, id: str) -> Any:
         return self._client.request("DELETE", f"/webhooks/{segment(id)}")
@@ -129,7 +132,7 @@ class Keys(_Group):
         return self._client.request("POST", "/keys", body=body)
 
     def list(self, page: int | None = None, limit: int | None = None) -> Any:
-        return self._client.request("GET", "/keys", query={"page": page, "limit": limit})
+        return self._listing("/keys", page, limit)
 
     def revoke(self, id: str) -> Any:
         return self._client.request("DELETE", f"/keys/{segment(id)}")
