@@ -52,7 +52,8 @@ class APIClient(docker.DockerClient):
 
 
 class CredentialedAPIClient(docker.APIClient):
-    """docker-py's low-level client with the credential's headers on its session."""
+    """docker-py's low-level client with the credential's headers on its session, and the CA of its TLS
+    configuration used even where the environment names another bundle."""
 
     def __init__(self, headers: Mapping[str, str], **kwargs: Any) -> None:
         self._credential_headers = dict(headers)  # read by the version probe inside super().__init__
@@ -62,6 +63,14 @@ class CredentialedAPIClient(docker.APIClient):
     def _retrieve_server_version(self) -> Any:
         self.headers.update(self._credential_headers)
         return super()._retrieve_server_version()
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the CA of the session: the CA given in
+        `tls` wins here."""
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
 
 
 def credentials(api_key: str | None, token: str | None) -> dict[str, str]:

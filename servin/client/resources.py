@@ -4,7 +4,7 @@ endpoint of `/api/v1`, its query and body named as the reference names them."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 # `filters`: {"status": "exited", "label": ["a=1", "b"]} or ["status=exited", "label=a=1"]
@@ -22,6 +22,11 @@ class _Group:
     def __init__(self, client: Caller) -> None:
         self._client = client
 
+    def _object(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+                body: Any = None) -> dict[str, Any]:
+        """A call that answers one JSON object."""
+        return cast(dict[str, Any], self._client.request(method, path, query=query, body=body))
+
     def _listing(self, path: str, page: int | None, limit: int | None, *, all: bool = False,
                  filters: Filters = None) -> Any:
         query = {"all": all or None, "filter": filter_words(filters), "page": page, "limit": limit}
@@ -31,15 +36,15 @@ class _Group:
 class System(_Group):
     def info(self) -> dict[str, Any]:
         """version, docker_version, platform, cpu_count, memory_total, disk_free."""
-        return self._client.request("GET", "/system/info")
+        return self._object("GET", "/system/info")
 
     def status(self) -> dict[str, Any]:
         """status ("healthy" or what is wrong), services, uptime."""
-        return self._client.request("GET", "/system/status")
+        return self._object("GET", "/system/status")
 
     def stats(self) -> dict[str, Any]:
         """The host now: cpu, memory, disk, network and the containers by state."""
-        return self._client.request("GET", "/system/stats")
+        return self._object("GET", "/system/stats")
 
 
 class Containers(_Group):
@@ -50,20 +55,18 @@ class Containers(_Group):
 
     def get(self, id: str) -> dict[str, Any]:
         """Details by ID, short ID or name, with resource_usage."""
-        return self._client.request("GET", f"/containers/{segment(id)}")
+        return self._object("GET", f"/containers/{segment(id)}")
 
     def start(self, id: str) -> dict[str, Any]:
         """{id, name, status}; starting a running container succeeds."""
-        return self._client.request("POST", f"/containers/{segment(id)}/start")
+        return self._object("POST", f"/containers/{segment(id)}/start")
 
     def stop(self, id: str, timeout: int | None = None) -> dict[str, Any]:
         """`timeout`: seconds before SIGKILL (None: the container's own stop timeout, else 10)."""
-        return self._client.request(
-            "POST", f"/containers/{segment(id)}/stop", query={"timeout": timeout})
+        return self._object("POST", f"/containers/{segment(id)}/stop", query={"timeout": timeout})
 
     def restart(self, id: str, timeout: int | None = None) -> dict[str, Any]:
-        return self._client.request(
-            "POST", f"/containers/{segment(id)}/restart", query={"timeout": timeout})
+        return self._object("POST", f"/containers/{segment(id)}/restart", query={"timeout": timeout})
 
     def logs(self, id: str, tail: int | str | None = None, since: float | str | None = None,
              until: float | str | None = None, stdout: bool | None = None, stderr: bool | None = None,
@@ -95,16 +98,15 @@ class Images(_Group):
 
     def get(self, id: str) -> dict[str, Any]:
         """Details with architecture, os, author, config and history."""
-        return self._client.request("GET", f"/images/{segment(id)}")
+        return self._object("GET", f"/images/{segment(id)}")
 
     def pull(self, repository: str, tag: str = "latest") -> dict[str, Any]:
         """Pulls through the daemon (its registry credentials) and answers {id, repository, tag, size}."""
-        return self._client.request(
-            "POST", "/images/pull", body={"repository": repository, "tag": tag})
+        return self._object("POST", "/images/pull", body={"repository": repository, "tag": tag})
 
     def remove(self, id: str, force: bool = False, noprune: bool = False) -> dict[str, Any]:
-        return self._client.request(
-            "DELETE", f"/images/{segment(id)}", query={"force": force or None, "noprune": noprune or None})
+        query = {"force": force or None, "noprune": noprune or None}
+        return self._object("DELETE", f"/images/{segment(id)}", query=query)
 
 
 class Webhooks(_Group):
@@ -114,7 +116,7 @@ class Webhooks(_Group):
         body: dict[str, Any] = {"url": url, "events": list(events)}
         if secret is not None:
             body["secret"] = secret
-        return self._client.request("POST", "/webhooks", body=body)
+        return self._object("POST", "/webhooks", body=body)
 
     def list(self, page: int | None = None, limit: int | None = None) -> Any:
         return self._listing("/webhooks", page, limit)
@@ -129,7 +131,7 @@ class Keys(_Group):
         """A new API key; the answer's "key" is its text, shown this once. `expires`: "30d"; `rate_limit`:
         "10/s"."""
         body = {"name": name, "scope": scope, "expires": expires, "rate_limit": rate_limit}
-        return self._client.request("POST", "/keys", body=body)
+        return self._object("POST", "/keys", body=body)
 
     def list(self, page: int | None = None, limit: int | None = None) -> Any:
         return self._listing("/keys", page, limit)
@@ -142,13 +144,13 @@ class Tokens(_Group):
     def create(self, scope: str | None = None, ttl: str | None = None, subject: str | None = None) -> dict[str, Any]:
         """A bearer token of the daemon's own (HS256)."""
         body = {k: v for k, v in (("scope", scope), ("ttl", ttl), ("subject", subject)) if v is not None}
-        return self._client.request("POST", "/tokens", body=body)
+        return self._object("POST", "/tokens", body=body)
 
 
 class Troubleshoot(_Group):
     def connection(self) -> dict[str, Any]:
         """{connected, issues, fixes} about this daemon's sockets, data root, cgroups and overlay."""
-        return self._client.request("GET", "/monitoring/troubleshoot/connection")
+        return self._object("GET", "/monitoring/troubleshoot/connection")
 
 
 def segment(value: str) -> str:

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import servin
+from servin.access.certs import generate
+from servin.access.tls import ServerTLS, server_context
 from servin.client.management import parse_base_url
 from servin.client.tls import TLSConfig
 from servin.errors import InvalidArgument
@@ -91,6 +93,22 @@ def server() -> Iterator[tuple[Scripted, str]]:
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
     yield script, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[Scripted, str, Path]]:
+    """An HTTPS server that asks for a client certificate its CA signed."""
+    certs = tmp_path / "certs"
+    generate(certs, [])
+    ctx = server_context(ServerTLS(cert=certs / "server-cert.pem", key=certs / "server-key.pem", ca=certs / "ca.pem",
+                                   verify=True))
+    script = Scripted()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), script.handler())
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield script, f"https://localhost:{httpd.server_address[1]}", certs
     httpd.shutdown()
     httpd.server_close()
 
@@ -222,6 +240,22 @@ def test_the_management_api_over_a_unix_socket(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_https_with_a_ca_and_a_client_certificate(tls_server: tuple[Scripted, str, Path]) -> None:
+    script, url, certs = tls_server
+    script.on("GET", "/api/v1/system/status", body=ok({"status": "healthy"}))
+    script.on("GET", "/v1.41/containers/json", body=[])
+    tls = servin.TLSConfig(ca_cert=certs / "ca.pem", client_cert=(certs / "cert.pem", certs / "key.pem"))
+    assert servin.ManagementClient("k", url + "/api/v1", tls=tls).system.status() == {"status": "healthy"}
+    assert servin.APIClient(base_url=url, tls=tls, api_key="k", version="1.41").containers.list() == []
+    assert [s.headers["x-api-key"] for s in script.seen] == ["k", "k"]
+    with pytest.raises(servin.ManagementError) as caught:  # no client certificate: the handshake fails
+        servin.ManagementClient("k", url, tls=servin.TLSConfig(ca_cert=certs / "ca.pem")).system.status()
+    assert caught.value.code == "CONNECTION_FAILED"
+    with pytest.raises(servin.ManagementError) as caught:  # the system's CAs do not know this one
+        servin.ManagementClient("k", url).system.status()
+    assert caught.value.code == "CONNECTION_FAILED" and "certificate" in caught.value.message
 
 
 @pytest.mark.parametrize(("url", "where", "prefix"), [
