@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from servin import errors
+from servin import errors, units
 from servin.api.wire import fields as wire_fields
 from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import ports as wire_ports
@@ -514,31 +514,8 @@ def _status_text(c: Container, now_ns: int) -> str:
 
 
 def human_duration(ns: int) -> str:
-    """Docker's units.HumanDuration."""
-    s = max(ns, 0) / 1e9
-    if s < 1:
-        return "Less than a second"
-    if s < 2:
-        return "1 second"
-    if s < 60:
-        return f"{int(s)} seconds"
-    m = s / 60
-    if m < 2:
-        return "About a minute"
-    if m < 60:
-        return f"{int(m)} minutes"
-    h = m / 60
-    if h < 2:
-        return "About an hour"
-    if h < 48:
-        return f"{int(h)} hours"
-    if h < 24 * 7 * 2:
-        return f"{int(h / 24)} days"
-    if h < 24 * 30 * 2:
-        return f"{int(h / 24 / 7)} weeks"
-    if h < 24 * 365 * 2:
-        return f"{int(h / 24 / 30)} months"
-    return f"{int(h / 24 / 365)} years"
+    """Docker's units.HumanDuration of a span in nanoseconds."""
+    return units.human_duration(ns / 1e9)
 
 
 @versions.answer("ContainerSummary")
