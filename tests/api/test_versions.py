@@ -118,3 +118,35 @@ async def test_info_by_version(env):
     assert old["RuncCommit"] == {"ID": "", "Expected": ""} and new["RuncCommit"] == {"ID": ""}
     assert "CDISpecDirs" not in old and new["CDISpecDirs"] == []
     assert "FirewallBackend" not in old and new["FirewallBackend"]["Driver"] == "iptables"
+
+
+async def test_kernel_memory_is_ignored_from_1_42(env):
+    body = {"Image": "busybox", "HostConfig": {"KernelMemory": 64 << 20}}
+    old = await env.client.post("/v1.41/containers/create", json=body)
+    new = await env.client.post("/v1.42/containers/create", json=body)
+    assert old.status == new.status == 201
+    assert any("kernel memory" in w for w in (await old.json())["Warnings"])
+    assert (await new.json())["Warnings"] == []
+
+
+async def test_platform_parameters_of_the_image_routes(env):
+    arch = env.images.get("busybox").architecture
+    mine = json.dumps({"os": "linux", "architecture": arch})
+    other = json.dumps({"os": "linux", "architecture": "s390x"})
+    for path in ("/v1.49/images/busybox/json", "/v1.48/images/busybox/history", "/v1.48/images/busybox/get"):
+        assert (await env.client.get(path, params={"platform": mine})).status == 200, path
+        r = await env.client.get(path, params={"platform": other})
+        assert r.status == 404, path
+        assert (await r.json())["message"] == (
+            f"image with reference busybox was found but its platform (linux/{arch}) "
+            "does not match the specified platform (linux/s390x)")
+    r = await env.client.get("/v1.48/images/busybox/json", params={"platform": other})  # read from 1.49 on
+    assert r.status == 200
+    r = await env.client.get("/v1.51/images/busybox/get", params=[("platform", mine), ("platform", other)])
+    assert r.status == 400 and "use API version 1.52 or later" in (await r.json())["message"]
+    r = await env.client.get("/v1.52/images/busybox/get", params=[("platform", mine), ("platform", other)])
+    assert r.status == 200
+    r = await env.client.get("/v1.49/images/busybox/json", params={"platform": "{bad"})
+    assert r.status == 400
+    r = await env.client.delete("/v1.50/images/busybox", params={"platforms": other})
+    assert r.status == 404 and env.images.get("busybox")

@@ -67,7 +67,8 @@ class Since:
 
 @dataclass(frozen=True, slots=True)
 class Until:
-    """A field that exists below `version` only: left out of answers at `version` and newer."""
+    """A field that exists below `version` only: left out of answers at `version` and newer, ignored in
+    requests of those versions."""
     path: str
     version: Version
 
@@ -198,12 +199,27 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
     ),
 }
 # request bodies: by the Go struct they are decoded into (gojson's GoType.name)
-REQUESTS: dict[str, tuple[Rule, ...]] = {}
+REQUESTS: dict[str, tuple[Rule, ...]] = {
+    "container.CreateRequest": (
+        Until("HostConfig.KernelMemory", (1, 42)),  # ignored from 1.42 on
+    ),
+    "container.UpdateConfig": (
+        Until("KernelMemory", (1, 42)),
+        Until("KernelMemoryTCP", (1, 52)),
+    ),
+}
 # query parameters a version did not know (dropped, as dockerd reads them only from their version on):
 # route (the path template without its version) -> parameter -> first version
 QUERIES: dict[str, Mapping[str, Version]] = {
     "/images/json": {"shared-size": (1, 42), "manifests": (1, 47), "identity": (1, 54)},
     "/system/df": {"type": (1, 42), "verbose": (1, 52)},
+    "/images/{name}/json": {"platform": (1, 49), "manifests": (1, 48)},
+    "/images/{name}/history": {"platform": (1, 48)},
+    "/images/{name}/get": {"platform": (1, 48)},
+    "/images/get": {"platform": (1, 48)},
+    "/images/load": {"platform": (1, 48)},
+    "/images/{name}/push": {"platform": (1, 46)},
+    "/images/{name}": {"platforms": (1, 50)},
 }
 # routes that exist from a version on: "METHOD /path" -> first version
 ROUTES: dict[str, Version] = {
@@ -214,6 +230,8 @@ VALUES: dict[str, Changed] = {
     # GET /events without an Accept that picks one
     "events media type": Changed((1, 52), "application/json", "application/jsonl"),
     # logs without a TTY, and the 101 upgrades of attach and exec start without one
+    # the image routes' `platform` parameter repeated
+    "several platforms": Changed((1, 52), False, True),
     "multiplexed stream media type": Changed((1, 42), "application/vnd.docker.raw-stream",
                                              "application/vnd.docker.multiplexed-stream"),
 }
@@ -264,7 +282,7 @@ def shape_request(kind: str, body: Any) -> Any:
     for rule in rules:
         if isinstance(rule, Needs) and v < rule.version and _present(body, rule.path.split(".")):
             raise errors.InvalidArgument(f"{rule.name or rule.path} needs API v{text(rule.version)} or newer")
-        if isinstance(rule, Since) and v < rule.version:
+        if isinstance(rule, Since) and v < rule.version or isinstance(rule, Until) and v >= rule.version:
             _remove(body, rule.path.split("."))
         elif isinstance(rule, Before) and v < rule.version:
             body = _change(body, rule.path.split(".") if rule.path else [], rule.change)
