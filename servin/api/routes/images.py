@@ -132,7 +132,7 @@ async def _platforms_match(request: web.Request, names: list[str], known: Image 
     """dockerd's 404 unless each image's platform is among the request's `platform(s)` (none: any)."""
     wanted = platforms.decode(request.query.getall("platform", []) or request.query.getall("platforms", []))
     for name in names if wanted else ():
-        img = known or await asyncio.to_thread(services(request).images.get, name)
+        img = known if known is not None else await asyncio.to_thread(services(request).images.get, name)
         platforms.require(img, name, wanted)
 
 
