@@ -86,3 +86,12 @@ def test_query_parameters_and_routes_of_a_newer_version(monkeypatch: pytest.Monk
     at((1, 55))
     assert versions.query_at_version("/containers/{id}/stop", params) == params
     versions.check_route("GET", "/images/{name}/attestations")
+
+
+def test_websocket_attach_has_all_streams_below_1_42() -> None:
+    asked = [("stdout", "1"), ("logs", "1")]
+    at((1, 41))
+    assert sorted(versions.query_at_version("/containers/{id}/attach/ws", asked)) == [
+        ("logs", "1"), ("stderr", "1"), ("stdin", "1"), ("stdout", "1")]
+    at((1, 42))
+    assert versions.query_at_version("/containers/{id}/attach/ws", asked) == asked

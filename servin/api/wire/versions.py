@@ -221,6 +221,11 @@ QUERIES: dict[str, Mapping[str, Version]] = {
     "/images/{name}/push": {"platform": (1, 46)},
     "/images/{name}": {"platforms": (1, 50)},
 }
+# query parameters a version did not read, fixed to what it did: route -> (first version reading them, values)
+FIXED_QUERIES: dict[str, tuple[Version, Mapping[str, str]]] = {
+    # below 1.42 a websocket attach has all three streams, whatever it asks
+    "/containers/{id}/attach/ws": ((1, 42), {"stdin": "1", "stdout": "1", "stderr": "1"}),
+}
 # routes that exist from a version on: "METHOD /path" -> first version
 ROUTES: dict[str, Version] = {
     "GET /images/{name}/attestations": (1, 55),
@@ -290,10 +295,19 @@ def shape_request(kind: str, body: Any) -> Any:
 
 
 def query_at_version(route: str, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The parameters of a request to `route` its version knows."""
+    """The parameters of a request to `route` as its version reads them (unknown ones dropped, fixed ones set)."""
     since = QUERIES.get(route, {})
     v = current()
-    return [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    kept = [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    first, fixed = FIXED_QUERIES.get(route, ((0, 0), {}))
+    if v < first:
+        kept = [(k, val) for k, val in kept if k not in fixed] + list(fixed.items())
+    return kept
+
+
+def shapes_query(route: str) -> bool:
+    """Whether `route` has query parameters that differ by version."""
+    return route in QUERIES or route in FIXED_QUERIES
 
 
 def check_route(method: str, route: str) -> None:
