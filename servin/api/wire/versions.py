@@ -220,6 +220,7 @@ QUERIES: dict[str, Mapping[str, Version]] = {
     "/images/load": {"platform": (1, 48)},
     "/images/{name}/push": {"platform": (1, 46)},
     "/images/{name}": {"platforms": (1, 50)},
+    "/build/prune": {"reserved-space": (1, 48), "max-used-space": (1, 48), "min-free-space": (1, 48)},
 }
 # query parameters a version did not read, fixed to what it did: route -> (first version reading them, values)
 FIXED_QUERIES: dict[str, tuple[Version, Mapping[str, str]]] = {
