@@ -15,7 +15,7 @@ from servin.registry.service import RegistrySettings
 
 API_VERSION = versions.text(versions.MAX_VERSION)
 MIN_API_VERSION = versions.text(versions.MIN_VERSION)
-ENGINE_VERSION = f"20.10.24+servin.{__version__}"
+ENGINE_VERSION = f"29.7.2+servin.{__version__}"  # the Docker Engine that serves API 1.55
 GIT_COMMIT = "servin"
 
 

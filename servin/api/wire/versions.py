@@ -24,7 +24,7 @@ from servin import errors
 Version = tuple[int, int]
 
 MIN_VERSION: Version = (1, 24)
-MAX_VERSION: Version = (1, 41)
+MAX_VERSION: Version = (1, 55)
 
 _current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version")
 
