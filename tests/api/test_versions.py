@@ -150,3 +150,16 @@ async def test_platform_parameters_of_the_image_routes(env):
     assert r.status == 400
     r = await env.client.delete("/v1.50/images/busybox", params={"platforms": other})
     assert r.status == 404 and env.images.get("busybox")
+
+
+async def test_shared_size_from_1_42(env):
+    cid = await env.create("committed")
+    r = await env.client.post("/commit", params={"container": cid, "repo": "child"})  # busybox's layers + one
+    assert r.status == 201
+    busybox = env.images.get("busybox")
+    base = sum(env.images.layers.size(d) for d in set(busybox.diff_ids))
+    old = {i["Id"]: i for i in await get(env, "/v1.41/images/json?shared-size=1")}
+    new = {i["Id"]: i for i in await get(env, "/v1.42/images/json?shared-size=1")}
+    assert old[busybox.id]["SharedSize"] == -1  # not read before 1.42
+    assert new[busybox.id]["SharedSize"] == base > 0
+    assert {i["SharedSize"] for i in await get(env, "/v1.42/images/json")} == {-1}

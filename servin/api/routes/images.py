@@ -118,7 +118,9 @@ async def list_(request: web.Request) -> web.Response:
     users: dict[str, int] = {}
     for item in services(request).container_views.list({}, all_=True, limit=0):
         users[item.container.image_id] = users.get(item.container.image_id, 0) + 1
-    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0)))
+    shared = await asyncio.to_thread(services(request).images.shared_sizes) if flag(request, "shared-size") else {}
+    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0),
+                                         lambda image_id: shared.get(image_id, -1)))
 
 
 async def _image(request: web.Request, name: str) -> Image:
