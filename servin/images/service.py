@@ -356,6 +356,13 @@ class ImageService:
             lambda: query.select_images(self.list(), wanted, all_=all_, resolve=self.get,
                                         label_matches=query.label_matches))
 
+    def created(self, image_id: str, tagged: str = "") -> None:
+        """The `create` event of an image a commit made (dockerd's CommitImage), then the `tag` of the
+        reference it was given; on the loop, after the commit."""
+        self.events(named("create", image_id))
+        if tagged:
+            self.events(named("tag", image_id, refs.familiar(tagged)))
+
     def shared_sizes(self) -> dict[str, int]:
         """Each image's bytes in layers another image holds too (`docker images` SharedSize, API 1.42)."""
         images = self.list()

@@ -163,3 +163,17 @@ async def test_shared_size_from_1_42(env):
     assert old[busybox.id]["SharedSize"] == -1  # not read before 1.42
     assert new[busybox.id]["SharedSize"] == base > 0
     assert {i["SharedSize"] for i in await get(env, "/v1.42/images/json")} == {-1}
+
+
+async def test_a_commit_logs_an_image_create_event_from_1_46(env):
+    cid = await env.create("made")
+    since = time.time() - 1
+    r = await env.client.post("/commit", params={"container": cid, "repo": "made"})
+    image_id = (await r.json())["Id"]
+    path = f"/events?since={since}&until={int(time.time()) + 1}&filters=" + json.dumps({"type": ["image"]})
+    seen = {}
+    for v in ("1.45", "1.46"):
+        r = await env.client.get(f"/v{v}{path}")
+        seen[v] = [(e["Action"], e["Actor"]["ID"]) for e in map(json.loads, (await r.read()).splitlines())]
+    assert ("create", image_id) in seen["1.46"] and ("tag", image_id) in seen["1.46"]
+    assert ("create", image_id) not in seen["1.45"] and ("tag", image_id) in seen["1.45"]

@@ -133,8 +133,9 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int,
 
 
 @versions.answer("Event")
-def event(ev: Event) -> dict[str, Any]:
-    """Docker's events message (the legacy status, id and from of older versions: versions.py)."""
+def event(ev: Event) -> dict[str, Any] | None:
+    """Docker's events message (the legacy status, id and from of older versions: versions.py); None for an
+    event the request's version does not know."""
     return {
         "Type": ev.type,
         "Action": ev.action,

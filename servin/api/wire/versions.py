@@ -130,6 +130,11 @@ def _legacy_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _no_image_create(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Image `create` events (a commit's) came with 1.46: none for older clients."""
+    return None if event.get("Type") == "image" and event.get("Action") == "create" else event
+
+
 def _count_unknown(_count: Any) -> int:
     return -1  # below 1.51 an image summary's Containers is not counted
 
@@ -179,6 +184,7 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         *(Since(name, (1, 52)) for name in ("ImageUsage", "ContainerUsage", "VolumeUsage", "BuildCacheUsage")),
     ),
     "Event": (
+        Before((1, 46), _no_image_create),
         Before((1, 52), _legacy_event),
     ),
     "Info": (
@@ -254,7 +260,8 @@ T = TypeVar("T")
 
 
 def shape(kind: str, obj: T) -> T:
-    """`obj`, an answer of `kind` in the newest shape, as the current version shapes it (in place)."""
+    """`obj`, an answer of `kind` in the newest shape, as the current version shapes it (in place); None
+    when that version has no such answer (an event it did not know)."""
     rules = RESPONSES.get(kind)
     if not rules:
         return obj
@@ -266,6 +273,8 @@ def shape(kind: str, obj: T) -> T:
             _remove(obj, rule.path.split("."), only_empty=True)
         elif isinstance(rule, Before) and v < rule.version:
             obj = _change(obj, rule.path.split(".") if rule.path else [], rule.change)
+            if obj is None:  # not part of this version's answer at all
+                return obj
     return obj
 
 
