@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from servin.api.wire import versions
+from servin.api.wire import create_warnings, versions
 
 NEWEST = (1, 55)
 
@@ -177,3 +177,17 @@ async def test_a_commit_logs_an_image_create_event_from_1_46(env):
         seen[v] = [(e["Action"], e["Actor"]["ID"]) for e in map(json.loads, (await r.read()).splitlines())]
     assert ("create", image_id) in seen["1.46"] and ("tag", image_id) in seen["1.46"]
     assert ("create", image_id) not in seen["1.45"] and ("tag", image_id) in seen["1.45"]
+
+
+async def test_create_warnings_of_1_48_and_1_52(env):
+    body = {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": []}, "VolumeDriver": "local",
+                                               "Mounts": [{"Type": "volume", "Target": "/data"}]}}
+    said = {}
+    for v in ("1.47", "1.48", "1.52"):
+        r = await env.client.post(f"/v{v}/containers/create", json=body)
+        assert r.status == 201, await r.text()
+        said[v] = (await r.json())["Warnings"]
+    assert said["1.47"] == []
+    assert said["1.48"] == [create_warnings.VOLUME_DRIVER]
+    assert said["1.52"] == [create_warnings.VOLUME_DRIVER, "Following container port(s) have an empty list of "
+                            "port-bindings: 80/tcp. Such bindings will be discarded in a future version."]

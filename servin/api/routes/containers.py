@@ -16,6 +16,7 @@ from servin.api import streams
 from servin.api.errors import json_response
 from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
+from servin.api.wire import create_warnings
 from servin.api.wire import stats as wire_stats
 from servin.api.wire import updates as wire_updates
 from servin.api.wire.filters import parse_filters
@@ -33,6 +34,7 @@ async def create(request: web.Request) -> web.Response:
     config, host = wire.parse_create(body)
     engine = services(request).containers
     host, warnings = engine.verify(host)  # dockerd's checks, before the image is looked up
+    warnings = [*warnings, *create_warnings.of(body)]
     c = await engine.create(config, host, request.query.get("name"), endpoints=wire.parse_networking(body))
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 

@@ -242,6 +242,9 @@ VALUES: dict[str, Changed] = {
     # GET /events without an Accept that picks one
     "events media type": Changed((1, 52), "application/json", "application/jsonl"),
     # logs without a TTY, and the 101 upgrades of attach and exec start without one
+    # container create's warnings (create_warnings.py)
+    "volume-driver warning": Changed((1, 48), False, True),
+    "empty port-bindings warning": Changed((1, 52), False, True),
     # the image routes' `platform` parameter repeated
     "several platforms": Changed((1, 52), False, True),
     "multiplexed stream media type": Changed((1, 42), "application/vnd.docker.raw-stream",
