@@ -13,7 +13,7 @@ from servin.api.wire import volumes as wire
 from servin.api.wire.filters import parse_filters
 
 LIST_FILTERS = frozenset({"dangling", "driver", "label", "name"})
-PRUNE_FILTERS = frozenset({"label", "label!"})
+PRUNE_FILTERS = frozenset({"label", "label!", "all"})
 
 
 def _volumes(request: web.Request) -> VolumesBackend:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from servin import errors
+from servin.api.wire import compat
 
 Version = tuple[int, int]
 
@@ -88,6 +90,15 @@ class Needs:
     name: str = ""  # how dockerd's message names it, when not its path
 
 
+@dataclass(frozen=True, slots=True)
+class FilterBefore:
+    """Requests below `version` filter as if they had `key=value` in their `filters` parameter (for a
+    default a newer version changed: volume prune's all=true)."""
+    key: str
+    value: str
+    version: Version
+
+
 Rule = Since | Until | Before | Needs
 
 # answers: by the kind a wire function declares with @answer
@@ -99,6 +110,27 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {}
 QUERIES: dict[str, Mapping[str, Version]] = {}
 # routes that exist from a version on: "METHOD /path" -> first version
 ROUTES: dict[str, Version] = {}
+# filters a version implied: route -> rules
+FILTERS: dict[str, tuple[FilterBefore, ...]] = {}
+
+# ---- container config: mounts, console size, annotations, healthcheck (dockerd's postContainersCreate) ----
+REQUESTS["container.CreateRequest"] = (
+    Before((1, 42), compat.mounts_before_1_42, "HostConfig.Mounts"),
+    Before((1, 42), compat.no_console_size, "HostConfig.ConsoleSize"),
+    Since("HostConfig.Annotations", (1, 43)),
+    Since("Healthcheck.StartInterval", (1, 44)),
+    Needs("HostConfig.Mounts.*.BindOptions.ReadOnlyForceRecursive", (1, 44), "BindOptions.ReadOnlyForceRecursive"),
+    Before((1, 44), compat.read_only_non_recursive, "HostConfig"),
+    Needs("HostConfig.Mounts.*.VolumeOptions.Subpath", (1, 45), "VolumeOptions.Subpath"),
+    Since("HostConfig.Mounts.*.TmpfsOptions.Options", (1, 46)),
+    Before((1, 48), compat.no_image_mounts, "HostConfig.Mounts"),
+)
+REQUESTS["container.ExecOptions"] = (Since("ConsoleSize", (1, 42)),)
+REQUESTS["container.ExecStartOptions"] = (Since("ConsoleSize", (1, 42)),)
+RESPONSES["ContainerSummary"] = (Since("HostConfig.Annotations", (1, 46)),)
+QUERIES["/containers/{id}/stop"] = {"signal": (1, 42)}
+QUERIES["/containers/{id}/restart"] = {"signal": (1, 42)}
+FILTERS["/volumes/prune"] = (FilterBefore("all", "true", (1, 42)),)
 
 
 # ---- applying them --------------------------------------------------------------------------------
@@ -147,10 +179,29 @@ def shape_request(kind: str, body: Any) -> Any:
 
 
 def query_at_version(route: str, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The parameters of a request to `route` its version knows."""
+    """The parameters of a request to `route` its version knows, with the filters it implied."""
     since = QUERIES.get(route, {})
     v = current()
-    return [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    known = [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    implied = [f for f in FILTERS.get(route, ()) if v < f.version]
+    if not implied:
+        return known
+    raw = next((val for k, val in known if k == "filters"), "") or "{}"
+    try:
+        filters = json.loads(raw)
+    except ValueError:
+        return known  # the handler's 400
+    if not isinstance(filters, dict):
+        return known
+    for f in implied:
+        given = filters.get(f.key)
+        if isinstance(given, list):
+            filters[f.key] = given if f.value in given else [*given, f.value]
+        elif isinstance(given, dict):
+            filters[f.key] = {**given, f.value: True}
+        else:
+            filters[f.key] = {f.value: True} if given is None else [given, f.value]
+    return [(k, val) for k, val in known if k != "filters"] + [("filters", json.dumps(filters))]
 
 
 def check_route(method: str, route: str) -> None:
