@@ -79,7 +79,8 @@
  *        mode decimal) after the mounts, its parent resolved inside the root; an existing one is
  *        left; a refused mknod fails the start (no bind fallback: the path is the container's)
  *   mount 6 source target fstype flags data attr   as mount 5, then `attr` "rro": the mount and every
- *        mount below it made read-only (mount_setattr AT_RECURSIVE; fails the start where impossible)
+ *        mount below it made read-only (mount_setattr AT_RECURSIVE; fails the start where impossible),
+ *        or "subpath=<path>": the mount narrowed to that subdirectory of it (resolved inside it)
  *   a bind with `data`: the path `data` inside `source` (resolved in it as in the root: a volume's
  *        subpath), which must exist
  *   mount fstype "nsbind": bind path `data` of the mount namespace `source` (/proc/<pid>/ns/mnt),
@@ -826,6 +827,30 @@ static int mount_target(int rootfd, const char *target, enum inroot_make make)
     return fd;
 }
 
+/* The mount on `target` narrowed to its subdirectory `sub` (resolved inside it, never out of it): the
+   subdirectory is cloned (open_tree), the whole mount detached, the clone moved onto the target (an
+   image mount's ImageOptions.Subpath). */
+static void narrow_to_subpath(int rootfd, const char *target, const char *sub)
+{
+    char at[64];
+    int top = mount_target(rootfd, target, INROOT_OPEN);
+    int dir = inroot_resolve(top, sub, INROOT_OPEN);
+    if (dir < 0)
+        child_fail(1, "subpath %s of %s: %s", sub, target, strerror(errno));
+    int tree = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0)
+        child_fail(1, "subpath %s of %s: %s", sub, target, strerror(errno));
+    close(dir);
+    if (umount2(inroot_fdpath(top, at, sizeof at), MNT_DETACH) < 0)
+        child_fail(1, "unmount %s: %s", target, strerror(errno));
+    close(top);
+    int fd = mount_target(rootfd, target, INROOT_OPEN);
+    if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        child_fail(1, "mount subpath %s on %s: %s", sub, target, strerror(errno));
+    close(tree);
+    close(fd);
+}
+
 /* A plan mount of fstype "symlink": `target` becomes a symlink to `source`, made in its parent
    directory resolved inside the root (e.g. /sys/fs/cgroup/cpu -> cpu,cpuacct). */
 static void make_symlink(int rootfd, const struct mountent *m)
@@ -934,6 +959,8 @@ static void do_mount(int rootfd, const struct mountent *m)
     int remount = (flags & MS_BIND) && (flags & ~(MS_BIND | MS_REC | PROPAGATION));
     int devtmpfs = !strcmp(m->target, "/dev") && !strcmp(m->fstype, "tmpfs");
     int rro = !strcmp(m->attr, "rro");
+    if (!strncmp(m->attr, "subpath=", 8))
+        narrow_to_subpath(rootfd, m->target, m->attr + 8);
     if (!remount && !(flags & PROPAGATION) && !devtmpfs && !rro)
         return;
     fd = mount_target(rootfd, m->target, INROOT_OPEN);

@@ -175,8 +175,11 @@ class Creator:
         if req.type == "tmpfs":
             return MountPoint(type="tmpfs", destination=req.target, rw=not req.read_only,
                               options=req.tmpfs_options)
-        if req.type == "image":
-            raise errors.NotImplementedYet("mounts of type image are not supported by Servin yet")
+        if req.type == "image":  # its layers, read-only (an overlay without an upper dir, at start)
+            image = self.images.get(req.source)
+            layers = tuple(str(p) for p in reversed(self.images.layer_dirs(image.id)))
+            return MountPoint(type="image", source=req.source, destination=req.target, rw=False,
+                              propagation="rprivate", subpath=req.subpath, image=image.id, layers=layers)
         if self.volumes is None:
             raise errors.NotImplementedYet("volumes are not available")
         vol, created = self.volumes.create(req.source or None, driver=volume_driver or "local",

@@ -112,6 +112,7 @@ class MountPoint:
     read_only_non_recursive: bool = False  # read-only, its submounts left as they are
     read_only_force_recursive: bool = False  # recursively read-only, or the start fails
     subpath: str = ""  # mounted: this subdirectory of the volume or the image (resolved inside it at start)
+    image: str = ""  # an image mount: the image's id (in use while the container exists)
     layers: tuple[str, ...] = ()  # an image mount: its layer directories, topmost first
 
 

@@ -290,6 +290,13 @@ def _user_mount(mp: MountPoint, recursive_ro: bool = False) -> dict[str, Any]:
     if mp.type == "tmpfs":
         opts = [o for o in ("noexec", "nosuid", "nodev") if o[2:] not in mp.options]
         return {"destination": mp.destination, "type": "tmpfs", "source": "tmpfs", "options": opts + list(mp.options)}
+    if mp.type == "image":  # moby's image mount: the image's rootfs, read-only
+        subpath = [f"x-servin.subpath={mp.subpath}"] if mp.subpath else []
+        if len(mp.layers) == 1:  # overlay wants two lower dirs without an upper one
+            return {"destination": mp.destination, "type": "bind", "source": mp.layers[0],
+                    "options": ["rbind", "ro", "nosuid", "nodev", "rprivate", *subpath]}
+        return {"destination": mp.destination, "type": "overlay", "source": "overlay",
+                "options": ["ro", "nosuid", "nodev", f"lowerdir={':'.join(mp.layers)}", *subpath]}
     if mp.fstype:  # a local volume with type/device/o: mounted inside the container
         if "bind" in mp.options:
             return {"destination": mp.destination, "type": "bind", "source": mp.device,

@@ -153,8 +153,10 @@ def plan_from_oci(
             mounts.extend(cgroup_mounts(target, flags, cgroup_v1_hierarchies,
                                          cgroups_path=linux.get("cgroupsPath") or "",
                                          cgroupns=bool(namespaces & CLONE_NEWCGROUP)))
-        else:
-            mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data))
+        else:  # a subpath: the mount narrowed to it (an image mount's)
+            subpath, attr = bind_extras(m.get("options") or [])
+            mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data,
+                                attr=f"subpath={subpath}" if subpath else attr))
 
     caps = process.get("capabilities") or {}
     rlimits = tuple(

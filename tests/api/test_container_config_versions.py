@@ -190,6 +190,23 @@ async def test_image_mounts_need_1_48(env) -> None:
         'invalid mount config for type "bind": field ImageOptions must not be specified'
 
 
+async def test_image_mount_is_the_images_layers_read_only_and_keeps_the_image(env) -> None:
+    mount = {"Type": "image", "Source": "busybox", "Target": "/img", "ImageOptions": {"Subpath": "bin"}}
+    cid = await create(env, "1.48", HostConfig={"Mounts": [mount]})
+    m = mount_at(await started_spec(env, cid), "/img")
+    layers = [str(p) for p in reversed(env.images.layer_dirs("busybox"))]
+    assert layers and m == {"destination": "/img", "type": "bind", "source": layers[0],  # one layer: a bind
+                            "options": ["rbind", "ro", "nosuid", "nodev", "rprivate", "x-servin.subpath=bin"]}
+    info = await inspect(env, "1.55", cid)
+    assert info["HostConfig"]["Mounts"] == [mount]
+    assert info["Mounts"] == [{"Type": "image", "Source": "busybox", "Destination": "/img", "Mode": "",
+                               "RW": False, "Propagation": "rprivate"}]
+    r = await env.client.delete("/images/busybox")
+    assert r.status == 409, await r.text()
+    assert await create(env, "1.48", 404, HostConfig={"Mounts": [{**mount, "Source": "nosuch:1"}]}) == \
+        "No such image: nosuch:1"
+
+
 # ---- HostConfig.ConsoleSize (1.42) --------------------------------------------------------------
 
 async def test_console_size_from_1_42(env) -> None:

@@ -70,3 +70,16 @@ async def test_missing_subpath_fails_the_start(env: Env, tmp_path: Path) -> None
     with pytest.raises(StartFailed) as ei:
         await run(env, ["true"], mounts=(bind(vol, "rprivate", "x-servin.subpath=nope", dest="/d"),))
     assert "subpath nope of" in ei.value.message and "No such file or directory" in ei.value.message
+
+
+async def test_overlay_narrowed_to_a_subpath_inside_it(env: Env, tmp_path: Path) -> None:
+    low, high = tmp_path / "low", tmp_path / "high"
+    (low / "data").mkdir(parents=True)
+    (low / "data" / "f").write_text("low\n")
+    high.mkdir()
+    (high / "up").symlink_to("../../../..")  # inside the image: its root
+    image = {"destination": "/img", "type": "overlay", "source": "overlay",
+             "options": ["ro", "nosuid", "nodev", f"lowerdir={high}:{low}", "x-servin.subpath=up/data"]}
+    code, out, err, _ = await run(env, ["sh", "-c", "cat /img/f; touch /img/g 2>/dev/null || echo ro"],
+                                  mounts=(image,))
+    assert (code, out, err) == (0, b"low\nro\n", b"")

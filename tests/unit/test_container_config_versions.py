@@ -108,3 +108,17 @@ def test_probe_interval_in_the_start_period() -> None:
 def test_kernel_at_least() -> None:
     assert kernel_at_least("6.18.44-fc-v1300", (5, 12)) and kernel_at_least("5.12.0", (5, 12))
     assert not kernel_at_least("5.11.22-generic", (5, 12)) and not kernel_at_least("weird", (5, 12))
+
+
+def test_spec_image_mounts() -> None:
+    one = MountPoint(type="image", source="busybox", destination="/img", rw=False, layers=("/l/1",), subpath="bin")
+    assert _user_mount(one) == {"destination": "/img", "type": "bind", "source": "/l/1",
+                                "options": ["rbind", "ro", "nosuid", "nodev", "rprivate", "x-servin.subpath=bin"]}
+    two = MountPoint(type="image", source="app", destination="/img", rw=False, layers=("/l/2", "/l/1"))
+    assert _user_mount(two) == {"destination": "/img", "type": "overlay", "source": "overlay",
+                                "options": ["ro", "nosuid", "nodev", "lowerdir=/l/2:/l/1"]}
+    cfg = {"process": {"args": ["true"]}, "root": {"path": "/r"},
+           "mounts": [{**_user_mount(two), "options": [*_user_mount(two)["options"], "x-servin.subpath=usr"]}]}
+    m = plan_from_oci(cfg, bundle=Path("/b"), cgroup_procs=[], log_path=None, exit_path=None).mounts[0]
+    assert (m.fstype, m.data, m.attr, m.flags) == ("overlay", "lowerdir=/l/2:/l/1", "subpath=usr",
+                                                   P.MS_RDONLY | P.MS_NOSUID | P.MS_NODEV)
