@@ -295,3 +295,30 @@ async def test_volume_prune_all_filter(env) -> None:
     assert (await (await prune("1.55", {"all": {"1": True}})).json())["VolumesDeleted"] == ["named"]
     r = await env.client.post("/volumes/create", json={"Name": "again"})
     assert (await (await prune("1.41")).json())["VolumesDeleted"] == ["again"]
+
+
+# ---- exec ConsoleSize (1.42) -----------------------------------------------------------------------
+
+async def test_exec_console_size_from_1_42(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = await create(env, "1.55", Cmd=["sleep", "60"])
+    await started_spec(env, cid)
+    sizes = []
+    run_exec = env.runtime.exec
+
+    async def spy(container_id, process):  # noqa: ANN001, ANN202
+        sizes.append(process.console_size)
+        return await run_exec(container_id, process)
+
+    monkeypatch.setattr(env.runtime, "exec", spy)
+
+    async def exec_with(version: str, start: dict[str, Any]) -> None:
+        r = await env.client.post(f"/v{version}/containers/{cid}/exec",
+                                  json={"Cmd": ["echo", "x"], "Tty": True, "ConsoleSize": [10, 20]})
+        assert r.status == 201, await r.text()
+        r = await env.client.post(f"/v{version}/exec/{(await r.json())['Id']}/start", json={"Detach": True, **start})
+        assert r.status == 200, await r.text()
+
+    await exec_with("1.41", {"Tty": True, "ConsoleSize": [30, 40]})
+    await exec_with("1.42", {})
+    await exec_with("1.42", {"Tty": True, "ConsoleSize": [30, 40]})
+    assert sizes == [None, (10, 20), (30, 40)]
