@@ -32,13 +32,14 @@ def newest_after() -> Iterator[None]:
 def test_filter_rule_adds_a_filter_below_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(versions.FILTERS, "/things/prune", (versions.FilterBefore("all", "true", (1, 42)),))
     versions.use((1, 41))
-    assert versions.query_at_version("/things/prune", []) == [("filters", json.dumps({"all": {"true": True}}))]
-    given = [("filters", json.dumps({"label": ["a"], "all": ["false"]})), ("x", "1")]
-    assert versions.query_at_version("/things/prune", given) == [
-        ("x", "1"), ("filters", json.dumps({"label": ["a"], "all": ["false", "true"]}))]
-    assert versions.query_at_version("/things/prune", [("filters", "{bad")]) == [("filters", "{bad")]
+    assert versions.filters_at_version("/things/prune", None) == json.dumps({"all": {"true": True}})
+    given = json.dumps({"label": ["a"], "all": ["false"]})
+    assert versions.filters_at_version("/things/prune", given) == \
+        json.dumps({"label": ["a"], "all": ["false", "true"]})
+    assert versions.filters_at_version("/things/prune", "{bad") == "{bad"
+    assert versions.filters_at_version("/other", given) == given
     versions.use((1, 42))
-    assert versions.query_at_version("/things/prune", given) == given
+    assert versions.filters_at_version("/things/prune", given) == given
 
 
 def test_create_rules_of_older_versions() -> None:

@@ -149,29 +149,10 @@ def shape_request(kind: str, body: Any) -> Any:
 
 
 def query_at_version(route: str, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The parameters of a request to `route` its version knows, with the filters it implied."""
+    """The parameters of a request to `route` its version knows."""
     since = QUERIES.get(route, {})
     v = current()
-    known = [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
-    implied = [f for f in FILTERS.get(route, ()) if v < f.version]
-    if not implied:
-        return known
-    raw = next((val for k, val in known if k == "filters"), "") or "{}"
-    try:
-        filters = json.loads(raw)
-    except ValueError:
-        return known  # the handler's 400
-    if not isinstance(filters, dict):
-        return known
-    for f in implied:
-        given = filters.get(f.key)
-        if isinstance(given, list):
-            filters[f.key] = given if f.value in given else [*given, f.value]
-        elif isinstance(given, dict):
-            filters[f.key] = {**given, f.value: True}
-        else:
-            filters[f.key] = {f.value: True} if given is None else [given, f.value]
-    return [(k, val) for k, val in known if k != "filters"] + [("filters", json.dumps(filters))]
+    return [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
 
 
 def check_route(method: str, route: str) -> None:
@@ -195,6 +176,28 @@ class FilterBefore:
 
 # filters a version implied: route -> rules
 FILTERS: dict[str, tuple[FilterBefore, ...]] = {}
+
+
+def filters_at_version(route: str, raw: str | None) -> str | None:
+    """A request's `filters` parameter (JSON) as its version reads it: with the filters FILTERS implies."""
+    implied = [f for f in FILTERS.get(route, ()) if current() < f.version]
+    if not implied:
+        return raw
+    try:
+        filters = json.loads(raw or "{}")
+    except ValueError:
+        return raw  # the parser's 400
+    if not isinstance(filters, dict):
+        return raw
+    for f in implied:
+        given = filters.get(f.key)
+        if isinstance(given, list):
+            filters[f.key] = given if f.value in given else [*given, f.value]
+        elif isinstance(given, dict):
+            filters[f.key] = {**given, f.value: True}
+        else:
+            filters[f.key] = {f.value: True} if given is None else [given, f.value]
+    return json.dumps(filters)
 
 
 def _extend(table: dict[str, tuple[Any, ...]], key: str, *rules: Any) -> None:
