@@ -117,6 +117,18 @@ async def test_read_only_non_recursive_and_force_recursive(env, tmp_path: Path) 
     assert sorted((m["Destination"], m["RW"]) for m in info["Mounts"]) == [("/f", False), ("/n", False)]
 
 
+@pytest.mark.parametrize(("read_only", "options", "message"), [
+    (False, {"ReadOnlyNonRecursive": True}, "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"),
+    (False, {"ReadOnlyForceRecursive": True},
+     "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"),
+    (True, {"ReadOnlyNonRecursive": True, "ReadOnlyForceRecursive": True},
+     "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"),
+])
+async def test_read_only_options_conflicts(env, tmp_path: Path, read_only, options, message) -> None:
+    mount = {"Type": "bind", "Source": str(tmp_path), "Target": "/m", "ReadOnly": read_only, "BindOptions": options}
+    assert await create(env, "1.55", 400, HostConfig={"Mounts": [mount]}) == message
+
+
 async def test_force_recursive_needs_1_44(env, tmp_path: Path) -> None:
     mount = {"Type": "bind", "Source": str(tmp_path), "Target": "/f", "ReadOnly": True,
              "BindOptions": {"ReadOnlyForceRecursive": True}}

@@ -104,6 +104,18 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _check_read_only_options(read_only: bool, opts: dict[str, Any]) -> None:
+    """dockerd's setupMounts (at start there, at create here): the recursive read-only options need
+    ReadOnly, and one of them."""
+    non, force = opts.get("ReadOnlyNonRecursive"), opts.get("ReadOnlyForceRecursive")
+    for given, name in ((non, "ReadOnlyNonRecursive"), (force, "ReadOnlyForceRecursive")):
+        if given and not read_only:
+            raise errors.InvalidArgument(f"mount options conflict: !ReadOnly && BindOptions.{name}")
+    if non and force:
+        raise errors.InvalidArgument(
+            "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive")
+
+
 def parse_mount(m: Any) -> MountRequest:
     if not isinstance(m, dict):
         raise errors.InvalidArgument("invalid mount config: must be an object")
@@ -128,6 +140,7 @@ def parse_mount(m: Any) -> MountRequest:
         propagation = opts.get("Propagation") or ""
         if propagation and propagation not in PROPAGATIONS:
             raise _config_error("bind", f"invalid propagation mode: {propagation}")
+        _check_read_only_options(read_only, opts)
         return MountRequest(type="bind", source=posixpath.normpath(source), target=target, read_only=read_only,
                             propagation=propagation, spec=True,
                             create_source=bool(opts.get("CreateMountpoint")),
