@@ -248,6 +248,14 @@ async def test_annotations(env) -> None:
     assert (await summary_hc("1.46"))["Annotations"] == {"com.example.key": "v"}
 
 
+@pytest.mark.parametrize(("annotations", "message"), [
+    ({"": "x"}, "invalid Annotations: the empty string is not permitted as an annotation key"),
+    ({"io.servin.init": "1"}, "invalid Annotations: io.servin.init: keys under io.servin. are Servin's own"),
+])
+async def test_annotations_refused(env, annotations, message) -> None:
+    assert await create(env, "1.55", 400, HostConfig={"Annotations": annotations}) == message
+
+
 # ---- Healthcheck.StartInterval (1.44) ---------------------------------------------------------------
 
 async def test_healthcheck_start_interval(env) -> None:

@@ -139,13 +139,24 @@ def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         dns_options=tuple(str(x) for x in hc.get("DnsOptions") or ()),
         console_size=_console_size(hc.get("ConsoleSize")),
         container_id_file=str(hc.get("ContainerIDFile") or ""),
-        annotations={str(k): str(v) for k, v in (hc.get("Annotations") or {}).items()},
+        annotations=_annotations(hc.get("Annotations")),
         **wire_security.host_config_fields(hc),
         **wire_resources.host_config_fields(hc),
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
     return config, host
+
+
+def _annotations(raw: Any) -> dict[str, str]:
+    """HostConfig.Annotations (API 1.43): dockerd's empty-key check; the runtime's own keys (io.servin.*,
+    which steer the supervisor) are not the user's to set."""
+    out = {str(k): str(v) for k, v in (raw or {}).items()}
+    if "" in out:
+        raise errors.InvalidArgument("invalid Annotations: the empty string is not permitted as an annotation key")
+    if own := sorted(k for k in out if k.startswith("io.servin.")):
+        raise errors.InvalidArgument(f"invalid Annotations: {own[0]}: keys under io.servin. are Servin's own")
+    return out
 
 
 def _console_size(raw: Any) -> tuple[int, int]:
