@@ -14,7 +14,7 @@ import yaml
 
 import servin.api.app
 import servin.api.wire.system
-from servin.api.wire import fields
+from servin.api.wire import fields, versions
 from tests.api.helpers import error
 
 SWAGGER = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "docker-api-v1.41.yaml"
@@ -107,8 +107,9 @@ async def test_a_volume_driver_is_kept_and_used_for_the_volumes_a_container_make
 
 async def test_console_size_and_cidfile_are_kept(env, monkeypatch: pytest.MonkeyPatch) -> None:
     # HostConfig.ConsoleSize is read from API 1.42 on (below, dockerd forces [0, 0]: versions.py)
+    monkeypatch.setattr(versions, "MAX_VERSION", (1, 42))
     for module in (servin.api.app, servin.api.wire.system):
-        monkeypatch.setattr(module, "API_VERSION", "1.42")
+        monkeypatch.setattr(module, "API_VERSION", "1.42", raising=False)
     body = {"Image": "busybox", "Cmd": ["true"], "Tty": True,
             "HostConfig": {"ConsoleSize": [33, 101], "ContainerIDFile": "/tmp/cid"}}
     r = await env.client.post(CREATE.replace("v1.41", "v1.42"), json=body)
