@@ -51,7 +51,7 @@ class ContainerFilesystem:
             return RootfsTarget(pid=c.state.pid, upperdir=str(self._bundle(c) / "upper"))
         d = self._bundle(c)
         binds = tuple((m.source, m.destination, not m.rw) for m in c.mount_points
-                      if m.type in ("bind", "volume") and not m.fstype and m.source)
+                      if m.type in ("bind", "volume") and not m.fstype and m.source and not m.subpath)
         return RootfsTarget(lowerdirs=tuple(str(p) for p in self._lowers(c)), upperdir=str(d / "upper"),
                             workdir=str(d / "work"), mountpoint=str(d / "rootfs"), binds=binds)
 

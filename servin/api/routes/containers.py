@@ -86,12 +86,14 @@ def _timeout(request: web.Request) -> int | None:
 
 
 async def stop(request: web.Request) -> web.Response:
-    await services(request).containers.stop(request.match_info["id"], _timeout(request))
+    await services(request).containers.stop(request.match_info["id"], _timeout(request),
+                                            request.query.get("signal"))
     return web.Response(status=204)
 
 
 async def restart(request: web.Request) -> web.Response:
-    await services(request).containers.restart(request.match_info["id"], _timeout(request))
+    await services(request).containers.restart(request.match_info["id"], _timeout(request),
+                                               request.query.get("signal"))
     return web.Response(status=204)
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from servin import errors
+from servin.api.wire import compat
 
 Version = tuple[int, int]
 
@@ -328,6 +330,66 @@ def check_route(method: str, route: str) -> None:
     first = ROUTES.get(f"{method} {route}")
     if first is not None and current() < first:
         raise errors.InvalidArgument(f"{method} {route} requires minimum API version {text(first)}")
+
+
+# ---- container config of API 1.42 to 1.48: mounts, console size, annotations, healthcheck, stop signal,
+# volume prune (dockerd's postContainersCreate, exec routes, postContainersStop, postVolumesPrune) ----
+
+@dataclass(frozen=True, slots=True)
+class FilterBefore:
+    """Requests below `version` filter as if they had `key=value` in their `filters` parameter (for a
+    default a newer version changed: volume prune's all=true)."""
+    key: str
+    value: str
+    version: Version
+
+
+# filters a version implied: route -> rules
+FILTERS: dict[str, tuple[FilterBefore, ...]] = {}
+
+
+def filters_at_version(route: str, raw: str | None) -> str | None:
+    """A request's `filters` parameter (JSON) as its version reads it: with the filters FILTERS implies."""
+    implied = [f for f in FILTERS.get(route, ()) if current() < f.version]
+    if not implied:
+        return raw
+    try:
+        filters = json.loads(raw or "{}")
+    except ValueError:
+        return raw  # the parser's 400
+    if not isinstance(filters, dict):
+        return raw
+    for f in implied:
+        given = filters.get(f.key)
+        if isinstance(given, list):
+            filters[f.key] = given if f.value in given else [*given, f.value]
+        elif isinstance(given, dict):
+            filters[f.key] = {**given, f.value: True}
+        else:
+            filters[f.key] = {f.value: True} if given is None else [given, f.value]
+    return json.dumps(filters)
+
+
+def _extend(table: dict[str, tuple[Any, ...]], key: str, *rules: Any) -> None:
+    table[key] = (*table.get(key, ()), *rules)
+
+
+_extend(REQUESTS, "container.CreateRequest",
+        Before((1, 42), compat.mounts_before_1_42, "HostConfig.Mounts"),
+        Before((1, 42), compat.no_console_size, "HostConfig.ConsoleSize"),
+        Since("HostConfig.Annotations", (1, 43)),
+        Since("Healthcheck.StartInterval", (1, 44)),
+        Needs("HostConfig.Mounts.*.BindOptions.ReadOnlyForceRecursive", (1, 44), "BindOptions.ReadOnlyForceRecursive"),
+        Before((1, 44), compat.read_only_non_recursive, "HostConfig"),
+        Needs("HostConfig.Mounts.*.VolumeOptions.Subpath", (1, 45), "VolumeOptions.Subpath"),
+        Since("HostConfig.Mounts.*.TmpfsOptions.Options", (1, 46)),
+        Before((1, 48), compat.no_image_mounts, "HostConfig.Mounts"))
+_extend(REQUESTS, "container.ExecOptions", Since("ConsoleSize", (1, 42)))
+_extend(REQUESTS, "container.ExecStartOptions", Since("ConsoleSize", (1, 42)))
+_extend(RESPONSES, "ContainerSummary", Since("HostConfig.Annotations", (1, 46)))
+QUERIES["/containers/{id}/stop"] = {**QUERIES.get("/containers/{id}/stop", {}), "signal": (1, 42)}
+QUERIES["/containers/{id}/restart"] = {**QUERIES.get("/containers/{id}/restart", {}), "signal": (1, 42)}
+FILTERS["/volumes/prune"] = (FilterBefore("all", "true", (1, 42)),)
 
 
 def _items(node: Any, key: str) -> list[Any]:
