@@ -16,7 +16,6 @@ from servin.api.wire import ports as wire_ports
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
-from servin.api.wire import versions
 from servin.api.wire.schemas import CREATE_NETWORKING, CREATE_REQUEST
 from servin.core import endpoints
 from servin.core.logs import parse_time_ns
