@@ -13,6 +13,9 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.e2e.test_network import WWW, free_port, out
 from tests.support.daemon import ServinDaemon, running_daemon
@@ -194,3 +197,27 @@ def test_default_bridge_with_ipv6_and_fixed_cidr_v6() -> None:
             str(net[2]), 64, str(net[1]))
         assert settings["Networks"]["bridge"]["GlobalIPv6Address"] == str(net[2])
         out(d, "rm", "-f", cid)
+
+
+DOCKER_PY = Path("/work/.mirror/docker+docker-py/repo")
+
+
+def test_docker_py_ipv6_integration_tests(servin: ServinDaemon, tmp_path: Path) -> None:
+    """docker-py's own IPv6 tests (tests/integration/api_network_test.py), unchanged but for their
+    subnet: 2001:389::/64 is a real prefix, so they run on fd00:389::/64 (ULA) here."""
+    if not DOCKER_PY.exists():
+        pytest.skip("docker-py's repository is not mirrored here")
+    archive = subprocess.run(["git", "--git-dir", str(DOCKER_PY), "archive", "HEAD", "tests"], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    suite = tmp_path / "tests" / "integration" / "api_network_test.py"
+    suite.write_text(suite.read_text().replace("2001:389::", "fd00:389::"))
+    out(servin, "tag", "busybox", "alpine:3.10")  # their TEST_IMG; busybox has the `top` they run
+    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", str(suite),
+                          "-k", "ipv6"], cwd=tmp_path, env={**servin.env, "PYTHONPATH": str(tmp_path)},
+                         capture_output=True, text=True, timeout=300)
+    report = res.stdout + res.stderr
+    assert res.returncode == 0, report
+    for name in ("test_create_with_ipv6_address", "test_connect_with_ipv6_address",
+                 "test_create_network_ipv6_enabled"):
+        assert f"PASSED tests/integration/api_network_test.py::TestNetworks::{name}" in report, report
