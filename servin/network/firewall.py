@@ -2,8 +2,10 @@
 
 The rule text is `servin.network.rules`' (the same chains and jumps in both); this pairs the two
 `Netfilter`s so the network service adds and deletes a network's or an endpoint's rules of both
-families in one call. On a host whose ip6tables does not work (no IPv6 in the kernel, no nat
-table) IPv6 is off: `ipv6` is False after `setup`, and IPv6 networks are refused by the service.
+families in one call. ip6tables is touched only once there are IPv6 rules: its chains and jumps are
+made then (again if they went missing, e.g. removed by another daemon's teardown). On a host whose
+ip6tables does not work (no IPv6 in the kernel, no nat table) IPv6 is off: `ipv6` is False after a
+failed `setup`, and IPv6 networks are refused by the service.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class DualStackFirewall:
         if self.v6 is None:
             return
         try:
-            self.v6.setup(R.CHAINS, R.JUMPS, [*R.BASE, *rules.v6], own=owned)
+            # without IPv6 rules, ip6tables is left alone unless an earlier run left chains to clean
+            if rules.v6 or self.v6.lines_mentioning(R.FORWARD_CHAIN):
+                self.v6.setup(R.CHAINS, R.JUMPS, [*R.BASE, *rules.v6], own=owned)
         except (NetfilterError, OSError) as exc:
             log.warning("ip6tables does not work here, IPv6 networks are off: %s", exc)
             self.ipv6 = False
@@ -51,7 +55,11 @@ class DualStackFirewall:
         self.v4.add(rules.v4)
         if rules.v6 and self.v6 is not None:
             try:
-                self.v6.add(rules.v6)
+                try:
+                    self.v6.add(rules.v6)
+                except NetfilterError:  # the chains are not there (yet, or any more): make them, once
+                    self.v6.setup(R.CHAINS, R.JUMPS, R.BASE)
+                    self.v6.add(rules.v6)
             except BaseException:
                 self.v4.delete(rules.v4)
                 raise

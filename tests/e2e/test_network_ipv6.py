@@ -217,7 +217,7 @@ def test_docker_py_ipv6_integration_tests(servin: ServinDaemon, tmp_path: Path) 
                           "-k", "ipv6"], cwd=tmp_path, env={**servin.env, "PYTHONPATH": str(tmp_path)},
                          capture_output=True, text=True, timeout=300)
     report = res.stdout + res.stderr
-    assert res.returncode == 0, report
+    assert res.returncode == 0, report[-3000:] + "\ndaemon log:\n" + servin.log()
     for name in ("test_create_with_ipv6_address", "test_connect_with_ipv6_address",
                  "test_create_network_ipv6_enabled"):
         assert f"PASSED tests/integration/api_network_test.py::TestNetworks::{name}" in report, report
