@@ -234,10 +234,9 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
     if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple) or not isinstance(links, list | tuple) \
             or not isinstance(driver_opts, dict):
         raise errors.InvalidArgument("invalid EndpointConfig")
-    if ipam.get("IPv6Address"):
-        raise errors.NotImplementedYet("IPv6 addresses are not supported by Servin yet")
     return EndpointConfig(network=network, aliases=tuple(str(a) for a in aliases if a),
                           ipv4_address=str(ipam.get("IPv4Address") or ""),
+                          ipv6_address=str(ipam.get("IPv6Address") or ""),
                           mac_address=str(cfg.get("MacAddress") or ""), links=tuple(str(x) for x in links),
                           link_local_ips=tuple(str(x) for x in ipam.get("LinkLocalIPs") or ()),
                           driver_opts={str(k): str(v) for k, v in driver_opts.items()})
@@ -385,7 +384,7 @@ def _state_json(c: Container) -> dict[str, Any]:
 def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
     """NetworkSettings.Ports: every exposed port (None when not published) and the bindings."""
     ports: dict[str, Any] = {}
-    if not any(ep is not None and ep.ip for _net, ep in networks):
+    if not any(ep is not None and (ep.ip or ep.ip6) for _net, ep in networks):
         return ports
     for key in c.config.exposed_ports:
         ports[key if "/" in key else f"{key}/tcp"] = None
@@ -396,7 +395,7 @@ def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
             key = f"{p.container_port}/{p.proto}"
             if ports.get(key) is None:
                 ports[key] = []
-            ports[key].append({"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
+            ports[key] += [{"HostIp": ip, "HostPort": str(p.host_port)} for ip in wire_ports.binding_ips(p.host_ip, ep)]
     return ports
 
 
@@ -415,13 +414,15 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
     asked = {e.network: e for e in c.networks}
     for net, ep in networks:
         cfg = asked.get(net.name)
-        live = ep is not None and bool(ep.ip)
+        live = ep is not None and bool(ep.ip or ep.ip6)
         aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
         if net.name not in endpoints.PREDEFINED:  # dockerd 26+ below API 1.45, whatever the state
             aliases = list(dict.fromkeys([*aliases, c.id[:12], c.resolved_hostname or c.id[:12]]))
         ipam_config: dict[str, Any] = {}
         if cfg and cfg.ipv4_address:
             ipam_config["IPv4Address"] = cfg.ipv4_address
+        if cfg and cfg.ipv6_address:
+            ipam_config["IPv6Address"] = cfg.ipv6_address
         if cfg and cfg.link_local_ips:
             ipam_config["LinkLocalIPs"] = list(cfg.link_local_ips)
         entry = {
@@ -429,15 +430,18 @@ def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: s
             "Links": list(cfg.links) if cfg and cfg.links else None, "Aliases": aliases or None,
             "NetworkID": net.id, "EndpointID": ep.id if ep is not None else "",
             "Gateway": (net.gateway or "") if live else "",
-            "IPAddress": ep.ip if live else "",
-            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet else 0,
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": (ep.ip or "") if live else "",
+            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet and ep.ip else 0,
+            "IPv6Gateway": (net.gateway6 or "") if live and ep.ip6 else "",
+            "GlobalIPv6Address": (ep.ip6 or "") if live else "",
+            "GlobalIPv6PrefixLen": int(net.subnet6.split("/")[1]) if live and net.subnet6 and ep.ip6 else 0,
             "MacAddress": (ep.mac or "") if live else (cfg.mac_address if cfg else ""),
             "DriverOpts": dict(cfg.driver_opts) if cfg and cfg.driver_opts else None,
         }
         out["Networks"][net.name] = entry
         if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker
-            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")})
+            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress",
+                                              "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen")})
             out["Bridge"] = (net.bridge or "") if live else ""
     return out
 
@@ -516,8 +520,9 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "ImageID": c.image_id,
         "Command": command,
         "Created": parse_time_ns(c.created) // 1_000_000_000,
-        "Ports": [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port,
-                   "Type": p.proto} for _n, ep in networks if ep is not None for p in ep.ports],
+        "Ports": [{"IP": ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto}
+                  for _n, ep in networks if ep is not None for p in ep.ports
+                  for ip in wire_ports.binding_ips(p.host_ip, ep)],
         **size_fields,
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
