@@ -156,7 +156,7 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="subnet pool for networks: base=10.10.0.0/16,size=24")
     p.add_argument("--icc", dest="icc", type=lambda v: v.lower() in ("1", "true", "yes"), nargs="?", const=True,
                    help="inter-container traffic on the default bridge (--icc=false to cut it)")
-    p.add_argument("--ipv6", dest="ipv6", type=_flag_bool, nargs="?", const=True, help="IPv6 on the default bridge")
+    p.add_argument("--ipv6", dest="ipv6", type=flag_bool, nargs="?", const=True, help="IPv6 on the default bridge")
     p.add_argument("--fixed-cidr-v6", dest="fixed_cidr_v6", help="IPv6 subnet of the default bridge network")
     p.add_argument("--mtu", dest="mtu", type=int, help="MTU of the default bridge network's interfaces")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append",
