@@ -126,6 +126,7 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Before((1, 48), compat.no_image_mounts, "HostConfig.Mounts"),
     ),
     "container.ExecOptions": (Since("ConsoleSize", (1, 42)),),
+    "network.CreateRequest": (Since("EnableIPv4", (1, 48)),),  # read from 1.48; inspect shows it always
     "container.ExecStartOptions": (Since("ConsoleSize", (1, 42)),),
     "container.UpdateConfig": (
         Until("KernelMemory", (1, 42)),
