@@ -199,12 +199,14 @@ class ContainerNetworking:
             exposed = {k if "/" in k else f"{k}/tcp" for k in c.config.exposed_ports}
             ports += portmap.publish_all(sorted(exposed - bound))
         await self.release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
+        wanted = endpoints_mod.gateway_order(wanted, self._internal)
         try:
             first = None
             for i, ep in enumerate(wanted):
                 att = await asyncio.to_thread(
                     self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
                     ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else ())
+                await self._apply_sysctls(c.id, att, ep)
                 first = first or att
             assert first is not None
             names = c.resolved_hostname
@@ -223,6 +225,18 @@ class ContainerNetworking:
             raise
         return str(first.netns_path)
 
+    def _internal(self, network: str) -> bool:
+        try:
+            return bool(self.network.find(network).internal) if self.network is not None else False
+        except errors.NotFound:
+            return False  # the start's 404 comes from the connect
+
+    async def _apply_sysctls(self, cid: str, att: Any, ep: EndpointConfig) -> None:
+        """The endpoint's sysctls (driver option com.docker.network.endpoint.sysctls), on its interface."""
+        sysctls = endpoints_mod.endpoint_sysctls(ep)
+        if sysctls and att.endpoint.ifname:
+            await asyncio.to_thread(self.network.set_interface_sysctls, cid, att.endpoint.ifname, sysctls)
+
     async def connect(self, ref: str, ep: EndpointConfig) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
         interface); a stopped one is attached at its next start. Either way it is remembered."""
@@ -239,8 +253,13 @@ class ContainerNetworking:
         async with self._lock_of(c.id):
             c = self._get(c.id)
             if c.state.alive:
-                await asyncio.to_thread(self.network.connect, c.id, net.name,
-                                        aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
+                att = await asyncio.to_thread(self.network.connect, c.id, net.name,
+                                              aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
+                try:
+                    await self._apply_sysctls(c.id, att, ep)
+                except BaseException:
+                    await asyncio.to_thread(self.network.disconnect, c.id, net.id)
+                    raise
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=(*cur.networks, ep)))
         self.events.publish(Event(type="network", action="connect", actor_id=net.id,

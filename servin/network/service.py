@@ -25,7 +25,7 @@ from typing import TypeVar
 from pathlib import Path
 
 from servin.network.names import check_network_name
-from servin.errors import Conflict, InvalidArgument, NotFound
+from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
 from servin.kernel import netns, procfs
 from servin.kernel.netfilter import Netfilter, Rule
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
@@ -330,6 +330,15 @@ class NetworkService:
 
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
+
+    def set_interface_sysctls(self, container_id: str, ifname: str, sysctls: Sequence[tuple[str, str]]) -> None:
+        """An endpoint's sysctls (`net.X.Y.IFNAME.Z`, value) on its interface `ifname`, in the
+        container's namespace."""
+        named = [(name.replace(".IFNAME.", f".{ifname}.", 1), value) for name, value in sysctls]
+        try:
+            netns.write_sysctls(self.netns_path(container_id), named)
+        except OSError as exc:
+            raise SystemError_(exc.strerror or str(exc)) from None
 
     def interface_counters(self, container_id: str, pid: int) -> dict[str, dict[str, int]] | None:
         """The counters of a container's interfaces (Docker's names, loopback left out), read in the

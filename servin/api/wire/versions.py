@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from servin import errors
+from servin.api.wire import endpoint_compat
 
 Version = tuple[int, int]
 
@@ -27,6 +28,8 @@ MIN_VERSION: Version = (1, 24)
 MAX_VERSION: Version = (1, 41)
 
 _current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version", default=MAX_VERSION)
+# what the rules said while shaping this request's body (dockerd's create Warnings)
+_warned: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("servin_api_warnings", default=())
 
 
 def parse(text: str) -> Version | None:
@@ -43,6 +46,7 @@ def text(v: Version) -> str:
 
 def use(v: Version) -> contextvars.Token[Version]:
     """The version of the request being served (the API middleware's call, once per request)."""
+    _warned.set(())
     return _current.set(v)
 
 
@@ -52,6 +56,15 @@ def reset(token: contextvars.Token[Version]) -> None:
 
 def current() -> Version:
     return _current.get()
+
+
+def warnings() -> list[str]:
+    """The warnings the rules gave while shaping this request's body (an `Adapt`'s), in order."""
+    return list(_warned.get())
+
+
+def _warn(message: str) -> None:
+    _warned.set((*_warned.get(), message))
 
 
 # ---- rules ----------------------------------------------------------------------------------------
@@ -88,12 +101,62 @@ class Needs:
     name: str = ""  # how dockerd's message names it, when not its path
 
 
-Rule = Since | Until | Before | Needs
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """A request field refused from `version` on: present (not empty) there, dockerd's 400 `message`."""
+    path: str
+    version: Version
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OneEntry:
+    """A request map that holds one entry at most below `version`: more is dockerd's 400 `message`
+    with `{}` replaced by its keys joined by ", "."""
+    path: str
+    version: Version
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Adapt:
+    """Request bodies of a version in [since, until) are `change`d: `change(body, warn)` returns the
+    body as the engine reads it (or raises dockerd's error), and may `warn(text)` for the answer's
+    Warnings. For what an older version meant by a field that moved (Config.MacAddress, Sysctls)."""
+    change: Callable[[Any, Callable[[str], None]], Any]
+    since: Version = MIN_VERSION
+    until: Version = (99, 0)
+
+
+Rule = Since | Until | Before | Needs | Gone | OneEntry | Adapt
 
 # answers: by the kind a wire function declares with @answer
-RESPONSES: dict[str, tuple[Rule, ...]] = {}
+RESPONSES: dict[str, tuple[Rule, ...]] = {
+    "ContainerInspect": (
+        Before((1, 45), endpoint_compat.aliases_with_names),
+        Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
+        Until("Config.MacAddress", (1, 52)),
+    ),
+    "ContainerSummary": (Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),),
+    "NetworkInspect": (Since("Status", (1, 52)),),
+    # dockerd lists networks with their containers below 1.28 only (GetNetworkSummaries from then on)
+    "NetworkSummary": (Until("Containers", (1, 28)),),
+}
 # request bodies: by the Go struct they are decoded into (gojson's GoType.name)
-REQUESTS: dict[str, tuple[Rule, ...]] = {}
+REQUESTS: dict[str, tuple[Rule, ...]] = {
+    "container.CreateRequest": (
+        OneEntry("NetworkingConfig.EndpointsConfig", (1, 44),
+                 "Container cannot be created with multiple network endpoints: {}"),
+        Since("NetworkingConfig.EndpointsConfig.*.GwPriority", (1, 48)),
+        Gone("MacAddress", (1, 52), endpoint_compat.MAC_GONE),
+        Adapt(endpoint_compat.mac_of_one_endpoint, until=(1, 44)),
+        Adapt(endpoint_compat.mac_deprecated, since=(1, 44), until=(1, 52)),
+        Adapt(endpoint_compat.sysctls_migrated(only_one=True), until=(1, 44)),
+        Adapt(endpoint_compat.sysctls_migrated(only_one=False), since=(1, 44), until=(1, 48)),
+        Adapt(endpoint_compat.sysctls_refused, since=(1, 48)),
+    ),
+    "network.ConnectOptions": (Since("EndpointConfig.MacAddress", (1, 54)),),
+}
 # query parameters a version did not know (dropped, as dockerd reads them only from their version on):
 # route (the path template without its version) -> parameter -> first version
 QUERIES: dict[str, Mapping[str, Version]] = {}
@@ -139,6 +202,14 @@ def shape_request(kind: str, body: Any) -> Any:
     for rule in rules:
         if isinstance(rule, Needs) and v < rule.version and _present(body, rule.path.split(".")):
             raise errors.InvalidArgument(f"{rule.name or rule.path} needs API v{text(rule.version)} or newer")
+        if isinstance(rule, Gone) and v >= rule.version and _present(body, rule.path.split(".")):
+            raise errors.InvalidArgument(rule.message)
+        if isinstance(rule, OneEntry) and v < rule.version:
+            for entries in _items_at(body, rule.path.split(".")):
+                if isinstance(entries, dict) and len(entries) > 1:
+                    raise errors.InvalidArgument(rule.message.format(", ".join(sorted(entries))))
+        if isinstance(rule, Adapt) and rule.since <= v < rule.until:
+            body = rule.change(body, _warn)
         if isinstance(rule, Since) and v < rule.version:
             _remove(body, rule.path.split("."))
         elif isinstance(rule, Before) and v < rule.version:
@@ -166,6 +237,12 @@ def _items(node: Any, key: str) -> list[Any]:
     if isinstance(node, dict) and key in node:
         return [node[key]]
     return []
+
+
+def _items_at(node: Any, path: list[str]) -> list[Any]:
+    if not path:
+        return [node]
+    return [found for child in _items(node, path[0]) for found in _items_at(child, path[1:])]
 
 
 def _remove(node: Any, path: list[str]) -> None:
