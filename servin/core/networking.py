@@ -48,12 +48,10 @@ class ContainerNetworking:
     def initial_networks(self, config: ContainerConfig, hc: HostConfig,
                          endpoints: Mapping[str, EndpointConfig] | None) -> tuple[EndpointConfig, ...]:
         """The networks of a new container (dockerd's checks); legacy links must name containers."""
-        mode = hc.network_mode
-        if mode not in ("default", "bridge", "none", "host", "") and not mode.startswith("container:") \
-                and self.network is None:
+        networks = endpoints_mod.initial_networks(config, hc, endpoints or {}, self.network_name_of)
+        if self.network is None and any(e.network not in endpoints_mod.PREDEFINED for e in networks):
             raise errors.NotImplementedYet("user-defined networks need the bridge driver (the daemon runs with "
                                            "--bridge none)")
-        networks = endpoints_mod.initial_networks(config, hc, endpoints or {}, self.network_name_of)
         for link in hc.links:
             target = link.partition(":")[0]
             try:
