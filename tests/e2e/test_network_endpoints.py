@@ -183,6 +183,15 @@ def test_endpoint_sysctls_apply_to_the_interface(servin: ServinDaemon) -> None:
                    "busybox", "sh", "-c", "cat /proc/sys/net/ipv4/conf/eth0/log_martians "
                                           "/proc/sys/net/ipv4/conf/eth1/log_martians")
         assert text.split() == ["0", "1"]
+        # live: a running container's new interface
+        cid = out(d, "run", "-d", "--network", "sysnet", "busybox", "sleep", "60").strip()
+        d.docker("network", "connect", "--driver-opt", f"{SYSCTL_OPT}=net.ipv4.conf.IFNAME.log_martians=1",
+                 "sysnet2", cid)
+        assert out(d, "exec", cid, "cat", "/proc/sys/net/ipv4/conf/eth1/log_martians").strip() == "1"
+        res = d.docker("network", "connect", "--driver-opt", f"{SYSCTL_OPT}=net.ipv4.conf.IFNAME.nosuch=1",
+                       "sysnet2", out(d, "run", "-d", "--network", "sysnet", "busybox", "sleep", "60").strip(),
+                       check=False)
+        assert b"/proc/sys/net/ipv4/conf/eth1/nosuch is not a sysctl file" in res.stderr
         # the top-level form: migrated up to 1.47 (with a warning), refused from 1.48
         res = docker_at(d, "1.47", "run", "--rm", "--network", "sysnet", "--sysctl",
                         "net.ipv4.conf.eth0.log_martians=1", "busybox", "cat",
