@@ -74,6 +74,16 @@ class SystemError_(ServinError):
     """An internal failure (500)."""
 
 
+class OperationFailed(SystemError_):
+    """The engine tried an operation and it failed (the runtime refused it, the supervisor did not answer):
+    500 with the management API's OPERATION_FAILED; an unexpected failure stays INTERNAL_ERROR."""
+
+
+class UpstreamFailed(SystemError_):
+    """A registry could not be reached or answered an error: the management API's 502 DOCKER_ERROR. Raised
+    only by /api/v1 handlers (Docker's API answers the registry's failures 500, as dockerd)."""
+
+
 class ExecFailed(InvalidArgument):
     """The container's command could not be executed (docker exits 126/127)."""
 

@@ -3,7 +3,8 @@
 `read` may look: GET and HEAD on the Docker API (inspection, lists, logs, `/events`), but not the
 GETs that reach into a container (attach over a websocket, a container's archive or export, which
 hand out its files and its streams; HEAD of an archive is only its stat). `write` is everything else
-on the Docker API. `admin` adds the key and token management of /api/v1/keys and /api/v1/tokens.
+on the Docker API. `admin` adds the key and token management of /api/v1/keys and /api/v1/tokens, and the webhooks of
+/api/v1/webhooks (their secrets, and where the engine's events go).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Scope(enum.IntEnum):
 
 
 _VERSION = re.compile(r"^/v[0-9]+(?:\.[0-9]+)*(?=/)")
-_ADMIN = re.compile(r"^/api/v1/(?:keys|tokens)(?:/|$)")
+_ADMIN = re.compile(r"^/api/v1/(?:keys|tokens|webhooks)(?:/|$)")
 # GETs that are not inspection: a container's live streams and its files
 _GET_EXCEPTIONS = re.compile(r"^/containers/[^/]+/(?:attach/ws|archive|export)/?$")
 

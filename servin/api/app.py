@@ -10,10 +10,10 @@ from aiohttp.typedefs import Middleware
 
 from servin import errors
 from servin.api.context import JSON_BODY_LIMIT, SERVICES, Services
-from servin.api.errors import body_for, error_response, exception_response
+from servin.api.errors import INTERNAL_ERROR_HOOK, body_for, error_response, exception_response
 from servin.api.routes import archive, build, containers, execs, images, networks, system, volumes
 from servin.api.wire import versions
-from servin.api.wire.system import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from servin.api.wire.system import ENGINE_VERSION, MIN_API_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise errors.InvalidArgument(
                 f"client version {version} is too old. Minimum supported API version is "
                 f"{MIN_API_VERSION}, please upgrade your client to a newer version")
-        if _vtuple(version) > _vtuple(API_VERSION):
-            raise errors.InvalidArgument(
-                f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+        if _vtuple(version)[:2] > versions.MAX_VERSION:
+            raise errors.InvalidArgument(f"client version {version} is too new. Maximum supported API version "
+                                         f"is {versions.text(versions.MAX_VERSION)}")
     # "1.4" is 1.4 (too old, refused above); a bare "1" or "1.41.2" is served as its major.minor
     parts = [int(p) for p in (version or "").split(".")[:2] if p.isdigit()]
     token = versions.use((parts[0], parts[1] if len(parts) > 1 else 0) if parts else versions.MAX_VERSION)
@@ -68,6 +68,8 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
         resp = await handler(request)
     except errors.ServinError as exc:
         resp = exception_response(exc, body_for(request))
+        if resp.status == 500:
+            _internal_error(request, exc.message)
     except web.HTTPNotFound:
         resp = error_response(404, "page not found", body=body_for(request))
     except web.HTTPMethodNotAllowed:
@@ -78,14 +80,21 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
         # the client went away mid-stream (e.g. ^C on `docker logs -f`): nothing to answer
         log.debug("%s %s: client disconnected", request.method, request.path)
         return web.Response(status=204)
-    except Exception:  # a bug: the daemon's log has the traceback, the client a generic 500
+    except Exception as exc:  # a bug: the daemon's log has the traceback, the client a generic 500
         log.exception("%s %s failed", request.method, request.path)
         resp = error_response(500, INTERNAL_ERROR, body=body_for(request))
+        _internal_error(request, f"{type(exc).__name__}: {exc}"[:500])
     return resp
 
 
+def _internal_error(request: web.Request, message: str) -> None:
+    hook = request.app.get(INTERNAL_ERROR_HOOK)
+    if hook is not None:
+        hook(request.method, request.path, message)
+
+
 async def _docker_headers(request: web.Request, resp: web.StreamResponse) -> None:
-    resp.headers["Api-Version"] = API_VERSION
+    resp.headers["Api-Version"] = versions.text(versions.MAX_VERSION)
     resp.headers["Server"] = f"Docker/{ENGINE_VERSION} (linux)"
     resp.headers["Ostype"] = "linux"
     resp.headers["Docker-Experimental"] = str(request.app[SERVICES].system.facts().experimental).lower()

@@ -27,12 +27,14 @@ TABLE: tuple[tuple[type[errors.ServinError], int, str], ...] = (
     (errors.NotFound, 404, "RESOURCE_NOT_FOUND"),
     (errors.InvalidParameter, 400, "INVALID_PARAMETER"),
     (errors.InvalidArgument, 400, "VALIDATION_ERROR"),
-    (errors.Conflict, 409, "OPERATION_FAILED"),
+    (errors.Conflict, 409, "OPERATION_IN_PROGRESS"),
     (errors.NotModified, 304, "OPERATION_FAILED"),
     (errors.Forbidden, 403, "OPERATION_FAILED"),  # Docker's "not allowed" (one host network...), no scope
     (errors.Unauthorized, 401, "OPERATION_FAILED"),  # a registry refused the daemon's credentials
     (errors.Unavailable, 503, "OPERATION_FAILED"),
     (errors.NotImplementedYet, 501, "OPERATION_FAILED"),
+    (errors.UpstreamFailed, 502, "DOCKER_ERROR"),
+    (errors.OperationFailed, 500, "OPERATION_FAILED"),
     (errors.SystemError_, 500, "INTERNAL_ERROR"),
 )
 # the code of an answer aiohttp makes itself (no route, wrong method, a malformed request)
@@ -45,6 +47,10 @@ WWW_AUTHENTICATE = 'Bearer realm="servin"'
 # (code, message, details) -> the JSON body of an error
 ErrorBody = Callable[[str, str, Mapping[str, Any] | None], dict[str, Any]]
 ERROR_BODIES = web.AppKey("error_bodies", dict)  # path prefix -> ErrorBody (the daemon adds /api/)
+
+# told (method, path, what went wrong) of every answer 500: the daemon publishes it on its event bus
+InternalErrorHook = Callable[[str, str, str], None]
+INTERNAL_ERROR_HOOK: web.AppKey[InternalErrorHook] = web.AppKey("internal_error_hook")
 
 
 def status_of(exc: errors.ServinError) -> int:

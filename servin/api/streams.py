@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from servin import errors, stdcopy
+from servin.api.wire import versions
 # re-exported for the handlers that frame what they send (attach's log replay, exec's errors)
 from servin.stdcopy import STDERR as STDERR, STDOUT as STDOUT, frame as frame
 
@@ -67,6 +68,27 @@ async def unframe(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     """The payloads of a stdcopy stream, in order (a Tty client gets them bare)."""
     async for f in stdcopy.frames(reader):
         yield f.payload
+
+
+def accepted(request: web.Request, offered: tuple[str, ...]) -> str | None:
+    """The media type of `offered` the Accept header prefers (highest q, then the header's order; no
+    wildcards, as dockerd's MatchAcceptStrict), or None."""
+    best: tuple[float, int, str] | None = None
+    for i, item in enumerate(request.headers.get("Accept", "").split(",")):
+        media, *params = (p.strip() for p in item.split(";"))
+        if media.lower() not in offered:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, val = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if q > 0 and (best is None or q > best[0]):
+            best = (q, i, media.lower())
+    return best[2] if best else None
 
 
 async def open_stream(request: web.Request, content_type: str) -> web.StreamResponse:
@@ -176,10 +198,19 @@ class Hijacked:
             self._transport.close()
 
 
-async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamResponse, Hijacked]:
-    """Answer 101 UPGRADED (or 200 when the client did not ask to upgrade) and take the socket."""
+RAW_STREAM = "application/vnd.docker.raw-stream"
+
+
+def stream_media_type(tty: bool) -> str:
+    """A container's output stream: raw with a TTY, else multiplexed (said so from API 1.42 on)."""
+    return RAW_STREAM if tty else versions.value("multiplexed stream media type")
+
+
+async def hijack(request: web.Request, *, tty: bool) -> tuple[web.StreamResponse, Hijacked]:
+    """Answer 101 UPGRADED (or 200, always said raw, when the client did not ask to upgrade) and take
+    the socket."""
     upgraded = request.headers.get("Upgrade", "").lower() == "tcp"
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": stream_media_type(tty) if upgraded else RAW_STREAM}
     if upgraded:
         headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
         resp = web.StreamResponse(status=101, reason="UPGRADED", headers=headers)

@@ -14,6 +14,7 @@ shows and ``docker builder prune`` frees (core/buildcache.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -177,28 +178,16 @@ class _Build:
         check_platform(platform)
         state = await self._begin(base, stage_args, stage.name)
         self.from_image = state.image_id
-        try:
+        async with self._step_outcome():
             if state.triggers:
                 await self._triggers(state)
                 self.made.append(state.image_id)
             await self.ex.finish_step(succeeded=True)
-        except asyncio.CancelledError:
-            await self.ex.abandon()
-            raise
-        except BaseException:
-            await self._failed()
-            raise
         self.say(f" ---> {short_id(state.image_id)}\n")
         for instr in commands:
             self._print_step(instr)
-            try:
+            async with self._step_outcome():
                 await dispatch(self.ex, state, instr, trees=self._tree, escape=self.escape)
-            except asyncio.CancelledError:
-                await self.ex.abandon()
-                raise
-            except BaseException:
-                await self._failed()
-                raise
             await self.ex.finish_step(succeeded=True)
             if state.image_id:
                 self.made.append(state.image_id)
@@ -210,6 +199,18 @@ class _Build:
             self.stage_names[stage.name] = index
         args.merge_referenced(state.build_args)
         return state.image_id
+
+    @contextlib.asynccontextmanager
+    async def _step_outcome(self) -> AsyncIterator[None]:
+        """A step that fails is finished as failed; one that is cancelled (the client left) is abandoned."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            await self.ex.abandon()
+            raise
+        except BaseException:
+            await self._failed()
+            raise
 
     async def _failed(self) -> None:
         await self.ex.finish_step(succeeded=False)

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from servin.limits import CpuMemoryLimits
 from servin.registry.auth import AuthConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StepHost:
+class StepHost(CpuMemoryLimits):
     """The host settings of every step container (dockerd's hostConfigFromOptions)."""
 
-    memory: int = 0
-    memory_swap: int = 0
-    cpu_shares: int = 0
-    cpu_period: int = 0
-    cpu_quota: int = 0
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
     shm_size: int = 0  # 0: the engine's default
     network_mode: str = ""  # "" and "default": the default bridge
     extra_hosts: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from servin.client import DEFAULT_HOST, APIClient, TLSConfig
+from servin.daemon.config import flag_bool  # Go's boolean flag words, as the daemon's --tls reads them
 from servin.errors import InvalidArgument
 
 # global flags that take a value (the word after them is not the command)
@@ -24,9 +25,9 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-H", "--host", dest="client_hosts", action="append", metavar="HOST",
                    help=f"daemon to connect to: unix:///path or tcp://host:port (default $SERVIN_HOST, "
                    f"$DOCKER_HOST, {DEFAULT_HOST})")
-    p.add_argument("--tls", dest="client_tls", type=_flag_bool, nargs="?", const=True, metavar="BOOL",
+    p.add_argument("--tls", dest="client_tls", type=flag_bool, nargs="?", const=True, metavar="BOOL",
                    help="use TLS; implied by --tlsverify")
-    p.add_argument("--tlsverify", dest="client_tlsverify", type=_flag_bool, nargs="?", const=True, metavar="BOOL",
+    p.add_argument("--tlsverify", dest="client_tlsverify", type=flag_bool, nargs="?", const=True, metavar="BOOL",
                    help="use TLS and verify the daemon's certificate and name")
     p.add_argument("--tlscacert", dest="client_tlscacert", type=Path, metavar="FILE",
                    help="trust certificates signed only by this CA (default $SERVIN_CERT_PATH/ca.pem)")
@@ -114,13 +115,3 @@ def _credentials(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str 
 
 def _env(env: Mapping[str, str], name: str) -> str:
     return env.get(f"SERVIN_{name}") or env.get(f"DOCKER_{name}") or ""
-
-
-def _flag_bool(value: str) -> bool:
-    """A Go boolean flag's value (--tls=false)."""
-    v = value.lower()
-    if v in ("1", "t", "true"):
-        return True
-    if v in ("0", "f", "false"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")

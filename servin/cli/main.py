@@ -1,6 +1,6 @@
-"""The `servin` command: `daemon` and `certs generate` work on this machine; `version`, `info`, `api key ...`
-and `api token ...` are clients of a daemon's HTTP API. Exit status: 0 done, 1 the daemon refused or could
-not be reached (the message on stderr as the docker CLI prints it), 2 a usage error."""
+"""The `servin` command: `daemon` and `certs generate` work on this machine; `version`, `info`, `api key ...`,
+`api token ...` and `webhook ...` are clients of a daemon's HTTP API. Exit status: 0 done, 1 the daemon refused
+or could not be reached (the message on stderr as the docker CLI prints it), 2 a usage error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from servin import __version__, errors
 from servin.access.certs import CertsError, generate
-from servin.cli import keys, system
+from servin.cli import keys, system, webhooks
 from servin.cli.connect import add_client_flags, build_client, client_flags_given, spell_bool_flags
 from servin.client import APIError, DaemonUnreachable
 from servin.daemon.config import ConfigError, add_daemon_flags, resolve
@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--force", action="store_true", help="replace an existing CA in DIR")
     system.add_commands(sub)
     keys.add_commands(sub)
+    webhooks.add_commands(sub)
     return p
 
 

@@ -8,6 +8,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from servin.units import bytes_size as bytes_size  # re-exported: the CLI renders through this module
+from servin.units import human_duration
+
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
            "s390x": "s390x", "riscv64": "riscv64"}
 
@@ -36,34 +39,6 @@ def json_line(out: TextIO, value: Any) -> None:
     out.write(json.dumps(value, separators=(",", ":")) + "\n")
 
 
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
 def ago(t: datetime | None, *, never: str = "never", now: datetime | None = None) -> str:
     if t is None:
         return never
@@ -75,16 +50,6 @@ def until(t: datetime | None, *, never: str = "never", now: datetime | None = No
         return never
     left = (t - (now or _now())).total_seconds()
     return f"in {human_duration(left)}" if left > 0 else "expired"
-
-
-def bytes_size(n: float) -> str:
-    """go-units BytesSize: 4 significant digits, binary units."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def _now() -> datetime:

@@ -45,7 +45,7 @@ class DaemonUnreachable(ServinError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Answer:
+class Answer:
     status: int
     headers: Mapping[str, str]
     body: bytes
@@ -64,9 +64,9 @@ class APIClient:
         self.timeout = timeout
         self._headers = {"User-Agent": USER_AGENT}
         if api_key:
-            self._headers["X-API-Key"] = _header_safe(api_key, "API key")
+            self._headers["X-API-Key"] = header_safe(api_key, "API key")
         if token:
-            self._headers["Authorization"] = "Bearer " + _header_safe(token, "token")
+            self._headers["Authorization"] = "Bearer " + header_safe(token, "token")
 
     @property
     def base_url(self) -> str:
@@ -122,7 +122,7 @@ class APIClient:
         a = self._call(method, MANAGE + path, body=body, query=query)
         payload = _json(a)
         if isinstance(payload, dict) and payload.get("success") is False:
-            raise _error(a)  # a failure in a 2xx
+            raise error_of(a)  # a failure in a 2xx
         if not isinstance(payload, dict) or "success" not in payload:
             raise APIError(a.status, f"the daemon answered {method} {MANAGE}{path} without the management "
                            "API's envelope: is it a Servin daemon with the management API?")
@@ -132,7 +132,7 @@ class APIClient:
             raise APIError(a.status, f"malformed answer to {method} {MANAGE}{path}: {exc}") from None
 
     def _call(self, method: str, path: str, *, body: Any = None,
-              query: Mapping[str, Any] | None = None) -> _Answer:
+              query: Mapping[str, Any] | None = None) -> Answer:
         target = path + ("?" + urlencode(query) if query else "")
         headers = dict(self._headers)
         data = None
@@ -141,15 +141,15 @@ class APIClient:
             headers["Content-Type"] = "application/json"
         a = self._send(method, target, data, headers)
         if a.status >= 400:
-            raise _error(a)
+            raise error_of(a)
         return a
 
-    def _send(self, method: str, target: str, data: bytes | None, headers: dict[str, str]) -> _Answer:
+    def _send(self, method: str, target: str, data: bytes | None, headers: dict[str, str]) -> Answer:
         conn = self.endpoint.connection(self.timeout)
         try:
             conn.request(method, target, body=data, headers=headers)
             resp = conn.getresponse()
-            return _Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+            return Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         except (OSError, http.client.HTTPException) as exc:
             raise unreachable(self.endpoint, method, target, exc) from None
         finally:
@@ -189,22 +189,23 @@ def _why(ep: Endpoint, exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def _error(a: _Answer) -> APIError:
+def error_of(a: Answer, kind: type[APIError] = APIError) -> APIError:
+    """The error a failed answer carries, as `kind` (an APIError or a subclass)."""
     payload = _json(a, strict=False)
     retry = a.headers.get("retry-after", "")
     retry_after = int(retry) if retry.isdigit() else None
     if isinstance(payload, dict):
         err = payload.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return APIError(a.status, str(err["message"]), code=str(err.get("code") or ""),
+            return kind(a.status, str(err["message"]), code=str(err.get("code") or ""),
                             details=err.get("details"), retry_after=retry_after)
         if payload.get("message"):
-            return APIError(a.status, str(payload["message"]), code=str(payload.get("code") or ""),
+            return kind(a.status, str(payload["message"]), code=str(payload.get("code") or ""),
                             details=payload.get("details"), retry_after=retry_after)
     text = a.body.decode(errors="replace").strip()
     if not text or isinstance(payload, dict):
         text = f"{a.status} {_phrase(a.status)}"
-    return APIError(a.status, text, retry_after=retry_after)
+    return kind(a.status, text, retry_after=retry_after)
 
 
 def _phrase(status: int) -> str:
@@ -214,7 +215,7 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _json(a: _Answer, *, strict: bool = True) -> Any:
+def _json(a: Answer, *, strict: bool = True) -> Any:
     try:
         return json.loads(a.body)
     except ValueError:
@@ -223,7 +224,7 @@ def _json(a: _Answer, *, strict: bool = True) -> Any:
         raise APIError(a.status, f"malformed answer from the daemon (not JSON): {a.body[:200]!r}") from None
 
 
-def _json_object(a: _Answer) -> dict[str, Any]:
+def _json_object(a: Answer) -> dict[str, Any]:
     payload = _json(a)
     if not isinstance(payload, dict):
         raise APIError(a.status, "malformed answer from the daemon: not a JSON object")
@@ -234,7 +235,7 @@ def _anything(data: Any) -> Any:
     return data
 
 
-def _header_safe(value: str, what: str) -> str:
+def header_safe(value: str, what: str) -> str:
     if any(c in value for c in "\r\n\0") or value != value.strip():
         raise InvalidArgument(f"the {what} has characters an HTTP header cannot carry (a line break or "
                               "surrounding spaces)")

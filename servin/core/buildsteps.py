@@ -48,10 +48,8 @@ def container_config(run: StepRun) -> ContainerConfig:
 def host_config(run: StepRun) -> HostConfig:
     h = run.host
     extra: dict[str, Any] = {"shm_size": h.shm_size} if h.shm_size else {}
-    return HostConfig(
-        memory=h.memory, memory_swap=h.memory_swap, cpu_shares=h.cpu_shares, cpu_period=h.cpu_period,
-        cpu_quota=h.cpu_quota, cpuset_cpus=h.cpuset_cpus, cpuset_mems=h.cpuset_mems,
-        network_mode=h.network_mode or "default", extra_hosts=h.extra_hosts, log_type="json-file", **extra)
+    return HostConfig(**h.limits(), network_mode=h.network_mode or "default", extra_hosts=h.extra_hosts,
+                      log_type="json-file", **extra)
 
 
 class BuildSteps:

@@ -23,7 +23,7 @@ from servin.core import confinement, lifecycle
 from servin.core import resources as resources_mod
 from servin.core.attach import AttachDesk, AttachTicket
 from servin.core.creation import CreateSettings, Creator, ImageSource
-from servin.core.events import Event, EventBus
+from servin.core.events import Event, daemon_error, EventBus
 from servin.core.launch import Launcher, LaunchSettings
 from servin.core.lifecycle import EXITED, PAUSED, RESTARTING, RUNNING, Records, now_rfc3339, parse_signal
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig, Status, Ulimit
@@ -142,6 +142,9 @@ class ContainerService:
     def emit(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"image": c.config.image, "name": c.name, **c.config.labels, **extra}
         self.events.publish(Event(type="container", action=action, actor_id=c.id, attributes=attrs))
+
+    def error(self, c: Container, kind: str, message: str) -> None:
+        self.events.publish(daemon_error(kind, message, actor_id=c.id, container=c.id, name=c.name))
 
     def volume_users(self, name: str) -> builtins.list[str]:
         return self.remover.volume_users(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from servin.limits import CpuMemoryLimits
 from servin.runtime.logfile import LogLine as LogLine  # one json-file entry, as the log reader makes it
 
 from servin.network.portmap import PublishedPort
@@ -128,16 +129,9 @@ class BlkioDevice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HostConfig:
+class HostConfig(CpuMemoryLimits):
     auto_remove: bool = False
-    memory: int = 0
-    memory_swap: int = 0
     nano_cpus: int = 0
-    cpu_shares: int = 0
-    cpu_quota: int = 0
-    cpu_period: int = 0
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
     pids_limit: int | None = None
     # the other resources (api/wire/resources.py reads them, core/resources.py checks them)
     memory_reservation: int = 0

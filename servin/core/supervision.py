@@ -61,6 +61,10 @@ class Engine(Protocol):
 
     def emit(self, c: Container, action: str, **extra: str) -> None: ...
 
+    def error(self, c: Container, kind: str, message: str) -> None:
+        """Publish the daemon's `error` event of `kind` about `c` (webhooks' system.error)."""
+        ...
+
 
 class Supervisor:
     def __init__(self, *, records: Records, runtime: Runtime, networking: ContainerNetworking, engine: Engine,
@@ -106,6 +110,8 @@ class Supervisor:
             code, oom, finished = status.exit_code, status.oom_killed, status.finished_at
         except Exception as exc:  # the supervisor vanished without an exit record
             log.error("lost the supervisor of %s: %s", cid[:12], exc)
+            if (c := self.records.get(cid)) is not None:
+                self.engine.error(c, "supervisor_lost", f"lost the supervisor of {c.short_id}: {exc}")
             code, oom, finished = 255, False, now_rfc3339()
         await self.exited(cid, code, oom, finished)
 
@@ -162,6 +168,7 @@ class Supervisor:
                 await self.engine.relaunch(self.records.get(cid) or c)
             except errors.ServinError as exc:
                 log.warning("restarting %s: %s", c.short_id, exc.message)
+                self.engine.error(c, "restart_failed", f"restarting {c.short_id}: {exc.message}")
 
     async def cancel_restart(self, c: Container) -> Container:
         """stop/kill/rm of a container waiting to restart: it stays down. The pending restart is
@@ -238,6 +245,8 @@ class Supervisor:
             if status is not None:
                 await self.exited(c.id, status.exit_code, status.oom_killed, status.finished_at)
             else:
+                self.engine.error(c, "supervisor_lost", f"the supervisor of {c.short_id} is gone without an "
+                                  "exit status")
                 await self.exited(c.id, 255, False, now_rfc3339())
         for c in self.records.all():
             policy = c.host_config.restart_policy.name
@@ -250,6 +259,7 @@ class Supervisor:
                     log.info("restarted %s (restart policy %s)", c.short_id, policy)
                 except errors.ServinError as exc:
                     log.warning("restarting %s at daemon start: %s", c.short_id, exc.message)
+                    self.engine.error(c, "restart_failed", f"restarting {c.short_id} at daemon start: {exc.message}")
 
     async def shutdown(self) -> None:
         """Daemon stop: drop our connections; containers keep running."""

@@ -111,7 +111,7 @@ FILE_KEYS = {
 }
 
 
-def _flag_bool(value: str) -> bool:
+def flag_bool(value: str) -> bool:
     """A Go boolean flag's value (--tls, --tls=false)."""
     v = value.lower()
     if v in ("1", "t", "true"):
@@ -160,10 +160,10 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help='path to seccomp profile; "unconfined" to disable the default seccomp profile')
     p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
                    help="set no-new-privileges by default for new containers")
-    p.add_argument("--tls", dest="tls", type=_flag_bool, nargs="?", const=True,
+    p.add_argument("--tls", dest="tls", type=flag_bool, nargs="?", const=True,
                    help="use TLS, verifying clients unless --tlsverify=false; implied by --tlsverify "
                    "(--tls=false: plain TCP off loopback, insecure)")
-    p.add_argument("--tlsverify", dest="tlsverify", type=_flag_bool, nargs="?", const=True,
+    p.add_argument("--tlsverify", dest="tlsverify", type=flag_bool, nargs="?", const=True,
                    help="use TLS and require a client certificate signed by --tlscacert (=false: TLS without it)")
     p.add_argument("--tlscacert", dest="tlscacert", help=f"trust certs signed only by this CA "
                    f"(default {DEFAULT_CERT_DIR}/ca.pem)")

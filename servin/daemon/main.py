@@ -200,6 +200,8 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
         engine = wiring.build(config)
     except errors.ServinError as exc:
         raise StartupError(exc.message) from None
+    if engine.webhooks is not None:  # first: the events of the restore are delivered too
+        await engine.webhooks.start()
     if engine.network is not None:  # before the containers: restarts at restore connect to the bridge
         engine.network.dns_ports = await engine.dns.start()
         running = [c.id for c in engine.containers.store.all() if c.state.running]
@@ -214,7 +216,7 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
         gate = wiring.build_gate(config)
     except (ValueError, OSError) as exc:
         raise StartupError(str(exc)) from None
-    app = wiring.build_api(engine.services, gate)
+    app = wiring.build_api(engine.services, gate, config, webhooks=engine.webhooks, events=engine.containers.events)
     management = _clear_of_containers(config.management_hosts, config, engine)
     app.middlewares.append(listeners.management_only(management, tls=config.tls_on))
     limits = connections.ConnectionLimits(read_header_timeout=config.read_header_timeout,
@@ -248,6 +250,8 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     for site in sites:
         await site.stop()
     await engine.containers.shutdown()
+    if engine.webhooks is not None:
+        await engine.webhooks.close()
     if engine.dns is not None:
         await engine.dns.close()
     await runner.cleanup()

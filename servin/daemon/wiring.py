@@ -23,7 +23,7 @@ from servin.access.scopes import Scope
 from servin.access.tokens import TokenAuthority
 from servin.api.app import build_app
 from servin.api.context import Services
-from servin.api.errors import ERROR_BODIES
+from servin.api.errors import ERROR_BODIES, INTERNAL_ERROR_HOOK, InternalErrorHook
 from servin.api.wire.system import API_VERSION
 from servin.api.wire.seccomp import decode_profile
 from servin.build.builder import Builder
@@ -31,7 +31,7 @@ from servin.build.pull import registry_puller
 from servin.core.buildcache import BuildCache
 from servin.core.buildsteps import BuildSteps
 from servin.core.containers import ContainerService, now_rfc3339
-from servin.core.events import Event, EventBus
+from servin.core.events import Event, EventBus, daemon_error
 from servin.core.execs import ExecService
 from servin.core.filesystem import ContainerFilesystem
 from servin.core.health import HealthService
@@ -44,6 +44,8 @@ from servin.core.views import ContainerViews
 from servin.core.volumes import Volumes, VolumeStore
 from servin.daemon import facts, listeners
 from servin.daemon.config import DEFAULT_CONFIG_FILE, DaemonConfig, DefaultUlimit
+from servin.daemon.registryauth import DockerConfigCredentials
+from servin.daemon.selfcheck import SelfCheck
 from servin.errors import InvalidArgument
 from servin.images.deletion import UsersFn
 from servin.images.events import ImageEvent, ImageEventPublisher
@@ -53,7 +55,9 @@ from servin.kernel import cgroups, procfs
 from servin import manage
 from servin.manage import credentials, envelope
 from servin.manage.engine import Engine as ManageEngine
+from servin.manage import webhooks as manage_webhooks
 from servin.manage.hoststats import HostSampler
+from servin.manage.webhooks import Webhooks
 from servin.runtime.devices import block_numbers
 from servin.network.dns import DnsServer
 from servin.network.ipam import DEFAULT_POOLS, Pool
@@ -74,6 +78,7 @@ class Engine:
     builder: Builder
     network: Any = None  # servin.network.service.NetworkService (None with --bridge none)
     dns: Any = None  # servin.network.dns.DnsServer of the user-defined networks (started by main)
+    webhooks: Webhooks | None = None  # started by main before the containers are restored
 
 
 def image_events(bus: EventBus) -> ImageEventPublisher:
@@ -183,7 +188,8 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
     assert isinstance(services.builder, Builder)
     return Engine(services=services, containers=containers, images=images, system=services.system,
                   build_steps=BuildSteps(containers=containers, images=images, tmp_dir=config.data_root / "tmp"),
-                  builder=services.builder, network=network, dns=dns)
+                  builder=services.builder, network=network, dns=dns,
+                  webhooks=Webhooks(config.data_root / "webhooks", events))
 
 
 def build_services(*, containers: ContainerService, images: ImageService, volumes: VolumeStore,
@@ -271,12 +277,31 @@ def reconfigure_gate(gate: Gate, config: DaemonConfig) -> None:
     gate.reconfigure(tokens=tokens, policy=access_policy(config))
 
 
-def build_api(services: Services, gate: Gate) -> web.Application:
-    """Docker's API and the management API on one app, both behind the gate."""
+def build_api(services: Services, gate: Gate, config: DaemonConfig | None = None, *,
+              webhooks: Webhooks | None = None, events: EventBus | None = None) -> web.Application:
+    """Docker's API and the management API on one app, both behind the gate; the management API checks the
+    listeners, data root and socket group of `config` (default: the defaults over the services' data root);
+    answers 500 are published on `events` as the daemon's error events."""
     app = build_app(services, gate=gate.middleware)
     app[ERROR_BODIES] = {envelope.PREFIX: envelope.failure_body}
+    if events is not None:
+        app[INTERNAL_ERROR_HOOK] = internal_errors(events)
     credentials.add_routes(app, gate)
+    config = config or DaemonConfig(data_root=Path(services.info.data_root))
+    if webhooks is not None:
+        manage_webhooks.add_routes(app, webhooks)
     manage.add_routes(app, ManageEngine(containers=services.containers, views=services.container_views,
-                                        facts=services.info, docker_version=API_VERSION, host=HostSampler()))
+                                        facts=services.info, docker_version=API_VERSION, host=HostSampler(),
+                                        host_cpu_ns=services.host_cpu_ns, images=services.images,
+                                        registry=services.registry, registry_auth=DockerConfigCredentials(),
+                                        connection=SelfCheck.of(config)))
     gate.install(app)
     return app
+
+
+def internal_errors(bus: EventBus) -> InternalErrorHook:
+    """An answer 500 as a `daemon` `error` event (webhooks' system.error)."""
+    def publish(method: str, path: str, message: str) -> None:
+        bus.publish(daemon_error("internal_error", f"{method} {path}: {message}", method=method, path=path))
+
+    return publish

@@ -133,6 +133,8 @@ async def start(request: web.Request) -> web.Response:
         await e.containers.start(ref)
     except errors.NotModified:
         pass  # already running: the answer says so
+    except errors.ExecFailed as exc:  # the runtime refused the process (Docker's 400): an operation that failed
+        raise errors.OperationFailed(exc.message) from None
     return _answer(e, ref)
 
 
@@ -148,7 +150,10 @@ async def stop(request: web.Request) -> web.Response:
 
 async def restart(request: web.Request) -> web.Response:
     e, ref = engine(request), request.match_info["id"]
-    await e.containers.restart(ref, _timeout(request))
+    try:
+        await e.containers.restart(ref, _timeout(request))
+    except errors.ExecFailed as exc:
+        raise errors.OperationFailed(exc.message) from None
     return _answer(e, ref)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from servin import stdcopy
-from servin.errors import Conflict, ExecFailed, SystemError_
+from servin.errors import Conflict, ExecFailed, OperationFailed
 from servin.runtime.api import ExitStatus
 from servin.runtime.linux import ALL_CAPS
 from servin.runtime.plan_format import ExecPlan, decode
@@ -35,7 +35,7 @@ class StartFailed(ExecFailed):
         super().__init__(message, exit_code)
 
 
-class ShimError(SystemError_):
+class ShimError(OperationFailed):
     pass
 
 

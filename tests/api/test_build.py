@@ -3,10 +3,8 @@ the JSON lines, quiet mode, errors before and after the first line, the refused 
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
 from typing import Any
 
 import pytest
@@ -14,17 +12,7 @@ import pytest
 from servin.api.wire.build import parse_options
 from servin.errors import InvalidArgument
 from multidict import MultiDict
-
-
-def context(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+from tests.support.buildcontext import context
 
 
 async def post(env: Any, files: dict[str, str], **params: str) -> tuple[int, list[dict[str, Any]]]:

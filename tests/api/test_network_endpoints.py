@@ -10,7 +10,7 @@ import pytest
 from tests.api.helpers import error
 from tests.support.apiwindow import raise_max_version
 
-pytestmark = pytest.mark.api
+pytestmark = pytest.mark.unit
 
 MAC = "02:42:ac:11:00:99"
 DEPRECATED = "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead."

@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.support.daemon import ServinDaemon, load_busybox
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 
 # under this host's hard limit for open files (20000): without CAP_SYS_RESOURCE a container cannot go above it
 FIRST = {"labels": ["env=test", "zone=a"], "max-concurrent-downloads": 2,
@@ -72,7 +72,7 @@ def test_labels_and_default_ulimits_at_start_and_after_a_reload(daemon: ServinDa
 
     since = str(int(time.time()) - 1)
     reload(daemon, SECOND)
-    _wait_for(lambda: labels(daemon), lambda got: got == ["env=prod"])
+    wait_for(lambda: labels(daemon), lambda got: got == ["env=prod"])
     assert nofile(daemon) == "4000 8000"  # the next container gets the new default
     assert nofile(daemon, "--ulimit", "nofile=100:200") == "100 200"
     # inspect merges the daemon's defaults of now, as dockerd's
@@ -96,7 +96,7 @@ def test_labels_and_default_ulimits_at_start_and_after_a_reload(daemon: ServinDa
 ])
 def test_a_bad_value_leaves_the_running_configuration(daemon: ServinDaemon, bad: dict[str, Any]) -> None:
     reload(daemon, bad)
-    _wait_for(daemon.log_file.read_text, lambda text: "the running one stays" in text)
+    wait_for(daemon.log_file.read_text, lambda text: "the running one stays" in text)
     assert labels(daemon) == ["env=test", "zone=a"]
     assert nofile(daemon) == "1024 2048"
 
@@ -115,13 +115,3 @@ def test_flags_set_them_too_and_a_bad_one_stops_the_start() -> None:
         assert "conflict labels for a=2 and a=1" in d.log()
     finally:
         d.cleanup()
-
-
-def _wait_for(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = 10) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if ok(value) or time.monotonic() > deadline:
-            assert ok(value), value
-            return value
-        time.sleep(0.1)

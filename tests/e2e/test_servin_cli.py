@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,31 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import ServinDaemon, running_daemon
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.daemon import ServinDaemon
+from tests.support.listeners import generate, running_tls_daemon
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cli") / "certs"
-    subprocess.run([sys.executable, "-m", "servin.cli.main", "certs", "generate", str(out)], check=True,
-                   capture_output=True)
-    return out
+    return generate(tmp_path_factory.mktemp("cli") / "certs")
 
 
 @pytest.fixture(scope="module")
 def daemon_tls(certs: Path) -> Iterator[tuple[ServinDaemon, int]]:
     """One daemon on its unix socket and on a TLS port that requires a client certificate."""
-    port = free_port()
-    with running_daemon(("-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
-                         "--tlscert", str(certs / "server-cert.pem"),
-                         "--tlskey", str(certs / "server-key.pem"))) as d:
-        yield d, port
+    with running_tls_daemon(certs) as daemon_and_port:
+        yield daemon_and_port
 
 
 def servin(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

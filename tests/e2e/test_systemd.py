@@ -10,15 +10,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.daemon import ServinDaemon
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 
 # systemd passes the socket as descriptor 3 and sets LISTEN_PID to the service's pid: this wrapper
 # does the same to itself, then execs the daemon (same pid)
@@ -90,7 +89,7 @@ def test_sighup_reloads_daemon_json(daemon: ServinDaemon) -> None:
                                               "insecure-registries": ["registry.example:5000"]}))
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGHUP)
-    info = _wait_for(lambda: json.loads(daemon.docker("info", "--format", "{{json .RegistryConfig}}").stdout),
+    info = wait_for(lambda: json.loads(daemon.docker("info", "--format", "{{json .RegistryConfig}}").stdout),
                      lambda c: c["Mirrors"] == ["https://mirror.example/"])
     assert info["IndexConfigs"]["registry.example:5000"]["Secure"] is False
     events = daemon.docker("events", "--since", since, "--until", str(int(time.time()) + 1),
@@ -100,15 +99,5 @@ def test_sighup_reloads_daemon_json(daemon: ServinDaemon) -> None:
     for failures, bad in enumerate(("{not json", json.dumps({"debug": True})), 1):  # --debug: a flag here
         daemon.config_file.write_text(bad)
         daemon.proc.send_signal(signal.SIGHUP)
-        _wait_for(daemon.log_file.read_text, lambda text, n=failures: text.count("the running one stays") >= n)
+        wait_for(daemon.log_file.read_text, lambda text, n=failures: text.count("the running one stays") >= n)
         assert json.loads(daemon.docker("info", "--format", mirrors).stdout) == ["https://mirror.example/"]
-
-
-def _wait_for(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = 10) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if ok(value) or time.monotonic() > deadline:
-            assert ok(value), value
-            return value
-        time.sleep(0.1)

@@ -18,19 +18,7 @@ import pytest
 from docker.tls import TLSConfig
 
 from tests.support.daemon import ServinDaemon, running_daemon
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def generate(directory: Path, *hosts: str) -> Path:
-    args = [a for h in hosts for a in ("--host", h)]
-    subprocess.run([sys.executable, "-m", "servin.cli.main", "certs", "generate", str(directory), *args],
-                   check=True, capture_output=True)
-    return directory
+from tests.support.listeners import free_port, generate, running_tls_daemon
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +28,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tls_daemon(certs: Path) -> Iterator[tuple[ServinDaemon, int]]:
-    port = free_port()
-    with running_daemon(("-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
-                         "--tlscert", str(certs / "server-cert.pem"),
-                         "--tlskey", str(certs / "server-key.pem"))) as d:
-        yield d, port
+    with running_tls_daemon(certs) as daemon_and_port:
+        yield daemon_and_port
 
 
 def docker_cli(d: ServinDaemon, cert_path: Path, *args: str, tls: bool = True,

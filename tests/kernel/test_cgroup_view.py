@@ -21,6 +21,7 @@ from servin.kernel.cgroups import CgroupV2, Resources
 from tests.kernel.runtime_helpers import (
     Env,
     cgroup_parent,
+    drive,
     env,
     lowerdir,
     oci_config,
@@ -57,13 +58,9 @@ async def test_v1_container_sees_its_own_limits_read_only(env: Env) -> None:
     cid, bundle, shim = await env.create(["sh", "-c", script], memory=64 << 20)
     cgpath = env.created[-1][1]
     env.runtime.cgroups.update(cgpath, Resources(pids_limit=42))
-    r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-    await shim.start()
-    frames = await asyncio.wait_for(read_frames(r), 20)
-    assert (await asyncio.wait_for(shim.wait(), 20)).exit_code == 0, frames
-    w.close()
-    await shim.close()
-    lines = frames[1].decode().split()
+    code, out, err = await drive(shim)
+    assert code == 0, (out, err)
+    lines = out.decode().split()
     assert lines[:2] == [str(64 << 20), "42"]
     # every hierarchy the container is in (no cgroup2 "unified" of the hybrid host, as runc)
     listed = set(lines[2:-1])
@@ -119,15 +116,11 @@ async def test_v2_private_cgroupns_shows_its_own_cgroup(tmp_path: Path, lowerdir
     (bundle / "config.json").write_text(json.dumps(config))
     try:
         shim = await runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
-        r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-        await shim.start()
-        frames = await asyncio.wait_for(read_frames(r), 20)
-        assert (await asyncio.wait_for(shim.wait(), 20)).exit_code == 0, frames
-        w.close()
-        await shim.close()
+        code, out, err = await drive(shim)
+        assert code == 0, (out, err)
     finally:
         await asyncio.wait_for(runtime.delete(cid), 20)
-    lines = frames[1].decode().splitlines()
+    lines = out.decode().splitlines()
     # its cgroup is the namespace's root; the mount shows that cgroup (sh, cat and wc in it), and
     # none of the host's other cgroups
     assert lines[0] == "0::/"

@@ -11,7 +11,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from servin.kernel import netns
-from tests.kernel.runtime_helpers import Env, cgroup_parent, env, lowerdir, oci_config, read_frames, requires_root
+from tests.kernel.runtime_helpers import Env, cgroup_parent, drive, env, lowerdir, oci_config, requires_root
 
 pytestmark = [pytest.mark.kernel, requires_root]
 __all__ = ["cgroup_parent", "env", "lowerdir"]  # fixtures
@@ -36,14 +36,9 @@ async def test_container_joins_netns_file(env: Env, tmp_path: Path) -> None:
         (bundle / "config.json").write_text(json.dumps(config))
         env.created.append((cid, cgpath))
         shim = await env.runtime.spawn(cid, bundle=bundle, log_path=None, exit_path=bundle / "exit.json")
-        r, w = await shim.attach(stdin=False, stdout=True, stderr=True)
-        await shim.start()
-        frames = await asyncio.wait_for(read_frames(r), 20)
-        status = await asyncio.wait_for(shim.wait(), 20)
-        w.close()
-        await shim.close()
-        assert status.exit_code == 0, frames
-        assert b"probe0" in frames[1], frames
+        code, out, err = await drive(shim)
+        assert code == 0, (out, err)
+        assert b"probe0" in out, (out, err)
     finally:
         netns.delete(path)
     assert not path.exists() and not netns.is_netns_file(path)

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from servin.api import app
-from servin.api.wire import system, versions
+from servin.api.wire import versions
 from tests.support.daemon import ServinDaemon, load_busybox
 
 NEWEST: versions.Version = (1, 55)
@@ -18,8 +17,6 @@ NEWEST: versions.Version = (1, 55)
 def raise_max_version(monkeypatch: pytest.MonkeyPatch, v: versions.Version = NEWEST) -> None:
     """The app in this process accepts and declares `v` (and serves unversioned requests as `v`)."""
     monkeypatch.setattr(versions, "MAX_VERSION", v)
-    monkeypatch.setattr(system, "API_VERSION", versions.text(v))
-    monkeypatch.setattr(app, "API_VERSION", versions.text(v))
 
 
 class NewerApiDaemon(ServinDaemon):

@@ -35,6 +35,37 @@ def frame(stream: int, payload: bytes) -> bytes:
     return struct.pack(">BxxxI", stream, len(payload)) + payload
 
 
+@dataclass(frozen=True)
+class Echo:
+    stream: int  # 1 stdout, 2 stderr
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+
+
+def is_script(args: list[str]) -> bool:
+    return args[:2] == ["sh", "-c"] and len(args) > 2
+
+
+def script(text: str) -> list[Echo | Exit | str]:
+    """The steps of a tiny `sh -c` script (the module's docstring): Echo, Exit, "trap" and "sleep";
+    other commands are passed over."""
+    steps: list[Echo | Exit | str] = []
+    for cmd in (c.strip() for c in text.split(";")):
+        if cmd.startswith("echo "):
+            body = cmd[5:]
+            steps.append(Echo(2, body[:-3].strip().encode() + b"\n") if body.endswith(">&2")
+                         else Echo(1, body.encode() + b"\n"))
+        elif cmd.startswith("exit"):
+            steps.append(Exit(int(cmd.split()[1]) if len(cmd.split()) > 1 else 0))
+        elif cmd == "trap" or cmd.startswith("sleep"):
+            steps.append("trap" if cmd == "trap" else "sleep")
+    return steps
+
+
 class FakeWriter:
     """The stdin side of an attach connection (what asyncio.StreamWriter offers)."""
 
@@ -153,20 +184,16 @@ class FakeShim:
         code = 0
         args = self.args
         try:
-            if args[:2] == ["sh", "-c"] and len(args) > 2:
-                for cmd in (c.strip() for c in args[2].split(";")):
-                    if cmd.startswith("echo "):
-                        text = cmd[5:]
-                        if text.endswith(">&2"):
-                            self.write("stderr", text[:-3].strip().encode() + b"\n")
-                        else:
-                            self.write("stdout", text.encode() + b"\n")
-                    elif cmd.startswith("exit"):
-                        code = int(cmd.split()[1]) if len(cmd.split()) > 1 else 0
+            if is_script(args):
+                for step in script(args[2]):
+                    if isinstance(step, Echo):
+                        self.write("stdout" if step.stream == 1 else "stderr", step.data)
+                    elif isinstance(step, Exit):
+                        code = step.code
                         break
-                    elif cmd == "trap":
+                    elif step == "trap":
                         self.ignore_signals = True
-                    elif cmd.startswith("sleep"):
+                    elif step == "sleep":
                         code = await self._until_killed()
                         break
             elif args[:1] in (["sleep"], ["top"]):
@@ -217,16 +244,12 @@ class FakeExec:
         await asyncio.sleep(0)
         code, args = 0, self.args
         try:
-            if args[:2] == ["sh", "-c"] and len(args) > 2:
-                for cmd in (c.strip() for c in args[2].split(";")):
-                    if cmd.startswith("echo "):
-                        text = cmd[5:]
-                        if text.endswith(">&2"):
-                            self._out(2, text[:-3].strip().encode() + b"\n")
-                        else:
-                            self._out(1, text.encode() + b"\n")
-                    elif cmd.startswith("exit"):
-                        code = int(cmd.split()[1]) if len(cmd.split()) > 1 else 0
+            if is_script(args):
+                for step in script(args[2]):
+                    if isinstance(step, Echo):
+                        self._out(step.stream, step.data)
+                    elif isinstance(step, Exit):
+                        code = step.code
                         break
             elif args[:1] == ["cat"]:
                 await self._stdin_eof.wait()

@@ -3,25 +3,16 @@ defaults (TCP requires a credential, the unix socket does not)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from servin.access.durations import Rate
-from servin.daemon.config import ConfigError, DaemonConfig, add_daemon_flags, resolve
+from servin.daemon.config import ConfigError
+from tests.support.daemonconfig import cfg_of
 
 pytestmark = pytest.mark.unit
-
-
-def cfg_of(tmp_path: Path, argv: list[str], file: dict[str, Any] | None = None) -> DaemonConfig:
-    p = tmp_path / "daemon.json"
-    p.write_text(json.dumps(file or {}))
-    parser = argparse.ArgumentParser()
-    add_daemon_flags(parser)
-    return resolve(parser.parse_args(["--config-file", str(p), *argv]))
 
 
 def test_defaults(tmp_path: Path) -> None:

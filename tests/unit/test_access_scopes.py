@@ -28,6 +28,9 @@ pytestmark = pytest.mark.unit
     ("POST", "/api/v1/keys", Scope.ADMIN),
     ("DELETE", "/api/v1/keys/0123456789ab", Scope.ADMIN),
     ("POST", "/api/v1/tokens", Scope.ADMIN),
+    ("GET", "/api/v1/webhooks", Scope.ADMIN),  # the URLs the engine's events go to
+    ("POST", "/api/v1/webhooks", Scope.ADMIN),
+    ("DELETE", "/api/v1/webhooks/0123456789abcdef", Scope.ADMIN),
 ])
 def test_required_scope(method: str, path: str, scope: Scope) -> None:
     assert required(method, path) is scope

@@ -23,6 +23,7 @@ from servin.build.steps import BuildMessage, ImageBuilt, StepRun, StreamText
 from servin.errors import ServinError
 from servin.images.seed import write_busybox_archive
 from servin.images.service import ImageService
+from tests.support.buildcontext import context
 
 
 class FakeSteps:
@@ -65,17 +66,6 @@ def images(tmp_path: Path, busybox_archive: Path) -> ImageService:
     svc = ImageService(tmp_path / "image")
     svc.load_archive(busybox_archive)
     return svc
-
-
-def context(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 async def chunks(data: bytes) -> AsyncIterator[bytes]:

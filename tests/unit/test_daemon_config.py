@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from servin.daemon.config import DEFAULT_SOCKET, ConfigError, DaemonConfig, add_daemon_flags, resolve
-
-
-def parse(argv: list[str], config: Path | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    add_daemon_flags(p)
-    return p.parse_args(argv + (["--config-file", str(config)] if config else []))
+from servin.daemon.config import DEFAULT_SOCKET, ConfigError, DaemonConfig, resolve
+from tests.support.daemonconfig import parse
 
 
 def daemon_json(tmp_path: Path, data: object) -> Path:

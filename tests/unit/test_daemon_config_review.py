@@ -4,26 +4,17 @@ takes only dockerd's levels, with dockerd's words."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
 from servin.cli.main import main
-from servin.daemon.config import UNVERIFIED_TLS_WARNING, ConfigError, add_daemon_flags, open_to_anyone, resolve
+from servin.daemon.config import UNVERIFIED_TLS_WARNING, ConfigError, open_to_anyone
 from servin.daemon.reload import Reloader
+from tests.support.daemonconfig import cfg_of
 
 pytestmark = pytest.mark.unit
-
-
-def cfg_of(tmp_path: Path, argv: list[str], file: dict[str, object] | None = None):
-    p = tmp_path / "daemon.json"
-    p.write_text(json.dumps(file or {}))
-    parser = argparse.ArgumentParser()
-    add_daemon_flags(parser)
-    return resolve(parser.parse_args([*argv, "--config-file", str(p)]))
 
 
 @pytest.mark.parametrize(("argv", "file"), [(["--tlsverify=false"], None), ([], {"tlsverify": False})])

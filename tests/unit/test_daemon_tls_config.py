@@ -3,24 +3,15 @@ off loopback unless --tls=false says so."""
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import pytest
 
 from servin.cli.main import main
-from servin.daemon.config import DEFAULT_CERT_DIR, ConfigError, add_daemon_flags, resolve
+from servin.daemon.config import DEFAULT_CERT_DIR, ConfigError
+from tests.support.daemonconfig import cfg_of
 
 pytestmark = pytest.mark.unit
-
-
-def cfg_of(tmp_path: Path, argv: list[str], file: dict[str, object] | None = None):
-    p = tmp_path / "daemon.json"
-    p.write_text(json.dumps(file or {}))
-    parser = argparse.ArgumentParser()
-    add_daemon_flags(parser)
-    return resolve(parser.parse_args([*argv, "--config-file", str(p)]))
 
 
 def test_defaults_are_off_and_files_sit_beside_daemon_json(tmp_path):

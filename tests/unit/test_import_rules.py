@@ -13,8 +13,9 @@ pytestmark = pytest.mark.unit
 SERVIN = Path(__file__).resolve().parents[2] / "servin"
 
 # Modules at the root of the package that any layer may use: error categories, atomic files, the tar
-# stream, the in-root file walk, Docker's stream framing, the version.
-BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "__version__"}
+# stream, the in-root file walk, Docker's stream framing, Docker's sizes and durations,
+# a container's CPU and memory limits, the version.
+BASE = {"errors", "atomicfile", "archive", "safefs", "stdcopy", "units", "limits", "__version__"}
 
 # What each layer may import besides BASE and itself.
 ALLOWED: dict[str, set[str]] = {
@@ -36,6 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "atomicfile": set(),
     "errors": set(),
     "stdcopy": set(),
+    "units": set(),
+    "limits": set(),
 }
 
 

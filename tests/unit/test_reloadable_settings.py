@@ -4,7 +4,6 @@ dockerd's words, the reload and its event), and default ulimits in a container's
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import replace
@@ -18,17 +17,12 @@ from servin.core.events import Event
 from servin.core.host import HostFacts
 from servin.core.model import Ulimit
 from servin.core.spec import with_default_ulimits
-from servin.daemon.config import ConfigError, DaemonConfig, DefaultUlimit, add_daemon_flags, resolve
+from servin.daemon.config import ConfigError, DaemonConfig, DefaultUlimit, resolve
 from servin.daemon import wiring
 from servin.daemon.reload import Reloader
+from tests.support.daemonconfig import parse
 
 pytestmark = pytest.mark.unit
-
-
-def parse(argv: list[str], config: Path) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    add_daemon_flags(p)
-    return p.parse_args([*argv, "--config-file", str(config)])
 
 
 def resolved(tmp_path: Path, data: dict[str, Any], *flags: str) -> DaemonConfig:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
@@ -12,19 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from servin.daemon.config import DaemonConfig, add_daemon_flags, resolve
+from servin.daemon.config import DaemonConfig, resolve
 from servin.daemon.reload import Reloader
 from servin.errors import InvalidArgument
 from servin.images.layer_store import chain_ids
 from servin.images.service import ImageService
+from tests.support.daemonconfig import parse as _parse
 
 pytestmark = pytest.mark.unit
-
-
-def _parse(argv: list[str], config: Path) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    add_daemon_flags(p)
-    return p.parse_args([*argv, "--config-file", str(config)])
 
 
 def _json(tmp_path: Path, data: dict[str, object]) -> Path:

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from servin.api.wire.images import delete_items, image_inspect, image_summary, load_lines
+from servin.api.wire import versions
+from servin.api.wire.images import delete_items, image_inspect, image_list, image_summary, load_lines
 from servin.images.model import DeleteItem, Image
 from servin.images.query import familiar_match
 
@@ -55,10 +56,20 @@ def test_summary():
 
 def test_summary_untagged_and_no_labels():
     img = make_image(repo_tags=(), config={"config": {"Labels": None}})
-    s = image_summary(img)
-    assert s["RepoTags"] == ["<none>:<none>"]
+    token = versions.use((1, 41))
+    try:
+        [s] = image_list([img], lambda _id: 0)
+    finally:
+        versions.reset(token)
+    assert s["RepoTags"] == ["<none>:<none>"]  # below 1.43 an untagged image lists placeholders
     assert s["RepoDigests"] == ["<none>@<none>"]
     assert s["Labels"] == {}
+    token = versions.use((1, 43))
+    try:
+        [s] = image_list([img], lambda _id: 0)
+    finally:
+        versions.reset(token)
+    assert s["RepoTags"] == [] and s["RepoDigests"] == []
 
 
 def test_inspect():

@@ -13,6 +13,7 @@ from servin.api.context import flag, json_body, services
 from servin.api.errors import json_response
 from servin.api.wire import archive as wire
 from servin.api.wire import containers as wire_containers
+from servin.api.wire import updates as wire_updates
 from servin.core.filesystem import ContainerFilesystem
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,8 @@ async def commit(request: web.Request) -> web.Response:
     q = request.query
     s = services(request)
     c = s.containers.get(q.get("container", ""))
-    config = wire_containers.parse_commit(await json_body(request))
-    container_config = wire_containers.inspect(c, bundle="", log_path="")["Config"]
+    config = wire_updates.parse_commit(await json_body(request))
+    container_config = wire_containers.config_json(c)
     container_config["Env"] = [e for e in container_config.get("Env") or [] if not e.startswith("HOSTNAME=")]
     image = await _fs(request).commit(
         c.id, container_config=container_config, config=config, changes=list(q.getall("changes", [])),

@@ -17,6 +17,7 @@ from servin.api.errors import json_response
 from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
 from servin.api.wire import stats as wire_stats
+from servin.api.wire import updates as wire_updates
 from servin.api.wire.filters import parse_filters
 from servin.core.attach import AttachStream, AttachTicket
 from servin.core.lifecycle import now_rfc3339
@@ -25,7 +26,6 @@ from servin.core.model import Container, LogLine
 
 LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited", "before", "since",
                           "network", "volume", "health", "publish", "expose", "isolation", "is-task"})
-RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
 async def create(request: web.Request) -> web.Response:
@@ -156,11 +156,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
     views = services(request).container_views
     body: AsyncIterator[bytes]
     if renders_natively(q):  # the common case, rendered in C from the file's bytes
-        _, body = views.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
+        c, body = views.rendered_logs(request.match_info["id"], q, timestamps=timestamps)
     else:  # since/until/tail: the Python reader's lines
         c, lines = views.logs(request.match_info["id"], q)
         body = (frame(batch, tty=c.config.tty, timestamps=timestamps) async for batch in lines)
-    resp = await streams.open_stream(request, RAW_STREAM)
+    resp = await streams.open_stream(request, streams.stream_media_type(c.config.tty))
     async for chunk in body:
         await resp.write(chunk)
     await resp.write_eof()
@@ -185,7 +185,7 @@ async def _attach_streams(request: web.Request, c: Container, ticket: AttachTick
 
 async def attach(request: web.Request) -> web.StreamResponse:
     c, ticket = services(request).containers.attach_ticket(request.match_info["id"])
-    resp, conn = await streams.hijack(request, RAW_STREAM)
+    resp, conn = await streams.hijack(request, tty=c.config.tty)
 
     async def send_log(line: LogLine) -> None:
         kind = streams.STDOUT if line.stream == "stdout" else streams.STDERR
@@ -266,7 +266,8 @@ async def rename(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     engine = services(request).containers
     c = engine.get(request.match_info["id"])
-    host, warnings = engine.verify(wire.parse_update(await json_body(request) or {}, c.host_config), update=True)
+    wanted = wire_updates.parse_update(await json_body(request) or {}, c.host_config)
+    host, warnings = engine.verify(wanted, update=True)
     await engine.update(c.id, host)
     return json_response({"Warnings": warnings})
 

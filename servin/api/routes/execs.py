@@ -15,7 +15,6 @@ from servin.api.errors import json_response
 from servin.api.wire.execs import exec_inspect, parse_exec_create, parse_exec_start
 from servin.api.backends import ExecsBackend
 
-RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
 def _execs(request: web.Request) -> ExecsBackend:
@@ -39,8 +38,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
     if rec.started:
         raise errors.Conflict(f"Error: Exec command {rec.id} has already run")
-    resp, conn = await streams.hijack(request, RAW_STREAM)
     raw = rec.config.tty if tty is None else tty
+    resp, conn = await streams.hijack(request, tty=raw)
     try:
         rec = await execs.start(rec.id)
     except errors.ServinError as exc:

@@ -106,7 +106,10 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def list_(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
     imgs = await services(request).images.select(filters, all_=flag(request, "all"))
-    return json_response([wire.image_summary(i) for i in imgs])
+    users: dict[str, int] = {}
+    for item in services(request).container_views.list({}, all_=True, limit=0):
+        users[item.container.image_id] = users.get(item.container.image_id, 0) + 1
+    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0)))
 
 
 async def history(request: web.Request) -> web.Response:
@@ -194,6 +197,13 @@ async def remove(request: web.Request) -> web.Response:
     return json_response(wire.delete_items(items))
 
 
+async def attestations(request: web.Request) -> web.Response:
+    """API 1.55's attestations of an image: none are stored (a single-platform store keeps no attestation
+    manifests), so an existing image has an empty list, as dockerd answers then."""
+    await asyncio.to_thread(services(request).images.get, request.match_info["name"])
+    return json_response([])
+
+
 def add_routes(add: Any) -> None:
     distribution.add_routes(add)  # /auth, search, push, /distribution: before the catch-alls below
     add("POST", "/images/load", load)
@@ -204,6 +214,7 @@ def add_routes(add: Any) -> None:
     add("POST", "/images/create", create)
     add("GET", "/images/json", list_)
     add("GET", "/images/{name:.+}/json", inspect)
+    add("GET", "/images/{name:.+}/attestations", attestations)
     add("POST", "/images/{name:.+}/tag", tag)
     add("DELETE", "/images/{name:.+}", remove)
 

@@ -10,10 +10,11 @@ from aiohttp import web
 from servin import errors
 from servin.api import streams
 from servin.api.errors import json_response
-from servin.api.context import services
+from servin.api.context import flag, services
 from servin.api.wire import buildcache as wire_buildcache
 from servin.api.wire import system as wire
 from servin.api.wire import usage as wire_usage
+from servin.api.wire import versions
 from servin.api.wire.filters import parse_filters
 
 EVENT_FILTERS = frozenset({"container", "daemon", "event", "image", "label", "network", "node",
@@ -48,15 +49,21 @@ def _time_arg(value: str | None, name: str) -> float | None:
         raise errors.InvalidArgument(f"invalid value for {name}: {value}") from None
 
 
+JSON_SEQ = "application/json-seq"
+EVENT_MEDIA_TYPES = ("application/jsonl", "application/x-ndjson", JSON_SEQ)  # what an Accept may pick
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), EVENT_FILTERS)
     since = _time_arg(request.query.get("since"), "since")
     until = _time_arg(request.query.get("until"), "until")
     subscription = services(request).system.subscribe(filters, since=since, until=until)
     try:
-        resp = await streams.open_stream(request, "application/json")
+        media = streams.accepted(request, EVENT_MEDIA_TYPES) or versions.value("events media type")
+        separator = b"\x1e" if media == JSON_SEQ else b""  # RFC 7464 records
+        resp = await streams.open_stream(request, media)
         async for ev in subscription:
-            await resp.write(json.dumps(wire.event(ev)).encode() + b"\n")
+            await resp.write(separator + json.dumps(wire.event(ev)).encode() + b"\n")
         await resp.write_eof()
         return resp
     finally:
@@ -64,8 +71,10 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def disk_usage(request: web.Request) -> web.Response:
-    """`docker system df`: images, containers (their writable layer), volumes."""
-    return json_response(wire_usage.disk_usage(await services(request).system.disk_usage()))
+    """`docker system df`: images, containers (their writable layer), volumes, the build cache."""
+    parts = wire_usage.parts_of(request.query.getall("type", []))
+    usage = await services(request).system.disk_usage()
+    return json_response(wire_usage.disk_usage(usage, parts=parts, verbose=flag(request, "verbose")))
 
 
 async def not_swarm(request: web.Request) -> web.Response:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
-from servin import errors
+from servin import errors, units
 from servin.api.wire import fields as wire_fields
 from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import ports as wire_ports
@@ -16,7 +15,7 @@ from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
 from servin.api.wire import versions
 from servin.api.wire.netsettings import main_mac_address, network_settings, parse_endpoints
-from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
+from servin.api.wire.schemas import CREATE_REQUEST
 from servin.core.logs import parse_time_ns
 from servin.core.spec import MASKED_PATHS, READONLY_PATHS
 from servin.core.model import (
@@ -41,7 +40,7 @@ def _strs(value: Any, field: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
+def int_field(d: dict[str, Any], key: str, default: int = 0) -> int:
     v = d.get(key)
     if v is None:
         return default
@@ -110,21 +109,21 @@ def _parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     rp = hc.get("RestartPolicy") or {}
     log_config = hc.get("LogConfig") or {}
     pids = hc.get("PidsLimit")
-    memory, memory_swap = _int(hc, "Memory"), _int(hc, "MemorySwap")
+    memory, memory_swap = int_field(hc, "Memory"), int_field(hc, "MemorySwap")
     if memory > 0 and memory_swap == 0:  # dockerd's adaptContainerSettings: swap defaults to 2x memory
         memory_swap = memory * 2
     host = HostConfig(
         auto_remove=bool(hc.get("AutoRemove")),
         memory=memory,
         memory_swap=memory_swap,
-        nano_cpus=_int(hc, "NanoCpus"),
-        cpu_shares=_int(hc, "CpuShares"),
-        cpu_quota=_int(hc, "CpuQuota"),
-        cpu_period=_int(hc, "CpuPeriod"),
+        nano_cpus=int_field(hc, "NanoCpus"),
+        cpu_shares=int_field(hc, "CpuShares"),
+        cpu_quota=int_field(hc, "CpuQuota"),
+        cpu_period=int_field(hc, "CpuPeriod"),
         cpuset_cpus=hc.get("CpusetCpus") or "",
         cpuset_mems=hc.get("CpusetMems") or "",
         pids_limit=int(pids) if isinstance(pids, int) and pids != 0 else None,
-        shm_size=_int(hc, "ShmSize") or 64 * 1024 * 1024,
+        shm_size=int_field(hc, "ShmSize") or 64 * 1024 * 1024,
         network_mode=hc.get("NetworkMode") or "default",
         port_bindings=wire_ports.parse_port_bindings(hc.get("PortBindings")),
         publish_all_ports=bool(hc.get("PublishAllPorts")),
@@ -380,6 +379,11 @@ def _state_json(c: Container) -> dict[str, Any]:
     }
 
 
+def config_json(c: Container) -> dict[str, Any]:
+    """The container's Config as inspect shows it at the newest version (what a commit starts from)."""
+    return _config_json(c)
+
+
 @versions.answer("ContainerInspect")
 def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | None = None,
             networks: Sequence[Any] = (), sandbox_key: str = "",
@@ -432,31 +436,8 @@ def _status_text(c: Container, now_ns: int) -> str:
 
 
 def human_duration(ns: int) -> str:
-    """Docker's units.HumanDuration."""
-    s = max(ns, 0) / 1e9
-    if s < 1:
-        return "Less than a second"
-    if s < 2:
-        return "1 second"
-    if s < 60:
-        return f"{int(s)} seconds"
-    m = s / 60
-    if m < 2:
-        return "About a minute"
-    if m < 60:
-        return f"{int(m)} minutes"
-    h = m / 60
-    if h < 2:
-        return "About an hour"
-    if h < 48:
-        return f"{int(h)} hours"
-    if h < 24 * 7 * 2:
-        return f"{int(h / 24)} days"
-    if h < 24 * 30 * 2:
-        return f"{int(h / 24 / 7)} weeks"
-    if h < 24 * 365 * 2:
-        return f"{int(h / 24 / 30)} months"
-    return f"{int(h / 24 / 365)} years"
+    """Docker's units.HumanDuration of a span in nanoseconds."""
+    return units.human_duration(ns / 1e9)
 
 
 @versions.answer("ContainerSummary")
@@ -481,39 +462,11 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": network_settings(c, networks)["Networks"]},
         "Mounts": [_mount_json(m) for m in c.mount_points],
+        "Health": _health_summary(c),
     }
 
 
-@request_body(CREATE_REQUEST, rules="container.commitRequest")  # dockerd 29 keeps its Config only
-def parse_commit(body: Any) -> dict[str, Any] | None:
-    """POST /commit's body: the container.Config it brings (runconfig decodes it as a create body and
-    keeps its Config), or None when it sets none of the Config's fields (dockerd's stays nil)."""
-    if not body:
-        return None
-    config = {f.json: body[f.json] for f in CONFIG.fields if f.json in body}
-    return config or None
-
-
-@request_body(UPDATE_CONFIG)
-def parse_update(body: Any, current: HostConfig) -> HostConfig:
-    """`docker update`: the resources and restart policy given, the rest kept."""
-    body = body or {}
-    changes: dict[str, Any] = {}
-    for key, attr in (("Memory", "memory"), ("MemorySwap", "memory_swap"), ("CpuShares", "cpu_shares"),
-                      ("CpuQuota", "cpu_quota"), ("CpuPeriod", "cpu_period"), ("NanoCpus", "nano_cpus")):
-        if body.get(key):
-            changes[attr] = _int(body, key)
-    for key, attr in (("CpusetCpus", "cpuset_cpus"), ("CpusetMems", "cpuset_mems")):
-        if body.get(key):
-            changes[attr] = str(body[key])
-    if body.get("PidsLimit") is not None:
-        changes["pids_limit"] = _int(body, "PidsLimit") or None
-    rp = body.get("RestartPolicy")
-    if isinstance(rp, dict) and rp.get("Name"):  # the CLI sends Name "" when --restart is not given
-        changes["restart_policy"] = RestartPolicy(name=rp.get("Name") or "no",
-                                                  maximum_retry_count=int(rp.get("MaximumRetryCount") or 0))
-    changes.update(wire_resources.update_fields(body))
-    if changes.get("nano_cpus"):
-        changes.setdefault("cpu_quota", 0)
-        changes.setdefault("cpu_period", 0)
-    return replace(current, **changes)
+def _health_summary(c: Container) -> dict[str, Any]:
+    """`none` until a healthcheck has a state (dockerd's view.go), else its status and failing streak."""
+    h = c.state.health
+    return {"Status": h.status if h is not None else "none", "FailingStreak": h.failing_streak if h else 0}

@@ -5,10 +5,11 @@ Pure functions from the image domain objects; empty lists/maps render as ``[]`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from servin.api.wire import versions
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
 from servin.registry.search import SearchResult
 
@@ -19,13 +20,17 @@ def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
     return go_container_config(cfg)
 
 
+@versions.answer("ImageSummary")
+def image_list(images: Iterable[Image], containers: Callable[[str], int]) -> list[dict[str, Any]]:
+    """``GET /images/json``: each image with the number of containers using it (its ID's)."""
+    return [image_summary(img, containers=containers(img.id)) for img in images]
+
+
 def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:
-    """One entry of ``GET /images/json``."""
+    """One image of ``GET /images/json`` or ``/system/df``, the newest shape (an untagged image has empty
+    lists; the version rules are those of the list it is in)."""
     repo_tags = list(img.repo_tags)
     repo_digests = list(img.repo_digests)
-    if not repo_tags and not repo_digests:
-        repo_tags = ["<none>:<none>"]
-        repo_digests = ["<none>@<none>"]
     return {
         "Containers": containers,
         "Created": img.created_unix,
@@ -55,8 +60,9 @@ def graph_driver(layer_dirs: Sequence[Path]) -> dict[str, Any]:
     return {"Name": "overlay2", "Data": data}
 
 
+@versions.answer("ImageInspect")
 def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = ()) -> dict[str, Any]:
-    """``GET /images/{name}/json``."""
+    """``GET /images/{name}/json`` (the newest shape: no Created when the config has none)."""
     raw = img.config
     container_config = raw.get("container_config")
     out: dict[str, Any] = {
@@ -65,7 +71,7 @@ def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = ()) -> dict[str, A
         "RepoDigests": list(img.repo_digests),
         "Parent": img.parent,
         "Comment": img.comment,
-        "Created": img.created or ZERO_TIME,
+        **({"Created": img.created} if img.created else {}),
         "Container": img.container,
         "ContainerConfig": render_config(container_config if isinstance(container_config, dict) else None),
         "DockerVersion": img.docker_version,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from servin.api.wire import versions
+
 from servin.core.model import Container
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # preread before a first reading
@@ -14,6 +16,7 @@ def _blkio(entries: Sequence[tuple[int, int, str, int]]) -> list[dict[str, Any]]
     return [{"major": ma, "minor": mi, "op": op, "value": v} for ma, mi, op, v in entries] or None
 
 
+@versions.answer("ContainerStats")
 def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_ns: int,
           pre_system_ns: int, ncpu: int, mem_total: int,
           networks: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
@@ -60,5 +63,6 @@ def stats(c: Container, cur: Any, pre: Any, *, read: str, preread: str, system_n
         "memory_stats": memory,
         "name": "/" + c.name,
         "id": c.id,
+        "os_type": "linux",
         **({"networks": networks} if networks is not None else {}),
     }

@@ -28,7 +28,8 @@ def parse_auth(body: Any) -> dict[str, Any]:
 
 def version(f: HostFacts) -> dict[str, Any]:
     build_time = "2026-11-22T00:00:00.000000000+00:00"
-    details = {"ApiVersion": API_VERSION, "Arch": f.go_arch, "BuildTime": build_time,
+    api = versions.text(versions.MAX_VERSION)
+    details = {"ApiVersion": api, "Arch": f.go_arch, "BuildTime": build_time,
                "Experimental": str(f.experimental).lower(), "GitCommit": GIT_COMMIT,
                "GoVersion": f"python{platform.python_version()}", "KernelVersion": f.kernel_version,
                "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}
@@ -39,7 +40,7 @@ def version(f: HostFacts) -> dict[str, Any]:
             {"Name": "servin-shim", "Version": __version__, "Details": {"GitCommit": GIT_COMMIT}},
         ],
         "Version": ENGINE_VERSION,
-        "ApiVersion": API_VERSION,
+        "ApiVersion": api,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": GIT_COMMIT,
         "GoVersion": details["GoVersion"],
@@ -55,6 +56,7 @@ def _now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@versions.answer("Info")
 def info(f: HostFacts, counts: dict[str, int], n_images: int,
          registry: RegistrySettings | None = None) -> dict[str, Any]:
     total = sum(counts.values())
@@ -111,6 +113,8 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int,
         "ExperimentalBuild": f.experimental,
         "ServerVersion": ENGINE_VERSION,
         "Runtimes": {"runc": {"path": "servin-shim"}},
+        "CDISpecDirs": [],  # no CDI devices
+        "FirewallBackend": {"Driver": "iptables"},
         "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
@@ -128,9 +132,10 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int,
     }
 
 
+@versions.answer("Event")
 def event(ev: Event) -> dict[str, Any]:
-    """Docker's events message, with the legacy fields API 1.41 still carries."""
-    out: dict[str, Any] = {
+    """Docker's events message (the legacy status, id and from of older versions: versions.py)."""
+    return {
         "Type": ev.type,
         "Action": ev.action,
         "Actor": {"ID": ev.actor_id, "Attributes": dict(ev.attributes)},
@@ -138,11 +143,6 @@ def event(ev: Event) -> dict[str, Any]:
         "time": ev.time_nano // 1_000_000_000,
         "timeNano": ev.time_nano,
     }
-    if ev.type == "container":
-        out["status"] = ev.action
-        out["id"] = ev.actor_id
-        out["from"] = ev.attributes.get("image", "")
-    return out
 
 
 def registry_config(r: RegistrySettings | None) -> dict[str, Any]:

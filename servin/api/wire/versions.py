@@ -27,7 +27,7 @@ Version = tuple[int, int]
 MIN_VERSION: Version = (1, 24)
 MAX_VERSION: Version = (1, 41)
 
-_current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version", default=MAX_VERSION)
+_current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version")
 # what the rules said while shaping this request's body (dockerd's create Warnings)
 _warned: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("servin_api_warnings", default=())
 
@@ -55,7 +55,8 @@ def reset(token: contextvars.Token[Version]) -> None:
 
 
 def current() -> Version:
-    return _current.get()
+    """The request's version; outside a request (a test calling the wire), the newest."""
+    return _current.get(MAX_VERSION)
 
 
 def warnings() -> list[str]:
@@ -102,6 +103,21 @@ class Needs:
 
 
 @dataclass(frozen=True, slots=True)
+class EmptyOmitted:
+    """From `version` on the field is left out when empty (Go's omitempty came in then)."""
+    path: str
+    version: Version
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A value that is `old` below `version` and `new` from it on (a media type, a default)."""
+    version: Version
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Gone:
     """A request field refused from `version` on: present (not empty) there, dockerd's 400 `message`."""
     path: str
@@ -128,16 +144,101 @@ class Adapt:
     until: Version = (99, 0)
 
 
-Rule = Since | Until | Before | Needs | Gone | OneEntry | Adapt
+Rule = Since | Until | Before | Needs | EmptyOmitted | Gone | OneEntry | Adapt
+
+
+def _no_placeholders(image: dict[str, Any]) -> dict[str, Any]:
+    """Below 1.43 an image without tags or digests lists `<none>` placeholders."""
+    if not image.get("RepoTags") and not image.get("RepoDigests"):
+        image["RepoTags"], image["RepoDigests"] = ["<none>:<none>"], ["<none>@<none>"]
+    return image
+
+
+def _zero_created(image: dict[str, Any]) -> dict[str, Any]:
+    """Below 1.44 an image config without `created` shows Go's zero time."""
+    image.setdefault("Created", "0001-01-01T00:00:00Z")
+    return image
+
+
+def _legacy_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Below 1.52 container and image events repeat the action and actor as status, id (and from)."""
+    if event.get("Type") in ("container", "image"):
+        event["status"], event["id"] = event["Action"], event["Actor"]["ID"]
+        if event["Type"] == "container":
+            event["from"] = event["Actor"]["Attributes"].get("image", "")
+    return event
+
+
+def _count_unknown(_count: Any) -> int:
+    return -1  # below 1.51 an image summary's Containers is not counted
+
+
+# container.Config fields an image's config no longer shows from 1.50 (moby's legacyConfigFields)
+_IMAGE_CONFIG_1_50 = ("Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin",
+                      "StdinOnce", "Image", "NetworkDisabled", "MacAddress", "StopTimeout")
+# and those omitted when empty from 1.52 (the OCI image config's omitempty)
+_IMAGE_CONFIG_1_52 = ("Cmd", "Entrypoint", "Env", "Labels", "OnBuild", "User", "Volumes", "WorkingDir")
+# the default bridge's endpoint repeated at the top of NetworkSettings, gone in 1.52
+_BRIDGE_TOP_LEVEL = ("Bridge", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen", "SecondaryIPAddresses",
+                     "SecondaryIPv6Addresses", "EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen",
+                     "IPAddress", "IPPrefixLen", "IPv6Gateway", "MacAddress")
 
 # answers: by the kind a wire function declares with @answer
 RESPONSES: dict[str, tuple[Rule, ...]] = {
+    "ImageSummary": (
+        Before((1, 43), _no_placeholders),
+        Until("VirtualSize", (1, 44)),
+        Before((1, 51), _count_unknown, "Containers"),
+    ),
+    "ImageInspect": (
+        Until("VirtualSize", (1, 44)),
+        Before((1, 44), _zero_created),
+        Until("Container", (1, 45)),
+        Until("ContainerConfig", (1, 45)),
+        *(Until(f"Config.{name}", (1, 50)) for name in _IMAGE_CONFIG_1_50),
+        *(EmptyOmitted(f"Config.{name}", (1, 52)) for name in _IMAGE_CONFIG_1_52),
+        *(EmptyOmitted(name, (1, 52)) for name in ("Parent", "Comment", "DockerVersion", "Author")),
+    ),
+    "ContainerSummary": (
+        Since("Health", (1, 52)),
+        Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
+    ),
     "ContainerInspect": (
+        *(Until(f"NetworkSettings.{name}", (1, 52)) for name in _BRIDGE_TOP_LEVEL),
         Before((1, 45), endpoint_compat.aliases_with_names),
         Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
         Until("Config.MacAddress", (1, 52)),
+        EmptyOmitted("Config.OnBuild", (1, 52)),
+        EmptyOmitted("HostConfig.KernelMemory", (1, 42)),
+        EmptyOmitted("HostConfig.KernelMemoryTCP", (1, 42)),
+        Until("HostConfig.KernelMemoryTCP", (1, 52)),
     ),
-    "ContainerSummary": (Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),),
+    "DiskUsage": (
+        Until("BuilderSize", (1, 42)),
+        Until("BuildCache.*.Parent", (1, 42)),
+        Before((1, 43), _no_placeholders, "Images.*"),
+        Until("Images.*.VirtualSize", (1, 44)),
+        *(Since(name, (1, 52)) for name in ("ImageUsage", "ContainerUsage", "VolumeUsage", "BuildCacheUsage")),
+    ),
+    "Event": (
+        Before((1, 52), _legacy_event),
+    ),
+    "Info": (
+        Until("ClusterStore", (1, 42)),
+        Until("KernelMemory", (1, 42)),
+        Until("ClusterAdvertise", (1, 42)),
+        Since("CDISpecDirs", (1, 44)),
+        Until("RegistryConfig.AllowNondistributableArtifactsCIDRs", (1, 47)),
+        Until("RegistryConfig.AllowNondistributableArtifactsHostnames", (1, 47)),
+        Since("FirewallBackend", (1, 49)),
+        *(Until(f"{name}.Expected", (1, 49)) for name in ("ContainerdCommit", "RuncCommit", "InitCommit")),
+        Until("BridgeNfIptables", (1, 50)),
+        Until("BridgeNfIp6tables", (1, 50)),
+        Until("KernelMemoryTCP", (1, 52)),
+    ),
+    "ContainerStats": (
+        Since("os_type", (1, 52)),
+    ),
     "NetworkInspect": (Since("Status", (1, 52)),),
     # dockerd lists networks with their containers below 1.28 only (GetNetworkSummaries from then on)
     "NetworkSummary": (Until("Containers", (1, 28)),),
@@ -159,9 +260,27 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
 }
 # query parameters a version did not know (dropped, as dockerd reads them only from their version on):
 # route (the path template without its version) -> parameter -> first version
-QUERIES: dict[str, Mapping[str, Version]] = {}
+QUERIES: dict[str, Mapping[str, Version]] = {
+    "/images/json": {"shared-size": (1, 42), "manifests": (1, 47), "identity": (1, 54)},
+    "/system/df": {"type": (1, 42), "verbose": (1, 52)},
+}
 # routes that exist from a version on: "METHOD /path" -> first version
-ROUTES: dict[str, Version] = {}
+ROUTES: dict[str, Version] = {
+    "GET /images/{name}/attestations": (1, 55),
+}
+# values that changed with a version
+VALUES: dict[str, Changed] = {
+    # GET /events without an Accept that picks one
+    "events media type": Changed((1, 52), "application/json", "application/jsonl"),
+    # logs without a TTY, and the 101 upgrades of attach and exec start without one
+    "multiplexed stream media type": Changed((1, 42), "application/vnd.docker.raw-stream",
+                                             "application/vnd.docker.multiplexed-stream"),
+}
+
+
+def value(name: str) -> Any:
+    changed = VALUES[name]
+    return changed.new if current() >= changed.version else changed.old
 
 
 # ---- applying them --------------------------------------------------------------------------------
@@ -178,6 +297,8 @@ def shape(kind: str, obj: T) -> T:
     for rule in rules:
         if isinstance(rule, Since) and v < rule.version or isinstance(rule, Until) and v >= rule.version:
             _remove(obj, rule.path.split("."))
+        elif isinstance(rule, EmptyOmitted) and v >= rule.version:
+            _remove(obj, rule.path.split("."), only_empty=True)
         elif isinstance(rule, Before) and v < rule.version:
             obj = _change(obj, rule.path.split(".") if rule.path else [], rule.change)
     return obj
@@ -245,22 +366,25 @@ def _items_at(node: Any, path: list[str]) -> list[Any]:
     return [found for child in _items(node, path[0]) for found in _items_at(child, path[1:])]
 
 
-def _remove(node: Any, path: list[str]) -> None:
+EMPTY: tuple[Any, ...] = (None, "", 0, False, [], {})
+
+
+def _remove(node: Any, path: list[str], only_empty: bool = False) -> None:
     if isinstance(node, list) and path[0] != "*":
         for item in node:  # a list answer: the rule is about each item
-            _remove(item, path)
+            _remove(item, path, only_empty)
         return
     if len(path) == 1:
-        if isinstance(node, dict):
-            node.pop(path[0], None)
+        if isinstance(node, dict) and path[0] in node and (not only_empty or node[path[0]] in EMPTY):
+            del node[path[0]]
         return
     for child in _items(node, path[0]):
-        _remove(child, path[1:])
+        _remove(child, path[1:], only_empty)
 
 
 def _present(node: Any, path: list[str]) -> bool:
     if not path:
-        return node not in (None, "", 0, False, [], {})
+        return node not in EMPTY
     return any(_present(child, path[1:]) for child in _items(node, path[0]))
 
 
@@ -269,6 +393,8 @@ def _change(node: Any, path: list[str], change: Callable[[Any], Any], top: bool 
         return [_change(item, path, change, False) for item in node]  # a list answer: each item
     if not path:
         return change(node)
+    if isinstance(node, list) and path[0] == "*":
+        return [_change(item, path[1:], change, False) for item in node]
     if isinstance(node, dict):
         if path[0] == "*":
             for k in list(node):
