@@ -235,6 +235,14 @@ class ContainerNetworking:
         if sysctls and att.endpoint.ifname:
             await asyncio.to_thread(self.network.set_interface_sysctls, cid, att.endpoint.ifname, sysctls)
 
+    async def _route_default(self, c: Container, networks: tuple[EndpointConfig, ...]) -> None:
+        """A running container's default route after a live connect or disconnect: through the
+        endpoint gateway_order puts first, as dockerd moves its gateway (the ports stay)."""
+        wanted = [e for e in networks if e.network not in ("none", "host")]
+        if wanted:
+            best = endpoints_mod.gateway_order(wanted, self._internal)[0]
+            await asyncio.to_thread(self.network.set_default_route, c.id, best.network)
+
     async def connect(self, ref: str, ep: EndpointConfig) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
         interface); a stopped one is attached at its next start. Either way it is remembered."""
@@ -255,6 +263,7 @@ class ContainerNetworking:
                                               aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
                 try:
                     await self._apply_sysctls(c.id, att, ep)
+                    await self._route_default(c, (*c.networks, ep))
                 except BaseException:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                     raise
@@ -282,6 +291,7 @@ class ContainerNetworking:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
+                await self._route_default(c, tuple(e for e in c.networks if e.network != net.name))
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=tuple(e for e in cur.networks
                                                                             if e.network != net.name)))

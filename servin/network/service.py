@@ -331,6 +331,16 @@ class NetworkService:
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
 
+    def set_default_route(self, container_id: str, name_or_id: str) -> None:
+        """The container's IPv4 default route through its endpoint on the network (none when the
+        network is internal)."""
+        n = self.find(name_or_id)
+        ep = self.store.get_endpoint(container_id, n.id)
+        if n.internal or not n.gateway or not ep.ifname:
+            return
+        self.netlink.set_default_route(netns.open_netlink(self.netns_path(container_id)), ep.ifname,
+                                       ipaddress.IPv4Address(n.gateway))
+
     def set_interface_sysctls(self, container_id: str, ifname: str, sysctls: Sequence[tuple[str, str]]) -> None:
         """An endpoint's sysctls (`net.X.Y.IFNAME.Z`, value) on its interface `ifname`, in the
         container's namespace."""

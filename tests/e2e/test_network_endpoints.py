@@ -114,6 +114,15 @@ def test_gw_priority_picks_the_default_gateway(servin: ServinDaemon) -> None:
         settings = json.loads(out(d, "inspect", cid))[0]["NetworkSettings"]["Networks"]
         assert settings["gwnet-b"]["GwPriority"] == 10 and settings["gwnet-a"]["GwPriority"] == 0
         assert json.loads(out(d, "ps", "--format", "json", "--no-trunc", "--filter", f"id={cid}"))["Networks"]
+        # live: the connect gateway_order puts first takes the default route; its disconnect gives it back
+        with networks(d, "gwnet-c") as more:
+            live = out(d, "run", "-d", "--network", "gwnet-b", "busybox", "sleep", "120").strip()
+            d.docker("network", "connect", "--gw-priority", "5", "gwnet-c", live)
+            assert default_gateway(d, live) == f"{more['gwnet-c']}.1"
+            d.docker("network", "disconnect", "gwnet-c", live)
+            assert default_gateway(d, live) == f"{net['gwnet-b']}.1"
+            d.docker("network", "connect", "gwnet-a", live)  # equal priorities: the name sorting first
+            assert default_gateway(d, live) == f"{net['gwnet-a']}.1"
 
 
 def test_mac_address_per_endpoint_and_container_wide_by_version(servin: ServinDaemon) -> None:
