@@ -244,6 +244,7 @@ services:
       front: {}
       back:
         aliases: ["db-side"]
+        gw_priority: 5
   peer:
     image: busybox
     command: ["sleep", "120"]
@@ -273,5 +274,6 @@ def test_compose_service_on_two_networks(servin: ServinDaemon, tmp_path: Path) -
         assert sorted(v.rsplit(".", 1)[0] for v in ips.values()) == ["10.219.1", "10.219.2"]
         assert lookup(d, peer, "db-side") == [v for v in ips.values() if v.startswith("10.219.2.")]
         assert lookup(d, peer, "app") == lookup(d, peer, "db-side")
+        assert default_gateway(d, app) == "10.219.2.1"  # gw_priority: back, though front sorts first
     finally:
         subprocess.run([*cmd, "down", "-t", "0"], env=env, capture_output=True, timeout=120)
