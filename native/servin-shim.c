@@ -78,6 +78,11 @@
  *   device 7 path type major minor mode uid gid  (repeatable) a node the child makes (c, b or p;
  *        mode decimal) after the mounts, its parent resolved inside the root; an existing one is
  *        left; a refused mknod fails the start (no bind fallback: the path is the container's)
+ *   mount 6 source target fstype flags data attr   as mount 5, then `attr` "rro": the mount and every
+ *        mount below it made read-only (mount_setattr AT_RECURSIVE; fails the start where impossible),
+ *        or "subpath=<path>": the mount narrowed to that subdirectory of it (resolved inside it)
+ *   a bind with `data`: the path `data` inside `source` (resolved in it as in the root: a volume's
+ *        subpath), which must exist
  *   mount fstype "nsbind": bind path `data` of the mount namespace `source` (/proc/<pid>/ns/mnt),
  *        cloned with open_tree there and moved onto the target here (--ipc container:'s /dev/shm)
  *   cgroup_procs N file... (repeatable)        caps 1 64-bit mask (decimal)
@@ -365,6 +370,7 @@ static int write_file_atomic(const char *path, const char *data, size_t n)
 struct mountent {
     char *source, *target, *fstype, *data;
     unsigned long flags;
+    const char *attr; /* "" or "rro": made recursively read-only (mount_setattr) once mounted */
 };
 
 struct rlim {
@@ -566,7 +572,9 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
             NEED(1);
             pl->overlay = v[0];
         } else if (!strcmp(tag, "mount")) {
-            NEED(5);
+            if (cnt != 6) {
+                NEED(5);
+            }
             pl->mounts = xrealloc(pl->mounts, (pl->nmounts + 1) * sizeof *pl->mounts);
             struct mountent *m = &pl->mounts[pl->nmounts++];
             m->source = v[0];
@@ -574,6 +582,7 @@ static int parse_plan(const char *path, struct plan *pl, int is_exec, char *err,
             m->fstype = v[2];
             m->flags = strtoul(v[3], NULL, 10);
             m->data = v[4];
+            m->attr = cnt == 6 ? v[5] : "";
         } else if (!strcmp(tag, "masked")) {
             pl->masked = v;
             pl->nmasked = cnt;
@@ -769,6 +778,21 @@ static void bind_remount(const char *target, unsigned long flags)
     }
 }
 
+/* The mount `fd` is the root of, and every mount below it, read-only (runc's "rro"): mount_setattr(2)
+   with AT_RECURSIVE, Linux >= 5.12. Where the kernel cannot, the start fails: the engine asks for it only
+   where it can, or where the user demanded it (BindOptions.ReadOnlyForceRecursive). */
+static void make_recursively_readonly(int fd, const char *target)
+{
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+    struct {
+        uint64_t attr_set, attr_clr, propagation, userns_fd;
+    } attr = {0x00000001 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        child_fail(1, "make %s recursively read-only: %s", target, strerror(errno));
+}
+
 /* The device nodes and links of a fresh /dev tmpfs, made in the directory `devfd` holds. */
 static void make_devices(int devfd)
 {
@@ -801,6 +825,30 @@ static int mount_target(int rootfd, const char *target, enum inroot_make make)
     if (fd < 0)
         child_fail(1, "mount point %s in the container: %s", target, strerror(errno));
     return fd;
+}
+
+/* The mount on `target` narrowed to its subdirectory `sub` (resolved inside it, never out of it): the
+   subdirectory is cloned (open_tree), the whole mount detached, the clone moved onto the target (an
+   image mount's ImageOptions.Subpath). */
+static void narrow_to_subpath(int rootfd, const char *target, const char *sub)
+{
+    char at[64];
+    int top = mount_target(rootfd, target, INROOT_OPEN);
+    int dir = inroot_resolve(top, sub, INROOT_OPEN);
+    if (dir < 0)
+        child_fail(1, "subpath %s of %s: %s", sub, target, strerror(errno));
+    int tree = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0)
+        child_fail(1, "subpath %s of %s: %s", sub, target, strerror(errno));
+    close(dir);
+    if (umount2(inroot_fdpath(top, at, sizeof at), MNT_DETACH) < 0)
+        child_fail(1, "unmount %s: %s", target, strerror(errno));
+    close(top);
+    int fd = mount_target(rootfd, target, INROOT_OPEN);
+    if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        child_fail(1, "mount subpath %s on %s: %s", sub, target, strerror(errno));
+    close(tree);
+    close(fd);
 }
 
 /* A plan mount of fstype "symlink": `target` becomes a symlink to `source`, made in its parent
@@ -881,11 +929,26 @@ static void do_mount(int rootfd, const struct mountent *m)
     }
     if (flags & MS_BIND) {
         struct stat st;
-        if (stat(m->source, &st) < 0)
+        char src[64];
+        const char *from = m->source;
+        int srcfd = -1;
+        if (m->data[0]) { /* a subpath of the source (a volume's), resolved inside it, never out of it */
+            int base = open(m->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (base < 0)
+                child_fail(1, "bind mount source %s: %s", m->source, strerror(errno));
+            srcfd = inroot_resolve(base, m->data, INROOT_OPEN);
+            if (srcfd < 0)
+                child_fail(1, "subpath %s of %s: %s", m->data, m->source, strerror(errno));
+            close(base);
+            from = inroot_fdpath(srcfd, src, sizeof src);
+        }
+        if (stat(from, &st) < 0)
             child_fail(1, "bind mount source %s: %s", m->source, strerror(errno));
         fd = mount_target(rootfd, m->target, S_ISDIR(st.st_mode) ? INROOT_DIR : INROOT_FILE);
-        if (mount(m->source, inroot_fdpath(fd, at, sizeof at), NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+        if (mount(from, inroot_fdpath(fd, at, sizeof at), NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
             child_fail(1, "bind mount %s on %s: %s", m->source, m->target, strerror(errno));
+        if (srcfd >= 0)
+            close(srcfd);
     } else {
         fd = mount_target(rootfd, m->target, INROOT_DIR);
         if (mount(m->source, inroot_fdpath(fd, at, sizeof at), m->fstype, flags & ~(PROPAGATION | MS_REC),
@@ -895,7 +958,10 @@ static void do_mount(int rootfd, const struct mountent *m)
     close(fd);
     int remount = (flags & MS_BIND) && (flags & ~(MS_BIND | MS_REC | PROPAGATION));
     int devtmpfs = !strcmp(m->target, "/dev") && !strcmp(m->fstype, "tmpfs");
-    if (!remount && !(flags & PROPAGATION) && !devtmpfs)
+    int rro = !strcmp(m->attr, "rro");
+    if (!strncmp(m->attr, "subpath=", 8))
+        narrow_to_subpath(rootfd, m->target, m->attr + 8);
+    if (!remount && !(flags & PROPAGATION) && !devtmpfs && !rro)
         return;
     fd = mount_target(rootfd, m->target, INROOT_OPEN);
     inroot_fdpath(fd, at, sizeof at);
@@ -905,6 +971,8 @@ static void do_mount(int rootfd, const struct mountent *m)
         child_fail(1, "set propagation of %s: %s", m->target, strerror(errno));
     if (devtmpfs)
         make_devices(fd);
+    if (rro)
+        make_recursively_readonly(fd, m->target);
     close(fd);
 }
 

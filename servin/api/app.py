@@ -52,9 +52,10 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
         resource = request.match_info.route.resource
         route = resource.canonical.removeprefix(VERSION_PREFIX) if resource is not None else request.path
         versions.check_route(request.method, route)
-        if versions.QUERIES.get(route):
-            known = versions.query_at_version(route, list(request.query.items()))
-            if len(known) != len(request.query):
+        if versions.shapes_query(route):
+            given = list(request.query.items())
+            known = versions.query_at_version(route, given)
+            if known != given:
                 request = request.clone(rel_url=request.rel_url.with_query(known))
         return await handler(request)
     finally:

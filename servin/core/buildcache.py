@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ class CacheRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PruneOptions:
     all: bool = False
-    keep_storage: int = 0  # bytes; 0: no limit
+    keep_storage: int = 0  # bytes of cache never pruned (reserved-space, keep-storage); 0: none
+    max_used_space: int = 0  # bytes: prune until the cache is no larger (1.48); 0: no cap
+    min_free_space: int = 0  # bytes: prune until the data root's file system has this free (1.48); 0: none
     keep_duration: float = 0.0  # seconds ("until"): records used more recently stay
     filters: Mapping[str, str] = field(default_factory=dict)  # FILTERS: "" means "is true / is set"
     labels: tuple[str, ...] = ()  # label=KEY[=VALUE]: every one on the step image (`docker system prune --filter`)
@@ -174,13 +177,8 @@ class BuildCache:
                   and label_matches(r.labels, options.labels)
                   and not any(label_matches(r.labels, [w]) for w in options.labels_not)]
         chosen.sort(key=lambda r: (r.last_used_at or r.created_at, r.id))  # least recently used first
-        if options.keep_storage:
-            kept, chosen = chosen, []
-            for r in kept:
-                if total <= options.keep_storage:
-                    break
-                chosen.append(r)
-                total -= r.size
+        if options.keep_storage or options.max_used_space or options.min_free_space:
+            chosen = self._within_space(chosen, total, options)
         deleted, reclaimed = await self._remove_images([r for r in chosen if r.image_id])
         for r in chosen:
             if not r.image_id and r.id not in set(self._active()):
@@ -188,6 +186,20 @@ class BuildCache:
                 deleted.append(r.id)
                 await asyncio.to_thread(safefs.remove_tree, self._work_root / r.id, ignore_errors=True)
         return PruneReport(deleted=tuple(deleted), reclaimed=reclaimed)
+
+    def _within_space(self, candidates: list[CacheRecord], total: int, o: PruneOptions) -> list[CacheRecord]:
+        """The least recently used candidates to prune so that the cache fits under max-used-space and
+        min-free-space is free (with neither: all of them), never taking it below reserved-space."""
+        free = shutil.disk_usage(self._work_root if self._work_root.exists() else self._work_root.parent).free
+        chosen = []
+        for r in candidates:
+            satisfied = (o.max_used_space or o.min_free_space) and (not o.max_used_space or total <= o.max_used_space) \
+                and (not o.min_free_space or free >= o.min_free_space)
+            if satisfied or total <= o.keep_storage:
+                break
+            chosen.append(r)
+            total, free = total - r.size, free + r.size
+        return chosen
 
     async def _remove_images(self, chosen: list[CacheRecord]) -> tuple[list[str], int]:
         """Children before parents; an image the store refuses to delete (a child, a container) stays."""

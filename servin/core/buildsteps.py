@@ -107,7 +107,9 @@ class BuildSteps:
                     os.unlink(tmp)
             return image.id
 
-        return await asyncio.to_thread(write_and_commit)
+        image_id = await asyncio.to_thread(write_and_commit)
+        self.images.created(image_id)  # a step run in a container is a commit, as dockerd's CommitBuildStep
+        return image_id
 
     async def remove(self, container_id: str) -> None:
         with contextlib.suppress(errors.NotFound):

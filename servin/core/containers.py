@@ -202,7 +202,9 @@ class ContainerService:
             await self.supervisor.await_exit(c.id, exited)
         self.emit(c, "kill", signal=str(signum))
 
-    async def stop(self, ref: str, timeout: int | None = None) -> None:
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        """`signal` (docker stop -s) instead of the container's StopSignal."""
+        given = parse_signal(signal, default=0) if signal else 0  # a bad one is refused first, as dockerd
         c = self.get(ref)
         c = await self.supervisor.settle_restart(c)
         if c.state.status == RESTARTING:
@@ -213,7 +215,7 @@ class ContainerService:
         marked = self._mark_stopped_by_user(c.id)
         if timeout is None:
             timeout = c.config.stop_timeout if c.config.stop_timeout is not None else 10
-        signum = parse_signal(c.config.stop_signal, default=signal_mod.SIGTERM)
+        signum = given or parse_signal(c.config.stop_signal, default=signal_mod.SIGTERM)
         waiter = self.supervisor.exit_future(c.id)
         if timeout != 0:
             await self._signal(c.id, signum, thaw=True)  # a frozen process cannot act on the signal
@@ -229,9 +231,9 @@ class ContainerService:
         await self.supervisor.await_exit(c.id, waiter)
         self.emit(c, "stop")
 
-    async def restart(self, ref: str, timeout: int | None = None) -> None:
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         try:
-            await self.stop(ref, timeout)
+            await self.stop(ref, timeout, signal)
         except errors.NotModified:
             pass
         await self.start(ref)

@@ -169,10 +169,17 @@ class Creator:
                         f'invalid mount config for type "bind": bind source path does not exist: {req.source}')
                 src.mkdir(parents=True, exist_ok=True)
             return MountPoint(type="bind", source=req.source, destination=req.target, rw=not req.read_only,
-                              mode=req.mode, propagation=req.propagation or "rprivate")
+                              mode=req.mode, propagation=req.propagation or "rprivate",
+                              non_recursive=req.non_recursive, read_only_non_recursive=req.read_only_non_recursive,
+                              read_only_force_recursive=req.read_only_force_recursive)
         if req.type == "tmpfs":
             return MountPoint(type="tmpfs", destination=req.target, rw=not req.read_only,
                               options=req.tmpfs_options)
+        if req.type == "image":  # its layers, read-only (an overlay without an upper dir, at start)
+            image = self.images.get(req.source)
+            layers = tuple(str(p) for p in reversed(self.images.layer_dirs(image.id)))
+            return MountPoint(type="image", source=req.source, destination=req.target, rw=False,
+                              propagation="rprivate", subpath=req.subpath, image=image.id, layers=layers)
         if self.volumes is None:
             raise errors.NotImplementedYet("volumes are not available")
         vol, created = self.volumes.create(req.source or None, driver=volume_driver or "local",
@@ -183,7 +190,11 @@ class Creator:
                                       attributes={"driver": vol.driver}))
         mp = MountPoint(type="volume", name=vol.name, source=vol.mountpoint, destination=req.target,
                         driver=vol.driver, rw=not req.read_only, mode=req.mode or "z",
-                        copy_content=not req.nocopy, anonymous=vol.anonymous)
+                        copy_content=not req.nocopy and not req.subpath, anonymous=vol.anonymous,
+                        subpath=req.subpath)
+        if vol.is_mount and req.subpath:
+            raise errors.NotImplementedYet(f"a subpath of volume {vol.name}, which is a mount, is not supported "
+                                           "by Servin yet")
         if vol.is_mount:
             o = vol.options.get("o", "")
             mp = replace(mp, fstype=vol.options.get("type", "none"), device=vol.options.get("device", ""),
@@ -217,7 +228,7 @@ def image_healthcheck(image: Image) -> HealthConfig | None:
         return None
     return HealthConfig(test=tuple(raw["Test"]), interval_ns=int(raw.get("Interval") or 0),
                         timeout_ns=int(raw.get("Timeout") or 0), start_period_ns=int(raw.get("StartPeriod") or 0),
-                        retries=int(raw.get("Retries") or 0))
+                        start_interval_ns=int(raw.get("StartInterval") or 0), retries=int(raw.get("Retries") or 0))
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:

@@ -92,8 +92,9 @@ class ExecService:
         for e in finished[: max(0, len(self._execs) - self.MAX_KEPT)]:
             self._execs.pop(e.id, None)
 
-    async def start(self, exec_id: str) -> ExecRecord:
-        """Start the process; the caller reads rec.session (frames) and awaits finish()."""
+    async def start(self, exec_id: str, console_size: tuple[int, int] | None = None) -> ExecRecord:
+        """Start the process; the caller reads rec.session (frames) and awaits finish(). `console_size`
+        (the start body's) replaces the one given at create."""
         rec = self.get(exec_id)
         if rec.started:
             raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
@@ -117,7 +118,7 @@ class ExecService:
             session = await self.containers.runtime.exec(c.id, ProcessSpec(
                 args=cfg.cmd, env=env, cwd=cfg.working_dir or c.resolved_workdir or "/", uid=user.uid,
                 gid=user.gid, groups=user.additional_gids, privileged=cfg.privileged, terminal=cfg.tty,
-                open_stdin=cfg.attach_stdin, console_size=cfg.console_size,
+                open_stdin=cfg.attach_stdin, console_size=(console_size or cfg.console_size) if cfg.tty else None,
                 stdout=cfg.attach_stdout or not cfg.attach_stdin,
                 stderr=cfg.attach_stderr or not cfg.attach_stdin))
         except errors.ExecFailed:

@@ -24,6 +24,7 @@ from servin.core.model import Container, Status
 from servin.core.users import resolve_user
 from servin.images import diff
 from servin.images.commit import commit_config
+from servin.images.reference import parse_normalized
 from servin.runtime import rootfs
 from servin.runtime.rootfs import PathStat, RootfsError, RootfsTarget, TarStream
 
@@ -50,7 +51,7 @@ class ContainerFilesystem:
             return RootfsTarget(pid=c.state.pid, upperdir=str(self._bundle(c) / "upper"))
         d = self._bundle(c)
         binds = tuple((m.source, m.destination, not m.rw) for m in c.mount_points
-                      if m.type in ("bind", "volume") and not m.fstype and m.source)
+                      if m.type in ("bind", "volume") and not m.fstype and m.source and not m.subpath)
         return RootfsTarget(lowerdirs=tuple(str(p) for p in self._lowers(c)), upperdir=str(d / "upper"),
                             workdir=str(d / "work"), mountpoint=str(d / "rootfs"), binds=binds)
 
@@ -167,8 +168,10 @@ class ContainerFilesystem:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         image_ref = ""
-        if repo:
-            image_ref = next((t for t in image.repo_tags if t.split(":")[0] == repo.split(":")[0]), "")
+        if repo:  # however the client spelt it (CLI 28 sends docker.io/library/app)
+            wanted = parse_normalized(repo).familiar_name()
+            image_ref = next((t for t in image.repo_tags if t.rsplit(":", 1)[0] == wanted), "")
+        self.images.created(image.id, tagged=image_ref)
         self._emit(c, "commit", comment=comment, imageID=image.id, imageRef=image_ref)
         return image
 

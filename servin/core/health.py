@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 
 from servin import errors
@@ -17,6 +18,7 @@ from servin.core.model import Container, Health, HealthConfig, HealthResult, Sta
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 30.0  # seconds, as dockerd
+DEFAULT_START_INTERVAL = 5.0  # between probes during the start period, while still starting
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 KEPT_RESULTS = 5
@@ -48,6 +50,15 @@ def next_health(prev: Health | None, result: HealthResult, cfg: HealthConfig, *,
     return Health(status="unhealthy" if streak >= retries else prev.status, failing_streak=streak, log=kept)
 
 
+def probe_interval(cfg: HealthConfig, since_start_ns: int, health: Health | None) -> float:
+    """Seconds to the next probe, as dockerd's monitor: the start interval while the container is in
+    its start period and still starting, else the interval."""
+    interval = cfg.interval_ns / 1e9 if cfg.interval_ns else DEFAULT_INTERVAL
+    if since_start_ns >= cfg.start_period_ns or (health is not None and health.status != "starting"):
+        return interval
+    return cfg.start_interval_ns / 1e9 if cfg.start_interval_ns else DEFAULT_START_INTERVAL
+
+
 class HealthService:
     def __init__(self, containers: ContainerService, execs: ExecService) -> None:
         self.containers = containers
@@ -76,7 +87,8 @@ class HealthService:
                 if c is None or c.healthcheck is None:
                     return
                 cfg = c.healthcheck
-                await asyncio.sleep(cfg.interval_ns / 1e9 if cfg.interval_ns else DEFAULT_INTERVAL)
+                since_start = time.time_ns() - parse_time_ns(c.state.started_at)
+                await asyncio.sleep(probe_interval(cfg, since_start, c.state.health))
                 c = self.containers.store.get(cid)
                 if c is None or c.state.status not in (Status.RUNNING, Status.PAUSED):
                     return

@@ -5,6 +5,8 @@ process run and supervised. The caller holds the container's lock and checked `c
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +26,15 @@ from servin.core.store import ContainerStore
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.users import resolve_group, resolve_user
 from servin.runtime.api import Runtime
+
+
+def kernel_at_least(release: str, want: tuple[int, int]) -> bool:
+    """uname -r ("6.8.0-45-generic") is `want` (major, minor) or newer."""
+    parts = [int(p) for p in re.findall(r"\d+", release)[:2]]
+    return len(parts) == 2 and (parts[0], parts[1]) >= want
+
+
+RECURSIVE_RO = kernel_at_least(os.uname().release, (5, 12))  # mount_setattr(2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,4 +153,5 @@ class Launcher:
         nodes = await asyncio.to_thread(confinement.resolve_devices, c.host_config)
         return Confinement(host_caps=self.host_caps(), no_new_privileges=self.settings.no_new_privileges,
                            devices=nodes, ipc_pid=donors.ipc.state.pid if donors.ipc else None,
-                           pid_pid=donors.pid.state.pid if donors.pid else None)
+                           pid_pid=donors.pid.state.pid if donors.pid else None,
+                           recursive_ro=RECURSIVE_RO)

@@ -72,24 +72,32 @@ class RestartPolicy:
 class MountRequest:
     """One of -v / --mount / --tmpfs as the user wrote it, before volumes are resolved."""
 
-    type: str  # bind | volume | tmpfs
+    type: str  # bind | volume | tmpfs | image
     target: str
-    source: str = ""  # host path (bind), volume name ("" = anonymous)
+    source: str = ""  # host path (bind), volume name ("" = anonymous), image reference (image)
     read_only: bool = False
     propagation: str = ""
     nocopy: bool = False
-    create_source: bool = False  # -v creates a missing host directory; --mount refuses it
+    create_source: bool = False  # -v and BindOptions.CreateMountpoint create a missing host directory
     tmpfs_options: tuple[str, ...] = ()
     volume_labels: dict[str, str] = field(default_factory=dict)
     volume_options: dict[str, str] = field(default_factory=dict)
     mode: str = ""  # the -v option string, shown as Mounts[].Mode
+    non_recursive: bool = False  # BindOptions.NonRecursive: the bind leaves the source's submounts out
+    read_only_non_recursive: bool = False  # read-only, its submounts not (API < 1.44, or asked)
+    read_only_force_recursive: bool = False  # recursively read-only, or the start fails
+    subpath: str = ""  # of the volume (VolumeOptions.Subpath) or the image (ImageOptions.Subpath)
+    spec: bool = False  # from HostConfig.Mounts (echoed there), not from Binds or Tmpfs
+    tmpfs_size: int = 0  # TmpfsOptions as given, echoed in HostConfig.Mounts
+    tmpfs_mode: int = 0
+    tmpfs_extra: tuple[tuple[str, ...], ...] = ()  # TmpfsOptions.Options
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MountPoint:
     """A resolved mount of a container, as `docker inspect` shows under Mounts."""
 
-    type: str  # bind | volume | tmpfs
+    type: str  # bind | volume | tmpfs | image
     destination: str
     source: str = ""
     name: str = ""
@@ -102,6 +110,12 @@ class MountPoint:
     fstype: str = ""  # for a volume that is a mount (type=...)
     device: str = ""  # its device=...
     anonymous: bool = False
+    non_recursive: bool = False  # a bind without the source's submounts
+    read_only_non_recursive: bool = False  # read-only, its submounts left as they are
+    read_only_force_recursive: bool = False  # recursively read-only, or the start fails
+    subpath: str = ""  # mounted: this subdirectory of the volume or the image (resolved inside it at start)
+    image: str = ""  # an image mount: the image's id (in use while the container exists)
+    layers: tuple[str, ...] = ()  # an image mount: its layer directories, topmost first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,6 +204,7 @@ class HostConfig(CpuMemoryLimits):
     userns_mode: str = ""  # "" | host (Servin has no user namespace remapping)
     console_size: tuple[int, int] = (0, 0)  # the pty's first (rows, cols) with Tty
     container_id_file: str = ""  # the client writes it (docker run --cidfile); kept for inspect
+    annotations: dict[str, str] = field(default_factory=dict)  # HostConfig.Annotations: the OCI spec's too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +215,7 @@ class HealthConfig:
     interval_ns: int = 0
     timeout_ns: int = 0
     start_period_ns: int = 0
+    start_interval_ns: int = 0  # the probe interval during the start period (0: the interval)
     retries: int = 0
 
 

@@ -147,8 +147,8 @@ def build_spec(
         **({} if hc.uts_mode == "host" else {"hostname": container.resolved_hostname}),
         **({"domainname": container.config.domainname}
            if container.config.domainname and hc.uts_mode != "host" else {}),
-        "mounts": _confine_mounts(_mounts(container, layout, cgroup_version), hc, conf),
-        "annotations": annotations,
+        "mounts": _confine_mounts(_mounts(container, layout, cgroup_version, conf.recursive_ro), hc, conf),
+        "annotations": {**hc.annotations, **annotations},
         "linux": {
             "resources": {**_resources(container, block_devices), "devices": _device_rules(hc, conf.devices)},
             "cgroupsPath": cgroups_path,
@@ -177,6 +177,7 @@ class Confinement:
     devices: tuple[HostDevice, ...] = ()  # --device nodes resolved, or every host node when privileged
     ipc_pid: int | None = None  # --ipc container:<id>: the init of the container whose IPC it joins
     pid_pid: int | None = None  # --pid container:<id>
+    recursive_ro: bool = False  # the kernel makes read-only binds recursively read-only (mount_setattr, 5.12)
 
 
 # set for a container with its own network namespace (dockerd's WithCommonOptions, Linux >= 4.11)
@@ -243,7 +244,8 @@ def _confine_mounts(mounts: list[dict[str, Any]], hc: HostConfig, conf: Confinem
     return out
 
 
-def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> list[dict[str, Any]]:
+def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int,
+            recursive_ro: bool) -> list[dict[str, Any]]:
     shm = container.host_config.shm_size or 64 * 1024 * 1024
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc",
@@ -265,25 +267,45 @@ def _mounts(container: Container, layout: RootfsLayout, cgroup_version: int) -> 
     # volumes, binds, tmpfs) follow, sorted parents first so a volume on /etc cannot hide /etc/hosts.
     own: list[dict[str, Any]] = [{"destination": f"/etc/{name}", "type": "bind", "source": f"{layout.bundle}/{name}",
             "options": ["rbind", "rprivate"]} for name in ("resolv.conf", "hostname", "hosts")]
-    user = [_user_mount(mp) for mp in container.mount_points]
+    user = [_user_mount(mp, recursive_ro) for mp in container.mount_points]
     taken = {m["destination"] for m in user}
     own = [m for m in own if m["destination"] not in taken] + user
     own.sort(key=lambda m: m["destination"].rstrip("/").count("/"))
     return [m for m in mounts if m["destination"] not in taken] + own
 
 
-def _user_mount(mp: MountPoint) -> dict[str, Any]:
+def _read_only(mp: MountPoint, recursive_ro: bool) -> list[str]:
+    """moby's WithMounts: a read-only bind is recursively read-only (rro) where the host can, unless
+    asked not to be (ReadOnlyNonRecursive, API < 1.44); ReadOnlyForceRecursive asks for it anyway (the
+    start fails where the kernel cannot)."""
+    if mp.rw:
+        return []
+    if mp.read_only_force_recursive or (recursive_ro and not mp.read_only_non_recursive):
+        return ["rro"]
+    return ["ro"]
+
+
+def _user_mount(mp: MountPoint, recursive_ro: bool = False) -> dict[str, Any]:
     """-v, --mount, --tmpfs and volumes, after Docker's defaults (which they may replace)."""
     if mp.type == "tmpfs":
         opts = [o for o in ("noexec", "nosuid", "nodev") if o[2:] not in mp.options]
         return {"destination": mp.destination, "type": "tmpfs", "source": "tmpfs", "options": opts + list(mp.options)}
+    if mp.type == "image":  # moby's image mount: the image's rootfs, read-only
+        subpath = [f"x-servin.subpath={mp.subpath}"] if mp.subpath else []
+        if len(mp.layers) == 1:  # overlay wants two lower dirs without an upper one
+            return {"destination": mp.destination, "type": "bind", "source": mp.layers[0],
+                    "options": ["rbind", "ro", "nosuid", "nodev", "rprivate", *subpath]}
+        return {"destination": mp.destination, "type": "overlay", "source": "overlay",
+                "options": ["ro", "nosuid", "nodev", f"lowerdir={':'.join(mp.layers)}", *subpath]}
     if mp.fstype:  # a local volume with type/device/o: mounted inside the container
         if "bind" in mp.options:
             return {"destination": mp.destination, "type": "bind", "source": mp.device,
                     "options": ["rbind", "rprivate"] + ([] if mp.rw else ["ro"])}
         return {"destination": mp.destination, "type": mp.fstype, "source": mp.device,
                 "options": list(mp.options) + ([] if mp.rw else ["ro"])}
-    opts = ["rbind", mp.propagation or "rprivate"] + ([] if mp.rw else ["ro"])
+    opts = ["bind" if mp.non_recursive else "rbind", *_read_only(mp, recursive_ro), mp.propagation or "rprivate"]
+    if mp.subpath:  # resolved inside the volume by the runtime (runtime/mounts.py)
+        opts.append(f"x-servin.subpath={mp.subpath}")
     return {"destination": mp.destination, "type": "bind", "source": mp.source, "options": opts}
 
 

@@ -56,7 +56,8 @@ def _from_record(d: dict[str, Any]) -> Container:
         cfg[key] = tuple(cfg.get(key, ()))
     hc = dict(d["host_config"])
     hc["restart_policy"] = RestartPolicy(**hc.get("restart_policy", {}))
-    hc["mounts"] = tuple(MountRequest(**{**m, "tmpfs_options": tuple(m.get("tmpfs_options", ()))})
+    hc["mounts"] = tuple(MountRequest(**{**m, "tmpfs_options": tuple(m.get("tmpfs_options", ())),
+                                         "tmpfs_extra": tuple(tuple(o) for o in m.get("tmpfs_extra", ()))})
                          for m in hc.get("mounts", ()))
     hc["ulimits"] = tuple(Ulimit(**u) for u in hc.get("ulimits", ()))
     for key in ("binds", "volumes_from", "group_add", "device_cgroup_rules", "extra_hosts", "dns", "dns_search",
@@ -87,7 +88,8 @@ def _from_record(d: dict[str, Any]) -> Container:
         resolved_entrypoint=tuple(d.get("resolved_entrypoint", ())),
         healthcheck=_health_config(d["healthcheck"]) if d.get("healthcheck") else None,
         resolved_cmd=tuple(d.get("resolved_cmd", ())),
-        mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ()))})
+        mount_points=tuple(MountPoint(**{**m, "options": tuple(m.get("options", ())),
+                                         "layers": tuple(m.get("layers", ()))})
                            for m in d.get("mount_points", ())),
         networks=tuple(EndpointConfig(**{**e, **{k: tuple(e.get(k, ())) for k in ("aliases", "links",
                                                                                     "link_local_ips")}})

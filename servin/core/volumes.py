@@ -189,16 +189,32 @@ class Volumes:
         self._publish("destroy", name, "local")
 
     async def prune(self, filters: Filters) -> VolumePruneReport:
-        """API 1.41 prunes every unused local volume, named ones too (label and label! select)."""
+        """Unused anonymous volumes, or with the filter all=true every unused one (requests below API 1.42
+        carry it: versions.py); label and label! select."""
+        every = _all_filter(filters.get("all") or [])
         deleted, reclaimed = [], 0
         for v in self._store.list():
-            if self._users(v.name) or not prune_labels_allow(v.labels, filters):
+            if self._users(v.name) or not prune_labels_allow(v.labels, filters) or not (every or v.anonymous):
                 continue
             reclaimed += await asyncio.to_thread(self._store.size, v.name)
             await asyncio.to_thread(self._store.remove, v.name, users=[])
             self._publish("destroy", v.name, v.driver)
             deleted.append(v.name)
         return VolumePruneReport(deleted=tuple(deleted), reclaimed=reclaimed)
+
+
+def _all_filter(values: Sequence[str]) -> bool:
+    """dockerd's withPrune: at most one value, Go's strconv.ParseBool."""
+    if len(values) > 1:
+        raise errors.InvalidArgument(f"invalid filter 'all=[{' '.join(values)}]': only one value is expected")
+    if not values:
+        return False
+    if values[0] in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if values[0] in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise errors.InvalidArgument(
+        f'invalid filter \'all\': strconv.ParseBool: parsing "{values[0]}": invalid syntax')
 
 
 def tree_size(root: Path) -> int:

@@ -93,7 +93,8 @@ def image_users(containers: Callable[[], ContainerService]) -> UsersFn:
     """The containers made from an image, ``(id, running)``, for the image service's delete rules
     (``containers`` is called late: the container service is built after the image service)."""
     def users(image_id: str) -> list[tuple[str, bool]]:
-        return [(c.id, c.state.running) for c in containers().list() if c.image_id == image_id]
+        return [(c.id, c.state.running) for c in containers().list()
+                if c.image_id == image_id or any(m.image == image_id for m in c.mount_points)]  # image mounts
 
     return users
 

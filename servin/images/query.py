@@ -80,6 +80,7 @@ def select_images(
             raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(filters['dangling'])}]'")
     before = created_at(resolve(filters["before"][-1])) if filters.get("before") else None
     since = created_at(resolve(filters["since"][-1])) if filters.get("since") else None
+    until = float(filters["until"][-1]) if filters.get("until") else None  # unix seconds (the API converts)
     parents = {i.parent for i in images if i.parent}
     patterns = filters.get("reference")
     out = []
@@ -90,6 +91,8 @@ def select_images(
         if before is not None and created >= before:
             continue
         if since is not None and created <= since:
+            continue
+        if until is not None and created.timestamp() >= until:
             continue
         if "label" in filters and not label_matches(img.labels, filters["label"]):
             continue

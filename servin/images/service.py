@@ -356,6 +356,22 @@ class ImageService:
             lambda: query.select_images(self.list(), wanted, all_=all_, resolve=self.get,
                                         label_matches=query.label_matches))
 
+    def created(self, image_id: str, tagged: str = "") -> None:
+        """The `create` event of an image a commit made (dockerd's CommitImage), then the `tag` of the
+        reference it was given; on the loop, after the commit."""
+        self.events(named("create", image_id))
+        if tagged:
+            self.events(named("tag", image_id, refs.familiar(tagged)))
+
+    def shared_sizes(self) -> dict[str, int]:
+        """Each image's bytes in layers another image holds too (`docker images` SharedSize, API 1.42)."""
+        images = self.list()
+        users: dict[str, int] = {}
+        for img in images:
+            for diff_id in set(img.diff_ids):
+                users[diff_id] = users.get(diff_id, 0) + 1
+        return {img.id: sum(self.layers.size(d) for d in set(img.diff_ids) if users[d] > 1) for img in images}
+
     async def tag_image(self, ref_or_id: str, repo: str, tag: str) -> Image:
         img = await asyncio.to_thread(self.tag, ref_or_id, repo, tag)
         self.events(named("tag", img.id, refs.familiar(f"{repo}:{tag}")))  # `app:1` however the client spelt it

@@ -78,8 +78,16 @@ _PROPAGATION = {
     "unbindable": MS_UNBINDABLE,
     "runbindable": MS_UNBINDABLE | MS_REC,
 }
-# recursive mount_setattr options (rro, rnosuid, ...) are not supported yet: ignored for binds
-_IGNORED = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "tmpcopyup"}
+# recursive mount_setattr options other than rro (the plan's attr) are not supported yet: ignored for binds
+_IGNORED = {"rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "tmpcopyup"}
+RECURSIVE_READ_ONLY = "rro"
+SUBPATH_OPTION = "x-servin.subpath="  # a bind of this path inside the source (a volume's subpath)
+
+
+def bind_extras(options: Sequence[str]) -> tuple[str, str]:
+    """(subpath, attr) of a bind's options: x-servin.subpath=REL and rro, which are no mount(2) flags."""
+    subpath = next((o.removeprefix(SUBPATH_OPTION) for o in options if o.startswith(SUBPATH_OPTION)), "")
+    return subpath, RECURSIVE_READ_ONLY if RECURSIVE_READ_ONLY in options else ""
 
 
 def parse_mount_options(options: Sequence[str]) -> tuple[int, str]:
@@ -93,7 +101,7 @@ def parse_mount_options(options: Sequence[str]) -> tuple[int, str]:
             flags = flags & ~bit if clear else flags | bit
         elif opt in _PROPAGATION:
             flags |= _PROPAGATION[opt]
-        elif opt in _IGNORED:
+        elif opt in _IGNORED or opt == RECURSIVE_READ_ONLY or opt.startswith(SUBPATH_OPTION):
             continue
         else:
             data.append(opt)

@@ -41,7 +41,7 @@ from servin.runtime.linux import (
     RLIMITS,
     capability_mask,
 )
-from servin.runtime.mounts import cgroup_mounts, parse_mount_options
+from servin.runtime.mounts import bind_extras, cgroup_mounts, parse_mount_options
 from servin.runtime.plan_format import Device, ExecPlan, Mount, Plan, Rlimit, decode
 from servin.runtime.seccomp import filter_flags
 
@@ -147,13 +147,16 @@ def plan_from_oci(
                 mounts.append(Mount(source=f"/proc/{other[1]}/ns/mnt", target=target, fstype="nsbind", flags=flags,
                                     data=os.path.normpath(other[2])))
                 continue
-            mounts.append(Mount(source=source, target=target, fstype="bind", flags=flags, data=""))
+            subpath, attr = bind_extras(m.get("options") or [])
+            mounts.append(Mount(source=source, target=target, fstype="bind", flags=flags, data=subpath, attr=attr))
         elif fstype in ("cgroup", "cgroup2"):
             mounts.extend(cgroup_mounts(target, flags, cgroup_v1_hierarchies,
                                          cgroups_path=linux.get("cgroupsPath") or "",
                                          cgroupns=bool(namespaces & CLONE_NEWCGROUP)))
-        else:
-            mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data))
+        else:  # a subpath: the mount narrowed to it (an image mount's)
+            subpath, attr = bind_extras(m.get("options") or [])
+            mounts.append(Mount(source=source, target=target, fstype=fstype, flags=flags, data=data,
+                                attr=f"subpath={subpath}" if subpath else attr))
 
     caps = process.get("capabilities") or {}
     rlimits = tuple(

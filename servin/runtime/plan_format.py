@@ -12,7 +12,9 @@ Tags:
     uid 1 n   gid 1 n         groups N n...             hostname 1 name (only with a uts ns)
     root 1 /abs/path          readonly_root 1 0|1
     overlay 1 "lowerdir=a:b,upperdir=u,workdir=w"   (absent: root is bind-mounted onto itself)
-    mount 5 source target fstype flags data         (repeatable, applied in order; flags is the
+    mount 5|6 source target fstype flags data [attr]   (repeatable, applied in order; attr "rro": the
+              mount and every mount below it made read-only by mount_setattr; a bind's data: the
+              path inside source to bind, resolved inside it (a volume's subpath); flags is the
               decimal MS_* mask; MS_BIND mounts are bound and then remounted with the other
               flags; propagation bits are applied by a second call; MS_REMOUNT without
               MS_BIND remounts an earlier mount; target "/dev" with fstype tmpfs gets the
@@ -63,7 +65,8 @@ class Mount:
     target: str
     fstype: str
     flags: int
-    data: str = ""
+    data: str = ""  # a bind's: the path inside `source` to bind (a subpath, resolved inside it)
+    attr: str = ""  # "rro": recursively read-only once mounted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,7 +148,7 @@ class Plan:
         if self.overlay:
             tag("overlay", self.overlay)
         for m in self.mounts:
-            tag("mount", m.source, m.target, m.fstype, m.flags, m.data)
+            tag("mount", m.source, m.target, m.fstype, m.flags, m.data, *((m.attr,) if m.attr else ()))
         tag("masked", *self.masked)
         tag("readonly_path", *self.readonly_paths)
         tag("namespaces", self.namespaces)

@@ -120,3 +120,27 @@ async def test_a_used_step_image_is_in_use_and_stays(env: Any) -> None:
     assert by_description((await df(env))["BuildCache"])["LABEL tool=yes"]["InUse"] is True
     _, report = await prune(env, all="true")
     assert report["CachesDeleted"] is None  # LABEL is in use, ENV T=1 its parent, ENV A=1 app:1's
+
+
+async def test_prune_space_parameters_of_1_48(env: Any, monkeypatch: Any) -> None:
+    from servin.api.wire import versions
+
+    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
+    sized = {"Dockerfile": "FROM busybox AS tool\nLABEL tool=yes\nCOPY f /f\n"
+                           "FROM busybox\nENV A=1\nCOPY --from=tool /f /f\n", "f": "x" * 4096}
+    await post(env, sized, t="app:1")
+
+    async def prune_at(v: str, **params: str) -> Any:
+        r = await env.client.post(f"/v{v}/build/prune", params=params)
+        assert r.status == 200, await r.text()
+        return (await r.json())["CachesDeleted"]
+
+    assert await prune_at("1.48", **{"max-used-space": str(10**15)}) is None  # already under the cap
+    assert await prune_at("1.48", **{"min-free-space": "1"}) is None  # a byte is free already
+    assert await prune_at("1.48", **{"reserved-space": str(10**15), "max-used-space": "1"}) is None  # reserved
+    r = await env.client.post("/v1.48/build/prune", params={"max-used-space": "lots"})
+    assert r.status == 400 and "max-used-space is in bytes and expects an integer" in (await r.json())["message"]
+    assert len(await prune_at("1.47", **{"max-used-space": "lots"})) == 2  # not read before 1.48: prunes all
+    await post(env, sized, t="app:1")
+    assert await prune_at("1.48", **{"max-used-space": "1"})  # pruned, least recently used first, to the cap:
+    assert sum(r["Size"] for r in (await df(env))["BuildCache"] if not r["Shared"]) <= 1

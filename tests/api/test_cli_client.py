@@ -290,8 +290,8 @@ def test_version_prints_client_and_server(stub: StubDaemon, capsys: pytest.Captu
     client, server = out.split("\n\n")
     assert client.startswith("Client: Servin\n Version:           0.1.0\n")
     assert f" Host:              {stub.host}" in client
-    assert server.startswith("Server: Servin Engine 0.1.0\n Engine:\n  Version:          20.10.24+servin.0.1.0\n")
-    assert "  API version:      1.41 (minimum version 1.24)\n" in server
+    assert server.startswith("Server: Servin Engine 0.1.0\n Engine:\n  Version:          29.7.2+servin.0.1.0\n")
+    assert "  API version:      1.55 (minimum version 1.24)\n" in server
     assert "  Python version:   python3." in server and "  OS/Arch:          linux/amd64\n" in server
     assert " servin-shim:\n  Version:          0.1.0\n  GitCommit:        servin\n" in server
 
@@ -299,7 +299,7 @@ def test_version_prints_client_and_server(stub: StubDaemon, capsys: pytest.Captu
 def test_version_format_json(stub: StubDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, out, _err = servin(capsys, "-H", stub.host, "version", "--format", "json")
     doc = json.loads(out)
-    assert status == 0 and doc["Server"]["ApiVersion"] == "1.41" and doc["Client"]["Host"] == stub.host
+    assert status == 0 and doc["Server"]["ApiVersion"] == "1.55" and doc["Client"]["Host"] == stub.host
     status, out, err = servin(capsys, "-H", f"unix://{tmp_path}/none.sock", "version", "--format", "json")
     assert status == 1 and json.loads(out)["Server"] is None and "Cannot connect" in err
 
@@ -403,7 +403,7 @@ def test_a_missing_client_certificate_is_refused(tls_stub: StubDaemon, certs: Pa
 def test_apiclient_from_python(stub: StubDaemon) -> None:
     c = APIClient(base_url=stub.host)
     assert c.ping() is True
-    assert c.version()["ApiVersion"] == "1.41" and c.info()["Name"] == "stubhost"
+    assert c.version()["ApiVersion"] == "1.55" and c.info()["Name"] == "stubhost"
     new = c.create_key("py", scope="write", expires="1h")
     assert new.secret.startswith(f"svk_{new.key.id}_") and new.key.scope == "write"
     assert new.key.expires is not None and new.key.expires > datetime.now(timezone.utc)

@@ -362,9 +362,11 @@ async def test_inspect_running_and_exited_state(env):
 async def test_logs_framing_and_tail(env):
     cid = await env.run(Cmd=["sh", "-c", "echo one; echo oops >&2; echo two; exit 0"])
     await env.wait_exited(cid)
-    r = await env.client.get(f"/containers/{cid}/logs", params={"stdout": "1", "stderr": "1"})
+    r = await env.client.get(f"/v1.41/containers/{cid}/logs", params={"stdout": "1", "stderr": "1"})
     assert r.status == 200
-    assert r.headers["Content-Type"] == "application/vnd.docker.raw-stream"
+    assert r.headers["Content-Type"] == "application/vnd.docker.raw-stream"  # 1.41: always raw
+    newest = await env.client.get(f"/containers/{cid}/logs", params={"stdout": "1", "stderr": "1"})
+    assert newest.headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"  # from 1.42, no TTY
     assert frames(await r.read()) == [(1, b"one\n"), (2, b"oops\n"), (1, b"two\n")]
     r = await env.client.get(f"/containers/{cid}/logs", params={"stdout": "1"})
     assert frames(await r.read()) == [(1, b"one\n"), (1, b"two\n")]

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from servin.api.wire import fields
+import servin.api.app
+import servin.api.wire.system
+from servin.api.wire import fields, versions
 from tests.api.helpers import error
 
 SWAGGER = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "docker-api-v1.41.yaml"
@@ -103,16 +105,20 @@ async def test_a_volume_driver_is_kept_and_used_for_the_volumes_a_container_make
     assert await error(r, 404) == 'error looking up volume plugin foo: plugin "foo" not found'
 
 
-async def test_console_size_and_cidfile_are_kept(env) -> None:
+async def test_console_size_and_cidfile_are_kept(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HostConfig.ConsoleSize is read from API 1.42 on (below, dockerd forces [0, 0]: versions.py)
+    monkeypatch.setattr(versions, "MAX_VERSION", (1, 42))
+    for module in (servin.api.app, servin.api.wire.system):
+        monkeypatch.setattr(module, "API_VERSION", "1.42", raising=False)
     body = {"Image": "busybox", "Cmd": ["true"], "Tty": True,
             "HostConfig": {"ConsoleSize": [33, 101], "ContainerIDFile": "/tmp/cid"}}
-    r = await env.client.post(CREATE, json=body)
+    r = await env.client.post(CREATE.replace("v1.41", "v1.42"), json=body)
     assert r.status == 201, await r.text()
     cid = (await r.json())["Id"]
     info = await env.inspect(cid)
     assert info["HostConfig"]["ConsoleSize"] == [33, 101]
     assert info["HostConfig"]["ContainerIDFile"] == "/tmp/cid"
-    r = await env.client.post(CREATE, json={**body, "HostConfig": {"ConsoleSize": [1, 2, 3]}})
+    r = await env.client.post(CREATE.replace("v1.41", "v1.42"), json={**body, "HostConfig": {"ConsoleSize": [1, 2, 3]}})
     assert "invalid ConsoleSize" in await error(r, 400)
 
 

@@ -386,3 +386,13 @@ async def test_save_load_prune_events(env, busybox_archive):
     assert [(e["Action"], e["Actor"]["ID"]) for e in evs] == [
         ("save", image_id), ("load", image_id), ("delete", dangling.id), ("prune", "")]
     assert evs[-1]["Actor"]["Attributes"] == {"reclaimed": "0"}
+
+
+async def test_list_filter_until(env):
+    # images created before the time (a timestamp or a duration back from now) are listed
+    r = await env.client.get("/images/json", params={"filters": json.dumps({"until": ["1h"]})})
+    assert r.status == 200 and await r.json() != []  # the busybox seed is years old
+    r = await env.client.get("/images/json", params={"filters": json.dumps({"until": ["2000-01-01T00:00:00Z"]})})
+    assert await r.json() == []
+    r = await env.client.get("/images/json", params={"filters": json.dumps({"until": ["soon"]})})
+    assert r.status == 400 and "failed to parse value soon as a time" in (await r.json())["message"]

@@ -124,7 +124,7 @@ async def test_rate_limit_exceeded(env: Env) -> None:
 async def test_system_info(api: Manage) -> None:
     data = await api.get("/system/info")
     assert set(data) == {"version", "docker_version", "platform", "cpu_count", "memory_total", "disk_free"}
-    assert data["docker_version"] == "1.41" and data["platform"] == "linux"
+    assert data["docker_version"] == "1.55" and data["platform"] == "linux"
     assert data["cpu_count"] == 4 and data["memory_total"] == 8 << 30 and data["disk_free"] > 0
 
 

@@ -8,17 +8,11 @@ from typing import Any
 import pytest
 
 from tests.api.helpers import error
-from tests.support.apiwindow import raise_max_version
 
 pytestmark = pytest.mark.unit
 
 MAC = "02:42:ac:11:00:99"
 DEPRECATED = "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead."
-
-
-@pytest.fixture(autouse=True)
-def newest(monkeypatch: pytest.MonkeyPatch) -> None:
-    raise_max_version(monkeypatch)
 
 
 async def create(env, version: str, **body: Any):  # noqa: ANN001, ANN201 - the api env, an aiohttp response

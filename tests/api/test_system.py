@@ -13,7 +13,7 @@ async def test_ping_get(env):
     r = await env.client.get("/_ping")
     assert r.status == 200
     assert await r.text() == "OK"
-    assert r.headers["Api-Version"] == "1.41"
+    assert r.headers["Api-Version"] == "1.55"
     assert r.headers["Ostype"] == "linux"
     assert r.headers["Docker-Experimental"] == "false"
     assert r.headers["Builder-Version"] == "1"
@@ -26,7 +26,7 @@ async def test_ping_get(env):
 async def test_ping_head(env):
     r = await env.client.head("/_ping")
     assert r.status == 200
-    assert r.headers["Api-Version"] == "1.41"
+    assert r.headers["Api-Version"] == "1.55"
     assert r.headers["Ostype"] == "linux"
     assert r.headers["Content-Length"] == "0"
     assert await r.read() == b""
@@ -43,7 +43,7 @@ async def test_too_new_version(env):
     r = await env.client.get("/v1.99/version")
     assert r.status == 400
     assert r.headers["Content-Type"] == "application/json"
-    assert await r.json() == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41",
+    assert await r.json() == {"message": "client version 1.99 is too new. Maximum supported API version is 1.55",
                               "code": "VALIDATION_ERROR"}
 
 
@@ -61,7 +61,7 @@ async def test_unknown_path(env, method, path):
     assert r.status == 404
     assert r.headers["Content-Type"] == "application/json"
     assert await r.json() == NOT_FOUND
-    assert r.headers["Api-Version"] == "1.41"  # on every response, errors too
+    assert r.headers["Api-Version"] == "1.55"  # on every response, errors too
 
 
 async def test_error_body_is_message_and_code(env):
@@ -100,7 +100,7 @@ async def test_version(env):
     assert r.headers["Content-Type"] == "application/json"
     v = await r.json()
     assert v["Version"] == ENGINE_VERSION
-    assert v["ApiVersion"] == "1.41" and v["MinAPIVersion"] == "1.24"
+    assert v["ApiVersion"] == "1.55" and v["MinAPIVersion"] == "1.24"
     assert v["Os"] == "linux" and v["Arch"] == "amd64" and v["KernelVersion"] == "6.1.0-test"
     assert v["Experimental"] is False
     for key in ("GitCommit", "GoVersion", "BuildTime", "Platform"):
@@ -108,7 +108,7 @@ async def test_version(env):
     engine = next(c for c in v["Components"] if c["Name"] == "Engine")
     assert engine["Version"] == ENGINE_VERSION
     d = engine["Details"]
-    assert d["ApiVersion"] == "1.41" and d["MinAPIVersion"] == "1.24" and d["Os"] == "linux"
+    assert d["ApiVersion"] == "1.55" and d["MinAPIVersion"] == "1.24" and d["Os"] == "linux"
     assert d["Arch"] == "amd64" and d["Experimental"] == "false" and d["KernelVersion"] == "6.1.0-test"
 
 

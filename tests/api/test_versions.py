@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from servin.api.wire import versions
+from servin.api.wire import create_warnings, versions
 
 NEWEST = (1, 55)
 
@@ -118,3 +118,76 @@ async def test_info_by_version(env):
     assert old["RuncCommit"] == {"ID": "", "Expected": ""} and new["RuncCommit"] == {"ID": ""}
     assert "CDISpecDirs" not in old and new["CDISpecDirs"] == []
     assert "FirewallBackend" not in old and new["FirewallBackend"]["Driver"] == "iptables"
+
+
+async def test_kernel_memory_is_ignored_from_1_42(env):
+    body = {"Image": "busybox", "HostConfig": {"KernelMemory": 64 << 20}}
+    old = await env.client.post("/v1.41/containers/create", json=body)
+    new = await env.client.post("/v1.42/containers/create", json=body)
+    assert old.status == new.status == 201
+    assert any("kernel memory" in w for w in (await old.json())["Warnings"])
+    assert (await new.json())["Warnings"] == []
+
+
+async def test_platform_parameters_of_the_image_routes(env):
+    arch = env.images.get("busybox").architecture
+    mine = json.dumps({"os": "linux", "architecture": arch})
+    other = json.dumps({"os": "linux", "architecture": "s390x"})
+    for path in ("/v1.49/images/busybox/json", "/v1.48/images/busybox/history", "/v1.48/images/busybox/get"):
+        assert (await env.client.get(path, params={"platform": mine})).status == 200, path
+        r = await env.client.get(path, params={"platform": other})
+        assert r.status == 404, path
+        assert (await r.json())["message"] == (
+            f"image with reference busybox was found but its platform (linux/{arch}) "
+            "does not match the specified platform (linux/s390x)")
+    r = await env.client.get("/v1.48/images/busybox/json", params={"platform": other})  # read from 1.49 on
+    assert r.status == 200
+    r = await env.client.get("/v1.51/images/busybox/get", params=[("platform", mine), ("platform", other)])
+    assert r.status == 400 and "use API version 1.52 or later" in (await r.json())["message"]
+    r = await env.client.get("/v1.52/images/busybox/get", params=[("platform", mine), ("platform", other)])
+    assert r.status == 200
+    r = await env.client.get("/v1.49/images/busybox/json", params={"platform": "{bad"})
+    assert r.status == 400
+    r = await env.client.delete("/v1.50/images/busybox", params={"platforms": other})
+    assert r.status == 404 and env.images.get("busybox")
+
+
+async def test_shared_size_from_1_42(env):
+    cid = await env.create("committed")
+    r = await env.client.post("/commit", params={"container": cid, "repo": "child"})  # busybox's layers + one
+    assert r.status == 201
+    busybox = env.images.get("busybox")
+    base = sum(env.images.layers.size(d) for d in set(busybox.diff_ids))
+    old = {i["Id"]: i for i in await get(env, "/v1.41/images/json?shared-size=1")}
+    new = {i["Id"]: i for i in await get(env, "/v1.42/images/json?shared-size=1")}
+    assert old[busybox.id]["SharedSize"] == -1  # not read before 1.42
+    assert new[busybox.id]["SharedSize"] == base > 0
+    assert {i["SharedSize"] for i in await get(env, "/v1.42/images/json")} == {-1}
+
+
+async def test_a_commit_logs_an_image_create_event_from_1_46(env):
+    cid = await env.create("made")
+    since = time.time() - 1
+    r = await env.client.post("/commit", params={"container": cid, "repo": "made"})
+    image_id = (await r.json())["Id"]
+    path = f"/events?since={since}&until={int(time.time()) + 1}&filters=" + json.dumps({"type": ["image"]})
+    seen = {}
+    for v in ("1.45", "1.46"):
+        r = await env.client.get(f"/v{v}{path}")
+        seen[v] = [(e["Action"], e["Actor"]["ID"]) for e in map(json.loads, (await r.read()).splitlines())]
+    assert ("create", image_id) in seen["1.46"] and ("tag", image_id) in seen["1.46"]
+    assert ("create", image_id) not in seen["1.45"] and ("tag", image_id) in seen["1.45"]
+
+
+async def test_create_warnings_of_1_48_and_1_52(env):
+    body = {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": []}, "VolumeDriver": "local",
+                                               "Mounts": [{"Type": "volume", "Target": "/data"}]}}
+    said = {}
+    for v in ("1.47", "1.48", "1.52"):
+        r = await env.client.post(f"/v{v}/containers/create", json=body)
+        assert r.status == 201, await r.text()
+        said[v] = (await r.json())["Warnings"]
+    assert said["1.47"] == []
+    assert said["1.48"] == [create_warnings.VOLUME_DRIVER]
+    assert said["1.52"] == [create_warnings.VOLUME_DRIVER, "Following container port(s) have an empty list of "
+                            "port-bindings: 80/tcp. Such bindings will be discarded in a future version."]

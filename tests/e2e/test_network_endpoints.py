@@ -1,7 +1,6 @@
 """Containers on several networks from their create (API 1.44+): interfaces, the default gateway
 GwPriority picks, DNS on each network, per-endpoint MAC addresses and sysctls, through the docker
-CLI (28.2: it talks 1.50), docker-py at pinned versions and compose. The daemon declares the newest
-version (tests/support/apiwindow.py) until Servin's MAX_VERSION is raised."""
+CLI (28.2: it talks 1.50), docker-py at pinned versions and compose."""
 
 from __future__ import annotations
 
@@ -16,18 +15,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.support.apiwindow import newer_api_daemon
 from tests.support.daemon import ServinDaemon
 
 pytestmark = pytest.mark.e2e
 
 _THIRDS = iter(random.sample(range(1, 251), 250))
-
-
-@pytest.fixture(scope="module")
-def servin() -> Iterator[ServinDaemon]:
-    with newer_api_daemon() as d:
-        yield d
 
 
 def out(d: ServinDaemon, *args: str) -> str:

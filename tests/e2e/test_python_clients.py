@@ -118,3 +118,33 @@ def test_the_documented_examples_run_as_written(tcp: Listener, keys: dict[str, s
     assert f"running [{{'internal': 80, 'external': {published}, 'protocol': 'tcp'}}]\nstopped\nrunning\n" in printed
     assert "RESOURCE_NOT_FOUND 404 No such container: no-such-container" in printed
     assert "web-server" not in tcp.d.docker("ps", "-a", "--format", "{{.Names}}").stdout.decode()
+
+
+def test_the_management_client_over_images_stats_webhooks_and_troubleshooting(tcp: Listener) -> None:
+    admin = servin.ManagementClient(base_url=f"unix://{tcp.d.socket}")  # the socket's group: full scope
+    tcp.d.docker("tag", "busybox", "py-img:1")
+    tcp.d.docker("run", "-d", "--name", "py-stats", "busybox", "sleep", "300")
+    hook = admin.webhooks.add("http://127.0.0.1:9/hook", ["container.start", "image.remove"])
+    try:
+        tags = {(i["repository"], i["tag"]) for i in admin.images.list(limit=100)}
+        assert {("busybox", "latest"), ("py-img", "1")} <= tags
+        detail = admin.images.get("py-img:1")
+        assert detail["os"] == "linux" and detail["history"] and "config" in detail
+        stats = admin.containers.stats("py-stats")
+        assert stats["name"] == "py-stats" and stats["memory_stats"]["usage"] > 0
+        assert admin.images.remove("py-img:1")["tag"] == "1"
+        with pytest.raises(servin.ManagementError) as caught:
+            admin.images.remove("busybox")  # in use by py-stats
+        assert (caught.value.code, caught.value.status) == ("OPERATION_IN_PROGRESS", 409)
+        with pytest.raises(servin.ManagementError) as caught:
+            admin.images.pull("127.0.0.1:9/nothing-listens", "1")
+        assert (caught.value.code, caught.value.status) == ("DOCKER_ERROR", 502)
+        mine = {h["id"]: h for h in admin.webhooks.list()}[hook["id"]]
+        assert mine["events"] == ["container.start", "image.remove"] and "secret" not in mine
+        report = admin.troubleshoot.connection()
+        assert report["connected"] is True and isinstance(report["issues"], list)
+    finally:
+        admin.webhooks.remove(hook["id"])
+        tcp.d.docker("rm", "-f", "py-stats", check=False)
+        tcp.d.docker("rmi", "py-img:1", check=False)
+    assert hook["id"] not in {h["id"] for h in admin.webhooks.list()}

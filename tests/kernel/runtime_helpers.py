@@ -155,6 +155,7 @@ def oci_config(
     terminal: bool = False,
     console_size: tuple[int, int] | None = None,
     annotations: dict[str, str] | None = None,
+    mounts: tuple[dict, ...] = (),  # after the defaults
 ) -> dict:
     upper, wdir = work / "upper", work / "work"
     upper.mkdir(exist_ok=True)
@@ -205,6 +206,7 @@ def oci_config(
              "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+            *mounts,
         ],
         "linux": {
             "cgroupsPath": cgroups_path,

@@ -117,3 +117,12 @@ def test_gone_one_entry_and_adapt_rules_of_requests(rules) -> None:
         versions.shape_request("container.CreateRequest", {"MacAddress": "x"})
     assert versions.shape_request("container.CreateRequest", {"MacAddress": "", "Old": 2}) == {"MacAddress": "",
                                                                                                "Old": 2}
+
+
+def test_websocket_attach_has_all_streams_below_1_42() -> None:
+    asked = [("stdout", "1"), ("logs", "1")]
+    at((1, 41))
+    assert sorted(versions.query_at_version("/containers/{id}/attach/ws", asked)) == [
+        ("logs", "1"), ("stderr", "1"), ("stdin", "1"), ("stdout", "1")]
+    at((1, 42))
+    assert versions.query_at_version("/containers/{id}/attach/ws", asked) == asked

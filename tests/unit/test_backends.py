@@ -163,7 +163,8 @@ async def test_volume_remove_and_prune(tmp_path: Path) -> None:
     with pytest.raises(errors.Conflict, match=r"volume is in use - \[c1\]"):
         await vols.remove("used")
     await vols.remove("nosuch", force=True)  # no error, and its destroy event all the same
-    report = await vols.prune({"label!": ["keep"]})
+    assert (await vols.prune({"label!": ["keep"]})).deleted == ()  # anonymous volumes only (API 1.42)
+    report = await vols.prune({"label!": ["keep"], "all": ["true"]})  # named ones too (below 1.42: always)
     assert (report.deleted, report.reclaimed) == (("free",), 5)
     assert [(e.action, e.actor_id) for e in bus.history() if e.action == "destroy"] == [
         ("destroy", "nosuch"), ("destroy", "free")]

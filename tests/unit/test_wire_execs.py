@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from servin import errors
-from servin.api.wire.execs import parse_exec_create
+from servin.api.wire import versions
+from servin.api.wire.execs import parse_exec_create, parse_exec_start
 
 pytestmark = pytest.mark.unit
 
@@ -36,10 +39,32 @@ def test_an_empty_body_has_no_command() -> None:
         assert e.value.message == "No exec command specified"
 
 
-def test_console_size_is_go_s_two_uints() -> None:
+@pytest.fixture
+def api_1_42() -> Iterator[None]:
+    token = versions.use((1, 42))  # ConsoleSize is read from API 1.42 on (versions.py)
+    yield
+    versions.reset(token)
+
+
+def test_console_size_is_go_s_two_uints(api_1_42: None) -> None:
     assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": [24, 80]}).console_size == (24, 80)
     assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": [24]}).console_size == (24, 0)
     assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": None}).console_size is None
+
+
+def test_console_size_is_dropped_below_1_42() -> None:
+    token = versions.use((1, 41))
+    try:
+        assert parse_exec_create({"Cmd": ["ls"], "ConsoleSize": [24, 80]}).console_size is None
+        assert parse_exec_start({"Tty": True, "ConsoleSize": [24, 80]}) == (False, True, None)
+    finally:
+        versions.reset(token)
+    token = versions.use((1, 42))
+    try:
+        assert parse_exec_start({"Tty": True, "ConsoleSize": [24, 80]}) == (False, True, (24, 80))
+        assert parse_exec_start({"ConsoleSize": [24, 80]}) == (False, None, None)  # no console without a tty
+    finally:
+        versions.reset(token)
 
 
 def test_missing_command_is_docker_s_error() -> None:

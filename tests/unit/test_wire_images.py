@@ -1,4 +1,5 @@
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,14 @@ def test_summary_untagged_and_no_labels():
     assert s["RepoTags"] == [] and s["RepoDigests"] == []
 
 
-def test_inspect():
+@pytest.fixture
+def at_1_41() -> Iterator[None]:
+    token = versions.use((1, 41))  # the shape a 1.41 client has always seen
+    yield
+    versions.reset(token)
+
+
+def test_inspect(at_1_41: None):
     img = make_image(last_tag_time=None)
     dirs = [Path("/var/lib/servin/images/layers/11/diff"), Path("/var/lib/servin/images/layers/22/diff")]
     out = image_inspect(img, layer_dirs=dirs)

@@ -16,6 +16,7 @@ from servin.api import streams
 from servin.api.errors import json_response
 from servin.api.context import flag, json_body, services
 from servin.api.wire import containers as wire
+from servin.api.wire import create_warnings
 from servin.api.wire import stats as wire_stats
 from servin.api.wire import updates as wire_updates
 from servin.api.wire.filters import parse_filters
@@ -34,7 +35,7 @@ async def create(request: web.Request) -> web.Response:
     engine = services(request).containers
     host, warnings = engine.verify(host)  # dockerd's checks, before the image is looked up
     c = await engine.create(config, host, request.query.get("name"), endpoints=endpoints)
-    return json_response(wire.created(c.id, warnings), status=201)
+    return json_response(wire.created(c.id, [*warnings, *create_warnings.of(body)]), status=201)
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -84,12 +85,14 @@ def _timeout(request: web.Request) -> int | None:
 
 
 async def stop(request: web.Request) -> web.Response:
-    await services(request).containers.stop(request.match_info["id"], _timeout(request))
+    await services(request).containers.stop(request.match_info["id"], _timeout(request),
+                                            request.query.get("signal"))
     return web.Response(status=204)
 
 
 async def restart(request: web.Request) -> web.Response:
-    await services(request).containers.restart(request.match_info["id"], _timeout(request))
+    await services(request).containers.restart(request.match_info["id"], _timeout(request),
+                                               request.query.get("signal"))
     return web.Response(status=204)
 
 

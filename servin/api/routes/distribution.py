@@ -13,6 +13,7 @@ from servin.api import streams
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
 from servin.api.wire import images as wire_images
+from servin.api.wire import platforms
 from servin.api.wire import progress as wire_progress
 from servin.api.wire import system as wire_system
 from servin.api.wire.filters import parse_filters
@@ -122,6 +123,10 @@ async def push(request: web.Request) -> web.StreamResponse:
     tag = request.query.get("tag", "")
     if tag:
         ref = ref.with_tag(tag)
+    wanted = platforms.decode(request.query.getall("platform", []))
+    if wanted:  # API 1.46: push the image of that platform, which must be this tag's
+        img = await asyncio.to_thread(services(request).images.get, str(ref))
+        platforms.require(img, request.match_info["name"], wanted)
     stream = ProgressStream(request)
     out = progress.Output(stream.write)
     try:

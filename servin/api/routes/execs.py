@@ -28,11 +28,11 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def start(request: web.Request) -> web.StreamResponse:
-    detach, tty = parse_exec_start(await json_body(request))
+    detach, tty, console_size = parse_exec_start(await json_body(request))
     execs = _execs(request)
     rec = execs.get(request.match_info["id"])
     if detach:
-        rec = await execs.start(rec.id)
+        rec = await execs.start(rec.id, console_size)
         assert rec.session is not None
         asyncio.ensure_future(_drain(rec.session.reader))  # nobody reads: discard its output
         return web.Response(status=200)
@@ -41,7 +41,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     raw = rec.config.tty if tty is None else tty
     resp, conn = await streams.hijack(request, tty=raw)
     try:
-        rec = await execs.start(rec.id)
+        rec = await execs.start(rec.id, console_size)
     except errors.ServinError as exc:
         # as dockerd: once hijacked, a failed start is text on the stream; inspect has the exit code
         message = (f"OCI runtime exec failed: {exc.message}: unknown" if isinstance(exc, errors.ExecFailed)

@@ -20,13 +20,16 @@ from servin.api.errors import json_response
 from servin.api.routes import distribution
 from servin.api.context import flag, services
 from servin.api.wire import images as wire
+from servin.api.wire import platforms
+from servin.api.wire.platforms import HOST_PLATFORM
 from servin.api.wire import progress as wire_progress
 from servin.api.wire.filters import parse_filters
 from servin.core.query import parse_until
+from servin.images.model import Image
 from servin.images.progress import ProgressEvent
 from servin.images.query import prune_policy
 
-LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference"})
+LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference", "until"})
 PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,10 @@ async def _spool(request: web.Request) -> Path:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
+    wanted = platforms.decode(request.query.getall("platform", []))
+    if wanted and not any(platforms.formatted(w) == platforms.formatted(HOST_PLATFORM) for w in wanted):
+        raise errors.InvalidArgument(f"loading images for {', '.join(platforms.formatted(w) for w in wanted)} is "
+                                     f"not supported: this daemon stores {platforms.formatted(HOST_PLATFORM)} images")
     path = await _spool(request)
     s = services(request)
     quiet = flag(request, "quiet")
@@ -105,14 +112,34 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def list_(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
+    if filters.get("until"):  # a timestamp or a Go duration back from now, as unix seconds
+        filters = {**filters, "until": [str(parse_until(filters["until"][-1]) / 1e9)]}
     imgs = await services(request).images.select(filters, all_=flag(request, "all"))
     users: dict[str, int] = {}
     for item in services(request).container_views.list({}, all_=True, limit=0):
         users[item.container.image_id] = users.get(item.container.image_id, 0) + 1
-    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0)))
+    shared = await asyncio.to_thread(services(request).images.shared_sizes) if flag(request, "shared-size") else {}
+    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0),
+                                         lambda image_id: shared.get(image_id, -1)))
+
+
+async def _image(request: web.Request, name: str) -> Image:
+    """The image `name`, if its platform is one of the request's `platform` parameters (when it has any)."""
+    img = await asyncio.to_thread(services(request).images.get, name)
+    await _platforms_match(request, [name], known=img)
+    return img
+
+
+async def _platforms_match(request: web.Request, names: list[str], known: Image | None = None) -> None:
+    """dockerd's 404 unless each image's platform is among the request's `platform(s)` (none: any)."""
+    wanted = platforms.decode(request.query.getall("platform", []) or request.query.getall("platforms", []))
+    for name in names if wanted else ():
+        img = known if known is not None else await asyncio.to_thread(services(request).images.get, name)
+        platforms.require(img, name, wanted)
 
 
 async def history(request: web.Request) -> web.Response:
+    await _platforms_match(request, [request.match_info["name"]])
     items = await asyncio.to_thread(services(request).images.history, request.match_info["name"])
     return json_response(wire.history(items))
 
@@ -123,6 +150,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     names = [request.match_info["name"]] if "name" in request.match_info else list(request.query.getall("names", []))
     if not names:
         raise errors.InvalidArgument("no images to save: names is required")
+    await _platforms_match(request, names)
     selection = await s.images.save_plan(names)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
@@ -178,7 +206,7 @@ async def prune(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    img = await asyncio.to_thread(services(request).images.get, request.match_info["name"])
+    img = await _image(request, request.match_info["name"])
     return json_response(wire.image_inspect(img))
 
 
@@ -192,6 +220,7 @@ async def tag(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
+    await _platforms_match(request, [request.match_info["name"]])  # a single-platform image goes if it matches
     items = await services(request).images.remove(request.match_info["name"], force=flag(request, "force"),
                                                   prune=not flag(request, "noprune"))
     return json_response(wire.delete_items(items))

@@ -63,7 +63,9 @@ async def events(request: web.Request) -> web.StreamResponse:
         separator = b"\x1e" if media == JSON_SEQ else b""  # RFC 7464 records
         resp = await streams.open_stream(request, media)
         async for ev in subscription:
-            await resp.write(separator + json.dumps(wire.event(ev)).encode() + b"\n")
+            message = wire.event(ev)
+            if message is not None:
+                await resp.write(separator + json.dumps(message).encode() + b"\n")
         await resp.write_eof()
         return resp
     finally:

@@ -9,11 +9,12 @@ from aiohttp import web
 from servin.api.backends import VolumesBackend
 from servin.api.context import flag, json_body, services
 from servin.api.errors import json_response
+from servin.api.wire import versions
 from servin.api.wire import volumes as wire
 from servin.api.wire.filters import parse_filters
 
 LIST_FILTERS = frozenset({"dangling", "driver", "label", "name"})
-PRUNE_FILTERS = frozenset({"label", "label!"})
+PRUNE_FILTERS = frozenset({"label", "label!", "all"})
 
 
 def _volumes(request: web.Request) -> VolumesBackend:
@@ -41,7 +42,8 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    filters = parse_filters(request.query.get("filters"), PRUNE_FILTERS)
+    raw = versions.filters_at_version("/volumes/prune", request.query.get("filters"))  # all=true below 1.42
+    filters = parse_filters(raw, PRUNE_FILTERS)
     return json_response(wire.prune_report(await _volumes(request).prune(filters)))
 
 

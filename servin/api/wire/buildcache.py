@@ -35,14 +35,19 @@ def _bool(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in ("", "0", "false", "no")
 
 
+def _bytes(query: Mapping[str, str], name: str) -> int:
+    text = query.get(name) or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f'{name} is in bytes and expects an integer, got {text}: strconv.Atoi: '
+                              f'parsing "{text}": invalid syntax') from None
+
+
 def prune_options(query: Mapping[str, str]) -> PruneOptions:
     filters = parse_filters(query.get("filters"), _ALLOWED)
-    keep = query.get("keep-storage") or "0"
-    try:
-        keep_storage = int(keep)
-    except ValueError:
-        raise InvalidArgument(f'keep-storage is in bytes and expects an integer, got {keep}: strconv.Atoi: '
-                              f'parsing "{keep}": invalid syntax') from None
+    # reserved-space, max-used-space and min-free-space come with 1.48 (versions.py drops them before)
+    keep_storage = _bytes(query, "reserved-space") or _bytes(query, "keep-storage")
     if filters.get("until") and filters.get("unused-for"):
         raise InvalidArgument('conflicting filters: "until" and "unused-for"')
     key = "unused-for" if filters.get("unused-for") else "until"
@@ -57,5 +62,6 @@ def prune_options(query: Mapping[str, str]) -> PruneOptions:
         except FlagError as e:
             raise InvalidArgument(f"\"{key}\" filter expects a duration (e.g., '24h'): {e}") from None
     return PruneOptions(all=_bool(query.get("all")), keep_storage=keep_storage, keep_duration=keep_duration,
+                        max_used_space=_bytes(query, "max-used-space"), min_free_space=_bytes(query, "min-free-space"),
                         filters={k: (v[0] if v else "") for k, v in filters.items()},
                         labels=labels, labels_not=labels_not)

@@ -8,12 +8,13 @@ from typing import Any
 
 from servin import errors, units
 from servin.api.wire import fields as wire_fields
+from servin.api.wire import versions
+from servin.api.wire.health import health_config_json, parse_healthcheck
 from servin.api.wire import mounts as wire_mounts
 from servin.api.wire import ports as wire_ports
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
-from servin.api.wire import versions
 from servin.api.wire.netsettings import main_mac_address, network_settings, parse_endpoints
 from servin.api.wire.schemas import CREATE_REQUEST
 from servin.core.logs import parse_time_ns
@@ -22,7 +23,6 @@ from servin.core.model import (
     Container,
     ContainerConfig,
     EndpointConfig,
-    HealthConfig,
     HostConfig,
     MountPoint,
     RestartPolicy,
@@ -154,12 +154,24 @@ def _parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
         dns_options=tuple(str(x) for x in hc.get("DnsOptions") or ()),
         console_size=_console_size(hc.get("ConsoleSize")),
         container_id_file=str(hc.get("ContainerIDFile") or ""),
+        annotations=_annotations(hc.get("Annotations")),
         **wire_security.host_config_fields(hc),
         **wire_resources.host_config_fields(hc),
     )
     if host.auto_remove and host.restart_policy.name not in ("", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
     return config, host
+
+
+def _annotations(raw: Any) -> dict[str, str]:
+    """HostConfig.Annotations (API 1.43): dockerd's empty-key check; the runtime's own keys (io.servin.*,
+    which steer the supervisor) are not the user's to set."""
+    out = {str(k): str(v) for k, v in (raw or {}).items()}
+    if "" in out:
+        raise errors.InvalidArgument("invalid Annotations: the empty string is not permitted as an annotation key")
+    if own := sorted(k for k in out if k.startswith("io.servin.")):
+        raise errors.InvalidArgument(f"invalid Annotations: {own[0]}: keys under io.servin. are Servin's own")
+    return out
 
 
 def _console_size(raw: Any) -> tuple[int, int]:
@@ -169,35 +181,6 @@ def _console_size(raw: Any) -> tuple[int, int]:
     if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(n, int) and 0 <= n < 65536 for n in raw):
         raise errors.InvalidArgument(f"invalid ConsoleSize: {raw!r}")
     return (raw[0], raw[1])
-
-
-def parse_healthcheck(raw: Any) -> HealthConfig | None:
-    """Docker's HealthConfig (also the image config's): durations in ns."""
-    if not raw:
-        return None
-    if not isinstance(raw, dict):
-        raise errors.InvalidArgument("invalid Healthcheck")
-    test = raw.get("Test") or []
-    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
-        raise errors.InvalidArgument("invalid Healthcheck.Test: must be a list of strings")
-    for key in ("Interval", "Timeout", "StartPeriod"):
-        v = raw.get(key) or 0
-        if v and v < 1_000_000:
-            raise errors.InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
-    if (raw.get("Retries") or 0) < 0:
-        raise errors.InvalidArgument("Retries in Healthcheck cannot be negative")
-    return HealthConfig(test=tuple(test), interval_ns=int(raw.get("Interval") or 0),
-                        timeout_ns=int(raw.get("Timeout") or 0), start_period_ns=int(raw.get("StartPeriod") or 0),
-                        retries=int(raw.get("Retries") or 0))
-
-
-def _health_config_json(h: HealthConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {"Test": list(h.test)}
-    for key, v in (("Interval", h.interval_ns), ("Timeout", h.timeout_ns), ("StartPeriod", h.start_period_ns),
-                   ("Retries", h.retries)):
-        if v:
-            out[key] = v
-    return out
 
 
 def _links(raw: Any) -> tuple[str, ...]:
@@ -278,7 +261,7 @@ def _config_json(c: Container) -> dict[str, Any]:
         "WorkingDir": cfg.working_dir,
         "Entrypoint": list(c.resolved_entrypoint) or None,
         "OnBuild": None,
-        **({"Healthcheck": _health_config_json(c.healthcheck)} if c.healthcheck else {}),
+        **({"Healthcheck": health_config_json(c.healthcheck)} if c.healthcheck else {}),
         "Labels": dict(cfg.labels),
         **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
         **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
@@ -348,6 +331,8 @@ def _host_config_json(c: Container) -> dict[str, Any]:
         "ReadonlyPaths": _paths(hc.readonly_paths, READONLY_PATHS, hc.privileged),
         **({"Sysctls": dict(hc.sysctls)} if hc.sysctls else {}),
         **wire_resources.inspect_fields(hc),
+        **({"Mounts": mounts} if (mounts := [wire_mounts.mount_json(m) for m in hc.mounts if m.spec]) else {}),
+        **({"Annotations": dict(hc.annotations)} if hc.annotations else {}),
     }
 
 
@@ -459,7 +444,8 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
         "Status": _status_text(c, now_ns),
-        "HostConfig": {"NetworkMode": c.host_config.network_mode},
+        "HostConfig": {"NetworkMode": c.host_config.network_mode,
+                       **({"Annotations": dict(c.host_config.annotations)} if c.host_config.annotations else {})},
         "NetworkSettings": {"Networks": network_settings(c, networks)["Networks"]},
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Health": _health_summary(c),

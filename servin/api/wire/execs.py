@@ -31,10 +31,13 @@ def parse_exec_create(body: Any) -> ExecConfig:
 
 
 @request_body(EXEC_START_OPTIONS)
-def parse_exec_start(body: Any) -> tuple[bool, bool | None]:
-    """POST /exec/{id}/start (container.ExecStartOptions): (Detach, Tty), Tty None when not given."""
+def parse_exec_start(body: Any) -> tuple[bool, bool | None, tuple[int, int] | None]:
+    """POST /exec/{id}/start (container.ExecStartOptions): (Detach, Tty, ConsoleSize), Tty None when not
+    given, ConsoleSize None when not given or without Tty (dockerd drops it then; API < 1.42 too)."""
     body = body or {}
-    return bool(body.get("Detach")), body.get("Tty")
+    size = body.get("ConsoleSize")
+    return bool(body.get("Detach")), body.get("Tty"), (size[0], size[1]) if size and size[0] and body.get("Tty") \
+        else None
 
 
 def exec_inspect(rec: ExecRecord, c: Container) -> dict[str, Any]:

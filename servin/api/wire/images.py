@@ -21,9 +21,12 @@ def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @versions.answer("ImageSummary")
-def image_list(images: Iterable[Image], containers: Callable[[str], int]) -> list[dict[str, Any]]:
-    """``GET /images/json``: each image with the number of containers using it (its ID's)."""
-    return [image_summary(img, containers=containers(img.id)) for img in images]
+def image_list(images: Iterable[Image], containers: Callable[[str], int],
+               shared_size: Callable[[str], int] = lambda _id: -1) -> list[dict[str, Any]]:
+    """``GET /images/json``: each image with the number of containers using it and, when asked, the bytes
+    it shares with other images (-1: not counted), by its ID."""
+    return [{**image_summary(img, containers=containers(img.id)), "SharedSize": shared_size(img.id)}
+            for img in images]
 
 
 def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:

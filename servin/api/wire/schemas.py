@@ -73,12 +73,19 @@ UPDATE_CONFIG = struct("container.UpdateConfig", {"RestartPolicy": RESTART_POLIC
 # api/types/mount/mount.go
 MOUNT = struct("mount.Mount", {
     "Type": named("mount.Type", STRING), "Source": STRING, "Target": STRING, "ReadOnly": BOOL,
-    "BindOptions": ptr(struct("mount.BindOptions", {"Propagation": named("mount.Propagation", STRING)})),
+    "Consistency": named("mount.Consistency", STRING),
+    "BindOptions": ptr(struct("mount.BindOptions", {
+        "Propagation": named("mount.Propagation", STRING), "NonRecursive": BOOL, "CreateMountpoint": BOOL,
+        "ReadOnlyNonRecursive": BOOL, "ReadOnlyForceRecursive": BOOL,
+    })),
     "VolumeOptions": ptr(struct("mount.VolumeOptions", {
-        "NoCopy": BOOL, "Labels": STRING_MAP,
+        "NoCopy": BOOL, "Labels": STRING_MAP, "Subpath": STRING,
         "DriverConfig": ptr(struct("mount.Driver", {"Name": STRING, "Options": STRING_MAP})),
     })),
-    "TmpfsOptions": ptr(struct("mount.TmpfsOptions", {"SizeBytes": INT64, "Mode": named("fs.FileMode", UINT32)})),
+    "ImageOptions": ptr(struct("mount.ImageOptions", {"Subpath": STRING})),
+    "TmpfsOptions": ptr(struct("mount.TmpfsOptions", {
+        "SizeBytes": INT64, "Mode": named("fs.FileMode", UINT32), "Options": slice_of(STRINGS),
+    })),
 })
 
 PORT_BINDING = struct("nat.PortBinding", {"HostIp": STRING, "HostPort": STRING})  # go-connections/nat
@@ -94,7 +101,7 @@ HOST_CONFIG = struct("container.HostConfig", {
     "StorageOpt": STRING_MAP, "Runtime": STRING,
     "CapAdd": STRSLICE, "CapDrop": STRSLICE, "Privileged": BOOL, "SecurityOpt": STRINGS, "Sysctls": STRING_MAP,
     "OomScoreAdj": INT, "UsernsMode": named("container.UsernsMode", STRING), "MaskedPaths": STRINGS,
-    "ReadonlyPaths": STRINGS,
+    "ReadonlyPaths": STRINGS, "Annotations": STRING_MAP,
 }, embed=(("Resources", RESOURCES),))
 
 # api/types/network/endpoint.go, network.go, ipam.go

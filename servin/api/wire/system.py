@@ -15,7 +15,7 @@ from servin.registry.service import RegistrySettings
 
 API_VERSION = versions.text(versions.MAX_VERSION)
 MIN_API_VERSION = versions.text(versions.MIN_VERSION)
-ENGINE_VERSION = f"20.10.24+servin.{__version__}"
+ENGINE_VERSION = f"29.7.2+servin.{__version__}"  # the Docker Engine that serves API 1.55
 GIT_COMMIT = "servin"
 
 
@@ -133,8 +133,9 @@ def info(f: HostFacts, counts: dict[str, int], n_images: int,
 
 
 @versions.answer("Event")
-def event(ev: Event) -> dict[str, Any]:
-    """Docker's events message (the legacy status, id and from of older versions: versions.py)."""
+def event(ev: Event) -> dict[str, Any] | None:
+    """Docker's events message (the legacy status, id and from of older versions: versions.py); None for an
+    event the request's version does not know."""
     return {
         "Type": ev.type,
         "Action": ev.action,

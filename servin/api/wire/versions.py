@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from servin import errors
-from servin.api.wire import endpoint_compat
+from servin.api.wire import compat, endpoint_compat
 
 Version = tuple[int, int]
 
 MIN_VERSION: Version = (1, 24)
-MAX_VERSION: Version = (1, 41)
+MAX_VERSION: Version = (1, 55)
 
 _current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version")
 # what the rules said while shaping this request's body (dockerd's create Warnings)
@@ -80,7 +81,8 @@ class Since:
 
 @dataclass(frozen=True, slots=True)
 class Until:
-    """A field that exists below `version` only: left out of answers at `version` and newer."""
+    """A field that exists below `version` only: left out of answers at `version` and newer, ignored in
+    requests of those versions."""
     path: str
     version: Version
 
@@ -169,6 +171,11 @@ def _legacy_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _no_image_create(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Image `create` events (a commit's) came with 1.46: none for older clients."""
+    return None if event.get("Type") == "image" and event.get("Action") == "create" else event
+
+
 def _count_unknown(_count: Any) -> int:
     return -1  # below 1.51 an image summary's Containers is not counted
 
@@ -221,6 +228,7 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         *(Since(name, (1, 52)) for name in ("ImageUsage", "ContainerUsage", "VolumeUsage", "BuildCacheUsage")),
     ),
     "Event": (
+        Before((1, 46), _no_image_create),
         Before((1, 52), _legacy_event),
     ),
     "Info": (
@@ -255,6 +263,11 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Adapt(endpoint_compat.sysctls_migrated(only_one=True), until=(1, 44)),
         Adapt(endpoint_compat.sysctls_migrated(only_one=False), since=(1, 44), until=(1, 48)),
         Adapt(endpoint_compat.sysctls_refused, since=(1, 48)),
+        Until("HostConfig.KernelMemory", (1, 42)),  # ignored from 1.42 on
+    ),
+    "container.UpdateConfig": (
+        Until("KernelMemory", (1, 42)),
+        Until("KernelMemoryTCP", (1, 52)),
     ),
     "network.ConnectOptions": (Since("EndpointConfig.MacAddress", (1, 54)),),
 }
@@ -263,6 +276,19 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
 QUERIES: dict[str, Mapping[str, Version]] = {
     "/images/json": {"shared-size": (1, 42), "manifests": (1, 47), "identity": (1, 54)},
     "/system/df": {"type": (1, 42), "verbose": (1, 52)},
+    "/images/{name}/json": {"platform": (1, 49), "manifests": (1, 48)},
+    "/images/{name}/history": {"platform": (1, 48)},
+    "/images/{name}/get": {"platform": (1, 48)},
+    "/images/get": {"platform": (1, 48)},
+    "/images/load": {"platform": (1, 48)},
+    "/images/{name}/push": {"platform": (1, 46)},
+    "/images/{name}": {"platforms": (1, 50)},
+    "/build/prune": {"reserved-space": (1, 48), "max-used-space": (1, 48), "min-free-space": (1, 48)},
+}
+# query parameters a version did not read, fixed to what it did: route -> (first version reading them, values)
+FIXED_QUERIES: dict[str, tuple[Version, Mapping[str, str]]] = {
+    # below 1.42 a websocket attach has all three streams, whatever it asks
+    "/containers/{id}/attach/ws": ((1, 42), {"stdin": "1", "stdout": "1", "stderr": "1"}),
 }
 # routes that exist from a version on: "METHOD /path" -> first version
 ROUTES: dict[str, Version] = {
@@ -273,6 +299,11 @@ VALUES: dict[str, Changed] = {
     # GET /events without an Accept that picks one
     "events media type": Changed((1, 52), "application/json", "application/jsonl"),
     # logs without a TTY, and the 101 upgrades of attach and exec start without one
+    # container create's warnings (create_warnings.py)
+    "volume-driver warning": Changed((1, 48), False, True),
+    "empty port-bindings warning": Changed((1, 52), False, True),
+    # the image routes' `platform` parameter repeated
+    "several platforms": Changed((1, 52), False, True),
     "multiplexed stream media type": Changed((1, 42), "application/vnd.docker.raw-stream",
                                              "application/vnd.docker.multiplexed-stream"),
 }
@@ -289,7 +320,8 @@ T = TypeVar("T")
 
 
 def shape(kind: str, obj: T) -> T:
-    """`obj`, an answer of `kind` in the newest shape, as the current version shapes it (in place)."""
+    """`obj`, an answer of `kind` in the newest shape, as the current version shapes it (in place); None
+    when that version has no such answer (an event it did not know)."""
     rules = RESPONSES.get(kind)
     if not rules:
         return obj
@@ -301,6 +333,8 @@ def shape(kind: str, obj: T) -> T:
             _remove(obj, rule.path.split("."), only_empty=True)
         elif isinstance(rule, Before) and v < rule.version:
             obj = _change(obj, rule.path.split(".") if rule.path else [], rule.change)
+            if obj is None:  # not part of this version's answer at all
+                return obj
     return obj
 
 
@@ -331,7 +365,7 @@ def shape_request(kind: str, body: Any) -> Any:
                     raise errors.InvalidArgument(rule.message.format(", ".join(sorted(entries))))
         if isinstance(rule, Adapt) and rule.since <= v < rule.until:
             body = rule.change(body, _warn)
-        if isinstance(rule, Since) and v < rule.version:
+        if isinstance(rule, Since) and v < rule.version or isinstance(rule, Until) and v >= rule.version:
             _remove(body, rule.path.split("."))
         elif isinstance(rule, Before) and v < rule.version:
             body = _change(body, rule.path.split(".") if rule.path else [], rule.change)
@@ -339,10 +373,19 @@ def shape_request(kind: str, body: Any) -> Any:
 
 
 def query_at_version(route: str, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The parameters of a request to `route` its version knows."""
+    """The parameters of a request to `route` as its version reads them (unknown ones dropped, fixed ones set)."""
     since = QUERIES.get(route, {})
     v = current()
-    return [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    kept = [(k, val) for k, val in params if since.get(k, MIN_VERSION) <= v]
+    first, fixed = FIXED_QUERIES.get(route, ((0, 0), {}))
+    if v < first:
+        kept = [(k, val) for k, val in kept if k not in fixed] + list(fixed.items())
+    return kept
+
+
+def shapes_query(route: str) -> bool:
+    """Whether `route` has query parameters that differ by version."""
+    return route in QUERIES or route in FIXED_QUERIES
 
 
 def check_route(method: str, route: str) -> None:
@@ -350,6 +393,66 @@ def check_route(method: str, route: str) -> None:
     first = ROUTES.get(f"{method} {route}")
     if first is not None and current() < first:
         raise errors.InvalidArgument(f"{method} {route} requires minimum API version {text(first)}")
+
+
+# ---- container config of API 1.42 to 1.48: mounts, console size, annotations, healthcheck, stop signal,
+# volume prune (dockerd's postContainersCreate, exec routes, postContainersStop, postVolumesPrune) ----
+
+@dataclass(frozen=True, slots=True)
+class FilterBefore:
+    """Requests below `version` filter as if they had `key=value` in their `filters` parameter (for a
+    default a newer version changed: volume prune's all=true)."""
+    key: str
+    value: str
+    version: Version
+
+
+# filters a version implied: route -> rules
+FILTERS: dict[str, tuple[FilterBefore, ...]] = {}
+
+
+def filters_at_version(route: str, raw: str | None) -> str | None:
+    """A request's `filters` parameter (JSON) as its version reads it: with the filters FILTERS implies."""
+    implied = [f for f in FILTERS.get(route, ()) if current() < f.version]
+    if not implied:
+        return raw
+    try:
+        filters = json.loads(raw or "{}")
+    except ValueError:
+        return raw  # the parser's 400
+    if not isinstance(filters, dict):
+        return raw
+    for f in implied:
+        given = filters.get(f.key)
+        if isinstance(given, list):
+            filters[f.key] = given if f.value in given else [*given, f.value]
+        elif isinstance(given, dict):
+            filters[f.key] = {**given, f.value: True}
+        else:
+            filters[f.key] = {f.value: True} if given is None else [given, f.value]
+    return json.dumps(filters)
+
+
+def _extend(table: dict[str, tuple[Any, ...]], key: str, *rules: Any) -> None:
+    table[key] = (*table.get(key, ()), *rules)
+
+
+_extend(REQUESTS, "container.CreateRequest",
+        Before((1, 42), compat.mounts_before_1_42, "HostConfig.Mounts"),
+        Before((1, 42), compat.no_console_size, "HostConfig.ConsoleSize"),
+        Since("HostConfig.Annotations", (1, 43)),
+        Since("Healthcheck.StartInterval", (1, 44)),
+        Needs("HostConfig.Mounts.*.BindOptions.ReadOnlyForceRecursive", (1, 44), "BindOptions.ReadOnlyForceRecursive"),
+        Before((1, 44), compat.read_only_non_recursive, "HostConfig"),
+        Needs("HostConfig.Mounts.*.VolumeOptions.Subpath", (1, 45), "VolumeOptions.Subpath"),
+        Since("HostConfig.Mounts.*.TmpfsOptions.Options", (1, 46)),
+        Before((1, 48), compat.no_image_mounts, "HostConfig.Mounts"))
+_extend(REQUESTS, "container.ExecOptions", Since("ConsoleSize", (1, 42)))
+_extend(REQUESTS, "container.ExecStartOptions", Since("ConsoleSize", (1, 42)))
+_extend(RESPONSES, "ContainerSummary", Since("HostConfig.Annotations", (1, 46)))
+QUERIES["/containers/{id}/stop"] = {**QUERIES.get("/containers/{id}/stop", {}), "signal": (1, 42)}
+QUERIES["/containers/{id}/restart"] = {**QUERIES.get("/containers/{id}/restart", {}), "signal": (1, 42)}
+FILTERS["/volumes/prune"] = (FilterBefore("all", "true", (1, 42)),)
 
 
 def _items(node: Any, key: str) -> list[Any]:
