@@ -188,7 +188,7 @@ def test_pids_limit_is_enforced(servin: ServinDaemon) -> None:
 
 def test_version_and_info(servin: ServinDaemon) -> None:
     v = json.loads(out(servin, "version", "--format", "{{json .Server}}"))
-    assert v["ApiVersion"] == "1.41"
+    assert v["ApiVersion"] == "1.55"
     assert any(c["Name"] == "Engine" for c in v["Components"])
     servin.docker("run", "-d", "--name", "inforunner", "busybox", "sleep", "30")
     try:
@@ -209,7 +209,7 @@ def test_api_version_bounds(servin: ServinDaemon) -> None:
 
     code, body = get("/v1.99/version")
     assert code == 400
-    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.41",
+    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.55",
                                 "code": "VALIDATION_ERROR"}
     code, body = get("/v1.12/version")
     assert code == 400 and b"is too old. Minimum supported API version is 1.24" in body

@@ -74,8 +74,11 @@ def test_cpuset_and_restart_policy_refused_with_dockerds_words(servin: ServinDae
 
 
 def test_kernel_memory_is_accepted_with_dockerds_warnings(servin: ServinDaemon) -> None:
-    res = servin.docker("run", "--rm", "--kernel-memory", "10m", "busybox", "true")
+    args = ["docker", "run", "--rm", "--kernel-memory", "10m", "busybox", "true"]
+    res = subprocess.run(args, env={**servin.env, "DOCKER_API_VERSION": "1.41"}, capture_output=True, check=True)
     assert b"WARNING: Specifying a kernel memory limit is deprecated" in res.stderr
+    res = servin.docker(*args[1:])  # the CLI's own version (1.50): ignored from 1.42 on, as dockerd
+    assert b"kernel memory" not in res.stderr
 
 
 @pytest.mark.skipif(not V1, reason="swappiness and rt scheduling are v1 only")

@@ -61,7 +61,7 @@ def test_socket_activated_daemon_serves_and_says_ready(daemon: ServinDaemon) -> 
     notify = _activated(daemon, "fd://")
     with notify:
         assert notify.recv(64) == b"READY=1"  # only once it serves
-        assert daemon.docker("version", "--format", "{{.Server.APIVersion}}").stdout.strip() == b"1.41"
+        assert daemon.docker("version", "--format", "{{.Server.APIVersion}}").stdout.strip() == b"1.55"
         daemon.stop()
         assert notify.recv(64) == b"STOPPING=1"
     assert daemon.proc is not None and daemon.proc.returncode == 0
