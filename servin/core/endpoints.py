@@ -126,8 +126,15 @@ def check_endpoint(ep: EndpointConfig) -> None:
             ipaddress.IPv4Address(ep.ipv4_address)
         except ValueError:
             raise errors.InvalidArgument(f"invalid IPv4 address: {ep.ipv4_address}") from None
+    if ep.ipv6_address:
+        try:
+            ip6 = ipaddress.IPv6Address(ep.ipv6_address)
+        except ValueError:
+            ip6 = None
+        if ip6 is None or ip6.is_unspecified or ip6.ipv4_mapped is not None or ip6.scope_id:
+            raise errors.InvalidArgument(f"invalid IPv6 address: {ep.ipv6_address}")
     if ep.network in PREDEFINED:
-        if ep.ipv4_address:
+        if ep.ipv4_address or ep.ipv6_address:
             raise errors.InvalidArgument("user specified IP address is supported on user defined networks only")
         if ep.aliases:
             raise errors.InvalidArgument("network-scoped alias is supported only for containers in user defined "

@@ -55,6 +55,7 @@ class EndpointConfig:
     network: str  # the network's name
     aliases: tuple[str, ...] = ()  # as the user gave them (inspect adds the short ID on user networks)
     ipv4_address: str = ""  # --ip
+    ipv6_address: str = ""  # --ip6
     mac_address: str = ""
     links: tuple[str, ...] = ()  # "container:alias" (legacy links: the alias resolves for this container)
     link_local_ips: tuple[str, ...] = ()  # echoed

@@ -203,14 +203,16 @@ class ContainerNetworking:
             for i, ep in enumerate(wanted):
                 att = await asyncio.to_thread(
                     self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
-                    ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else ())
+                    ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else (),
+                    ip6=ep.ipv6_address or None)
                 await self._apply_sysctls(c.id, att, ep)
                 first = first or att
             assert first is not None
             names = c.resolved_hostname
             if c.config.domainname:  # as dockerd: "ip  host.domain host"
                 names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
-            own = (first.endpoint.ip, names) if first.endpoint.ip else None
+            own_ip = first.endpoint.ip or first.endpoint.ip6
+            own = (own_ip, names) if own_ip else None
             links = [(f"{alias} {t.resolved_hostname} {t.name}", ip) for alias, t, ip in self._linked(c)]
             hosts = hosts_file(own=own, extra=self.extra_hosts(c) + links)
             await asyncio.to_thread(partial(atomicfile.write_bytes, durable=False), self.store.dir(c.id) / "hosts",
@@ -233,7 +235,8 @@ class ContainerNetworking:
         """The endpoint's sysctls (driver option com.docker.network.endpoint.sysctls), on its interface."""
         sysctls = endpoints_mod.endpoint_sysctls(ep)
         if sysctls and att.endpoint.ifname:
-            await asyncio.to_thread(self.network.set_interface_sysctls, cid, att.endpoint.ifname, sysctls)
+            named = [(name.replace(".IFNAME.", f".{att.endpoint.ifname}.", 1), v) for name, v in sysctls]
+            await asyncio.to_thread(self.network.set_sysctls, cid, named)
 
     async def _route_default(self, c: Container, networks: tuple[EndpointConfig, ...]) -> None:
         """A running container's default route after a live connect or disconnect: through the
@@ -255,12 +258,13 @@ class ContainerNetworking:
             raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
         ep = replace(ep, network=net.name)
         endpoints_mod.check_endpoint(ep)
-        ip, mac = ep.ipv4_address or None, ep.mac_address or None
+        ip, mac, ip6 = ep.ipv4_address or None, ep.mac_address or None, ep.ipv6_address or None
         async with self._lock_of(c.id):
             c = self._get(c.id)
             if c.state.alive:
                 att = await asyncio.to_thread(self.network.connect, c.id, net.name,
-                                              aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac)
+                                              aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac,
+                                              ip6=ip6)
                 try:
                     await self._apply_sysctls(c.id, att, ep)
                     await self._route_default(c, (*c.networks, ep))
@@ -351,7 +355,7 @@ class ContainerNetworking:
         if self.network is None:
             return None
         eps = self.network.endpoints_all()
-        me = next((e for e in eps if e.ip == client_ip), None)
+        me = next((e for e in eps if client_ip in (e.ip, e.ip6)), None)
         if me is None:
             return None
         nets = {n.id: n for n in self.network.networks()}
@@ -360,26 +364,28 @@ class ContainerNetworking:
         names: dict[str, list[str]] = {}
         reverse: dict[str, str] = {}
         for e in eps:
-            if e.network_id not in shared or not e.ip:
+            addresses = [ip for ip in (e.ip, e.ip6) if ip]  # A and AAAA answers
+            if e.network_id not in shared or not addresses:
                 continue
             other = self.store.get(e.container_id)
             if other is None:
                 continue
             net_name = nets[e.network_id].name
             for name in dict.fromkeys((other.name, *e.aliases)):
-                names.setdefault(name.lower(), []).append(e.ip)
+                names.setdefault(name.lower(), []).extend(addresses)
                 # as dockerd: "name.network" resolves the name on that network only (PTR answers so too)
-                names.setdefault(f"{name}.{net_name}".lower(), []).append(e.ip)
-            reverse[e.ip] = f"{other.name}.{net_name}"
+                names.setdefault(f"{name}.{net_name}".lower(), []).extend(addresses)
+            for ip in addresses:
+                reverse[ip] = f"{other.name}.{net_name}"
         c = self.store.get(me.container_id)
         for want in c.networks if c is not None else ():  # legacy links: "target:alias" on that network
             for link in want.links:
                 target, _, alias = link.partition(":")
                 for e in eps:
                     other = self.store.get(e.container_id) if e.network_id in shared else None
-                    if other is not None and e.ip and target in (other.name, other.id, other.short_id) \
+                    if other is not None and target in (other.name, other.id, other.short_id) \
                             and nets[e.network_id].name == want.network:
-                        names.setdefault((alias or target).lower(), []).append(e.ip)
+                        names.setdefault((alias or target).lower(), []).extend(ip for ip in (e.ip, e.ip6) if ip)
         upstreams: tuple[str, ...] = ()
         if any(not nets[n].internal for n in shared):
             upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()

@@ -36,7 +36,9 @@ class NetworkProvider(Protocol):
                        gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None,
                        aux_addresses: Mapping[str, str] | None = None, ipam_options: Mapping[str, str] | None = None,
-                       attachable: bool = False) -> NetworkRecord: ...
+                       attachable: bool = False, enable_ipv4: bool = True, enable_ipv6: bool = False,
+                       subnet6: str | None = None, gateway6: str | None = None,
+                       ip_range6: str | None = None) -> NetworkRecord: ...
 
     def remove_network(self, name_or_id: str) -> None: ...
 
@@ -65,6 +67,11 @@ class NetworkSpec:
     attachable: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    enable_ipv4: bool = True
+    enable_ipv6: bool = False
+    subnet6: str | None = None  # IPv6 subnet, gateway and range (with enable_ipv6)
+    gateway6: str | None = None
+    ip_range6: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +141,8 @@ class Networks:
         n = await asyncio.to_thread(
             svc.create_network, spec.name, subnet=spec.subnet, gateway=spec.gateway, ip_range=spec.ip_range,
             aux_addresses=spec.aux_addresses, ipam_options=spec.ipam_options, internal=spec.internal,
-            attachable=spec.attachable, labels=spec.labels, options=spec.options)
+            attachable=spec.attachable, labels=spec.labels, options=spec.options, enable_ipv4=spec.enable_ipv4,
+            enable_ipv6=spec.enable_ipv6, subnet6=spec.subnet6, gateway6=spec.gateway6, ip_range6=spec.ip_range6)
         self._publish("create", n)
         return n
 

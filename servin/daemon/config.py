@@ -12,6 +12,8 @@ from typing import Any
 
 from servin.access.durations import Rate
 from servin.daemon.accessconfig import ACCESS_KEYS, add_access_flags, convert_access
+from servin.errors import InvalidArgument
+from servin.network.ipam import parse_fixed_cidr_v6
 
 DEFAULT_SOCKET = "unix:///run/servin/servin.sock"
 DEFAULT_MANAGEMENT_HOST = "tcp://127.0.0.1:8080"  # the management API's own listener (its reference's base URL)
@@ -60,6 +62,8 @@ class DaemonConfig:
     bip: str = ""  # its address and prefix, e.g. 172.17.0.1/16 ("" = Docker's default)
     default_address_pools: tuple[dict[str, Any], ...] | None = None  # [{"base": "...", "size": 24}]
     icc: bool = True
+    ipv6: bool = False  # IPv6 on the default bridge
+    fixed_cidr_v6: str = ""  # its IPv6 subnet ("" = one of the IPv6 pools)
     mtu: int = 0  # the default bridge's MTU (0: 1500)
     insecure_registries: tuple[str, ...] = ()  # host[:port] or CIDR; loopback is always insecure
     registry_mirrors: tuple[str, ...] = ()  # mirrors of docker.io, tried first for pulls
@@ -101,6 +105,7 @@ FILE_KEYS = {
     "experimental": "experimental",
     "seed_busybox": "seed-busybox", "log_driver": "log-driver", "log_opts": "log-opts",
     "bridge": "bridge", "bip": "bip", "default_address_pools": "default-address-pools", "icc": "icc", "mtu": "mtu",
+    "ipv6": "ipv6", "fixed_cidr_v6": "fixed-cidr-v6",
     "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
     "seccomp_profile": "seccomp-profile", "no_new_privileges": "no-new-privileges",
     "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
@@ -151,6 +156,8 @@ def add_daemon_flags(p: argparse.ArgumentParser) -> None:
                    help="subnet pool for networks: base=10.10.0.0/16,size=24")
     p.add_argument("--icc", dest="icc", type=lambda v: v.lower() in ("1", "true", "yes"), nargs="?", const=True,
                    help="inter-container traffic on the default bridge (--icc=false to cut it)")
+    p.add_argument("--ipv6", dest="ipv6", type=flag_bool, nargs="?", const=True, help="IPv6 on the default bridge")
+    p.add_argument("--fixed-cidr-v6", dest="fixed_cidr_v6", help="IPv6 subnet of the default bridge network")
     p.add_argument("--mtu", dest="mtu", type=int, help="MTU of the default bridge network's interfaces")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append",
                    help="registry (host:port or CIDR) reached over plain http or unverified TLS")
@@ -213,8 +220,13 @@ def _convert(name: str, value: Any) -> Any:
         if str(value).lower() not in LOG_LEVELS:
             raise ConfigError(f"invalid logging level: {value}")  # dockerd's words (daemon/config)
         return str(value).lower()
-    if name in ("debug", "experimental", "seed_busybox", "icc", "no_new_privileges"):
+    if name in ("debug", "experimental", "seed_busybox", "icc", "no_new_privileges", "ipv6"):
         return bool(value)
+    if name == "fixed_cidr_v6":
+        try:
+            return str(parse_fixed_cidr_v6(str(value))) if value else ""
+        except InvalidArgument as exc:
+            raise ConfigError(exc.message) from None
     if name in ("read_header_timeout", "max_connections_per_client"):
         if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < float("inf") or (
                 name == "max_connections_per_client" and value != int(value)):
@@ -395,6 +407,8 @@ def resolve(args: argparse.Namespace) -> DaemonConfig:
     elif values.get("tls"):
         values["tlsverify"] = True
     cfg = DaemonConfig(**values)
+    if cfg.fixed_cidr_v6 and not cfg.ipv6:
+        raise ConfigError("fixed-cidr-v6 needs ipv6 (--ipv6, or \"ipv6\": true in daemon.json)")
     for h in cfg.hosts:
         if not (h.startswith("unix://") or h.startswith("tcp://") or h.startswith("fd://")):
             raise ConfigError(f"invalid daemon host address: {h}")

@@ -233,7 +233,7 @@ def build_network(config: DaemonConfig) -> Any:
         return None
     try:
         bip = ipaddress.IPv4Interface(config.bip) if config.bip else None
-        pools = tuple(Pool(ipaddress.IPv4Network(p["base"]), int(p["size"]))
+        pools = tuple(Pool(ipaddress.ip_network(p["base"]), int(p["size"]))
                       for p in config.default_address_pools) if config.default_address_pools else DEFAULT_POOLS
     except ValueError as exc:
         raise InvalidArgument(f"invalid network configuration: {exc}") from None
@@ -241,7 +241,9 @@ def build_network(config: DaemonConfig) -> Any:
         raise InvalidArgument(f"bridge name {config.bridge!r} is longer than 15 characters")
     return NetworkService(root=config.data_root / "network", exec_root=config.exec_root, pools=pools,
                           bridge_name=config.bridge, bridge_subnet=bip, icc=config.icc,
-                          bridge_mtu=config.mtu or None,
+                          bridge_mtu=config.mtu or None, engine_id=_daemon_id(config.data_root),
+                          bridge_ipv6=config.ipv6,
+                          bridge_subnet6=ipaddress.IPv6Network(config.fixed_cidr_v6) if config.fixed_cidr_v6 else None,
                           reserved=listeners.reserved_ports(config.hosts + config.management_hosts,
                                                             tls=config.tls_on))
 

@@ -1,4 +1,7 @@
-"""Links, addresses and routes through netlink (pyroute2), and the IPv4 sysctls the bridge needs.
+"""Links, addresses and routes through netlink (pyroute2), and the sysctls the bridge needs.
+
+IPv6 addresses are added with IFA_F_NODAD (usable at once, as dockerd's: the IPAM already made
+them unique on the bridge).
 
 `Netlink` works on the daemon's own network namespace (IPRoute) for the host side, and on a
 container's namespace through a netlink socket created inside it by the netns helper
@@ -20,6 +23,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from servin import errors
 
 IFNAMSIZ = 15
+IFA_F_NODAD = 0x02
 
 
 def mac_from_ip(ip: ipaddress.IPv4Address) -> str:
@@ -32,10 +36,12 @@ class ContainerSide:
     """What goes into the container's namespace for one endpoint."""
 
     ifname: str  # eth0, eth1, …
-    address: ipaddress.IPv4Interface  # ip/prefix
+    address: ipaddress.IPv4Interface | None  # ip/prefix (None: an IPv6-only network)
     mac: str
     gateway: ipaddress.IPv4Address | None  # the default route (None: no default route)
     mtu: int = 1500
+    address6: ipaddress.IPv6Interface | None = None  # on a network with IPv6
+    gateway6: ipaddress.IPv6Address | None = None  # the default IPv6 route
 
 
 def _ignore(code: int, fn: Callable[[], object]) -> None:
@@ -44,6 +50,12 @@ def _ignore(code: int, fn: Callable[[], object]) -> None:
     except NetlinkError as e:
         if e.code != code:
             raise
+
+
+def _add_address(ipr: IPRoute, idx: int, addr: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> None:
+    flags = {"flags": IFA_F_NODAD} if addr.version == 6 else {}
+    _ignore(errno.EEXIST, lambda: ipr.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen,
+                                           **flags))
 
 
 class Netlink:
@@ -58,35 +70,48 @@ class Netlink:
         with IPRoute() as ipr:
             return [str(link.get("ifname")) for link in ipr.get_links()]
 
-    def routed_networks(self) -> list[ipaddress.IPv4Network]:
-        """Destinations of the host's IPv4 routes (main table, the default route left out): a new
-        network's subnet must not overlap them (another bridge, a VPN, the LAN)."""
-        out = []
+    def routed_networks(self, family: int = socket.AF_INET) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Destinations of the host's routes of `family` (main table, the default route left out):
+        a new network's subnet must not overlap them (another bridge, a VPN, the LAN)."""
+        out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         with IPRoute() as ipr:
-            for r in ipr.get_routes(family=socket.AF_INET, table=254):
+            for r in ipr.get_routes(family=family, table=254):
                 dst, plen = r.get_attr("RTA_DST"), r.get("dst_len")
                 if dst and plen:
-                    out.append(ipaddress.IPv4Network(f"{dst}/{plen}", strict=False))
+                    out.append(ipaddress.ip_network(f"{dst}/{plen}", strict=False))
         return out
 
     def link_exists(self, name: str) -> bool:
         with IPRoute() as ipr:
             return bool(ipr.link_lookup(ifname=name))
 
-    def ensure_bridge(self, name: str, address: ipaddress.IPv4Interface, *, mac: str, mtu: int = 1500) -> None:
-        """The bridge `name` exists, has `address` and `mac` (set explicitly so it does not change
-        as ports come and go), and is up. Idempotent."""
+    def ensure_bridge(self, name: str, address: ipaddress.IPv4Interface | None, *, mac: str, mtu: int = 1500,
+                      address6: ipaddress.IPv6Interface | None = None) -> None:
+        """The bridge `name` exists, has `address` (and `address6`) and `mac` (set explicitly so it
+        does not change as ports come and go), and is up. Idempotent."""
         if len(name) > IFNAMSIZ:
             raise ValueError(f"bridge name {name!r} is longer than {IFNAMSIZ} characters")
         with IPRoute() as ipr:
             if not ipr.link_lookup(ifname=name):
                 _ignore(errno.EEXIST, lambda: ipr.link("add", ifname=name, kind="bridge", address=mac, mtu=mtu))
             idx = ipr.link_lookup(ifname=name)[0]
-            have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=socket.AF_INET)}
-            if (str(address.ip), address.network.prefixlen) not in have:
-                _ignore(errno.EEXIST, lambda: ipr.addr("add", index=idx, address=str(address.ip),
-                                                      prefixlen=address.network.prefixlen))
+            if address6 is not None:
+                self.sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "0")
+            for addr, family in ((address, socket.AF_INET), (address6, socket.AF_INET6)):
+                if addr is None:
+                    continue
+                have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=family)}
+                if (str(addr.ip), addr.network.prefixlen) not in have:
+                    _add_address(ipr, idx, addr)
             ipr.link("set", index=idx, state="up")
+
+    def delete_address(self, name: str, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> None:
+        """Remove `address` from the link `name` (gone already: nothing to do)."""
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=name)
+            if found:
+                _ignore(errno.EADDRNOTAVAIL, lambda: ipr.addr("del", index=found[0], address=str(address.ip),
+                                                             prefixlen=address.network.prefixlen))
 
     def delete_link(self, name: str) -> bool:
         """Delete a link (a bridge, or a veth with its peer). False when it did not exist."""
@@ -127,10 +152,15 @@ class Netlink:
             idx = ns.link_lookup(ifname=peer_tmp)[0]
             if peer_tmp != side.ifname:
                 ns.link("set", index=idx, ifname=side.ifname)
-            ns.addr("add", index=idx, address=str(side.address.ip), prefixlen=side.address.network.prefixlen)
+            for addr in (side.address, side.address6):
+                if addr is not None:
+                    _add_address(ns, idx, addr)
             ns.link("set", index=idx, state="up")
-            if side.gateway is not None and side.ifname == "eth0":  # the first network is the default route
-                ns.route("add", dst="0.0.0.0/0", gateway=str(side.gateway), oif=idx)
+            if side.ifname == "eth0":  # the first network is the default route
+                if side.gateway is not None:
+                    ns.route("add", dst="0.0.0.0/0", gateway=str(side.gateway), oif=idx)
+                if side.gateway6 is not None:
+                    ns.route("add", dst="::/0", gateway=str(side.gateway6), oif=idx, family=socket.AF_INET6)
 
     @staticmethod
     def set_default_route(sock: socket.socket, ifname: str, gateway: ipaddress.IPv4Address) -> None:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from servin import errors
 from servin.kernel import mounts
 
 CLONE_NEWNET = 0x40000000
@@ -117,7 +118,7 @@ def cleanup(directory: Path, keep: Iterable[str]) -> list[str]:
 def write_sysctls(path: Path, settings: Iterable[tuple[str, str]]) -> None:
     """Write `net.…` sysctls (name, value) inside the namespace bound on `path`, on a thread of
     its own that enters it (/proc/sys/net is the opener's namespace); a value already set is not
-    written again. Raises NetnsError with dockerd's wording."""
+    written again. Raises SystemError_ with dockerd's wording."""
     result: dict[str, OSError] = {}
 
     def work() -> None:
@@ -143,4 +144,5 @@ def write_sysctls(path: Path, settings: Iterable[tuple[str, str]]) -> None:
     t.start()
     t.join()
     if "error" in result:
-        raise result["error"]
+        exc = result["error"]
+        raise errors.SystemError_(exc.strerror or str(exc)) from None

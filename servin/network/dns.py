@@ -7,7 +7,8 @@ inside the containers, nothing added to their start. The client's source address
 `view(client_ip)` answers with the names that container may see: container names, aliases and
 short IDs on the user-defined networks it shares with them (never other networks', never the
 default bridge's). Everything else goes to the container's `--dns` servers or the host's (not on
-internal networks). Answers carry TTL 600 as dockerd's; AAAA for a known name is an empty answer.
+internal networks). Answers carry TTL 600 as dockerd's: A records of a name's IPv4 addresses,
+AAAA of its IPv6 ones (networks with IPv6; an empty answer without), PTR for both.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dnslib import PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ FORWARD_TIMEOUT = 3.0
 class View:
     """What one container's resolver knows."""
 
-    names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # lower-case name -> IPv4s
-    reverse: Mapping[str, str] = field(default_factory=dict)  # IPv4 -> name
+    names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # lower-case name -> IPv4s and IPv6s
+    reverse: Mapping[str, str] = field(default_factory=dict)  # address -> name
     upstreams: tuple[str, ...] = ()  # empty: nothing is forwarded (internal networks)
 
 
@@ -111,15 +112,17 @@ class DnsServer:
         name = str(q.qname).rstrip(".").lower()
         if q.qtype in (QTYPE.A, QTYPE.AAAA, QTYPE.ANY) and name in view.names:
             reply = query.reply()
-            if q.qtype != QTYPE.AAAA:  # several containers under one alias: shuffled, as dockerd spreads them
-                for ip in random.sample(view.names[name], len(view.names[name])):
-                    reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+            # several containers under one alias: shuffled, as dockerd spreads them
+            for ip in random.sample(view.names[name], len(view.names[name])):
+                v6 = ":" in ip
+                if q.qtype == QTYPE.ANY or (q.qtype == QTYPE.AAAA) == v6:
+                    reply.add_answer(RR(q.qname, QTYPE.AAAA if v6 else QTYPE.A,
+                                        rdata=AAAA(ip) if v6 else A(ip), ttl=TTL))
             return reply.pack()
-        if q.qtype == QTYPE.PTR and name.endswith(".in-addr.arpa"):
-            ip = ".".join(reversed(name[: -len(".in-addr.arpa")].split(".")))
-            if ip in view.reverse:
+        if q.qtype == QTYPE.PTR and (addr := _reverse_name(name)) is not None:
+            if addr in view.reverse:
                 reply = query.reply()
-                reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(view.reverse[ip] + "."), ttl=TTL))
+                reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(view.reverse[addr] + "."), ttl=TTL))
                 return reply.pack()
         if not view.upstreams:
             return _reply(query, RCODE.SERVFAIL)
@@ -129,6 +132,19 @@ class DnsServer:
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
                 log.debug("dns: forwarding %s to %s: %s", name, server, exc)
         return _reply(query, RCODE.SERVFAIL)
+
+
+def _reverse_name(name: str) -> str | None:
+    """The address a PTR question asks about ("4.3.2.1.in-addr.arpa", or the 32 nibbles of ip6.arpa)."""
+    try:
+        if name.endswith(".in-addr.arpa"):
+            return str(ipaddress.IPv4Address(".".join(reversed(name[: -len(".in-addr.arpa")].split(".")))))
+        if name.endswith(".ip6.arpa"):
+            nibbles = "".join(reversed(name[: -len(".ip6.arpa")].split(".")))
+            return str(ipaddress.IPv6Address(int(nibbles, 16))) if len(nibbles) == 32 else None
+    except ValueError:
+        return None
+    return None
 
 
 def _reply(query: DNSRecord, rcode: int) -> bytes:

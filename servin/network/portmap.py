@@ -47,7 +47,7 @@ class ReservedPort:
 
 
 def overlaps(a: str, b: str) -> bool:
-    """Whether two IPv4 host addresses ("" or "0.0.0.0": every address) share a socket address:
+    """Whether two host addresses ("" or "0.0.0.0": every address) share a socket address:
     a binding on every address includes each one, so it meets a listener on any of them."""
     a = "" if a == "0.0.0.0" else a
     b = "" if b == "0.0.0.0" else b
@@ -90,8 +90,14 @@ def parse_publish(spec: str) -> list[PortRequest]:
     if proto not in PROTOS:
         raise InvalidArgument(f"invalid proto: {proto}")
     host_ip = ""
-    if rest.startswith("["):  # [::1]:80:80 — IPv6 is not supported, but parse the shape
-        raise InvalidArgument(f"IPv6 host addresses are not supported: {spec}")
+    if rest.startswith("["):  # [::]:8080:80, an IPv6 host address
+        bracketed, sep, rest = rest[1:].partition("]:")
+        try:
+            host_ip = str(ipaddress.IPv6Address(bracketed))
+        except ValueError:
+            raise InvalidArgument(f"invalid IP address: {bracketed}") from None
+        if not sep or rest.count(":") != 1:
+            raise InvalidArgument(f"invalid port format: {spec}")
     parts = rest.split(":")
     if len(parts) == 1:
         host, cont = "", parts[0]
@@ -101,7 +107,7 @@ def parse_publish(spec: str) -> list[PortRequest]:
         host_ip, host, cont = parts
     else:
         raise InvalidArgument(f"invalid port format: {spec}")
-    if host_ip:
+    if host_ip and ":" not in host_ip:
         try:
             ipaddress.IPv4Address(host_ip)
         except ValueError:

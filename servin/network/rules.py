@@ -14,6 +14,10 @@ Published ports from the host's loopback (127.0.0.1:8080) work without a userlan
 OUTPUT jump DNATs them, `route_localnet=1` on the bridge lets a 127.0.0.0/8 source leave through
 it, and `-o <bridge> -m addrtype --src-type LOCAL -j MASQUERADE` rewrites that source to the
 gateway so the container can answer. No process per port, no copy through userspace.
+
+IPv6 (networks with EnableIPv6) takes the same chains and rules in ip6tables (`network_rules`
+with the IPv6 subnet, `port_rules` with the IPv6 addresses). IPv6 has no `route_localnet`: a
+published port is reached over IPv6 at the host's own addresses (not ::1).
 """
 
 from __future__ import annotations
@@ -71,14 +75,17 @@ def network_rules(*, bridge: str, subnet: str, internal: bool = False, icc: bool
 
 def port_rules(*, bridge: str, container_ip: str, proto: str, container_port: int, host_ip: str,
                host_port: int) -> list[Rule]:
-    """DNAT of one published port and the forward accept for it."""
-    dst = f"-d {host_ip}/32 " if host_ip and host_ip != "0.0.0.0" else ""
+    """DNAT of one published port and the forward accept for it (iptables' or, for an IPv6
+    `container_ip`, ip6tables')."""
+    v6 = ":" in container_ip
+    host = 128 if v6 else 32
+    dst = f"-d {host_ip}/{host} " if host_ip and host_ip not in ("0.0.0.0", "::") else ""
+    to = f"[{container_ip}]:{container_port}" if v6 else f"{container_ip}:{container_port}"
     return [
         Rule("nat", NAT_CHAIN,
-             f"{dst}! -i {bridge} -p {proto} -m {proto} --dport {host_port} "
-             f"-j DNAT --to-destination {container_ip}:{container_port}"),
+             f"{dst}! -i {bridge} -p {proto} -m {proto} --dport {host_port} -j DNAT --to-destination {to}"),
         Rule("filter", FORWARD_CHAIN,
-             f"-d {container_ip}/32 ! -i {bridge} -o {bridge} -p {proto} -m {proto} "
+             f"-d {container_ip}/{host} ! -i {bridge} -o {bridge} -p {proto} -m {proto} "
              f"--dport {container_port} -j ACCEPT"),
     ]
 

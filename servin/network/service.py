@@ -11,6 +11,11 @@ The engine calls (all blocking: through asyncio.to_thread):
     disconnect(cid, nid) / release(cid)   release: all endpoints and the netns file (stop, remove)
     interface_counters(cid, pid)    stats: the counters of the container's interfaces
     shutdown()                      remove every device, rule and netns file (tests, uninstall)
+
+IPv6 (networks with enable_ipv6, and the default bridge with `bridge_ipv6`): a second IPAM of the
+IPv6 pools (dockerd's ULA /48 of the engine ID unless daemon.json names IPv6 pools), the IPv6
+gateway on the bridge and an IPv6 address on each endpoint, ip6tables rules as the IPv4 ones
+(`servin.network.firewall`), and IPv6 forwarding on while such a network exists.
 """
 
 from __future__ import annotations
@@ -19,18 +24,21 @@ import datetime
 import ipaddress
 import os
 import secrets
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 from pathlib import Path
 
 from servin.network.names import check_network_name
-from servin.errors import Conflict, InvalidArgument, NotFound, SystemError_
+from servin.errors import Conflict, InvalidArgument, NotFound
 from servin.kernel import netns, procfs
-from servin.kernel.netfilter import Netfilter, Rule
+from servin.kernel.netfilter import Netfilter
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
 from servin.network import rules as R
-from servin.network.ipam import DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, Ipam, Pool, default_gateway
+from servin.network.firewall import DualStackFirewall, FamilyRules, ip6tables, rules_for
+from servin.network.ipam import (DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, IPAddress, IPNetwork, Ipam, Pool,
+                                 check_ipv6_subnet, default_gateway, ula_pool)
 from servin.network.portmap import PortAllocator, PortRequest, ReservedPort, overlaps
 from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore, PortBinding
 
@@ -42,6 +50,8 @@ class Attachment:
     netns_path: Path | None  # None: the host's namespace (driver host)
     prefixlen: int | None = None
     gateway: str | None = None
+    prefixlen6: int | None = None
+    gateway6: str | None = None
 
 
 class NetworkService:
@@ -49,13 +59,19 @@ class NetworkService:
                  netfilter: Netfilter | None = None, pools: Sequence[Pool] = DEFAULT_POOLS,
                  bridge_name: str = "servin0", bridge_subnet: ipaddress.IPv4Interface | None = None,
                  icc: bool = True, ports: PortAllocator | None = None, bridge_mtu: int | None = None,
-                 reserved: Iterable[ReservedPort] = ()) -> None:
-        """`reserved`: TCP ports no container may publish onto (the daemon's own listeners)."""
+                 reserved: Iterable[ReservedPort] = (), netfilter6: Netfilter | None = None, engine_id: str = "",
+                 bridge_ipv6: bool = False, bridge_subnet6: ipaddress.IPv6Network | None = None) -> None:
+        """`reserved`: TCP ports no container may publish onto (the daemon's own listeners);
+        `bridge_ipv6`: the default bridge has IPv6 (daemon --ipv6), in `bridge_subnet6`
+        (--fixed-cidr-v6) or else a subnet of the IPv6 pools."""
         self.store = NetworkStore(root)
         self.netns_dir = exec_root / "netns"
         self.netlink = netlink or Netlink()
-        self.netfilter = netfilter or Netfilter()
+        self.firewall = DualStackFirewall(netfilter or Netfilter(), netfilter6 or ip6tables())
         self.ipam = Ipam(pools)
+        self.ipam6 = Ipam(pools if any(p.base.version == 6 for p in pools) else (ula_pool(engine_id),), version=6)
+        self.bridge_ipv6 = bridge_ipv6
+        self.bridge_subnet6 = bridge_subnet6
         self.ports = ports or PortAllocator(reserved=reserved)
         self.bridge_name = bridge_name
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
@@ -74,8 +90,7 @@ class NetworkService:
         alive = set(running)
         nets = {n.id: n for n in self.store.networks()}
         for n in nets.values():
-            if n.subnet:
-                self._add_to_ipam(n)
+            self._add_to_ipam(n)
         for ep in self.store.endpoints():
             if ep.container_id not in alive or ep.network_id not in nets:
                 self.netlink.delete_link(ep.host_ifname)
@@ -83,6 +98,8 @@ class NetworkService:
                 continue
             if ep.ip:
                 self.ipam.claim(ep.network_id, ipaddress.IPv4Address(ep.ip))
+            if ep.ip6:
+                self.ipam6.claim(ep.network_id, ipaddress.IPv6Address(ep.ip6))
             for p in ep.ports:
                 self.ports.claim(p.proto, p.host_ip, p.host_port)
         netns.cleanup(self.netns_dir, alive)
@@ -92,9 +109,12 @@ class NetworkService:
                 self._create(name=name, driver=driver, subnet=self.bridge_subnet.network if is_bridge else None,
                              gateway=self.bridge_subnet.ip if is_bridge else None,
                              bridge=self.bridge_name if is_bridge else None,
-                             options={MTU_OPTION: str(self.bridge_mtu)} if is_bridge and self.bridge_mtu else {})
+                             options={MTU_OPTION: str(self.bridge_mtu)} if is_bridge and self.bridge_mtu else {},
+                             **(self._default_bridge_ipv6() if is_bridge else {}))
+            elif name == "bridge":
+                self._follow_ipv6_config(next(n for n in nets.values() if n.name == name))
         self.netlink.sysctl("net.ipv4.ip_forward", "1")
-        all_rules: list[Rule] = []
+        all_rules = FamilyRules()
         for n in self.store.networks():
             if n.driver == "bridge":
                 self._ensure_bridge(n)
@@ -102,7 +122,27 @@ class NetworkService:
         for ep in self.store.endpoints():
             all_rules += self._endpoint_rules(self.store.get_network(ep.network_id), ep)
         own = {n.bridge for n in self.store.networks() if n.bridge}
-        self.netfilter.setup(R.CHAINS, R.JUMPS, [*R.BASE, *all_rules], own=own)
+        self.firewall.setup(all_rules, own=own)
+
+    def _default_bridge_ipv6(self) -> dict[str, Any]:
+        """The IPv6 part of a new default bridge network's record (daemon --ipv6, --fixed-cidr-v6)."""
+        if not self.bridge_ipv6:
+            return {}
+        subnet6 = self.bridge_subnet6 or self.ipam6.next_subnet(avoid=self.netlink.routed_networks(socket.AF_INET6))
+        return {"enable_ipv6": True, "subnet6": subnet6, "gateway6": default_gateway(subnet6)}
+
+    def _follow_ipv6_config(self, n: NetworkRecord) -> None:
+        """The default bridge follows the daemon's IPv6 settings at each start, as dockerd recreates it."""
+        if n.enable_ipv6 == self.bridge_ipv6 and (self.bridge_subnet6 is None or n.subnet6 == str(self.bridge_subnet6)):
+            return
+        if n.bridge and n.subnet6 and n.gateway6:  # the old IPv6 gateway leaves the bridge
+            self.netlink.delete_address(n.bridge, ipaddress.IPv6Interface(f"{n.gateway6}/{n.subnet6.split('/')[1]}"))
+        self.ipam6.remove_network(n.id)
+        v6 = self._default_bridge_ipv6()
+        rec = replace(n, enable_ipv6=bool(v6), subnet6=str(v6["subnet6"]) if v6 else None,
+                      gateway6=str(v6["gateway6"]) if v6 else None, ip_range6=None)
+        self.store.put_network(rec)
+        self._add_to_ipam(rec)
 
     def publishers(self, host_ip: str, port: int, proto: str = "tcp") -> list[str]:
         """The containers (ids) whose published ports take `host_ip`:`port` ("" = every address)."""
@@ -118,7 +158,7 @@ class NetworkService:
             if n.bridge:
                 self.netlink.delete_link(n.bridge)
         netns.cleanup(self.netns_dir, ())
-        self.netfilter.teardown(R.CHAINS, R.JUMPS)
+        self.firewall.teardown()
 
     # -- networks ------------------------------------------------------------------------------
 
@@ -139,21 +179,25 @@ class NetworkService:
                        gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None,
                        aux_addresses: Mapping[str, str] | None = None, ipam_options: Mapping[str, str] | None = None,
-                       attachable: bool = False) -> NetworkRecord:
+                       attachable: bool = False, enable_ipv4: bool = True, enable_ipv6: bool = False,
+                       subnet6: str | None = None, gateway6: str | None = None,
+                       ip_range6: str | None = None) -> NetworkRecord:
+        """A bridge network: IPv4 (unless `enable_ipv4` is False), IPv6 with `enable_ipv6`; a
+        family's subnet from the pools when none is given."""
         check_network_name(name)
         if any(n.name == name for n in self.store.networks()):
             raise Conflict(f"network with name {name} already exists")
         if driver != "bridge":
             raise InvalidArgument(f"only one instance of \"{driver}\" network is allowed")
-        net = _parse(ipaddress.IPv4Network, subnet, "invalid CIDR address", strict=False) if subnet else None
-        if net is not None:
-            self.ipam.check_free(net)
-        else:  # as dockerd: a default pool that no host route covers
-            net = self.ipam.next_subnet(avoid=self.netlink.routed_networks())
-        gw = _parse(ipaddress.IPv4Address, gateway, "invalid gateway address") if gateway else default_gateway(net)
-        if ip_range:
-            _parse(ipaddress.IPv4Network, ip_range, "invalid CIDR address")
-        aux = {str(k): str(_parse(ipaddress.IPv4Address, v, "invalid auxiliary address"))
+        if not enable_ipv4 and not enable_ipv6:
+            raise InvalidArgument("IPv4 or IPv6 must be enabled")
+        if enable_ipv6 and not self.firewall.ipv6:
+            raise InvalidArgument("IPv6 networks are not available: ip6tables does not work on this host")
+        net, gw = pick_subnet(self.ipam, subnet, gateway, ip_range, self.netlink.routed_networks) \
+            if enable_ipv4 else (None, None)
+        net6, gw6 = pick_subnet(self.ipam6, subnet6, gateway6, ip_range6,
+                                lambda: self.netlink.routed_networks(socket.AF_INET6)) if enable_ipv6 else (None, None)
+        aux = {str(k): str(_parse(ipaddress.ip_address, v, "invalid auxiliary address"))
                for k, v in (aux_addresses or {}).items()}
         mtu = (options or {}).get(MTU_OPTION)
         if mtu is not None and not (str(mtu).isdigit() and 68 <= int(mtu) <= 65535):
@@ -166,39 +210,58 @@ class NetworkService:
                            "already exists on the host")
         rec = self._create(name=name, driver="bridge", subnet=net, gateway=gw, ip_range=ip_range,
                            internal=internal, labels=labels, options=options, bridge=bridge, nid=nid,
-                           aux_addresses=aux, ipam_options=ipam_options, attachable=attachable)
+                           aux_addresses=aux, ipam_options=ipam_options, attachable=attachable,
+                           enable_ipv4=enable_ipv4, enable_ipv6=enable_ipv6, subnet6=net6, gateway6=gw6,
+                           ip_range6=ip_range6)
         try:
             self._ensure_bridge(rec)
         except BaseException:  # no record of a network the kernel refused: restore() would trip on it
             self.netlink.delete_link(bridge)  # ours: checked absent above
             self.ipam.remove_network(rec.id)
+            self.ipam6.remove_network(rec.id)
             self.store.delete_network(rec.id)
             raise
-        self.netfilter.add(self._network_rules(rec))
+        self.firewall.add(self._network_rules(rec))
         return rec
 
-    def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | None,
-                gateway: ipaddress.IPv4Address | None, bridge: str | None, options: Mapping[str, str] | None,
+    def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None,
+                gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None, bridge: str | None,
+                options: Mapping[str, str] | None,
                 ip_range: str | None = None, internal: bool = False, labels: Mapping[str, str] | None = None,
                 nid: str | None = None, aux_addresses: Mapping[str, str] | None = None,
-                ipam_options: Mapping[str, str] | None = None, attachable: bool = False) -> NetworkRecord:
+                ipam_options: Mapping[str, str] | None = None, attachable: bool = False, enable_ipv4: bool = True,
+                enable_ipv6: bool = False, subnet6: object = None, gateway6: object = None,
+                ip_range6: str | None = None) -> NetworkRecord:
         rec = NetworkRecord(
             id=nid or secrets.token_hex(32), name=name, driver=driver,
             subnet=str(subnet) if subnet else None, gateway=str(gateway) if gateway else None,
             ip_range=ip_range, internal=internal, labels=dict(labels or {}), options=dict(options or {}),
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(), bridge=bridge,
             aux_addresses=dict(aux_addresses or {}), attachable=attachable,
-            ipam_options=dict(ipam_options) if ipam_options is not None else None)
-        if subnet is not None:
-            self._add_to_ipam(rec)
+            ipam_options=dict(ipam_options) if ipam_options is not None else None,
+            enable_ipv4=enable_ipv4, enable_ipv6=enable_ipv6, subnet6=str(subnet6) if subnet6 else None,
+            gateway6=str(gateway6) if gateway6 else None, ip_range6=ip_range6)
+        self._add_to_ipam(rec)
         self.store.put_network(rec)
         return rec
 
     def _add_to_ipam(self, n: NetworkRecord) -> None:
-        self.ipam.add_network(n.id, n.subnet_net, n.gateway_ip,  # type: ignore[arg-type]
-                              ipaddress.IPv4Network(n.ip_range) if n.ip_range else None)
-        for addr in n.aux_addresses.values():  # the auxiliary addresses are never handed out
-            self.ipam.claim(n.id, ipaddress.IPv4Address(addr))
+        """The network's subnets and auxiliary addresses (never handed out) into the IPAMs; a
+        refused one leaves neither IPAM holding the network."""
+        try:
+            if n.subnet:
+                self.ipam.add_network(n.id, ipaddress.IPv4Network(n.subnet), n.gateway_ip,
+                                      ipaddress.IPv4Network(n.ip_range) if n.ip_range else None)
+            if n.subnet6:
+                self.ipam6.add_network(n.id, ipaddress.IPv6Network(n.subnet6), n.gateway6_ip,
+                                       ipaddress.IPv6Network(n.ip_range6) if n.ip_range6 else None)
+            for addr in n.aux_addresses.values():
+                ip = ipaddress.ip_address(addr)
+                (self.ipam if ip.version == 4 else self.ipam6).claim(n.id, ip)
+        except BaseException:
+            self.ipam.remove_network(n.id)
+            self.ipam6.remove_network(n.id)
+            raise
 
     def remove_network(self, name_or_id: str) -> None:
         rec = self.find(name_or_id)
@@ -206,44 +269,58 @@ class NetworkService:
             raise InvalidArgument(f"{rec.name} is a pre-defined network and cannot be removed")
         if self.store.endpoints(network_id=rec.id):
             raise Conflict(f"error while removing network: network {rec.name} id {rec.id} has active endpoints")
-        self.netfilter.delete(self._network_rules(rec))
+        self.firewall.delete(self._network_rules(rec))
         if rec.bridge:
             self.netlink.delete_link(rec.bridge)
         self.ipam.remove_network(rec.id)
+        self.ipam6.remove_network(rec.id)
         self.store.delete_network(rec.id)
 
     def _ensure_bridge(self, n: NetworkRecord) -> None:
-        assert n.bridge and n.subnet and n.gateway
-        prefix = ipaddress.IPv4Network(n.subnet).prefixlen
-        self.netlink.ensure_bridge(n.bridge, ipaddress.IPv4Interface(f"{n.gateway}/{prefix}"),
-                                   mac=mac_from_ip(ipaddress.IPv4Address(n.gateway)), mtu=network_mtu(n))
+        assert n.bridge and (n.gateway or n.gateway6)
+        address = ipaddress.IPv4Interface(f"{n.gateway}/{n.subnet.split('/')[1]}") if n.gateway and n.subnet else None
+        address6 = ipaddress.IPv6Interface(f"{n.gateway6}/{n.subnet6.split('/')[1]}") \
+            if n.gateway6 and n.subnet6 else None
+        mac = mac_from_ip(address.ip) if address is not None else mac_from_id(n.id)
+        self.netlink.ensure_bridge(n.bridge, address, mac=mac, mtu=network_mtu(n), address6=address6)
         self.netlink.sysctl(f"net.ipv4.conf.{n.bridge}.route_localnet", "1")
+        if address6 is not None:  # as dockerd: routing between the bridge and the rest needs it on
+            self.netlink.sysctl("net.ipv6.conf.all.forwarding", "1")
 
-    def _network_rules(self, n: NetworkRecord) -> list[Rule]:
-        if n.driver != "bridge" or not n.bridge or not n.subnet:
-            return []
+    def _network_rules(self, n: NetworkRecord) -> FamilyRules:
+        if n.driver != "bridge" or not n.bridge or not (n.subnet or n.subnet6):
+            return FamilyRules()
         icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (
             self.icc or n.name != "bridge")
         masquerade = n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
-        rules = R.network_rules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, icc=icc, masquerade=masquerade)
+        out = FamilyRules()
+        for subnet, v6 in ((n.subnet, False), (n.subnet6, True)):
+            if subnet:
+                out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
+                                                 masquerade=masquerade), ipv6=v6)
         if n.name != "bridge" and self.dns_ports is not None and n.gateway:  # no embedded DNS on the default
-            rules += R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
-                                 tcp_port=self.dns_ports[1])
-        return rules
+            out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
+                                         tcp_port=self.dns_ports[1]), ipv6=False)
+        return out
 
-    def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> list[Rule]:
-        if not n.bridge or not ep.ip:
-            return []
-        out: list[Rule] = []
+    def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> FamilyRules:
+        if not n.bridge:
+            return FamilyRules()
+        out = FamilyRules()
         for p in ep.ports:
-            out += R.port_rules(bridge=n.bridge, container_ip=ep.ip, proto=p.proto, container_port=p.container_port,
-                                host_ip=p.host_ip, host_port=p.host_port)
+            for ip in (ep.ip, ep.ip6):
+                if ip and binds_family(p.host_ip, 6 if ":" in ip else 4):
+                    out += rules_for(R.port_rules(bridge=n.bridge, container_ip=ip, proto=p.proto,
+                                                  container_port=p.container_port, host_ip=p.host_ip,
+                                                  host_port=p.host_port), ipv6=":" in ip)
         return out
 
     # -- endpoints -----------------------------------------------------------------------------
 
     def connect(self, container_id: str, name_or_id: str, *, aliases: Sequence[str] = (),
-                ip: str | None = None, mac: str | None = None, ports: Sequence[PortRequest] = ()) -> Attachment:
+                ip: str | None = None, mac: str | None = None, ports: Sequence[PortRequest] = (),
+                ip6: str | None = None) -> Attachment:
+        """`ip`, `ip6`: fixed addresses (--ip, --ip6); `ports` are published on this endpoint."""
         n = self.find(name_or_id)
         if n.driver == "host":
             return Attachment(network=n, netns_path=None, endpoint=EndpointRecord(
@@ -262,51 +339,72 @@ class NetworkService:
                 id="", container_id=container_id, network_id=n.id, ifname="", host_ifname=""))
         if sock is None:
             sock = netns.open_netlink(path)
-        addr = self.ipam.allocate(n.id, ipaddress.IPv4Address(ip) if ip else None)
+        addr = addr6 = None
         bindings: list[PortBinding] = []
         ep: EndpointRecord | None = None
         try:
+            if ip6 and not n.enable_ipv6:
+                raise InvalidArgument(f"invalid endpoint settings: user specified IP address {ip6} is not "
+                                      f"allowed: network {n.name} does not have IPv6 enabled")
+            if ip and not n.subnet:
+                raise InvalidArgument(f"invalid endpoint settings: user specified IP address {ip} is not "
+                                      f"allowed: network {n.name} does not have IPv4 enabled")
+            addr = self.ipam.allocate(n.id, ipaddress.IPv4Address(ip) if ip else None) if n.subnet else None
+            addr6 = self.ipam6.allocate(n.id, ipaddress.IPv6Address(ip6) if ip6 else None) if n.subnet6 else None
             for req in ports:
+                check_binding_family(req.host_ip, v4=addr is not None, v6=addr6 is not None, network=n.name)
                 hp = self.ports.allocate(req)
                 bindings.append(PortBinding(container_port=req.container_port, proto=req.proto,
                                             host_ip=req.host_ip, host_port=hp))
             ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
             ep = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
-                                ifname=ifname, host_ifname="veth" + secrets.token_hex(4), ip=str(addr),
-                                mac=mac or mac_from_ip(addr), aliases=tuple(aliases), ports=tuple(bindings))
+                                ifname=ifname, host_ifname="veth" + secrets.token_hex(4),
+                                ip=str(addr) if addr else None, ip6=str(addr6) if addr6 else None,
+                                mac=mac or (mac_from_ip(addr) if addr else mac_from_id(secrets.token_hex(8))),  # type: ignore[arg-type]
+                                aliases=tuple(aliases), ports=tuple(bindings))
             self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
-            net = ipaddress.IPv4Network(n.subnet)
-            side = ContainerSide(ifname=ifname, address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
-                                 mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip, mtu=network_mtu(n))
+            net = ipaddress.IPv4Network(n.subnet) if n.subnet else None
+            net6 = ipaddress.IPv6Network(n.subnet6) if n.subnet6 else None
+            side = ContainerSide(ifname=ifname,
+                                 address=ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}") if net else None,
+                                 mac=ep.mac or "", gateway=None if n.internal else n.gateway_ip, mtu=network_mtu(n),
+                                 address6=ipaddress.IPv6Interface(f"{addr6}/{net6.prefixlen}") if net6 else None,
+                                 gateway6=None if n.internal else n.gateway6_ip)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 self.netlink.create_veth(host_ifname=ep.host_ifname, bridge=n.bridge or "", netns_fd=fd,
                                          netns_socket=sock, side=side)
             finally:
                 os.close(fd)
-            self.netfilter.add(self._endpoint_rules(n, ep))
+            self.firewall.add(self._endpoint_rules(n, ep))
         except BaseException:
             if ep is not None:
                 self.netlink.delete_link(ep.host_ifname)
                 self._release_endpoint(ep)
             else:
-                self.ipam.release(n.id, addr)
+                if addr is not None:
+                    self.ipam.release(n.id, addr)
+                if addr6 is not None:
+                    self.ipam6.release(n.id, addr6)
                 for b in bindings:
                     self.ports.release(b.proto, b.host_ip, b.host_port)
             raise
         finally:
             sock.close()
-        return Attachment(network=n, endpoint=ep, netns_path=path, prefixlen=net.prefixlen,
-                          gateway=None if n.internal else n.gateway)
+        return Attachment(network=n, endpoint=ep, netns_path=path, prefixlen=net.prefixlen if net else None,
+                          gateway=None if n.internal else n.gateway,
+                          prefixlen6=net6.prefixlen if net6 else None, gateway6=None if n.internal else n.gateway6)
 
     def _release_endpoint(self, ep: EndpointRecord) -> None:
         try:
             n = self.store.get_network(ep.network_id)
-            self.netfilter.delete(self._endpoint_rules(n, ep))
+            self.firewall.delete(self._endpoint_rules(n, ep))
         except NotFound:
             pass
         if ep.ip:
             self.ipam.release(ep.network_id, ipaddress.IPv4Address(ep.ip))
+        if ep.ip6:
+            self.ipam6.release(ep.network_id, ipaddress.IPv6Address(ep.ip6))
         for p in ep.ports:
             self.ports.release(p.proto, p.host_ip, p.host_port)
         self.store.delete_endpoint(ep.container_id, ep.network_id)
@@ -341,14 +439,9 @@ class NetworkService:
         self.netlink.set_default_route(netns.open_netlink(self.netns_path(container_id)), ep.ifname,
                                        ipaddress.IPv4Address(n.gateway))
 
-    def set_interface_sysctls(self, container_id: str, ifname: str, sysctls: Sequence[tuple[str, str]]) -> None:
-        """An endpoint's sysctls (`net.X.Y.IFNAME.Z`, value) on its interface `ifname`, in the
-        container's namespace."""
-        named = [(name.replace(".IFNAME.", f".{ifname}.", 1), value) for name, value in sysctls]
-        try:
-            netns.write_sysctls(self.netns_path(container_id), named)
-        except OSError as exc:
-            raise SystemError_(exc.strerror or str(exc)) from None
+    def set_sysctls(self, container_id: str, sysctls: Sequence[tuple[str, str]]) -> None:
+        """`net.…` sysctls (name, value) in the container's network namespace (an endpoint's)."""
+        netns.write_sysctls(self.netns_path(container_id), sysctls)
 
     def interface_counters(self, container_id: str, pid: int) -> dict[str, dict[str, int]] | None:
         """The counters of a container's interfaces (Docker's names, loopback left out), read in the
@@ -393,3 +486,47 @@ def check_bridge_name(bridge: str, taken: list[str | None]) -> None:
                               "characters without '/', ':' or spaces")
     if bridge in taken:
         raise Conflict(f"bridge name {bridge} is already in use by another network")
+
+
+def pick_subnet(ipam: Ipam, subnet: str | None, gateway: str | None, ip_range: str | None,
+                routed: Callable[[], Sequence[IPNetwork]]) -> tuple[IPNetwork, IPAddress]:
+    """A new network's subnet and gateway of the IPAM's family: as given (checked free), or the
+    first pool subnet no network and no host route (`routed`) covers, as dockerd."""
+    version = ipam.version
+    if subnet:
+        net = _parse(ipaddress.ip_network, subnet, "invalid CIDR address", strict=False)
+        if net.version != version:
+            raise InvalidArgument(f"invalid subnet {subnet}: not an IPv{version} subnet")
+        if isinstance(net, ipaddress.IPv6Network):
+            check_ipv6_subnet(net)
+        ipam.check_free(net)
+    else:
+        net = ipam.next_subnet(avoid=routed())
+    gw = _parse(ipaddress.ip_address, gateway, "invalid gateway address") if gateway else default_gateway(net)
+    if gw.version != version:
+        raise InvalidArgument(f"invalid gateway {gateway}: parent subnet is an IPv{version} block")
+    if ip_range and _parse(ipaddress.ip_network, ip_range, "invalid CIDR address").version != version:
+        raise InvalidArgument(f"invalid ip-range {ip_range}: parent subnet is an IPv{version} block")
+    return net, gw
+
+
+def binds_family(host_ip: str, version: int) -> bool:
+    """Whether a binding on `host_ip` takes connections of IP `version`: "" (every address) both,
+    as dockerd's default publishes on 0.0.0.0 and :: when the endpoint has IPv6."""
+    if not host_ip:
+        return True
+    return (":" in host_ip) == (version == 6)
+
+
+def check_binding_family(host_ip: str, *, v4: bool, v6: bool, network: str) -> None:
+    """A binding on an address of a family the endpoint does not have is refused, not dropped."""
+    if host_ip and ":" in host_ip and not v6:
+        raise InvalidArgument(f"cannot publish on IPv6 address {host_ip}: network {network} has no IPv6")
+    if host_ip and ":" not in host_ip and host_ip != "0.0.0.0" and not v4:
+        raise InvalidArgument(f"cannot publish on IPv4 address {host_ip}: network {network} has no IPv4")
+
+
+def mac_from_id(seed: str) -> str:
+    """A locally administered MAC for an interface with no IPv4 address to derive it from."""
+    raw = bytes.fromhex(seed[:8].ljust(8, "0"))
+    return "02:42:" + ":".join(f"{b:02x}" for b in raw)

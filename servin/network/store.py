@@ -39,6 +39,11 @@ class NetworkRecord:
     aux_addresses: Mapping[str, str] = field(default_factory=dict)  # IPAM AuxiliaryAddresses: never handed out
     ipam_options: Mapping[str, str] | None = None  # as given (inspect echoes null when none were)
     attachable: bool = False  # echoed (meaningful to swarm only)
+    enable_ipv4: bool = True  # False: an IPv6-only network (subnet and gateway stay None)
+    enable_ipv6: bool = False
+    subnet6: str | None = None  # "fd00:1::/64" when enable_ipv6
+    gateway6: str | None = None
+    ip_range6: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -59,6 +64,14 @@ class NetworkRecord:
     def gateway_ip(self) -> ipaddress.IPv4Address | None:
         return ipaddress.IPv4Address(self.gateway) if self.gateway else None
 
+    @property
+    def subnet6_net(self) -> ipaddress.IPv6Network | None:
+        return ipaddress.IPv6Network(self.subnet6) if self.subnet6 else None
+
+    @property
+    def gateway6_ip(self) -> ipaddress.IPv6Address | None:
+        return ipaddress.IPv6Address(self.gateway6) if self.gateway6 else None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortBinding:
@@ -66,7 +79,7 @@ class PortBinding:
 
     container_port: int
     proto: str  # tcp | udp
-    host_ip: str  # "" = all addresses (0.0.0.0)
+    host_ip: str  # "" = all addresses (0.0.0.0, and :: when the endpoint has IPv6); "::" = all IPv6 ones
     host_port: int
 
 
@@ -78,6 +91,7 @@ class EndpointRecord:
     ifname: str  # inside the container: eth0, eth1, …
     host_ifname: str  # veth<8 hex>
     ip: str | None = None
+    ip6: str | None = None  # its IPv6 address on a network with IPv6
     mac: str | None = None
     aliases: tuple[str, ...] = ()
     ports: tuple[PortBinding, ...] = ()

@@ -54,7 +54,8 @@ def test_network_create_body_as_create_network_takes_it():
                         "IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.254"}], "Options": None}})
     assert req == {"name": "app", "subnet": "10.9.0.0/24", "gateway": "10.9.0.254", "ip_range": None,
                    "aux_addresses": {}, "ipam_options": None, "internal": True, "attachable": False,
-                   "labels": {"a": "b"}, "options": {}}
+                   "labels": {"a": "b"}, "options": {}, "enable_ipv4": True, "enable_ipv6": False, "subnet6": None,
+                   "gateway6": None, "ip_range6": None}
 
 
 BAD_QUERIES = [
@@ -258,7 +259,6 @@ async def test_ids_out_of_range_are_refused_at_start(env, body):
     ({"Scope": "swarm"}, "network scope 'swarm' is not supported by Servin"),
     ({"Ingress": True}, "Ingress networks are not supported by Servin"),
     ({"ConfigOnly": True}, "ConfigOnly networks are not supported by Servin"),
-    ({"EnableIPv4": False}, "networks without IPv4 (EnableIPv4 false) are not supported by Servin"),
 ])
 async def test_network_create_options_servin_lacks_are_refused_by_name(env, extra, says):
     r = await env.client.post("/v1.41/networks/create", json={"Name": "n1", **extra})

@@ -191,3 +191,17 @@ async def test_create_warnings_of_1_48_and_1_52(env):
     assert said["1.48"] == [create_warnings.VOLUME_DRIVER]
     assert said["1.52"] == [create_warnings.VOLUME_DRIVER, "Following container port(s) have an empty list of "
                             "port-bindings: 80/tcp. Such bindings will be discarded in a future version."]
+
+
+async def test_enable_ipv4_is_read_from_1_48(env):
+    # the api env has no networking: the decoded request is what the version reads
+    from servin.api.wire import networks as wire_networks
+
+    body = {"Name": "n4", "EnableIPv4": False, "EnableIPv6": True}
+    for v, expected in (((1, 47), True), ((1, 48), False)):  # below 1.48 the field is not read: both families
+        token = versions.use(v)
+        try:
+            spec = wire_networks.parse_create(dict(body))
+        finally:
+            versions.reset(token)
+        assert spec["enable_ipv4"] is expected, v

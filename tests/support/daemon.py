@@ -165,14 +165,15 @@ def remove_bridge(bridge: str) -> None:
         name = line.split(":")[1].strip().split("@")[0]
         subprocess.run(["ip", "link", "delete", name], capture_output=True)
     subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-    for table, spec in iptables_rules_mentioning(bridge):
-        subprocess.run(["iptables", "-w", "-t", table, "-D", *spec], capture_output=True)
-    _drop_empty_servin_chains()
+    for family in ("iptables", "ip6tables"):
+        for table, spec in iptables_rules_mentioning(bridge, family):
+            subprocess.run([family, "-w", "-t", table, "-D", *spec], capture_output=True)
+        _drop_empty_servin_chains(family)
 
 
-def iptables_rules_mentioning(word: str) -> list[tuple[str, list[str]]]:
-    """(table, ["CHAIN", args...]) of every rule in iptables-save that mentions `word`."""
-    res = subprocess.run(["iptables-save"], capture_output=True, text=True)
+def iptables_rules_mentioning(word: str, family: str = "iptables") -> list[tuple[str, list[str]]]:
+    """(table, ["CHAIN", args...]) of every rule in iptables-save (or ip6tables-save) that mentions `word`."""
+    res = subprocess.run([f"{family}-save"], capture_output=True, text=True)
     out, table = [], ""
     for line in res.stdout.splitlines():
         if line.startswith("*"):
@@ -182,15 +183,16 @@ def iptables_rules_mentioning(word: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _drop_empty_servin_chains() -> None:
+def _drop_empty_servin_chains(family: str = "iptables") -> None:
     """When no daemon's network rules are left, Servin's chains and jumps go too (as shutdown does)."""
-    rules = [spec for _t, spec in iptables_rules_mentioning("SERVIN") if spec[0].startswith("SERVIN")]
+    rules = [spec for _t, spec in iptables_rules_mentioning("SERVIN", family) if spec[0].startswith("SERVIN")]
     if any(spec != ["SERVIN-FORWARD", "-j", "SERVIN-ISOLATION"] for spec in rules):
         return  # another daemon (or the host's own Servin) still has rules
     from servin.kernel.netfilter import Netfilter
     from servin.network import rules as R
 
-    Netfilter().teardown(R.CHAINS, R.JUMPS)
+    Netfilter(iptables=family, iptables_restore=f"{family}-restore", iptables_save=f"{family}-save").teardown(
+        R.CHAINS, R.JUMPS)
 
 
 def _pids_mentioning(text: str) -> list[int]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.support.daemon import CGROUP_ROOT, TEST_BRIDGE_PREFIX, remove_bridge, remove_cgroup_tree
 
 OUR_CGROUPS = "servin-test-"  # the parents of tests/support/daemon.py and tests/kernel/runtime_helpers.py
+BUILTIN_CHAINS = tuple(f":{c} " for c in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"))
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,16 @@ class HostState:
         cgroups = [f"{h.name}/{d.name}" for h in CGROUP_ROOT.iterdir() if h.is_dir()
                    for d in h.iterdir() if d.is_dir()] if CGROUP_ROOT.exists() else []
         rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines()
+        # ip6tables' too, but not the built-in chains' policies: the first ip6tables call (nft backend)
+        # makes the empty tables they belong to, which change nothing
+        rules += ["ip6tables " + r for r in
+                  subprocess.run(["ip6tables-save"], capture_output=True, text=True).stdout.splitlines()
+                  if not r.startswith(BUILTIN_CHAINS)]
         return cls(
             links=frozenset(line.split(":")[1].strip().split("@")[0] for line in links),
             cgroups=frozenset(cgroups),
-            iptables=frozenset(re.sub(r" \[\d+:\d+\]$", "", r) for r in rules if r.startswith(("-A ", ":"))),
+            iptables=frozenset(re.sub(r" \[\d+:\d+\]$", "", r) for r in rules
+                               if r.removeprefix("ip6tables ").startswith(("-A ", ":"))),
             mounts=frozenset(line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()),
         )
 

@@ -43,7 +43,7 @@ class FakeProvider:
                        gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None,
                        aux_addresses: Mapping[str, str] | None = None, ipam_options: Mapping[str, str] | None = None,
-                       attachable: bool = False) -> NetworkRecord:
+                       attachable: bool = False, **ipv6: object) -> NetworkRecord:
         n = NetworkRecord(id=f"{len(self.nets):064d}", name=name, labels=dict(labels or {}), created=NEW)
         self.nets.append(n)
         return n

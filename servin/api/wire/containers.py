@@ -438,8 +438,9 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "ImageID": c.image_id,
         "Command": command,
         "Created": parse_time_ns(c.created) // 1_000_000_000,
-        "Ports": [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port,
-                   "Type": p.proto} for _n, ep in networks if ep is not None for p in ep.ports],
+        "Ports": [{"IP": ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto}
+                  for _n, ep in networks if ep is not None for p in ep.ports
+                  for ip in wire_ports.binding_ips(p.host_ip, ep)],
         **size_fields,
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,

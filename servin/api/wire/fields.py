@@ -38,7 +38,7 @@ HONOURED: dict[str, frozenset[str]] = {
         "Isolation", "VolumeDriver",
     }),
     "EndpointSettings": frozenset({"Aliases", "DriverOpts", "IPAMConfig", "Links", "MacAddress"}),
-    "EndpointIPAMConfig": frozenset({"IPv4Address", "LinkLocalIPs"}),
+    "EndpointIPAMConfig": frozenset({"IPv4Address", "IPv6Address", "LinkLocalIPs"}),
 }
 
 
@@ -79,7 +79,6 @@ REFUSED_ELSEWHERE: dict[str, dict[str, Refusal]] = {
         "Runtime": Refusal("kata", "Unknown runtime specified kata"),
         "StorageOpt": Refusal({"size": "10G"}, "--storage-opt is supported only"),
     },
-    "EndpointIPAMConfig": {"IPv6Address": Refusal("fd00::5", "IPv6")},
 }
 
 

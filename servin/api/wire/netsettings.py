@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
+from servin.api.wire import ports as wire_ports
 from servin.core import endpoints
 from servin.core.model import Container, EndpointConfig
 
@@ -29,10 +30,9 @@ def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
     if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple) or not isinstance(links, list | tuple) \
             or not isinstance(driver_opts, dict):
         raise errors.InvalidArgument("invalid EndpointConfig")
-    if ipam.get("IPv6Address"):
-        raise errors.NotImplementedYet("IPv6 addresses are not supported by Servin yet")
     return EndpointConfig(network=network, aliases=tuple(str(a) for a in aliases if a),
                           ipv4_address=str(ipam.get("IPv4Address") or ""),
+                          ipv6_address=str(ipam.get("IPv6Address") or ""),
                           mac_address=str(cfg.get("MacAddress") or ""), links=tuple(str(x) for x in links),
                           link_local_ips=tuple(str(x) for x in ipam.get("LinkLocalIPs") or ()),
                           driver_opts={str(k): str(v) for k, v in driver_opts.items()},
@@ -71,7 +71,7 @@ def dns_names(c: Container, network: str, aliases: Sequence[str]) -> list[str] |
 def ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
     """NetworkSettings.Ports: every exposed port (None when not published) and the bindings."""
     ports: dict[str, Any] = {}
-    if not any(ep is not None and ep.ip for _net, ep in networks):
+    if not any(ep is not None and (ep.ip or ep.ip6) for _net, ep in networks):
         return ports
     for key in c.config.exposed_ports:
         ports[key if "/" in key else f"{key}/tcp"] = None
@@ -82,7 +82,7 @@ def ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
             key = f"{p.container_port}/{p.proto}"
             if ports.get(key) is None:
                 ports[key] = []
-            ports[key].append({"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
+            ports[key] += [{"HostIp": ip, "HostPort": str(p.host_port)} for ip in wire_ports.binding_ips(p.host_ip, ep)]
     return ports
 
 
@@ -101,11 +101,13 @@ def network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: st
     asked = {e.network: e for e in c.networks}
     for net, ep in networks:
         cfg = asked.get(net.name)
-        live = ep is not None and bool(ep.ip)
+        live = ep is not None and bool(ep.ip or ep.ip6)
         aliases = list(cfg.aliases) if cfg else []  # as submitted (older versions: see versions.py)
         ipam_config: dict[str, Any] = {}
         if cfg and cfg.ipv4_address:
             ipam_config["IPv4Address"] = cfg.ipv4_address
+        if cfg and cfg.ipv6_address:
+            ipam_config["IPv6Address"] = cfg.ipv6_address
         if cfg and cfg.link_local_ips:
             ipam_config["LinkLocalIPs"] = list(cfg.link_local_ips)
         entry = {
@@ -115,14 +117,17 @@ def network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: st
             "GwPriority": cfg.gw_priority if cfg else 0,
             "NetworkID": net.id, "EndpointID": ep.id if ep is not None else "",
             "Gateway": (net.gateway or "") if live else "",
-            "IPAddress": ep.ip if live else "",
-            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet else 0,
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": (ep.ip or "") if live else "",
+            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet and ep.ip else 0,
+            "IPv6Gateway": (net.gateway6 or "") if live and ep.ip6 else "",
+            "GlobalIPv6Address": (ep.ip6 or "") if live else "",
+            "GlobalIPv6PrefixLen": int(net.subnet6.split("/")[1]) if live and net.subnet6 and ep.ip6 else 0,
             "MacAddress": (ep.mac or "") if live else (cfg.mac_address if cfg else ""),
             "DNSNames": dns_names(c, net.name, aliases),
         }
         out["Networks"][net.name] = entry
         if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker
-            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")})
+            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress",
+                                              "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen")})
             out["Bridge"] = (net.bridge or "") if live else ""
     return out

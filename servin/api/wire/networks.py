@@ -45,22 +45,28 @@ def _subnet_status(n: NetworkRecord, members: Sequence[NetworkMember]) -> dict[s
 def network(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str, Any]:
     """`members`: the attached containers, for inspect's Containers."""
     config: list[dict[str, Any]] = []
-    if n.subnet:
-        entry: dict[str, Any] = {"Subnet": n.subnet}
-        if n.gateway:
-            entry["Gateway"] = n.gateway
-        if n.ip_range:
-            entry["IPRange"] = n.ip_range
-        if n.aux_addresses:
-            entry["AuxiliaryAddresses"] = dict(n.aux_addresses)
+    for subnet, gateway, ip_range in ((n.subnet, n.gateway, n.ip_range), (n.subnet6, n.gateway6, n.ip_range6)):
+        if not subnet:
+            continue
+        version = ipaddress.ip_network(subnet).version
+        entry: dict[str, Any] = {"Subnet": subnet}
+        if gateway:
+            entry["Gateway"] = gateway
+        if ip_range:
+            entry["IPRange"] = ip_range
+        aux = {k: v for k, v in n.aux_addresses.items() if ipaddress.ip_address(v).version == version}
+        if aux:
+            entry["AuxiliaryAddresses"] = aux
         config.append(entry)
     prefix = ipaddress.ip_network(n.subnet).prefixlen if n.subnet else 0
+    prefix6 = ipaddress.ip_network(n.subnet6).prefixlen if n.subnet6 else 0
     containers = {}
     for m in members:
         ep = m.endpoint
         containers[ep.container_id] = {
             "Name": m.container_name, "EndpointID": ep.id, "MacAddress": ep.mac or "",
-            "IPv4Address": f"{ep.ip}/{prefix}" if ep.ip else "", "IPv6Address": "",
+            "IPv4Address": f"{ep.ip}/{prefix}" if ep.ip else "",
+            "IPv6Address": f"{ep.ip6}/{prefix6}" if ep.ip6 else "",
         }
     options = dict(n.options)
     if n.name == "bridge" and n.bridge:
@@ -72,8 +78,8 @@ def network(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str
         "Created": n.created or "0001-01-01T00:00:00Z",
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv4": True,
-        "EnableIPv6": False,
+        "EnableIPv4": n.enable_ipv4,
+        "EnableIPv6": n.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": None if n.ipam_options is None else dict(n.ipam_options),
                  "Config": config},
         "Internal": n.internal,
@@ -106,29 +112,54 @@ def parse_create(body: Any) -> dict[str, Any]:
     if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
         raise errors.InvalidArgument("invalid IPAM.Config: must be a list of objects")
     # Not implemented, so refused by name rather than dropped: swarm scopes, ingress and config-only
-    # networks (swarm), and a network without IPv4 (Servin's bridge networks are IPv4)
+    # networks (swarm)
     if (body.get("Scope") or "local") != "local":
         raise errors.NotImplementedYet(f"network scope {body['Scope']!r} is not supported by Servin (swarm)")
     for key in ("Ingress", "ConfigOnly", "ConfigFrom"):
         if body.get(key):
             raise errors.NotImplementedYet(f"{key} networks are not supported by Servin (swarm)")
-    if body.get("EnableIPv4") is False:
-        raise errors.NotImplementedYet("networks without IPv4 (EnableIPv4 false) are not supported by Servin")
-    if body.get("EnableIPv6") or any(":" in str(p.get("Subnet") or "") for p in pools):
-        raise errors.NotImplementedYet("IPv6 networks are not supported by Servin yet")
-    if len(pools) > 1:
-        raise errors.NotImplementedYet("networks with more than one IPv4 pool are not supported by Servin yet")
-    first = pools[0] if pools else {}
+    options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+    enable_ipv4 = _enable(body, options, "EnableIPv4", "com.docker.network.enable_ipv4", True)
+    enable_ipv6 = _enable(body, options, "EnableIPv6", "com.docker.network.enable_ipv6", False)
+    v4 = [p for p in pools if ":" not in str(p.get("Subnet") or "")]
+    v6 = [p for p in pools if ":" in str(p.get("Subnet") or "")]
+    if len(v4) > 1 or len(v6) > 1:
+        raise errors.NotImplementedYet("networks with more than one pool of an address family are not supported "
+                                       "by Servin yet")
+    if v6 and not enable_ipv6:  # dockerd ignores it; refused here rather than dropped
+        raise errors.InvalidArgument(f"invalid network config: IPv6 subnet {v6[0]['Subnet']} needs EnableIPv6 "
+                                     "(docker network create --ipv6)")
+    if v4 and not enable_ipv4:
+        raise errors.InvalidArgument(f"invalid network config: IPv4 subnet {v4[0].get('Subnet')} given with "
+                                     "EnableIPv4 false")
+    first, first6 = (v4[0] if v4 else {}), (v6[0] if v6 else {})
     return {
         "name": str(body["Name"]), "subnet": first.get("Subnet") or None, "gateway": first.get("Gateway") or None,
         "ip_range": first.get("IPRange") or None,
-        "aux_addresses": {str(k): str(v) for k, v in (first.get("AuxiliaryAddresses") or {}).items()},
+        "enable_ipv4": enable_ipv4, "enable_ipv6": enable_ipv6, "subnet6": first6.get("Subnet") or None,
+        "gateway6": first6.get("Gateway") or None, "ip_range6": first6.get("IPRange") or None,
+        "aux_addresses": {str(k): str(v) for p in (first, first6)
+                          for k, v in (p.get("AuxiliaryAddresses") or {}).items()},
         "ipam_options": {str(k): str(v) for k, v in ipam["Options"].items()} if ipam.get("Options") is not None
         else None,
         "internal": bool(body.get("Internal")), "attachable": bool(body.get("Attachable")),
         "labels": {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
-        "options": {str(k): str(v) for k, v in (body.get("Options") or {}).items()},
+        "options": options,
     }
+
+
+def _enable(body: dict[str, Any], options: dict[str, str], field: str, option: str, default: bool) -> bool:
+    """EnableIPv4 / EnableIPv6 of a create body, else the driver option of that name, as dockerd
+    (the option is dropped when the field decides)."""
+    if body.get(field) is not None:
+        options.pop(option, None)
+        return bool(body[field])
+    if option in options:
+        value = options[option].lower()
+        if value not in ("1", "t", "true", "0", "f", "false"):
+            raise errors.InvalidArgument(f'driver-opt "{option}" is not a valid bool')
+        return value in ("1", "t", "true")
+    return default
 
 
 def network_spec(body: Any) -> NetworkSpec:

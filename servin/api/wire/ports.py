@@ -36,3 +36,11 @@ def port_bindings_json(ports: Iterable[PublishedPort]) -> dict[str, list[dict[st
     for p in ports:
         out.setdefault(p.port_spec, []).append({"HostIp": p.host_ip, "HostPort": _host_port(p)})
     return out
+
+
+def binding_ips(host_ip: str, ep: Any) -> list[str]:
+    """The addresses a published port shows (inspect's HostIp, ps's IP) for an endpoint record:
+    as given, or 0.0.0.0 and, when the endpoint has IPv6, :: (dockerd publishes on both)."""
+    if host_ip:
+        return [host_ip]
+    return [ip for ip, has in (("0.0.0.0", ep.ip), ("::", ep.ip6)) if has]

@@ -143,6 +143,7 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Adapt(endpoint_compat.sysctls_refused, since=(1, 48)),
     ),
     "container.ExecOptions": (Since("ConsoleSize", (1, 42)),),
+    "network.CreateRequest": (Since("EnableIPv4", (1, 48)),),  # read from 1.48; inspect shows it always
     "container.ExecStartOptions": (Since("ConsoleSize", (1, 42)),),
     "container.UpdateConfig": (
         Until("KernelMemory", (1, 42)),
