@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from servin import errors
@@ -54,19 +54,71 @@ def initial_networks(config: ContainerConfig, hc: HostConfig, endpoints: Mapping
         if hc.extra_hosts:
             raise errors.InvalidArgument("conflicting options: custom host-to-IP mapping and the network mode")
         return ()
-    if len(endpoints) > 1:
-        names = ", ".join(sorted(endpoints))
-        raise errors.InvalidArgument(f"Container cannot be connected to network endpoints: {names}")
     primary = network_name(primary_network(mode) or "bridge")
-    asked = endpoints.get(mode) or endpoints.get(primary) or next(iter(endpoints.values()), None)
+    # one entry (all the API allowed below 1.44) is the main network's, whatever its key
+    main_keys = [k for k in endpoints if k in (mode, primary) or network_name(k) == primary] or list(endpoints)[:1]
+    asked = endpoints[main_keys[0]] if main_keys else None
     ep = replace(asked or EndpointConfig(network=primary), network=primary,
                  mac_address=config.mac_address or (asked.mac_address if asked else ""))
     check_endpoint(ep)
-    return (ep,)
+    networks = [ep]
+    for key, other in endpoints.items():  # more networks at create (API 1.44)
+        if key in main_keys:
+            continue
+        extra = replace(other, network=network_name(key))
+        check_connect(hc, extra.network)
+        check_endpoint(extra)
+        if any(e.network == extra.network for e in networks):
+            raise errors.InvalidArgument(f"network {extra.network} is given twice in EndpointsConfig")
+        networks.append(extra)
+    return tuple(networks)
+
+
+def gateway_order(networks: Sequence[EndpointConfig], internal: Callable[[str], bool]) -> list[EndpointConfig]:
+    """The endpoints in the order they are attached: the default gateway's first (it gets eth0,
+    the default route and the published ports). dockerd's Endpoint.Less: the highest GwPriority,
+    then a network that is not internal, then the network name that sorts first."""
+    return sorted(networks, key=lambda e: (-e.gw_priority, internal(e.network), e.network))
+
+
+SYSCTLS_OPTION = "com.docker.network.endpoint.sysctls"
+
+
+def _sysctl_items(ep: EndpointConfig) -> list[str]:
+    text = ep.driver_opts.get(SYSCTLS_OPTION)
+    return text.split(",") if text is not None else []
+
+
+def check_sysctls(ep: EndpointConfig) -> None:
+    """The endpoint's sysctls name an interface as IFNAME (dockerd's validateEndpointSettings)."""
+    bad = []
+    for item in _sysctl_items(ep):
+        parts = item.split(".", 4)
+        if len(parts) != 5 or parts[1] not in ("ipv4", "ipv6", "mpls") or parts[3] not in ("IFNAME", "ifname"):
+            bad.append(f"unrecognised network interface sysctl '{item}'; represent 'net.X.Y.ethN.Z=V' as "
+                       "'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'")
+    if bad:
+        raise errors.InvalidArgument("invalid endpoint settings:\n" + "\n".join(bad))
+
+
+def endpoint_sysctls(ep: EndpointConfig) -> list[tuple[str, str]]:
+    """(name with IFNAME for the interface, value) of each sysctl the endpoint asks for, in order
+    (at its start; dockerd's error for one without a value)."""
+    out = []
+    for item in _sysctl_items(ep):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise errors.SystemError_(f"expected sysctl '{item}' to have format name=value")
+        parts = name.split(".")
+        if len(parts) != 5:
+            raise errors.SystemError_(f"expected sysctl '{item}' to have format net.X.Y.IFNAME.Z")
+        out.append((".".join([*parts[:3], "IFNAME", parts[4]]), value))
+    return out
 
 
 def check_endpoint(ep: EndpointConfig) -> None:
     """dockerd refuses fixed addresses and aliases on the pre-defined networks."""
+    check_sysctls(ep)
     if ep.mac_address and not _MAC_RE.match(ep.mac_address):
         raise errors.InvalidArgument(f"invalid MAC address: {ep.mac_address}")
     if ep.ipv4_address:

@@ -59,7 +59,8 @@ class EndpointConfig:
     mac_address: str = ""
     links: tuple[str, ...] = ()  # "container:alias" (legacy links: the alias resolves for this container)
     link_local_ips: tuple[str, ...] = ()  # echoed
-    driver_opts: dict[str, str] = field(default_factory=dict)  # echoed
+    driver_opts: dict[str, str] = field(default_factory=dict)  # echoed; endpoint sysctls applied
+    gw_priority: int = 0  # the default gateway's endpoint: the highest, then the network name sorting first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,7 +277,7 @@ class Container:
     resolved_entrypoint: tuple[str, ...] = ()  # after merging with the image: inspect's Config shows these
     resolved_cmd: tuple[str, ...] = ()
     healthcheck: HealthConfig | None = None  # the user's, else the image's; None or NONE: no checks
-    networks: tuple[EndpointConfig, ...] = ()  # in connection order: the first is eth0 (with the ports)
+    networks: tuple[EndpointConfig, ...] = ()  # the main network first; eth0: endpoints.gateway_order
 
     def with_state(self, **changes: object) -> Container:
         return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

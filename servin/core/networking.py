@@ -48,12 +48,10 @@ class ContainerNetworking:
     def initial_networks(self, config: ContainerConfig, hc: HostConfig,
                          endpoints: Mapping[str, EndpointConfig] | None) -> tuple[EndpointConfig, ...]:
         """The networks of a new container (dockerd's checks); legacy links must name containers."""
-        mode = hc.network_mode
-        if mode not in ("default", "bridge", "none", "host", "") and not mode.startswith("container:") \
-                and self.network is None:
+        networks = endpoints_mod.initial_networks(config, hc, endpoints or {}, self.network_name_of)
+        if self.network is None and any(e.network not in endpoints_mod.PREDEFINED for e in networks):
             raise errors.NotImplementedYet("user-defined networks need the bridge driver (the daemon runs with "
                                            "--bridge none)")
-        networks = endpoints_mod.initial_networks(config, hc, endpoints or {}, self.network_name_of)
         for link in hc.links:
             target = link.partition(":")[0]
             try:
@@ -199,6 +197,7 @@ class ContainerNetworking:
             exposed = {k if "/" in k else f"{k}/tcp" for k in c.config.exposed_ports}
             ports += portmap.publish_all(sorted(exposed - bound))
         await self.release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
+        wanted = endpoints_mod.gateway_order(wanted, self._internal)
         try:
             first = None
             for i, ep in enumerate(wanted):
@@ -206,6 +205,7 @@ class ContainerNetworking:
                     self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
                     ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else (),
                     ip6=ep.ipv6_address or None)
+                await self._apply_sysctls(c.id, att, ep)
                 first = first or att
             assert first is not None
             names = c.resolved_hostname
@@ -225,6 +225,27 @@ class ContainerNetworking:
             raise
         return str(first.netns_path)
 
+    def _internal(self, network: str) -> bool:
+        try:
+            return bool(self.network.find(network).internal) if self.network is not None else False
+        except errors.NotFound:
+            return False  # the start's 404 comes from the connect
+
+    async def _apply_sysctls(self, cid: str, att: Any, ep: EndpointConfig) -> None:
+        """The endpoint's sysctls (driver option com.docker.network.endpoint.sysctls), on its interface."""
+        sysctls = endpoints_mod.endpoint_sysctls(ep)
+        if sysctls and att.endpoint.ifname:
+            named = [(name.replace(".IFNAME.", f".{att.endpoint.ifname}.", 1), v) for name, v in sysctls]
+            await asyncio.to_thread(self.network.set_sysctls, cid, named)
+
+    async def _route_default(self, c: Container, networks: tuple[EndpointConfig, ...]) -> None:
+        """A running container's default route after a live connect or disconnect: through the
+        endpoint gateway_order puts first, as dockerd moves its gateway (the ports stay)."""
+        wanted = [e for e in networks if e.network not in ("none", "host")]
+        if wanted:
+            best = endpoints_mod.gateway_order(wanted, self._internal)[0]
+            await asyncio.to_thread(self.network.set_default_route, c.id, best.network)
+
     async def connect(self, ref: str, ep: EndpointConfig) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
         interface); a stopped one is attached at its next start. Either way it is remembered."""
@@ -241,9 +262,15 @@ class ContainerNetworking:
         async with self._lock_of(c.id):
             c = self._get(c.id)
             if c.state.alive:
-                await asyncio.to_thread(self.network.connect, c.id, net.name,
-                                        aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac,
-                                        ip6=ip6)
+                att = await asyncio.to_thread(self.network.connect, c.id, net.name,
+                                              aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac,
+                                              ip6=ip6)
+                try:
+                    await self._apply_sysctls(c.id, att, ep)
+                    await self._route_default(c, (*c.networks, ep))
+                except BaseException:
+                    await asyncio.to_thread(self.network.disconnect, c.id, net.id)
+                    raise
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=(*cur.networks, ep)))
         self.events.publish(Event(type="network", action="connect", actor_id=net.id,
@@ -268,6 +295,7 @@ class ContainerNetworking:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
+                await self._route_default(c, tuple(e for e in c.networks if e.network != net.name))
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=tuple(e for e in cur.networks
                                                                             if e.network != net.name)))

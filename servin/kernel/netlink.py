@@ -163,6 +163,15 @@ class Netlink:
                     ns.route("add", dst="::/0", gateway=str(side.gateway6), oif=idx, family=socket.AF_INET6)
 
     @staticmethod
+    def set_default_route(sock: socket.socket, ifname: str, gateway: ipaddress.IPv4Address) -> None:
+        """The namespace's IPv4 default route via `gateway` on `ifname` (replacing the one it had);
+        the netlink socket is consumed."""
+        with IPRoute(fileno=sock.detach()) as ns:
+            found = ns.link_lookup(ifname=ifname)
+            if found:
+                ns.route("replace", dst="0.0.0.0/0", gateway=str(gateway), oif=found[0])
+
+    @staticmethod
     def remove_inside(sock: socket.socket, ifname: str) -> None:
         """Delete `ifname` (and so its host peer) inside a namespace (disconnect of a running
         container); the netlink socket is consumed."""

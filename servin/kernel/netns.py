@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from servin import errors
 from servin.kernel import mounts
 
 CLONE_NEWNET = 0x40000000
@@ -112,3 +113,36 @@ def cleanup(directory: Path, keep: Iterable[str]) -> list[str]:
         delete(directory / name)
         removed.append(name)
     return removed
+
+
+def write_sysctls(path: Path, settings: Iterable[tuple[str, str]]) -> None:
+    """Write `net.…` sysctls (name, value) inside the namespace bound on `path`, on a thread of
+    its own that enters it (/proc/sys/net is the opener's namespace); a value already set is not
+    written again. Raises SystemError_ with dockerd's wording."""
+    result: dict[str, OSError] = {}
+
+    def work() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                mounts.setns(fd, CLONE_NEWNET)
+            finally:
+                os.close(fd)
+            for name, value in settings:
+                file = Path("/proc/sys", *name.split("."))
+                if not file.is_file():
+                    raise NetnsError(errno.ENOENT, f"{file} is not a sysctl file")
+                if file.read_text().strip() != value:
+                    try:
+                        file.write_text(value)
+                    except OSError as exc:
+                        raise NetnsError(exc.errno or errno.EIO, f"unable to write to '{file}': {exc}") from None
+        except OSError as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=work, name="netns-sysctl")
+    t.start()
+    t.join()
+    if "error" in result:
+        exc = result["error"]
+        raise errors.SystemError_(exc.strerror or str(exc)) from None

@@ -429,6 +429,20 @@ class NetworkService:
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
 
+    def set_default_route(self, container_id: str, name_or_id: str) -> None:
+        """The container's IPv4 default route through its endpoint on the network (none when the
+        network is internal)."""
+        n = self.find(name_or_id)
+        ep = self.store.get_endpoint(container_id, n.id)
+        if n.internal or not n.gateway or not ep.ifname:
+            return
+        self.netlink.set_default_route(netns.open_netlink(self.netns_path(container_id)), ep.ifname,
+                                       ipaddress.IPv4Address(n.gateway))
+
+    def set_sysctls(self, container_id: str, sysctls: Sequence[tuple[str, str]]) -> None:
+        """`net.…` sysctls (name, value) in the container's network namespace (an endpoint's)."""
+        netns.write_sysctls(self.netns_path(container_id), sysctls)
+
     def interface_counters(self, container_id: str, pid: int) -> dict[str, dict[str, int]] | None:
         """The counters of a container's interfaces (Docker's names, loopback left out), read in the
         namespace of its process `pid`; None when it has no endpoints or the process is gone."""

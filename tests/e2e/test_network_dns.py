@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -66,7 +67,9 @@ def test_names_and_aliases_resolve_on_the_same_network_only(servin: ServinDaemon
         assert lookup(d, client, web[:12]) == [web_ip]  # the short ID is an alias on user networks
         assert lookup(d, client, "web.dnsnet") == [web_ip] and lookup(d, client, "www.dnsnet") == [web_ip]
         assert lookup(d, client, "web.othernet") == []  # name.network: on that network only
-        aliases = json.loads(out(d, "inspect", web))[0]["NetworkSettings"]["Networks"]["dnsnet"]["Aliases"]
+        inspect = subprocess.run(["docker", "inspect", web], env=dict(d.env, DOCKER_API_VERSION="1.44"),
+                                 capture_output=True, check=True).stdout  # below 1.45: with the short ID
+        aliases = json.loads(inspect)[0]["NetworkSettings"]["Networks"]["dnsnet"]["Aliases"]
         assert aliases == ["www", web[:12]]
         assert "1 packets received" in out(d, "exec", client, "ping", "-c", "1", "-W", "5", "web")
         assert lookup(d, outsider, "web") == []  # another network does not see it

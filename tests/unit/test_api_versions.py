@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from servin.api.wire import versions
-from servin.api.wire.versions import Before, Needs, Since, Until
+from servin.api.wire.versions import Adapt, Before, Gone, Needs, OneEntry, Since, Until
 from servin.errors import InvalidArgument
 
 
@@ -86,6 +86,37 @@ def test_query_parameters_and_routes_of_a_newer_version(monkeypatch: pytest.Monk
     at((1, 55))
     assert versions.query_at_version("/containers/{id}/stop", params) == params
     versions.check_route("GET", "/images/{name}/attestations")
+
+
+def test_gone_one_entry_and_adapt_rules_of_requests(rules) -> None:
+    def move(body: dict, warn) -> dict:
+        if "Old" in body:
+            warn(f"moved {body.pop('Old')}")
+            body["New"] = True
+        return body
+
+    rules["container.CreateRequest"] = (
+        OneEntry("NetworkingConfig.EndpointsConfig", (1, 44), "several endpoints: {}"),
+        Gone("MacAddress", (1, 52), "no container-wide MAC"),
+        Adapt(move, since=(1, 44), until=(1, 52)),
+    )
+    two = {"NetworkingConfig": {"EndpointsConfig": {"b": {}, "a": {}}}}
+    at((1, 43))
+    with pytest.raises(InvalidArgument, match=r"^several endpoints: a, b$"):
+        versions.shape_request("container.CreateRequest", two)
+    assert versions.shape_request("container.CreateRequest", {"Old": 1}) == {"Old": 1}  # Adapt not below 1.44
+    assert versions.warnings() == []
+    at((1, 44))
+    assert versions.shape_request("container.CreateRequest", two) == two
+    assert versions.shape_request("container.CreateRequest", {"Old": 1, "MacAddress": "x"}) == {
+        "MacAddress": "x", "New": True}
+    assert versions.warnings() == ["moved 1"]
+    at((1, 52))  # `use` starts a request: no warnings yet
+    assert versions.warnings() == []
+    with pytest.raises(InvalidArgument, match=r"^no container-wide MAC$"):
+        versions.shape_request("container.CreateRequest", {"MacAddress": "x"})
+    assert versions.shape_request("container.CreateRequest", {"MacAddress": "", "Old": 2}) == {"MacAddress": "",
+                                                                                               "Old": 2}
 
 
 def test_websocket_attach_has_all_streams_below_1_42() -> None:

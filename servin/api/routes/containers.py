@@ -31,12 +31,11 @@ LIST_FILTERS = frozenset({"id", "name", "label", "status", "ancestor", "exited",
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
-    config, host = wire.parse_create(body)
+    config, host, endpoints = wire.parse_create_request(body)
     engine = services(request).containers
     host, warnings = engine.verify(host)  # dockerd's checks, before the image is looked up
-    warnings = [*warnings, *create_warnings.of(body)]
-    c = await engine.create(config, host, request.query.get("name"), endpoints=wire.parse_networking(body))
-    return json_response({"Id": c.id, "Warnings": warnings}, status=201)
+    c = await engine.create(config, host, request.query.get("name"), endpoints=endpoints)
+    return json_response(wire.created(c.id, [*warnings, *create_warnings.of(body)]), status=201)
 
 
 async def list_(request: web.Request) -> web.Response:

@@ -9,8 +9,8 @@ from aiohttp import web
 from servin.api.backends import NetworksBackend
 from servin.api.context import json_body, services
 from servin.api.errors import json_response
-from servin.api.wire import containers as wire_containers
 from servin.api.wire import networks as wire
+from servin.api.wire.netsettings import parse_endpoint_config
 from servin.api.wire.filters import parse_filters
 from servin.core.model import EndpointConfig
 
@@ -24,12 +24,12 @@ def _networks(request: web.Request) -> NetworksBackend:
 
 async def list_(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
-    return json_response([wire.network(n) for n in await _networks(request).list(filters)])
+    return json_response([wire.network_summary(n) for n in await _networks(request).list(filters)])
 
 
 async def inspect(request: web.Request) -> web.Response:
     detail = await _networks(request).inspect(request.match_info["id"])
-    return json_response(wire.network(detail.network, detail.members))
+    return json_response(wire.network_inspect(detail.network, detail.members))
 
 
 async def create(request: web.Request) -> web.Response:
@@ -46,7 +46,7 @@ async def connect(request: web.Request) -> web.Response:
     container, endpoint_config = wire.parse_connect(await json_body(request))
 
     def endpoint(network: str) -> EndpointConfig:
-        return wire_containers.parse_endpoint_config(network, endpoint_config)
+        return parse_endpoint_config(network, endpoint_config)
 
     await _networks(request).connect(request.match_info["id"], container, endpoint)
     return web.Response(status=200)

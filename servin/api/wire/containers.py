@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +15,8 @@ from servin.api.wire import ports as wire_ports
 from servin.api.wire import request_body
 from servin.api.wire import resources as wire_resources
 from servin.api.wire import security as wire_security
-from servin.api.wire.schemas import CREATE_NETWORKING, CREATE_REQUEST
-from servin.core import endpoints
+from servin.api.wire.netsettings import main_mac_address, network_settings, parse_endpoints
+from servin.api.wire.schemas import CREATE_REQUEST
 from servin.core.logs import parse_time_ns
 from servin.core.spec import MASKED_PATHS, READONLY_PATHS
 from servin.core.model import (
@@ -51,7 +50,24 @@ def int_field(d: dict[str, Any], key: str, default: int = 0) -> int:
 
 
 @request_body(CREATE_REQUEST)
+def parse_create_request(body: Any) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointConfig]]:
+    """A create body: the container's config, host config and NetworkingConfig's endpoints (by the
+    network name or ID they were given under)."""
+    config, host = _parse_create(body)
+    return config, host, parse_endpoints(body)
+
+
 def parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
+    config, host, _ = parse_create_request(body)
+    return config, host
+
+
+def created(cid: str, warnings: Sequence[str]) -> dict[str, Any]:
+    """The answer to a create: the engine's warnings, then those of the request's version."""
+    return {"Id": cid, "Warnings": [*warnings, *versions.warnings()]}
+
+
+def _parse_create(body: Any) -> tuple[ContainerConfig, HostConfig]:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
     image = body.get("Image")
@@ -221,39 +237,6 @@ def _mount_json(m: MountPoint) -> dict[str, Any]:
     return out
 
 
-def parse_endpoint_config(network: str, cfg: Any) -> EndpointConfig:
-    """One EndpointSettings (NetworkingConfig.EndpointsConfig[...] or a connect body's EndpointConfig),
-    from a body its parser has type-checked."""
-    if cfg is None:
-        cfg = {}
-    if not isinstance(cfg, dict):
-        raise errors.InvalidArgument("invalid EndpointConfig: must be an object")
-    ipam = cfg.get("IPAMConfig") or {}
-    aliases, links = cfg.get("Aliases") or (), cfg.get("Links") or ()
-    driver_opts = cfg.get("DriverOpts") or {}
-    if not isinstance(ipam, dict) or not isinstance(aliases, list | tuple) or not isinstance(links, list | tuple) \
-            or not isinstance(driver_opts, dict):
-        raise errors.InvalidArgument("invalid EndpointConfig")
-    return EndpointConfig(network=network, aliases=tuple(str(a) for a in aliases if a),
-                          ipv4_address=str(ipam.get("IPv4Address") or ""),
-                          ipv6_address=str(ipam.get("IPv6Address") or ""),
-                          mac_address=str(cfg.get("MacAddress") or ""), links=tuple(str(x) for x in links),
-                          link_local_ips=tuple(str(x) for x in ipam.get("LinkLocalIPs") or ()),
-                          driver_opts={str(k): str(v) for k, v in driver_opts.items()})
-
-
-@request_body(CREATE_NETWORKING)
-def parse_networking(body: Any) -> dict[str, EndpointConfig]:
-    """NetworkingConfig.EndpointsConfig of a create body, by network name."""
-    nc = (body or {}).get("NetworkingConfig") or {}
-    eps = nc.get("EndpointsConfig") if isinstance(nc, dict) else None
-    if not eps:
-        return {}
-    if not isinstance(eps, dict):
-        raise errors.InvalidArgument("invalid NetworkingConfig.EndpointsConfig: must be a map")
-    return {str(name): parse_endpoint_config(str(name), cfg) for name, cfg in eps.items()}
-
-
 def _fields(obj: Any) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
 
@@ -282,7 +265,7 @@ def _config_json(c: Container) -> dict[str, Any]:
         "Labels": dict(cfg.labels),
         **({"StopSignal": cfg.stop_signal} if cfg.stop_signal else {}),
         **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
-        **({"MacAddress": cfg.mac_address} if cfg.mac_address else {}),
+        **({"MacAddress": mac} if (mac := main_mac_address(c)) else {}),
     }
 
 
@@ -381,71 +364,6 @@ def _state_json(c: Container) -> dict[str, Any]:
     }
 
 
-def _ports_map(c: Container, networks: Sequence[Any]) -> dict[str, Any]:
-    """NetworkSettings.Ports: every exposed port (None when not published) and the bindings."""
-    ports: dict[str, Any] = {}
-    if not any(ep is not None and (ep.ip or ep.ip6) for _net, ep in networks):
-        return ports
-    for key in c.config.exposed_ports:
-        ports[key if "/" in key else f"{key}/tcp"] = None
-    for p in c.host_config.port_bindings:
-        ports.setdefault(p.port_spec, None)
-    for _net, ep in networks:
-        for p in ep.ports if ep is not None else ():
-            key = f"{p.container_port}/{p.proto}"
-            if ports.get(key) is None:
-                ports[key] = []
-            ports[key] += [{"HostIp": ip, "HostPort": str(p.host_port)} for ip in wire_ports.binding_ips(p.host_ip, ep)]
-    return ports
-
-
-def _network_settings(c: Container, networks: Sequence[Any] = (), sandbox_key: str = "") -> dict[str, Any]:
-    """`networks`: (NetworkRecord, EndpointRecord or None) for each network the container is attached
-    to; None while it is not running (Docker keeps the entry with its operational data cleared)."""
-    out: dict[str, Any] = {
-        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": _ports_map(c, networks), "SandboxKey": sandbox_key,
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "MacAddress": "", "Networks": {},
-    }
-    if sandbox_key:
-        out["SandboxID"] = hashlib.sha256(sandbox_key.encode()).hexdigest()
-    asked = {e.network: e for e in c.networks}
-    for net, ep in networks:
-        cfg = asked.get(net.name)
-        live = ep is not None and bool(ep.ip or ep.ip6)
-        aliases = list(ep.aliases) if ep is not None else list(cfg.aliases if cfg else ())
-        if net.name not in endpoints.PREDEFINED:  # dockerd 26+ below API 1.45, whatever the state
-            aliases = list(dict.fromkeys([*aliases, c.id[:12], c.resolved_hostname or c.id[:12]]))
-        ipam_config: dict[str, Any] = {}
-        if cfg and cfg.ipv4_address:
-            ipam_config["IPv4Address"] = cfg.ipv4_address
-        if cfg and cfg.ipv6_address:
-            ipam_config["IPv6Address"] = cfg.ipv6_address
-        if cfg and cfg.link_local_ips:
-            ipam_config["LinkLocalIPs"] = list(cfg.link_local_ips)
-        entry = {
-            "IPAMConfig": ipam_config or None,
-            "Links": list(cfg.links) if cfg and cfg.links else None, "Aliases": aliases or None,
-            "NetworkID": net.id, "EndpointID": ep.id if ep is not None else "",
-            "Gateway": (net.gateway or "") if live else "",
-            "IPAddress": (ep.ip or "") if live else "",
-            "IPPrefixLen": int(net.subnet.split("/")[1]) if live and net.subnet and ep.ip else 0,
-            "IPv6Gateway": (net.gateway6 or "") if live and ep.ip6 else "",
-            "GlobalIPv6Address": (ep.ip6 or "") if live else "",
-            "GlobalIPv6PrefixLen": int(net.subnet6.split("/")[1]) if live and net.subnet6 and ep.ip6 else 0,
-            "MacAddress": (ep.mac or "") if live else (cfg.mac_address if cfg else ""),
-            "DriverOpts": dict(cfg.driver_opts) if cfg and cfg.driver_opts else None,
-        }
-        out["Networks"][net.name] = entry
-        if net.name == "bridge":  # the top-level fields describe the default bridge only, as in Docker
-            out.update({k: entry[k] for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress",
-                                              "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen")})
-            out["Bridge"] = (net.bridge or "") if live else ""
-    return out
-
-
 def config_json(c: Container) -> dict[str, Any]:
     """The container's Config as inspect shows it at the newest version (what a commit starts from)."""
     return _config_json(c)
@@ -480,7 +398,7 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
         **({"SizeRw": sizes[0], "SizeRootFs": sizes[1]} if sizes is not None else {}),  # ?size=1 only
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
-        "NetworkSettings": _network_settings(c, networks, sandbox_key),
+        "NetworkSettings": network_settings(c, networks, sandbox_key),
     }
 
 
@@ -529,7 +447,7 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "Status": _status_text(c, now_ns),
         "HostConfig": {"NetworkMode": c.host_config.network_mode,
                        **({"Annotations": dict(c.host_config.annotations)} if c.host_config.annotations else {})},
-        "NetworkSettings": {"Networks": _network_settings(c, networks)["Networks"]},
+        "NetworkSettings": {"Networks": network_settings(c, networks)["Networks"]},
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Health": _health_summary(c),
     }

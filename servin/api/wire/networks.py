@@ -7,11 +7,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from servin import errors
-from servin.api.wire import request_body
+from servin.api.wire import request_body, versions
 from servin.api.wire.schemas import NETWORK_CONNECT, NETWORK_CREATE_REQUEST, NETWORK_DISCONNECT
 from servin.core import names
 from servin.core.networks import NetworkMember, NetworkPruneReport, NetworkSpec
 from servin.network.store import NetworkRecord
+
+
+@versions.answer("NetworkInspect")
+def network_inspect(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str, Any]:
+    """`GET /networks/{id}`: with the attached containers and the use of its subnets (Status)."""
+    return {**network(n, members), "Status": {"IPAM": {"Subnets": _subnet_status(n, members)}}}
+
+
+@versions.answer("NetworkSummary")
+def network_summary(n: NetworkRecord) -> dict[str, Any]:
+    """A `GET /networks` row (old versions show an empty Containers)."""
+    return network(n)
+
+
+def _subnet_status(n: NetworkRecord, members: Sequence[NetworkMember]) -> dict[str, Any]:
+    """dockerd's IPAM status of each subnet: the addresses taken (the network and broadcast
+    addresses, the gateway, the auxiliary addresses and the endpoints'), and how many of the IP
+    range (the subnet without one) are left to hand out."""
+    if not n.subnet:
+        return {}
+    subnet = ipaddress.IPv4Network(n.subnet)
+    taken = {ipaddress.IPv4Address(a) for a in (n.gateway, *n.aux_addresses.values(),
+                                                 *(m.endpoint.ip for m in members)) if a}
+    if subnet.prefixlen < 31:
+        taken |= {subnet.network_address, subnet.broadcast_address}
+    pool = ipaddress.IPv4Network(n.ip_range) if n.ip_range else subnet
+    return {str(subnet): {"IPsInUse": len(taken),
+                          "DynamicIPsAvailable": pool.num_addresses - sum(1 for a in taken if a in pool)}}
 
 
 def network(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str, Any]:

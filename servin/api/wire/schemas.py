@@ -109,7 +109,7 @@ ENDPOINT_SETTINGS = struct("network.EndpointSettings", {
     "IPAMConfig": ptr(struct("network.EndpointIPAMConfig", {
         "IPv4Address": STRING, "IPv6Address": STRING, "LinkLocalIPs": STRINGS,
     })),
-    "Links": STRINGS, "Aliases": STRINGS, "MacAddress": STRING, "DriverOpts": STRING_MAP,
+    "Links": STRINGS, "Aliases": STRINGS, "MacAddress": STRING, "DriverOpts": STRING_MAP, "GwPriority": INT,
 })
 NETWORKING_CONFIG = struct("network.NetworkingConfig", {"EndpointsConfig": map_of(ptr(ENDPOINT_SETTINGS))})
 
@@ -118,8 +118,6 @@ NETWORKING_CONFIG = struct("network.NetworkingConfig", {"EndpointsConfig": map_o
 CREATE_REQUEST = struct("container.CreateRequest", {
     "HostConfig": ptr(HOST_CONFIG), "NetworkingConfig": ptr(NETWORKING_CONFIG),
 }, embed=(("Config", CONFIG),))
-# the same body, seen by parse_networking after parse_create checked it whole: only this field is decoded
-CREATE_NETWORKING = struct("container.CreateRequest", {"NetworkingConfig": ptr(NETWORKING_CONFIG)})
 
 IPAM_CONFIG = struct("network.IPAMConfig", {
     "Subnet": STRING, "IPRange": STRING, "Gateway": STRING, "AuxiliaryAddresses": STRING_MAP,

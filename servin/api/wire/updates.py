@@ -13,7 +13,7 @@ from servin.api.wire.schemas import CONFIG, CREATE_REQUEST, UPDATE_CONFIG
 from servin.core.model import HostConfig, RestartPolicy
 
 
-@request_body(CREATE_REQUEST)
+@request_body(CREATE_REQUEST, rules="container.commitRequest")  # dockerd 29 keeps its Config only
 def parse_commit(body: Any) -> dict[str, Any] | None:
     """POST /commit's body: the container.Config it brings (runconfig decodes it as a create body and
     keeps its Config), or None when it sets none of the Config's fields (dockerd's stays nil)."""

@@ -59,7 +59,34 @@ class Changed:
     new: Any
 
 
-Rule = Since | Until | Before | Needs | EmptyOmitted
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """A request field refused from `version` on: present (not empty) there, dockerd's 400 `message`."""
+    path: str
+    version: Version
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OneEntry:
+    """A request map that holds one entry at most below `version`: more is dockerd's 400 `message`
+    with `{}` replaced by its keys joined by ", "."""
+    path: str
+    version: Version
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Adapt:
+    """Request bodies of a version in [since, until) are `change`d: `change(body, warn)` returns the
+    body as the engine reads it (or raises dockerd's error), and may `warn(text)` for the answer's
+    Warnings. For what an older version meant by a field that moved (Config.MacAddress, Sysctls)."""
+    change: Callable[[Any, Callable[[str], None]], Any]
+    since: Version = (1, 24)
+    until: Version = (99, 0)
+
+
+Rule = Since | Until | Before | Needs | EmptyOmitted | Gone | OneEntry | Adapt
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from servin.api.wire import compat
-from servin.api.wire.version_rules import (Before, Changed, EmptyOmitted, FilterBefore, Needs, Rule, Since, Until,
-                                          Version)
+from servin.api.wire import compat, endpoint_compat
+from servin.api.wire.version_rules import (Adapt, Before, Changed, EmptyOmitted, FilterBefore, Gone, Needs, OneEntry,
+                                          Rule, Since, Until, Version)
 
 
 def _no_placeholders(image: dict[str, Any]) -> dict[str, Any]:
@@ -73,10 +73,13 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
     ),
     "ContainerSummary": (
         Since("HostConfig.Annotations", (1, 46)),
+        Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
         Since("Health", (1, 52)),
     ),
     "ContainerInspect": (
         *(Until(f"NetworkSettings.{name}", (1, 52)) for name in _BRIDGE_TOP_LEVEL),
+        Before((1, 45), endpoint_compat.aliases_with_names),
+        Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
         Until("Config.MacAddress", (1, 52)),
         EmptyOmitted("Config.OnBuild", (1, 52)),
         EmptyOmitted("HostConfig.KernelMemory", (1, 42)),
@@ -110,6 +113,9 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
     "ContainerStats": (
         Since("os_type", (1, 52)),
     ),
+    "NetworkInspect": (Since("Status", (1, 52)),),
+    # dockerd lists networks with their containers below 1.28 only (GetNetworkSummaries from then on)
+    "NetworkSummary": (Until("Containers", (1, 28)),),
 }
 # request bodies: by the Go struct they are decoded into (gojson's GoType.name)
 REQUESTS: dict[str, tuple[Rule, ...]] = {
@@ -124,6 +130,17 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Needs("HostConfig.Mounts.*.VolumeOptions.Subpath", (1, 45), "VolumeOptions.Subpath"),
         Since("HostConfig.Mounts.*.TmpfsOptions.Options", (1, 46)),
         Before((1, 48), compat.no_image_mounts, "HostConfig.Mounts"),
+        # several networks at create (1.44), their gateway priority (1.48), the container-wide MAC
+        # address and interface sysctls moved onto the endpoints (endpoint_compat.py)
+        OneEntry("NetworkingConfig.EndpointsConfig", (1, 44),
+                 "Container cannot be created with multiple network endpoints: {}"),
+        Since("NetworkingConfig.EndpointsConfig.*.GwPriority", (1, 48)),
+        Gone("MacAddress", (1, 52), endpoint_compat.MAC_GONE),
+        Adapt(endpoint_compat.mac_of_one_endpoint, until=(1, 44)),
+        Adapt(endpoint_compat.mac_deprecated, since=(1, 44), until=(1, 52)),
+        Adapt(endpoint_compat.sysctls_migrated(only_one=True), until=(1, 44)),
+        Adapt(endpoint_compat.sysctls_migrated(only_one=False), since=(1, 44), until=(1, 48)),
+        Adapt(endpoint_compat.sysctls_refused, since=(1, 48)),
     ),
     "container.ExecOptions": (Since("ConsoleSize", (1, 42)),),
     "network.CreateRequest": (Since("EnableIPv4", (1, 48)),),  # read from 1.48; inspect shows it always
@@ -132,6 +149,7 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Until("KernelMemory", (1, 42)),
         Until("KernelMemoryTCP", (1, 52)),
     ),
+    "network.ConnectOptions": (Since("EndpointConfig.MacAddress", (1, 54)),),
 }
 # query parameters a version did not know (dropped, as dockerd reads them only from their version on):
 # route (the path template without its version) -> parameter -> first version

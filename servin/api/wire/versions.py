@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 
 from servin import errors
 from servin.api.wire.version_rules import (
+    Adapt as Adapt,
     Before as Before,
     Changed as Changed,
     EmptyOmitted as EmptyOmitted,
     FilterBefore as FilterBefore,
+    Gone as Gone,
     Needs as Needs,
+    OneEntry as OneEntry,
     Rule as Rule,
     Since as Since,
     Until as Until,
@@ -44,6 +47,8 @@ MIN_VERSION: Version = (1, 24)
 MAX_VERSION: Version = (1, 55)
 
 _current: contextvars.ContextVar[Version] = contextvars.ContextVar("servin_api_version")
+# what the rules said while shaping this request's body (dockerd's create Warnings)
+_warned: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("servin_api_warnings", default=())
 
 
 def parse(text: str) -> Version | None:
@@ -60,6 +65,7 @@ def text(v: Version) -> str:
 
 def use(v: Version) -> contextvars.Token[Version]:
     """The version of the request being served (the API middleware's call, once per request)."""
+    _warned.set(())
     return _current.set(v)
 
 
@@ -70,6 +76,15 @@ def reset(token: contextvars.Token[Version]) -> None:
 def current() -> Version:
     """The request's version; outside a request (a test calling the wire), the newest."""
     return _current.get(MAX_VERSION)
+
+
+def warnings() -> list[str]:
+    """The warnings the rules gave while shaping this request's body (an `Adapt`'s), in order."""
+    return list(_warned.get())
+
+
+def _warn(message: str) -> None:
+    _warned.set((*_warned.get(), message))
 
 
 def value(name: str) -> Any:
@@ -120,6 +135,14 @@ def shape_request(kind: str, body: Any) -> Any:
     for rule in rules:
         if isinstance(rule, Needs) and v < rule.version and _present(body, rule.path.split(".")):
             raise errors.InvalidArgument(f"{rule.name or rule.path} needs API v{text(rule.version)} or newer")
+        if isinstance(rule, Gone) and v >= rule.version and _present(body, rule.path.split(".")):
+            raise errors.InvalidArgument(rule.message)
+        if isinstance(rule, OneEntry) and v < rule.version:
+            for entries in _items_at(body, rule.path.split(".")):
+                if isinstance(entries, dict) and len(entries) > 1:
+                    raise errors.InvalidArgument(rule.message.format(", ".join(sorted(entries))))
+        if isinstance(rule, Adapt) and rule.since <= v < rule.until:
+            body = rule.change(body, _warn)
         if isinstance(rule, Since) and v < rule.version or isinstance(rule, Until) and v >= rule.version:
             _remove(body, rule.path.split("."))
         elif isinstance(rule, Before) and v < rule.version:
@@ -178,6 +201,12 @@ def _items(node: Any, key: str) -> list[Any]:
     if isinstance(node, dict) and key in node:
         return [node[key]]
     return []
+
+
+def _items_at(node: Any, path: list[str]) -> list[Any]:
+    if not path:
+        return [node]
+    return [found for child in _items(node, path[0]) for found in _items_at(child, path[1:])]
 
 
 EMPTY: tuple[Any, ...] = (None, "", 0, False, [], {})
