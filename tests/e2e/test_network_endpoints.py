@@ -269,3 +269,20 @@ def test_compose_service_on_two_networks(servin: ServinDaemon, tmp_path: Path) -
         assert default_gateway(d, app) == "10.219.2.1"  # gw_priority: back, though front sorts first
     finally:
         subprocess.run([*cmd, "down", "-t", "0"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("version", ["1.41", "1.55"])
+def test_connect_with_a_mac_address_at_every_version(servin: ServinDaemon, version: str) -> None:
+    """dockerd 29 reads a connect's MacAddress from 1.54 only; Servin honours it for every client, as
+    dockerd 20.10 did for 1.41 ones (docker-py's test_connect_with_mac_address)."""
+    client = docker.APIClient(base_url=servin.host, version=version)
+    with networks(servin, "macnet") as subnets:
+        assert subnets
+        c = client.create_container("busybox", "top")
+        try:
+            client.connect_container_to_network(c, "macnet", mac_address="02:42:ac:11:00:02")
+            data = client.inspect_container(c)["NetworkSettings"]["Networks"]["macnet"]
+            assert data["MacAddress"] == "02:42:ac:11:00:02"
+        finally:
+            client.remove_container(c, force=True)
+            client.close()

@@ -149,7 +149,8 @@ REQUESTS: dict[str, tuple[Rule, ...]] = {
         Until("KernelMemory", (1, 42)),
         Until("KernelMemoryTCP", (1, 52)),
     ),
-    "network.ConnectOptions": (Since("EndpointConfig.MacAddress", (1, 54)),),
+    # network.ConnectOptions: dockerd 29 reads EndpointConfig.MacAddress from 1.54 only; Servin honours it at
+    # every version, as dockerd 20.10 did for 1.41 clients (dropping it would accept and drop)
 }
 # query parameters a version did not know (dropped, as dockerd reads them only from their version on):
 # route (the path template without its version) -> parameter -> first version
