@@ -3,6 +3,7 @@ GwPriority, Config.MacAddress), and the create body's endpoint fields as each ve
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,3 +197,14 @@ def test_network_answers_by_version() -> None:
     assert "Containers" not in wire_networks.network_summary(OTHER)
     at((1, 27))
     assert wire_networks.network_summary(OTHER)["Containers"] == {}
+
+
+def test_network_status_counts_the_ipv6_subnet_too() -> None:
+    dual = dataclasses.replace(OTHER, enable_ipv6=True, subnet6="fd00:8::/64", gateway6="fd00:8::1")
+    ep = EndpointRecord(id="e" * 64, container_id=CID, network_id=dual.id, ifname="eth0", host_ifname="veth0",
+                        ip="10.8.0.130", ip6="fd00:8::2")
+    at((1, 52))
+    status = wire_networks.network_inspect(dual, [NetworkMember(endpoint=ep, container_name="box")])["Status"]
+    # the subnet-router address, the gateway and the endpoint taken, of a /64's 2**64
+    assert status["IPAM"]["Subnets"]["fd00:8::/64"] == {"IPsInUse": 3, "DynamicIPsAvailable": (1 << 64) - 3}
+    assert status["IPAM"]["Subnets"]["10.8.0.0/24"]["IPsInUse"] == 4

@@ -26,20 +26,29 @@ def network_summary(n: NetworkRecord) -> dict[str, Any]:
     return network(n)
 
 
+UINT64_MAX = (1 << 64) - 1  # dockerd's counts saturate (Uint64Sat): a /64 has more addresses than that
+
+
 def _subnet_status(n: NetworkRecord, members: Sequence[NetworkMember]) -> dict[str, Any]:
-    """dockerd's IPAM status of each subnet: the addresses taken (the network and broadcast
-    addresses, the gateway, the auxiliary addresses and the endpoints'), and how many of the IP
-    range (the subnet without one) are left to hand out."""
-    if not n.subnet:
-        return {}
-    subnet = ipaddress.IPv4Network(n.subnet)
-    taken = {ipaddress.IPv4Address(a) for a in (n.gateway, *n.aux_addresses.values(),
-                                                 *(m.endpoint.ip for m in members)) if a}
-    if subnet.prefixlen < 31:
-        taken |= {subnet.network_address, subnet.broadcast_address}
-    pool = ipaddress.IPv4Network(n.ip_range) if n.ip_range else subnet
-    return {str(subnet): {"IPsInUse": len(taken),
-                          "DynamicIPsAvailable": pool.num_addresses - sum(1 for a in taken if a in pool)}}
+    """dockerd's IPAM status of each subnet (defaultipam's allocationStatus): the addresses taken (the
+    first one, the IPv4 broadcast, the gateway, the auxiliary addresses and the endpoints'), and how many
+    of the IP range (the subnet without one) are left to hand out."""
+    out = {}
+    for cidr, ip_range, gateway, ips in ((n.subnet, n.ip_range, n.gateway, [m.endpoint.ip for m in members]),
+                                         (n.subnet6, n.ip_range6, n.gateway6, [m.endpoint.ip6 for m in members])):
+        if not cidr:
+            continue
+        subnet = ipaddress.ip_network(cidr)
+        aux = [a for a in n.aux_addresses.values() if (":" in a) == (subnet.version == 6)]
+        taken = {ipaddress.ip_address(str(a).partition("/")[0]) for a in (gateway, *aux, *ips) if a}
+        if subnet.version == 6 or subnet.prefixlen < 31:  # the IPv4 network or IPv6 subnet-router address
+            taken.add(subnet.network_address)
+        if subnet.version == 4 and subnet.prefixlen < 31:
+            taken.add(subnet.broadcast_address)
+        pool = ipaddress.ip_network(ip_range) if ip_range else subnet
+        free = pool.num_addresses - sum(1 for a in taken if a in pool)
+        out[str(subnet)] = {"IPsInUse": min(len(taken), UINT64_MAX), "DynamicIPsAvailable": min(free, UINT64_MAX)}
+    return out
 
 
 def network(n: NetworkRecord, members: Sequence[NetworkMember] = ()) -> dict[str, Any]:
