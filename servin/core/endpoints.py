@@ -89,12 +89,16 @@ def _sysctl_items(ep: EndpointConfig) -> list[str]:
     return text.split(",") if text is not None else []
 
 
+_SYSCTL_PART = re.compile(r"[A-Za-z0-9_-]+")  # a name component: never "/" (the name is a path in /proc/sys)
+
+
 def check_sysctls(ep: EndpointConfig) -> None:
     """The endpoint's sysctls name an interface as IFNAME (dockerd's validateEndpointSettings)."""
     bad = []
     for item in _sysctl_items(ep):
-        parts = item.split(".", 4)
-        if len(parts) != 5 or parts[1] not in ("ipv4", "ipv6", "mpls") or parts[3] not in ("IFNAME", "ifname"):
+        parts = item.partition("=")[0].split(".")
+        if len(parts) != 5 or parts[0] != "net" or parts[1] not in ("ipv4", "ipv6", "mpls") \
+                or parts[3] not in ("IFNAME", "ifname") or not all(_SYSCTL_PART.fullmatch(p) for p in parts):
             bad.append(f"unrecognised network interface sysctl '{item}'; represent 'net.X.Y.ethN.Z=V' as "
                        "'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'")
     if bad:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterable
@@ -21,6 +22,16 @@ from servin import errors
 from servin.kernel import mounts
 
 CLONE_NEWNET = 0x40000000
+SYSCTL_PART = re.compile(r"[A-Za-z0-9_-]+")  # one component of a sysctl name: no "/", no ".."
+
+
+def _enter(path: Path) -> None:
+    """This thread into the network namespace bound on `path`."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        mounts.setns(fd, CLONE_NEWNET)
+    finally:
+        os.close(fd)
 
 
 class NetnsError(OSError):
@@ -44,11 +55,7 @@ def _on_own_thread(op: str, path: Path) -> socket.socket:
                     path.unlink(missing_ok=True)
                     raise
             else:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    mounts.setns(fd, CLONE_NEWNET)
-                finally:
-                    os.close(fd)
+                _enter(path)
             result["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)
         except OSError as exc:
             result["error"] = exc
@@ -123,13 +130,12 @@ def write_sysctls(path: Path, settings: Iterable[tuple[str, str]]) -> None:
 
     def work() -> None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                mounts.setns(fd, CLONE_NEWNET)
-            finally:
-                os.close(fd)
+            _enter(path)
             for name, value in settings:
-                file = Path("/proc/sys", *name.split("."))
+                parts = name.split(".")
+                if not all(SYSCTL_PART.fullmatch(p) for p in parts):  # never a path out of /proc/sys
+                    raise NetnsError(errno.EINVAL, f"{name} is not a sysctl name")
+                file = Path("/proc/sys", *parts)
                 if not file.is_file():
                     raise NetnsError(errno.ENOENT, f"{file} is not a sysctl file")
                 if file.read_text().strip() != value:

@@ -94,3 +94,13 @@ def test_endpoint_sysctls_name_the_interface_as_ifname() -> None:
     with pytest.raises(errors.SystemError_, match="expected sysctl 'net.ipv4.conf.IFNAME.x' to have format name=value"):
         endpoint_sysctls(EndpointConfig(network="a", driver_opts={
             "com.docker.network.endpoint.sysctls": "net.ipv4.conf.IFNAME.x"}))
+
+
+def test_an_endpoint_sysctl_name_is_never_a_path() -> None:
+    from servin.core.endpoints import SYSCTLS_OPTION, check_sysctls
+
+    for name in ("net.ipv4./etc/cron.IFNAME.x=1", "net.ipv4.conf.IFNAME.a/b=1", "sys.ipv4.conf.IFNAME.x=1"):
+        ep = EndpointConfig(network="n", driver_opts={SYSCTLS_OPTION: name})
+        with pytest.raises(errors.InvalidArgument, match="unrecognised network interface sysctl"):
+            check_sysctls(ep)
+    check_sysctls(EndpointConfig(network="n", driver_opts={SYSCTLS_OPTION: "net.ipv4.conf.IFNAME.log_martians=1"}))
