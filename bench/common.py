@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,3 +38,15 @@ def cli_env(url: str, config_dir: Path | str) -> dict[str, str]:
     env = {**os.environ, "DOCKER_HOST": url, "DOCKER_CONFIG": str(config_dir)}
     env.pop("DOCKER_CONTEXT", None)
     return env
+
+
+class UnixConnection(http.client.HTTPConnection):
+    """An HTTP connection to a daemon's unix socket."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)

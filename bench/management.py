@@ -26,6 +26,7 @@ import docker
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import UnixConnection  # noqa: E402
 from tests.support.daemon import ServinDaemon, load_busybox  # noqa: E402
 
 LABEL = "servin.bench=management"
@@ -73,16 +74,6 @@ def latency(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]
             times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.9) - 1]
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(self.path)
 
 
 def connection(url: str) -> http.client.HTTPConnection:

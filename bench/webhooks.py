@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import http.client
 import json
-import socket
 import statistics
 import sys
 import threading
@@ -32,17 +30,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import UnixConnection  # noqa: E402
 from tests.support.daemon import ServinDaemon  # noqa: E402
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(self.path)
 
 
 class Receiver:
