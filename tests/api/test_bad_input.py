@@ -263,3 +263,10 @@ async def test_ids_out_of_range_are_refused_at_start(env, body):
 async def test_network_create_options_servin_lacks_are_refused_by_name(env, extra, says):
     r = await env.client.post("/v1.41/networks/create", json={"Name": "n1", **extra})
     assert says in await error(r, 501)
+
+
+@pytest.mark.parametrize("subnets", [["172.31.1.0/24", "172.31.2.0/24"], ["fd00:1::/64", "fd00:2::/64"]])
+async def test_two_pools_of_one_family_are_dockerd_s_bridge_403(env, subnets):
+    r = await env.client.post("/v1.41/networks/create", json={
+        "Name": "n2", "EnableIPv6": True, "IPAM": {"Config": [{"Subnet": s} for s in subnets]}})
+    assert await error(r, 403) == "bridge driver doesn't support multiple subnets"

@@ -133,8 +133,7 @@ def parse_create(body: Any) -> dict[str, Any]:
     v4 = [p for p in pools if ":" not in str(p.get("Subnet") or "")]
     v6 = [p for p in pools if ":" in str(p.get("Subnet") or "")]
     if len(v4) > 1 or len(v6) > 1:
-        raise errors.NotImplementedYet("networks with more than one pool of an address family are not supported "
-                                       "by Servin yet")
+        raise errors.Forbidden("bridge driver doesn't support multiple subnets")  # dockerd's bridge driver
     if v6 and not enable_ipv6:  # dockerd ignores it; refused here rather than dropped
         raise errors.InvalidArgument(f"invalid network config: IPv6 subnet {v6[0]['Subnet']} needs EnableIPv6 "
                                      "(docker network create --ipv6)")
