@@ -1,5 +1,5 @@
-"""testcontainers-python (docker-py at the version the server declares: 1.55) against Servin: what a test suite does with
-it (a container with a published port and a log wait, exec, copy in and out, a network with aliases)."""
+"""testcontainers-python (docker-py at the version the server declares: 1.55) against Servin: what a test suite does
+with it (a container with a published port and a log wait, exec, copy in and out, a network with aliases)."""
 
 from __future__ import annotations
 
