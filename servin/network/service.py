@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -39,8 +40,12 @@ from servin.network import rules as R
 from servin.network.firewall import DualStackFirewall, FamilyRules, ip6tables, rules_for
 from servin.network.ipam import (DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, IPAddress, IPNetwork, Ipam, Pool,
                                  check_ipv6_subnet, default_gateway, ula_pool)
-from servin.network.portmap import PortAllocator, PortRequest, ReservedPort, overlaps
-from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore, PortBinding
+from servin.network.portmap import PortAllocator, PortRequest, ReservedPort
+from servin.network.proxy import UserlandProxy
+from servin.network.publishing import Publisher, publishers
+from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,10 +65,12 @@ class NetworkService:
                  bridge_name: str = "servin0", bridge_subnet: ipaddress.IPv4Interface | None = None,
                  icc: bool = True, ports: PortAllocator | None = None, bridge_mtu: int | None = None,
                  reserved: Iterable[ReservedPort] = (), netfilter6: Netfilter | None = None, engine_id: str = "",
-                 bridge_ipv6: bool = False, bridge_subnet6: ipaddress.IPv6Network | None = None) -> None:
+                 bridge_ipv6: bool = False, bridge_subnet6: ipaddress.IPv6Network | None = None,
+                 proxy: UserlandProxy | None = None, host_ipv6: bool | None = None) -> None:
         """`reserved`: TCP ports no container may publish onto (the daemon's own listeners);
         `bridge_ipv6`: the default bridge has IPv6 (daemon --ipv6), in `bridge_subnet6`
-        (--fixed-cidr-v6) or else a subnet of the IPv6 pools."""
+        (--fixed-cidr-v6) or else a subnet of the IPv6 pools; `host_ipv6`: the host can listen on
+        IPv6 (probed when None), so ports published on no address take :: too."""
         self.store = NetworkStore(root)
         self.netns_dir = exec_root / "netns"
         self.netlink = netlink or Netlink()
@@ -73,6 +80,8 @@ class NetworkService:
         self.bridge_ipv6 = bridge_ipv6
         self.bridge_subnet6 = bridge_subnet6
         self.ports = ports or PortAllocator(reserved=reserved)
+        self.publisher = Publisher(store=self.store, firewall=self.firewall, ports=self.ports, proxy=proxy,
+                                   ipv6=ipv6_listenable() if host_ipv6 is None else host_ipv6)
         self.bridge_name = bridge_name
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
@@ -100,8 +109,8 @@ class NetworkService:
                 self.ipam.claim(ep.network_id, ipaddress.IPv4Address(ep.ip))
             if ep.ip6:
                 self.ipam6.claim(ep.network_id, ipaddress.IPv6Address(ep.ip6))
-            for p in ep.ports:
-                self.ports.claim(p.proto, p.host_ip, p.host_port)
+            if ep.ports and (claimed := self.publisher.claim(ep)) != ep:
+                self.store.put_endpoint(claimed)
         netns.cleanup(self.netns_dir, alive)
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
             if not any(n.name == name for n in nets.values()):
@@ -120,9 +129,14 @@ class NetworkService:
                 self._ensure_bridge(n)
                 all_rules += self._network_rules(n)
         for ep in self.store.endpoints():
-            all_rules += self._endpoint_rules(self.store.get_network(ep.network_id), ep)
+            all_rules += self.publisher.rules(self.store.get_network(ep.network_id), ep)
         own = {n.bridge for n in self.store.networks() if n.bridge}
         self.firewall.setup(all_rules, own=own)
+        for ep in self.store.endpoints():  # the proxied paths of the running containers' ports
+            try:
+                self.publisher.start_proxies(self.store.get_network(ep.network_id), ep)
+            except Conflict as exc:
+                log.warning("container %s: a published port is not served: %s", ep.container_id[:12], exc.message)
 
     def _default_bridge_ipv6(self) -> dict[str, Any]:
         """The IPv6 part of a new default bridge network's record (daemon --ipv6, --fixed-cidr-v6)."""
@@ -146,8 +160,7 @@ class NetworkService:
 
     def publishers(self, host_ip: str, port: int, proto: str = "tcp") -> list[str]:
         """The containers (ids) whose published ports take `host_ip`:`port` ("" = every address)."""
-        return sorted({ep.container_id for ep in self.store.endpoints() for b in ep.ports
-                       if b.proto == proto and b.host_port == port and overlaps(b.host_ip, host_ip)})
+        return publishers(self.store.endpoints(), host_ip, port, proto)
 
     def shutdown(self) -> None:
         """Remove everything this service made in the kernel (records of networks stay)."""
@@ -159,6 +172,7 @@ class NetworkService:
                 self.netlink.delete_link(n.bridge)
         netns.cleanup(self.netns_dir, ())
         self.firewall.teardown()
+        self.publisher.close()
 
     # -- networks ------------------------------------------------------------------------------
 
@@ -303,18 +317,6 @@ class NetworkService:
                                          tcp_port=self.dns_ports[1]), ipv6=False)
         return out
 
-    def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> FamilyRules:
-        if not n.bridge:
-            return FamilyRules()
-        out = FamilyRules()
-        for p in ep.ports:
-            for ip in (ep.ip, ep.ip6):
-                if ip and binds_family(p.host_ip, 6 if ":" in ip else 4):
-                    out += rules_for(R.port_rules(bridge=n.bridge, container_ip=ip, proto=p.proto,
-                                                  container_port=p.container_port, host_ip=p.host_ip,
-                                                  host_port=p.host_port), ipv6=":" in ip)
-        return out
-
     # -- endpoints -----------------------------------------------------------------------------
 
     def connect(self, container_id: str, name_or_id: str, *, aliases: Sequence[str] = (),
@@ -340,7 +342,6 @@ class NetworkService:
         if sock is None:
             sock = netns.open_netlink(path)
         addr = addr6 = None
-        bindings: list[PortBinding] = []
         ep: EndpointRecord | None = None
         try:
             if ip6 and not n.enable_ipv6:
@@ -351,17 +352,13 @@ class NetworkService:
                                       f"allowed: network {n.name} does not have IPv4 enabled")
             addr = self.ipam.allocate(n.id, ipaddress.IPv4Address(ip) if ip else None) if n.subnet else None
             addr6 = self.ipam6.allocate(n.id, ipaddress.IPv6Address(ip6) if ip6 else None) if n.subnet6 else None
-            for req in ports:
-                check_binding_family(req.host_ip, v4=addr is not None, v6=addr6 is not None, network=n.name)
-                hp = self.ports.allocate(req)
-                bindings.append(PortBinding(container_port=req.container_port, proto=req.proto,
-                                            host_ip=req.host_ip, host_port=hp))
             ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
-            ep = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
-                                ifname=ifname, host_ifname="veth" + secrets.token_hex(4),
-                                ip=str(addr) if addr else None, ip6=str(addr6) if addr6 else None,
-                                mac=mac or (mac_from_ip(addr) if addr else mac_from_id(secrets.token_hex(8))),  # type: ignore[arg-type]
-                                aliases=tuple(aliases), ports=tuple(bindings))
+            draft = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
+                                   ifname=ifname, host_ifname="veth" + secrets.token_hex(4),
+                                   ip=str(addr) if addr else None, ip6=str(addr6) if addr6 else None,
+                                   mac=mac or (mac_from_ip(addr) if addr else mac_from_id(secrets.token_hex(8))),  # type: ignore[arg-type]
+                                   aliases=tuple(aliases))
+            ep = replace(draft, ports=self.publisher.allocate(ports, draft))
             self.store.put_endpoint(ep)  # first: a crash from here on is cleaned by restore
             net = ipaddress.IPv4Network(n.subnet) if n.subnet else None
             net6 = ipaddress.IPv6Network(n.subnet6) if n.subnet6 else None
@@ -376,7 +373,7 @@ class NetworkService:
                                          netns_socket=sock, side=side)
             finally:
                 os.close(fd)
-            self.firewall.add(self._endpoint_rules(n, ep))
+            self.publisher.start(n, ep)
         except BaseException:
             if ep is not None:
                 self.netlink.delete_link(ep.host_ifname)
@@ -386,8 +383,6 @@ class NetworkService:
                     self.ipam.release(n.id, addr)
                 if addr6 is not None:
                     self.ipam6.release(n.id, addr6)
-                for b in bindings:
-                    self.ports.release(b.proto, b.host_ip, b.host_port)
             raise
         finally:
             sock.close()
@@ -397,16 +392,14 @@ class NetworkService:
 
     def _release_endpoint(self, ep: EndpointRecord) -> None:
         try:
-            n = self.store.get_network(ep.network_id)
-            self.firewall.delete(self._endpoint_rules(n, ep))
+            self.publisher.stop(self.store.get_network(ep.network_id), ep)
         except NotFound:
             pass
         if ep.ip:
             self.ipam.release(ep.network_id, ipaddress.IPv4Address(ep.ip))
         if ep.ip6:
             self.ipam6.release(ep.network_id, ipaddress.IPv6Address(ep.ip6))
-        for p in ep.ports:
-            self.ports.release(p.proto, p.host_ip, p.host_port)
+        self.publisher.release(ep.ports)
         self.store.delete_endpoint(ep.container_id, ep.network_id)
 
     def disconnect(self, container_id: str, name_or_id: str) -> None:
@@ -429,11 +422,12 @@ class NetworkService:
     def endpoints_all(self) -> list[EndpointRecord]:
         return self.store.endpoints()
 
-    def set_default_route(self, container_id: str, name_or_id: str) -> None:
-        """The container's IPv4 default route through its endpoint on the network (none when the
-        network is internal)."""
+    def set_gateway(self, container_id: str, name_or_id: str) -> None:
+        """The container's gateway endpoint is the one on the network: its published ports move
+        there and its IPv4 default route goes through it (none when the network is internal)."""
         n = self.find(name_or_id)
         ep = self.store.get_endpoint(container_id, n.id)
+        self.publisher.move(container_id, n.id)
         if n.internal or not n.gateway or not ep.ifname:
             return
         self.netlink.set_default_route(netns.open_netlink(self.netns_path(container_id)), ep.ifname,
@@ -510,20 +504,14 @@ def pick_subnet(ipam: Ipam, subnet: str | None, gateway: str | None, ip_range: s
     return net, gw
 
 
-def binds_family(host_ip: str, version: int) -> bool:
-    """Whether a binding on `host_ip` takes connections of IP `version`: "" (every address) both,
-    as dockerd's default publishes on 0.0.0.0 and :: when the endpoint has IPv6."""
-    if not host_ip:
+def ipv6_listenable() -> bool:
+    """Whether the host can listen on IPv6 (dockerd's netutils.IsV6Listenable)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
         return True
-    return (":" in host_ip) == (version == 6)
-
-
-def check_binding_family(host_ip: str, *, v4: bool, v6: bool, network: str) -> None:
-    """A binding on an address of a family the endpoint does not have is refused, not dropped."""
-    if host_ip and ":" in host_ip and not v6:
-        raise InvalidArgument(f"cannot publish on IPv6 address {host_ip}: network {network} has no IPv6")
-    if host_ip and ":" not in host_ip and host_ip != "0.0.0.0" and not v4:
-        raise InvalidArgument(f"cannot publish on IPv4 address {host_ip}: network {network} has no IPv4")
+    except OSError:
+        return False
 
 
 def mac_from_id(seed: str) -> str:
