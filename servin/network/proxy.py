@@ -24,7 +24,7 @@ import socket
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from servin.errors import Conflict
 
@@ -197,7 +197,7 @@ class _UdpListener(asyncio.DatagramProtocol):
         self.flows: dict[Any, _UdpFlow] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         flow = self.flows.get(addr)
@@ -233,13 +233,12 @@ class _UdpFlow(asyncio.DatagramProtocol):
             self.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = datagrams = cast(asyncio.DatagramTransport, transport)
         if self.closed:
             transport.close()
             return
         for data in self.pending:
-            transport.sendto(data)
+            datagrams.sendto(data)
         self.pending.clear()
 
     def send(self, data: bytes) -> None:
