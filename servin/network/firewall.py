@@ -1,6 +1,7 @@
 """Servin's rules in both address families: iptables for IPv4, ip6tables for IPv6.
 
-The rule text is `servin.network.rules`' (the same chains and jumps in both); this pairs the two
+The rule text is `servin.network.rules`' (the same chains in both; ip6tables' OUTPUT jump skips
+::1, `JUMPS6`, and the older jump is removed at start); this pairs the two
 `Netfilter`s so the network service adds and deletes a network's or an endpoint's rules of both
 families in one call. ip6tables is touched only once there are IPv6 rules: its chains and jumps are
 made then (again if they went missing, e.g. removed by another daemon's teardown). On a host whose

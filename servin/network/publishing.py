@@ -111,6 +111,21 @@ class Publisher:
                                               host_port=b.host_port), ipv6=":" in r.target)
         return out
 
+    def all_rules(self) -> FamilyRules:
+        """The rules of every endpoint's bindings (daemon start)."""
+        out = FamilyRules()
+        for ep in self.store.endpoints():
+            out += self.rules(self.store.get_network(ep.network_id), ep)
+        return out
+
+    def serve_all(self) -> None:
+        """The proxied paths of every endpoint's bindings (daemon start: the containers still running)."""
+        for ep in self.store.endpoints():
+            try:
+                self.start_proxies(self.store.get_network(ep.network_id), ep)
+            except Conflict as exc:
+                log.warning("container %s: a published port is not served: %s", ep.container_id[:12], exc.message)
+
     def proxied(self, n: NetworkRecord, ep: EndpointRecord) -> list[ProxiedPort]:
         if not n.bridge:
             return []

@@ -9,6 +9,8 @@ The engine calls (all blocking: through asyncio.to_thread):
     connect(cid, nid, ...)          before start (or live): the netns file exists afterwards;
                                     returns an Attachment (netns path, address, gateway, MAC, ports)
     disconnect(cid, nid) / release(cid)   release: all endpoints and the netns file (stop, remove)
+    set_gateway(cid, nid)           after a live connect or disconnect: the default route and the
+                                    published ports go to the container's endpoint on that network
     interface_counters(cid, pid)    stats: the counters of the container's interfaces
     shutdown()                      remove every device, rule and netns file (tests, uninstall)
 
@@ -16,13 +18,15 @@ IPv6 (networks with enable_ipv6, and the default bridge with `bridge_ipv6`): a s
 IPv6 pools (dockerd's ULA /48 of the engine ID unless daemon.json names IPv6 pools), the IPv6
 gateway on the bridge and an IPv6 address on each endpoint, ip6tables rules as the IPv4 ones
 (`servin.network.firewall`), and IPv6 forwarding on while such a network exists.
+
+Published ports (host ports, DNAT rules, the daemon's userland proxy for [::1] and for a family the
+container has no address of) are `servin.network.publishing`'s.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 import os
 import secrets
 import socket
@@ -45,7 +49,6 @@ from servin.network.proxy import UserlandProxy
 from servin.network.publishing import Publisher, publishers
 from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,17 +129,11 @@ class NetworkService:
         all_rules = FamilyRules()
         for n in self.store.networks():
             if n.driver == "bridge":
-                self._ensure_bridge(n)
-                all_rules += self._network_rules(n)
-        for ep in self.store.endpoints():
-            all_rules += self.publisher.rules(self.store.get_network(ep.network_id), ep)
+                ensure_bridge(self.netlink, n)
+                all_rules += network_rules(n, icc=self.icc, dns_ports=self.dns_ports)
         own = {n.bridge for n in self.store.networks() if n.bridge}
-        self.firewall.setup(all_rules, own=own)
-        for ep in self.store.endpoints():  # the proxied paths of the running containers' ports
-            try:
-                self.publisher.start_proxies(self.store.get_network(ep.network_id), ep)
-            except Conflict as exc:
-                log.warning("container %s: a published port is not served: %s", ep.container_id[:12], exc.message)
+        self.firewall.setup(all_rules + self.publisher.all_rules(), own=own)
+        self.publisher.serve_all()
 
     def _default_bridge_ipv6(self) -> dict[str, Any]:
         """The IPv6 part of a new default bridge network's record (daemon --ipv6, --fixed-cidr-v6)."""
@@ -228,14 +225,14 @@ class NetworkService:
                            enable_ipv4=enable_ipv4, enable_ipv6=enable_ipv6, subnet6=net6, gateway6=gw6,
                            ip_range6=ip_range6)
         try:
-            self._ensure_bridge(rec)
+            ensure_bridge(self.netlink, rec)
         except BaseException:  # no record of a network the kernel refused: restore() would trip on it
             self.netlink.delete_link(bridge)  # ours: checked absent above
             self.ipam.remove_network(rec.id)
             self.ipam6.remove_network(rec.id)
             self.store.delete_network(rec.id)
             raise
-        self.firewall.add(self._network_rules(rec))
+        self.firewall.add(network_rules(rec, icc=self.icc, dns_ports=self.dns_ports))
         return rec
 
     def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None,
@@ -283,39 +280,12 @@ class NetworkService:
             raise InvalidArgument(f"{rec.name} is a pre-defined network and cannot be removed")
         if self.store.endpoints(network_id=rec.id):
             raise Conflict(f"error while removing network: network {rec.name} id {rec.id} has active endpoints")
-        self.firewall.delete(self._network_rules(rec))
+        self.firewall.delete(network_rules(rec, icc=self.icc, dns_ports=self.dns_ports))
         if rec.bridge:
             self.netlink.delete_link(rec.bridge)
         self.ipam.remove_network(rec.id)
         self.ipam6.remove_network(rec.id)
         self.store.delete_network(rec.id)
-
-    def _ensure_bridge(self, n: NetworkRecord) -> None:
-        assert n.bridge and (n.gateway or n.gateway6)
-        address = ipaddress.IPv4Interface(f"{n.gateway}/{n.subnet.split('/')[1]}") if n.gateway and n.subnet else None
-        address6 = ipaddress.IPv6Interface(f"{n.gateway6}/{n.subnet6.split('/')[1]}") \
-            if n.gateway6 and n.subnet6 else None
-        mac = mac_from_ip(address.ip) if address is not None else mac_from_id(n.id)
-        self.netlink.ensure_bridge(n.bridge, address, mac=mac, mtu=network_mtu(n), address6=address6)
-        self.netlink.sysctl(f"net.ipv4.conf.{n.bridge}.route_localnet", "1")
-        if address6 is not None:  # as dockerd: routing between the bridge and the rest needs it on
-            self.netlink.sysctl("net.ipv6.conf.all.forwarding", "1")
-
-    def _network_rules(self, n: NetworkRecord) -> FamilyRules:
-        if n.driver != "bridge" or not n.bridge or not (n.subnet or n.subnet6):
-            return FamilyRules()
-        icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (
-            self.icc or n.name != "bridge")
-        masquerade = n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
-        out = FamilyRules()
-        for subnet, v6 in ((n.subnet, False), (n.subnet6, True)):
-            if subnet:
-                out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
-                                                 masquerade=masquerade), ipv6=v6)
-        if n.name != "bridge" and self.dns_ports is not None and n.gateway:  # no embedded DNS on the default
-            out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
-                                         tcp_port=self.dns_ports[1]), ipv6=False)
-        return out
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -456,6 +426,38 @@ def _parse(kind: Callable[..., _T], value: str, what: str, **kw: bool) -> _T:
         return kind(value, **kw)
     except ValueError:
         raise InvalidArgument(f"{what}: {value}") from None
+
+
+def ensure_bridge(netlink: Netlink, n: NetworkRecord) -> None:
+    """The network's bridge with its gateway addresses, route_localnet (127.0.0.1 published ports)
+    and, with IPv6, forwarding on."""
+    assert n.bridge and (n.gateway or n.gateway6)
+    address = ipaddress.IPv4Interface(f"{n.gateway}/{n.subnet.split('/')[1]}") if n.gateway and n.subnet else None
+    address6 = ipaddress.IPv6Interface(f"{n.gateway6}/{n.subnet6.split('/')[1]}") \
+        if n.gateway6 and n.subnet6 else None
+    mac = mac_from_ip(address.ip) if address is not None else mac_from_id(n.id)
+    netlink.ensure_bridge(n.bridge, address, mac=mac, mtu=network_mtu(n), address6=address6)
+    netlink.sysctl(f"net.ipv4.conf.{n.bridge}.route_localnet", "1")
+    if address6 is not None:  # as dockerd: routing between the bridge and the rest needs it on
+        netlink.sysctl("net.ipv6.conf.all.forwarding", "1")
+
+
+def network_rules(n: NetworkRecord, *, icc: bool, dns_ports: tuple[int, int] | None) -> FamilyRules:
+    """The rules of a bridge network in both families: `icc` is the daemon's (--icc, for the
+    default bridge), `dns_ports` the embedded DNS server's (user-defined networks)."""
+    if n.driver != "bridge" or not n.bridge or not (n.subnet or n.subnet6):
+        return FamilyRules()
+    icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (icc or n.name != "bridge")
+    masquerade = n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
+    out = FamilyRules()
+    for subnet, v6 in ((n.subnet, False), (n.subnet6, True)):
+        if subnet:
+            out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
+                                             masquerade=masquerade), ipv6=v6)
+    if n.name != "bridge" and dns_ports is not None and n.gateway:  # no embedded DNS on the default
+        out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=dns_ports[0],
+                                     tcp_port=dns_ports[1]), ipv6=False)
+    return out
 
 
 MTU_OPTION = "com.docker.network.driver.mtu"
