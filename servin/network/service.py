@@ -50,7 +50,6 @@ from servin.network.publishing import Publisher, publishers
 from servin.network.store import EndpointRecord, NetworkRecord, NetworkStore
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attachment:
     network: NetworkRecord
