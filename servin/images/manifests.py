@@ -82,6 +82,10 @@ class ImageManifests:
     manifests: tuple[ManifestSummary, ...]
     repositories: tuple[str, ...] = ()  # where it was pulled from
 
+    def own(self) -> ManifestSummary:
+        """The manifest of the image's config (the platform it was pulled or made for)."""
+        return next(m for m in self.manifests if m.own)
+
 
 def digest_of(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -93,8 +97,12 @@ def go_descriptor(desc: Mapping[str, Any]) -> dict[str, Any]:
                            "size": desc.get("size") or 0}
     for key in _DESCRIPTOR_FIELDS[3:]:
         value = desc.get(key)
-        if value:
-            out[key] = go_platform(value) if key == "platform" and isinstance(value, dict) else value
+        if value and key == "platform" and isinstance(value, dict):
+            out[key] = go_platform(value)
+        elif value and key == "annotations" and isinstance(value, dict):
+            out[key] = dict(sorted(value.items()))  # a Go map: marshalled in key order
+        elif value:
+            out[key] = value
     return out
 
 

@@ -94,6 +94,10 @@ async def test_an_image_pulled_through_an_index(env):
     assert third == {"ID": attestation["digest"], "Descriptor": attestation, "Available": False,
                      "Size": {"Content": 0, "Total": 0}, "Kind": "attestation",
                      "AttestationData": {"For": mine["digest"]}}
+    # with `platform` (1.49), inspect's target is the chosen platform's manifest, as dockerd's
+    platform = json.dumps({"os": "linux", "architecture": host_architecture()})
+    assert (await get(env, "/v1.49/images/busybox/json", platform=platform))["Descriptor"] == mine
+    assert (await get(env, "/v1.49/images/busybox/json"))["Descriptor"] == summary["Descriptor"]
     # where it came from: Identity (inspect from 1.53; the list's with identity=1, from 1.54)
     pulled = {"Pull": [{"Repository": "docker.io/library/busybox"}]}
     assert "Identity" not in await get(env, "/v1.52/images/busybox/json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -224,6 +225,8 @@ async def inspect(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("conflicting options: manifests and platform options cannot both be set")
     img = await _image(request, request.match_info["name"])
     oci = await asyncio.to_thread(services(request).images.manifests.of, img)
+    if request.query.get("platform"):  # dockerd's target is then the chosen platform's manifest
+        oci = dataclasses.replace(oci, descriptor=oci.own().descriptor)
     return json_response(wire.image_inspect(img, oci=oci, listed=listed, users=_users(request).get(img.id, ())))
 
 
