@@ -238,7 +238,7 @@ class ManifestStore:
                 return
             top, manifest = digest_of(source.top), digest_of(source.manifest)
             for digest, raw in {top: source.top, manifest: source.manifest}.items():
-                if not (self._blobs / digest[7:]).exists():
+                if self._blob(digest) is None:  # absent, or corrupt on disk
                     atomic_write(self._blobs / digest[7:], raw)
             target = {"mediaType": source.top_media_type, "digest": top, "size": len(source.top)}
             record = {"target": target, "manifest": manifest,

@@ -188,3 +188,12 @@ def test_make_config_helper_stays_loadable(tmp_path: Path):  # the helpers this 
     [line] = fresh.load_archive(path)
     assert line == f"Loaded image ID: {_sha(config)}"
     assert fresh.manifests.of(fresh.get(_sha(config))).manifests[0].available
+
+
+def test_recording_over_a_corrupt_blob_writes_it_again(store, busybox):
+    img = store.get(busybox)
+    own = mf.made_manifest(store.config_raw(busybox), img.diff_ids, store.layers.tar_size)
+    index = _index(own)
+    (store.root / "manifests" / _sha(index)[7:]).write_bytes(b"garbage")
+    store.manifests.record(busybox, ManifestSource(top=index, top_media_type=mf.OCI_INDEX, manifest=own))
+    assert reopen(store).manifests.of(img).descriptor["digest"] == _sha(index)
