@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servin.errors import NotFound, ServinError
 from servin.images.durable import atomic_write, is_hex64, json_bytes, remove_temp_files
 from servin.images.model import Image
 
@@ -246,11 +247,15 @@ class ManifestStore:
             atomic_write(path, json_bytes(record))
 
     def of(self, image: Image) -> ImageManifests:
-        """The image's target and manifests: as stored, or (the first time) made and stored."""
+        """The image's target and manifests: as stored, or (the first time) made and stored; NotFound when
+        the image went away meanwhile."""
         with self._lock:
             cached = self._cache.get(image.id) or self._load(image.id)
             if cached is None:
-                manifest = made_manifest(self._config_raw(image.id), image.diff_ids, self._tar_size)
+                try:
+                    manifest = made_manifest(self._config_raw(image.id), image.diff_ids, self._tar_size)
+                except (OSError, ServinError) as exc:  # removed meanwhile (an rmi while listing)
+                    raise NotFound(f"No such image: {image.id}") from exc
                 digest = digest_of(manifest)
                 atomic_write(self._blobs / digest[7:], manifest)
                 target = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from servin.errors import NotFound
 from servin.images import manifests as mf
 from servin.images.manifests import ManifestSource
 from servin.images.model import host_architecture
@@ -197,3 +198,13 @@ def test_recording_over_a_corrupt_blob_writes_it_again(store, busybox):
     (store.root / "manifests" / _sha(index)[7:]).write_bytes(b"garbage")
     store.manifests.record(busybox, ManifestSource(top=index, top_media_type=mf.OCI_INDEX, manifest=own))
     assert reopen(store).manifests.of(img).descriptor["digest"] == _sha(index)
+
+
+def test_an_image_removed_meanwhile_is_not_found(store, busybox, tmp_path):
+    tar = tmp_path / "layer.tar"
+    tar.write_bytes(LAYER)
+    img = store.import_tarball(tar, repo=None, tag=None, changes=[], message="")
+    store.delete(img.id, force=True, users=lambda _i: [])
+    with pytest.raises(NotFound):
+        store.manifests.of(img)  # listed just before its rmi: no manifest is made for what is gone
+    assert not (store.root / "targets" / img.id[7:]).exists()

@@ -26,6 +26,7 @@ from servin.api.wire.platforms import HOST_PLATFORM
 from servin.api.wire import progress as wire_progress
 from servin.api.wire.filters import parse_filters
 from servin.core.query import parse_until
+from servin.images.manifests import ImageManifests
 from servin.images.model import Image
 from servin.images.progress import ProgressEvent
 from servin.images.query import prune_policy
@@ -122,7 +123,14 @@ async def list_(request: web.Request) -> web.Response:
     imgs = await s.images.select(filters, all_=flag(request, "all"))
     users = _users(request)
     shared = await asyncio.to_thread(s.images.shared_sizes) if flag(request, "shared-size") else {}
-    oci = await asyncio.to_thread(lambda: {img.id: s.images.manifests.of(img) for img in imgs})
+
+    def manifests_of(img: Image) -> ImageManifests | None:
+        with contextlib.suppress(errors.NotFound):  # removed since it was selected
+            return s.images.manifests.of(img)
+        return None
+
+    oci = await asyncio.to_thread(lambda: {img.id: manifests_of(img) for img in imgs})
+    imgs = [img for img in imgs if oci[img.id] is not None]
     return json_response(wire.image_list(imgs, lambda image_id: len(users.get(image_id, ())),
                                          lambda image_id: shared.get(image_id, -1), manifests=lambda img: oci[img.id],
                                          users=lambda image_id: users.get(image_id, ()), listed=listed,
@@ -227,7 +235,8 @@ async def inspect(request: web.Request) -> web.Response:
     oci = await asyncio.to_thread(services(request).images.manifests.of, img)
     if request.query.get("platform"):  # dockerd's target is then the chosen platform's manifest
         oci = dataclasses.replace(oci, descriptor=oci.own().descriptor)
-    return json_response(wire.image_inspect(img, oci=oci, listed=listed, users=_users(request).get(img.id, ())))
+    users = _users(request).get(img.id, ()) if listed else ()
+    return json_response(wire.image_inspect(img, oci=oci, listed=listed, users=users))
 
 
 async def tag(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
 @versions.answer("ImageSummary")
 def image_list(images: Iterable[Image], containers: Callable[[str], int],
                shared_size: Callable[[str], int] = lambda _id: -1, *,
-               manifests: Callable[[Image], ImageManifests] | None = None,
+               manifests: Callable[[Image], ImageManifests | None] | None = None,
                users: Callable[[str], Sequence[str]] = lambda _id: (), listed: bool = False,
                identity: bool = False) -> list[dict[str, Any]]:
     """``GET /images/json``: each image with the number of containers using it and, when asked, the bytes
