@@ -229,8 +229,9 @@ class ManifestStore:
             if entry.name not in named:
                 entry.unlink(missing_ok=True)
 
-    def record(self, image_id: str, source: ManifestSource | None) -> None:
-        """Keep `source` as the image's target (None: forget any it had, for an image made anew)."""
+    def record(self, image_id: str, source: ManifestSource | None, *, anew: bool = False) -> None:
+        """Keep `source` as the image's target, with the repositories of its earlier pulls unless it is
+        stored `anew`; None: forget any it had (an image made anew, or one deleted before)."""
         path = self._targets / image_id[7:]
         with self._lock:
             self._cache.pop(image_id, None)
@@ -242,8 +243,11 @@ class ManifestStore:
                 if self._blob(digest) is None:  # absent, or corrupt on disk
                     atomic_write(self._blobs / digest[7:], raw)
             target = {"mediaType": source.top_media_type, "digest": top, "size": len(source.top)}
-            record = {"target": target, "manifest": manifest,
-                      "repositories": [source.repository] if source.repository else []}
+            before = {} if anew else self._read_record(image_id[7:]) or {}
+            repositories = [r for r in before.get("repositories") or () if isinstance(r, str)]  # pulled before
+            if source.repository and source.repository not in repositories:
+                repositories.append(source.repository)
+            record = {"target": target, "manifest": manifest, "repositories": repositories}
             atomic_write(path, json_bytes(record))
 
     def of(self, image: Image) -> ImageManifests:

@@ -233,7 +233,7 @@ class ImageService:
                   ) -> str:  # `source`: a registry's or OCI layout's manifests (manifests.py)
         image_id, new = self._content.register(raw, cfg, parent=parent, has_layer=self.layers.has)
         if new or source is not None:
-            self.manifests.record(image_id, source)
+            self.manifests.record(image_id, source, anew=new)
         return image_id
 
     def load_archive(self, path: Path, progress: ProgressSink | None = None) -> builtins.list[str]:

@@ -208,3 +208,26 @@ def test_an_image_removed_meanwhile_is_not_found(store, busybox, tmp_path):
     with pytest.raises(NotFound):
         store.manifests.of(img)  # listed just before its rmi: no manifest is made for what is gone
     assert not (store.root / "targets" / img.id[7:]).exists()
+
+
+def test_the_repositories_of_every_pull_are_kept(store, busybox):
+    img = store.get(busybox)
+    own = mf.made_manifest(store.config_raw(busybox), img.diff_ids, store.layers.tar_size)
+    for repository in ("docker.io/library/busybox", "registry.example/mirror/busybox", "docker.io/library/busybox"):
+        store.manifests.record(busybox, ManifestSource(top=own, top_media_type=mf.OCI_MANIFEST, manifest=own,
+                                                       repository=repository))
+    assert reopen(store).manifests.of(img).repositories == ("docker.io/library/busybox",
+                                                            "registry.example/mirror/busybox")
+
+
+def test_an_image_pulled_again_after_its_removal_forgets_where_it_came_from(store, busybox):
+    img = store.get(busybox)
+    own = mf.made_manifest(store.config_raw(busybox), img.diff_ids, store.layers.tar_size)
+    store.manifests.record(busybox, ManifestSource(top=own, top_media_type=mf.OCI_MANIFEST, manifest=own,
+                                                   repository="docker.io/library/busybox"))
+    config = store.config_raw(busybox)
+    with store.pinned(img.diff_ids):
+        store.delete(busybox, force=True, users=lambda _i: [])
+        store.add_image(config, None, source=ManifestSource(top=own, top_media_type=mf.OCI_MANIFEST, manifest=own,
+                                                            repository="registry.example/other"))
+    assert store.manifests.of(store.get(busybox)).repositories == ("registry.example/other",)
