@@ -229,10 +229,9 @@ class ImageService:
 
     # ------------------------------------------------------------------ making images
 
-    def _register(self, raw: bytes, cfg: dict[str, Any], source: ManifestSource | None = None, parent: str = ""
-                  ) -> str:  # `source`: a registry's or OCI layout's manifests (manifests.py)
+    def _register(self, raw: bytes, cfg: dict[str, Any], source: ManifestSource | None = None, parent: str = "") -> str:
         image_id, new = self._content.register(raw, cfg, parent=parent, has_layer=self.layers.has)
-        if new or source is not None:
+        if new or source is not None:  # a registry's or OCI layout's manifests (manifests.py), or none
             self.manifests.record(image_id, source, anew=new)
         return image_id
 
