@@ -28,6 +28,7 @@ from servin.core.buildcache import PruneOptions, PruneReport
 from servin.core.system import DiskUsage, PingFacts, SystemInfo
 from servin.core.views import ContainerDetail, ContainerListing, ResourceStats
 from servin.core.volumes import Volume, VolumePruneReport, VolumeSpec
+from servin.images.manifests import ManifestStore
 from servin.images.model import DeleteItem, HistoryItem, Image
 from servin.images.progress import ProgressSink
 from servin.images.query import PrunePolicy
@@ -163,6 +164,8 @@ class ContainerViewsBackend(Protocol):
 
 class ImagesBackend(Protocol):
     """/images: images/service.ImageService. Filters, prune policy and the image events are behind it."""
+
+    manifests: ManifestStore  # each image's OCI target and manifests (Descriptor, Manifests)
 
     def get(self, ref_or_id: str) -> Image: ...
 

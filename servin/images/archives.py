@@ -11,7 +11,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from servin.errors import InvalidArgument
 from servin.images import reference as refs
@@ -19,17 +19,19 @@ from servin.images.content import config_diff_ids, parse_config
 from servin.images.durable import is_hex64
 from servin.images.layer_store import LayerStore
 from servin.images.layers import HashingReader
+from servin.images.manifests import INDEX_TYPES, ManifestSource
 from servin.images.model import host_architecture
 from servin.images.progress import LayerProgress, ProgressSink
 from servin.images.reference import Reference, truncate_id
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 _PROGRESS_EVERY = 512 * 1024  # as dockerd's progress reader
 
-Register = Callable[[bytes, dict[str, Any]], str]  # (config bytes, parsed) -> image id
+Register = Callable[[bytes, dict[str, Any], "ManifestSource | None"], str]  # (config bytes, parsed, manifests) -> id
 SetTag = Callable[[Reference, str], "str | None"]  # -> the id the tag pointed at before
 
 
@@ -135,6 +137,7 @@ class _Planned:
     config: dict[str, Any]
     layers: list[tuple[str, str | None]]  # (archive path, expected blob digest or None)
     tags: list[Reference]
+    source: ManifestSource | None = None  # an OCI layout's index entry and manifest
 
 
 def load_archive(path: Path, layers: LayerStore, register: Register, set_tag: SetTag,
@@ -146,6 +149,8 @@ def load_archive(path: Path, layers: LayerStore, register: Register, set_tag: Se
     try:
         if archive.has("manifest.json"):
             plans = _plan_docker(archive)
+            if archive.has("index.json"):  # dockerd >= 25 writes both: its manifests come with the images
+                _with_oci_sources(archive, plans)
         elif archive.has("index.json"):
             plans = _plan_oci(archive)
         else:
@@ -169,7 +174,7 @@ def load_archive(path: Path, layers: LayerStore, register: Register, set_tag: Se
                         raise InvalidArgument(
                             f"invalid image archive: layer blob {blob_digest} does not match its digest"
                         )
-            image_id = register(plan.config_raw, plan.config)
+            image_id = register(plan.config_raw, plan.config, plan.source)
             for ref in plan.tags:
                 old = set_tag(ref, image_id)
                 if old is not None:
@@ -218,6 +223,16 @@ def _plan_docker(archive: _Archive) -> list[_Planned]:
     return plans
 
 
+def _with_oci_sources(archive: _Archive, plans: list[_Planned]) -> None:
+    """Give the plans of a docker-archive the manifests its index.json lists for the same configs."""
+    try:
+        by_config = {p.config_raw: p.source for p in _plan_oci(archive)}
+    except (InvalidArgument, ValueError, AttributeError, TypeError):
+        return  # an index Servin cannot read: the images get made manifests, as from any docker-archive
+    for plan in plans:
+        plan.source = by_config.get(plan.config_raw)
+
+
 def _plan_oci(archive: _Archive) -> list[_Planned]:
     try:
         index = json.loads(archive.read("index.json"))
@@ -234,7 +249,8 @@ def _plan_oci(archive: _Archive) -> list[_Planned]:
             ref = refs.parse_normalized(candidate).tag_name_only()
             if ref.digest is None:
                 tags.append(ref)
-        manifest = _oci_manifest(archive, desc, depth=0)
+        manifest_raw = _oci_manifest(archive, desc, depth=0)
+        manifest = json.loads(manifest_raw)
         config_desc = manifest.get("config") or {}
         raw = archive.read_blob(str(config_desc.get("digest", "")))
         cfg = parse_config(raw)
@@ -246,18 +262,28 @@ def _plan_oci(archive: _Archive) -> list[_Planned]:
         if existing is not None:
             existing.tags.extend(t for t in tags if t not in existing.tags)
         else:
-            plans.append(_Planned(config_raw=raw, config=cfg, layers=layers, tags=tags))
+            top = archive.read_blob(str(desc.get("digest", "")))
+            source = ManifestSource(top=top, top_media_type=str(desc.get("mediaType") or _media_type(top)),
+                                    manifest=manifest_raw)
+            plans.append(_Planned(config_raw=raw, config=cfg, layers=layers, tags=tags, source=source))
     if not plans:
         raise InvalidArgument("invalid OCI layout: index.json lists no manifests")
     return plans
 
 
-def _oci_manifest(archive: _Archive, desc: dict[str, Any], depth: int) -> dict[str, Any]:
+def _media_type(raw: bytes) -> str:
+    data = json.loads(raw)
+    return str(data.get("mediaType") or (MEDIA_OCI_INDEX if "manifests" in data else MEDIA_OCI_MANIFEST))
+
+
+def _oci_manifest(archive: _Archive, desc: dict[str, Any], depth: int) -> bytes:
+    """The bytes of the image manifest `desc` names (the host's platform's, under an index)."""
     if depth > 4:
         raise InvalidArgument("invalid OCI layout: index nesting too deep")
-    data = json.loads(archive.read_blob(str(desc.get("digest", ""))))
+    raw = archive.read_blob(str(desc.get("digest", "")))
+    data = json.loads(raw)
     media = desc.get("mediaType") or data.get("mediaType")
-    if media in (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST) or "manifests" in data:
+    if media in INDEX_TYPES or "manifests" in data:
         entries = data.get("manifests") or []
         if not entries:
             raise InvalidArgument("invalid OCI layout: empty image index")
@@ -274,4 +300,4 @@ def _oci_manifest(archive: _Archive, desc: dict[str, Any], depth: int) -> dict[s
                 entries[0],
             )
         return _oci_manifest(archive, chosen, depth + 1)
-    return cast(dict[str, Any], data)
+    return raw

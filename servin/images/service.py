@@ -34,6 +34,7 @@ from servin.images.deletion import ImageDeleter, UsersFn
 from servin.images.durable import json_bytes
 from servin.images.events import ImageEvent, ImageEventPublisher, discard, named
 from servin.images.layer_store import LayerStore
+from servin.images.manifests import ManifestSource, ManifestStore
 from servin.images.model import BlobRef, DeleteItem, HistoryItem, Image
 from servin.images.progress import ProgressSink
 from servin.images.reference import Reference
@@ -60,8 +61,10 @@ class ImageService:
         self._content = ContentStore(self.root / "images", self._state)
         self._refs = ReferenceStore(self.root / "repositories.json", self._state)
         self._deleter = ImageDeleter(self._content, self._refs, self.layers, self._state, self._resolve)
+        self.manifests = ManifestStore(self.root, config_raw=self._content.raw, tar_size=self.layers.tar_size)
         self.layers.open()
         self._content.open(self.layers.has)
+        self.manifests.open(self._content.__contains__)
         self.layers.collect(self._content.used_layers())
         self._refs.open(lambda image_id: image_id in self._content)
 
@@ -226,8 +229,11 @@ class ImageService:
 
     # ------------------------------------------------------------------ making images
 
-    def _register(self, raw: bytes, cfg: dict[str, Any], parent: str = "") -> str:
-        return self._content.register(raw, cfg, parent=parent, has_layer=self.layers.has)[0]
+    def _register(self, raw: bytes, cfg: dict[str, Any], source: ManifestSource | None = None, parent: str = "") -> str:
+        image_id, new = self._content.register(raw, cfg, parent=parent, has_layer=self.layers.has)
+        if new or source is not None:  # a registry's or OCI layout's manifests (manifests.py), or none
+            self.manifests.record(image_id, source, anew=new)
+        return image_id
 
     def load_archive(self, path: Path, progress: ProgressSink | None = None) -> builtins.list[str]:
         """``docker load`` (archives.py); ``progress`` follows each new layer."""
@@ -311,11 +317,11 @@ class ImageService:
         """Store a layer blob unless present; its diff_id (LayerStore.ingest)."""
         return self.layers.ingest(stream, expected_diff_id)
 
-    def add_image(self, config_raw: bytes, ref: Reference | None, repo_digest: str | None = None
-                  ) -> tuple[Image, str | None]:
+    def add_image(self, config_raw: bytes, ref: Reference | None, repo_digest: str | None = None,
+                  source: ManifestSource | None = None) -> tuple[Image, str | None]:
         """Register an image whose layers are stored (Conflict if one is missing), point the tag
-        ``ref`` at it and record ``repo_digest`` (``domain/path@sha256:...``). Returns the image
-        and the id ``ref`` pointed to before when that was another image."""
+        ``ref`` at it and record ``repo_digest`` (``domain/path@sha256:...``) and the registry's manifests
+        (``source``). Returns the image and the id ``ref`` pointed to before when that was another image."""
         cfg = parse_config(config_raw)
         if ref is not None:
             if ref.digest is not None:
@@ -327,7 +333,7 @@ class ImageService:
             if digest_ref.digest is None or digest_ref.tag is not None:
                 raise InvalidArgument(f"invalid repository digest {repo_digest!r}")
         with self._write:
-            image_id = self._register(config_raw, cfg)
+            image_id = self._register(config_raw, cfg, source=source)
             old = None
             if digest_ref is not None:
                 self._set_tag(digest_ref, image_id, touch=False)

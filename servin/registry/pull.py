@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from servin import errors
+from servin.images.manifests import ManifestSource
 from servin.images.reference import Reference, truncate_id
 from servin.registry import manifest as mf
 from servin.registry import progress
@@ -35,6 +36,13 @@ class Resolved:
     size: int
     manifest: dict[str, Any]  # the image manifest (after platform selection)
     top: dict[str, Any]  # the manifest or index the reference names
+    top_raw: bytes = b""  # its bytes
+    manifest_raw: bytes = b""  # the image manifest's bytes
+
+    def source(self, repository: str) -> ManifestSource:
+        """What the image store keeps of the registry's manifests (images/manifests.py)."""
+        return ManifestSource(top=self.top_raw, top_media_type=self.media_type,
+                              manifest=self.manifest_raw or self.top_raw, repository=repository)
 
 
 def verify_digest(raw: bytes, digest: str) -> bool:
@@ -60,18 +68,19 @@ async def resolve(repo: Repository, ref: Reference, platform: mf.Platform | None
             "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 support "
             "is disabled by default and will be removed in an upcoming release. Suggest the author of "
             f"{ref.familiar()} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2.")
-    image = top
+    image, image_raw = top, raw
     if mt in (mf.DOCKER_LIST, mf.OCI_INDEX):
         entry = mf.select(mf.index_entries(top), platform)
         child_raw, child_type, _ = await repo.get_manifest(entry.digest, mf.ACCEPT)
         if not verify_digest(child_raw, entry.digest):
             raise errors.SystemError_(f"manifest verification failed for digest {entry.digest}")
-        image = mf.loads(child_raw)
+        image, image_raw = mf.loads(child_raw), child_raw
         if mf.media_type_of(image, entry.media_type or child_type) not in (mf.DOCKER_MANIFEST, mf.OCI_MANIFEST):
             raise errors.InvalidArgument(f"unsupported media type {mf.media_type_of(image, child_type)}")
     elif mt not in (mf.DOCKER_MANIFEST, mf.OCI_MANIFEST):
         raise errors.InvalidArgument(f"unsupported media type {mt}")
-    return Resolved(digest=digest, media_type=mt, size=len(raw), manifest=image, top=top)
+    return Resolved(digest=digest, media_type=mt, size=len(raw), manifest=image, top=top, top_raw=raw,
+                    manifest_raw=image_raw)
 
 
 class _Sink:
@@ -284,7 +293,8 @@ async def pull_image(store: Any, repo: Repository, ref: Reference, resolved: Res
         name = ref.name_only()
         before = await asyncio.to_thread(_target, store, ref)
         tagged = ref if ref.digest is None else None
-        await asyncio.to_thread(store.add_image, config_raw, tagged, f"{name}@{resolved.digest}")
+        source = resolved.source(ref.name) if resolved.top_raw else None
+        await asyncio.to_thread(store.add_image, config_raw, tagged, f"{name}@{resolved.digest}", source)
         for desc, diff_id in zip(layers, diff_ids, strict=True):
             await asyncio.to_thread(store.record_blob, diff_id, ref.name, desc.digest,
                                     desc.media_type or mf.OCI_LAYER_GZIP, desc.size)

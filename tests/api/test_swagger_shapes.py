@@ -69,6 +69,8 @@ ROUTES = [  # (name for the allow-list, swagger path, the path requested)
     ("ContainerInspect", "/containers/{id}/json", "/containers/shaped/json"),
     ("ImageSummary", "/images/json", "/images/json"),
     ("ImageInspect", "/images/{name}/json", "/images/busybox/json"),
+    ("ImageSummary", "/images/json", "/images/json?manifests=1&identity=1"),
+    ("ImageInspect", "/images/{name}/json", "/images/busybox/json?manifests=1"),
     ("Info", "/info", "/info"),
     ("Version", "/version", "/version"),
     ("SystemDf", "/system/df", "/system/df"),

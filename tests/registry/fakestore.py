@@ -68,6 +68,7 @@ class FakeStore:
         self.refs: dict[str, str] = {}  # str(Reference) → image id
         self.blobs: dict[str, list[BlobRef]] = {}
         self.ingested: list[str] = []
+        self.sources: dict[str, Any] = {}  # image id → the manifests a pull gave it
         self.lock = threading.Lock()
 
     # building images for tests
@@ -102,8 +103,10 @@ class FakeStore:
             self.ingested.append(got)
         return got
 
-    def add_image(self, config_raw: bytes, ref: Reference | None, repo_digest: str | None = None) -> tuple[Any, Any]:
+    def add_image(self, config_raw: bytes, ref: Reference | None, repo_digest: str | None = None,
+                  source: Any = None) -> tuple[Any, Any]:
         image_id = sha(config_raw)
+        self.sources[image_id] = source  # the registry's manifests (images/manifests.ManifestSource)
         for d in json.loads(config_raw)["rootfs"]["diff_ids"]:
             assert d in self.layers, d
         self.configs[image_id] = config_raw

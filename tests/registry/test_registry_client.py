@@ -106,6 +106,9 @@ async def test_push_then_pull_round_trip_with_dockerd_progress(registry: Registr
     assert dst.get(name).id == image_id
     assert dst.layers == src.layers
     assert list(tmp_path.iterdir()) == []  # no temp file left
+    source = dst.sources[image_id]  # a single manifest: it is the image's target and its own manifest
+    assert sha(source.top) == digest and source.manifest == source.top
+    assert source.top_media_type == json.loads(source.top)["mediaType"]
 
     again = await pull(make_service(dst, tmp_path), name)
     assert again.lines == [{"status": "Pulling from round/trip", "id": "v1"}, {"status": f"Digest: {digest}"},
@@ -156,6 +159,10 @@ async def test_multi_platform_index_pushed_by_hand(registry: Registry, tmp_path:
         rec = await pull(make_service(dst, tmp_path), name, platform)
         assert dst.get(name).id == configs[arch]
         assert {"status": f"Digest: {index_digest}"} in rec.lines
+        source = dst.sources[configs[arch]]  # the index and the chosen manifest, kept byte for byte
+        assert sha(source.top) == index_digest and source.top_media_type == mf.OCI_INDEX
+        assert sha(source.manifest) == next(e["digest"] for e in entries if e["platform"]["architecture"] == arch)
+        assert source.repository == f"{registry.host}/{repo}"
     with pytest.raises(errors.NotFound) as exc:
         await pull(make_service(FakeStore(), tmp_path), name, "linux/s390x")
     assert exc.value.message == "no matching manifest for linux/s390x in the manifest list entries"

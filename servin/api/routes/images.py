@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -25,6 +26,7 @@ from servin.api.wire.platforms import HOST_PLATFORM
 from servin.api.wire import progress as wire_progress
 from servin.api.wire.filters import parse_filters
 from servin.core.query import parse_until
+from servin.images.manifests import ImageManifests
 from servin.images.model import Image
 from servin.images.progress import ProgressEvent
 from servin.images.query import prune_policy
@@ -114,13 +116,33 @@ async def list_(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters"), LIST_FILTERS)
     if filters.get("until"):  # a timestamp or a Go duration back from now, as unix seconds
         filters = {**filters, "until": [str(parse_until(filters["until"][-1]) / 1e9)]}
-    imgs = await services(request).images.select(filters, all_=flag(request, "all"))
-    users: dict[str, int] = {}
+    listed, identity = flag(request, "manifests"), flag(request, "identity")  # from 1.47 and 1.54 on
+    if identity and not listed:
+        raise errors.InvalidArgument("conflicting options: identity requires manifests=1")
+    s = services(request)
+    imgs = await s.images.select(filters, all_=flag(request, "all"))
+    users = _users(request)
+    shared = await asyncio.to_thread(s.images.shared_sizes) if flag(request, "shared-size") else {}
+
+    def manifests_of(img: Image) -> ImageManifests | None:
+        with contextlib.suppress(errors.NotFound):  # removed since it was selected
+            return s.images.manifests.of(img)
+        return None
+
+    oci = await asyncio.to_thread(lambda: {img.id: manifests_of(img) for img in imgs})
+    imgs = [img for img in imgs if oci[img.id] is not None]
+    return json_response(wire.image_list(imgs, lambda image_id: len(users.get(image_id, ())),
+                                         lambda image_id: shared.get(image_id, -1), manifests=lambda img: oci[img.id],
+                                         users=lambda image_id: users.get(image_id, ()), listed=listed,
+                                         identity=identity))
+
+
+def _users(request: web.Request) -> dict[str, list[str]]:
+    """The containers made from each image, by image ID."""
+    users: dict[str, list[str]] = {}
     for item in services(request).container_views.list({}, all_=True, limit=0):
-        users[item.container.image_id] = users.get(item.container.image_id, 0) + 1
-    shared = await asyncio.to_thread(services(request).images.shared_sizes) if flag(request, "shared-size") else {}
-    return json_response(wire.image_list(imgs, lambda image_id: users.get(image_id, 0),
-                                         lambda image_id: shared.get(image_id, -1)))
+        users.setdefault(item.container.image_id, []).append(item.container.id)
+    return users
 
 
 async def _image(request: web.Request, name: str) -> Image:
@@ -206,8 +228,15 @@ async def prune(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
+    listed = flag(request, "manifests")  # from 1.48 on, `platform` from 1.49
+    if listed and request.query.get("platform"):
+        raise errors.InvalidArgument("conflicting options: manifests and platform options cannot both be set")
     img = await _image(request, request.match_info["name"])
-    return json_response(wire.image_inspect(img))
+    oci = await asyncio.to_thread(services(request).images.manifests.of, img)
+    if request.query.get("platform"):  # dockerd's target is then the chosen platform's manifest
+        oci = dataclasses.replace(oci, descriptor=oci.own().descriptor)
+    users = _users(request).get(img.id, ()) if listed else ()
+    return json_response(wire.image_inspect(img, oci=oci, listed=listed, users=users))
 
 
 async def tag(request: web.Request) -> web.Response:

@@ -1,6 +1,8 @@
-"""Docker Engine API v1.41 JSON for images: summaries, inspect, delete results.
+"""Docker Engine API JSON for images: summaries, inspect, delete results, in the newest shape (the
+version rules of version_table.py take away what an older version did not have).
 
-Pure functions from the image domain objects; empty lists/maps render as ``[]`` / ``{}``, never null.
+Pure functions from the image domain objects; empty lists/maps render as ``[]`` / ``{}``, never null
+(but for what dockerd itself sends as null: a manifest's `ImageData.Containers` when none use it).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from servin.api.wire import versions
+from servin.images.manifests import ImageManifests, ManifestSummary
 from servin.images.model import DeleteItem, HistoryItem, Image, go_container_config
 from servin.registry.search import SearchResult
 
@@ -22,16 +25,29 @@ def render_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
 
 @versions.answer("ImageSummary")
 def image_list(images: Iterable[Image], containers: Callable[[str], int],
-               shared_size: Callable[[str], int] = lambda _id: -1) -> list[dict[str, Any]]:
+               shared_size: Callable[[str], int] = lambda _id: -1, *,
+               manifests: Callable[[Image], ImageManifests | None] | None = None,
+               users: Callable[[str], Sequence[str]] = lambda _id: (), listed: bool = False,
+               identity: bool = False) -> list[dict[str, Any]]:
     """``GET /images/json``: each image with the number of containers using it and, when asked, the bytes
-    it shares with other images (-1: not counted), by its ID."""
-    return [{**image_summary(img, containers=containers(img.id)), "SharedSize": shared_size(img.id)}
-            for img in images]
+    it shares with other images (-1: not counted), by its ID; with `manifests`, its Descriptor and, when
+    `listed` (``manifests=1``), its Manifests, whose own entry names the containers `users(id)` (and the
+    image's Identity when `identity`)."""
+    out = []
+    for img in images:
+        oci = manifests(img) if manifests is not None else None
+        entries = (manifest_list(oci, users(img.id), with_identity=identity)
+                   if oci is not None and listed else None)
+        out.append({**image_summary(img, containers=containers(img.id), oci=oci, entries=entries),
+                    "SharedSize": shared_size(img.id)})
+    return out
 
 
-def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:
+def image_summary(img: Image, *, containers: int = -1, oci: ImageManifests | None = None,
+                  entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One image of ``GET /images/json`` or ``/system/df``, the newest shape (an untagged image has empty
-    lists; the version rules are those of the list it is in)."""
+    lists; the version rules are those of the list it is in); `oci` gives its Descriptor, `entries` its
+    Manifests."""
     repo_tags = list(img.repo_tags)
     repo_digests = list(img.repo_digests)
     return {
@@ -40,6 +56,8 @@ def image_summary(img: Image, *, containers: int = -1) -> dict[str, Any]:
         "Id": img.id,
         "Labels": img.labels,
         "ParentId": img.parent,
+        **({"Descriptor": dict(oci.descriptor)} if oci is not None else {}),
+        **({"Manifests": entries} if entries else {}),
         "RepoDigests": repo_digests,
         "RepoTags": repo_tags,
         "SharedSize": -1,
@@ -63,9 +81,39 @@ def graph_driver(layer_dirs: Sequence[Path]) -> dict[str, Any]:
     return {"Name": "overlay2", "Data": data}
 
 
+def identity(oci: ImageManifests) -> dict[str, Any] | None:
+    """moby's image.Identity: where the image was pulled from (None when nothing is known)."""
+    return {"Pull": [{"Repository": r} for r in oci.repositories]} if oci.repositories else None
+
+
+def manifest_summary(m: ManifestSummary, containers: Sequence[str] = (), image_identity: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """One entry of an image's `Manifests` (moby's image.ManifestSummary, Go's field order)."""
+    unpacked = m.unpacked_size if m.kind == "image" else 0
+    out: dict[str, Any] = {"ID": m.descriptor.get("digest", ""), "Descriptor": dict(m.descriptor),
+                           "Available": m.available, "Size": {"Content": m.content_size,
+                                                              "Total": m.content_size + unpacked},
+                           "Kind": m.kind}
+    if m.kind == "image":
+        out["ImageData"] = {"Platform": dict(m.platform or {"architecture": "", "os": ""}),
+                            **({"Identity": image_identity} if image_identity else {}),
+                            "Size": {"Unpacked": unpacked}, "Containers": list(containers) or None}
+    elif m.kind == "attestation":
+        out["AttestationData"] = {"For": m.attestation_for}
+    return out
+
+
+def manifest_list(oci: ImageManifests, users: Sequence[str], *, with_identity: bool = False) -> list[dict[str, Any]]:
+    """An image's `Manifests`: the containers `users` on its own manifest (the one they run)."""
+    found = identity(oci) if with_identity else None
+    return [manifest_summary(m, users if m.own else (), found if m.own else None) for m in oci.manifests]
+
+
 @versions.answer("ImageInspect")
-def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = ()) -> dict[str, Any]:
-    """``GET /images/{name}/json`` (the newest shape: no Created when the config has none)."""
+def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = (), oci: ImageManifests | None = None,
+                  listed: bool = False, users: Sequence[str] = ()) -> dict[str, Any]:
+    """``GET /images/{name}/json`` (the newest shape: no Created when the config has none); `oci` gives
+    its Descriptor and Identity, and its Manifests when `listed` (``manifests=1``)."""
     raw = img.config
     container_config = raw.get("container_config")
     out: dict[str, Any] = {
@@ -92,6 +140,12 @@ def image_inspect(img: Image, *, layer_dirs: Sequence[Path] = ()) -> dict[str, A
         out["Variant"] = img.variant
     if img.os_version:
         out["OsVersion"] = img.os_version
+    if oci is not None:
+        out["Descriptor"] = dict(oci.descriptor)
+        if listed:
+            out["Manifests"] = manifest_list(oci, users)
+        if (found := identity(oci)) is not None:
+            out["Identity"] = found
     return out
 
 

@@ -61,6 +61,7 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         Before((1, 43), _no_placeholders),
         Until("VirtualSize", (1, 44)),
         Before((1, 51), _count_unknown, "Containers"),
+        Since("Descriptor", (1, 48)),  # Manifests only on request (manifests=1 is read from 1.47)
     ),
     "ImageInspect": (
         Until("VirtualSize", (1, 44)),
@@ -70,6 +71,8 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         *(Until(f"Config.{name}", (1, 50)) for name in _IMAGE_CONFIG_1_50),
         *(EmptyOmitted(f"Config.{name}", (1, 52)) for name in _IMAGE_CONFIG_1_52),
         *(EmptyOmitted(name, (1, 52)) for name in ("Parent", "Comment", "DockerVersion", "Author")),
+        Since("Descriptor", (1, 48)),  # Manifests only on request (manifests=1 is read from 1.48)
+        Since("Identity", (1, 53)),
     ),
     "ContainerSummary": (
         Since("HostConfig.Annotations", (1, 46)),
