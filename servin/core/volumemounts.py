@@ -109,6 +109,8 @@ class VolumeMounts:
             users = self._users.setdefault(mp.source, set())
             if not users:
                 try:
+                    if not mp.device:  # dockerd's getMountOptions
+                        raise errors.SystemError_("missing device in volume options")
                     self.mounter.mount(mp.device, mp.source, mp.fstype, ",".join(mp.options))
                 except errors.ServinError as exc:
                     del self._users[mp.source]

@@ -19,6 +19,7 @@ from pathlib import Path
 from servin import atomicfile, errors
 from servin.core import names
 from servin.core.events import Event, EventBus
+from servin.core.volumeopts import check_local_options
 from servin.core.query import Filters, label_matches, prune_labels_allow
 from servin import safefs
 from servin.images import union
@@ -85,12 +86,10 @@ class VolumeStore:
         if driver != "local":
             raise errors.NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         options = dict(options or {})
-        for key in options:
-            if key not in ("type", "device", "o", "size"):
-                raise errors.InvalidArgument(f"invalid option key: {key!r}")
         with self._lock:
-            if name in self._vols:
+            if name in self._vols:  # as dockerd: the existing volume, whatever the options
                 return self._vols[name], False
+            check_local_options(name, options)
             d = self.root / name
             d.mkdir(mode=VOLUME_DIR_MODE, exist_ok=True)  # no local user reaches the data (setuid files)
             (d / "_data").mkdir(exist_ok=True)
