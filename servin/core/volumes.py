@@ -267,7 +267,7 @@ def tree_size(root: Path) -> int:
     return total
 
 
-def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
+def copy_image_content(layers: list[Path], path: str, dest: Path | int) -> None:
     """Docker's copy-on-first-mount: copy what the image shows at ``path`` into the volume
     directory ``dest``, keeping owners, modes (setuid included), times, xattrs and symlinks (devices,
     fifos and sockets are left out). ``layers`` are the image's layer dirs, lowest first.
@@ -279,17 +279,18 @@ def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
     ``O_CREAT|O_EXCL`` and ``symlinkat``, which never follow a symlink, and owners, modes and times
     are set on the new entry itself. A name already in the volume (made by a container sharing it
     while the copy runs) is left as it is. The volume's root takes the owner and mode of the
-    image's directory."""
+    image's directory. ``dest`` may be an open directory fd (left open)."""
     src = union.resolve(list(reversed(layers)), path)
     if src is None or not src.is_dir:
         return
-    fd = os.open(dest, _DIR_FLAGS)
+    fd = os.open(dest, _DIR_FLAGS) if not isinstance(dest, int) else dest
     try:
         _copy_tree(src, fd, path)
         os.chown(fd, src.st.st_uid, src.st.st_gid)
         os.chmod(fd, stat.S_IMODE(src.st.st_mode))
     finally:
-        os.close(fd)
+        if fd != dest:
+            os.close(fd)
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
