@@ -268,9 +268,10 @@ def tree_size(root: Path) -> int:
 
 
 def copy_image_content(layers: list[Path], path: str, dest: Path | int) -> None:
-    """Docker's copy-on-first-mount: copy what the image shows at ``path`` into the volume
-    directory ``dest``, keeping owners, modes (setuid included), times, xattrs and symlinks (devices,
-    fifos and sockets are left out). ``layers`` are the image's layer dirs, lowest first.
+    """Docker's copy into a new volume (at container create, core/creation.py): copy what the
+    image shows at ``path`` into the volume directory ``dest``, keeping owners, modes (setuid
+    included), times, xattrs and symlinks (devices, fifos and sockets are left out). ``layers``
+    are the image's layer dirs, lowest first.
 
     The image is read only through ``images.union``: ``path`` is resolved inside the image's root
     (``/../../etc`` is the image's ``/etc``, symlinks are followed in scope as moby's
