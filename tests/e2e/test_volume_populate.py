@@ -162,3 +162,37 @@ def test_volume_create_options_as_dockerd(servin: ServinDaemon, opts: list[str],
         assert ei.value.status_code == 400 and ei.value.explanation == message.format(name=name)
     finally:
         client.close()
+
+
+def test_cp_of_a_stopped_container_sees_its_volume_subpaths(servin: ServinDaemon) -> None:
+    d = servin
+    name = "cps-" + uuid.uuid4().hex[:6]
+    try:
+        d.docker("run", "--rm", "-v", "spv:/v", "busybox", "sh", "-c", "mkdir /v/sub && echo deep > /v/sub/f")
+        d.docker("create", "--name", name, "--mount", "type=volume,src=spv,dst=/d,volume-subpath=sub",
+                 "busybox", "true")
+        data = d.docker("cp", f"{name}:/d/f", "-").stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            f = tf.extractfile("f")
+            assert f is not None and f.read() == b"deep\n"
+        d.docker("cp", "-", f"{name}:/d", input=_tar("in", b"copied\n"))
+        assert out(d, "run", "--rm", "-v", "spv:/v", "busybox", "cat", "/v/sub/in") == "copied\n"
+        d.docker("run", "--rm", "-v", "spv:/v", "busybox", "sh", "-c", "rm -r /v/sub && ln -s /etc /v/sub")
+        res = d.docker("cp", f"{name}:/d/f", "-", check=False)  # dockerd's errors, as at start
+        assert res.returncode == 1 and (b"Error response from daemon: path concatenation escapes the base "
+                                        b"directory, base: ") in res.stderr
+        d.docker("run", "--rm", "-v", "spv:/v", "busybox", "rm", "/v/sub")
+        res = d.docker("cp", f"{name}:/d/f", "-", check=False)
+        assert res.returncode == 1 and b"Error response from daemon: cannot access path " in res.stderr
+    finally:
+        d.docker("rm", "-f", name, check=False)
+        d.docker("volume", "rm", "-f", "spv", check=False)
+
+
+def _tar(name: str, content: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        tf.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
