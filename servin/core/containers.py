@@ -80,7 +80,8 @@ class ContainerService:
                                networking=self.networking, names=self._names, lookup=self.get,
                                host_caps=lambda: self.host_caps,
                                settings=CreateSettings(default_log=default_log,
-                                                       cgroup_version=runtime.cgroup_version))
+                                                       cgroup_version=runtime.cgroup_version),
+                               volume_mounts=self.volume_mounts)
         self.supervisor = Supervisor(records=self.records, runtime=runtime, networking=self.networking,
                                      engine=self, exit_path=self._exit_path)
         self.launcher = Launcher(records=self.records, store=store, images=images, runtime=runtime,

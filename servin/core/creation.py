@@ -4,6 +4,7 @@ container record (command, environment, user, mounts, networks) and its bundle d
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 import socket
@@ -12,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from servin import errors
+from servin import errors, safefs
 from servin.core import confinement, names
 from servin.core.events import Event, EventBus
 from servin.core.lifecycle import Records, now_rfc3339
@@ -28,8 +29,10 @@ from servin.core.model import (
 )
 from servin.core.networking import ContainerNetworking
 from servin.core.store import ContainerStore
+from servin.core.volumemounts import VolumeMounts, resolve_subpath
 from servin.core.volumes import VolumeStore, copy_image_content
 from servin.images.model import Image
+from servin.images import union
 from servin.images.union import container_path
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -57,8 +60,9 @@ class Creator:
     def __init__(self, *, records: Records, store: ContainerStore, images: ImageSource, volumes: VolumeStore | None,
                  events: EventBus, networking: ContainerNetworking, names: dict[str, str],
                  lookup: Callable[[str], Container], host_caps: Callable[[], tuple[str, ...]],
-                 settings: CreateSettings) -> None:
+                 settings: CreateSettings, volume_mounts: VolumeMounts) -> None:
         self.records = records
+        self.volume_mounts = volume_mounts
         self.store = store
         self.images = images
         self.volumes = volumes
@@ -126,6 +130,8 @@ class Creator:
         self.names[name] = cid
         try:
             await asyncio.to_thread(self._prepare_bundle, c)
+            layers = await asyncio.to_thread(self.images.layer_dirs, image.id)
+            await asyncio.to_thread(populate_volumes, c, layers, self.volume_mounts)
             await self.records.create(c)
         except BaseException:
             self.names.pop(name, None)
@@ -190,12 +196,12 @@ class Creator:
                                       attributes={"driver": vol.driver}))
         mp = MountPoint(type="volume", name=vol.name, source=vol.mountpoint, destination=req.target,
                         driver=vol.driver, rw=not req.read_only, mode=req.mode or "z",
-                        copy_content=not req.nocopy and not req.subpath, anonymous=vol.anonymous,
+                        copy_content=not req.nocopy, anonymous=vol.anonymous,
                         subpath=req.subpath)
         if vol.is_mount:
             o = vol.options.get("o", "")
             mp = replace(mp, fstype=vol.options.get("type", "none"), device=vol.options.get("device", ""),
-                         options=tuple(x for x in o.split(",") if x), copy_content=False)
+                         options=tuple(x for x in o.split(",") if x))
         return mp
 
     def _prepare_bundle(self, c: Container) -> None:
@@ -209,14 +215,42 @@ class Creator:
         # never here on the host.
 
 
-def populate_volumes(c: Container, layers: list[Path]) -> None:
-    """Copy the image's files into each new, still empty volume (Docker does it at first start)."""
+def populate_volumes(c: Container, layers: list[Path], mounts: VolumeMounts) -> None:
+    """dockerd's populateVolumes, at create: for each volume without nocopy over a directory of the
+    image, the image's files copied into the volume, or into its subpath, while that is empty. A
+    volume that is a mount is mounted for the copy and unmounted after it (a tmpfs keeps none of
+    it, as on dockerd). A missing subpath gets nothing; other failures fail the create."""
+    top_first = list(reversed(layers))
     for mp in c.mount_points:
-        if mp.type != "volume" or not mp.copy_content or mp.fstype:
+        if mp.type != "volume" or not mp.copy_content:
             continue
-        data = Path(mp.source)
-        if data.is_dir() and not any(data.iterdir()):
-            copy_image_content(layers, mp.destination, data)
+        src = union.resolve(top_first, mp.destination)
+        if src is None or not src.is_dir:
+            continue
+        try:
+            with mounts.borrowed(f"{c.id}/populate", (mp,)):
+                _populate(mp, layers)
+        except errors.ServinError as exc:
+            raise type(exc)(f"failed to populate volume: {exc.message}") from None
+
+
+def _populate(mp: MountPoint, layers: list[Path]) -> None:
+    try:
+        rel = resolve_subpath(mp.source, mp.subpath) if mp.subpath else ""
+    except errors.NotFound:
+        return
+    root = safefs.open_root(mp.source)
+    try:
+        fd = safefs.open_dir(root, rel)  # no symlink followed: one swapped in meanwhile is refused
+    except OSError:
+        return  # a file, or no longer a directory
+    finally:
+        os.close(root)
+    try:
+        if not os.listdir(fd):
+            copy_image_content(layers, mp.destination, fd)
+    finally:
+        os.close(fd)
 
 
 def image_healthcheck(image: Image) -> HealthConfig | None:

@@ -22,6 +22,7 @@ from servin import errors
 from servin.core.events import Event
 from servin.core.model import Container, Status
 from servin.core.users import resolve_user
+from servin.core.volumemounts import resolve_subpath
 from servin.images import diff
 from servin.images.commit import commit_config
 from servin.images.reference import parse_normalized
@@ -46,22 +47,35 @@ class ContainerFilesystem:
         """The image layers, top first."""
         return list(reversed(self.images.layer_dirs(c.image_id)))
 
-    def _target(self, c: Container) -> RootfsTarget:
+    def _target(self, c: Container, with_volumes: bool) -> RootfsTarget:
+        """with_volumes: the volumes that are mounts and the volume subpaths too (bound for docker
+        cp, left out of export); a subpath is resolved here for dockerd's errors, then again by the
+        helper inside the volume (a link swapped in meanwhile never leaves it)."""
         if c.state.alive and c.state.pid > 0:
             return RootfsTarget(pid=c.state.pid, upperdir=str(self._bundle(c) / "upper"))
         d = self._bundle(c)
-        binds = tuple((m.source, m.destination, not m.rw) for m in c.mount_points
-                      if m.type in ("bind", "volume") and not m.fstype and m.source and not m.subpath)
+        binds = tuple((m.source, m.destination, not m.rw, resolve_subpath(m.source, m.subpath) if m.subpath else "")
+                      for m in c.mount_points if m.type in ("bind", "volume") and m.source
+                      and (with_volumes or not (m.fstype or m.subpath)))
         return RootfsTarget(lowerdirs=tuple(str(p) for p in self._lowers(c)), upperdir=str(d / "upper"),
                             workdir=str(d / "work"), mountpoint=str(d / "rootfs"), binds=binds)
 
-    async def _with_target(self, ref: str, path: str, op: Any) -> tuple[Container, Any]:
-        """Run ``op(target)``; a container that stopped meanwhile is retried through its overlay."""
+    async def _with_target(self, ref: str, path: str, op: Any, *,
+                           with_volumes: bool = True) -> tuple[Container, Any]:
+        """Run ``op(target)``; a container that stopped meanwhile is retried through its overlay,
+        with its volumes that are mounts mounted (as dockerd's for docker cp) until the helper has
+        bound them (its own mount namespace keeps them for the rest of the copy)."""
         c = self.containers.get(ref)
         for attempt in (0, 1):
-            target = await asyncio.to_thread(self._target, c)
             try:
-                return c, await op(target)
+                if (c.state.alive and c.state.pid > 0) or not with_volumes:
+                    return c, await op(await asyncio.to_thread(self._target, c, with_volumes))
+                user = f"{c.id}/cp/{uuid.uuid4().hex}"
+                await asyncio.to_thread(self.containers.volume_mounts.lend, user, c.mount_points)
+                try:
+                    return c, await op(await asyncio.to_thread(self._target, c, True))
+                finally:
+                    await asyncio.to_thread(self.containers.volume_mounts.release, user)
             except RootfsError as exc:
                 if exc.kind == "gone" and attempt == 0:
                     c = self.containers.get(c.id)
@@ -119,7 +133,7 @@ class ContainerFilesystem:
     async def export(self, ref: str) -> TarStream:
         c = self.containers.get(ref)
         self._check_usable(c, "export")
-        c, stream = await self._with_target(ref, "/", rootfs.export)
+        c, stream = await self._with_target(ref, "/", rootfs.export, with_volumes=False)
         self._emit(c, "export")
         return stream
 

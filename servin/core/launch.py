@@ -17,7 +17,7 @@ from servin.core import confinement
 from servin.core import endpoints as endpoints_mod
 from servin.core import resources as resources_mod
 from servin.core.attach import AttachDesk
-from servin.core.creation import ImageSource, populate_volumes
+from servin.core.creation import ImageSource
 from servin.core.lifecycle import CREATED, EXITED, RUNNING, ZERO_TIME, Records, now_rfc3339
 from servin.core.model import Container, Ulimit
 from servin.core.networking import ContainerNetworking
@@ -82,7 +82,6 @@ class Launcher:
         user = resolve_user(c.resolved_user, passwd, group)
         extra_gids = tuple(resolve_group(g, group) for g in c.host_config.group_add)
         user = replace(user, additional_gids=tuple(dict.fromkeys(user.additional_gids + extra_gids)))
-        await asyncio.to_thread(populate_volumes, c, layers)
         d = self.store.dir(c.id)
         # `-e NAME` of a variable the client does not have arrives as "NAME": it unsets NAME, and is
         # not passed on (dockerd's container/env.go ReplaceOrAppendEnvValues)
@@ -91,7 +90,8 @@ class Launcher:
             env.append(f"HOME={user.home}")
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
-        mount_points = await asyncio.to_thread(self.volume_mounts.take, c)  # subpaths resolved
+        # subpaths resolved
+        mount_points = await asyncio.to_thread(self.volume_mounts.take, c, str(d / "image-root"))
         try:
             netns_path = await self.networking.attach(c)
         except BaseException:

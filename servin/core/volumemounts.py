@@ -8,10 +8,12 @@ dockerd's 404. The supervisor then binds the resolved path, resolving it again i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Protocol
 
@@ -19,6 +21,8 @@ from servin import errors
 from servin.core.model import Container, MountPoint
 
 log = logging.getLogger(__name__)
+
+_MOUNT_DATA_MAX = 4096  # mount(2) copies one page of data
 
 
 class VolumeMounter(Protocol):
@@ -81,15 +85,66 @@ class VolumeMounts:
             except errors.ServinError as exc:
                 log.warning("volume left mounted at %s: %s", d, exc.message)
 
-    def take(self, c: Container) -> tuple[MountPoint, ...]:
+    def take(self, c: Container, scratch: str) -> tuple[MountPoint, ...]:
         """At start: c's volumes that are mounts mounted (for c), and its mount points with every
-        volume subpath resolved. Blocking (mounts, lstat): call it in a thread."""
+        volume and image subpath resolved (an image's layers mounted on the empty directory
+        `scratch` meanwhile). Blocking (mounts, lstat): call it in a thread."""
         self.hold(c)
         try:
-            return tuple(replace(mp, subpath=resolve_subpath(mp.source, mp.subpath))
-                         if mp.type == "volume" and mp.subpath else mp for mp in c.mount_points)
+            return tuple(self._resolved(mp, scratch) for mp in c.mount_points)
         except BaseException:
             self.release(c.id)
+            raise
+
+    def _resolved(self, mp: MountPoint, scratch: str) -> MountPoint:
+        if not mp.subpath or mp.type not in ("volume", "image"):
+            return mp
+        if mp.type == "volume":
+            return replace(mp, subpath=resolve_subpath(mp.source, mp.subpath))
+        return replace(mp, subpath=self._image_subpath(mp, scratch))
+
+    def _image_subpath(self, mp: MountPoint, scratch: str) -> str:
+        """moby's Setup of an image mount: safepath.Join on the image's root, here its only layer or
+        an overlay of its layers mounted read-only for the lookup. Too many layers for one mount's
+        data: left to the runtime, which resolves it inside the container's overlay."""
+        if len(mp.layers) == 1:
+            return resolve_subpath(mp.layers[0], mp.subpath)
+        data = f"lowerdir={':'.join(mp.layers)}"
+        if self.mounter is None or len(data) >= _MOUNT_DATA_MAX:
+            return mp.subpath
+        os.makedirs(scratch, exist_ok=True)
+        try:
+            self.mounter.mount("overlay", scratch, "overlay", f"ro,{data}")
+        except errors.ServinError as exc:
+            os.rmdir(scratch)
+            raise errors.SystemError_(f"mounting image {mp.source}: {exc.message}") from None
+        try:
+            return resolve_subpath(scratch, mp.subpath)
+        finally:
+            self._unmount(scratch)
+            try:
+                os.rmdir(scratch)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", scratch, exc)
+
+    @contextlib.contextmanager
+    def borrowed(self, user: str, mount_points: Iterable[MountPoint]) -> Iterator[None]:
+        """The volumes that are mounts among `mount_points` mounted while the block runs, for `user`
+        (a container's copy at create, a docker cp): dockerd's Setup and Cleanup around the work."""
+        self.lend(user, mount_points)
+        try:
+            yield
+        finally:
+            self.release(user)
+
+    def lend(self, user: str, mount_points: Iterable[MountPoint]) -> None:
+        """`borrowed` without the block: the caller releases `user`."""
+        try:
+            for mp in mount_points:
+                if mp.type == "volume" and mp.fstype:
+                    self._hold(user, mp)
+        except BaseException:
+            self.release(user)
             raise
 
     def hold(self, c: Container) -> None:
@@ -109,6 +164,8 @@ class VolumeMounts:
             users = self._users.setdefault(mp.source, set())
             if not users:
                 try:
+                    if not mp.device:  # dockerd's getMountOptions
+                        raise errors.SystemError_("missing device in volume options")
                     self.mounter.mount(mp.device, mp.source, mp.fstype, ",".join(mp.options))
                 except errors.ServinError as exc:
                     del self._users[mp.source]

@@ -19,6 +19,7 @@ from pathlib import Path
 from servin import atomicfile, errors
 from servin.core import names
 from servin.core.events import Event, EventBus
+from servin.core.volumeopts import check_local_options
 from servin.core.query import Filters, label_matches, prune_labels_allow
 from servin import safefs
 from servin.images import union
@@ -85,12 +86,10 @@ class VolumeStore:
         if driver != "local":
             raise errors.NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         options = dict(options or {})
-        for key in options:
-            if key not in ("type", "device", "o", "size"):
-                raise errors.InvalidArgument(f"invalid option key: {key!r}")
         with self._lock:
-            if name in self._vols:
+            if name in self._vols:  # as dockerd: the existing volume, whatever the options
                 return self._vols[name], False
+            check_local_options(name, options)
             d = self.root / name
             d.mkdir(mode=VOLUME_DIR_MODE, exist_ok=True)  # no local user reaches the data (setuid files)
             (d / "_data").mkdir(exist_ok=True)
@@ -268,10 +267,11 @@ def tree_size(root: Path) -> int:
     return total
 
 
-def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
-    """Docker's copy-on-first-mount: copy what the image shows at ``path`` into the volume
-    directory ``dest``, keeping owners, modes (setuid included), times, xattrs and symlinks (devices,
-    fifos and sockets are left out). ``layers`` are the image's layer dirs, lowest first.
+def copy_image_content(layers: list[Path], path: str, dest: Path | int) -> None:
+    """Docker's copy into a new volume (at container create, core/creation.py): copy what the
+    image shows at ``path`` into the volume directory ``dest``, keeping owners, modes (setuid
+    included), times, xattrs and symlinks (devices, fifos and sockets are left out). ``layers``
+    are the image's layer dirs, lowest first.
 
     The image is read only through ``images.union``: ``path`` is resolved inside the image's root
     (``/../../etc`` is the image's ``/etc``, symlinks are followed in scope as moby's
@@ -280,17 +280,18 @@ def copy_image_content(layers: list[Path], path: str, dest: Path) -> None:
     ``O_CREAT|O_EXCL`` and ``symlinkat``, which never follow a symlink, and owners, modes and times
     are set on the new entry itself. A name already in the volume (made by a container sharing it
     while the copy runs) is left as it is. The volume's root takes the owner and mode of the
-    image's directory."""
+    image's directory. ``dest`` may be an open directory fd (left open)."""
     src = union.resolve(list(reversed(layers)), path)
     if src is None or not src.is_dir:
         return
-    fd = os.open(dest, _DIR_FLAGS)
+    fd = os.open(dest, _DIR_FLAGS) if not isinstance(dest, int) else dest
     try:
         _copy_tree(src, fd, path)
         os.chown(fd, src.st.st_uid, src.st.st_gid)
         os.chmod(fd, stat.S_IMODE(src.st.st_mode))
     finally:
-        os.close(fd)
+        if fd != dest:
+            os.close(fd)
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -33,8 +33,9 @@ class RootfsTarget:
     upperdir: str = ""
     workdir: str = ""
     mountpoint: str = ""
-    # a stopped container's volumes and binds, (host source, container path, read-only), parents first
-    binds: tuple[tuple[str, str, bool], ...] = ()
+    # a stopped container's volumes and binds, (host source, container path, read-only, subpath of
+    # the source: resolved inside it, "" for all of it), parents first
+    binds: tuple[tuple[str, str, bool, str], ...] = ()
 
     def request(self) -> dict[str, Any]:
         if self.pid:

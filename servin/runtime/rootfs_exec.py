@@ -366,15 +366,28 @@ def _mount_points(pid: int) -> list[str]:
         return [line.split()[4].decode("unicode_escape") for line in f]
 
 
-def _bind_in_root(root_fd: int, source: str, dest: str, read_only: bool) -> None:
-    """Bind `source` on `dest` resolved inside the container's root: a link in the image or one the
-    container planted cannot send the mount point, or the mount, to the host."""
-    make = mounts.IN_ROOT_DIR if os.path.isdir(source) else mounts.IN_ROOT_FILE
-    fd = mounts.open_in_root(root_fd, dest, make)
+def _bind_in_root(root_fd: int, source: str, dest: str, read_only: bool, subpath: str = "") -> None:
+    """Bind `source` (its `subpath`, resolved inside it) on `dest` resolved inside the container's
+    root: a link in the image, the volume or one the container planted cannot send the mount
+    point, or the mount, to the host."""
+    src_fd = -1
+    if subpath:
+        base = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            src_fd = mounts.open_in_root(base, subpath)
+        finally:
+            os.close(base)
+        source = mounts.fd_path(src_fd)
     try:
-        mounts.mount(source, mounts.fd_path(fd), None, mounts.MS_BIND | mounts.MS_REC)
+        make = mounts.IN_ROOT_DIR if os.path.isdir(source) else mounts.IN_ROOT_FILE
+        fd = mounts.open_in_root(root_fd, dest, make)
+        try:
+            mounts.mount(source, mounts.fd_path(fd), None, mounts.MS_BIND | mounts.MS_REC)
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        if src_fd >= 0:
+            os.close(src_fd)
     if read_only:
         fd = mounts.open_in_root(root_fd, dest)  # now the bind's own root
         try:
@@ -412,8 +425,8 @@ def enter(req: dict[str, Any]) -> None:
                     f"workdir={os.path.relpath(work, base)}")
         mounts.mount("overlay", target, "overlay", 0, data)
         root_fd = os.open(target, os.O_PATH | os.O_DIRECTORY)
-        for source, dest, read_only in req.get("binds", ()):  # as the container would see them
-            _bind_in_root(root_fd, source, dest, read_only)
+        for source, dest, read_only, *subpath in req.get("binds", ()):  # as the container would see them
+            _bind_in_root(root_fd, source, dest, read_only, *subpath)
         os.close(root_fd)
         os.chdir(target)
         os.chroot(".")

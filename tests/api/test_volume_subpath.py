@@ -145,3 +145,32 @@ async def test_without_a_mounter_a_mount_volume_is_refused(env) -> None:
     await volume(env, "tv", type="tmpfs", device="tmpfs")
     assert await start(env, await create(env, "sub", "tv")) == (
         501, "volume tv is a mount, and this engine mounts no volumes")
+
+
+async def test_a_mount_volume_without_a_device_fails_at_start_as_dockerd(env, mounter: RecordingMounter) -> None:
+    data = await volume(env, "nodev", type="tmpfs", device="")
+    assert await start(env, await create(env, "", "nodev")) == (
+        500, f"error while mounting volume '{data}': missing device in volume options")
+    assert mounter.calls == []
+
+
+async def create_image_mount(env, sub: str) -> str:
+    mount = {"Type": "image", "Source": "busybox", "Target": "/img", "ImageOptions": {"Subpath": sub}}
+    r = await env.client.post("/v1.48/containers/create",
+                              json={"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [mount]}})
+    assert r.status == 201, await r.text()
+    return (await r.json())["Id"]
+
+
+async def test_an_image_subpath_is_resolved_on_the_image_before_start(env) -> None:
+    layer = str(env.images.layer_dirs("busybox")[-1])
+    cid = await create_image_mount(env, "nosuch/x")
+    assert await start(env, cid) == (
+        404, f"cannot access path {layer}/nosuch/x: lstat {layer}/nosuch: no such file or directory")
+    assert cid not in env.runtime.specs
+    cid = await create_image_mount(env, "bin/../bin/")
+    assert await start(env, cid) == (204, "")
+    m = next(m for m in env.runtime.specs[cid]["mounts"] if m["destination"] == "/img")
+    assert "x-servin.subpath=bin" in m["options"]
+    r = await env.client.get(f"/v1.48/containers/{cid}/json")  # inspect keeps what the user asked for
+    assert (await r.json())["HostConfig"]["Mounts"][0]["ImageOptions"] == {"Subpath": "bin/../bin/"}
