@@ -36,6 +36,7 @@ from servin.kernel import netns, procfs
 from servin.kernel.netfilter import Netfilter
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
 from servin.network import rules as R
+from servin.network.dns import EmbeddedDns, dns_rules_of
 from servin.network.firewall import DualStackFirewall, FamilyRules, ip6tables, rules_for
 from servin.network.ipam import (DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, IPAddress, IPNetwork, Ipam, Pool,
                                  check_ipv6_subnet, default_gateway, ula_pool)
@@ -77,7 +78,7 @@ class NetworkService:
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
         self.bridge_mtu = bridge_mtu  # the default bridge's (daemon --mtu); user networks take a driver option
-        self.dns_ports: tuple[int, int] | None = None  # (udp, tcp) of the embedded DNS server, set before restore
+        self.dns: EmbeddedDns | None = None  # the embedded DNS server (its listeners), set before restore
 
     # -- paths and names ---------------------------------------------------------------------
 
@@ -270,6 +271,8 @@ class NetworkService:
         if self.store.endpoints(network_id=rec.id):
             raise Conflict(f"error while removing network: network {rec.name} id {rec.id} has active endpoints")
         self.firewall.delete(self._network_rules(rec))
+        if self.dns is not None:
+            self.dns.close_gateway(rec.id)
         if rec.bridge:
             self.netlink.delete_link(rec.bridge)
         self.ipam.remove_network(rec.id)
@@ -298,9 +301,8 @@ class NetworkService:
             if subnet:
                 out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
                                                  masquerade=masquerade), ipv6=v6)
-        if n.name != "bridge" and self.dns_ports is not None and n.gateway:  # no embedded DNS on the default
-            out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=self.dns_ports[0],
-                                         tcp_port=self.dns_ports[1]), ipv6=False)
+        if n.name != "bridge":  # no embedded DNS on the default
+            out += dns_rules_of(n, self.dns)
         return out
 
     def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> FamilyRules:
