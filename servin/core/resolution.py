@@ -21,6 +21,7 @@ IPv6-only network), rewritten when a live connect or disconnect changes which ne
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ class ResolutionFiles:
 
     def write_hosts(self, c: Container, entries: Sequence[HostsEntry]) -> None:
         text = hosts_text(entries=entries, ipv6=ipv6_enabled(c.host_config.sysctls))
-        atomicfile.write_bytes(self._dir(c.id) / "hosts", text.encode(), durable=False)
+        _write(self._dir(c.id) / "hosts", text)
 
     def add_hosts(self, c: Container, addresses: Sequence[str]) -> None:
         """A live connect: the container's lines for its new addresses at the end."""
@@ -177,7 +178,7 @@ class ResolutionFiles:
             text = path.read_text()
         except OSError:
             return
-        atomicfile.write_bytes(path, change(text).encode(), durable=False)
+        _write(path, change(text))
 
     def write_resolv_conf(self, c: Container, embedded_dns: str | None) -> None:
         """The host's resolvers (with --dns*), or the embedded DNS server at `embedded_dns`."""
@@ -196,7 +197,7 @@ class ResolutionFiles:
                 return
         except OSError:
             pass
-        atomicfile.write_bytes(path, text.encode(), durable=False)
+        _write(path, text)
 
     def copy_from(self, c: Container, other: Container) -> None:
         """`--network container:<other>`: the other container's files, as dockerd shares them."""
@@ -217,6 +218,18 @@ class ResolutionFiles:
             except OSError:
                 return ()
         return self._resolvers[1]
+
+
+def _write(path: Path, text: str) -> None:
+    """A new file atomically; an existing one in place, as dockerd writes them: a running container
+    has it bind-mounted, and a renamed-over file would never reach it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        atomicfile.write_bytes(path, text.encode(), durable=False)
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(text.encode())
 
 
 def dns_view(client_ip: str, *, network: Any, lookup: Callable[[str], Container | None],

@@ -358,7 +358,7 @@ class NetworkService:
                 hp = self.ports.allocate(req)
                 bindings.append(PortBinding(container_port=req.container_port, proto=req.proto,
                                             host_ip=req.host_ip, host_port=hp))
-            ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
+            ifname = next_ifname([e.ifname for e in self.store.endpoints(container_id=container_id)])
             ep = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
                                 ifname=ifname, host_ifname="veth" + secrets.token_hex(4),
                                 ip=str(addr) if addr else None, ip6=str(addr6) if addr6 else None,
@@ -526,6 +526,13 @@ def check_binding_family(host_ip: str, *, v4: bool, v6: bool, network: str) -> N
         raise InvalidArgument(f"cannot publish on IPv6 address {host_ip}: network {network} has no IPv6")
     if host_ip and ":" not in host_ip and host_ip != "0.0.0.0" and not v4:
         raise InvalidArgument(f"cannot publish on IPv4 address {host_ip}: network {network} has no IPv4")
+
+
+def next_ifname(taken: Sequence[str]) -> str:
+    """The next interface in the container: one after the highest it has, as dockerd counts up (a
+    disconnect frees a name in the middle, which a count of the endpoints would hand out twice)."""
+    numbers = [int(n[3:]) for n in taken if n.startswith("eth") and n[3:].isdigit()]
+    return f"eth{max(numbers) + 1 if numbers else 0}"
 
 
 def mac_from_id(seed: str) -> str:
