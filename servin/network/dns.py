@@ -71,7 +71,7 @@ def dns_rules_of(n: NetworkRecord, dns: EmbeddedDns | None) -> FamilyRules:
     gateway to the loopback listener, from its IPv6 gateway to that gateway's own listener, opened
     here the first time (a network's rules are made only while its bridge exists)."""
     out = FamilyRules()
-    if dns is None or not n.bridge:
+    if dns is None or not n.bridge or n.name == "bridge":  # the default bridge has none, as dockerd's
         return out
     if n.gateway and dns.ports is not None:
         out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=dns.ports[0],

@@ -301,8 +301,7 @@ class NetworkService:
             if subnet:
                 out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
                                                  masquerade=masquerade), ipv6=v6)
-        if n.name != "bridge":  # no embedded DNS on the default
-            out += dns_rules_of(n, self.dns)
+        out += dns_rules_of(n, self.dns)  # the embedded DNS's (none on the default bridge)
         return out
 
     def _endpoint_rules(self, n: NetworkRecord, ep: EndpointRecord) -> FamilyRules:
