@@ -241,6 +241,26 @@ def test_ipv6_only_network_has_the_embedded_dns(servin: ServinDaemon, upstream_d
     assert f"[{gw}]" not in subprocess.run(["ss", "-Hlnu"], capture_output=True, text=True).stdout
 
 
+def test_ipv6_only_names_resolve_again_after_daemon_kill9(daemon: ServinDaemon) -> None:
+    d = daemon
+    sub = subnet6()
+    out(d, "network", "create", "--ipv4=false", "--ipv6", "--subnet", sub, "v6crash")
+    try:
+        out(d, "run", "-d", "--name", "v6crashdb", "--network", "v6crash", "busybox", "sleep", "120")
+        client = out(d, "run", "-d", "--network", "v6crash", "busybox", "sleep", "120").strip()
+        address = lookup6(d, client, "v6crashdb")
+        assert address and address[0].startswith(sub.split("::")[0])
+        d.kill9()
+        d.start()  # the gateway's listener is opened again (new ports), and its rules follow
+        assert lookup6(d, client, "v6crashdb") == address
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", "network=v6crash").split()
+        if ids:
+            d.docker("rm", "-f", *ids, check=False)
+        d.docker("network", "rm", "v6crash", check=False)
+    assert not ip6tables_mentioning(str(ipaddress.IPv6Network(sub)[1]))
+
+
 def test_hosts_file_lists_every_address_of_the_container(servin: ServinDaemon) -> None:
     """/etc/hosts as dockerd 29 writes it (and 20.10 where they agree): its IPv4 and IPv6
     addresses on each network for its name, kept up to date by connect and disconnect."""
