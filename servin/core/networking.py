@@ -2,10 +2,10 @@
 
 Which networks it asks for is kept on the container (`Container.networks`, checked in
 `core/endpoints.py`); here: the namespace it joins at start (its endpoints, or another container's),
-legacy links, live connect and disconnect, what inspect and stats see. Its /etc/hosts and
-resolv.conf (kept up to date on connect and disconnect) and the embedded DNS server's view are
-`core/resolution.py`'s. With no NetworkService (`--bridge none`) containers get an empty namespace
-and the network routes answer as dockerd without networking.
+legacy links (their text is `core/links.py`'s), live connect and disconnect, what inspect and
+stats see. Its /etc/hosts and resolv.conf (kept up to date on connect and disconnect) and the
+embedded DNS server's view are `core/resolution.py`'s. With no NetworkService (`--bridge none`)
+containers get an empty namespace and the network routes answer as dockerd without networking.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from servin import errors
 from servin.core import endpoints as endpoints_mod
+from servin.core import links
 from servin.core.events import Event, EventBus
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig
 from servin.core.store import ContainerStore, Saved
@@ -68,7 +69,7 @@ class ContainerNetworking:
 
     # ---- legacy links, hosts and resolv.conf -----------------------------------------------
 
-    def _linked(self, c: Container) -> list[tuple[str, Container, Any]]:
+    def _linked(self, c: Container) -> list[links.Linked]:
         """Legacy links on the default bridge: (alias, the running target, its endpoint there)."""
         if not c.host_config.links or not any(e.network == "bridge" for e in c.networks) or self.network is None:
             return []
@@ -83,36 +84,9 @@ class ContainerNetworking:
             out.append((alias, target, ep))
         return out
 
-    def _link_entries(self, c: Container) -> list[HostsEntry]:
-        """dockerd's hosts lines of legacy links: "alias hostname name" (no name when the alias is
-        it) on the target's IPv4 and IPv6 addresses."""
-        out = []
-        for alias, t, ep in self._linked(c):
-            names = f"{alias} {t.resolved_hostname}" + (f" {t.name}" if alias != t.name else "")
-            out += [(ip, names) for ip in (ep.ip, ep.ip6) if ip]
-        return out
-
     def link_env(self, c: Container) -> list[str]:
-        """dockerd's link variables: ALIAS_NAME, ALIAS_ENV_*, ALIAS_PORT[_N_PROTO][_ADDR|_PORT|_PROTO]."""
-        env: list[str] = []
-        for alias, target, ep in self._linked(c):
-            ip = ep.ip
-            prefix = alias.upper().replace("-", "_")
-            env.append(f"{prefix}_NAME=/{c.name}/{alias}")
-            for var in target.resolved_env:
-                key, sep, value = var.partition("=")
-                if sep and key not in ("HOME", "PATH"):
-                    env.append(f"{prefix}_ENV_{key}={value}")
-            ports = sorted({p if "/" in p else f"{p}/tcp" for p in target.config.exposed_ports}
-                           | {p.port_spec for p in target.host_config.port_bindings},
-                           key=lambda p: (int(p.split("/")[0]) if p.split("/")[0].isdigit() else 0, p))
-            for i, port in enumerate(ports):
-                num, proto = port.split("/")
-                if i == 0:
-                    env.append(f"{prefix}_PORT={proto}://{ip}:{num}")
-                key = f"{prefix}_PORT_{num}_{proto.upper()}"
-                env += [f"{key}={proto}://{ip}:{num}", f"{key}_ADDR={ip}", f"{key}_PORT={num}", f"{key}_PROTO={proto}"]
-        return env
+        """dockerd's link variables (`core/links.py`)."""
+        return links.link_env(c, self._linked(c))
 
     async def remove_link(self, parent: str, alias: str) -> None:
         """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
@@ -208,7 +182,7 @@ class ContainerNetworking:
                 attached.append(att)
             # as dockerd: its own lines for each address of each endpoint, in the order they joined
             own = own_entries(c, [ip for a in attached for ip in (a.endpoint.ip, a.endpoint.ip6) if ip])
-            entries = self._extra_hosts(c) + self._link_entries(c) + own
+            entries = self._extra_hosts(c) + links.link_hosts(self._linked(c)) + own
             await asyncio.to_thread(self.files.write_hosts, c, entries)
             await asyncio.to_thread(self.files.write_resolv_conf, c, self._embedded_dns(tuple(wanted)))
         except BaseException:
