@@ -33,6 +33,7 @@ from servin.core.removal import Remover
 from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.volumes import VolumeStore
+from servin.core.volumemounts import VolumeMounter, VolumeMounts
 from servin.runtime.api import AttachStream, Runtime
 from servin.runtime.plan import CAPABILITIES  # the names of every capability, for the default bounding set
 
@@ -58,6 +59,7 @@ class ContainerService:
         host_caps: tuple[str, ...] | None = None,  # the daemon's bounding set (None: every capability)
         no_new_privileges: bool = False,  # the daemon's --no-new-privileges
         default_ulimits: tuple[Ulimit, ...] = (),  # the daemon's default-ulimits
+        volume_mounter: VolumeMounter | None = None,  # mounts the local volumes that are mounts (type/device/o)
     ) -> None:
         self.store = store
         self.records = Records(store)
@@ -73,6 +75,7 @@ class ContainerService:
                                               lookup=self.get, lock_of=self._lock_of, events=events,
                                               host_resolv_conf=host_resolv_conf)
         self.attach_desk = AttachDesk(runtime)
+        self.volume_mounts = VolumeMounts(volume_mounter)
         self.creator = Creator(records=self.records, store=store, images=images, volumes=volumes, events=events,
                                networking=self.networking, names=self._names, lookup=self.get,
                                host_caps=lambda: self.host_caps,
@@ -86,13 +89,16 @@ class ContainerService:
                                  block_numbers=lambda: self.block_numbers,
                                  settings=LaunchSettings(seccomp_profile=seccomp_profile,
                                                          no_new_privileges=no_new_privileges,
-                                                         default_ulimits=default_ulimits))
+                                                         default_ulimits=default_ulimits),
+                                 volume_mounts=self.volume_mounts)
         self.remover = Remover(records=self.records, store=store, runtime=runtime, networking=self.networking,
                                supervisor=self.supervisor, attach=self.attach_desk, volumes=volumes, events=events,
                                names=self._names, lookup=self.get, emit=self.emit, signal=self._signal)
         # called with the container once it runs (also when re-attached) and once it exited
         self.on_running = self.supervisor.on_running
         self.on_exited = self.supervisor.on_exited
+        self.on_exited.append(self.volume_mounts.release)  # the last user of a volume that is a mount unmounts it
+        self.on_running.append(self._retake_volumes)
 
     @property
     def default_ulimits(self) -> tuple[Ulimit, ...]:
@@ -360,11 +366,23 @@ class ContainerService:
 
     async def restore(self) -> None:
         """Re-attach to every live supervisor; settle containers that died while we were away."""
+        if self.volumes is not None:
+            await asyncio.to_thread(self.volume_mounts.reclaim,
+                                    [v.mountpoint for v in self.volumes.list() if v.is_mount])
         await self.supervisor.restore()
+
+    def _retake_volumes(self, c: Container, reattached: bool) -> None:
+        """A container found running at daemon start holds its volumes again (mounted for the next users)."""
+        if reattached:
+            try:
+                self.volume_mounts.hold(c)
+            except errors.ServinError as exc:
+                log.warning("volumes of %s: %s", c.short_id, exc.message)
 
     async def shutdown(self) -> None:
         """Daemon stop: drop our connections (containers keep running), finish the records' writes."""
         await self.supervisor.shutdown()
+        await asyncio.to_thread(self.volume_mounts.release_all)
         await asyncio.to_thread(self.store.close)
 
     def counts(self) -> dict[str, int]:

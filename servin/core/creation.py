@@ -192,9 +192,6 @@ class Creator:
                         driver=vol.driver, rw=not req.read_only, mode=req.mode or "z",
                         copy_content=not req.nocopy and not req.subpath, anonymous=vol.anonymous,
                         subpath=req.subpath)
-        if vol.is_mount and req.subpath:
-            raise errors.NotImplementedYet(f"a subpath of volume {vol.name}, which is a mount, is not supported "
-                                           "by Servin yet")
         if vol.is_mount:
             o = vol.options.get("o", "")
             mp = replace(mp, fstype=vol.options.get("type", "none"), device=vol.options.get("device", ""),

@@ -25,6 +25,7 @@ from servin.core.spec import Confinement, ProcessUser, RootfsLayout, build_spec
 from servin.core.store import ContainerStore
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.users import resolve_group, resolve_user
+from servin.core.volumemounts import VolumeMounts
 from servin.runtime.api import Runtime
 
 
@@ -52,7 +53,7 @@ class Launcher:
                  lookup: Callable[[str], Container], emit: Callable[..., None],
                  host_caps: Callable[[], tuple[str, ...]],
                  block_numbers: Callable[[], Callable[[list[str]], dict[str, tuple[int, int]]]],
-                 settings: LaunchSettings) -> None:
+                 settings: LaunchSettings, volume_mounts: VolumeMounts) -> None:
         self.records = records
         self.store = store
         self.images = images
@@ -65,6 +66,7 @@ class Launcher:
         self.host_caps = host_caps
         self.block_numbers = block_numbers
         self.settings = settings
+        self.volume_mounts = volume_mounts
 
     def log_path(self, cid: str) -> Path:
         return self.store.dir(cid) / f"{cid}-json.log"
@@ -89,18 +91,24 @@ class Launcher:
             env.append(f"HOME={user.home}")
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
-        netns_path = await self.networking.attach(c)
+        mount_points = await asyncio.to_thread(self.volume_mounts.take, c)  # subpaths resolved
+        try:
+            netns_path = await self.networking.attach(c)
+        except BaseException:
+            await asyncio.to_thread(self.volume_mounts.release, c.id)
+            raise
         if c.host_config.links:
             try:
                 env += self.networking.link_env(c)
             except BaseException:
-                await self.networking.release(c.id)
+                await self._release(c.id)
                 raise
         hostname = c.resolved_hostname
         if endpoints_mod.joined_container(c.host_config.network_mode) is not None:  # the joined one's
             hostname = (await asyncio.to_thread((d / "hostname").read_text)).strip() or hostname
         try:
-            spec = build_spec(replace(c, resolved_env=tuple(env), resolved_hostname=hostname), layout=layout,
+            spec = build_spec(replace(c, resolved_env=tuple(env), resolved_hostname=hostname,
+                                      mount_points=mount_points), layout=layout,
                               user=ProcessUser(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids),
                               cgroups_path=self.runtime.cgroups_path(c.id),
                               cgroup_version=self.runtime.cgroup_version,
@@ -114,7 +122,7 @@ class Launcher:
             exit_path.unlink(missing_ok=True)
             await self.runtime.create(c.id, bundle=d, log_path=self.log_path(c.id), exit_path=exit_path)
         except BaseException:
-            await self.networking.release(c.id)
+            await self._release(c.id)
             raise
         live = self.supervisor.live(c.id)
         live.supervised = True
@@ -142,10 +150,15 @@ class Launcher:
         cur = self.records.get(c.id) or c
         await self.records.move(cur, CREATED if never_ran else EXITED, exit_code=code, error=full, pid=0)
         await self.runtime.delete(c.id)
-        await self.networking.release(c.id)
+        await self._release(c.id)
         self.supervisor.live(c.id).supervised = False
         self.supervisor.resolve_exit(c.id, WaitResult(status_code=code, error=full))
         raise errors.ExecFailed(full, code) from None
+
+    async def _release(self, cid: str) -> None:
+        """A start that failed: its network and its volume mounts go."""
+        await self.networking.release(cid)
+        await asyncio.to_thread(self.volume_mounts.release, cid)
 
     async def _confinement(self, c: Container) -> Confinement:
         """What the spec needs of the host and of other containers at start."""

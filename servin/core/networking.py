@@ -204,12 +204,12 @@ class ContainerNetworking:
             await asyncio.to_thread(self.network.set_sysctls, cid, named)
 
     async def _route_default(self, c: Container, networks: tuple[EndpointConfig, ...]) -> None:
-        """A running container's default route after a live connect or disconnect: through the
-        endpoint gateway_order puts first, as dockerd moves its gateway (the ports stay)."""
+        """A running container's gateway after a live connect or disconnect: the endpoint
+        gateway_order puts first takes the default route and the published ports, as dockerd 28+."""
         wanted = [e for e in networks if e.network not in ("none", "host")]
         if wanted:
             best = endpoints_mod.gateway_order(wanted, self._internal)[0]
-            await asyncio.to_thread(self.network.set_default_route, c.id, best.network)
+            await asyncio.to_thread(self.network.set_gateway, c.id, best.network)
 
     async def connect(self, ref: str, ep: EndpointConfig) -> None:
         """`docker network connect`: live for a running container (its namespace gets one more
@@ -256,14 +256,14 @@ class ContainerNetworking:
                 # dockerd: an unclassified error (500), worded differently for a stopped container
                 the = "network" if c.state.alive else "the network"
                 raise errors.SystemError_(f"container {c.id} is not connected to {the} {net.name}")
-            if c.state.alive:
+            if c.state.alive:  # the new gateway first: the published ports move off the leaving endpoint
                 gone = next((e for e in self.network.endpoints(c.id) if e.network_id == net.id), None)
+                rest = tuple(e for e in c.networks if e.network != net.name)
+                await self._route_default(c, rest)
                 try:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
-                rest = tuple(e for e in c.networks if e.network != net.name)
-                await self._route_default(c, rest)
                 await asyncio.to_thread(self._refresh_files, c, rest, removed=gone)
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=tuple(e for e in cur.networks

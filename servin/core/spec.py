@@ -297,13 +297,8 @@ def _user_mount(mp: MountPoint, recursive_ro: bool = False) -> dict[str, Any]:
                     "options": ["rbind", "ro", "nosuid", "nodev", "rprivate", *subpath]}
         return {"destination": mp.destination, "type": "overlay", "source": "overlay",
                 "options": ["ro", "nosuid", "nodev", f"lowerdir={':'.join(mp.layers)}", *subpath]}
-    if mp.fstype:  # a local volume with type/device/o: mounted inside the container
-        if "bind" in mp.options:
-            return {"destination": mp.destination, "type": "bind", "source": mp.device,
-                    "options": ["rbind", "rprivate"] + ([] if mp.rw else ["ro"])}
-        return {"destination": mp.destination, "type": mp.fstype, "source": mp.device,
-                "options": list(mp.options) + ([] if mp.rw else ["ro"])}
     opts = ["bind" if mp.non_recursive else "rbind", *_read_only(mp, recursive_ro), mp.propagation or "rprivate"]
+    # a volume, also one that is a mount (type/device/o: mounted on its _data at start, core/volumemounts.py)
     if mp.subpath:  # resolved inside the volume by the runtime (runtime/mounts.py)
         opts.append(f"x-servin.subpath={mp.subpath}")
     return {"destination": mp.destination, "type": "bind", "source": mp.source, "options": opts}

@@ -1,6 +1,7 @@
 """Named volumes of the `local` driver: a directory per volume, or a mount described by
-type/device/o options that is made inside each container that uses it. `VolumeStore` keeps the
-records; `Volumes` is what the API sees (list filters, create and remove with their events, prune)."""
+type/device/o options, mounted on that directory while containers use it (core/volumemounts.py).
+`VolumeStore` keeps the records; `Volumes` is what the API sees (list filters, create and remove with
+their events, prune)."""
 
 from __future__ import annotations
 

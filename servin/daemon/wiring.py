@@ -59,6 +59,7 @@ from servin.manage import webhooks as manage_webhooks
 from servin.manage.hoststats import HostSampler
 from servin.manage.webhooks import Webhooks
 from servin.runtime.devices import block_numbers
+from servin.runtime.volumemount import LocalVolumeMounter
 from servin.network.dns import DnsServer
 from servin.network.ipam import DEFAULT_POOLS, Pool
 from servin.network.service import NetworkService
@@ -164,7 +165,8 @@ def build(config: DaemonConfig, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -
         volumes=volumes, events=events,
         default_log=(config.log_driver, dict(config.log_opts or {})), network=network, seccomp_profile=profile,
         host_caps=caps.names_of(procfs.capability_bounding_set()), no_new_privileges=config.no_new_privileges,
-        block_numbers=block_numbers, default_ulimits=ulimits(config.default_ulimits))
+        block_numbers=block_numbers, default_ulimits=ulimits(config.default_ulimits),
+        volume_mounter=LocalVolumeMounter())
     host = facts.gather(
         daemon_id=_daemon_id(config.data_root), data_root=config.data_root, cgroup_version=cg.version,
         debug=config.debug, swap_limit=cg.features.swap, start_time_ns=time.time_ns(),

@@ -43,8 +43,9 @@ def status_of(c: Container) -> str:
 def summary(listing: ContainerListing) -> dict[str, Any]:
     c = listing.container
     return {"id": c.id, "name": c.name, "image": c.config.image, "status": status_of(c), "created": c.created,
-            "ports": [{"internal": p.container_port, "external": p.host_port, "protocol": p.proto}
-                      for _net, ep in listing.networks if ep is not None for p in ep.ports]}
+            "ports": list({(p.container_port, p.host_port, p.proto): {  # one per port: IPv4's and IPv6's share it
+                "internal": p.container_port, "external": p.host_port, "protocol": p.proto}
+                for _net, ep in listing.networks if ep is not None for p in ep.ports}.values())}
 
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:

@@ -1,6 +1,7 @@
 """Servin's rules in both address families: iptables for IPv4, ip6tables for IPv6.
 
-The rule text is `servin.network.rules`' (the same chains and jumps in both); this pairs the two
+The rule text is `servin.network.rules`' (the same chains in both; ip6tables' OUTPUT jump skips
+::1, `JUMPS6`, and the older jump is removed at start); this pairs the two
 `Netfilter`s so the network service adds and deletes a network's or an endpoint's rules of both
 families in one call. ip6tables is touched only once there are IPv6 rules: its chains and jumps are
 made then (again if they went missing, e.g. removed by another daemon's teardown). On a host whose
@@ -46,7 +47,8 @@ class DualStackFirewall:
         try:
             # without IPv6 rules, ip6tables is left alone unless an earlier run left chains to clean
             if rules.v6 or self.v6.lines_mentioning(R.FORWARD_CHAIN):
-                self.v6.setup(R.CHAINS, R.JUMPS, [*R.BASE, *rules.v6], own=owned)
+                self.v6.teardown({}, R.STALE_JUMPS6)
+                self.v6.setup(R.CHAINS, R.JUMPS6, [*R.BASE, *rules.v6], own=owned)
         except (NetfilterError, OSError) as exc:
             log.warning("ip6tables does not work here, IPv6 networks are off: %s", exc)
             self.ipv6 = False
@@ -58,7 +60,7 @@ class DualStackFirewall:
                 try:
                     self.v6.add(rules.v6)
                 except NetfilterError:  # the chains are not there (yet, or any more): make them, once
-                    self.v6.setup(R.CHAINS, R.JUMPS, R.BASE)
+                    self.v6.setup(R.CHAINS, R.JUMPS6, R.BASE)
                     self.v6.add(rules.v6)
             except BaseException:
                 self.v4.delete(rules.v4)
@@ -72,7 +74,7 @@ class DualStackFirewall:
     def teardown(self) -> None:
         self.v4.teardown(R.CHAINS, R.JUMPS)
         if self.v6 is not None:
-            self.v6.teardown(R.CHAINS, R.JUMPS)
+            self.v6.teardown(R.CHAINS, (*R.JUMPS6, *R.STALE_JUMPS6))
 
 
 def ip6tables() -> Netfilter:

@@ -1,16 +1,18 @@
 """Published ports: the ports a container asks to publish, `-p` specs, and the host-port allocator. Pure.
 
 The allocator's state is derived from the persisted endpoints (`EndpointRecord.ports`), so after
-a crash it is rebuilt and no host port is handed out twice. A binding on 0.0.0.0 (all addresses)
-conflicts with every address for the same port and protocol. Reserved ports (the daemon's own TCP
-listeners) are never handed out: a fixed binding on one is refused, a range or ephemeral pick skips it.
+a crash it is rebuilt and no host port is handed out twice. As dockerd's allocator, the families are
+apart: 0.0.0.0 takes every IPv4 address and conflicts with each of them, :: every IPv6 one; 0.0.0.0
+and :: of one port do not conflict ("" in records of older versions: every address of both).
+Reserved ports (the daemon's own TCP listeners) are never handed out: a fixed binding on one is
+refused, a range or ephemeral pick skips it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from servin.errors import Conflict, InvalidArgument, Unavailable
@@ -46,19 +48,29 @@ class ReservedPort:
     reason: str  # "the daemon listens on tcp://127.0.0.1:2375"
 
 
+ANY_ADDRESS = ("0.0.0.0", "::")  # every address of one family
+
+
 def overlaps(a: str, b: str) -> bool:
-    """Whether two host addresses ("" or "0.0.0.0": every address) share a socket address:
-    a binding on every address includes each one, so it meets a listener on any of them."""
-    a = "" if a == "0.0.0.0" else a
-    b = "" if b == "0.0.0.0" else b
-    return a == "" or b == "" or a == b
+    """Whether two host addresses share a socket address: "" is every address of both families,
+    0.0.0.0 every IPv4 one and :: every IPv6 one (they meet each address of their family)."""
+    if a == "" or b == "":
+        return True
+    if (":" in a) != (":" in b):
+        return False
+    return a in ANY_ADDRESS or b in ANY_ADDRESS or a == b
+
+
+def join_host_port(ip: str, port: int) -> str:
+    """Go's `ip:port` as dockerd's messages print it (no brackets: ":::8080")."""
+    return f"{ip or '0.0.0.0'}:{port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortRequest:
     container_port: int
     proto: str = "tcp"
-    host_ip: str = ""  # "" = all addresses
+    host_ip: str = ""  # "" = all addresses of both families (0.0.0.0: IPv4's, ::: IPv6's)
     host_port: int = 0  # 0 = any from `host_range` (or the ephemeral range)
     host_range: tuple[int, int] | None = None  # "8000-8010:80": one free port of the range
 
@@ -139,11 +151,10 @@ def published_port(port: str, *, host_ip: str = "", host_port: str = "") -> Publ
 
 def requests(published: Iterable[PublishedPort]) -> list[PortRequest]:
     """What to claim on the host for a container's bindings, by container port ("80/tcp") and in
-    the order given for each; "0.0.0.0" is every address, as ""."""
+    the order given for each ("0.0.0.0" is IPv4's every address only, as in dockerd)."""
     out: list[PortRequest] = []
     for p in sorted(published, key=lambda p: p.port_spec):
         ip = p.host_ip.strip()
-        ip = "" if ip == "0.0.0.0" else ip
         if p.host_port_end and p.host_port_end != p.host_port:
             out.append(PortRequest(container_port=p.container_port, proto=p.protocol, host_ip=ip,
                                    host_range=(p.host_port, p.host_port_end)))
@@ -182,48 +193,63 @@ class PortAllocator:
             return None
         return next((r for r in self.reserved if r.port == port and overlaps(r.host_ip, ip)), None)
 
-    def _conflicts(self, proto: str, ip: str, port: int) -> bool:
-        ips = self.used.get((proto, port))
-        if not ips:
-            return False
-        return ip == "" or "" in ips or ip in ips
+    def _holder(self, proto: str, ip: str, port: int) -> str | None:
+        """The address already holding a port `ip`:`port` would meet (None: free)."""
+        for held in self.used.get((proto, port), ()):
+            if overlaps(ip, held):
+                return held or "0.0.0.0"
+        return None
 
     def claim(self, proto: str, ip: str, port: int) -> None:
         """Mark a port used (a binding loaded from the store, or a fixed -p host port)."""
-        if self._conflicts(proto, ip, port):
-            raise Conflict(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is already allocated")
+        held = self._holder(proto, ip, port)
+        if held is not None:
+            raise Conflict(f"Bind for {join_host_port(held, port)} failed: port is already allocated")
         self.used.setdefault((proto, port), set()).add(ip)
 
-    def _usable(self, proto: str, ip: str, port: int) -> bool:
-        return (not self._conflicts(proto, ip, port) and self.reservation(proto, ip, port) is None
-                and (self.is_free is None or self.is_free(proto, ip, port)))
+    def _usable(self, proto: str, ips: Sequence[str], port: int) -> bool:
+        return all(self._holder(proto, ip, port) is None and self.reservation(proto, ip, port) is None
+                   and (self.is_free is None or self.is_free(proto, ip, port)) for ip in ips)
 
-    def allocate(self, req: PortRequest) -> int:
+    def allocate(self, req: PortRequest, host_ips: Sequence[str] | None = None) -> int:
+        """One host port for `req`, free on each of `host_ips` (default: the request's address), as
+        dockerd gives a binding's IPv4 and IPv6 addresses the same port; claimed on each."""
+        ips = list(host_ips) if host_ips is not None else [req.host_ip]
         if req.host_port:
-            held = self.reservation(req.proto, req.host_ip, req.host_port)
-            if held is not None:
-                raise Conflict(f"Bind for {req.host_ip or '0.0.0.0'}:{req.host_port} failed: "
-                               f"port is already allocated: {held.reason}")
-            if self.is_free is not None and not self._conflicts(req.proto, req.host_ip, req.host_port) \
-                    and not self.is_free(req.proto, req.host_ip, req.host_port):
-                raise Conflict(f"Bind for {req.host_ip or '0.0.0.0'}:{req.host_port} failed: "
-                               "port is already in use on the host")
-            self.claim(req.proto, req.host_ip, req.host_port)
+            for ip in ips:
+                held = self.reservation(req.proto, ip, req.host_port)
+                if held is not None:
+                    raise Conflict(f"Bind for {join_host_port(ip, req.host_port)} failed: "
+                                   f"port is already allocated: {held.reason}")
+            for ip in ips:
+                if (holder := self._holder(req.proto, ip, req.host_port)) is not None:
+                    raise Conflict(f"Bind for {join_host_port(holder, req.host_port)} failed: "
+                                   "port is already allocated")
+            for ip in ips:
+                if self.is_free is not None and not self.is_free(req.proto, ip, req.host_port):
+                    raise Conflict(f"Bind for {join_host_port(ip, req.host_port)} failed: "
+                                   "port is already in use on the host")
+            self._claim_all(req.proto, ips, req.host_port)
             return req.host_port
         lo, hi = req.host_range or self.ephemeral
         span = hi - lo + 1
         start = self.rng.randrange(span) if req.host_range is None else 0
         for i in range(span):
             port = lo + (start + i) % span
-            if self._usable(req.proto, req.host_ip, port):
-                self.claim(req.proto, req.host_ip, port)
+            if self._usable(req.proto, ips, port):
+                self._claim_all(req.proto, ips, port)
                 return port
         reasons: dict[str, None] = {}  # once each, in order
         for p in range(lo, hi + 1):
-            if (r := self.reservation(req.proto, req.host_ip, p)) is not None:
-                reasons[r.reason] = None
+            for ip in ips:
+                if (r := self.reservation(req.proto, ip, p)) is not None:
+                    reasons[r.reason] = None
         reason = f" ({'; '.join(reasons)})" if reasons else ""
         raise Unavailable(f"all ports are allocated in {lo}-{hi}/{req.proto}{reason}")
+
+    def _claim_all(self, proto: str, ips: Sequence[str], port: int) -> None:
+        for ip in ips:
+            self.used.setdefault((proto, port), set()).add(ip)
 
     def release(self, proto: str, ip: str, port: int) -> None:
         ips = self.used.get((proto, port))

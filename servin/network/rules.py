@@ -16,8 +16,12 @@ it, and `-o <bridge> -m addrtype --src-type LOCAL -j MASQUERADE` rewrites that s
 gateway so the container can answer. No process per port, no copy through userspace.
 
 IPv6 (networks with EnableIPv6) takes the same chains and rules in ip6tables (`network_rules`
-with the IPv6 subnet, `port_rules` with the IPv6 addresses). IPv6 has no `route_localnet`: a
-published port is reached over IPv6 at the host's own addresses (not ::1).
+with the IPv6 subnet, `port_rules` with the IPv6 addresses). IPv6 has no `route_localnet`: a DNAT
+from ::1 could not leave lo, so ip6tables' OUTPUT jump skips ::1 (`JUMPS6`, as dockerd's) and the
+daemon's userland proxy (`servin.network.proxy`) serves [::1]:P. It also serves a host address
+of a family the container has no address of (host IPv6 to an IPv4-only container, as docker-proxy;
+host IPv4 to an IPv6-only one), where no DNAT can go. Those proxied paths are served by the daemon:
+down while it is down, where the DNAT paths (all the others) survive a daemon crash.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ JUMPS: tuple[Rule, ...] = (
     Rule("filter", "FORWARD", f"-j {FORWARD_CHAIN}"),
     Rule("filter", "INPUT", f"-j {INPUT_CHAIN}"),
 )
+
+# ip6tables': OUTPUT skips ::1 (no DNAT can take it out of lo; the userland proxy serves it)
+JUMPS6: tuple[Rule, ...] = tuple(
+    Rule("nat", "OUTPUT", f"! -d ::1/128 -m addrtype --dst-type LOCAL -j {NAT_CHAIN}") if j.chain == "OUTPUT" else j
+    for j in JUMPS)
+# jumps of older versions, removed at start
+STALE_JUMPS6: tuple[Rule, ...] = tuple(j for j in JUMPS if j not in JUMPS6)
 
 # the first rule of SERVIN-FORWARD, before any network's
 BASE: tuple[Rule, ...] = (Rule("filter", FORWARD_CHAIN, f"-j {ISOLATION_CHAIN}"),)

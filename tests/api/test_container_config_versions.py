@@ -44,6 +44,15 @@ async def started_spec(env, cid: str) -> dict[str, Any]:
     return env.runtime.specs[cid]
 
 
+async def made_in_volume(env, name: str, sub: str) -> Path:
+    """The directory `sub` made in the volume, as a container using it would."""
+    r = await env.client.get(f"/volumes/{name}")
+    assert r.status == 200, await r.text()
+    path = Path((await r.json())["Mountpoint"]) / sub
+    path.mkdir(parents=True)
+    return path
+
+
 def mount_at(spec: dict[str, Any], dest: str) -> dict[str, Any]:
     return next(m for m in spec["mounts"] if m["destination"] == dest)
 
@@ -148,6 +157,7 @@ async def test_volume_subpath(env) -> None:
     assert await create(env, "1.44", 400, HostConfig={"Mounts": [mount]}) == \
         "VolumeOptions.Subpath needs API v1.45 or newer"
     cid = await create(env, "1.45", HostConfig={"Mounts": [mount]})
+    await made_in_volume(env, "data", "sub/dir")  # dockerd's start needs it (a 404 otherwise)
     spec = await started_spec(env, cid)
     m = mount_at(spec, "/d")
     assert m["source"].endswith("/volumes/data/_data")

@@ -62,8 +62,9 @@ def test_published_port_answers_on_loopback(servin: ServinDaemon) -> None:
     cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c", WWW.format(tag="p")).strip()
     try:
         assert http_get(port) == "hello-from-p\n"
-        assert out(servin, "port", cid).strip() == f"80/tcp -> 0.0.0.0:{port}"
-        assert out(servin, "port", cid, "80").strip() == f"0.0.0.0:{port}"
+        # as dockerd (where the host has IPv6): [::] too, proxied to the container's IPv4 address
+        assert out(servin, "port", cid).strip() == f"80/tcp -> 0.0.0.0:{port}\n80/tcp -> [::]:{port}"
+        assert out(servin, "port", cid, "80").strip() == f"0.0.0.0:{port}\n[::]:{port}"
         assert f"0.0.0.0:{port}->80/tcp" in out(servin, "ps", "--format", "{{.Ports}}", "--filter", f"id={cid}")
     finally:
         servin.docker("rm", "-f", cid)
@@ -75,10 +76,11 @@ def test_publish_all_uses_exposed_ports(servin: ServinDaemon) -> None:
     try:
         ports = json.loads(out(servin, "inspect", "-f", "{{json .NetworkSettings.Ports}}", cid))
         assert list(ports) == ["80/tcp"]
-        (binding,) = ports["80/tcp"]
+        binding, binding6 = ports["80/tcp"]  # IPv4's and IPv6's, one host port, as dockerd
         assert binding["HostIp"] == "0.0.0.0" and 49153 <= int(binding["HostPort"]) <= 60999
+        assert binding6 == {"HostIp": "::", "HostPort": binding["HostPort"]}
         assert http_get(int(binding["HostPort"])) == "hello-from-P\n"
-        assert out(servin, "port", cid, "80/tcp").strip() == f"0.0.0.0:{binding['HostPort']}"
+        assert out(servin, "port", cid, "80/tcp").strip().splitlines()[0] == f"0.0.0.0:{binding['HostPort']}"
     finally:
         servin.docker("rm", "-f", cid)
 

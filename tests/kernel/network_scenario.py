@@ -97,6 +97,8 @@ def scenario_bridge(tmp: Path) -> None:
         # from this "host": published port on 127.0.0.1 (DNAT in OUTPUT + route_localnet)
         assert tcp("127.0.0.1", 8080).startswith(b"echo:hi from 172.17.0.1")
         assert tcp("127.0.0.1", 9001).startswith(b"echo:hi")
+        # [::1]: the daemon's userland proxy, to the container's IPv4 address (the gateway is the source)
+        assert tcp("::1", 8080).startswith(b"echo:hi from 172.17.0.1")
         b_port = b.endpoint.ports[0].host_port
         assert 49153 <= b_port <= 60999 or 32768 <= b_port <= 60999
         assert tcp("127.0.0.1", b_port).startswith(b"echo:hi")
@@ -126,10 +128,13 @@ def scenario_bridge(tmp: Path) -> None:
             assert "already allocated" in str(e), e
         assert not svc.endpoints("c4")
         # crash: a new service over the same records; c2 is no longer running
+        svc.publisher.close()  # the first "daemon" is gone, and its proxy with it
+        assert tcp("127.0.0.1", 8080).startswith(b"echo:hi")  # DNAT stays
         svc2 = NetworkService(root=tmp / "net", exec_root=tmp / "exec", netlink=nl, netfilter=nf)
         svc2.restore(running=("c1", "c3"))
         assert not (tmp / "exec" / "netns" / "c2").exists()
         assert tcp("127.0.0.1", 8080).startswith(b"echo:hi")
+        assert tcp("::1", 8080).startswith(b"echo:hi")  # the restored one serves [::1] again
         d = svc2.connect("c5", "bridge")
         assert d.endpoint.ip == "172.17.0.3"  # c2's address was released, c1's kept
         try:

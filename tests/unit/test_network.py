@@ -112,7 +112,7 @@ def test_parse_publish() -> None:
     assert requests(parse_port_bindings({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
                                          "53/udp": [{"HostPort": ""}], "90/tcp": [{"HostPort": "7000-7005"}]})) == [
         PortRequest(container_port=53, proto="udp"),
-        PortRequest(container_port=80, host_port=8080),
+        PortRequest(container_port=80, host_ip="0.0.0.0", host_port=8080),  # IPv4 only, as dockerd
         PortRequest(container_port=90, host_range=(7000, 7005)),
     ]
     assert publish_all(["443/tcp", "53/udp"]) == [PortRequest(container_port=443),

@@ -19,8 +19,8 @@ from servin.network.dns import DnsServer, View
 from servin.network.firewall import FamilyRules, rules_for
 from servin.network.ipam import DEFAULT_POOLS, Ipam, Pool, parse_fixed_cidr_v6, parse_pools, ula_pool
 from servin.network.portmap import parse_publish
-from servin.network.service import binds_family, check_binding_family
-from servin.network.store import NetworkRecord
+from servin.network.publishing import Route, route
+from servin.network.store import EndpointRecord, NetworkRecord, PortBinding
 from tests.unit.test_daemon_config import daemon_json, parse
 
 N6 = ipaddress.IPv6Network
@@ -99,14 +99,24 @@ def test_ip6tables_rules_golden() -> None:
 
 
 def test_bindings_take_the_families_dockerd_does() -> None:
-    assert binds_family("", 4) and binds_family("", 6)
-    assert binds_family("::", 6) and not binds_family("::", 4)
-    assert binds_family("127.0.0.1", 4) and not binds_family("127.0.0.1", 6)
-    check_binding_family("::", v4=True, v6=True, network="n")
-    with pytest.raises(errors.InvalidArgument, match="network n has no IPv6"):
-        check_binding_family("::", v4=True, v6=False, network="n")
-    with pytest.raises(errors.InvalidArgument, match="network n has no IPv4"):
-        check_binding_family("127.0.0.1", v4=False, v6=True, network="n")
+    # each binding goes to the endpoint's address of its family by DNAT; through the userland proxy
+    # for the IPv6 loopback and for a family the endpoint has no address of (as docker-proxy)
+    def ep(ip: str | None, ip6: str | None) -> EndpointRecord:
+        return EndpointRecord(id="e", container_id="c", network_id="n", ifname="eth0", host_ifname="v", ip=ip,
+                              ip6=ip6)
+
+    def via(host_ip: str, e: EndpointRecord) -> Route | None:
+        return route(PortBinding(container_port=80, proto="tcp", host_ip=host_ip, host_port=8080), e)
+
+    dual, v4, v6 = ep("10.0.0.2", "fd00::2"), ep("10.0.0.2", None), ep(None, "fd00::2")
+    assert via("0.0.0.0", dual) == Route(target="10.0.0.2", dnat=True, proxy=False)
+    assert via("127.0.0.1", dual) == Route(target="10.0.0.2", dnat=True, proxy=False)  # route_localnet
+    assert via("::", dual) == Route(target="fd00::2", dnat=True, proxy=True)  # the proxy gets ::1 only
+    assert via("::1", dual) == Route(target="fd00::2", dnat=False, proxy=True)
+    assert via("fd00:9::1", dual) == Route(target="fd00::2", dnat=True, proxy=False)
+    assert via("::", v4) == Route(target="10.0.0.2", dnat=False, proxy=True)
+    assert via("0.0.0.0", v6) == Route(target="fd00::2", dnat=False, proxy=True)
+    assert via("::", ep(None, None)) is None
     dual, v4only = SimpleNamespace(ip="10.0.0.2", ip6="fd00::2"), SimpleNamespace(ip="10.0.0.2", ip6=None)
     assert binding_ips("", dual) == ["0.0.0.0", "::"] and binding_ips("", v4only) == ["0.0.0.0"]
     assert binding_ips("::", dual) == ["::"]

@@ -36,10 +36,11 @@ def test_bindings_are_typed_and_shown_back_as_given() -> None:
 
 
 def test_the_network_layer_claims_by_port_with_every_address_as_empty() -> None:
+    # "" is every address of both families; 0.0.0.0 IPv4's only (as dockerd), so it stays as given
     assert requests(parse_port_bindings(BINDINGS)) == [
         PortRequest(container_port=443, host_port=9),
         PortRequest(container_port=53, proto="udp", host_range=(7000, 7005)),
-        PortRequest(container_port=80, host_port=8080),
+        PortRequest(container_port=80, host_ip="0.0.0.0", host_port=8080),
         PortRequest(container_port=80, host_ip="127.0.0.1"),
     ]
 
