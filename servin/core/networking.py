@@ -2,9 +2,10 @@
 
 Which networks it asks for is kept on the container (`Container.networks`, checked in
 `core/endpoints.py`); here: the namespace it joins at start (its endpoints, or another container's),
-its /etc/hosts and resolv.conf, legacy links, live connect and disconnect, what inspect, stats
-and the embedded DNS server see. With no NetworkService (`--bridge none`) containers get an empty
-namespace and the network routes answer as dockerd without networking.
+legacy links (their text is `core/links.py`'s), live connect and disconnect, what inspect and
+stats see. Its /etc/hosts and resolv.conf (kept up to date on connect and disconnect) and the
+embedded DNS server's view are `core/resolution.py`'s. With no NetworkService (`--bridge none`)
+containers get an empty namespace and the network routes answer as dockerd without networking.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from servin import atomicfile, errors
+from servin import errors
 from servin.core import endpoints as endpoints_mod
+from servin.core import links
 from servin.core.events import Event, EventBus
 from servin.core.model import Container, ContainerConfig, EndpointConfig, HostConfig
 from servin.core.store import ContainerStore, Saved
-from servin.core.users import host_nameservers, hosts_file, resolv_conf_embedded, resolv_conf_with
+from servin.core.resolution import HostsEntry, ResolutionFiles, dns_view, own_entries
 from servin.network import portmap
 from servin.network.dns import View
 
@@ -40,8 +41,7 @@ class ContainerNetworking:
         self._get = lookup  # a container by name, ID or prefix (404 otherwise)
         self._lock_of = lock_of  # the container's lifecycle lock
         self.events = events
-        self.host_resolv_conf = host_resolv_conf
-        self._resolvers: tuple[tuple[int, int, int], tuple[str, ...]] | None = None  # (file stamp, servers)
+        self.files = ResolutionFiles(container_dir=store.dir, host_resolv_conf=host_resolv_conf)
 
     # ---- create -------------------------------------------------------------------------
 
@@ -64,13 +64,13 @@ class ContainerNetworking:
 
     def write_files(self, c: Container) -> None:
         """hosts and resolv.conf of a new container (remade at each start once it has an address)."""
-        (self.store.dir(c.id) / "hosts").write_text(hosts_file(own=None, extra=self.extra_hosts(c)))
-        self.write_resolv_conf(c, None)
+        self.files.write_hosts(c, self._extra_hosts(c))
+        self.files.write_resolv_conf(c, None)
 
     # ---- legacy links, hosts and resolv.conf -----------------------------------------------
 
-    def _linked(self, c: Container) -> list[tuple[str, Container, str]]:
-        """Legacy links on the default bridge: (alias, the running target, its bridge address)."""
+    def _linked(self, c: Container) -> list[links.Linked]:
+        """Legacy links on the default bridge: (alias, the running target, its endpoint there)."""
         if not c.host_config.links or not any(e.network == "bridge" for e in c.networks) or self.network is None:
             return []
         bridge = self.network.find("bridge")
@@ -81,29 +81,12 @@ class ContainerNetworking:
             ep = next((e for e in self.network.endpoints(target.id) if e.network_id == bridge.id), None)
             if not target.state.alive or ep is None or not ep.ip:
                 raise errors.Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{alias}")
-            out.append((alias, target, ep.ip))
+            out.append((alias, target, ep))
         return out
 
     def link_env(self, c: Container) -> list[str]:
-        """dockerd's link variables: ALIAS_NAME, ALIAS_ENV_*, ALIAS_PORT[_N_PROTO][_ADDR|_PORT|_PROTO]."""
-        env: list[str] = []
-        for alias, target, ip in self._linked(c):
-            prefix = alias.upper().replace("-", "_")
-            env.append(f"{prefix}_NAME=/{c.name}/{alias}")
-            for var in target.resolved_env:
-                key, sep, value = var.partition("=")
-                if sep and key not in ("HOME", "PATH"):
-                    env.append(f"{prefix}_ENV_{key}={value}")
-            ports = sorted({p if "/" in p else f"{p}/tcp" for p in target.config.exposed_ports}
-                           | {p.port_spec for p in target.host_config.port_bindings},
-                           key=lambda p: (int(p.split("/")[0]) if p.split("/")[0].isdigit() else 0, p))
-            for i, port in enumerate(ports):
-                num, proto = port.split("/")
-                if i == 0:
-                    env.append(f"{prefix}_PORT={proto}://{ip}:{num}")
-                key = f"{prefix}_PORT_{num}_{proto.upper()}"
-                env += [f"{key}={proto}://{ip}:{num}", f"{key}_ADDR={ip}", f"{key}_PORT={num}", f"{key}_PROTO={proto}"]
-        return env
+        """dockerd's link variables (`core/links.py`)."""
+        return links.link_env(c, self._linked(c))
 
     async def remove_link(self, parent: str, alias: str) -> None:
         """`DELETE /containers/<parent>/<alias>?link=1`: forget a legacy link."""
@@ -115,7 +98,7 @@ class ContainerNetworking:
                 raise errors.NotFound(f"Could not find container link /{c.name}/{alias}")
             await self._amend(c.id, lambda cur: replace(cur, host_config=replace(cur.host_config, links=kept)))
 
-    def extra_hosts(self, c: Container) -> list[tuple[str, str]]:
+    def _extra_hosts(self, c: Container) -> list[HostsEntry]:
         """--add-host entries; "host-gateway" is the default bridge's gateway, as in dockerd."""
         out = []
         for entry in c.host_config.extra_hosts:
@@ -130,27 +113,20 @@ class ContainerNetworking:
                 if gateway is None:
                     raise errors.InvalidArgument("unable to derive the IP value for host-gateway")
                 ip = gateway
-            out.append((name, ip))
+            out.append((ip, name))
         return out
 
-    def write_resolv_conf(self, c: Container, embedded_dns: str | None) -> None:
-        """The host's resolvers (with --dns*), or the embedded DNS server at `embedded_dns`."""
-        try:
-            host = self.host_resolv_conf.read_text()
-        except OSError:
-            host = ""
-        hc = c.host_config
-        if embedded_dns:
-            text = resolv_conf_embedded(host, nameserver=embedded_dns, search=hc.dns_search, options=hc.dns_options)
-        else:
-            text = resolv_conf_with(host, dns=hc.dns, search=hc.dns_search, options=hc.dns_options)
-        path = self.store.dir(c.id) / "resolv.conf"
-        try:
-            if path.read_text() == text:
-                return
-        except OSError:
-            pass
-        atomicfile.write_bytes(path, text.encode(), durable=False)
+    def _embedded_dns(self, networks: tuple[EndpointConfig, ...]) -> str | None:
+        """Where the container asks names: the gateway of its first user-defined network in gateway
+        order (the IPv6 one on an IPv6-only network); None on the default bridge alone."""
+        wanted = [e for e in networks if e.network not in ("none", "host", "bridge")]
+        for ep in endpoints_mod.gateway_order(wanted, self._internal) if wanted else ():
+            try:
+                net = self.network.find(ep.network)
+            except errors.NotFound:
+                continue
+            return str(net.gateway or net.gateway6 or "") or None
+        return None
 
     # ---- the namespace at start, connect and disconnect ------------------------------------
 
@@ -181,10 +157,7 @@ class ContainerNetworking:
         empty one (none, or no bridge) or the host's. Writes the container's /etc/hosts."""
         other = self._joined_container(c)
         if other is not None:
-            d, od = self.store.dir(c.id), self.store.dir(other.id)
-            for name in ("hosts", "resolv.conf", "hostname"):  # as dockerd: the joined container's files
-                data = await asyncio.to_thread((od / name).read_bytes)
-                await asyncio.to_thread(atomicfile.write_bytes, d / name, data)
+            await asyncio.to_thread(self.files.copy_from, c, other)
             path = self.network.netns_path(other.id) if self.network is not None else None
             return str(path) if path is not None and path.exists() else f"/proc/{other.state.pid}/ns/net"
         wanted = [e for e in c.networks if e.network not in ("none", "host")]
@@ -199,31 +172,23 @@ class ContainerNetworking:
         await self.release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
         wanted = endpoints_mod.gateway_order(wanted, self._internal)
         try:
-            first = None
+            attached = []
             for i, ep in enumerate(wanted):
                 att = await asyncio.to_thread(
                     self.network.connect, c.id, ep.network, aliases=endpoints_mod.dns_aliases(ep, c.short_id),
                     ip=ep.ipv4_address or None, mac=ep.mac_address or None, ports=ports if i == 0 else (),
                     ip6=ep.ipv6_address or None)
                 await self._apply_sysctls(c.id, att, ep)
-                first = first or att
-            assert first is not None
-            names = c.resolved_hostname
-            if c.config.domainname:  # as dockerd: "ip  host.domain host"
-                names = f"{c.resolved_hostname}.{c.config.domainname}\t{c.resolved_hostname}"
-            own_ip = first.endpoint.ip or first.endpoint.ip6
-            own = (own_ip, names) if own_ip else None
-            links = [(f"{alias} {t.resolved_hostname} {t.name}", ip) for alias, t, ip in self._linked(c)]
-            hosts = hosts_file(own=own, extra=self.extra_hosts(c) + links)
-            await asyncio.to_thread(partial(atomicfile.write_bytes, durable=False), self.store.dir(c.id) / "hosts",
-                                    hosts.encode())
-            dns = next((e for e in wanted if e.network != "bridge"), None)  # the embedded DNS, if any
-            gateway = self.network.find(dns.network).gateway if dns is not None else None
-            await asyncio.to_thread(self.write_resolv_conf, c, gateway)
+                attached.append(att)
+            # as dockerd: its own lines for each address of each endpoint, in the order they joined
+            own = own_entries(c, [ip for a in attached for ip in (a.endpoint.ip, a.endpoint.ip6) if ip])
+            entries = self._extra_hosts(c) + links.link_hosts(self._linked(c)) + own
+            await asyncio.to_thread(self.files.write_hosts, c, entries)
+            await asyncio.to_thread(self.files.write_resolv_conf, c, self._embedded_dns(tuple(wanted)))
         except BaseException:
             await self.release(c.id)
             raise
-        return str(first.netns_path)
+        return str(attached[0].netns_path)
 
     def _internal(self, network: str) -> bool:
         try:
@@ -268,6 +233,7 @@ class ContainerNetworking:
                 try:
                     await self._apply_sysctls(c.id, att, ep)
                     await self._route_default(c, (*c.networks, ep))
+                    await asyncio.to_thread(self._refresh_files, c, (*c.networks, ep), added=att.endpoint)
                 except BaseException:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                     raise
@@ -291,16 +257,28 @@ class ContainerNetworking:
                 the = "network" if c.state.alive else "the network"
                 raise errors.SystemError_(f"container {c.id} is not connected to {the} {net.name}")
             if c.state.alive:  # the new gateway first: the published ports move off the leaving endpoint
-                await self._route_default(c, tuple(e for e in c.networks if e.network != net.name))
+                gone = next((e for e in self.network.endpoints(c.id) if e.network_id == net.id), None)
+                rest = tuple(e for e in c.networks if e.network != net.name)
+                await self._route_default(c, rest)
                 try:
                     await asyncio.to_thread(self.network.disconnect, c.id, net.id)
                 except errors.NotFound:
                     pass
+                await asyncio.to_thread(self._refresh_files, c, rest, removed=gone)
             self._get(c.id)  # again after the await: the container may have been removed meanwhile
             await self._amend(c.id, lambda cur: replace(cur, networks=tuple(e for e in cur.networks
                                                                             if e.network != net.name)))
         self.events.publish(Event(type="network", action="disconnect", actor_id=net.id,
                                   attributes={"container": c.id, "name": net.name, "type": net.driver}))
+
+    def _refresh_files(self, c: Container, networks: tuple[EndpointConfig, ...], *, added: Any = None,
+                       removed: Any = None) -> None:
+        """After a live connect (`added` endpoint) or disconnect (`removed`): the endpoint's lines in
+        /etc/hosts, and resolv.conf's nameserver (which network's gateway may have changed)."""
+        for ep, change in ((added, self.files.add_hosts), (removed, self.files.remove_hosts)):
+            if ep is not None:
+                change(c, [ip for ip in (ep.ip, ep.ip6) if ip])
+        self.files.write_resolv_conf(c, self._embedded_dns(networks))
 
     def reconcile(self, c: Container) -> Container:
         """At daemon start, for a container still running: its networks are the ones it has
@@ -349,65 +327,12 @@ class ContainerNetworking:
             out.append((net, live.get(net.id)))
         return out
 
-    def dns_view(self, client_ip: str) -> Any:
-        """What the embedded DNS server tells the container at `client_ip`: the names (container
-        names and endpoint aliases) on the user-defined networks it is on; None for a stranger."""
+    def dns_view(self, client_ip: str) -> View | None:
+        """What the embedded DNS server tells the container at `client_ip` (None: a stranger)."""
         if self.network is None:
             return None
-        eps = self.network.endpoints_all()
-        me = next((e for e in eps if client_ip in (e.ip, e.ip6)), None)
-        if me is None:
-            return None
-        nets = {n.id: n for n in self.network.networks()}
-        shared = {e.network_id for e in eps if e.container_id == me.container_id
-                  and e.network_id in nets and nets[e.network_id].name != "bridge"}
-        names: dict[str, list[str]] = {}
-        reverse: dict[str, str] = {}
-        for e in eps:
-            addresses = [ip for ip in (e.ip, e.ip6) if ip]  # A and AAAA answers
-            if e.network_id not in shared or not addresses:
-                continue
-            other = self.store.get(e.container_id)
-            if other is None:
-                continue
-            net_name = nets[e.network_id].name
-            for name in dict.fromkeys((other.name, *e.aliases)):
-                names.setdefault(name.lower(), []).extend(addresses)
-                # as dockerd: "name.network" resolves the name on that network only (PTR answers so too)
-                names.setdefault(f"{name}.{net_name}".lower(), []).extend(addresses)
-            for ip in addresses:
-                reverse[ip] = f"{other.name}.{net_name}"
-        c = self.store.get(me.container_id)
-        for want in c.networks if c is not None else ():  # legacy links: "target:alias" on that network
-            for link in want.links:
-                target, _, alias = link.partition(":")
-                for e in eps:
-                    other = self.store.get(e.container_id) if e.network_id in shared else None
-                    if other is not None and target in (other.name, other.id, other.short_id) \
-                            and nets[e.network_id].name == want.network:
-                        names.setdefault((alias or target).lower(), []).extend(ip for ip in (e.ip, e.ip6) if ip)
-        upstreams: tuple[str, ...] = ()
-        if any(not nets[n].internal for n in shared):
-            upstreams = c.host_config.dns if c is not None and c.host_config.dns else ()
-            if not upstreams:
-                upstreams = self._host_nameservers()
-            gateways = {nets[n].gateway for n in shared}
-            upstreams = tuple(u for u in upstreams if u not in gateways)
-        return View(names={k: tuple(v) for k, v in names.items()}, reverse=reverse, upstreams=upstreams)
-
-    def _host_nameservers(self) -> tuple[str, ...]:
-        """The host's resolvers, read again only when its resolv.conf changes (asked on every DNS query)."""
-        try:
-            st = self.host_resolv_conf.stat()
-        except OSError:
-            return ()
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if self._resolvers is None or self._resolvers[0] != stamp:
-            try:
-                self._resolvers = (stamp, host_nameservers(self.host_resolv_conf.read_text()))
-            except OSError:
-                return ()
-        return self._resolvers[1]
+        return dns_view(client_ip, network=self.network, lookup=self.store.get,
+                        host_nameservers=self.files.host_nameservers)
 
     def sandbox_key(self, cid: str) -> str:
         """The container's network namespace file while it has one (NetworkSettings.SandboxKey)."""

@@ -203,7 +203,8 @@ async def serve(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None 
     if engine.webhooks is not None:  # first: the events of the restore are delivered too
         await engine.webhooks.start()
     if engine.network is not None:  # before the containers: restarts at restore connect to the bridge
-        engine.network.dns_ports = await engine.dns.start()
+        await engine.dns.start()
+        engine.network.dns = engine.dns
         running = [c.id for c in engine.containers.store.all() if c.state.running]
         await asyncio.to_thread(engine.network.restore, running)
     await engine.containers.restore()

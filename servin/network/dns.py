@@ -1,9 +1,16 @@
 """The embedded DNS server of user-defined networks.
 
-Containers on a user-defined network get `nameserver <the network's gateway>` in resolv.conf.
-A DNAT rule on the bridge (`rules.dns_rules`) sends what they ask the gateway on port 53 to this
-server, which listens on 127.0.0.1 (UDP and TCP, random ports) in the daemon: no socket or rule
-inside the containers, nothing added to their start. The client's source address says who asks;
+Containers on a user-defined network get `nameserver <the network's gateway>` in resolv.conf
+(its IPv4 gateway; the IPv6 one on an IPv6-only network). A DNAT rule on the bridge
+(`rules.dns_rules`) sends what they ask the gateway on port 53 to this server in the daemon: no
+socket or rule inside the containers, nothing added to their start.
+- IPv4: one listener on 127.0.0.1 (UDP and TCP, random ports) for every network, reached through
+  `route_localnet` on the bridges.
+- IPv6 has no `route_localnet` (a packet from a bridge is never delivered to ::1): each network
+  with IPv6 gets its own listener on its IPv6 gateway address, random ports, bound to its bridge
+  (SO_BINDTODEVICE: nothing from any other interface reaches it), opened when the network's
+  rules are made (`dns_rules_of`) and closed by `close_gateway` when the network goes.
+The client's source address says who asks;
 `view(client_ip)` answers with the names that container may see: container names, aliases and
 short IDs on the user-defined networks it shares with them (never other networks', never the
 default bridge's). Everything else goes to the container's `--dns` servers or the host's (not on
@@ -19,15 +26,22 @@ import logging
 import random
 import socket
 import struct
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+
+from servin.network import rules as R
+from servin.network.firewall import FamilyRules, rules_for
+from servin.network.store import NetworkRecord
 
 log = logging.getLogger(__name__)
 
 TTL = 600
 FORWARD_TIMEOUT = 3.0
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)  # for IPv6 sockets too (inet6_bind honours it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,44 +56,145 @@ class View:
 ViewFn = Callable[[str], "View | None"]
 
 
+class EmbeddedDns(Protocol):
+    """The DNS server as the network service sees it: the IPv4 listener's ports, and the
+    listeners on IPv6 gateways it opens and closes."""
+
+    ports: tuple[int, int] | None
+
+    def open_gateway(self, key: str, *, device: str, address: str) -> tuple[int, int]: ...
+    def close_gateway(self, key: str) -> None: ...
+
+
+def dns_rules_of(n: NetworkRecord, dns: EmbeddedDns | None) -> FamilyRules:
+    """The rules that take a user-defined network's DNS questions to the server: from its IPv4
+    gateway to the loopback listener, from its IPv6 gateway to that gateway's own listener, opened
+    here the first time (a network's rules are made only while its bridge exists)."""
+    out = FamilyRules()
+    if dns is None or not n.bridge or n.name == "bridge":  # the default bridge has none, as dockerd's
+        return out
+    if n.gateway and dns.ports is not None:
+        out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=dns.ports[0],
+                                     tcp_port=dns.ports[1]), ipv6=False)
+    if n.gateway6:
+        udp, tcp = dns.open_gateway(n.id, device=n.bridge, address=n.gateway6)
+        out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway6, udp_port=udp, tcp_port=tcp), ipv6=True)
+    return out
+
+
+class _Listener:
+    """One UDP and one TCP socket the server answers on (their transports once the loop has them)."""
+
+    def __init__(self, udp: socket.socket, tcp: socket.socket) -> None:
+        self.udp, self.tcp = udp, tcp
+        self.ports: tuple[int, int] = (udp.getsockname()[1], tcp.getsockname()[1])
+        self.udp_transport: asyncio.DatagramTransport | None = None
+        self.tcp_server: asyncio.base_events.Server | None = None
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.udp_transport is not None:
+            self.udp_transport.close()
+        else:
+            self.udp.close()
+        if self.tcp_server is not None:
+            self.tcp_server.close()
+            await self.tcp_server.wait_closed()
+        else:
+            self.tcp.close()
+
+
 class DnsServer:
     def __init__(self, view: ViewFn, *, timeout: float = FORWARD_TIMEOUT) -> None:
         self._view = view
         self._timeout = timeout
-        self._udp: asyncio.DatagramTransport | None = None
-        self._tcp: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: _Listener | None = None
+        self._gateways: dict[str, tuple[str, str, _Listener]] = {}  # key -> (device, address, listener)
+        self._lock = threading.Lock()  # _gateways: opened and closed from the network service's threads
         self.ports: tuple[int, int] | None = None  # (udp, tcp) once started
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1") -> tuple[int, int]:
+        """The listener on `host` (the IPv4 one); afterwards gateways may be opened from any thread."""
+        self._loop = asyncio.get_running_loop()
+        self._main = _Listener(*_sockets(host))
+        await self._serve(self._main)
+        self.ports = self._main.ports
+        return self.ports
+
+    def open_gateway(self, key: str, *, device: str, address: str) -> tuple[int, int]:
+        """A listener on `address` (an IPv6 gateway) that only packets arriving on `device` reach;
+        its (udp, tcp) ports. Called from a worker thread (or the loop's); again with the same
+        device and address it keeps the one it has."""
+        if self._loop is None:
+            raise RuntimeError("the DNS server is not started")
+        with self._lock:
+            known = self._gateways.get(key)
+            if known is not None and known[:2] == (device, address):
+                return known[2].ports
+            listener = _Listener(*_sockets(address, device=device))
+            self._gateways[key] = (device, address, listener)
+        old = known[2] if known is not None else None
+        self._loop.call_soon_threadsafe(self._spawn, self._replace(old, listener))
+        return listener.ports
+
+    def gateway_ports(self, key: str) -> tuple[int, int] | None:
+        with self._lock:
+            known = self._gateways.get(key)
+        return known[2].ports if known is not None else None
+
+    def close_gateway(self, key: str) -> None:
+        with self._lock:
+            known = self._gateways.pop(key, None)
+        if known is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._spawn, known[2].close())
+
+    async def close(self) -> None:
+        with self._lock:
+            gateways = [g[2] for g in self._gateways.values()]
+            self._gateways.clear()
+        for listener in [*([self._main] if self._main is not None else []), *gateways]:
+            await listener.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self, old: _Listener | None, new: _Listener) -> None:
+        if old is not None:
+            await old.close()
+        await self._serve(new)
+
+    async def _serve(self, listener: _Listener) -> None:
+        """Answer on the listener's sockets (bound already: what arrives meanwhile waits in them)."""
+        if listener.closed:
+            return
         loop = asyncio.get_running_loop()
         server = self
 
         class _Udp(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = cast(asyncio.DatagramTransport, transport)
+
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-                task = asyncio.ensure_future(server._answer_udp(data, addr))
-                server._tasks.add(task)
-                task.add_done_callback(server._tasks.discard)
+                server._spawn(server._answer_udp(self.transport, data, addr))
 
-        transport, _ = await loop.create_datagram_endpoint(_Udp, local_addr=(host, 0))
-        self._udp = transport
-        self._tcp = await asyncio.start_server(self._serve_tcp, host, 0)
-        udp_port = transport.get_extra_info("sockname")[1]
-        tcp_port = self._tcp.sockets[0].getsockname()[1]
-        self.ports = (udp_port, tcp_port)
-        return self.ports
+        try:
+            listener.udp_transport, _ = await loop.create_datagram_endpoint(_Udp, sock=listener.udp)
+            listener.tcp_server = await asyncio.start_server(self._serve_tcp, sock=listener.tcp)
+        except (OSError, ValueError):
+            if not listener.closed:
+                raise
+        if listener.closed:  # closed while being set up
+            await listener.close()
 
-    async def close(self) -> None:
-        if self._udp is not None:
-            self._udp.close()
-        if self._tcp is not None:
-            self._tcp.close()
-            await self._tcp.wait_closed()
-
-    async def _answer_udp(self, data: bytes, addr: tuple[str, int]) -> None:
+    async def _answer_udp(self, transport: asyncio.DatagramTransport, data: bytes, addr: tuple[str, int]) -> None:
         reply = await self.answer(data, addr[0], tcp=False)
-        if reply is not None and self._udp is not None:
-            self._udp.sendto(reply, addr)
+        if reply is not None and not transport.is_closing():
+            transport.sendto(reply, addr)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = writer.get_extra_info("peername")[0]
@@ -132,6 +247,31 @@ class DnsServer:
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
                 log.debug("dns: forwarding %s to %s: %s", name, server, exc)
         return _reply(query, RCODE.SERVFAIL)
+
+
+def _sockets(host: str, *, device: str | None = None) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a listening TCP socket on `host`, random ports; bound to `device` if given (and
+    then to the address even before the kernel has it ready: IP_FREEBIND)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    out: list[socket.socket] = []
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(family, kind)
+            out.append(s)
+            if device is not None:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+                s.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, 0))
+            if kind == socket.SOCK_STREAM:
+                s.listen(128)
+            s.setblocking(False)
+    except BaseException:
+        for s in out:
+            s.close()
+        raise
+    return out[0], out[1]
 
 
 def _reverse_name(name: str) -> str | None:

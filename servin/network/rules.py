@@ -102,14 +102,19 @@ def port_rules(*, bridge: str, container_ip: str, proto: str, container_port: in
 
 
 def dns_rules(*, bridge: str, gateway: str, udp_port: int, tcp_port: int) -> list[Rule]:
-    """What containers ask the gateway on port 53 goes to the daemon's DNS server on 127.0.0.1
-    (`route_localnet` on the bridge lets it; conntrack rewrites the answers back)."""
+    """What containers ask the gateway on port 53 goes to the daemon's DNS server: for an IPv4
+    gateway on 127.0.0.1 (`route_localnet` on the bridge lets it), for an IPv6 one (ip6tables') on
+    the gateway address itself, where a listener bound to the bridge waits. Conntrack rewrites the
+    answers back."""
+    v6 = ":" in gateway
+    host, to = (f"{gateway}/128", f"[{gateway}]") if v6 else (f"{gateway}/32", "127.0.0.1")
     out = []
     for proto, port in (("udp", udp_port), ("tcp", tcp_port)):
         out += [
-            Rule("nat", NAT_CHAIN, f"-d {gateway}/32 -i {bridge} -p {proto} -m {proto} --dport 53 "
-                                   f"-j DNAT --to-destination 127.0.0.1:{port}"),
+            Rule("nat", NAT_CHAIN, f"-d {host} -i {bridge} -p {proto} -m {proto} --dport 53 "
+                                   f"-j DNAT --to-destination {to}:{port}"),
             # let it in even where the host's INPUT policy drops (ufw, firewalld)
-            Rule("filter", INPUT_CHAIN, f"-d 127.0.0.1/32 -i {bridge} -p {proto} -m {proto} --dport {port} -j ACCEPT"),
+            Rule("filter", INPUT_CHAIN, f"-d {host if v6 else '127.0.0.1/32'} -i {bridge} -p {proto} -m {proto} "
+                                        f"--dport {port} -j ACCEPT"),
         ]
     return out

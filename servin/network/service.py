@@ -41,6 +41,7 @@ from servin.kernel import netns, procfs
 from servin.kernel.netfilter import Netfilter
 from servin.kernel.netlink import ContainerSide, Netlink, mac_from_ip
 from servin.network import rules as R
+from servin.network.dns import EmbeddedDns, dns_rules_of
 from servin.network.firewall import DualStackFirewall, FamilyRules, ip6tables, rules_for
 from servin.network.ipam import (DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, IPAddress, IPNetwork, Ipam, Pool,
                                  check_ipv6_subnet, default_gateway, ula_pool)
@@ -88,7 +89,7 @@ class NetworkService:
         self.bridge_subnet = bridge_subnet or ipaddress.IPv4Interface(f"{default_gateway(DEFAULT_BRIDGE_SUBNET)}/16")
         self.icc = icc
         self.bridge_mtu = bridge_mtu  # the default bridge's (daemon --mtu); user networks take a driver option
-        self.dns_ports: tuple[int, int] | None = None  # (udp, tcp) of the embedded DNS server, set before restore
+        self.dns: EmbeddedDns | None = None  # the embedded DNS server (its listeners), set before restore
 
     # -- paths and names ---------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class NetworkService:
         for n in self.store.networks():
             if n.driver == "bridge":
                 ensure_bridge(self.netlink, n)
-                all_rules += network_rules(n, icc=self.icc, dns_ports=self.dns_ports)
+                all_rules += network_rules(n, icc=self.icc, dns=self.dns)
         own = {n.bridge for n in self.store.networks() if n.bridge}
         self.firewall.setup(all_rules + self.publisher.all_rules(), own=own)
         self.publisher.serve_all()
@@ -231,7 +232,7 @@ class NetworkService:
             self.ipam6.remove_network(rec.id)
             self.store.delete_network(rec.id)
             raise
-        self.firewall.add(network_rules(rec, icc=self.icc, dns_ports=self.dns_ports))
+        self.firewall.add(network_rules(rec, icc=self.icc, dns=self.dns))
         return rec
 
     def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None,
@@ -279,7 +280,9 @@ class NetworkService:
             raise InvalidArgument(f"{rec.name} is a pre-defined network and cannot be removed")
         if self.store.endpoints(network_id=rec.id):
             raise Conflict(f"error while removing network: network {rec.name} id {rec.id} has active endpoints")
-        self.firewall.delete(network_rules(rec, icc=self.icc, dns_ports=self.dns_ports))
+        self.firewall.delete(network_rules(rec, icc=self.icc, dns=self.dns))
+        if self.dns is not None:
+            self.dns.close_gateway(rec.id)
         if rec.bridge:
             self.netlink.delete_link(rec.bridge)
         self.ipam.remove_network(rec.id)
@@ -321,7 +324,7 @@ class NetworkService:
                                       f"allowed: network {n.name} does not have IPv4 enabled")
             addr = self.ipam.allocate(n.id, ipaddress.IPv4Address(ip) if ip else None) if n.subnet else None
             addr6 = self.ipam6.allocate(n.id, ipaddress.IPv6Address(ip6) if ip6 else None) if n.subnet6 else None
-            ifname = f"eth{len(self.store.endpoints(container_id=container_id))}"
+            ifname = next_ifname([e.ifname for e in self.store.endpoints(container_id=container_id)])
             draft = EndpointRecord(id=secrets.token_hex(32), container_id=container_id, network_id=n.id,
                                    ifname=ifname, host_ifname="veth" + secrets.token_hex(4),
                                    ip=str(addr) if addr else None, ip6=str(addr6) if addr6 else None,
@@ -441,9 +444,9 @@ def ensure_bridge(netlink: Netlink, n: NetworkRecord) -> None:
         netlink.sysctl("net.ipv6.conf.all.forwarding", "1")
 
 
-def network_rules(n: NetworkRecord, *, icc: bool, dns_ports: tuple[int, int] | None) -> FamilyRules:
+def network_rules(n: NetworkRecord, *, icc: bool, dns: EmbeddedDns | None) -> FamilyRules:
     """The rules of a bridge network in both families: `icc` is the daemon's (--icc, for the
-    default bridge), `dns_ports` the embedded DNS server's (user-defined networks)."""
+    default bridge), `dns` the embedded DNS server (user-defined networks: `dns.dns_rules_of`)."""
     if n.driver != "bridge" or not n.bridge or not (n.subnet or n.subnet6):
         return FamilyRules()
     icc = (n.options.get("com.docker.network.bridge.enable_icc", "true") != "false") and (icc or n.name != "bridge")
@@ -453,9 +456,7 @@ def network_rules(n: NetworkRecord, *, icc: bool, dns_ports: tuple[int, int] | N
         if subnet:
             out += rules_for(R.network_rules(bridge=n.bridge, subnet=subnet, internal=n.internal, icc=icc,
                                              masquerade=masquerade), ipv6=v6)
-    if n.name != "bridge" and dns_ports is not None and n.gateway:  # no embedded DNS on the default
-        out += rules_for(R.dns_rules(bridge=n.bridge, gateway=n.gateway, udp_port=dns_ports[0],
-                                     tcp_port=dns_ports[1]), ipv6=False)
+    out += dns_rules_of(n, dns)  # the embedded DNS's (none on the default bridge)
     return out
 
 
@@ -513,6 +514,13 @@ def ipv6_listenable() -> bool:
         return True
     except OSError:
         return False
+
+
+def next_ifname(taken: Sequence[str]) -> str:
+    """The next interface in the container: one after the highest it has, as dockerd counts up (a
+    disconnect frees a name in the middle, which a count of the endpoints would hand out twice)."""
+    numbers = [int(n[3:]) for n in taken if n.startswith("eth") and n[3:].isdigit()]
+    return f"eth{max(numbers) + 1 if numbers else 0}"
 
 
 def mac_from_id(seed: str) -> str:

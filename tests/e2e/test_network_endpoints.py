@@ -5,6 +5,7 @@ CLI (28.2: it talks 1.50), docker-py at pinned versions and compose."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import random
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.e2e.test_network_ipv6 import lookup6
 from tests.support.daemon import ServinDaemon
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +96,39 @@ def test_run_on_two_networks_has_both_interfaces_one_default_route_and_dns_on_ea
         assert lookup(d, peer_b, "two") == [ips["eth1"]]
         assert lookup(d, two, "peer-a") and lookup(d, two, "peer-b")
         assert lookup(d, peer_a, "peer-b") == []
+
+
+def test_on_an_ipv6_only_and_an_ipv4_network_names_resolve_on_each(servin: ServinDaemon) -> None:
+    d = servin
+    sub6 = f"fd00:5e73:{random.randint(1, 0xffff):x}::/64"
+    gw6 = str(ipaddress.IPv6Network(sub6)[1])
+    d.docker("network", "create", "--ipv4=false", "--ipv6", "--subnet", sub6, "ep6only")
+    try:
+        with networks(d, "ep4") as net:
+            peer6 = out(d, "run", "-d", "--name", "peer6", "--network", "ep6only", "busybox", "sleep", "120").strip()
+            peer4 = out(d, "run", "-d", "--name", "peer4", "--network", "ep4", "busybox", "sleep", "120").strip()
+            two = out(d, "run", "-d", "--name", "two6", "--network", "ep6only", "--network", "ep4", "busybox",
+                      "sleep", "120").strip()
+            settings = json.loads(out(d, "inspect", two, peer6, peer4))
+            mine, p6, p4 = (s["NetworkSettings"]["Networks"] for s in settings)
+            # `two6` finds each peer on its own network, and each peer finds `two6` there
+            assert lookup(d, two, "peer4") == [p4["ep4"]["IPAddress"]]
+            assert lookup6(d, two, "peer6") == [p6["ep6only"]["GlobalIPv6Address"]]
+            assert lookup(d, peer4, "two6") == [mine["ep4"]["IPAddress"]]
+            assert lookup6(d, peer6, "two6") == [mine["ep6only"]["GlobalIPv6Address"]]
+            assert lookup(d, peer6, "peer4") == [] and lookup6(d, peer4, "peer6") == []
+            # its nameserver is the gateway of its first network (ep4 sorts first); when it leaves that
+            # network live, resolv.conf follows to the IPv6-only one's
+            assert out(d, "exec", two, "cat", "/etc/resolv.conf").splitlines()[0] == f"nameserver {net['ep4']}.1"
+            d.docker("network", "disconnect", "ep4", two)
+            assert out(d, "exec", two, "cat", "/etc/resolv.conf").splitlines()[0] == f"nameserver {gw6}"
+            assert lookup6(d, two, "peer6") == [p6["ep6only"]["GlobalIPv6Address"]]
+            assert lookup(d, two, "peer4") == []
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", "network=ep6only").split()
+        if ids:
+            d.docker("rm", "-f", *ids, check=False)
+        d.docker("network", "rm", "ep6only", check=False)
 
 
 def test_gw_priority_picks_the_default_gateway(servin: ServinDaemon) -> None:

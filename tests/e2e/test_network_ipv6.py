@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dnslib import DNSRecord
 
 from tests.e2e.test_network import WWW, free_port, out
+from tests.e2e.test_network_dns import lookup, upstream_dns  # noqa: F401 (a fixture)
 from tests.support.daemon import ServinDaemon, running_daemon
 
 FETCH = ("import sys, urllib.request; "
@@ -183,6 +185,117 @@ def test_ipv6_only_network(servin: ServinDaemon) -> None:
         assert res.returncode != 0 and b"IPv4 or IPv6 must be enabled" in res.stderr
     finally:
         servin.docker("network", "rm", "v6only", check=False)
+
+
+TCP_QUERY = ("import socket, struct, sys; q = bytes.fromhex(sys.argv[2]); "
+             "s = socket.create_connection((sys.argv[1], 53), timeout=5); s.sendall(struct.pack('!H', len(q)) + q); "
+             "n = struct.unpack('!H', s.recv(2))[0]; data = b''\n"
+             "while len(data) < n: data += s.recv(n - len(data))\n"
+             "sys.stdout.buffer.write(data)")
+
+
+def lookup6(d: ServinDaemon, cid: str, name: str) -> list[str]:
+    """The IPv6 addresses `nslookup -type=aaaa` inside the container finds for `name`."""
+    text = d.docker("exec", cid, "nslookup", "-type=aaaa", name, check=False).stdout.decode()
+    answers = text.split("Name:", 1)[1] if "Name:" in text else ""
+    return [line.split()[-1] for line in answers.splitlines() if line.startswith("Address")]
+
+
+def test_ipv6_only_network_has_the_embedded_dns(servin: ServinDaemon, upstream_dns: str) -> None:  # noqa: F811
+    d = servin
+    sub = subnet6()
+    gw = str(ipaddress.IPv6Network(sub)[1])
+    out(d, "network", "create", "--ipv4=false", "--ipv6", "--subnet", sub, "v6dns")
+    try:
+        out(d, "run", "-d", "--name", "v6db", "--network", "v6dns", "--network-alias", "v6alias", "busybox",
+            "sleep", "120")
+        client = out(d, "run", "-d", "--network", "v6dns", "--dns", upstream_dns, "busybox", "sleep", "120").strip()
+        address = inspect(d, "container", "v6db")["NetworkSettings"]["Networks"]["v6dns"]["GlobalIPv6Address"]
+        # the nameserver is the network's IPv6 gateway (dockerd: 127.0.0.11 inside the container)
+        resolv = out(d, "exec", client, "cat", "/etc/resolv.conf").splitlines()
+        assert resolv[0] == f"nameserver {gw}" and "options ndots:0" in resolv[-1], resolv
+        shown = out(d, "exec", client, "nslookup", "v6db")
+        assert f"Server:\t\t{gw}" in shown and f"Address: {address}" in shown, shown
+        assert lookup6(d, client, "v6db") == [address]
+        assert lookup6(d, client, "V6ALIAS") == [address] and lookup6(d, client, "v6db.v6dns") == [address]
+        assert lookup(d, client, "v6db") == []  # no IPv4 address: no A record
+        assert lookup(d, client, "outside.example") == ["192.0.2.55"]  # forwarded to its --dns
+        ping = out(d, "exec", client, "ping", "-6", "-c", "1", "-W", "5", "v6db")
+        assert f"PING v6db ({address})" in ping and "1 packets received" in ping, ping
+        # over TCP too (busybox's nslookup has none: a query from the container's namespace)
+        key = inspect(d, "container", client)["NetworkSettings"]["SandboxKey"]
+        query = DNSRecord.question("v6alias", "AAAA").pack().hex()
+        res = subprocess.run(["nsenter", f"--net={key}", sys.executable, "-c", TCP_QUERY, gw, query],
+                             capture_output=True, timeout=30, check=True)
+        assert [str(rr.rdata) for rr in DNSRecord.parse(res.stdout).rr] == [address]
+        # the listener behind [gateway]:53 is bound to the bridge: nothing from elsewhere reaches it
+        bridge = "br-" + inspect(d, "network", "v6dns")["Id"][:12]
+        sockets = subprocess.run(["ss", "-Hlnu"], capture_output=True, text=True).stdout
+        assert f"[{gw}]%{bridge}:" in sockets, sockets
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", "network=v6dns").split()
+        if ids:
+            d.docker("rm", "-f", *ids, check=False)
+        d.docker("network", "rm", "v6dns", check=False)
+    assert not ip6tables_mentioning(gw)
+    assert f"[{gw}]" not in subprocess.run(["ss", "-Hlnu"], capture_output=True, text=True).stdout
+
+
+def test_ipv6_only_names_resolve_again_after_daemon_kill9(daemon: ServinDaemon) -> None:
+    d = daemon
+    sub = subnet6()
+    out(d, "network", "create", "--ipv4=false", "--ipv6", "--subnet", sub, "v6crash")
+    try:
+        out(d, "run", "-d", "--name", "v6crashdb", "--network", "v6crash", "busybox", "sleep", "120")
+        client = out(d, "run", "-d", "--network", "v6crash", "busybox", "sleep", "120").strip()
+        address = lookup6(d, client, "v6crashdb")
+        assert address and address[0].startswith(sub.split("::")[0])
+        d.kill9()
+        d.start()  # the gateway's listener is opened again (new ports), and its rules follow
+        assert lookup6(d, client, "v6crashdb") == address
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", "network=v6crash").split()
+        if ids:
+            d.docker("rm", "-f", *ids, check=False)
+        d.docker("network", "rm", "v6crash", check=False)
+    assert not ip6tables_mentioning(str(ipaddress.IPv6Network(sub)[1]))
+
+
+def test_hosts_file_lists_every_address_of_the_container(servin: ServinDaemon) -> None:
+    """/etc/hosts as dockerd 29 writes it (and 20.10 where they agree): its IPv4 and IPv6
+    addresses on each network for its name, kept up to date by connect and disconnect."""
+    d = servin
+    sub6, sub_dual = subnet6(), subnet6()
+    v4 = f"10.216.{random.randint(1, 250)}"
+    out(d, "network", "create", "--ipv4=false", "--ipv6", "--subnet", sub6, "hosts6")
+    out(d, "network", "create", "--ipv6", "--subnet", f"{v4}.0/24", "--subnet", sub_dual, "hostsdual")
+    a6, a_dual = str(ipaddress.IPv6Network(sub6)[2]), str(ipaddress.IPv6Network(sub_dual)[2])
+    base = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\n"
+            "ff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    try:
+        cid = out(d, "run", "-d", "--network", "hosts6", "--hostname", "c1.invalid", "--add-host",
+                  "other.invalid:192.0.2.3", "--add-host", "other.invalid:2001:db8::1234", "busybox",
+                  "sleep", "120").strip()
+        extra = "192.0.2.3\tother.invalid\n2001:db8::1234\tother.invalid\n"
+        assert out(d, "exec", cid, "cat", "/etc/hosts") == base + extra + f"{a6}\tc1.invalid c1\n"
+        d.docker("network", "connect", "hostsdual", cid)
+        both = f"{a6}\tc1.invalid c1\n{v4}.2\tc1.invalid c1\n{a_dual}\tc1.invalid c1\n"
+        assert out(d, "exec", cid, "cat", "/etc/hosts") == base + extra + both
+        d.docker("network", "disconnect", "hosts6", cid)  # its lines only
+        dual = f"{v4}.2\tc1.invalid c1\n{a_dual}\tc1.invalid c1\n"
+        assert out(d, "exec", cid, "cat", "/etc/hosts") == base + extra + dual
+        d.docker("network", "connect", "hosts6", cid)  # at the end again
+        assert out(d, "exec", cid, "cat", "/etc/hosts") == base + extra + dual + f"{a6}\tc1.invalid c1\n"
+        # a container with IPv6 off: no IPv6 line at all (dockerd 29; 20.10 kept them)
+        off = out(d, "run", "--rm", "--network", "hostsdual", "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
+                  "--hostname", "box", "busybox", "cat", "/etc/hosts")
+        assert off == f"127.0.0.1\tlocalhost\n{v4}.3\tbox\n", off
+    finally:
+        ids = out(d, "ps", "-aq", "--filter", "network=hostsdual").split()
+        ids += out(d, "ps", "-aq", "--filter", "network=hosts6").split()
+        if ids:
+            d.docker("rm", "-f", *set(ids), check=False)
+        d.docker("network", "rm", "hosts6", "hostsdual", check=False)
 
 
 def test_default_bridge_with_ipv6_and_fixed_cidr_v6() -> None:

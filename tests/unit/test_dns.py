@@ -104,3 +104,38 @@ def test_forwarding_to_a_dead_upstream_fails_in_time() -> None:
     server = DnsServer(lambda ip: View(upstreams=("127.255.255.254",)), timeout=0.5)  # nothing listens there
     r = ask(server, "example.com")
     assert r.header.rcode == RCODE.SERVFAIL
+
+
+def test_a_gateway_listener_answers_on_its_address_and_device_only() -> None:
+    """The IPv6 gateway listener: bound to the address and the device it is given (here ::1 on lo),
+    answering as the loopback one; reopened only when either changes; closed with the network."""
+    async def scenario() -> None:
+        server = DnsServer(lambda ip: VIEW if ip == "::1" else None)
+        await server.start("127.0.0.1")
+        try:
+            try:
+                udp, tcp = await asyncio.to_thread(server.open_gateway, "net1", device="lo", address="::1")
+            except PermissionError:
+                pytest.skip("SO_BINDTODEVICE needs CAP_NET_RAW")
+            assert await asyncio.to_thread(server.open_gateway, "net1", device="lo", address="::1") == (udp, tcp)
+            loop = asyncio.get_running_loop()
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.setblocking(False)
+                await loop.sock_connect(s, ("::1", udp))
+                await loop.sock_sendall(s, DNSRecord.question("web").pack())
+                reply = DNSRecord.parse(await asyncio.wait_for(loop.sock_recv(s, 65535), 5))
+            assert [str(a.rdata) for a in reply.rr] == ["10.9.0.2"]
+            reader, writer = await asyncio.open_connection("::1", tcp)
+            q = DNSRecord.question("www").pack()
+            writer.write(struct.pack("!H", len(q)) + q)
+            size = struct.unpack("!H", await reader.readexactly(2))[0]
+            assert [str(a.rdata) for a in DNSRecord.parse(await reader.readexactly(size)).rr] == ["10.9.0.2"]
+            writer.close()
+            server.close_gateway("net1")
+            await asyncio.sleep(0.1)
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                assert s.connect_ex(("::1", tcp)) != 0  # gone with the network
+        finally:
+            await server.close()
+
+    asyncio.run(scenario())

@@ -189,6 +189,13 @@ COMMIT
         "-A SERVIN -d 10.0.0.1/32 -i br-x -p tcp -m tcp --dport 53 -j DNAT --to-destination 127.0.0.1:5001",
         "-A SERVIN-INPUT -d 127.0.0.1/32 -i br-x -p tcp -m tcp --dport 5001 -j ACCEPT",
     ]
+    # IPv6 (ip6tables): to the listener on the gateway address itself
+    assert [r.line() for r in R.dns_rules(bridge="br-x", gateway="fd00:1::1", udp_port=5000, tcp_port=5001)] == [
+        "-A SERVIN -d fd00:1::1/128 -i br-x -p udp -m udp --dport 53 -j DNAT --to-destination [fd00:1::1]:5000",
+        "-A SERVIN-INPUT -d fd00:1::1/128 -i br-x -p udp -m udp --dport 5000 -j ACCEPT",
+        "-A SERVIN -d fd00:1::1/128 -i br-x -p tcp -m tcp --dport 53 -j DNAT --to-destination [fd00:1::1]:5001",
+        "-A SERVIN-INPUT -d fd00:1::1/128 -i br-x -p tcp -m tcp --dport 5001 -j ACCEPT",
+    ]
     assert restore_text([Rule("nat", "SERVIN", "-j RETURN")], "-D") == "*nat\n-D SERVIN -j RETURN\nCOMMIT\n"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from servin.core.users import resolv_conf, resolve_user
+from servin.core.resolution import resolv_conf
+from servin.core.users import resolve_user
 from servin.errors import InvalidArgument
 
 PASSWD = b"""root:x:0:0:root:/root:/bin/sh
