@@ -191,8 +191,9 @@ def _drop_empty_servin_chains(family: str = "iptables") -> None:
     from servin.kernel.netfilter import Netfilter
     from servin.network import rules as R
 
+    jumps = (*R.JUMPS6, *R.STALE_JUMPS6) if family == "ip6tables" else R.JUMPS
     Netfilter(iptables=family, iptables_restore=f"{family}-restore", iptables_save=f"{family}-save").teardown(
-        R.CHAINS, R.JUMPS)
+        R.CHAINS, jumps)
 
 
 def _pids_mentioning(text: str) -> list[int]:
