@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from servin import errors, safefs
 from servin.core import confinement, names
@@ -31,6 +31,7 @@ from servin.core.networking import ContainerNetworking
 from servin.core.store import ContainerStore
 from servin.core.volumemounts import VolumeMounts, resolve_subpath
 from servin.core.volumes import VolumeStore, copy_image_content
+from servin.images.manifests import ImageManifests
 from servin.images.model import Image
 from servin.images import union
 from servin.images.union import container_path
@@ -42,7 +43,13 @@ DEVICE_RULE_RE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 SIZE_UNITS = ("", "b", "k", "m", "g", "t", "p")
 
 
+class ManifestLookup(Protocol):
+    def of(self, image: Image) -> ImageManifests: ...
+
+
 class ImageSource(Protocol):
+    @property
+    def manifests(self) -> ManifestLookup: ...
     def get(self, ref: str) -> Image: ...
     def layer_dirs(self, image_id: str) -> list[Path]: ...
     def read_file(self, image_id: str, path: str) -> bytes | None: ...
@@ -88,7 +95,7 @@ class Creator:
                      endpoints: Mapping[str, EndpointConfig] | None = None) -> Container:
         config = _check_working_dir(config)
         name = self.reserve_check(name) if name else names.generate(set(self.names))
-        image = await asyncio.to_thread(self.images.get, config.image)
+        image, image_manifest = await asyncio.to_thread(self._image_of, config.image)
         # the image's EXPOSE joins the container's (dockerd's merge at create): -P publishes them, inspect shows them
         exposed = {p if "/" in p else f"{p}/tcp" for p in (*config.exposed_ports, *image.exposed_ports)}
         config = replace(config, exposed_ports=tuple(sorted(exposed)))
@@ -125,7 +132,7 @@ class Creator:
             host_config=host_config, state=State(), path=argv[0], args=argv[1:],
             resolved_env=tuple(env), resolved_user=config.user or image.user,
             resolved_workdir=config.working_dir or container_path(image.working_dir or "/"),
-            resolved_hostname=hostname, networks=networks,
+            resolved_hostname=hostname, networks=networks, image_manifest=image_manifest,
         )
         self.names[name] = cid
         try:
@@ -138,6 +145,12 @@ class Creator:
             await self.records.delete(cid)
             raise
         return c
+
+    def _image_of(self, ref: str) -> tuple[Image, dict[str, Any]]:
+        """The image `ref` and the descriptor of its own manifest, which the container keeps (its platform
+        stays known after the image is retagged or removed)."""
+        image = self.images.get(ref)
+        return image, self.images.manifests.of(image).container_descriptor()
 
     def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, image: Image) -> tuple[MountPoint, ...]:
         """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left.

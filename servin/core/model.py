@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from servin.limits import CpuMemoryLimits
 from servin.runtime.logfile import LogLine as LogLine  # one json-file entry, as the log reader makes it
@@ -278,6 +280,9 @@ class Container:
     resolved_cmd: tuple[str, ...] = ()
     healthcheck: HealthConfig | None = None  # the user's, else the image's; None or NONE: no checks
     networks: tuple[EndpointConfig, ...] = ()  # the main network first; eth0: endpoints.gateway_order
+    # the OCI descriptor (with its platform) of the image's own manifest at create; None: not known (a
+    # record from before they were kept, whose image has gone)
+    image_manifest: Mapping[str, Any] | None = None
 
     def with_state(self, **changes: object) -> Container:
         return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

@@ -94,6 +94,7 @@ def _from_record(d: dict[str, Any]) -> Container:
         networks=tuple(EndpointConfig(**{**e, **{k: tuple(e.get(k, ())) for k in ("aliases", "links",
                                                                                     "link_local_ips")}})
                        for e in d["networks"]) if "networks" in d else _legacy_networks(hc["network_mode"]),
+        image_manifest=d.get("image_manifest") or None,
     )
 
 

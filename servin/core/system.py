@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from servin.errors import NotFound
 from servin.core.buildcache import BuildCache, CacheRecord, PruneOptions, PruneReport
 from servin.core.events import Event, EventBus
 from servin.core.host import HostFacts
+from servin.core.creation import ManifestLookup
 from servin.core.model import Container
 from servin.core.query import Filters, label_matches
 from servin.core.volumes import Volume, VolumeStore, tree_size
+from servin.images.manifests import ImageManifests
 from servin.images.model import Image
 from servin.registry.service import RegistrySettings
 
@@ -33,6 +37,8 @@ class ContainerCounts(Protocol):
 
 
 class ImageList(Protocol):
+    @property
+    def manifests(self) -> ManifestLookup: ...
     def list(self) -> list[Image]: ...
 
 
@@ -54,6 +60,7 @@ class SystemInfo:
 class ImageUsage:
     image: Image
     containers: int  # how many containers use it
+    oci: ImageManifests  # its OCI target and manifests (the Descriptor)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,7 +184,8 @@ class System:
         """Images (a layer shared by several counted once, each layer an even share of its
         image), containers with their writable layer, volumes with their size and users."""
         containers = self._containers.list()
-        images = await asyncio.to_thread(self._images.list)
+        oci = await asyncio.to_thread(self._listed_manifests)
+        images = [img for img, _ in oci]
         users: dict[str, int] = {}
         for c in containers:
             users[c.image_id] = users.get(c.image_id, 0) + 1
@@ -199,8 +207,16 @@ class System:
             v_usage.append(VolumeUsage(volume=v, size=size, ref_count=len(self._containers.volume_users(v.name))))
         records = await self._build_cache.usage() if self._build_cache is not None else []
         return DiskUsage(read_ns=now, layers_size=sum(layer_sizes.values()),
-                         images=tuple(ImageUsage(image=i, containers=users.get(i.id, 0)) for i in images),
+                         images=tuple(ImageUsage(image=i, containers=users.get(i.id, 0), oci=m) for i, m in oci),
                          containers=tuple(c_usage), volumes=tuple(v_usage), build_cache=tuple(records))
+
+    def _listed_manifests(self) -> builtins.list[tuple[Image, ImageManifests]]:
+        """Each image with its manifests (one removed meanwhile left out)."""
+        out = []
+        for img in self._images.list():
+            with contextlib.suppress(NotFound):
+                out.append((img, self._images.manifests.of(img)))
+        return out
 
     async def prune_build_cache(self, options: PruneOptions | None = None) -> PruneReport:
         """`docker builder prune` (and `docker system prune`): the build cache (core/buildcache.py)."""

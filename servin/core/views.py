@@ -14,10 +14,12 @@ from typing import Any, Protocol
 from servin import errors
 from servin.core import lifecycle, query
 from servin.core.containers import ContainerService
+from servin.core.creation import ManifestLookup
 from servin.core.logs import LogQuery, read_log, render_log
 from servin.core.model import Container, LogLine
 from servin.core.spec import with_default_ulimits
 from servin.core.volumes import tree_size
+from servin.images.model import Image
 from servin.runtime.api import ResourceStats
 
 __all__ = ["ContainerDetail", "ContainerListing", "ContainerViews", "ResourceStats"]
@@ -27,7 +29,9 @@ NetworkAttachments = list[tuple[Any, Any]]
 
 
 class ImageIds(Protocol):
-    def get(self, ref_or_id: str) -> Any: ...
+    @property
+    def manifests(self) -> ManifestLookup: ...
+    def get(self, ref_or_id: str) -> Image: ...
 
 
 class ExecIds(Protocol):
@@ -65,7 +69,19 @@ class ContainerViews:
         if limit > 0:
             cs = cs[:limit]
         info = self._containers.networking.info
-        return [ContainerListing(container=c, networks=info(c.id)) for c in cs]
+        return [ContainerListing(container=self._with_image_manifest(c), networks=info(c.id)) for c in cs]
+
+    def _with_image_manifest(self, c: Container) -> Container:
+        """A container recorded before image manifests were kept: its image's, recorded now, while the image
+        is there (after, it stays unknown)."""
+        if c.image_manifest is not None or not c.image_id:
+            return c
+        try:
+            found = self._images.manifests.of(self._images.get(c.image_id)).container_descriptor()
+        except errors.NotFound:
+            return c
+        self._containers.amend(c.id, lambda cur: cur if cur.image_manifest else replace(cur, image_manifest=found))
+        return replace(c, image_manifest=found)
 
     def _image_ids_of(self, ref: str) -> set[str]:
         try:
@@ -74,7 +90,7 @@ class ContainerViews:
             return set()
 
     def inspect(self, ref: str) -> ContainerDetail:
-        c = self._containers.get(ref)
+        c = self._with_image_manifest(self._containers.get(ref))
         # as dockerd's getInspectData: HostConfig.Ulimits with the daemon's defaults merged in
         ulimits = with_default_ulimits(c.host_config.ulimits, self._containers.default_ulimits)
         c = replace(c, host_config=replace(c.host_config, ulimits=ulimits))

@@ -87,6 +87,12 @@ class ImageManifests:
         """The manifest of the image's config (the platform it was pulled or made for)."""
         return next(m for m in self.manifests if m.own)
 
+    def container_descriptor(self) -> dict[str, Any]:
+        """What a container made from the image records of it (dockerd's ImageManifest): its own manifest's
+        descriptor with the platform (the index's, else its config's)."""
+        own = self.own()
+        return go_descriptor({**own.descriptor, "platform": own.platform})
+
 
 def digest_of(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()

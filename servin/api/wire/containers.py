@@ -19,6 +19,7 @@ from servin.api.wire.netsettings import main_mac_address, network_settings, pars
 from servin.api.wire.schemas import CREATE_REQUEST
 from servin.core.logs import parse_time_ns
 from servin.core.spec import MASKED_PATHS, READONLY_PATHS
+from servin.images.manifests import go_descriptor
 from servin.core.model import (
     Container,
     ContainerConfig,
@@ -399,7 +400,14 @@ def inspect(c: Container, *, bundle: str, log_path: str, exec_ids: list[str] | N
         "Mounts": [_mount_json(m) for m in c.mount_points],
         "Config": _config_json(c),
         "NetworkSettings": network_settings(c, networks, sandbox_key),
+        **_image_manifest(c),
     }
+
+
+def _image_manifest(c: Container) -> dict[str, Any]:
+    """ImageManifestDescriptor: the OCI descriptor of the image's manifest the container was made from, with
+    its platform (dockerd's containerd store; left out when not known)."""
+    return {"ImageManifestDescriptor": go_descriptor(c.image_manifest)} if c.image_manifest else {}
 
 
 def _status_text(c: Container, now_ns: int) -> str:
@@ -436,6 +444,7 @@ def summary(c: Container, now_ns: int, networks: Sequence[Any] = (),
         "Names": ["/" + c.name],
         "Image": c.config.image,
         "ImageID": c.image_id,
+        **_image_manifest(c),
         "Command": command,
         "Created": parse_time_ns(c.created) // 1_000_000_000,
         "Ports": [{"IP": ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto}

@@ -35,9 +35,12 @@ def _block(items: list[dict[str, Any]], *, active: int, total_size: int, reclaim
 @versions.answer("DiskUsage")
 def disk_usage(du: DiskUsage, *, parts: Collection[str] = PARTS, verbose: bool = False) -> dict[str, Any]:
     """The legacy lists unless `verbose` (a client that reads the usage blocks, 1.52 on), and the blocks."""
-    images = [{**wire_images.image_summary(u.image, containers=u.containers), "SharedSize": 0} for u in du.images]
+    images = [{**wire_images.image_summary(u.image, containers=u.containers, oci=u.oci), "SharedSize": 0}
+              for u in du.images]
     containers = [{**wire_containers.summary(u.container, du.read_ns), "SizeRw": u.size_rw,
                    "SizeRootFs": u.size_root_fs} for u in du.containers]
+    for item in containers:  # dockerd leaves it out of df at every version (moby daemon/disk_usage.go)
+        item.pop("ImageManifestDescriptor", None)
     volumes = [wire_volumes.volume(u.volume, size=u.size, ref_count=u.ref_count) for u in du.volumes]
     cache = [wire_buildcache.record(r) for r in du.build_cache]
     out: dict[str, Any] = {}

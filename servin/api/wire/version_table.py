@@ -75,11 +75,13 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         Since("Identity", (1, 53)),
     ),
     "ContainerSummary": (
+        Since("ImageManifestDescriptor", (1, 48)),
         Since("HostConfig.Annotations", (1, 46)),
         Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
         Since("Health", (1, 52)),
     ),
     "ContainerInspect": (
+        Since("ImageManifestDescriptor", (1, 48)),
         *(Until(f"NetworkSettings.{name}", (1, 52)) for name in _BRIDGE_TOP_LEVEL),
         Before((1, 45), endpoint_compat.aliases_with_names),
         Since("NetworkSettings.Networks.*.GwPriority", (1, 48)),
@@ -94,6 +96,7 @@ RESPONSES: dict[str, tuple[Rule, ...]] = {
         Until("BuildCache.*.Parent", (1, 42)),
         Before((1, 43), _no_placeholders, "Images.*"),
         Until("Images.*.VirtualSize", (1, 44)),
+        Since("Images.*.Descriptor", (1, 48)),  # the usage blocks came later (1.52)
         *(Since(name, (1, 52)) for name in ("ImageUsage", "ContainerUsage", "VolumeUsage", "BuildCacheUsage")),
     ),
     "Event": (
