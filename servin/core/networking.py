@@ -163,12 +163,7 @@ class ContainerNetworking:
         wanted = [e for e in c.networks if e.network not in ("none", "host")]
         if self.network is None or not wanted:
             return None
-        hc = c.host_config
-        ports = portmap.requests(hc.port_bindings)
-        if hc.publish_all_ports:
-            bound = {f"{p.container_port}/{p.proto}" for p in ports}
-            exposed = {k if "/" in k else f"{k}/tcp" for k in c.config.exposed_ports}
-            ports += portmap.publish_all(sorted(exposed - bound))
+        ports = _port_requests(c)
         await self.release(c.id)  # a stale endpoint (a crash between connect and exit) goes first
         wanted = endpoints_mod.gateway_order(wanted, self._internal)
         try:
@@ -227,9 +222,11 @@ class ContainerNetworking:
         async with self._lock_of(c.id):
             c = self._get(c.id)
             if c.state.alive:
+                # a container left without endpoints (all disconnected) gets its published ports back here
+                ports = () if self.network.endpoints(c.id) else _port_requests(c)
                 att = await asyncio.to_thread(self.network.connect, c.id, net.name,
                                               aliases=endpoints_mod.dns_aliases(ep, c.short_id), ip=ip, mac=mac,
-                                              ip6=ip6)
+                                              ip6=ip6, ports=ports)
                 try:
                     await self._apply_sysctls(c.id, att, ep)
                     await self._route_default(c, (*c.networks, ep))
@@ -347,3 +344,14 @@ class ContainerNetworking:
         if not c.state.alive or not c.state.pid or self.network is None:
             return None
         return self.network.interface_counters(c.id, c.state.pid)
+
+
+def _port_requests(c: Container) -> list[portmap.PortRequest]:
+    """The ports the container publishes: its bindings and, with -P, what it exposes besides."""
+    hc = c.host_config
+    ports = portmap.requests(hc.port_bindings)
+    if hc.publish_all_ports:
+        bound = {f"{p.container_port}/{p.proto}" for p in ports}
+        exposed = {k if "/" in k else f"{k}/tcp" for k in c.config.exposed_ports}
+        ports += portmap.publish_all(sorted(exposed - bound))
+    return ports

@@ -154,3 +154,22 @@ def test_published_ports_follow_the_gateway_endpoint(servin: ServinDaemon) -> No
         servin.docker("network", "rm", "pp-gw", check=False)
     assert not dnat_targets(port) and refused("::1", port)
     assert json.loads(out(servin, "network", "ls", "--format", "json", "--filter", "name=pp-gw") or "null") is None
+
+
+def test_published_ports_come_back_when_a_container_left_without_networks_is_connected(servin: ServinDaemon) -> None:
+    port = free_port()
+    cid = out(servin, "run", "-d", "-p", f"{port}:80", "busybox", "sh", "-c",
+              "mkdir /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www").strip()
+    try:
+        assert fetch(f"http://127.0.0.1:{port}/index.html") == "hi\n"
+        out(servin, "network", "disconnect", "bridge", cid)
+        assert refused("127.0.0.1", port) and not dnat_targets(port)
+        out(servin, "network", "connect", "bridge", cid)
+        ip = inspect(servin, "container", cid)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        assert fetch(f"http://127.0.0.1:{port}/index.html") == "hi\n"
+        assert fetch(f"http://[::1]:{port}/index.html") == "hi\n"
+        assert dnat_targets(port) == [f"{ip}:80"]
+        assert port_lines(servin, cid) == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
+    finally:
+        servin.docker("rm", "-f", cid)
+    assert not dnat_targets(port) and refused("::1", port)
