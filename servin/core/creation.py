@@ -124,7 +124,12 @@ class Creator:
             list(image.env),
             [f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else []) + list(config.env),
         )
-        mount_points = self._resolve_mounts(config, host_config, image)
+        made: list[str] = []  # the anonymous volumes this create makes: removed again if it fails, as dockerd
+        try:
+            mount_points = self._resolve_mounts(config, host_config, image, made)
+        except BaseException:
+            await asyncio.to_thread(self._drop_volumes, made)
+            raise
         c = Container(
             id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, mount_points=mount_points,
             resolved_entrypoint=tuple(entrypoint), resolved_cmd=tuple(cmd),
@@ -143,8 +148,16 @@ class Creator:
         except BaseException:
             self.names.pop(name, None)
             await self.records.delete(cid)
+            await asyncio.to_thread(self._drop_volumes, made)
             raise
         return c
+
+    def _drop_volumes(self, names: list[str]) -> None:
+        if self.volumes is None:
+            return
+        for name in names:
+            self.volumes.remove(name, users=[], force=True)
+            self.events.publish(Event(type="volume", action="destroy", actor_id=name, attributes={"driver": "local"}))
 
     def _image_of(self, ref: str) -> tuple[Image, dict[str, Any]]:
         """The image `ref` and the descriptor of its own manifest, which the container keeps (its platform
@@ -152,7 +165,8 @@ class Creator:
         image = self.images.get(ref)
         return image, self.images.manifests.of(image).container_descriptor()
 
-    def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, image: Image) -> tuple[MountPoint, ...]:
+    def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, image: Image,
+                        made: list[str]) -> tuple[MountPoint, ...]:
         """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left.
 
         Destinations are paths inside the container, cleaned as dockerd does (``filepath.Clean``);
@@ -168,7 +182,7 @@ class Creator:
                 points[dest] = replace(mp, destination=dest, rw=rw, copy_content=False, anonymous=False)
         for req in hc.mounts:
             req = replace(req, target=container_path(req.target))
-            points[req.target] = self._mount_point(req, hc.volume_driver)
+            points[req.target] = self._mount_point(req, hc.volume_driver, made)
         for spec in (*image.volumes, *config.volumes):
             dest = container_path(str(spec))
             if dest == "/":  # dockerd lets it through to fail at start; refused with its -v wording
@@ -176,10 +190,11 @@ class Creator:
                     f"invalid volume specification: '{spec}': invalid mount config for type \"volume\": "
                     "invalid specification: destination can't be '/'")
             if dest not in points:
-                points[dest] = self._mount_point(MountRequest(type="volume", target=dest), hc.volume_driver)
+                points[dest] = self._mount_point(MountRequest(type="volume", target=dest), hc.volume_driver, made)
         return tuple(sorted(points.values(), key=lambda m: m.destination.count("/")))
 
-    def _mount_point(self, req: MountRequest, volume_driver: str = "") -> MountPoint:
+    def _mount_point(self, req: MountRequest, volume_driver: str, made: list[str]) -> MountPoint:
+        """The mount point of one request; the name of an anonymous volume it makes joins `made`."""
         if req.type == "bind":
             src = Path(req.source)
             if not src.exists():
@@ -205,6 +220,8 @@ class Creator:
                                            labels=req.volume_labels,
                                            options=req.volume_options, created=now_rfc3339())
         if created:
+            if vol.anonymous:
+                made.append(vol.name)
             self.events.publish(Event(type="volume", action="create", actor_id=vol.name,
                                       attributes={"driver": vol.driver}))
         mp = MountPoint(type="volume", name=vol.name, source=vol.mountpoint, destination=req.target,

@@ -5,6 +5,8 @@ records it; tests/e2e/test_volume_mounts.py mounts for real)."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,18 @@ async def test_a_mount_that_fails_fails_the_create(env, tmp_path: Path) -> None:
         f"mount {tmp_path}/gone:{data}: no such file or directory")
     r = await env.client.get("/containers/json?all=1")
     assert await r.json() == []
+
+
+async def test_a_failed_create_removes_the_anonymous_volumes_it_made(env, tmp_path: Path) -> None:
+    """As dockerd's cleanup of a failed create: its anonymous volumes go (with their destroy events), named
+    ones stay."""
+    mounts = [{"Type": "volume", "Target": "/anon"}, {"Type": "volume", "Source": "kept", "Target": "/named"},
+              {"Type": "bind", "Source": str(tmp_path / "nosuch"), "Target": "/b"}]
+    r = await env.client.post("/v1.45/containers/create",
+                              json={"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": mounts}})
+    assert r.status == 400 and "bind source path does not exist" in (await r.json())["message"]
+    assert [v["Name"] for v in (await (await env.client.get("/volumes")).json())["Volumes"]] == ["kept"]
+    r = await env.client.get("/events", params={"since": "0", "until": f"{time.time():.9f}",
+                                                "filters": '{"type":["volume"]}'})
+    actions = [(e["Action"], e["Actor"]["ID"] == "kept") for e in map(json.loads, (await r.text()).splitlines())]
+    assert actions == [("create", False), ("create", True), ("destroy", False)]
