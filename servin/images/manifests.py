@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from typing import Any
 from servin.errors import NotFound, ServinError
 from servin.images.durable import atomic_write, is_hex64, json_bytes, remove_temp_files
 from servin.images.model import Image
+
+log = logging.getLogger(__name__)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -146,7 +149,7 @@ def _content_size(manifest_raw: bytes) -> int:
         m = json.loads(manifest_raw)
         parts = [m.get("config") or {}, *(m.get("layers") or [])]
         return len(manifest_raw) + sum(int(p.get("size") or 0) for p in parts if isinstance(p, dict))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):  # a size of 1e999 is a float infinity
         return len(manifest_raw)
 
 
@@ -267,10 +270,13 @@ class ManifestStore:
                 except (OSError, ServinError) as exc:  # removed meanwhile (an rmi while listing)
                     raise NotFound(f"No such image: {image.id}") from exc
                 digest = digest_of(manifest)
-                atomic_write(self._blobs / digest[7:], manifest)
                 target = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)}
-                atomic_write(self._targets / image.id[7:], json_bytes({"target": target, "manifest": digest,
-                                                                        "repositories": []}))
+                try:
+                    atomic_write(self._blobs / digest[7:], manifest)
+                    atomic_write(self._targets / image.id[7:], json_bytes({"target": target, "manifest": digest,
+                                                                            "repositories": []}))
+                except OSError as exc:  # a full or read-only disk: served from memory, stored at a later start
+                    log.warning("could not store the manifest of %s: %s", image.id, exc)
                 cached = (target, manifest, manifest, ())
             self._cache[image.id] = cached
         target, top, manifest, repositories = cached

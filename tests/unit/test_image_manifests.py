@@ -231,3 +231,23 @@ def test_an_image_pulled_again_after_its_removal_forgets_where_it_came_from(stor
         store.add_image(config, None, source=ManifestSource(top=own, top_media_type=mf.OCI_MANIFEST, manifest=own,
                                                             repository="registry.example/other"))
     assert store.manifests.of(store.get(busybox)).repositories == ("registry.example/other",)
+
+
+def test_a_store_that_cannot_be_written_still_answers(store, busybox, monkeypatch):
+    want = store.manifests.of(store.get(busybox)).descriptor
+    for d in ("targets", "manifests"):
+        for f in (store.root / d).iterdir():
+            f.unlink()
+    again = reopen(store)
+
+    def full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mf, "atomic_write", full)
+    assert again.manifests.of(again.get(busybox)).descriptor == want  # from memory, no traceback
+    assert not (again.root / "targets" / busybox[7:]).exists()
+
+
+def test_an_infinite_size_in_a_manifest_is_not_a_traceback():
+    raw = b'{"config": {"size": 1e999}, "layers": [{"size": 5}]}'
+    assert mf._content_size(raw) == len(raw)
