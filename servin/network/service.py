@@ -103,7 +103,7 @@ class NetworkService:
         nets = {n.id: n for n in self.store.networks()}
         for n in nets.values():
             self._add_to_ipam(n)
-        for ep in self.store.endpoints():
+        for ep in self.publisher.dedupe(self.store.endpoints()):
             if ep.container_id not in alive or ep.network_id not in nets:
                 self.netlink.delete_link(ep.host_ifname)
                 self.store.delete_endpoint(ep.container_id, ep.network_id)
