@@ -226,13 +226,15 @@ class NetworkService:
                            ip_range6=ip_range6)
         try:
             ensure_bridge(self.netlink, rec)
+            self.firewall.add(network_rules(rec, icc=self.icc, dns=self.dns))  # opens its IPv6 DNS listener
         except BaseException:  # no record of a network the kernel refused: restore() would trip on it
+            if self.dns is not None:
+                self.dns.close_gateway(rec.id)
             self.netlink.delete_link(bridge)  # ours: checked absent above
             self.ipam.remove_network(rec.id)
             self.ipam6.remove_network(rec.id)
             self.store.delete_network(rec.id)
             raise
-        self.firewall.add(network_rules(rec, icc=self.icc, dns=self.dns))
         return rec
 
     def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None,
