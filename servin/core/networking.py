@@ -292,11 +292,25 @@ class ContainerNetworking:
         kept = tuple(e for e in c.networks if e.network in live or e.network in ("none", "host"))
         added = tuple(EndpointConfig(network=name, aliases=tuple(a for a in ep.aliases if a != c.short_id))
                       for name, ep in live.items() if not any(e.network == name for e in c.networks))
+        if live:
+            self._restore_files(c, kept + added, list(live.values()))
         if kept == c.networks and not added:
             return c
         log.warning("container %s: networks %s recorded as its endpoints are after a crash", c.short_id,
                     sorted(live))
         return self._amend(c.id, lambda cur: replace(cur, networks=kept + added)).record or c
+
+    def _restore_files(self, c: Container, networks: tuple[EndpointConfig, ...], eps: list[Any]) -> None:
+        """hosts and resolv.conf as the endpoint records say (a kill may have cut a write short, or
+        come between a live connect's endpoint and the files)."""
+        joined = sorted(eps, key=lambda e: (len(e.ifname), e.ifname))  # eth0, eth1, …: the order they joined
+        addresses = [ip for ep in joined for ip in (ep.ip, ep.ip6) if ip]
+        entries = self._extra_hosts(c) + links.link_hosts(self._linked(c)) + own_entries(c, addresses)
+        try:
+            self.files.restore_hosts(c, entries, addresses)
+            self.files.write_resolv_conf(c, self._embedded_dns(networks))
+        except OSError as exc:
+            log.warning("container %s: writing its hosts and resolv.conf: %s", c.short_id, exc)
 
     async def release(self, cid: str) -> None:
         if self.network is None:

@@ -85,6 +85,23 @@ def hosts_delete(text: str, entries: Sequence[HostsEntry]) -> str:
     return "".join(line + "\n" for line in text.splitlines() if line and (line.startswith("#") or not matches(line)))
 
 
+def _lines(text: str) -> list[HostsEntry]:
+    """(address, names) of the lines of a hosts file the daemon writes (address, a tab, the names)."""
+    out = []
+    for line in text.splitlines():
+        before, tab, rest = line.rpartition("\t")
+        if tab and not line.startswith("#"):
+            out.append((before.strip(), rest))
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
 def resolv_conf(host_resolv: str, *, ipv6: bool = False) -> str:
     """The host's resolv.conf without loopback nameservers (and without IPv6 ones when the
     container has no IPv6), as Docker's libnetwork resolvconf.FilterResolvDNS filters it."""
@@ -172,6 +189,28 @@ class ResolutionFiles:
         """A live disconnect: the container's lines for the addresses it had there."""
         self._edit_hosts(c, lambda text: hosts_delete(text, own_entries(c, addresses)))
 
+    def restore_hosts(self, c: Container, entries: Sequence[HostsEntry], addresses: Sequence[str]) -> None:
+        """At daemon start, for a running container: its own lines for `addresses` (its endpoints'
+        now) and none for others; the whole file (`entries`) again when it is empty or missing
+        (a kill cut a write short). The lines a user added stay."""
+        path = self._dir(c.id) / "hosts"
+        try:
+            text = path.read_text()
+        except OSError:
+            text = ""
+        ipv6 = ipv6_enabled(c.host_config.sysctls)
+        want = [ip for ip in addresses if ipv6 or ":" not in ip]
+        if not text.strip():
+            new = hosts_text(entries=entries, ipv6=ipv6)
+        else:
+            names = own_names(c.resolved_hostname, c.config.domainname)
+            have = [ip for ip, n in _lines(text) if n == names]
+            stale = [ip for ip in have if not any(_same(ip, w) for w in want)]
+            missing = [ip for ip in want if not any(_same(ip, h) for h in have)]
+            new = hosts_add(hosts_delete(text, own_entries(c, stale)), own_entries(c, missing))
+        if new != text:
+            _write(path, new)
+
     def _edit_hosts(self, c: Container, change: Callable[[str], str]) -> None:
         path = self._dir(c.id) / "hosts"
         try:
@@ -222,14 +261,23 @@ class ResolutionFiles:
 
 def _write(path: Path, text: str) -> None:
     """A new file atomically; an existing one in place, as dockerd writes them: a running container
-    has it bind-mounted, and a renamed-over file would never reach it."""
+    has it bind-mounted, and a renamed-over file would never reach it. In place, the whole text
+    goes at offset 0 in one write and only then is the file cut to its length, so a kill in between
+    leaves the new text (with the old one's tail at worst), never an empty file; the daemon's
+    restore writes the files again (`ResolutionFiles.restore_hosts`)."""
+    data = text.encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
-        atomicfile.write_bytes(path, text.encode(), durable=False)
+        atomicfile.write_bytes(path, data, durable=False)
         return
-    with os.fdopen(fd, "wb") as f:
-        f.write(text.encode())
+    try:
+        done = os.pwrite(fd, data, 0)
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], done)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def dns_view(client_ip: str, *, network: Any, lookup: Callable[[str], Container | None],

@@ -87,6 +87,7 @@ class _Listener:
 
     def __init__(self, udp: socket.socket, tcp: socket.socket) -> None:
         self.udp, self.tcp = udp, tcp
+        self.address: str = udp.getsockname()[0]
         self.ports: tuple[int, int] = (udp.getsockname()[1], tcp.getsockname()[1])
         self.udp_transport: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.base_events.Server | None = None
@@ -164,9 +165,13 @@ class DnsServer:
         task.add_done_callback(self._tasks.discard)
 
     async def _replace(self, old: _Listener | None, new: _Listener) -> None:
+        """A gateway's listener (a task no one awaits: a failure is logged here)."""
         if old is not None:
             await old.close()
-        await self._serve(new)
+        try:
+            await self._serve(new)
+        except Exception as exc:
+            log.error("embedded DNS: serving on %s failed, names are not answered there: %s", new.address, exc)
 
     async def _serve(self, listener: _Listener) -> None:
         """Answer on the listener's sockets (bound already: what arrives meanwhile waits in them)."""
@@ -185,9 +190,12 @@ class DnsServer:
         try:
             listener.udp_transport, _ = await loop.create_datagram_endpoint(_Udp, sock=listener.udp)
             listener.tcp_server = await asyncio.start_server(self._serve_tcp, sock=listener.tcp)
-        except (OSError, ValueError):
-            if not listener.closed:
-                raise
+        except BaseException as exc:
+            closed = listener.closed
+            await listener.close()  # both: the UDP transport (or socket) and the TCP socket
+            if closed and isinstance(exc, (OSError, ValueError)):
+                return  # closed while being set up
+            raise
         if listener.closed:  # closed while being set up
             await listener.close()
 

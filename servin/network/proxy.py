@@ -9,6 +9,11 @@ container's: TCP connections are copied both ways (half-closes passed on), UDP d
 from one socket per client and the answers back, a client's flow forgotten after 90 s of silence
 (docker-proxy's timeout). These paths are down while the daemon is.
 
+docker-proxy is a process of its own; this proxy shares the daemon's file descriptors, so a flood
+of connections or of UDP source ports must not take them all: a listener holds at most
+`MAX_TCP_CONNECTIONS` connections (a new one beyond is closed at once) and `MAX_UDP_FLOWS` flows
+(a new client evicts the one silent longest).
+
 The proxy runs its own asyncio loop in one thread, so `start` and `stop` are blocking calls from
 any thread (the network service runs in the engine's worker threads); `start` binds the host
 address before it returns, so a port taken on the host is refused at once.
@@ -23,6 +28,7 @@ import logging
 import socket
 import threading
 from collections.abc import Coroutine
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -33,6 +39,10 @@ log = logging.getLogger(__name__)
 UDP_IDLE = 90.0  # seconds a UDP client's flow lives without a datagram (docker-proxy's)
 CONNECT_TIMEOUT = 10.0
 CHUNK = 65536
+# per listener; each takes the daemon's file descriptors (its limit: 1048576 as a systemd service,
+# often 1024 by hand), so a flood on one port leaves the API and the other ports room
+MAX_TCP_CONNECTIONS = 256  # concurrent connections (2 fds each); one beyond is closed at once
+MAX_UDP_FLOWS = 256  # client addresses with a flow (1 fd each); a new one evicts the least recently used
 
 _T = TypeVar("_T")
 
@@ -118,6 +128,10 @@ class UserlandProxy:
         listener = _Listener(port=port, close=None)
 
         async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if len(listener.tasks) >= MAX_TCP_CONNECTIONS:
+                log.warning("proxy %s: %d connections already, one more refused", port, MAX_TCP_CONNECTIONS)
+                writer.close()
+                return
             task = asyncio.current_task()
             assert task is not None
             listener.tasks.add(task)
@@ -194,7 +208,8 @@ class _UdpListener(asyncio.DatagramProtocol):
     def __init__(self, port: ProxiedPort) -> None:
         self.port = port
         self.transport: asyncio.DatagramTransport | None = None
-        self.flows: dict[Any, _UdpFlow] = {}
+        self.flows: OrderedDict[Any, _UdpFlow] = OrderedDict()  # least recently used first
+        self.opening: set[asyncio.Task[None]] = set()  # the flows' open() in progress (kept referenced)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -202,8 +217,14 @@ class _UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         flow = self.flows.get(addr)
         if flow is None:
+            while len(self.flows) >= MAX_UDP_FLOWS:
+                next(iter(self.flows.values())).close()
             flow = self.flows[addr] = _UdpFlow(self, addr)
-            asyncio.get_running_loop().create_task(flow.open())
+            task = asyncio.get_running_loop().create_task(flow.open())
+            self.opening.add(task)
+            task.add_done_callback(self.opening.discard)
+        else:
+            self.flows.move_to_end(addr)
         flow.send(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -212,6 +233,8 @@ class _UdpListener(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         for flow in list(self.flows.values()):
             flow.close()
+        for task in list(self.opening):
+            task.cancel()
 
 
 class _UdpFlow(asyncio.DatagramProtocol):
@@ -250,6 +273,8 @@ class _UdpFlow(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self._touch()
+        if self.listener.flows.get(self.client) is self:
+            self.listener.flows.move_to_end(self.client)
         if self.listener.transport is not None:
             self.listener.transport.sendto(data, self.client)
 

@@ -169,15 +169,33 @@ class Publisher:
         if holder is None or target is None or holder.id == target.id:
             return
         old_n, new_n = self.store.get_network(holder.network_id), self.store.get_network(network_id)
-        moved = replace(target, ports=holder.ports)
+        moved = replace(target, ports=holder.ports, ports_generation=holder.ports_generation + 1)
         self.stop(old_n, holder)
         try:
             self.start(new_n, moved)
         except BaseException:
             self.start(old_n, holder)
             raise
-        self.store.put_endpoint(replace(holder, ports=()))
+        # the new holder first: a kill between the writes leaves the ports on both, and
+        # `dedupe` keeps them on the newer generation (the new one) at restore
         self.store.put_endpoint(moved)
+        self.store.put_endpoint(replace(holder, ports=()))
+
+    def dedupe(self, endpoints: Iterable[EndpointRecord]) -> list[EndpointRecord]:
+        """At daemon start: a container's published ports on one endpoint only, the one a move
+        (killed between its two writes) gave them last; the others' records cleared."""
+        holders: dict[str, EndpointRecord] = {}
+        out: list[EndpointRecord] = []
+        for ep in sorted(endpoints, key=lambda e: -e.ports_generation):
+            if ep.ports and ep.container_id in holders:
+                log.warning("container %s: published ports found on two endpoints after a crash, kept on %s",
+                            ep.container_id[:12], holders[ep.container_id].network_id[:12])
+                ep = replace(ep, ports=())
+                self.store.put_endpoint(ep)
+            elif ep.ports:
+                holders[ep.container_id] = ep
+            out.append(ep)
+        return out
 
     def close(self) -> None:
         self.proxy.close()

@@ -103,7 +103,7 @@ class NetworkService:
         nets = {n.id: n for n in self.store.networks()}
         for n in nets.values():
             self._add_to_ipam(n)
-        for ep in self.store.endpoints():
+        for ep in self.publisher.dedupe(self.store.endpoints()):
             if ep.container_id not in alive or ep.network_id not in nets:
                 self.netlink.delete_link(ep.host_ifname)
                 self.store.delete_endpoint(ep.container_id, ep.network_id)
@@ -226,13 +226,15 @@ class NetworkService:
                            ip_range6=ip_range6)
         try:
             ensure_bridge(self.netlink, rec)
+            self.firewall.add(network_rules(rec, icc=self.icc, dns=self.dns))  # opens its IPv6 DNS listener
         except BaseException:  # no record of a network the kernel refused: restore() would trip on it
+            if self.dns is not None:
+                self.dns.close_gateway(rec.id)
             self.netlink.delete_link(bridge)  # ours: checked absent above
             self.ipam.remove_network(rec.id)
             self.ipam6.remove_network(rec.id)
             self.store.delete_network(rec.id)
             raise
-        self.firewall.add(network_rules(rec, icc=self.icc, dns=self.dns))
         return rec
 
     def _create(self, *, name: str, driver: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None,

@@ -95,6 +95,9 @@ class EndpointRecord:
     mac: str | None = None
     aliases: tuple[str, ...] = ()
     ports: tuple[PortBinding, ...] = ()
+    # counts the moves of the container's published ports: the one endpoint to keep them when a
+    # daemon killed in a move left them on two (`Publisher.move` writes the new holder first)
+    ports_generation: int = 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

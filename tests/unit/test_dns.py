@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 
@@ -139,3 +140,24 @@ def test_a_gateway_listener_answers_on_its_address_and_device_only() -> None:
             await server.close()
 
     asyncio.run(scenario())
+
+
+def test_a_gateway_listener_that_fails_to_start_closes_both_sockets_and_says_so(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import servin.network.dns as dns_mod
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise OSError("no TCP for you")
+
+    async def scenario() -> dns_mod._Listener:
+        server = DnsServer(views)
+        listener = dns_mod._Listener(*dns_mod._sockets("127.0.0.1"))
+        monkeypatch.setattr(dns_mod.asyncio, "start_server", refused)
+        await server._replace(None, listener)  # the task open_gateway spawns: it must not raise
+        return listener
+
+    with caplog.at_level(logging.ERROR, logger="servin.network.dns"):
+        listener = asyncio.run(scenario())
+    assert listener.udp_transport is not None and listener.udp_transport.is_closing()
+    assert listener.udp.fileno() == -1 and listener.tcp.fileno() == -1
+    assert "serving on 127.0.0.1 failed" in caplog.text and "no TCP for you" in caplog.text

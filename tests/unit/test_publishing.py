@@ -247,3 +247,35 @@ def test_proxy_copies_udp_both_ways_per_client() -> None:
         proxy.close()
         echo.close()
     assert proxy.ports() == []
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_a_daemon_killed_in_a_move_keeps_the_ports_on_the_new_gateway_endpoint(world) -> None:  # type: ignore[no-untyped-def]
+    pub, store, _v4, _v6, _proxy = world
+    old_n, new_n = network("old", "br-old"), network("new", "br-new")
+    store.put_network(old_n)
+    store.put_network(new_n)
+    old = endpoint("old", "10.0.0.2")
+    old = EndpointRecord(**{**old.to_json(), "ports": pub.allocate([PortRequest(container_port=80)], old)})
+    store.put_endpoint(old)
+    store.put_endpoint(endpoint("new", "10.1.0.2"))
+    pub.start(old_n, old)
+    writes = store.put_endpoint
+
+    def killed_after_one_write(rec: EndpointRecord) -> None:
+        writes(rec)
+        raise _Killed
+
+    store.put_endpoint = killed_after_one_write
+    with pytest.raises(_Killed):
+        pub.move("c1", "new")
+    store.put_endpoint = writes
+    restored = Publisher(store=store, firewall=pub.firewall, ports=PortAllocator(), proxy=RecordingProxy())
+    eps = {e.network_id: restored.claim(e) for e in restored.dedupe(store.endpoints())}
+    assert eps["new"].ports == old.ports and eps["old"].ports == ()
+    assert store.get_endpoint("c1", "old").ports == () and store.get_endpoint("c1", "new").ports == old.ports
+    restored.move("c1", "old")  # and back: the newer generation again
+    assert store.get_endpoint("c1", "old").ports == old.ports and store.get_endpoint("c1", "new").ports == ()
