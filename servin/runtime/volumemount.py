@@ -4,6 +4,7 @@ filesystem mounted on the volume's _data directory, as dockerd's local driver do
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from servin.errors import SystemError_
@@ -25,7 +26,8 @@ class LocalVolumeMounter:
                 try:
                     kmounts.mount(None, target, None, flags | MS_REMOUNT, None)
                 except OSError:
-                    kmounts.umount(target, MNT_DETACH)  # the bind without its flags stays nowhere
+                    with contextlib.suppress(OSError):  # the remount's error is the one to tell
+                        kmounts.umount(target, MNT_DETACH)  # the bind without its flags stays nowhere
                     raise
         except OSError as exc:
             where = f"{device}:{target}" if device else target
