@@ -182,6 +182,36 @@ def _ident(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def mount_of(fd: int) -> tuple[int, int]:
+    """The filesystem and the mount an fd is on: (st_dev, the mount's id, -1 without /proc). A bind
+    mount of a directory of the same filesystem has the same st_dev and its own mount id."""
+    dev = os.fstat(fd).st_dev
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"mnt_id:"):
+                    return dev, int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return dev, -1
+
+
+def is_mount_point(path: str | Path) -> bool:
+    """Whether something is mounted on the directory ``path`` (a missing one is not)."""
+    try:
+        fd = os.open(path, DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        up = os.open("..", DIR_FLAGS, dir_fd=fd)
+        try:
+            return mount_of(fd) != mount_of(up)
+        finally:
+            os.close(up)
+    finally:
+        os.close(fd)
+
+
 class DirStack:
     """The directories from a root fd down to the current one, entered one name at a time with
     ``O_NOFOLLOW``: a walk of any depth with no recursion and a bounded number of fds.
@@ -312,7 +342,8 @@ def _clear(dir_fd: int, failed: Callable[[OSError], None]) -> list[str]:
 
 def rmtree_at(dir_fd: int, name: str, *, ignore_errors: bool = False) -> None:
     """Remove the entry ``name`` of ``dir_fd`` with everything below it, at any depth, never
-    following a symlink (a symlink is removed itself). Everything that can be removed is; then the
+    following a symlink (a symlink is removed itself) and never entering another mount (a directory
+    something is mounted on is left, with EBUSY). Everything that can be removed is; then the
     first error is raised (none with ``ignore_errors``). A missing ``name`` is no error."""
     _check_name(name)
     errors: list[OSError] = []  # the first one only
@@ -339,6 +370,7 @@ def rmtree_at(dir_fd: int, name: str, *, ignore_errors: bool = False) -> None:
                 raise
         return
     walk = DirStack(top)
+    home = mount_of(top)
     try:
         pending = [_clear(top, failed)]  # per level, the subdirectories still to remove
         while pending:
@@ -358,6 +390,10 @@ def rmtree_at(dir_fd: int, name: str, *, ignore_errors: bool = False) -> None:
                         pass
                     except OSError as exc2:
                         failed(exc2)
+                    continue
+                if mount_of(walk.fd) != home:  # a mount below the tree: what is in it is not ours
+                    failed(OSError(errno.EBUSY, "a mount point below the tree, left", sub))
+                    walk.pop()
                     continue
                 pending.append(_clear(walk.fd, failed))
                 continue

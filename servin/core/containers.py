@@ -33,7 +33,7 @@ from servin.core.removal import Remover
 from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.volumes import VolumeStore
-from servin.core.volumemounts import VolumeMounter, VolumeMounts
+from servin.core.volumemounts import IMAGE_SCRATCH, VolumeMounter, VolumeMounts
 from servin.runtime.api import AttachStream, Runtime
 from servin.runtime.plan import CAPABILITIES  # the names of every capability, for the default bounding set
 
@@ -94,11 +94,13 @@ class ContainerService:
                                  volume_mounts=self.volume_mounts)
         self.remover = Remover(records=self.records, store=store, runtime=runtime, networking=self.networking,
                                supervisor=self.supervisor, attach=self.attach_desk, volumes=volumes, events=events,
-                               names=self._names, lookup=self.get, emit=self.emit, signal=self._signal)
+                               names=self._names, lookup=self.get, emit=self.emit, signal=self._signal,
+                               volume_mounts=self.volume_mounts)
         # called with the container once it runs (also when re-attached) and once it exited
         self.on_running = self.supervisor.on_running
         self.on_exited = self.supervisor.on_exited
-        self.on_exited.append(self.volume_mounts.release)  # the last user of a volume that is a mount unmounts it
+        self.on_exited.append(self._release_volumes)  # the last user of a volume that is a mount unmounts it
+        self._volume_work: set[asyncio.Task[None]] = set()  # unmounts and mounts in threads (a server may hang)
         self.on_running.append(self._retake_volumes)
 
     @property
@@ -154,7 +156,7 @@ class ContainerService:
         self.events.publish(daemon_error(kind, message, actor_id=c.id, container=c.id, name=c.name))
 
     def volume_users(self, name: str) -> builtins.list[str]:
-        return self.remover.volume_users(name)
+        return sorted({*self.remover.volume_users(name), *self.volume_mounts.users_of(name)})
 
     # ---- create / start -----------------------------------------------------------------
 
@@ -370,15 +372,31 @@ class ContainerService:
         if self.volumes is not None:
             await asyncio.to_thread(self.volume_mounts.reclaim,
                                     [v.mountpoint for v in self.volumes.list() if v.is_mount])
+        for c in self.store.all():  # an image mount's lookup a killed daemon left mounted
+            await asyncio.to_thread(self.volume_mounts.clear_scratch, str(self.store.dir(c.id) / IMAGE_SCRATCH))
         await self.supervisor.restore()
 
     def _retake_volumes(self, c: Container, reattached: bool) -> None:
-        """A container found running at daemon start holds its volumes again (mounted for the next users)."""
+        """A container found running at daemon start holds its volumes again (mounted for the next users),
+        in a thread: the event loop never waits on mount(2)."""
         if reattached:
-            try:
-                self.volume_mounts.hold(c)
-            except errors.ServinError as exc:
-                log.warning("volumes of %s: %s", c.short_id, exc.message)
+            self._in_thread(self._hold_volumes, c)
+
+    def _hold_volumes(self, c: Container) -> None:
+        try:
+            self.volume_mounts.hold(c)
+        except errors.ServinError as exc:
+            log.warning("volumes of %s: %s", c.short_id, exc.message)
+
+    def _release_volumes(self, cid: str) -> None:
+        """An exited container's volumes: its use dropped now, what nobody uses unmounted in a thread."""
+        if unused := self.volume_mounts.drop(cid):
+            self._in_thread(self.volume_mounts.unmount_unused, unused)
+
+    def _in_thread(self, work: Callable[..., None], *args: Any) -> None:
+        task = asyncio.create_task(asyncio.to_thread(work, *args))
+        self._volume_work.add(task)
+        task.add_done_callback(self._volume_work.discard)
 
     async def shutdown(self) -> None:
         """Daemon stop: drop our connections (containers keep running), finish the records' writes."""

@@ -4,6 +4,7 @@ container record (command, environment, user, mounts, networks) and its bundle d
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
@@ -35,6 +36,8 @@ from servin.images.manifests import ImageManifests
 from servin.images.model import Image
 from servin.images import union
 from servin.images.union import container_path
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LOG_OPTS = {"json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
@@ -125,9 +128,11 @@ class Creator:
             [f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else []) + list(config.env),
         )
         made: list[str] = []  # the anonymous volumes this create makes: removed again if it fails, as dockerd
+        # its volumes count as in use (never removed under the copy) until the record is saved or it fails
         try:
-            mount_points = self._resolve_mounts(config, host_config, image, made)
+            mount_points = self._resolve_mounts(cid, config, host_config, image, made)
         except BaseException:
+            self.volume_mounts.unclaim(cid)
             await asyncio.to_thread(self._drop_volumes, made)
             raise
         c = Container(
@@ -148,15 +153,21 @@ class Creator:
         except BaseException:
             self.names.pop(name, None)
             await self.records.delete(cid)
+            self.volume_mounts.unclaim(cid)
             await asyncio.to_thread(self._drop_volumes, made)
             raise
+        self.volume_mounts.unclaim(cid)  # from now on the record says who uses them
         return c
 
     def _drop_volumes(self, names: list[str]) -> None:
         if self.volumes is None:
             return
         for name in names:
-            self.volumes.remove(name, users=[], force=True)
+            try:
+                self.volumes.remove(name, users=[], force=True)
+            except errors.ServinError as exc:  # still mounted: left, as the failure that brought us here stands
+                log.warning("removing volume %s: %s", name, exc.message)
+                continue
             self.events.publish(Event(type="volume", action="destroy", actor_id=name, attributes={"driver": "local"}))
 
     def _image_of(self, ref: str) -> tuple[Image, dict[str, Any]]:
@@ -165,7 +176,7 @@ class Creator:
         image = self.images.get(ref)
         return image, self.images.manifests.of(image).container_descriptor()
 
-    def _resolve_mounts(self, config: ContainerConfig, hc: HostConfig, image: Image,
+    def _resolve_mounts(self, cid: str, config: ContainerConfig, hc: HostConfig, image: Image,
                         made: list[str]) -> tuple[MountPoint, ...]:
         """--volumes-from, then -v/--mount/--tmpfs, then an anonymous volume for every VOLUME left.
 
@@ -182,7 +193,7 @@ class Creator:
                 points[dest] = replace(mp, destination=dest, rw=rw, copy_content=False, anonymous=False)
         for req in hc.mounts:
             req = replace(req, target=container_path(req.target))
-            points[req.target] = self._mount_point(req, hc.volume_driver, made)
+            points[req.target] = self._mount_point(cid, req, hc.volume_driver, made)
         for spec in (*image.volumes, *config.volumes):
             dest = container_path(str(spec))
             if dest == "/":  # dockerd lets it through to fail at start; refused with its -v wording
@@ -190,11 +201,13 @@ class Creator:
                     f"invalid volume specification: '{spec}': invalid mount config for type \"volume\": "
                     "invalid specification: destination can't be '/'")
             if dest not in points:
-                points[dest] = self._mount_point(MountRequest(type="volume", target=dest), hc.volume_driver, made)
+                points[dest] = self._mount_point(cid, MountRequest(type="volume", target=dest), hc.volume_driver,
+                                                 made)
         return tuple(sorted(points.values(), key=lambda m: m.destination.count("/")))
 
-    def _mount_point(self, req: MountRequest, volume_driver: str, made: list[str]) -> MountPoint:
-        """The mount point of one request; the name of an anonymous volume it makes joins `made`."""
+    def _mount_point(self, cid: str, req: MountRequest, volume_driver: str, made: list[str]) -> MountPoint:
+        """The mount point of one request; the name of an anonymous volume it makes joins `made`; a
+        volume is claimed for the create `cid` (in use until it is saved or fails)."""
         if req.type == "bind":
             src = Path(req.source)
             if not src.exists():
@@ -219,6 +232,7 @@ class Creator:
         vol, created = self.volumes.create(req.source or None, driver=volume_driver or "local",
                                            labels=req.volume_labels,
                                            options=req.volume_options, created=now_rfc3339())
+        self.volume_mounts.claim(cid, vol.name)
         if created:
             if vol.anonymous:
                 made.append(vol.name)
@@ -262,6 +276,10 @@ def populate_volumes(c: Container, layers: list[Path], mounts: VolumeMounts) -> 
                 _populate(mp, layers)
         except errors.ServinError as exc:
             raise type(exc)(f"failed to populate volume: {exc.message}") from None
+        except OSError as exc:  # ENOSPC, EACCES, ...: Go's *PathError in dockerd's wording
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise errors.SystemError_(
+                f"failed to populate volume: {where}{(exc.strerror or str(exc)).lower()}") from None
 
 
 def _populate(mp: MountPoint, layers: list[Path]) -> None:

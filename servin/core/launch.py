@@ -25,7 +25,7 @@ from servin.core.spec import Confinement, ProcessUser, RootfsLayout, build_spec
 from servin.core.store import ContainerStore
 from servin.core.supervision import Supervisor, WaitResult
 from servin.core.users import resolve_group, resolve_user
-from servin.core.volumemounts import VolumeMounts
+from servin.core.volumemounts import IMAGE_SCRATCH, VolumeMounts
 from servin.runtime.api import Runtime
 
 
@@ -91,7 +91,7 @@ class Launcher:
         layout = RootfsLayout(bundle=str(d), lowerdirs=tuple(str(p) for p in reversed(layers)),
                               upperdir=str(d / "upper"), workdir=str(d / "work"))
         # subpaths resolved
-        mount_points = await asyncio.to_thread(self.volume_mounts.take, c, str(d / "image-root"))
+        mount_points = await asyncio.to_thread(self.volume_mounts.take, c, str(d / IMAGE_SCRATCH))
         try:
             netns_path = await self.networking.attach(c)
         except BaseException:

@@ -25,6 +25,7 @@ from servin.core.networking import ContainerNetworking
 from servin.core.query import label_matches, parse_until
 from servin.core.store import ContainerStore, Saved
 from servin.core.supervision import Supervisor, WaitResult
+from servin.core.volumemounts import IMAGE_SCRATCH, VolumeMounts
 from servin.core.volumes import VolumeStore, tree_size
 from servin.runtime.api import Runtime
 
@@ -35,8 +36,9 @@ class Remover:
     def __init__(self, *, records: Records, store: ContainerStore, runtime: Runtime, networking: ContainerNetworking,
                  supervisor: Supervisor, attach: AttachDesk, volumes: VolumeStore | None, events: EventBus,
                  names: dict[str, str], lookup: Callable[[str], Container], emit: Callable[..., None],
-                 signal: Callable[[str, int], Awaitable[None]]) -> None:
+                 signal: Callable[[str, int], Awaitable[None]], volume_mounts: VolumeMounts) -> None:
         self.records = records
+        self.volume_mounts = volume_mounts
         self.store = store
         self.runtime = runtime
         self.networking = networking
@@ -87,6 +89,8 @@ class Remover:
             await marked
             await self.runtime.release(c.id)  # created, never started: a supervisor may be up
             await self.networking.release(c.id)
+            # what a daemon killed during an image mount's lookup left on the bundle (else EBUSY below)
+            await asyncio.to_thread(self.volume_mounts.clear_scratch, str(self.store.dir(c.id) / IMAGE_SCRATCH))
             await self.records.delete(c.id)
         except BaseException as exc:
             self.supervisor.live(c.id).removal = None

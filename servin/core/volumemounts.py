@@ -23,6 +23,7 @@ from servin.core.model import Container, MountPoint
 log = logging.getLogger(__name__)
 
 _MOUNT_DATA_MAX = 4096  # mount(2) copies one page of data
+IMAGE_SCRATCH = "image-root"  # in a container's bundle: where an image mount's layers are looked at
 
 
 class VolumeMounter(Protocol):
@@ -30,7 +31,7 @@ class VolumeMounter(Protocol):
 
     def mount(self, device: str, target: str, fstype: str, options: str) -> None: ...
 
-    def unmount(self, target: str) -> None: ...
+    def unmount(self, target: str, *, detach: bool = False) -> None: ...
 
     def mounted(self, target: str) -> bool: ...
 
@@ -65,13 +66,41 @@ def _unresolved(what: str, path: str, exc: OSError) -> errors.ServinError:
 
 
 class VolumeMounts:
-    """The volumes that are mounts, mounted while a container uses them; users are container ids."""
+    """The volumes that are mounts, mounted while a container uses them; users are container ids.
+    The books (users, what is mounted, the volumes a create is using) are kept under one short lock;
+    mount(2) and umount(2), which may block on an unreachable server, run under a lock per volume."""
 
     def __init__(self, mounter: VolumeMounter | None) -> None:
         self.mounter = mounter
         self._lock = threading.Lock()
         self._users: dict[str, set[str]] = {}  # a volume's _data -> the containers using it
         self._of: dict[str, set[str]] = {}  # a container -> the _data directories it holds
+        self._names: dict[str, str] = {}  # a volume's _data -> its name
+        self._mounted: set[str] = set()  # the _data directories mounted (an unmount that failed included)
+        self._dir_locks: dict[str, threading.Lock] = {}
+        self._claims: dict[str, set[str]] = {}  # a create in progress -> the volume names it uses
+
+    def claim(self, user: str, name: str) -> None:
+        """A create uses the volume `name` until `unclaim`: it counts as in use (not removed under it)."""
+        with self._lock:
+            self._claims.setdefault(user, set()).add(name)
+
+    def unclaim(self, user: str) -> None:
+        with self._lock:
+            self._claims.pop(user, None)
+
+    def users_of(self, name: str) -> list[str]:
+        """The containers (creates included) using the volume `name` right now, by container id."""
+        with self._lock:
+            found = {u for u, vols in self._claims.items() if name in vols}
+            for d, users in self._users.items():
+                if self._names.get(d) == name:
+                    found.update(users)
+        return sorted({u.partition("/")[0] for u in found})
+
+    def _dir_lock(self, d: str) -> threading.Lock:
+        with self._lock:
+            return self._dir_locks.setdefault(d, threading.Lock())
 
     def reclaim(self, data_dirs: list[str]) -> None:
         """Daemon start: what a daemon killed while containers ran left mounted (dockerd's local
@@ -103,6 +132,17 @@ class VolumeMounts:
             return replace(mp, subpath=resolve_subpath(mp.source, mp.subpath))
         return replace(mp, subpath=self._image_subpath(mp, scratch))
 
+    def clear_scratch(self, scratch: str) -> None:
+        """What a daemon killed during an image's lookup left mounted on `scratch`, detached
+        (at restore, removal, and before the next lookup)."""
+        if self.mounter is None:
+            return
+        try:
+            while self.mounter.mounted(scratch):
+                self.mounter.unmount(scratch, detach=True)
+        except errors.ServinError as exc:
+            log.warning("left mounted at %s: %s", scratch, exc.message)
+
     def _image_subpath(self, mp: MountPoint, scratch: str) -> str:
         """moby's Setup of an image mount: safepath.Join on the image's root, here its only layer or
         an overlay of its layers mounted read-only for the lookup. Too many layers for one mount's
@@ -112,20 +152,24 @@ class VolumeMounts:
         data = f"lowerdir={':'.join(mp.layers)}"
         if self.mounter is None or len(data) >= _MOUNT_DATA_MAX:
             return mp.subpath
-        os.makedirs(scratch, exist_ok=True)
+        self.clear_scratch(scratch)
+        try:
+            os.makedirs(scratch, exist_ok=True)
+        except OSError as exc:
+            raise errors.SystemError_(f"mounting image {mp.source}: {_reason(exc)}") from None
         try:
             self.mounter.mount("overlay", scratch, "overlay", f"ro,{data}")
         except errors.ServinError as exc:
-            os.rmdir(scratch)
+            _rmdir(scratch)
             raise errors.SystemError_(f"mounting image {mp.source}: {exc.message}") from None
         try:
             return resolve_subpath(scratch, mp.subpath)
         finally:
-            self._unmount(scratch)
             try:
-                os.rmdir(scratch)
-            except OSError as exc:
-                log.warning("cannot remove %s: %s", scratch, exc)
+                self.mounter.unmount(scratch, detach=True)
+            except errors.ServinError as exc:
+                log.warning("unmounting image %s: %s", mp.source, exc.message)
+            _rmdir(scratch)
 
     @contextlib.contextmanager
     def borrowed(self, user: str, mount_points: Iterable[MountPoint]) -> Iterator[None]:
@@ -149,51 +193,81 @@ class VolumeMounts:
 
     def hold(self, c: Container) -> None:
         """c's volumes that are mounts mounted for c (a container re-attached at daemon start)."""
-        try:
-            for mp in c.mount_points:
-                if mp.type == "volume" and mp.fstype:
-                    self._hold(c.id, mp)
-        except BaseException:
-            self.release(c.id)
-            raise
+        self.lend(c.id, c.mount_points)
 
     def _hold(self, cid: str, mp: MountPoint) -> None:
         if self.mounter is None:
             raise errors.NotImplementedYet(f"volume {mp.name} is a mount, and this engine mounts no volumes")
-        with self._lock:
-            users = self._users.setdefault(mp.source, set())
-            if not users:
+        d = mp.source
+        with self._dir_lock(d):
+            with self._lock:
+                mounted = d in self._mounted
+            if not mounted:
                 try:
                     if not mp.device:  # dockerd's getMountOptions
                         raise errors.SystemError_("missing device in volume options")
-                    self.mounter.mount(mp.device, mp.source, mp.fstype, ",".join(mp.options))
+                    self.mounter.mount(mp.device, d, mp.fstype, ",".join(mp.options))
                 except errors.ServinError as exc:
-                    del self._users[mp.source]
-                    raise errors.SystemError_(f"error while mounting volume '{mp.source}': {exc.message}") from None
-            users.add(cid)
-            self._of.setdefault(cid, set()).add(mp.source)
+                    raise errors.SystemError_(f"error while mounting volume '{d}': {exc.message}") from None
+            with self._lock:
+                self._mounted.add(d)
+                self._names[d] = mp.name
+                self._users.setdefault(d, set()).add(cid)
+                self._of.setdefault(cid, set()).add(d)
 
-    def release(self, cid: str) -> None:
-        """c is gone (exited, failed to start, removed): volumes nobody else uses are unmounted."""
+    def drop(self, cid: str) -> list[str]:
+        """c no longer uses its volumes (no syscall: safe on the event loop); returns the directories
+        nobody uses any more, for `unmount_unused`."""
+        unused = []
         with self._lock:
             for d in self._of.pop(cid, set()):
                 users = self._users.get(d, set())
                 users.discard(cid)
                 if not users:
                     self._users.pop(d, None)
-                    self._unmount(d)
+                    unused.append(d)
+        return unused
+
+    def unmount_unused(self, dirs: Iterable[str]) -> None:
+        """Unmount those of `dirs` still mounted and used by nobody. Blocking: call it in a thread."""
+        for d in dirs:
+            with self._dir_lock(d):
+                with self._lock:
+                    if self._users.get(d) or d not in self._mounted:
+                        continue
+                if self._unmount(d):
+                    with self._lock:
+                        self._mounted.discard(d)
+
+    def release(self, cid: str) -> None:
+        """c is gone (exited, failed to start, removed): volumes nobody else uses are unmounted."""
+        self.unmount_unused(self.drop(cid))
 
     def release_all(self) -> None:
         """Daemon stop: running containers keep their binds; the host keeps no volume mounted."""
         with self._lock:
-            for d in self._users:
-                self._unmount(d)
             self._users.clear()
             self._of.clear()
+            dirs = list(self._mounted)
+        self.unmount_unused(dirs)
 
-    def _unmount(self, d: str) -> None:
+    def _unmount(self, d: str) -> bool:
+        """False when it stays mounted (counted as mounted: the next user takes it as it is)."""
         assert self.mounter is not None
         try:
             self.mounter.unmount(d)
+            return True
         except errors.ServinError as exc:
             log.warning("unmounting volume %s: %s", d, exc.message)
+            return False
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, exc)

@@ -61,12 +61,21 @@ def ram_in_bytes(value: str) -> int:
     if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", num):
         raise errors.InvalidArgument(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
     size = float(num)
-    if size < 0 or math.isinf(size):
+    if math.isinf(size):  # Go's ParseFloat: ±Inf with ErrRange
+        raise errors.InvalidArgument(f'strconv.ParseFloat: parsing "{num}": value out of range')
+    if size < 0:
         raise errors.InvalidArgument(f"invalid size: '{value}'")
     if not sfx:
-        return int(size)
+        return _int64(size)
     low = sfx.lower()
     if len(sfx) > 3 or (low[0] == "b" and len(low) > 1) or (low[0] != "b" and low[0] not in _UNITS) \
             or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
         raise errors.InvalidArgument(f"invalid suffix: '{low if len(sfx) <= 3 else sfx}'")
-    return int(size) if low[0] == "b" else int(size * _UNITS[low[0]])
+    return _int64(size) if low[0] == "b" else _int64(size * _UNITS[low[0]])
+
+
+def _int64(x: float) -> int:
+    """Go's int64(x) on amd64: out of range (an infinite product included) is math.MinInt64."""
+    if not math.isfinite(x) or not -(1 << 63) <= x < (1 << 63):
+        return -(1 << 63)
+    return int(x)

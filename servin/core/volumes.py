@@ -118,6 +118,8 @@ class VolumeStore:
             raise errors.Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         with self._lock:
             d = self.root / name
+            if safefs.is_mount_point(d / "_data"):  # a create's copy, or an unmount that failed
+                raise errors.Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
             (d / RECORD).unlink(missing_ok=True)  # first: a crash mid-removal leaves no half volume
             _remove(d)  # what is left without its record, the next start removes
             self._vols.pop(name, None)

@@ -30,7 +30,9 @@ async def test_refused_options(env, opts: dict[str, str], message: str) -> None:
 
 
 @pytest.mark.parametrize("opts", [
-    {"size": "0"}, {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}, {"type": "cifs", "device": "//host/share"},
+    {"size": "0"},
+    {"size": "1e308p"}, {"size": "1e300"},  # beyond int64: Go's int64() on amd64 is MinInt64, no quota asked
+    {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}, {"type": "cifs", "device": "//host/share"},
     {"type": "none", "device": ""},  # refused at mount time: missing device in volume options
 ])
 async def test_accepted_options(env, opts: dict[str, str]) -> None:
@@ -46,14 +48,16 @@ async def test_existing_name_is_returned_whatever_the_options(env) -> None:
 
 
 @pytest.mark.parametrize(("text", "size"), [("0", 0), ("10", 10), ("1k", 1024), ("1.5 KiB", 1536), ("2mb", 2 << 20),
-                                            ("3b", 3), ("1G", 1 << 30)])
+                                            ("3b", 3), ("1G", 1 << 30), ("1e308p", -(1 << 63)),
+                                            ("9.3e18", -(1 << 63))])
 def test_ram_in_bytes(text: str, size: int) -> None:
     assert ram_in_bytes(text) == size
 
 
 @pytest.mark.parametrize(("text", "message"), [("", "invalid size: ''"), ("-1", "invalid size: '-1'"),
                                                ("1..2", 'strconv.ParseFloat: parsing "1..2": invalid syntax'),
-                                               ("1kbb", "invalid suffix: 'kbb'"), ("1bit", "invalid suffix: 'bit'")])
+                                               ("1kbb", "invalid suffix: 'kbb'"), ("1bit", "invalid suffix: 'bit'"),
+                                               ("1e309k", 'strconv.ParseFloat: parsing "1e309": value out of range')])
 def test_ram_in_bytes_errors(text: str, message: str) -> None:
     with pytest.raises(InvalidArgument) as exc:
         ram_in_bytes(text)

@@ -24,7 +24,7 @@ class RecordingMounter:
         self.calls.append(("mount", device, target, fstype, options))
         self.mounted_now.add(target)
 
-    def unmount(self, target: str) -> None:
+    def unmount(self, target: str, *, detach: bool = False) -> None:
         self.calls.append(("unmount", target))
         self.mounted_now.discard(target)
 

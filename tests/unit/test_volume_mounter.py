@@ -39,3 +39,20 @@ def test_a_failed_mount_is_dockerds_message(monkeypatch: pytest.MonkeyPatch) -> 
         volumemount.LocalVolumeMounter().mount("//srv/share", "/v/_data", "cifs", "username=u,password=s3cret")
     assert ei.value.message == ("failed to mount local volume: mount //srv/share:/v/_data, "
                                 "data: username=u,password=********: invalid argument")
+
+
+def test_a_bind_whose_remount_fails_is_unmounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple] = []
+    unmounted: list[tuple] = []
+
+    def mount(*a: object) -> None:
+        seen.append(a)
+        if len(seen) == 2:
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(volumemount.kmounts, "mount", mount)
+    monkeypatch.setattr(volumemount.kmounts, "umount", lambda *a: unmounted.append(a))
+    with pytest.raises(errors.SystemError_) as ei:
+        volumemount.LocalVolumeMounter().mount("/srv/x", "/v/_data", "none", "bind,ro")
+    assert "failed to mount local volume" in ei.value.message
+    assert unmounted == [("/v/_data", volumemount.MNT_DETACH)]
