@@ -24,7 +24,9 @@ NETS = {"n-bridge": NetworkRecord(id="n-bridge", name="bridge"), "n-app": Networ
 
 def service(endpoints: list[EndpointRecord]) -> SimpleNamespace:
     store = SimpleNamespace(get_network=lambda nid: NETS[nid])
-    return SimpleNamespace(store=store, endpoints=lambda cid: [e for e in endpoints if e.container_id == cid])
+    return SimpleNamespace(store=store, endpoints=lambda cid: [e for e in endpoints if e.container_id == cid],
+                           find=lambda name: SimpleNamespace(name=name, internal=False, gateway="10.0.0.1",
+                                                             gateway6=None))
 
 
 def running(cid: str, networks: tuple[EndpointConfig, ...]) -> Container:
@@ -43,7 +45,7 @@ def test_a_connect_cut_short_is_kept_and_a_disconnect_cut_short_is_finished(tmp_
     cid = "c" * 64
     store = ContainerStore(tmp_path)
     c = running(cid, (EndpointConfig(network="app"), EndpointConfig(network="side")))
-    store.save(c)
+    store.save(c).result()  # on disk before the files beside it are written
     # the kernel has app and bridge: "side" was being disconnected, "bridge" being connected
     net = service([endpoint(cid, "n-app"), endpoint(cid, "n-bridge", "db", cid[:12])])
     nw = ContainerNetworking(network=net, store=store, amend=Records(store).amend, lookup=lambda ref: store.get(ref),  # type: ignore[arg-type]
@@ -58,7 +60,7 @@ def test_a_running_containers_hosts_and_resolv_conf_are_written_again_from_its_e
     cid = "d" * 64
     store = ContainerStore(tmp_path)
     c = running(cid, (EndpointConfig(network="app"), EndpointConfig(network="side")))
-    store.save(c)
+    store.save(c).result()  # on disk before the files beside it are written
     eps = [replace(endpoint(cid, "n-app"), ip="10.0.0.2"),
            replace(endpoint(cid, "n-side"), ifname="eth1", ip="10.9.0.2")]
     gateways = {"app": "10.0.0.1", "side": "10.9.0.1"}
