@@ -122,10 +122,7 @@ async def test_a_used_step_image_is_in_use_and_stays(env: Any) -> None:
     assert report["CachesDeleted"] is None  # LABEL is in use, ENV T=1 its parent, ENV A=1 app:1's
 
 
-async def test_prune_space_parameters_of_1_48(env: Any, monkeypatch: Any) -> None:
-    from servin.api.wire import versions
-
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
+async def test_prune_space_parameters_of_1_48(env: Any) -> None:
     sized = {"Dockerfile": "FROM busybox AS tool\nLABEL tool=yes\nCOPY f /f\n"
                            "FROM busybox\nENV A=1\nCOPY --from=tool /f /f\n", "f": "x" * 4096}
     await post(env, sized, t="app:1")

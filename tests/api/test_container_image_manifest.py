@@ -5,24 +5,15 @@ images' `Descriptor` in `/system/df` from 1.48 (dockerd's df lists images as its
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 
-import pytest
 
-from servin.api.wire import versions
 from servin.core.store import ContainerStore
 from servin.images import manifests as mf
 from servin.images.manifests import ManifestSource
 from servin.images.model import host_architecture
 
 PLATFORM = {"architecture": host_architecture(), "os": "linux"}
-
-
-@pytest.fixture(autouse=True)
-def widest_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
-    yield
 
 
 async def get(env, path: str, **params: str) -> object:

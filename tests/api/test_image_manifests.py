@@ -4,20 +4,11 @@ dockerd 29's containerd image store gives them (moby daemon/server/router/image/
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 
-from servin.api.wire import versions
 from servin.images import manifests as mf
 from servin.images.manifests import ManifestSource
 from servin.images.model import host_architecture
-
-
-@pytest.fixture(autouse=True)
-def widest_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
-    yield
 
 
 async def get(env, path: str, **params: str) -> object:

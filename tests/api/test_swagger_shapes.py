@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from servin.api.wire import versions
 
 REFERENCE = Path(os.environ.get("SERVIN_REFERENCE", "/work/shared/reference"))
 DATA = Path(__file__).parent / "data"  # the versions the shared reference does not hold
@@ -80,12 +78,6 @@ ROUTES = [  # (name for the allow-list, swagger path, the path requested)
     ("Stats", "/containers/{id}/stats", "/containers/shaped/stats?stream=0"),
     ("Changes", "/containers/{id}/changes", "/containers/shaped/changes"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def widest_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
-    yield
 
 
 @pytest.mark.parametrize("v", ["1.41", "1.44", "1.55"])

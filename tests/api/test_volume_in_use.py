@@ -19,9 +19,9 @@ from servin.core.model import MountPoint
 from servin.core.volumemounts import VolumeMounts
 from servin.core.volumes import VolumeStore
 from tests.api.test_volume_populate import create
-from tests.api.test_volume_subpath import RecordingMounter, api_1_55, mounter, start, volume
+from tests.api.test_volume_subpath import RecordingMounter, mounter, start, volume
 
-__all__ = ["api_1_55", "mounter"]  # fixtures
+__all__ = ["mounter"]  # fixtures
 
 
 async def test_a_volume_is_in_use_while_a_create_copies_into_it(env, monkeypatch: pytest.MonkeyPatch) -> None:

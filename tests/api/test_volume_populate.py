@@ -13,13 +13,7 @@ from typing import Any
 import pytest
 
 from servin import errors
-from servin.api.wire import versions
 from tests.api.test_volume_subpath import RecordingMounter, volume
-
-
-@pytest.fixture(autouse=True)
-def api_1_55(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from servin.api.wire import versions
 
 
 class RecordingMounter:
@@ -30,11 +29,6 @@ class RecordingMounter:
 
     def mounted(self, target: str) -> bool:
         return target in self.mounted_now
-
-
-@pytest.fixture(autouse=True)
-def api_1_55(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(versions, "MAX_VERSION", (1, 55))
 
 
 @pytest.fixture
